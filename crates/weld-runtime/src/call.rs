@@ -1,0 +1,391 @@
+//! One tool call: a fresh store and instance, limits, and the outcome.
+//!
+//! Cancellation is by dropping the future returned by
+//! [`LoadedComponent::call`]: guest code yields to the executor at every
+//! epoch tick, so a dropped call stops within one tick and its instance slot
+//! is returned to the pool.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{ResourceTable, Val};
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::output::CappedOutput;
+use crate::{ExportedFunction, Limits, LoadedComponent};
+
+/// The store's data for one call.
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryLimiter,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps the sum of all linear memories of one instance and remembers the peak.
+struct MemoryLimiter {
+    limit: u64,
+    current: u64,
+    peak: u64,
+    refused: bool,
+}
+
+/// Table elements one instance may hold; generous for real toolchains, small
+/// enough that a table cannot be the memory bomb a linear memory may not be.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grow = desired.saturating_sub(current) as u64;
+        let next = self.current.saturating_add(grow);
+        if next > self.limit {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.current = next;
+        self.peak = self.peak.max(next);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Raised from the epoch callback when the call's time is up.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// What one call measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// From the start of instantiation to the return (or trap).
+    pub duration: Duration,
+    /// Time spent waiting for an instance slot before that.
+    pub queued: Duration,
+    /// The largest total linear memory the instance reached, in bytes.
+    pub peak_memory: u64,
+    /// Bytes the guest wrote to stdout and stderr (kept or not).
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+}
+
+/// A completed call.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The function's results (zero or one value).
+    pub results: Vec<Val>,
+    pub stats: CallStats,
+}
+
+/// Why a call produced no result. Each message is written for the person
+/// (or model) who made the call.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the tool ran longer than its {}-second limit and was stopped", .limit.as_secs_f64())]
+    Deadline { limit: Duration, stats: CallStats },
+    #[error(
+        "the tool ran out of memory: it asked for more than its limit of {} MiB",
+        .limit / (1024 * 1024)
+    )]
+    OutOfMemory { limit: u64, stats: CallStats },
+    #[error("the tool overflowed its stack (unbounded recursion?)")]
+    StackOverflow { stats: CallStats },
+    #[error("the tool panicked: {message}")]
+    Panic { message: String, stats: CallStats },
+    #[error("the tool exited with status {code} instead of returning a result")]
+    Exit { code: i32, stats: CallStats },
+    #[error("the tool crashed: {message}")]
+    Trap { message: String, stats: CallStats },
+    #[error("the tool could not be started: {message}")]
+    Instantiate { message: String },
+}
+
+impl CallError {
+    /// Measurements, when the guest got as far as running.
+    pub fn stats(&self) -> Option<&CallStats> {
+        match self {
+            Self::Deadline { stats, .. }
+            | Self::OutOfMemory { stats, .. }
+            | Self::StackOverflow { stats }
+            | Self::Panic { stats, .. }
+            | Self::Exit { stats, .. }
+            | Self::Trap { stats, .. } => Some(stats),
+            Self::Instantiate { .. } => None,
+        }
+    }
+
+    /// A short machine-readable kind, for logs and audit records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Deadline { .. } => "deadline",
+            Self::OutOfMemory { .. } => "out_of_memory",
+            Self::StackOverflow { .. } => "stack_overflow",
+            Self::Panic { .. } => "panic",
+            Self::Exit { .. } => "exit",
+            Self::Trap { .. } => "trap",
+            Self::Instantiate { .. } => "instantiate",
+        }
+    }
+}
+
+impl LoadedComponent {
+    /// Runs `function` with `args` in a fresh instance under `limits`.
+    ///
+    /// `args` must match the function's parameter types (the schema layer
+    /// guarantees it); a mismatch is reported as a trap, never a panic.
+    ///
+    /// # Errors
+    ///
+    /// See [`CallError`]: every way a guest can fail ends here, and the host
+    /// is unaffected.
+    pub async fn call(
+        &self,
+        function: &ExportedFunction,
+        args: &[Val],
+        limits: &Limits,
+        label: &str,
+    ) -> Result<CallOutcome, CallError> {
+        let queued_at = Instant::now();
+        // The semaphore is never closed, so acquiring only fails if it were;
+        // treat that as "cannot start" rather than panicking.
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| CallError::Instantiate {
+                message: e.to_string(),
+            })?;
+        let started = Instant::now();
+        let queued = started - queued_at;
+
+        let stdout = CappedOutput::new(limits.log_capture);
+        let stderr = CappedOutput::new(limits.log_capture);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut store = Store::new(
+            self.pre.engine(),
+            CallState {
+                wasi,
+                table: ResourceTable::new(),
+                memory: MemoryLimiter {
+                    limit: limits.memory,
+                    current: 0,
+                    peak: 0,
+                    refused: false,
+                },
+            },
+        );
+        store.limiter(|state| &mut state.memory);
+        let deadline = started + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                // Yielding at every tick is what lets a dropped (cancelled)
+                // call stop, and keeps one busy guest from starving others.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let result_count = match &function.signature {
+            Ok(signature) => usize::from(signature.result.is_some()),
+            Err(_) => 0,
+        };
+        let mut results = vec![Val::Bool(false); result_count];
+        let run = async {
+            let instance = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(Failure::Instantiate)?;
+            let func = instance
+                .get_func(&mut store, function.index)
+                .ok_or_else(|| {
+                    Failure::Instantiate(wasmtime::format_err!(
+                        "export `{}` is missing from the instance",
+                        function.name
+                    ))
+                })?;
+            func.call_async(&mut store, args, &mut results)
+                .await
+                .map_err(Failure::Run)
+        };
+        let run_result = run.await;
+
+        let (out_text, out_dropped) = stdout.take();
+        let (err_text, err_dropped) = stderr.take();
+        let memory = &store.data().memory;
+        let stats = CallStats {
+            duration: started.elapsed(),
+            queued,
+            peak_memory: memory.peak,
+            stdout_bytes: out_text.len() as u64 + out_dropped,
+            stderr_bytes: err_text.len() as u64 + err_dropped,
+        };
+        log_guest_output(label, "stdout", &out_text, out_dropped);
+        log_guest_output(label, "stderr", &err_text, err_dropped);
+
+        match run_result {
+            Ok(()) => Ok(CallOutcome { results, stats }),
+            Err(Failure::Instantiate(error)) => {
+                if memory.refused {
+                    return Err(CallError::OutOfMemory {
+                        limit: limits.memory,
+                        stats,
+                    });
+                }
+                Err(CallError::Instantiate {
+                    message: format!("{error:#}"),
+                })
+            }
+            Err(Failure::Run(error)) => {
+                Err(classify(&error, memory.refused, limits, &err_text, stats))
+            }
+        }
+    }
+}
+
+enum Failure {
+    Instantiate(wasmtime::Error),
+    Run(wasmtime::Error),
+}
+
+fn classify(
+    error: &wasmtime::Error,
+    memory_refused: bool,
+    limits: &Limits,
+    stderr: &str,
+    stats: CallStats,
+) -> CallError {
+    if error.downcast_ref::<DeadlineExceeded>().is_some() {
+        return CallError::Deadline {
+            limit: limits.timeout,
+            stats,
+        };
+    }
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return CallError::Exit {
+            code: exit.0,
+            stats,
+        };
+    }
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        match trap {
+            wasmtime::Trap::StackOverflow => return CallError::StackOverflow { stats },
+            wasmtime::Trap::UnreachableCodeReached | wasmtime::Trap::OutOfFuel => {
+                // A guest that could not grow its memory usually aborts via
+                // `unreachable`; say why rather than how.
+                if memory_refused {
+                    return CallError::OutOfMemory {
+                        limit: limits.memory,
+                        stats,
+                    };
+                }
+                if let Some(message) = panic_message(stderr) {
+                    return CallError::Panic { message, stats };
+                }
+            }
+            _ => {}
+        }
+        return CallError::Trap {
+            message: trap.to_string(),
+            stats,
+        };
+    }
+    if memory_refused {
+        return CallError::OutOfMemory {
+            limit: limits.memory,
+            stats,
+        };
+    }
+    CallError::Trap {
+        message: format!("{error:#}"),
+        stats,
+    }
+}
+
+/// The panic message a Rust guest printed to stderr before aborting, e.g.
+/// "thread '<unnamed>' panicked at src/lib.rs:3:5:\nboom".
+fn panic_message(stderr: &str) -> Option<String> {
+    let at = stderr.rfind("panicked at ")?;
+    let rest = &stderr[at..];
+    let mut lines = rest.lines();
+    let location = lines
+        .next()?
+        .trim_start_matches("panicked at ")
+        .trim_end_matches(':');
+    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note: ")).collect();
+    let message = message.join("\n");
+    let message = message.trim();
+    Some(if message.is_empty() {
+        format!("at {location}")
+    } else {
+        format!("{message} (at {location})")
+    })
+}
+
+fn log_guest_output(label: &str, stream: &'static str, text: &str, dropped: u64) {
+    if text.is_empty() && dropped == 0 {
+        return;
+    }
+    tracing::info!(
+        target: "weld::guest",
+        tool = label,
+        stream,
+        dropped_bytes = dropped,
+        output = %text.trim_end(),
+        "guest output"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_message_is_read_from_rust_guest_stderr() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:12:9:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(stderr).as_deref(),
+            Some("boom (at src/lib.rs:12:9)")
+        );
+    }
+
+    #[test]
+    fn no_panic_message_without_a_panic_line() {
+        assert_eq!(panic_message("just some logging\n"), None);
+    }
+}

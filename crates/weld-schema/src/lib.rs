@@ -1,0 +1,71 @@
+//! # weld-schema
+//!
+//! weld serves WebAssembly component exports as MCP tools, so every call
+//! crosses a boundary between JSON (what a model writes and reads) and
+//! component-model values (what wasmtime passes). This crate owns that
+//! boundary and nothing else — no MCP, no async, no I/O — so the mapping can
+//! be stated once, tested exhaustively, and trusted by the crates that call
+//! it. It turns component types into JSON Schema (draft 2020-12) and
+//! converts JSON ⇄ [`wasmtime::component::Val`].
+//!
+//! The central promise: **for every type, the JSON Schema and the JSON → `Val`
+//! conversion accept exactly the same JSON**, and `Val` → JSON produces JSON
+//! that validates and converts back to an equal value. Property tests
+//! (`tests/agreement.rs`) check all three against the `jsonschema` crate.
+//!
+//! ## The JSON mapping (a public contract)
+//!
+//! | WIT type | JSON | JSON Schema |
+//! |---|---|---|
+//! | `bool` | `true` / `false` | `{"type":"boolean"}` |
+//! | `s8` `u8` `s16` `u16` `s32` `u32` `s64` `u64` | integer; any integral number is accepted (`3.0`, `-0.0`, `1e2`), output is always plain (`3`) | `{"type":"integer","minimum":MIN,"maximum":MAX}` with the type's exact bounds (e.g. `u64` max `18446744073709551615`) |
+//! | `f64` | number, or `"NaN"`, `"Infinity"`, `"-Infinity"`; `-0.0` is kept (output `-0.0`) | `{"anyOf":[{"type":"number"},{"enum":["NaN","Infinity","-Infinity"]}]}` |
+//! | `f32` | as `f64`; input is rounded to the nearest `f32`; output is the shortest decimal that reads back as the same `f32` (`0.1f32` → `0.1`), except `±f32::MAX`, written exactly (`3.4028234663852886e+38`) to stay inside the bound | as `f64`, with `"minimum": -f32::MAX, "maximum": f32::MAX` (as exact `f64`) on the number branch |
+//! | `char` | string of exactly one Unicode code point | `{"type":"string","minLength":1,"maxLength":1}` |
+//! | `string` | string | `{"type":"string"}` |
+//! | `list<T>` | array of `T` | `{"type":"array","items":T}` |
+//! | `list<T, N>` | array of exactly `N` `T`s | `{"type":"array","items":T,"minItems":N,"maxItems":N}` |
+//! | `tuple<A, B>` | array `[a, b]` | `{"type":"array","prefixItems":[A,B],"items":false,"minItems":2,"maxItems":2}` |
+//! | `record { a: A, b: option<B> }` | object `{"a": …, "b": …}`; an `option` field may be omitted (= `none`); output writes `none` as `null` | `{"type":"object","properties":{…},"required":[non-option fields],"additionalProperties":false}` |
+//! | `variant { a, b(T) }` | `"a"` for a case without payload, `{"b": t}` for a case with one | `{"oneOf":[{"const":"a"},{"type":"object","properties":{"b":T},"required":["b"],"additionalProperties":false}]}` |
+//! | `enum { a, b }` | `"a"` | `{"type":"string","enum":["a","b"]}` |
+//! | `option<T>` | `null` for `none`, `t` for `some(t)` | `{"anyOf":[{"type":"null"},T]}` |
+//! | `option<option<T>>` | `null` for `none`, `{"some": x}` for `some(x)` (where `x` is the inner option's JSON) | `{"anyOf":[{"type":"null"},{"type":"object","properties":{"some":…},"required":["some"],"additionalProperties":false}]}` |
+//! | `result<T, E>` | `{"ok": t}` or `{"err": e}`, exactly one property; a missing payload is `null` (`{"ok": null}`) | `{"oneOf":[{…"ok"…},{…"err"…}]}`, each a one-property object |
+//! | `flags { a, b }` | array of distinct flag names; output in declaration order | `{"type":"array","items":{"type":"string","enum":[…]},"uniqueItems":true}` |
+//! | `map<string, V>` | object `{"k": v}` | `{"type":"object","additionalProperties":V}` |
+//! | `map<K, V>` (other `K`) | array of `[k, v]` pairs | `{"type":"array","items":<tuple<K, V> schema>}` |
+//! | `own`, `borrow`, `future`, `stream`, `error-context` | — | rejected by [`Ty::from_wasmtime`] with [`Unsupported`] |
+//!
+//! Degenerate types WIT itself forbids are still handled: an empty tuple or
+//! flags is an empty array (`"maxItems": 0`), a variant without cases
+//! accepts nothing (`{"not": {}}`).
+//!
+//! ## Functions as tools
+//!
+//! [`Signature`] maps a function's parameters to one argument object (its
+//! `inputSchema`: parameters as properties, `option<_>` parameters
+//! optional, a parameter's docs as its `description`) and its result to MCP
+//! output:
+//!
+//! | result type | `outputSchema` | on return |
+//! |---|---|---|
+//! | none | none | nothing |
+//! | `result<T, E>` | `T` wrapped (below) | `ok(v)`: structured `wrap(v)`; `err(e)`: tool error, text = `e` |
+//! | `result<_, E>` | none | `ok`: nothing; `err(e)`: as above |
+//! | other `T` | `T` wrapped | structured `wrap(v)` |
+//!
+//! wrap: a record is its own object; anything else is `{"result": v}`. Text
+//! content is the raw string if the value is a JSON string, otherwise the
+//! compact JSON of the structured object (or of `e`).
+
+mod convert;
+mod error;
+mod path;
+mod schema;
+mod signature;
+mod ty;
+
+pub use error::{ConvertError, Unsupported};
+pub use signature::{Rendered, Signature};
+pub use ty::Ty;

@@ -1,0 +1,277 @@
+//! A tool is a function: its arguments arrive as one JSON object and its
+//! result must leave as an MCP `structuredContent` *object* with a matching
+//! object `outputSchema`. This module fixes how a parameter list becomes that
+//! input object and how a result (in particular `result<T, E>`, the usual
+//! way a component reports failure) becomes structured output, text, or a
+//! tool error — in one place, so the schemas advertised and the values
+//! produced cannot drift apart.
+
+use serde_json::{Map, Value};
+use wasmtime::component::Val;
+use wasmtime::component::types::ComponentFunc;
+
+use crate::Ty;
+use crate::convert::{self, FieldFail};
+use crate::error::{ConvertError, Scope, Unsupported};
+use crate::schema;
+
+const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// The JSON-relevant shape of a component function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// Parameters in declaration order.
+    pub params: Vec<(String, Ty)>,
+    /// The single result type, if the function returns anything.
+    pub result: Option<Ty>,
+}
+
+/// A function result, ready to become an MCP `CallToolResult`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rendered {
+    /// `structuredContent`; always an object, matching
+    /// [`Signature::output_schema`].
+    pub structured: Option<Map<String, Value>>,
+    /// Text content: a string result as the raw string, anything else as
+    /// compact JSON.
+    pub text: Option<String>,
+    /// True when the function returned `err(_)` (or its result could not be
+    /// rendered).
+    pub is_error: bool,
+}
+
+/// How a result's payload is made into an object.
+enum Wrap<'a> {
+    /// A record is already an object: used as is.
+    Record(&'a [(String, Ty)]),
+    /// Anything else becomes `{"result": v}`.
+    Field(&'a Ty),
+}
+
+fn wrap_of(ty: &Ty) -> Wrap<'_> {
+    match ty {
+        Ty::Record(fields) => Wrap::Record(fields),
+        other => Wrap::Field(other),
+    }
+}
+
+impl Signature {
+    /// Reads a wasmtime function type. Fails if any parameter or the result
+    /// contains a type with no JSON form (naming which parameter and where),
+    /// or if the function has more than one result.
+    pub fn from_wasmtime(func_ty: &ComponentFunc) -> Result<Signature, Unsupported> {
+        let params = func_ty
+            .params()
+            .map(|(name, ty)| {
+                Ty::from_wasmtime(&ty)
+                    .map(|t| (name.to_string(), t))
+                    .map_err(|e| e.in_parameter(name))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut results = func_ty.results();
+        if results.len() > 1 {
+            return Err(Unsupported::function(format!(
+                "a function with {} results has no JSON representation",
+                results.len()
+            )));
+        }
+        let result = match results.next() {
+            Some(ty) => Some(Ty::from_wasmtime(&ty).map_err(Unsupported::in_result)?),
+            None => None,
+        };
+        Ok(Signature { params, result })
+    }
+
+    /// The number of result slots a caller must provide to wasmtime (0 or 1).
+    pub fn result_len(&self) -> usize {
+        usize::from(self.result.is_some())
+    }
+
+    /// The MCP `inputSchema`: an object with one property per parameter.
+    /// Parameters of type `option<_>` may be omitted (meaning `none`); the
+    /// rest are required; no other properties are allowed. `param_docs`
+    /// supplies a parameter's documentation, which becomes that property's
+    /// `description`.
+    pub fn input_schema(&self, param_docs: &impl Fn(&str) -> Option<String>) -> Map<String, Value> {
+        let mut s = schema::record(self.params.iter().map(|(n, t)| (n, t)));
+        if let Some(Value::Object(props)) = s.get_mut("properties") {
+            for (name, prop) in props.iter_mut() {
+                if let (Some(doc), Value::Object(prop)) = (param_docs(name), prop) {
+                    prop.insert("description".into(), Value::String(doc));
+                }
+            }
+        }
+        s.insert("$schema".into(), DRAFT_2020_12.into());
+        s
+    }
+
+    /// The MCP `outputSchema`, which must describe an object.
+    ///
+    /// * no result, or `result<_, E>` → `None` (nothing structured to say);
+    /// * `result<T, E>` → the schema of `T` wrapped as below (an `err` is
+    ///   reported as a tool error, not as structured content);
+    /// * any other `T` → `T` wrapped: a record as itself, anything else as
+    ///   `{"result": T}`.
+    pub fn output_schema(&self) -> Option<Map<String, Value>> {
+        let payload = self.payload_ty()?;
+        let mut s = match wrap_of(payload) {
+            Wrap::Record(fields) => schema::record(fields.iter().map(|(n, t)| (n, t))),
+            Wrap::Field(t) => match schema::single_property("result", t.json_schema()) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+        };
+        s.insert("$schema".into(), DRAFT_2020_12.into());
+        Some(s)
+    }
+
+    /// The type whose values end up in `structuredContent`.
+    fn payload_ty(&self) -> Option<&Ty> {
+        match self.result.as_ref()? {
+            Ty::Result { ok, .. } => ok.as_deref(),
+            other => Some(other),
+        }
+    }
+
+    /// Converts MCP `arguments` to wasmtime parameter values, in declaration
+    /// order. Absent arguments are treated as `{}`. Accepts exactly what
+    /// [`Signature::input_schema`] accepts.
+    pub fn args_from_json(
+        &self,
+        args: Option<&Map<String, Value>>,
+    ) -> Result<Vec<Val>, ConvertError> {
+        let empty = Map::new();
+        let args = args.unwrap_or(&empty);
+        match convert::fields_to_vals(self.params.iter().map(|(n, t)| (n, t)), args) {
+            Ok(vals) => Ok(vals.into_iter().map(|(_, v)| v).collect()),
+            Err(FieldFail::Value(f)) => Err(f.finish(Scope::Parameter, None)),
+            Err(FieldFail::Missing(name)) => Err(ConvertError::new(
+                Scope::Arguments,
+                name.clone(),
+                format!("missing required parameter `{name}`"),
+            )),
+            Err(FieldFail::Unknown { name, known }) => {
+                let known = if known.is_empty() {
+                    "this function takes no parameters".to_string()
+                } else {
+                    format!("known: {known}")
+                };
+                Err(ConvertError::new(
+                    Scope::Arguments,
+                    name.clone(),
+                    format!("unknown parameter `{name}` ({known})"),
+                ))
+            }
+        }
+    }
+
+    /// Turns the values wasmtime returned into tool output (see
+    /// [`Signature::output_schema`] for the shapes). Never panics: values
+    /// that do not fit the declared result type become an error result.
+    pub fn render_result(&self, results: &[Val]) -> Rendered {
+        let Some(result_ty) = &self.result else {
+            return Rendered::default();
+        };
+        let [val] = results else {
+            return failed(format!(
+                "internal error: expected 1 result value, got {}",
+                results.len()
+            ));
+        };
+        match (result_ty, val) {
+            (Ty::Result { ok, err }, Val::Result(r)) => match (r, ok, err) {
+                (Ok(None), None, _) => Rendered::default(),
+                (Ok(Some(v)), Some(t), _) => structured(t, v),
+                (Err(None), _, None) => Rendered {
+                    structured: None,
+                    text: None,
+                    is_error: true,
+                },
+                (Err(Some(e)), _, Some(t)) => match convert::from_val(t, e) {
+                    Ok(json) => Rendered {
+                        structured: None,
+                        text: Some(text_of(&json, &json)),
+                        is_error: true,
+                    },
+                    Err(f) => failed(f.finish(Scope::Result, Some("err")).to_string()),
+                },
+                _ => mismatched(result_ty, val),
+            },
+            (Ty::Result { .. }, _) => mismatched(result_ty, val),
+            (t, v) => structured(t, v),
+        }
+    }
+
+    /// WIT-like rendering, e.g. `add: func(a: u32, b: u32) -> u32`; without
+    /// the `name: ` prefix if `name` is empty.
+    pub fn wit(&self, name: &str) -> String {
+        let mut out = String::new();
+        if !name.is_empty() {
+            out.push_str(name);
+            out.push_str(": ");
+        }
+        out.push_str("func(");
+        for (i, (n, t)) in self.params.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(n);
+            out.push_str(": ");
+            out.push_str(&t.wit());
+        }
+        out.push(')');
+        if let Some(r) = &self.result {
+            out.push_str(" -> ");
+            out.push_str(&r.wit());
+        }
+        out
+    }
+}
+
+/// Text form: a JSON string as the raw string, anything else as compact
+/// JSON of `whole`.
+fn text_of(value: &Value, whole: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        _ => whole.to_string(),
+    }
+}
+
+fn failed(message: String) -> Rendered {
+    Rendered {
+        structured: None,
+        text: Some(message),
+        is_error: true,
+    }
+}
+
+fn mismatched(ty: &Ty, val: &Val) -> Rendered {
+    match convert::from_val(ty, val) {
+        Err(f) => failed(format!("internal error: {}", f.finish(Scope::Result, None))),
+        Ok(_) => failed(format!(
+            "internal error: result does not fit type {}",
+            ty.wit()
+        )),
+    }
+}
+
+/// A successful payload `v` of type `t`, wrapped into an object.
+fn structured(t: &Ty, v: &Val) -> Rendered {
+    let json = match convert::from_val(t, v) {
+        Ok(json) => json,
+        Err(f) => return failed(format!("internal error: {}", f.finish(Scope::Result, None))),
+    };
+    let object = match (wrap_of(t), &json) {
+        (Wrap::Record(_), Value::Object(m)) => m.clone(),
+        _ => {
+            let mut m = Map::new();
+            m.insert("result".into(), json.clone());
+            m
+        }
+    };
+    Rendered {
+        text: Some(text_of(&json, &Value::Object(object.clone()))),
+        structured: Some(object),
+        is_error: false,
+    }
+}

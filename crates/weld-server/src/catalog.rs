@@ -1,0 +1,214 @@
+//! The set of tools being served: built once from loaded components, then
+//! swapped whole, so a client never sees a half-built list.
+//!
+//! Everything a call needs that can be worked out ahead — the tool's name,
+//! its schemas, the export index, the parameter signature — is worked out
+//! here, at load time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rmcp::model::Tool;
+use weld_runtime::{ExportedFunction, Limits, LoadedComponent, Signature};
+use weld_store::ComponentDocs;
+
+/// Longest tool name MCP allows.
+pub const MAX_TOOL_NAME: usize = 128;
+
+/// The tool name for a function: `component_function` at world level,
+/// `component_interface_function` inside an exported interface (the
+/// interface's short name, without package or version).
+///
+/// Component, interface and function names are kebab-case and never contain
+/// `_`, so the name is unambiguous and can be read back; it stays the same
+/// across restarts and versions of the component as long as those names do.
+pub fn tool_name(component: &str, interface_short: Option<&str>, function: &str) -> String {
+    match interface_short {
+        Some(interface) => format!("{component}_{interface}_{function}"),
+        None => format!("{component}_{function}"),
+    }
+}
+
+/// A component ready to contribute tools.
+pub struct ComponentEntry {
+    pub name: String,
+    pub digest: String,
+    pub docs: ComponentDocs,
+    pub loaded: Arc<LoadedComponent>,
+    pub limits: Limits,
+}
+
+/// One servable tool.
+pub struct ToolEntry {
+    pub tool: Tool,
+    pub component: String,
+    pub digest: String,
+    pub signature: Signature,
+    pub limits: Limits,
+    pub(crate) loaded: Arc<LoadedComponent>,
+    pub(crate) function: ExportedFunction,
+}
+
+/// Why a function is not offered as a tool.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub component: String,
+    pub function: String,
+    pub reason: String,
+}
+
+/// An immutable set of tools.
+#[derive(Default)]
+pub struct Catalog {
+    by_name: HashMap<String, Arc<ToolEntry>>,
+    /// In name order, for `tools/list`.
+    listed: Vec<Tool>,
+    skipped: Vec<Skipped>,
+}
+
+impl Catalog {
+    /// Builds the tools of `components`. Functions that cannot be tools are
+    /// listed in [`Catalog::skipped`] with the reason.
+    pub fn build(components: Vec<ComponentEntry>) -> Self {
+        let mut by_name = HashMap::new();
+        let mut skipped = Vec::new();
+        for component in components {
+            for function in component.loaded.functions() {
+                let interface = function.interface_short_name();
+                let name = tool_name(&component.name, interface, &function.name);
+                let skip = |reason: String| Skipped {
+                    component: component.name.clone(),
+                    function: name.clone(),
+                    reason,
+                };
+                let signature = match &function.signature {
+                    Ok(signature) => signature.clone(),
+                    Err(reason) => {
+                        skipped.push(skip(reason.clone()));
+                        continue;
+                    }
+                };
+                if name.len() > MAX_TOOL_NAME {
+                    skipped.push(skip(format!(
+                        "the tool name is longer than MCP's {MAX_TOOL_NAME} characters; \
+                         install the component under a shorter name"
+                    )));
+                    continue;
+                }
+                if by_name.contains_key(&name) {
+                    skipped.push(skip("another export already has this tool name".into()));
+                    continue;
+                }
+                let docs = component.docs.get(interface, &function.name);
+                let tool = describe(&component.name, function, &signature, docs);
+                by_name.insert(
+                    name,
+                    Arc::new(ToolEntry {
+                        tool,
+                        component: component.name.clone(),
+                        digest: component.digest.clone(),
+                        signature,
+                        limits: component.limits,
+                        loaded: Arc::clone(&component.loaded),
+                        function: function.clone(),
+                    }),
+                );
+            }
+        }
+        let mut listed: Vec<Tool> = by_name.values().map(|e| e.tool.clone()).collect();
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        Self {
+            by_name,
+            listed,
+            skipped,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<ToolEntry>> {
+        self.by_name.get(name)
+    }
+
+    /// All tools, in name order.
+    pub fn tools(&self) -> &[Tool] {
+        &self.listed
+    }
+
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+}
+
+/// The MCP tool definition of one function.
+pub fn describe(
+    component: &str,
+    function: &ExportedFunction,
+    signature: &Signature,
+    docs: Option<&weld_store::FunctionDocs>,
+) -> Tool {
+    let name = tool_name(component, function.interface_short_name(), &function.name);
+    let description = docs
+        .and_then(|d| d.description.clone())
+        .unwrap_or_else(|| generated_description(component, function, signature));
+    let param_doc = |param: &str| docs.and_then(|d| d.params.get(param).cloned());
+    let input_schema = signature.input_schema(&param_doc);
+    let mut tool = Tool::new(name, description, Arc::new(input_schema));
+    tool.output_schema = signature.output_schema().map(Arc::new);
+    tool
+}
+
+/// The description a tool gets when its author gave none: what it is and
+/// its full signature, so a model can still use it correctly.
+fn generated_description(
+    component: &str,
+    function: &ExportedFunction,
+    signature: &Signature,
+) -> String {
+    let place = match &function.interface {
+        Some(interface) => format!("interface `{interface}` of component `{component}`"),
+        None => format!("component `{component}`"),
+    };
+    format!(
+        "Calls `{}` from {place}. (The component has no description for it.)",
+        signature.wit(&function.name)
+    )
+}
+
+/// The live set of tools. Readers take a snapshot; a reload replaces it.
+#[derive(Default)]
+pub struct Registry {
+    current: RwLock<Arc<Catalog>>,
+}
+
+impl Registry {
+    pub fn new(catalog: Catalog) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(catalog)),
+        }
+    }
+
+    /// The current set of tools.
+    pub fn snapshot(&self) -> Arc<Catalog> {
+        // A poisoned lock means a writer panicked between two whole-value
+        // assignments; the value inside is still a complete catalog.
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Replaces the set of tools.
+    pub fn replace(&self, catalog: Catalog) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tool_name;
+
+    #[test]
+    fn tool_names_join_component_interface_and_function_with_underscores() {
+        assert_eq!(tool_name("text", None, "slugify"), "text_slugify");
+        assert_eq!(
+            tool_name("shapes", Some("geometry"), "bounding-box"),
+            "shapes_geometry_bounding-box"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The MCP request handler over the live [`Registry`].
+//!
+//! Implemented by hand rather than with rmcp's macros because tools are not
+//! known at compile time: they come from whatever components are loaded.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::Value;
+
+use crate::catalog::{Registry, ToolEntry};
+
+/// Server-wide settings for the MCP surface.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Largest request accepted, in bytes (stdio line or HTTP body).
+    pub max_request_bytes: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The MCP server: cheap to clone (the HTTP transport makes one per session).
+#[derive(Clone)]
+pub struct WeldServer {
+    registry: Arc<Registry>,
+}
+
+impl WeldServer {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Self { registry }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+}
+
+/// Runs one tool call to its MCP result. Never fails: every problem with the
+/// arguments or the run is a tool error the caller can read.
+pub async fn call_tool(
+    entry: &ToolEntry,
+    arguments: Option<&rmcp::model::JsonObject>,
+) -> CallToolResult {
+    let started = Instant::now();
+    let args = match entry.signature.args_from_json(arguments) {
+        Ok(args) => args,
+        Err(error) => {
+            tracing::info!(tool = %entry.tool.name, %error, "rejected arguments");
+            return error_result(format!("invalid arguments: {error}"));
+        }
+    };
+    let outcome = entry
+        .loaded
+        .call(&entry.function, &args, &entry.limits, &entry.tool.name)
+        .await;
+    match outcome {
+        Ok(outcome) => {
+            let rendered = entry.signature.render_result(&outcome.results);
+            tracing::info!(
+                tool = %entry.tool.name,
+                component = %entry.component,
+                total_us = started.elapsed().as_micros() as u64,
+                run_us = outcome.stats.duration.as_micros() as u64,
+                peak_memory = outcome.stats.peak_memory,
+                is_error = rendered.is_error,
+                "call"
+            );
+            let content = rendered
+                .text
+                .map(|t| vec![ContentBlock::text(t)])
+                .unwrap_or_default();
+            if rendered.is_error {
+                let mut result = CallToolResult::error(content);
+                if result.content.is_empty() {
+                    result.content = vec![ContentBlock::text("the tool reported an error")];
+                }
+                result
+            } else {
+                let mut result = CallToolResult::success(content);
+                result.structured_content = rendered.structured.map(Value::Object);
+                result
+            }
+        }
+        Err(error) => {
+            tracing::warn!(
+                tool = %entry.tool.name,
+                component = %entry.component,
+                kind = error.kind(),
+                %error,
+                "call failed"
+            );
+            error_result(error.to_string())
+        }
+    }
+}
+
+fn error_result(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+impl ServerHandler for WeldServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("weld", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Each tool runs in its own WebAssembly sandbox with only the access its policy grants.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(
+            self.registry.snapshot().tools().to_vec(),
+        ))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.registry.snapshot().get(name).map(|e| e.tool.clone())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let catalog = self.registry.snapshot();
+        let Some(entry) = catalog.get(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown tool `{}` (see tools/list)", request.name),
+                None,
+            ));
+        };
+        tokio::select! {
+            result = call_tool(entry, request.arguments.as_ref()) => Ok(result.into()),
+            () = context.ct.cancelled() => {
+                // Dropping the call future stops the guest at its next epoch
+                // tick. A cancelled request gets no response on the wire;
+                // this error only reaches the SDK.
+                tracing::info!(tool = %request.name, "call cancelled by the client");
+                Err(McpError::internal_error("request cancelled", None))
+            }
+        }
+    }
+}

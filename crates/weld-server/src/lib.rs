@@ -1,0 +1,16 @@
+//! weld's MCP surface: the tools of loaded components, served over stdio and
+//! Streamable HTTP with rmcp.
+//!
+//! This is the only crate that knows the MCP wire types. It turns component
+//! exports into MCP tools ([`catalog`]), handles requests ([`handler`]) and
+//! runs the transports ([`transport`]). Loading components from the state
+//! directory is [`load`]'s job.
+
+pub mod catalog;
+pub mod handler;
+pub mod load;
+pub mod transport;
+
+pub use catalog::{Catalog, ComponentEntry, Registry, ToolEntry, tool_name};
+pub use handler::{ServerOptions, WeldServer};
+pub use transport::{HttpOptions, TransportError, serve_http, serve_stdio};

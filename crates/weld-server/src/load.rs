@@ -1,0 +1,141 @@
+//! Turning installed components (and any given on the command line) into
+//! [`ComponentEntry`]s, before the server answers its first request.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use weld_runtime::{Limits, Runtime, RuntimeError};
+use weld_store::{Digest, Store, StoreError, docs};
+
+use crate::ComponentEntry;
+
+/// Why loading stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Docs {
+        path: PathBuf,
+        #[source]
+        source: docs::DocsError,
+    },
+    #[error("component `{name}` ({path}): {source}")]
+    Runtime {
+        name: String,
+        path: String,
+        #[source]
+        source: RuntimeError,
+    },
+    #[error(
+        "two components are named `{0}`; give one another name (`weld add PATH --name OTHER`, \
+         or rename the file passed to --component)"
+    )]
+    DuplicateName(String),
+}
+
+/// A component file given with `--component`, read and described.
+pub struct FileComponent {
+    pub name: String,
+    pub digest: Digest,
+    pub bytes: Vec<u8>,
+    pub docs: docs::ComponentDocs,
+}
+
+/// Reads a component file, deriving its name from the file name.
+///
+/// # Errors
+///
+/// When the file cannot be read or its docs section is malformed.
+pub fn read_component_file(path: &Path, name: Option<&str>) -> Result<FileComponent, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let docs = docs::read(&bytes).map_err(|source| LoadError::Docs {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let name = match name {
+        Some(name) => name.to_string(),
+        None => weld_store::default_name(path),
+    };
+    weld_store::validate_name(&name)?;
+    Ok(FileComponent {
+        name,
+        digest: Digest::of(&bytes),
+        bytes,
+        docs,
+    })
+}
+
+/// Loads every installed component and every file in `extra`.
+///
+/// An installed component that fails to load is logged and left out — one
+/// broken tool should not take the others down — while a bad state index or
+/// a bad `--component` file (which the operator just named) is an error.
+///
+/// # Errors
+///
+/// See [`LoadError`].
+pub fn load_all(
+    store: &Store,
+    runtime: &Runtime,
+    extra: &[PathBuf],
+    limits: Limits,
+) -> Result<Vec<ComponentEntry>, LoadError> {
+    let index = store.index()?;
+    let mut names = BTreeSet::new();
+    let mut entries = Vec::new();
+    for (name, installed) in &index.components {
+        let digest = installed.digest.clone();
+        let loaded = runtime.load(digest.hex(), || {
+            store
+                .read_blob(&digest)
+                .map_err(|e| RuntimeError::Compile(e.to_string()))
+        });
+        match loaded {
+            Ok(loaded) => {
+                names.insert(name.clone());
+                entries.push(ComponentEntry {
+                    name: name.clone(),
+                    digest: digest.to_string(),
+                    docs: installed.docs.clone(),
+                    loaded: Arc::new(loaded),
+                    limits,
+                });
+            }
+            Err(error) => {
+                tracing::error!(component = %name, %error, "installed component could not be loaded; its tools are not served");
+            }
+        }
+    }
+    for path in extra {
+        let file = read_component_file(path, None)?;
+        if !names.insert(file.name.clone()) {
+            return Err(LoadError::DuplicateName(file.name));
+        }
+        let loaded = runtime
+            .load(file.digest.hex(), || Ok(file.bytes.clone()))
+            .map_err(|source| LoadError::Runtime {
+                name: file.name.clone(),
+                path: path.display().to_string(),
+                source,
+            })?;
+        entries.push(ComponentEntry {
+            name: file.name,
+            digest: file.digest.to_string(),
+            docs: file.docs,
+            loaded: Arc::new(loaded),
+            limits,
+        });
+    }
+    Ok(entries)
+}

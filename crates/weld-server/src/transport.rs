@@ -1,0 +1,194 @@
+//! The two ways in: stdio (one client, the one that started us) and
+//! Streamable HTTP (any number, on `/mcp`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rmcp::ServiceExt;
+use rmcp::transport::async_rw::AsyncRwTransport;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::handler::{ServerOptions, WeldServer};
+
+/// Errors that stop a transport.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the MCP session ended with an error: {0}")]
+    Session(String),
+}
+
+/// Serves one client over this process's stdin and stdout until stdin
+/// closes or `shutdown` fires.
+///
+/// # Errors
+///
+/// When the session fails to start or ends abnormally.
+pub async fn serve_stdio(
+    server: WeldServer,
+    options: &ServerOptions,
+    shutdown: CancellationToken,
+) -> Result<(), TransportError> {
+    let (read, write) = rmcp::transport::io::stdio_pipes();
+    let transport =
+        AsyncRwTransport::new(read, write).with_max_line_length(options.max_request_bytes);
+    let running = tokio::select! {
+        running = server.serve_with_ct(transport, shutdown.child_token()) => running,
+        () = shutdown.cancelled() => return Ok(()),
+    };
+    let running = match running {
+        Ok(running) => running,
+        // A client that connects and leaves without a word is not an error
+        // worth failing the process for.
+        Err(error) => {
+            tracing::info!(%error, "stdio session ended before it started");
+            return Ok(());
+        }
+    };
+    let quit = running
+        .waiting()
+        .await
+        .map_err(|e| TransportError::Session(e.to_string()))?;
+    tracing::info!(reason = ?quit, "stdio session ended");
+    Ok(())
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub addr: SocketAddr,
+    /// Extra `Host` values accepted besides loopback names (needed when
+    /// bound to a non-loopback address).
+    pub allowed_hosts: Vec<String>,
+    /// Extra browser origins accepted besides loopback ones.
+    pub allowed_origins: Vec<String>,
+}
+
+/// The Streamable HTTP service on `/mcp`, with DNS-rebinding protection:
+/// `Host` must be loopback (or listed) and a present `Origin` must be a
+/// loopback origin (or listed), else 403.
+pub fn http_service(
+    server: WeldServer,
+    options: &ServerOptions,
+    http: &HttpOptions,
+    shutdown: CancellationToken,
+) -> StreamableHttpService<WeldServer, LocalSessionManager> {
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    hosts.extend(http.allowed_hosts.iter().cloned());
+    let mut origins: Vec<String> = vec![
+        "http://localhost:*".into(),
+        "http://127.0.0.1:*".into(),
+        "http://[::1]:*".into(),
+    ];
+    origins.extend(http.allowed_origins.iter().cloned());
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
+        .with_max_request_body_bytes(options.max_request_bytes)
+        .with_cancellation_token(shutdown);
+    StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+/// Binds `http.addr` and serves until `shutdown` fires. Returns the bound
+/// address through `on_bound` before accepting (useful with port 0).
+///
+/// # Errors
+///
+/// When the address cannot be bound.
+pub async fn serve_http(
+    server: WeldServer,
+    options: &ServerOptions,
+    http: &HttpOptions,
+    shutdown: CancellationToken,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), TransportError> {
+    let listener = TcpListener::bind(http.addr)
+        .await
+        .map_err(|source| TransportError::Bind {
+            addr: http.addr,
+            source,
+        })?;
+    let bound = listener.local_addr().unwrap_or(http.addr);
+    on_bound(bound);
+    let service = http_service(server, options, http, shutdown.clone());
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, don't spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        // Without this a client that delays ACKs waits ~40 ms per response.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        let service = service.clone();
+        let builder = Arc::clone(&builder);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let mut service = service.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&mut service, req).await) }
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    Ok(())
+}
+
+type Body = BoxBody<Bytes, std::convert::Infallible>;
+
+async fn route(
+    service: &mut StreamableHttpService<WeldServer, LocalSessionManager>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    if req.uri().path() != "/mcp" {
+        return plain(StatusCode::NOT_FOUND, "weld serves MCP at /mcp\n");
+    }
+    match tower_service::Service::call(service, req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed());
+    *response.status_mut() = status;
+    response
+}

@@ -1,0 +1,511 @@
+//! weld's persistent state: which components are installed, under which
+//! names, and the bytes of each.
+//!
+//! Layout of the state directory (mode 0700):
+//!
+//! ```text
+//! index.json               names -> digest, source, docs (the one source of truth)
+//! blobs/sha256/<hex>.wasm  component bytes, content-addressed, never modified
+//! lock                     held (flock) while the index is being changed
+//! ```
+//!
+//! Every write is a temp file, fsync, rename, fsync of the directory, so a
+//! crash leaves either the old state or the new one. Blobs are written before
+//! the index names them; a crash in between leaves an unreferenced blob,
+//! never a name without bytes. An index that fails to parse is an error that
+//! names the file — weld never starts over from an empty state silently.
+//!
+//! This crate knows nothing of Wasmtime or MCP.
+
+pub mod docs;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+pub use docs::{ComponentDocs, FunctionDocs};
+
+/// Errors from the state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a valid weld index ({message}); weld will not guess: \
+         fix or move the file, then run the command again"
+    )]
+    CorruptIndex { path: PathBuf, message: String },
+    #[error("no component named `{0}` is installed (see `weld list`)")]
+    NotInstalled(String),
+    #[error(
+        "a component named `{0}` is already installed; remove it first or pass --force to replace it"
+    )]
+    AlreadyInstalled(String),
+    #[error(
+        "`{0}` is not a valid component name: use 1-64 characters from a-z, 0-9 and '-', \
+         starting with a letter (it becomes the prefix of every tool name)"
+    )]
+    BadName(String),
+    #[error(
+        "blob {digest} is missing or damaged in the store ({path}); reinstall the component with `weld add`"
+    )]
+    BadBlob { digest: String, path: PathBuf },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A content digest, `sha256:<64 hex digits>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Digest(String);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+
+    /// The hex part, for file names.
+    pub fn hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let valid = value.strip_prefix("sha256:").is_some_and(|hex| {
+            hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err(format!("`{value}` is not a sha256 digest"))
+        }
+    }
+}
+
+impl From<Digest> for String {
+    fn from(value: Digest) -> Self {
+        value.0
+    }
+}
+
+/// Checks a component name: the first part of every tool name it exports.
+///
+/// # Errors
+///
+/// [`StoreError::BadName`] when it is not 1-64 characters of `[a-z0-9-]`
+/// starting with a letter.
+pub fn validate_name(name: &str) -> Result<(), StoreError> {
+    let ok = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(name.to_string()))
+    }
+}
+
+/// The name a component gets when none is given: its file stem, lowercased,
+/// with every run of other characters turned into one `-`.
+pub fn default_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut name = String::new();
+    for c in stem.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.ends_with('-') && !name.is_empty() {
+            name.push('-');
+        }
+    }
+    let name = name.trim_start_matches(|c: char| !c.is_ascii_lowercase());
+    let name: String = name.chars().take(64).collect();
+    let name = name.trim_end_matches('-').to_string();
+    if name.is_empty() {
+        "component".to_string()
+    } else {
+        name
+    }
+}
+
+/// One installed component, as recorded in the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstalledComponent {
+    pub digest: Digest,
+    pub size: u64,
+    /// Where it was installed from (for people; never re-read).
+    pub source: String,
+    /// Seconds since the Unix epoch.
+    pub installed_at: u64,
+    #[serde(default)]
+    pub docs: ComponentDocs,
+}
+
+/// The index file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    pub version: u32,
+    pub components: BTreeMap<String, InstalledComponent>,
+}
+
+const INDEX_VERSION: u32 = 1;
+
+/// A handle on a state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the state directory at `root`.
+    ///
+    /// # Errors
+    ///
+    /// When the directory cannot be created.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        create_private_dir(&root.join("blobs").join("sha256")).map_err(io_error(&root))?;
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    /// The path of the blob with `digest`.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join("sha256")
+            .join(format!("{}.wasm", digest.hex()))
+    }
+
+    /// Reads a blob and checks it still has its digest.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::BadBlob`] when it is missing or its bytes changed.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(digest);
+        let bad = || StoreError::BadBlob {
+            digest: digest.to_string(),
+            path: path.clone(),
+        };
+        let bytes = fs::read(&path).map_err(|_| bad())?;
+        if Digest::of(&bytes) != *digest {
+            return Err(bad());
+        }
+        Ok(bytes)
+    }
+
+    /// Reads the index; a missing index is an empty one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::CorruptIndex`] when it does not parse.
+    pub fn index(&self) -> Result<Index, StoreError> {
+        let path = self.index_path();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Index {
+                    version: INDEX_VERSION,
+                    components: BTreeMap::new(),
+                });
+            }
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        let index: Index =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptIndex {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        if index.version != INDEX_VERSION {
+            return Err(StoreError::CorruptIndex {
+                path,
+                message: format!(
+                    "index version {} is not the version {INDEX_VERSION} this weld writes",
+                    index.version
+                ),
+            });
+        }
+        Ok(index)
+    }
+
+    /// Installs `bytes` under `name`: blob first, then the index.
+    ///
+    /// # Errors
+    ///
+    /// On a bad name, a name already taken (unless `replace`), or I/O.
+    pub fn install(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        source: &str,
+        docs: ComponentDocs,
+        replace: bool,
+    ) -> Result<InstalledComponent, StoreError> {
+        validate_name(name)?;
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        if !replace && index.components.contains_key(name) {
+            return Err(StoreError::AlreadyInstalled(name.to_string()));
+        }
+        let digest = Digest::of(bytes);
+        let blob = self.blob_path(&digest);
+        if self.read_blob(&digest).is_err() {
+            write_atomically(&blob, bytes)?;
+        }
+        let installed_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let entry = InstalledComponent {
+            digest,
+            size: bytes.len() as u64,
+            source: source.to_string(),
+            installed_at,
+            docs,
+        };
+        index.components.insert(name.to_string(), entry.clone());
+        self.write_index(&index)?;
+        Ok(entry)
+    }
+
+    /// Removes `name` from the index. Its blob stays until no name refers
+    /// to it, then is deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotInstalled`], or I/O.
+    pub fn remove(&self, name: &str) -> Result<InstalledComponent, StoreError> {
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        let removed = index
+            .components
+            .remove(name)
+            .ok_or_else(|| StoreError::NotInstalled(name.to_string()))?;
+        self.write_index(&index)?;
+        if !index
+            .components
+            .values()
+            .any(|c| c.digest == removed.digest)
+        {
+            let blob = self.blob_path(&removed.digest);
+            if let Err(error) = fs::remove_file(&blob) {
+                tracing::warn!(path = %blob.display(), %error, "could not delete an unused blob");
+            }
+        }
+        Ok(removed)
+    }
+
+    fn write_index(&self, index: &Index) -> Result<(), StoreError> {
+        let mut json = serde_json::to_vec_pretty(index).map_err(|e| StoreError::Io {
+            path: self.index_path(),
+            source: std::io::Error::other(e),
+        })?;
+        json.push(b'\n');
+        write_atomically(&self.index_path(), &json)
+    }
+
+    /// An exclusive lock on the state, held until the returned file drops,
+    /// so two `weld add` processes cannot lose each other's update.
+    fn lock(&self) -> Result<fs::File, StoreError> {
+        let path = self.root.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        file.lock().map_err(io_error(&path))?;
+        Ok(file)
+    }
+}
+
+/// Writes `bytes` to `path` so that a reader (or a crash) sees either the old
+/// content or the new, never a part.
+///
+/// # Errors
+///
+/// On any I/O failure; the temp file is removed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let err = io_error(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+    tmp.write_all(bytes).map_err(io_error(path))?;
+    tmp.as_file().sync_all().map_err(io_error(path))?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))?;
+    Ok(())
+}
+
+/// Creates `dir` (and parents) readable only by this user.
+///
+/// # Errors
+///
+/// As [`std::fs::DirBuilder::create`].
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("state")).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn installed_components_are_listed_and_their_bytes_kept() {
+        let (_dir, store) = store();
+        let entry = store
+            .install(
+                "text",
+                b"bytes",
+                "file:/x.wasm",
+                ComponentDocs::default(),
+                false,
+            )
+            .expect("install");
+        let index = store.index().expect("index");
+        assert_eq!(index.components["text"], entry);
+        assert_eq!(store.read_blob(&entry.digest).expect("blob"), b"bytes");
+    }
+
+    #[test]
+    fn installing_over_a_name_needs_replace() {
+        let (_dir, store) = store();
+        let docs = ComponentDocs::default;
+        store.install("a", b"1", "s", docs(), false).expect("first");
+        assert!(matches!(
+            store.install("a", b"2", "s", docs(), false),
+            Err(StoreError::AlreadyInstalled(_))
+        ));
+        store
+            .install("a", b"2", "s", docs(), true)
+            .expect("replace");
+        let digest = &store.index().expect("index").components["a"].digest;
+        assert_eq!(store.read_blob(digest).expect("blob"), b"2");
+    }
+
+    #[test]
+    fn removing_deletes_the_unreferenced_blob_only() {
+        let (_dir, store) = store();
+        let docs = ComponentDocs::default;
+        let a = store.install("a", b"same", "s", docs(), false).expect("a");
+        store.install("b", b"same", "s", docs(), false).expect("b");
+        store.remove("a").expect("remove a");
+        assert!(store.blob_path(&a.digest).exists(), "b still uses it");
+        store.remove("b").expect("remove b");
+        assert!(!store.blob_path(&a.digest).exists());
+        assert!(matches!(
+            store.remove("b"),
+            Err(StoreError::NotInstalled(_))
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_index_is_an_error_naming_the_file_not_an_empty_state() {
+        let (_dir, store) = store();
+        fs::write(store.root().join("index.json"), b"{ not json").expect("write");
+        let error = store.index().expect_err("must fail");
+        assert!(error.to_string().contains("index.json"), "{error}");
+        assert!(matches!(
+            store.install("a", b"1", "s", ComponentDocs::default(), false),
+            Err(StoreError::CorruptIndex { .. })
+        ));
+    }
+
+    #[test]
+    fn a_changed_blob_is_detected() {
+        let (_dir, store) = store();
+        let entry = store
+            .install("a", b"original", "s", ComponentDocs::default(), false)
+            .expect("install");
+        fs::write(store.blob_path(&entry.digest), b"tampered").expect("write");
+        assert!(matches!(
+            store.read_blob(&entry.digest),
+            Err(StoreError::BadBlob { .. })
+        ));
+    }
+
+    #[test]
+    fn component_names_are_checked() {
+        for good in ["a", "text-utils", "x1"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "A", "1a", "a_b", "a.b", "a-", &"a".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_names_are_valid_names() {
+        for (path, want) in [
+            ("/x/text_utils.wasm", "text-utils"),
+            ("My Tool.wasm", "my-tool"),
+            ("123.wasm", "component"),
+            ("__.wasm", "component"),
+        ] {
+            let name = default_name(Path::new(path));
+            assert_eq!(name, want);
+            assert!(validate_name(&name).is_ok());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_default_name_is_a_valid_name(stem in "\\PC{0,80}") {
+            let name = default_name(Path::new(&format!("{stem}.wasm")));
+            proptest::prop_assert!(validate_name(&name).is_ok(), "{name:?}");
+        }
+    }
+}

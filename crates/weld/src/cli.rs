@@ -1,0 +1,156 @@
+//! The command line: one definition per flag, from which `--help` comes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// weld: a trusted MCP server that runs untrusted tools as WebAssembly
+/// components, each call in a fresh sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "weld", version, about, long_about = None)]
+#[command(
+    after_help = "Exit status: 0 success, 1 error, 2 usage error, 3 the tool returned an error (weld call)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub dirs: Dirs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where weld keeps its state and cache.
+#[derive(Debug, Args)]
+pub struct Dirs {
+    /// State directory (installed components). Default: $XDG_STATE_HOME/weld,
+    /// else ~/.local/state/weld.
+    #[arg(long, global = true, env = "WELD_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Cache directory (compiled components; safe to delete). Default:
+    /// $XDG_CACHE_HOME/weld, else ~/.cache/weld.
+    #[arg(long, global = true, env = "WELD_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the installed components (and any given) as MCP tools, over stdio
+    /// (default) or Streamable HTTP.
+    Serve(ServeArgs),
+    /// Install a component: copy it into the state directory, compile it
+    /// ahead of time and describe its tools. Atomic: a failure leaves the
+    /// previous state as it was.
+    Add(AddArgs),
+    /// Uninstall a component.
+    Remove {
+        /// The component's name (see `weld list`).
+        name: String,
+    },
+    /// List installed components, their tools and their imports.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a component file would offer as tools (names, JSON Schemas,
+    /// descriptions) and what it imports, without installing it.
+    Inspect {
+        /// The component file.
+        path: PathBuf,
+        /// The name it would be installed under (default: from the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one tool once, without an MCP client, and print the result a
+    /// client would get (as JSON).
+    Call(CallArgs),
+    /// Tool-author helpers for component documentation.
+    #[command(subcommand)]
+    Docs(DocsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct Limits {
+    /// Memory limit per call, in MiB (all linear memories together).
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub memory_mib: u64,
+    /// Wall-clock limit per call, in seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve Streamable HTTP on this address (path /mcp) instead of stdio.
+    /// Binding a non-loopback address needs --allow-host for the names
+    /// clients will use.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub http: Option<SocketAddr>,
+    /// Also serve this component file (repeatable). Its name comes from the
+    /// file name.
+    #[arg(long = "component", value_name = "PATH")]
+    pub components: Vec<PathBuf>,
+    /// Accept this Host header value too (HTTP; loopback names always are).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+    /// Accept requests from this browser Origin too, e.g.
+    /// https://app.example.com:443 (HTTP; loopback origins always are).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// Refuse requests larger than this many bytes.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    pub max_request_bytes: usize,
+    /// Calls that may run at once across all tools; more wait.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub max_instances: u32,
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The component file (.wasm).
+    pub path: PathBuf,
+    /// Install under this name (default: from the file name). Tool names
+    /// start with it.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace a component already installed under the same name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The tool's name (see `weld list`).
+    pub tool: String,
+    /// The arguments, a JSON object.
+    #[arg(default_value = "{}")]
+    pub arguments: String,
+    /// Also load this component file (repeatable).
+    #[arg(long = "component", value_name = "PATH")]
+    pub components: Vec<PathBuf>,
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Write the WIT's doc comments into the component's `package-docs`
+    /// section, where weld (and other hosts) read tool descriptions from.
+    /// In a function's doc comment, `@param NAME text` lines describe
+    /// parameters.
+    Embed {
+        /// The component to update.
+        component: PathBuf,
+        /// The WIT directory the component was built from.
+        #[arg(long, value_name = "DIR")]
+        wit: PathBuf,
+        /// Write here instead of replacing the component in place.
+        #[arg(long, short, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,416 @@
+//! One function per subcommand.
+
+/// `println!` that ends the process quietly when stdout is closed (`weld list
+/// | head`), instead of panicking on the broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout(), $($arg)*) {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            return Err(anyhow::Error::new(error).context("writing to stdout"));
+        }
+    }};
+}
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use weld_runtime::{Limits, Runtime, RuntimeConfig};
+use weld_server::catalog::{self, Catalog};
+use weld_server::load::{self, load_all};
+use weld_server::{HttpOptions, Registry, ServerOptions, WeldServer};
+use weld_store::{ComponentDocs, Store, docs};
+
+use crate::cli::{self, Cli, Command, DocsCommand};
+use crate::dirs;
+
+/// Exit status for `weld call` when the tool itself reported an error.
+const EXIT_TOOL_ERROR: u8 = 3;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let Cli { dirs: d, command } = cli;
+    let state = || -> Result<Store> {
+        let dir = dirs::state_dir(d.state_dir.clone())?;
+        Store::open(&dir).with_context(|| format!("opening the state directory {}", dir.display()))
+    };
+    let runtime = |max_instances: u32| -> Result<Runtime> {
+        let mut config = RuntimeConfig::new(dirs::cache_dir(d.cache_dir.clone())?);
+        config.max_instances = max_instances;
+        Ok(Runtime::new(&config)?)
+    };
+    match command {
+        Command::Serve(args) => {
+            serve(&state()?, &runtime(args.max_instances)?, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Add(args) => {
+            add(&state()?, &runtime(1)?, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Remove { name } => {
+            let removed = state()?.remove(&name)?;
+            outln!("removed `{name}` ({})", removed.digest);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { json } => {
+            list(&state()?, &runtime(1)?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { path, name, json } => {
+            inspect(&runtime(1)?, &path, name.as_deref(), json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Call(args) => call(&state()?, &runtime(4)?, args).await,
+        Command::Docs(DocsCommand::Embed {
+            component,
+            wit,
+            output,
+        }) => {
+            embed_docs(&component, &wit, output.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn limits(args: &cli::Limits) -> Result<Limits> {
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    Ok(Limits {
+        memory: args.memory_mib.saturating_mul(1024 * 1024),
+        timeout: Duration::from_secs_f64(args.timeout),
+        ..Limits::default()
+    })
+}
+
+fn build_catalog(
+    store: &Store,
+    runtime: &Runtime,
+    extra: &[PathBuf],
+    limits: Limits,
+) -> Result<Catalog> {
+    let entries = load_all(store, runtime, extra, limits)?;
+    let catalog = Catalog::build(entries);
+    for skipped in catalog.skipped() {
+        tracing::warn!(
+            component = %skipped.component,
+            function = %skipped.function,
+            reason = %skipped.reason,
+            "function not served as a tool"
+        );
+    }
+    Ok(catalog)
+}
+
+async fn serve(store: &Store, runtime: &Runtime, args: cli::ServeArgs) -> Result<()> {
+    let catalog = build_catalog(store, runtime, &args.components, limits(&args.limits)?)?;
+    tracing::info!(tools = catalog.tools().len(), "tools loaded");
+    let server = WeldServer::new(Arc::new(Registry::new(catalog)));
+    let options = ServerOptions {
+        max_request_bytes: args.max_request_bytes,
+    };
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone())?;
+    match args.http {
+        None => weld_server::serve_stdio(server, &options, shutdown).await?,
+        Some(addr) => {
+            if !addr.ip().is_loopback() && args.allowed_hosts.is_empty() {
+                tracing::warn!(
+                    %addr,
+                    "bound to a non-loopback address but no --allow-host given: only requests \
+                     with a loopback Host header will be accepted"
+                );
+            }
+            let http = HttpOptions {
+                addr,
+                allowed_hosts: args.allowed_hosts,
+                allowed_origins: args.allowed_origins,
+            };
+            weld_server::serve_http(server, &options, &http, shutdown, |bound| {
+                tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over HTTP");
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        shutdown.cancel();
+    });
+    Ok(())
+}
+
+fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
+    let file = load::read_component_file(&args.path, args.name.as_deref())?;
+    if !args.force && store.index()?.components.contains_key(&file.name) {
+        return Err(weld_store::StoreError::AlreadyInstalled(file.name).into());
+    }
+    // Compile (and link) before touching the state: a component weld cannot
+    // run is never installed.
+    let loaded = runtime
+        .compile(file.digest.hex(), &file.bytes)
+        .with_context(|| format!("{} cannot be installed", args.path.display()))?;
+    let source = format!("file:{}", absolute(&args.path).display());
+    let installed = store.install(
+        &file.name,
+        &file.bytes,
+        &source,
+        file.docs.clone(),
+        args.force,
+    )?;
+    let catalog = Catalog::build(vec![weld_server::ComponentEntry {
+        name: file.name.clone(),
+        digest: installed.digest.to_string(),
+        docs: file.docs,
+        loaded: Arc::new(loaded),
+        limits: Limits::default(),
+    }]);
+    outln!("installed `{}` ({})", file.name, installed.digest);
+    print_tools(&catalog)?;
+    Ok(())
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn print_tools(catalog: &Catalog) -> Result<()> {
+    for tool in catalog.tools() {
+        let description = tool.description.as_deref().unwrap_or("");
+        let first_line = description.lines().next().unwrap_or("");
+        outln!("  tool {}: {first_line}", tool.name);
+    }
+    for skipped in catalog.skipped() {
+        outln!("  not a tool: {} ({})", skipped.function, skipped.reason);
+    }
+    Ok(())
+}
+
+fn list(store: &Store, runtime: &Runtime, as_json: bool) -> Result<()> {
+    let index = store.index()?;
+    let mut out = Vec::new();
+    for (name, installed) in &index.components {
+        let digest = installed.digest.clone();
+        let loaded = runtime.load(digest.hex(), || {
+            store
+                .read_blob(&digest)
+                .map_err(|e| weld_runtime::RuntimeError::Compile(e.to_string()))
+        });
+        let (tools, skipped, imports, problem) = match loaded {
+            Ok(loaded) => {
+                let imports = loaded.imports().to_vec();
+                let catalog = Catalog::build(vec![weld_server::ComponentEntry {
+                    name: name.clone(),
+                    digest: digest.to_string(),
+                    docs: installed.docs.clone(),
+                    loaded: Arc::new(loaded),
+                    limits: Limits::default(),
+                }]);
+                (tool_json(&catalog), skipped_json(&catalog), imports, None)
+            }
+            Err(error) => (vec![], vec![], vec![], Some(error.to_string())),
+        };
+        out.push(json!({
+            "name": name,
+            "digest": installed.digest,
+            "size": installed.size,
+            "source": installed.source,
+            "installed_at": installed.installed_at,
+            "tools": tools,
+            "not_tools": skipped,
+            "imports": imports,
+            "error": problem,
+        }));
+    }
+    if as_json {
+        outln!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if out.is_empty() {
+        outln!("no components installed (add one with `weld add PATH`)");
+    }
+    for component in &out {
+        outln!(
+            "{} {} ({} bytes, from {})",
+            component["name"].as_str().unwrap_or(""),
+            component["digest"].as_str().unwrap_or(""),
+            component["size"],
+            component["source"].as_str().unwrap_or("")
+        );
+        if let Some(error) = component["error"].as_str() {
+            outln!("  cannot be loaded: {error}");
+        }
+        print_listing(component)?;
+    }
+    Ok(())
+}
+
+fn tool_json(catalog: &Catalog) -> Vec<Value> {
+    catalog
+        .tools()
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+        .collect()
+}
+
+fn skipped_json(catalog: &Catalog) -> Vec<Value> {
+    catalog
+        .skipped()
+        .iter()
+        .map(|s| json!({ "function": s.function, "reason": s.reason }))
+        .collect()
+}
+
+fn print_listing(component: &Value) -> Result<()> {
+    for tool in component["tools"].as_array().into_iter().flatten() {
+        let description = tool["description"].as_str().unwrap_or("");
+        outln!(
+            "  tool {}: {}",
+            tool["name"].as_str().unwrap_or(""),
+            description.lines().next().unwrap_or("")
+        );
+    }
+    for skipped in component["not_tools"].as_array().into_iter().flatten() {
+        outln!(
+            "  not a tool: {} ({})",
+            skipped["function"].as_str().unwrap_or(""),
+            skipped["reason"].as_str().unwrap_or("")
+        );
+    }
+    for import in component["imports"].as_array().into_iter().flatten() {
+        outln!("  imports {}", import.as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+fn inspect(runtime: &Runtime, path: &Path, name: Option<&str>, as_json: bool) -> Result<()> {
+    let file = load::read_component_file(path, name)?;
+    let inspection = runtime
+        .inspect(&file.bytes)
+        .with_context(|| format!("inspecting {}", path.display()))?;
+    let mut tools = Vec::new();
+    let mut not_tools = Vec::new();
+    for function in &inspection.functions {
+        let interface = function.interface_short_name();
+        let tool_name = catalog::tool_name(&file.name, interface, &function.name);
+        match &function.signature {
+            Ok(signature) => {
+                let tool = catalog::describe(
+                    &file.name,
+                    function,
+                    signature,
+                    file.docs.get(interface, &function.name),
+                );
+                tools.push(serde_json::to_value(&tool)?);
+            }
+            Err(reason) => not_tools.push(json!({ "function": tool_name, "reason": reason })),
+        }
+    }
+    let report = json!({
+        "name": file.name,
+        "digest": file.digest,
+        "size": file.bytes.len(),
+        "tools": tools,
+        "not_tools": not_tools,
+        "imports": inspection.imports,
+        "loadable": inspection.link_error.is_none(),
+        "link_error": inspection.link_error,
+    });
+    if as_json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    outln!("{} {} ({} bytes)", file.name, file.digest, file.bytes.len());
+    if let Some(error) = &inspection.link_error {
+        outln!("  cannot run here: {error}");
+    }
+    for tool in &tools {
+        outln!("\ntool {}", tool["name"].as_str().unwrap_or(""));
+        if let Some(description) = tool["description"].as_str() {
+            for line in description.lines() {
+                outln!("  {line}");
+            }
+        }
+        outln!("  input:  {}", tool["inputSchema"]);
+        if !tool["outputSchema"].is_null() {
+            outln!("  output: {}", tool["outputSchema"]);
+        }
+    }
+    if !not_tools.is_empty() {
+        outln!();
+    }
+    for skipped in &not_tools {
+        outln!(
+            "not a tool: {} ({})",
+            skipped["function"].as_str().unwrap_or(""),
+            skipped["reason"].as_str().unwrap_or("")
+        );
+    }
+    outln!("\nimports (the capabilities it will ask for):");
+    if inspection.imports.is_empty() {
+        outln!("  none");
+    }
+    for import in &inspection.imports {
+        outln!("  {import}");
+    }
+    Ok(())
+}
+
+async fn call(store: &Store, runtime: &Runtime, args: cli::CallArgs) -> Result<ExitCode> {
+    let arguments: Value = serde_json::from_str(&args.arguments)
+        .with_context(|| format!("the arguments are not valid JSON: {}", args.arguments))?;
+    let Value::Object(arguments) = arguments else {
+        bail!("the arguments must be a JSON object, like '{{\"a\": 1}}'");
+    };
+    let catalog = build_catalog(store, runtime, &args.components, limits(&args.limits)?)?;
+    let Some(entry) = catalog.get(&args.tool) else {
+        let known: Vec<&str> = catalog.tools().iter().map(|t| t.name.as_ref()).collect();
+        bail!(
+            "no tool named `{}` (known: {})",
+            args.tool,
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    let result = weld_server::handler::call_tool(entry, Some(&arguments)).await;
+    outln!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(if result.is_error == Some(true) {
+        ExitCode::from(EXIT_TOOL_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn embed_docs(component: &Path, wit: &Path, output: Option<&Path>) -> Result<()> {
+    let bytes =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    let updated = docs::embed(&bytes, wit)?;
+    let found: ComponentDocs = docs::read(&updated)?;
+    let target = output.unwrap_or(component);
+    weld_store::write_atomically(target, &updated)?;
+    outln!(
+        "wrote docs for {} function(s) into {}",
+        found.0.len(),
+        target.display()
+    );
+    Ok(())
+}
