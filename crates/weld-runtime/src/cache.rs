@@ -112,7 +112,7 @@ impl CompileCache {
     fn store(&self, path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
         let io = |e: std::io::Error| RuntimeError::Cache {
             path: self.dir.clone(),
-            source: e,
+            cause: e,
         };
         create_private_dir(&self.dir).map_err(io)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io)?;

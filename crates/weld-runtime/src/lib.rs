@@ -47,11 +47,10 @@ pub enum RuntimeError {
          (weld offers the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets)"
     )]
     Link(String),
-    #[error("compile cache at {path}: {source}")]
+    #[error("compile cache at {path}: {cause}")]
     Cache {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 

@@ -60,7 +60,12 @@ pub(crate) fn describe(v: &Value) -> String {
             n => format!("an array of {n} items"),
         },
         Value::Object(m) if m.is_empty() => "an empty object".to_string(),
-        Value::Object(m) => format!("an object with {}", quoted_list(m.keys(), "`")),
+        Value::Object(m) => {
+            // Sorted, so messages do not depend on serde_json's map order.
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            format!("an object with {}", quoted_list(keys.into_iter(), "`"))
+        }
         Value::String(s) if s.chars().count() > 40 => {
             let cut: String = s.chars().take(40).collect();
             format!("{}…", Value::String(cut))

@@ -270,7 +270,9 @@ fn structured(t: &Ty, v: &Val) -> Rendered {
         }
     };
     Rendered {
-        text: Some(text_of(&json, &Value::Object(object.clone()))),
+        // MCP: a tool returning structured content SHOULD also return it
+        // serialized in a text block, for clients that only read text.
+        text: Some(Value::Object(object.clone()).to_string()),
         structured: Some(object),
         is_error: false,
     }

@@ -219,14 +219,14 @@ fn a_non_record_result_is_wrapped_in_a_result_property() {
 }
 
 #[test]
-fn a_string_result_is_also_given_as_raw_text() {
+fn a_string_result_is_also_given_as_serialized_structured_text() {
     let s = sig(&[], Some(Ty::String));
     let r = s.render_result(&[Val::String("hello \"world\"".into())]);
     assert_eq!(
         r.structured,
         Some(obj(json!({"result": "hello \"world\""})))
     );
-    assert_eq!(r.text.as_deref(), Some("hello \"world\""));
+    assert_eq!(r.text.as_deref(), Some(r#"{"result":"hello \"world\""}"#));
     assert!(!r.is_error);
 }
 
@@ -237,7 +237,7 @@ fn result_ok_is_structured_output_described_by_the_ok_type() {
     assert_eq!(schema["properties"]["result"], json!({"type": "string"}));
     let r = s.render_result(&[Val::Result(Ok(Some(Box::new(Val::String("done".into())))))]);
     assert_eq!(r.structured, Some(obj(json!({"result": "done"}))));
-    assert_eq!(r.text.as_deref(), Some("done"));
+    assert_eq!(r.text.as_deref(), Some(r#"{"result":"done"}"#));
     assert!(!r.is_error);
     let ok_record = sig(
         &[],

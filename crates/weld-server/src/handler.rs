@@ -115,7 +115,6 @@ impl ServerHandler for WeldServer {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
-                .enable_tool_list_changed()
                 .build(),
         )
         .with_server_info(Implementation::new("weld", env!("CARGO_PKG_VERSION")))

@@ -15,24 +15,21 @@ use crate::ComponentEntry;
 pub enum LoadError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("could not read {path}: {source}")]
+    #[error("could not read {path}: {cause}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Docs {
         path: PathBuf,
-        #[source]
-        source: docs::DocsError,
+        cause: docs::DocsError,
     },
-    #[error("component `{name}` ({path}): {source}")]
+    #[error("component `{name}` ({path}): {cause}")]
     Runtime {
         name: String,
         path: String,
-        #[source]
-        source: RuntimeError,
+        cause: RuntimeError,
     },
     #[error(
         "two components are named `{0}`; give one another name (`weld add PATH --name OTHER`, \
@@ -55,13 +52,13 @@ pub struct FileComponent {
 ///
 /// When the file cannot be read or its docs section is malformed.
 pub fn read_component_file(path: &Path, name: Option<&str>) -> Result<FileComponent, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
-    let docs = docs::read(&bytes).map_err(|source| LoadError::Docs {
+    let docs = docs::read(&bytes).map_err(|cause| LoadError::Docs {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let name = match name {
         Some(name) => name.to_string(),
@@ -124,10 +121,10 @@ pub fn load_all(
         }
         let loaded = runtime
             .load(file.digest.hex(), || Ok(file.bytes.clone()))
-            .map_err(|source| LoadError::Runtime {
+            .map_err(|cause| LoadError::Runtime {
                 name: file.name.clone(),
                 path: path.display().to_string(),
-                source,
+                cause,
             })?;
         entries.push(ComponentEntry {
             name: file.name,

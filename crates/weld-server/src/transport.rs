@@ -22,11 +22,10 @@ use crate::handler::{ServerOptions, WeldServer};
 /// Errors that stop a transport.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("could not listen on {addr}: {source}")]
+    #[error("could not listen on {addr}: {cause}")]
     Bind {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("the MCP session ended with an error: {0}")]
     Session(String),
@@ -99,6 +98,10 @@ pub fn http_service(
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .with_max_request_body_bytes(options.max_request_bytes)
+        // Plain JSON responses where the protocol allows (stateless
+        // requests): no SSE framing to pay for, and no client-side SSE event
+        // cap to trip over with a large result.
+        .with_json_response(true)
         .with_cancellation_token(shutdown);
     StreamableHttpService::new(
         move || Ok(server.clone()),
@@ -122,9 +125,9 @@ pub async fn serve_http(
 ) -> Result<(), TransportError> {
     let listener = TcpListener::bind(http.addr)
         .await
-        .map_err(|source| TransportError::Bind {
+        .map_err(|cause| TransportError::Bind {
             addr: http.addr,
-            source,
+            cause,
         })?;
     let bound = listener.local_addr().unwrap_or(http.addr);
     on_bound(bound);
@@ -181,10 +184,17 @@ async fn route(
     if req.uri().path() != "/mcp" {
         return plain(StatusCode::NOT_FOUND, "weld serves MCP at /mcp\n");
     }
-    match tower_service::Service::call(service, req).await {
+    let is_delete = req.method() == hyper::Method::DELETE;
+    let mut response = match tower_service::Service::call(service, req).await {
         Ok(response) => response,
         Err(never) => match never {},
+    };
+    // rmcp answers a session DELETE with 202; the session is gone at that
+    // point, and clients (the Python SDK) expect 200 or 204.
+    if is_delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
     }
+    response
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {

@@ -32,11 +32,10 @@ pub use docs::{ComponentDocs, FunctionDocs};
 /// Errors from the state directory.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{path} is not a valid weld index ({message}); weld will not guess: \
@@ -61,9 +60,9 @@ pub enum StoreError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+    move |cause| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -340,7 +339,7 @@ impl Store {
     fn write_index(&self, index: &Index) -> Result<(), StoreError> {
         let mut json = serde_json::to_vec_pretty(index).map_err(|e| StoreError::Io {
             path: self.index_path(),
-            source: std::io::Error::other(e),
+            cause: std::io::Error::other(e),
         })?;
         json.push(b'\n');
         write_atomically(&self.index_path(), &json)

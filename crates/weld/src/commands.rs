@@ -157,7 +157,8 @@ fn spawn_signal_handler(shutdown: CancellationToken) -> Result<()> {
 }
 
 fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
-    let file = load::read_component_file(&args.path, args.name.as_deref())?;
+    let cannot = || format!("{} cannot be installed", args.path.display());
+    let file = load::read_component_file(&args.path, args.name.as_deref()).with_context(cannot)?;
     if !args.force && store.index()?.components.contains_key(&file.name) {
         return Err(weld_store::StoreError::AlreadyInstalled(file.name).into());
     }
@@ -165,7 +166,7 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
     // run is never installed.
     let loaded = runtime
         .compile(file.digest.hex(), &file.bytes)
-        .with_context(|| format!("{} cannot be installed", args.path.display()))?;
+        .with_context(cannot)?;
     let source = format!("file:{}", absolute(&args.path).display());
     let installed = store.install(
         &file.name,

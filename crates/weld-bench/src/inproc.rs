@@ -1,0 +1,65 @@
+//! The floor: weld-runtime called directly, without MCP, JSON or a process
+//! boundary — one fresh instance per call, as weld makes for every tool call.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use weld_runtime::{Limits, Runtime, RuntimeConfig};
+
+/// Round-trip times of `LoadedComponent::call` (instantiate from the pool,
+/// call, drop), and the runtime's own measure of each (`CallStats::duration`,
+/// instantiation to return).
+pub struct InProcess {
+    pub samples: Vec<Duration>,
+    pub runtime_durations: Vec<Duration>,
+}
+
+pub fn run(component: &Path, cache_dir: &Path, warmup: u64, calls: u64) -> Result<InProcess> {
+    let wasm = std::fs::read(component)
+        .with_context(|| format!("reading {}", component.display()))?;
+    let runtime = Runtime::new(&RuntimeConfig::new(cache_dir.to_path_buf()))?;
+    // The cache key only has to be unique within this (fresh) cache.
+    let loaded = runtime.load("weld-bench-add", || Ok(wasm))?;
+    let function = loaded
+        .functions()
+        .iter()
+        .find(|f| f.interface.is_none() && f.name == "add")
+        .context("add.wasm exports no `add`")?
+        .clone();
+    let signature = function
+        .signature
+        .clone()
+        .map_err(anyhow::Error::msg)
+        .context("`add` is not callable as a tool")?;
+    let arguments = json!({ "a": 2, "b": 3 });
+    let args = signature.args_from_json(arguments.as_object())?;
+    let limits = Limits::default();
+
+    let executor = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    executor.block_on(async {
+        let mut samples = Vec::with_capacity(calls as usize);
+        let mut runtime_durations = Vec::with_capacity(calls as usize);
+        for i in 0..warmup + calls {
+            let started = Instant::now();
+            let outcome = loaded.call(&function, &args, &limits, "add_add").await?;
+            let took = started.elapsed();
+            let rendered = signature.render_result(&outcome.results);
+            if rendered.is_error || rendered.structured != json!({ "result": 5 }).as_object().cloned()
+            {
+                bail!("wrong result: {:?}", rendered.structured);
+            }
+            if i >= warmup {
+                samples.push(took);
+                runtime_durations.push(outcome.stats.duration);
+            }
+        }
+        anyhow::Ok(InProcess {
+            samples,
+            runtime_durations,
+        })
+    })
+}

@@ -1,0 +1,233 @@
+//! Server processes: how to start one, and what /proc says about it.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// How to start one server: program, arguments and environment.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    /// A command put in front (`WELD_BENCH_WRAP`, e.g. a profiler).
+    pub wrap: Vec<String>,
+}
+
+impl Launch {
+    pub fn new(program: &Path) -> Self {
+        Self {
+            program: program.to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
+            wrap: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut command = match self.wrap.split_first() {
+            Some((first, rest)) => {
+                let mut command = Command::new(first);
+                command.args(rest).arg(&self.program);
+                command
+            }
+            None => Command::new(&self.program),
+        };
+        command.args(&self.args);
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command.kill_on_drop(true);
+        command
+    }
+}
+
+/// A running server. Killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub pid: u32,
+    pub log: PathBuf,
+}
+
+fn log_file(log: &Path) -> Result<Stdio> {
+    let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    Ok(Stdio::from(file))
+}
+
+/// Starts `launch` with piped stdin and stdout (returned: the client's ends);
+/// its stderr goes to `log`.
+pub fn spawn_stdio(launch: &Launch, log: &Path) -> Result<(Server, ChildStdin, ChildStdout)> {
+    let mut child = launch
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log_file(log)?)
+        .spawn()
+        .with_context(|| format!("starting {}", launch.program.display()))?;
+    let pid = child.id().context("the child has no pid")?;
+    let stdin = child.stdin.take().context("no stdin pipe")?;
+    let stdout = child.stdout.take().context("no stdout pipe")?;
+    let server = Server {
+        child,
+        pid,
+        log: log.to_path_buf(),
+    };
+    Ok((server, stdin, stdout))
+}
+
+/// Starts `launch` (which must serve HTTP and log its URL) and waits until
+/// the URL appears in `log`.
+pub async fn spawn_http(launch: &Launch, log: &Path) -> Result<(Server, SocketAddr)> {
+    let mut child = launch
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file(log)?)
+        .spawn()
+        .with_context(|| format!("starting {}", launch.program.display()))?;
+    let pid = child.id().context("the child has no pid")?;
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(addr) = bound_address(&text) {
+            let server = Server {
+                child,
+                pid,
+                log: log.to_path_buf(),
+            };
+            return Ok((server, addr));
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{} exited ({status}) before listening:\n{}",
+                launch.program.display(),
+                tail(&text)
+            );
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("{} did not start listening in 30 s", launch.program.display());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The address in a `url=http://ADDR/mcp` log line.
+fn bound_address(log: &str) -> Option<SocketAddr> {
+    let start = log.find("url=http://")? + "url=http://".len();
+    let rest = &log[start..];
+    let end = rest.find("/mcp")?;
+    rest[..end].parse().ok()
+}
+
+impl Server {
+    /// Ends the server: SIGKILL, then reap it.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+
+    /// Waits a little for a stdio server whose stdin was closed (the polite
+    /// way to end one) to exit, then kills it.
+    pub async fn finish(mut self) {
+        if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+            .await
+            .is_err()
+        {
+            self.stop().await;
+        }
+    }
+
+    /// The last lines of the server's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        tail(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+}
+
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// Resident memory of a process, from /proc/PID/status, in KiB.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    pub rss_kib: u64,
+    pub anon_kib: u64,
+    pub file_kib: u64,
+}
+
+pub fn memory(pid: u32) -> Result<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Memory {
+        rss_kib: field("VmRSS:"),
+        anon_kib: field("RssAnon:"),
+        file_kib: field("RssFile:") + field("RssShmem:"),
+    })
+}
+
+/// User plus system CPU time the process (all its threads, live or ended)
+/// has used, from /proc/PID/stat. Resolution: one clock tick (10 ms; Linux
+/// reports these fields in USER_HZ = 100 on every architecture we run on).
+pub fn cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may contain spaces; fields after it are
+    // plain numbers. utime and stime are fields 14 and 15.
+    let after = &stat[stat.rfind(')').context("malformed /proc stat")? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .context("short /proc stat")?
+            .parse::<u64>()
+            .context("malformed /proc stat")
+    };
+    // `after` starts at field 3, so field N is at index N - 3.
+    let total = ticks(14 - 3)? + ticks(15 - 3)?;
+    Ok(Duration::from_millis(total * 10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_bound_address_in_a_log() {
+        let log = "2026-01-01T00:00:00Z  INFO weld: serving MCP over HTTP url=http://127.0.0.1:4321/mcp\n";
+        assert_eq!(
+            bound_address(log),
+            Some("127.0.0.1:4321".parse().expect("an address"))
+        );
+        assert_eq!(bound_address("nothing yet"), None);
+    }
+
+    #[test]
+    fn reads_its_own_memory_and_cpu() {
+        let me = std::process::id();
+        assert!(memory(me).expect("status").rss_kib > 0);
+        cpu_time(me).expect("stat");
+    }
+}

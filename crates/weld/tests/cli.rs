@@ -1,0 +1,221 @@
+//! The command line: installing, listing, inspecting, calling; state that
+//! survives restarts and failures.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn stdout_json(output: &std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "weld failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+fn path(name: &str) -> String {
+    component(name).display().to_string()
+}
+
+#[tokio::test]
+async fn installed_components_are_listed_and_served_after_a_restart() {
+    let dirs = Dirs::new();
+    let added = dirs.run(&["add", &path("text")]).await;
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let added = dirs.run(&["add", &path("add"), "--name", "calc"]).await;
+    assert!(added.status.success());
+
+    let listed = stdout_json(&dirs.run(&["list", "--json"]).await);
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["calc", "text"]);
+    let calc_tools = &listed[0]["tools"];
+    assert_eq!(calc_tools[0]["name"], "calc_add");
+
+    // A new process (the restart) serves what was installed.
+    let client = stdio_client(&dirs, &[], legacy()).await;
+    let sum = call(&client, "calc_add", json!({"a": 20, "b": 22})).await;
+    assert_eq!(sum.structured_content, Some(json!({"result": 42})));
+    client.cancel().await.expect("close");
+
+    let removed = dirs.run(&["remove", "calc"]).await;
+    assert!(removed.status.success());
+    let listed = stdout_json(&dirs.run(&["list", "--json"]).await);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_component_is_refused_and_the_state_is_unchanged() {
+    let dirs = Dirs::new();
+    assert!(dirs.run(&["add", &path("text")]).await.status.success());
+    let index = std::fs::read(dirs.state.join("index.json")).expect("index");
+
+    let bogus = dirs.state.parent().expect("tmp").join("bogus.wasm");
+    std::fs::write(&bogus, b"\0asm\x0d\0\x01\0garbage").expect("write");
+    let output = dirs.run(&["add", &bogus.display().to_string()]).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot be installed"), "{stderr}");
+    assert_eq!(
+        std::fs::read(dirs.state.join("index.json")).expect("index"),
+        index
+    );
+}
+
+#[tokio::test]
+async fn installing_over_a_name_needs_force() {
+    let dirs = Dirs::new();
+    assert!(dirs.run(&["add", &path("add")]).await.status.success());
+    let again = dirs.run(&["add", &path("text"), "--name", "add"]).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    let forced = dirs
+        .run(&["add", &path("text"), "--name", "add", "--force"])
+        .await;
+    assert!(forced.status.success());
+    let listed = stdout_json(&dirs.run(&["list", "--json"]).await);
+    assert_eq!(listed[0]["tools"][0]["name"], "add_convert-case");
+}
+
+#[tokio::test]
+async fn a_corrupt_index_stops_weld_with_an_error_naming_the_file() {
+    let dirs = Dirs::new();
+    assert!(dirs.run(&["add", &path("add")]).await.status.success());
+    std::fs::write(dirs.state.join("index.json"), b"{\"version\": 1, \"comp").expect("write");
+    for args in [vec!["list"], vec!["serve"], vec!["add", &path("text")]] {
+        let output = dirs.run(&args).await;
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("index.json"), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_compile_cache_is_rebuilt() {
+    let dirs = Dirs::new();
+    assert!(dirs.run(&["add", &path("add")]).await.status.success());
+    std::fs::remove_dir_all(&dirs.cache).expect("remove cache");
+    let output = dirs.run(&["call", "add_add", r#"{"a": 1, "b": 2}"#]).await;
+    let result = stdout_json(&output);
+    assert_eq!(result["structuredContent"], json!({"result": 3}));
+}
+
+#[tokio::test]
+async fn a_corrupt_compile_cache_entry_is_recompiled() {
+    let dirs = Dirs::new();
+    assert!(dirs.run(&["add", &path("add")]).await.status.success());
+    let artefact = walk(&dirs.cache)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("a compiled artefact");
+    std::fs::write(&artefact, b"not an ELF file").expect("corrupt");
+    let result = stdout_json(&dirs.run(&["call", "add_add", r#"{"a": 1, "b": 2}"#]).await);
+    assert_eq!(result["structuredContent"], json!({"result": 3}));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn inspect_shows_tools_schemas_and_imports_as_json() {
+    let dirs = Dirs::new();
+    let report = stdout_json(&dirs.run(&["inspect", &path("clock"), "--json"]).await);
+    assert_eq!(report["name"], "clock");
+    assert_eq!(report["loadable"], true);
+    let imports: Vec<&str> = report["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:random/random")),
+        "{imports:?}"
+    );
+    let now = report["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["name"] == "clock_now")
+        .expect("clock_now");
+    assert_eq!(now["description"], "Reads the current wall-clock time.");
+    assert_eq!(now["outputSchema"]["type"], "object");
+    // Inspecting installs nothing.
+    assert!(!dirs.state.join("index.json").exists());
+}
+
+#[tokio::test]
+async fn call_prints_the_result_a_client_would_get_and_exits_3_on_tool_errors() {
+    let dirs = Dirs::new();
+    let component = format!("--component={}", path("shapes"));
+    let ok = dirs
+        .run(&[
+            "call",
+            "shapes_geometry_area",
+            r#"{"shape": {"circle": 1.0}}"#,
+            &component,
+        ])
+        .await;
+    let result = stdout_json(&ok);
+    let area = result["structuredContent"]["result"]
+        .as_f64()
+        .expect("area");
+    assert!((area - std::f64::consts::PI).abs() < 1e-9);
+
+    let failed = dirs
+        .run(&[
+            "call",
+            "shapes_geometry_classify",
+            r#"{"shape": {"circle": -1.0}}"#,
+            &component,
+        ])
+        .await;
+    assert_eq!(failed.status.code(), Some(3));
+    let unknown = dirs.run(&["call", "nope", "{}", &component]).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("shapes_version"));
+}
+
+#[tokio::test]
+async fn a_tool_without_docs_gets_a_description_naming_its_signature() {
+    let dirs = Dirs::new();
+    // The raw build output, before `weld docs embed`, carries no docs.
+    let raw = repo_root().join("target/wasm/wasm32-wasip2/release/weld_test_add.wasm");
+    assert!(
+        raw.exists(),
+        "{} missing: run scripts/build-components.sh",
+        raw.display()
+    );
+    let report = stdout_json(
+        &dirs
+            .run(&["inspect", &raw.display().to_string(), "--json"])
+            .await,
+    );
+    let description = report["tools"][0]["description"]
+        .as_str()
+        .expect("description");
+    assert!(
+        description.contains("add: func(a: s32, b: s32) -> s32"),
+        "{description}"
+    );
+}

@@ -1,0 +1,173 @@
+//! Shared fixtures: the weld binary, the guest components (built from source
+//! by `scripts/build-components.sh`), fresh state directories, and MCP
+//! clients over a real pipe and a real socket.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, ProtocolVersion};
+use rmcp::service::RunningService;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub type Client = RunningService<RoleClient, ()>;
+
+pub fn weld_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_weld")
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the crate sits two levels below the repository root")
+        .to_path_buf()
+}
+
+/// A guest component built from source in this repository.
+pub fn component(name: &str) -> PathBuf {
+    let path = repo_root()
+        .join("target/components")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the guest components first with scripts/build-components.sh \
+         (scripts/test.sh does it for you)",
+        path.display()
+    );
+    path
+}
+
+/// A private state and cache directory for one test.
+pub struct Dirs {
+    _tmp: tempfile::TempDir,
+    pub state: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Dirs {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let state = tmp.path().join("state");
+        let cache = tmp.path().join("cache");
+        Self {
+            _tmp: tmp,
+            state,
+            cache,
+        }
+    }
+
+    /// A `weld` command using these directories, with logs quiet unless
+    /// asked for.
+    pub fn weld(&self) -> Command {
+        let mut cmd = Command::new(weld_bin());
+        cmd.env("WELD_STATE_DIR", &self.state)
+            .env("WELD_CACHE_DIR", &self.cache)
+            .env(
+                "WELD_LOG",
+                std::env::var("WELD_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs `weld ARGS` to completion.
+    pub async fn run(&self, args: &[&str]) -> std::process::Output {
+        self.weld()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("run weld")
+    }
+}
+
+pub fn legacy() -> ClientLifecycleMode {
+    ClientLifecycleMode::Initialize
+}
+
+pub fn modern() -> ClientLifecycleMode {
+    ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    }
+}
+
+/// An MCP client talking to `weld serve ARGS` over its stdin/stdout.
+pub async fn stdio_client(dirs: &Dirs, args: &[&str], mode: ClientLifecycleMode) -> Client {
+    let mut cmd = dirs.weld();
+    cmd.arg("serve").args(args);
+    let transport = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn weld serve")
+        .0;
+    ().serve_with_lifecycle(transport, mode)
+        .await
+        .expect("MCP session over stdio")
+}
+
+/// `weld serve --http 127.0.0.1:0 ARGS`, returning the process and the bound
+/// address (read from its log).
+pub async fn http_server(dirs: &Dirs, args: &[&str]) -> (Child, SocketAddr) {
+    let mut cmd = dirs.weld();
+    cmd.env("WELD_LOG", "info")
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn weld serve --http");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read log") {
+            if let Some(rest) = line.split("url=http://").nth(1) {
+                let addr = rest.split('/').next().expect("address");
+                return addr.parse::<SocketAddr>().expect("socket address");
+            }
+        }
+        panic!("weld exited before serving HTTP");
+    })
+    .await
+    .expect("weld did not start serving within 60 s");
+    // Keep draining the log so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+pub async fn http_client(addr: SocketAddr, mode: ClientLifecycleMode) -> Client {
+    let transport = StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
+    ().serve_with_lifecycle(transport, mode)
+        .await
+        .expect("MCP session over HTTP")
+}
+
+pub fn args(value: Value) -> Option<JsonObject> {
+    match value {
+        Value::Object(map) => Some(map),
+        _ => panic!("arguments must be an object"),
+    }
+}
+
+pub async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+    let mut params = CallToolRequestParams::new(tool.to_string());
+    params.arguments = args(arguments);
+    client.call_tool(params).await.expect("tools/call")
+}
+
+/// The text of a result's first content block.
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}

@@ -1,0 +1,172 @@
+//! The Streamable HTTP transport's own guarantees, checked with raw requests.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+const PROTOCOL: &str = "2026-07-28";
+
+/// A self-contained (2026-07-28) tools/call request.
+fn modern_call(id: u64, tool: &str, arguments: Value) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "tools/call",
+        "params": {
+            "name": tool,
+            "arguments": arguments,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": PROTOCOL,
+                "io.modelcontextprotocol/clientInfo": {"name": "weld-tests", "version": "0"},
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }
+        }
+    })
+}
+
+fn post(client: &reqwest::Client, url: &str, body: &Value, tool: &str) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", PROTOCOL)
+        .header("Mcp-Method", "tools/call")
+        .header("Mcp-Name", tool)
+        .body(body.to_string())
+}
+
+/// The JSON-RPC message in a response body, which is either plain JSON or
+/// one SSE `data:` event.
+fn message(body: &str) -> Value {
+    let json = body
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or(body);
+    serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+async fn server(extra: &[&str]) -> (Dirs, tokio::process::Child, String) {
+    let dirs = Dirs::new();
+    let mut args = vec![
+        "--component".to_string(),
+        component("hostile").display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (child, addr) = http_server(&dirs, &args).await;
+    (dirs, child, format!("http://{addr}/mcp"))
+}
+
+#[tokio::test]
+async fn a_stateless_call_is_answered() {
+    let (_dirs, _server, url) = server(&[]).await;
+    let http = reqwest::Client::new();
+    let response = post(
+        &http,
+        &url,
+        &modern_call(1, "hostile_echo", json!({"text": "hi"})),
+        "hostile_echo",
+    )
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("body");
+    let reply = message(&body);
+    assert_eq!(
+        reply["result"]["structuredContent"],
+        json!({"result": "hi"}),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_with_403() {
+    let (_dirs, _server, url) = server(&[]).await;
+    let http = reqwest::Client::new();
+    let body = modern_call(1, "hostile_echo", json!({"text": "hi"}));
+    let foreign = post(&http, &url, &body, "hostile_echo")
+        .header("Origin", "http://evil.example")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(foreign.status(), 403);
+    let local = post(&http, &url, &body, "hostile_echo")
+        .header("Origin", "http://localhost:3000")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(local.status(), 200);
+}
+
+#[tokio::test]
+async fn a_foreign_host_header_is_refused() {
+    let (_dirs, _server, url) = server(&[]).await;
+    let http = reqwest::Client::new();
+    let body = modern_call(1, "hostile_echo", json!({"text": "hi"}));
+    let response = post(&http, &url, &body, "hostile_echo")
+        .header("Host", "attacker.example")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn only_the_mcp_path_is_served() {
+    let (_dirs, _server, url) = server(&[]).await;
+    let other = url.replace("/mcp", "/other");
+    let response = reqwest::Client::new()
+        .post(other)
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn a_request_over_the_size_cap_is_refused_and_the_server_keeps_serving() {
+    let (_dirs, _server, url) = server(&["--max-request-bytes", "4096"]).await;
+    let http = reqwest::Client::new();
+    let big = modern_call(1, "hostile_echo", json!({"text": "x".repeat(10_000)}));
+    let response = post(&http, &url, &big, "hostile_echo")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 413);
+    let small = modern_call(2, "hostile_echo", json!({"text": "ok"}));
+    let response = post(&http, &url, &small, "hostile_echo")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn closing_the_response_stream_stops_the_running_call() {
+    // One instance slot and a deadline far beyond the test: the second call
+    // can only run once the first instance is stopped by the disconnect.
+    let (_dirs, _server, url) = server(&["--max-instances", "1", "--timeout", "600"]).await;
+    let spin = modern_call(1, "hostile_spin", json!({}));
+    let request = post(&reqwest::Client::new(), &url, &spin, "hostile_spin").send();
+    // Dropping the in-flight request closes its connection.
+    let _ = tokio::time::timeout(Duration::from_millis(500), request).await;
+    let echo = modern_call(2, "hostile_echo", json!({"text": "freed"}));
+    let response = tokio::time::timeout(
+        Duration::from_secs(30),
+        post(&reqwest::Client::new(), &url, &echo, "hostile_echo").send(),
+    )
+    .await
+    .expect("the disconnected call must release its instance")
+    .expect("send");
+    let body = response.text().await.expect("body");
+    assert_eq!(
+        message(&body)["result"]["structuredContent"],
+        json!({"result": "freed"})
+    );
+}

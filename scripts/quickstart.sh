@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets weld up from a fresh checkout and starts it with the example tools:
+# installs the wasm32-wasip2 Rust target, builds weld (release) and the
+# example components, installs the examples into weld's state directory, and
+# serves them over Streamable HTTP on http://127.0.0.1:8808/mcp (or stdio
+# with --stdio). Stop it with Ctrl-C.
+set -euo pipefail
+
+repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+echo "==> building weld (release)"
+cargo build --release -p weld
+weld="$repo/target/release/weld"
+
+echo "==> building the example components"
+WELD_BIN="$weld" scripts/build-components.sh
+
+echo "==> installing the examples"
+for name in text shapes clock; do
+  "$weld" add "target/components/$name.wasm" --force
+done
+
+if [ "${1:-}" = "--stdio" ]; then
+  echo "==> serving over stdio (weld speaks MCP on stdin/stdout)"
+  exec "$weld" serve
+fi
+echo "==> serving MCP at http://127.0.0.1:8808/mcp (Ctrl-C stops it)"
+exec "$weld" serve --http 127.0.0.1:8808

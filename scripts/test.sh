@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust unit, property and integration tests (real
+# components built from source, the rmcp client over real pipes and
+# sockets), then the official Python MCP SDK against the built binary.
+# Installs what it needs (the wasm32-wasip2 target, cargo-nextest if absent,
+# a Python venv under target/). Safe to re-run; only changed parts rebuild.
+set -euo pipefail
+
+repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "building weld"
+cargo build -p weld
+
+step "building the guest components (with their WIT docs embedded)"
+WELD_BIN="$repo/target/debug/weld" scripts/build-components.sh
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  step "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+step "Rust tests"
+cargo nextest run --workspace --no-fail-fast
+
+step "Python MCP SDK tests"
+WELD_BIN="$repo/target/debug/weld" tests/python/run.sh
