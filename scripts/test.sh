@@ -11,16 +11,18 @@ cd "$repo"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "building weld"
-cargo build -p weld
-
-step "building the guest components (with their WIT docs embedded)"
-WELD_BIN="$repo/target/debug/weld" scripts/build-components.sh
-
 if ! cargo nextest --version >/dev/null 2>&1; then
   step "installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
+
+# One build of the whole workspace with its test features unified; it also
+# builds target/debug/weld, which the component build and tests use.
+step "building weld and the tests"
+cargo nextest run --workspace --no-run
+
+step "building the guest components (with their WIT docs embedded)"
+WELD_BIN="$repo/target/debug/weld" scripts/build-components.sh
 
 step "Rust tests"
 cargo nextest run --workspace --no-fail-fast

@@ -258,7 +258,10 @@ mod tests {
     fn a_call_body_carries_the_request_metadata() {
         let body: Value = serde_json::from_str(&call_body(3)).expect("JSON");
         let meta = &body["params"]["_meta"];
-        assert_eq!(meta["io.modelcontextprotocol/protocolVersion"], PROTOCOL_VERSION);
+        assert_eq!(
+            meta["io.modelcontextprotocol/protocolVersion"],
+            PROTOCOL_VERSION
+        );
         assert!(meta["io.modelcontextprotocol/clientCapabilities"].is_object());
     }
 }

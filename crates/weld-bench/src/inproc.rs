@@ -17,8 +17,8 @@ pub struct InProcess {
 }
 
 pub fn run(component: &Path, cache_dir: &Path, warmup: u64, calls: u64) -> Result<InProcess> {
-    let wasm = std::fs::read(component)
-        .with_context(|| format!("reading {}", component.display()))?;
+    let wasm =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let runtime = Runtime::new(&RuntimeConfig::new(cache_dir.to_path_buf()))?;
     // The cache key only has to be unique within this (fresh) cache.
     let loaded = runtime.load("weld-bench-add", || Ok(wasm))?;
@@ -48,7 +48,8 @@ pub fn run(component: &Path, cache_dir: &Path, warmup: u64, calls: u64) -> Resul
             let outcome = loaded.call(&function, &args, &limits, "add_add").await?;
             let took = started.elapsed();
             let rendered = signature.render_result(&outcome.results);
-            if rendered.is_error || rendered.structured != json!({ "result": 5 }).as_object().cloned()
+            if rendered.is_error
+                || rendered.structured != json!({ "result": 5 }).as_object().cloned()
             {
                 bail!("wrong result: {:?}", rendered.structured);
             }

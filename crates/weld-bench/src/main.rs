@@ -106,10 +106,7 @@ impl Options {
                 "--add-runs" => o.add_runs = number(&flag, value)?,
                 "--inproc-calls" => o.inproc_calls = number(&flag, value)?,
                 "--only" => {
-                    o.only = text(&flag, value)?
-                        .split(',')
-                        .map(str::to_string)
-                        .collect();
+                    o.only = text(&flag, value)?.split(',').map(str::to_string).collect();
                 }
                 "--quick" => {
                     i -= 1; // takes no value
@@ -123,7 +120,6 @@ impl Options {
                     o.inproc_calls = 200;
                 }
                 "-h" | "--help" => {
-                    i -= 1;
                     print!("{USAGE}");
                     std::process::exit(0);
                 }
@@ -132,7 +128,10 @@ impl Options {
         }
         for path in [&o.weld, &o.native, &o.component] {
             if !path.is_file() {
-                bail!("{} does not exist (build it first: scripts/bench.sh)", path.display());
+                bail!(
+                    "{} does not exist (build it first: scripts/bench.sh)",
+                    path.display()
+                );
             }
         }
         Ok(o)
@@ -297,7 +296,8 @@ async fn run(o: Options) -> Result<()> {
             for which in order {
                 eprintln!("round {}: {} stdio pipelined", r + 1, which.name());
                 let log = dirs.log(&format!("pipelined-{}-{r}", which.name()));
-                let p = stdio::pipelined(&launch(which, false), &log, o.pipelined, o.window).await?;
+                let p =
+                    stdio::pipelined(&launch(which, false), &log, o.pipelined, o.window).await?;
                 if let Some(problem) = &p.first_problem {
                     eprintln!("  {}: first problem: {problem}", which.name());
                 }
@@ -314,8 +314,8 @@ async fn run(o: Options) -> Result<()> {
             for which in order {
                 eprintln!("round {}: {} HTTP", r + 1, which.name());
                 let log = dirs.log(&format!("http-{}-{r}", which.name()));
-                let h = http::run(&launch(which, true), &log, o.http_clients, 10, o.http_calls)
-                    .await?;
+                let h =
+                    http::run(&launch(which, true), &log, o.http_clients, 10, o.http_calls).await?;
                 if let Some(problem) = &h.first_problem {
                     eprintln!("  {}: first problem: {problem}", which.name());
                 }
@@ -346,7 +346,14 @@ async fn run(o: Options) -> Result<()> {
     let inproc = if o.wants("inproc") {
         eprintln!("in-process instantiate+call");
         let cache = dirs.dir("inproc-cache")?;
-        Some(inproc::run(&o.component, &cache, 200, o.inproc_calls)?)
+        // On its own thread: it builds its own executor, as weld does.
+        let component = o.component.clone();
+        let calls = o.inproc_calls;
+        let run = std::thread::spawn(move || inproc::run(&component, &cache, 200, calls));
+        Some(
+            run.join()
+                .map_err(|_| anyhow::anyhow!("the in-process run panicked"))??,
+        )
     } else {
         None
     };
@@ -412,11 +419,22 @@ async fn startup(o: &Options, dirs: &Dirs, cache: &Path) -> Result<StartupResult
     };
     // One unmeasured start of each, so neither pays for a cold page cache.
     stdio::startup(&weld, &dirs.log("startup-warm-weld"), &expected, settle).await?;
-    stdio::startup(&native, &dirs.log("startup-warm-native"), &["add_add".into()], settle).await?;
+    stdio::startup(
+        &native,
+        &dirs.log("startup-warm-native"),
+        &["add_add".into()],
+        settle,
+    )
+    .await?;
     for i in 0..o.startup_runs {
         eprintln!("start-up run {}", i + 1);
-        let w = stdio::startup(&weld, &dirs.log(&format!("startup-weld-{i}")), &expected, settle)
-            .await?;
+        let w = stdio::startup(
+            &weld,
+            &dirs.log(&format!("startup-weld-{i}")),
+            &expected,
+            settle,
+        )
+        .await?;
         results.weld_ms.push(millis(w.to_first_list));
         results.weld_memory.push(w.memory);
         let n = stdio::startup(
@@ -561,7 +579,11 @@ fn med_of(rounds: &[(Which, Round)], which: Which, f: impl Fn(&Round) -> f64) ->
 }
 
 fn sum_of(rounds: &[(Which, Round)], which: Which, f: impl Fn(&Round) -> u64) -> u64 {
-    rounds.iter().filter(|(w, _)| *w == which).map(|(_, r)| f(r)).sum()
+    rounds
+        .iter()
+        .filter(|(w, _)| *w == which)
+        .map(|(_, r)| f(r))
+        .sum()
 }
 
 fn mb(kib: u64) -> f64 {
@@ -747,8 +769,16 @@ fn report(
         "{}; {} CPUs; load average before {}, after {}; took {:.0} s.",
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        env.load_before.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
-        env.load_after.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        env.load_before
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        env.load_after
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
         env.took.as_secs_f64()
     );
     println!(
@@ -789,10 +819,17 @@ fn report(
     }
     if let Some(s) = startup {
         let list = |v: &[f64]| v.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", ");
-        println!("- start → first tools/list, weld (ms): {}", list(&s.weld_ms));
-        println!("- start → first tools/list, native (ms): {}", list(&s.native_ms));
+        println!(
+            "- start → first tools/list, weld (ms): {}",
+            list(&s.weld_ms)
+        );
+        println!(
+            "- start → first tools/list, native (ms): {}",
+            list(&s.native_ms)
+        );
         let mem = |m: &[Memory]| {
-            let pick = |f: fn(&Memory) -> u64| median(&m.iter().map(|x| mb(f(x))).collect::<Vec<_>>());
+            let pick =
+                |f: fn(&Memory) -> u64| median(&m.iter().map(|x| mb(f(x))).collect::<Vec<_>>());
             format!(
                 "RSS {} MB = anonymous {} MB + file-backed {} MB",
                 num(pick(|x| x.rss_kib)),

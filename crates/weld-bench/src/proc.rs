@@ -120,7 +120,10 @@ pub async fn spawn_http(launch: &Launch, log: &Path) -> Result<(Server, SocketAd
             );
         }
         if started.elapsed() > Duration::from_secs(30) {
-            bail!("{} did not start listening in 30 s", launch.program.display());
+            bail!(
+                "{} did not start listening in 30 s",
+                launch.program.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -157,7 +160,6 @@ impl Server {
         tail(&std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 }
-
 
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();

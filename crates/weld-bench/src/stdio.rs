@@ -288,8 +288,7 @@ pub async fn pipelined(launch: &Launch, log: &Path, total: u64, window: u64) -> 
                 }
                 seen[id as usize] = true;
                 answered.set(answered.get() + 1);
-                answered_bytes
-                    .set(answered_bytes.get() + lines[id as usize - 1].len() as u64);
+                answered_bytes.set(answered_bytes.get() + lines[id as usize - 1].len() as u64);
                 room.notify_one();
                 if let Err(what) = verify_call(&message, id) {
                     note(o, what);

@@ -137,6 +137,33 @@ impl ServerHandler for WeldServer {
         self.registry.snapshot().get(name).map(|e| e.tool.clone())
     }
 
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, McpError> {
+        if request.method == crate::line_cap::TOO_LARGE_METHOD {
+            let limit = request
+                .params
+                .as_ref()
+                .and_then(|p| p.get("limit"))
+                .and_then(Value::as_u64)
+                .unwrap_or_default();
+            return Err(McpError::invalid_request(
+                format!(
+                    "the request is larger than weld's {limit}-byte limit and was not read \
+                     (raise it with `weld serve --max-request-bytes`)"
+                ),
+                None,
+            ));
+        }
+        Err(McpError::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            format!("method `{}` is not supported", request.method),
+            None,
+        ))
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,

@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod handler;
+mod line_cap;
 pub mod load;
 pub mod transport;
 

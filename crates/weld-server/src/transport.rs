@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::{ServerOptions, WeldServer};
+use crate::line_cap::LineCap;
 
 /// Errors that stop a transport.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +44,8 @@ pub async fn serve_stdio(
     shutdown: CancellationToken,
 ) -> Result<(), TransportError> {
     let (read, write) = rmcp::transport::io::stdio_pipes();
-    let transport =
-        AsyncRwTransport::new(read, write).with_max_line_length(options.max_request_bytes);
+    let cap = options.max_request_bytes;
+    let transport = AsyncRwTransport::new(LineCap::new(read, cap), write).with_max_line_length(cap);
     let running = tokio::select! {
         running = server.serve_with_ct(transport, shutdown.child_token()) => running,
         () = shutdown.cancelled() => return Ok(()),

@@ -78,7 +78,10 @@ async fn exercise(client: &Client) {
     );
 
     let slug = call(client, "text_slugify", json!({"text": "Hello, World!"})).await;
-    assert_eq!(slug.structured_content, Some(json!({"result": "hello-world"})));
+    assert_eq!(
+        slug.structured_content,
+        Some(json!({"result": "hello-world"}))
+    );
     assert_eq!(text(&slug), r#"{"result":"hello-world"}"#);
 }
 
@@ -217,7 +220,11 @@ async fn hostile_calls_fail_cleanly_and_the_server_keeps_serving() {
             text(&result)
         );
         let echo = call(&client, "hostile_echo", json!({"text": "still here"})).await;
-        assert_eq!(echo.structured_content, Some(json!({"result": "still here"})), "after {tool}");
+        assert_eq!(
+            echo.structured_content,
+            Some(json!({"result": "still here"})),
+            "after {tool}"
+        );
     }
     // Output on the guest's stdout never reaches the MCP channel (the client
     // would have failed to parse it); the call itself succeeds.
@@ -242,7 +249,10 @@ async fn a_looping_tool_does_not_delay_other_calls() {
             json!({"text": format!("call {i}")}),
         )
         .await;
-        assert_eq!(echo.structured_content, Some(json!({"result": format!("call {i}")})));
+        assert_eq!(
+            echo.structured_content,
+            Some(json!({"result": format!("call {i}")}))
+        );
     }
     assert!(
         !spinning.is_finished(),
@@ -284,4 +294,23 @@ async fn a_cancelled_call_stops_its_instance() {
 
 fn args_object(value: serde_json::Value) -> Option<rmcp::model::JsonObject> {
     common::args(value)
+}
+
+#[tokio::test]
+async fn an_oversized_stdio_request_is_refused_and_the_session_continues() {
+    let dirs = Dirs::new();
+    let args = serve_args(&["--max-request-bytes", "4096"]);
+    for mode in [legacy(), modern()] {
+        let client = stdio_client(&dirs, &as_strs(&args), mode).await;
+        let mut params = CallToolRequestParams::new("hostile_echo");
+        params.arguments = args_object(json!({"text": "x".repeat(10_000)}));
+        let error = tokio::time::timeout(Duration::from_secs(30), client.call_tool(params))
+            .await
+            .expect("an oversized request must be answered, not dropped")
+            .expect_err("an oversized request must be refused");
+        assert!(error.to_string().contains("4096-byte limit"), "{error}");
+        let echo = call(&client, "hostile_echo", json!({"text": "small"})).await;
+        assert_eq!(echo.structured_content, Some(json!({"result": "small"})));
+        client.cancel().await.expect("close");
+    }
 }
