@@ -191,25 +191,27 @@ pub fn memory(pid: u32) -> Result<Memory> {
     })
 }
 
-/// User plus system CPU time the process (all its threads, live or ended)
-/// has used, from /proc/PID/stat. Resolution: one clock tick (10 ms; Linux
-/// reports these fields in USER_HZ = 100 on every architecture we run on).
+/// CPU time the process's threads have used, in nanoseconds: the sum of
+/// the first field of /proc/PID/task/*/schedstat (the scheduler's exact
+/// on-CPU time). Threads that ended are not counted, so take differences
+/// over a window in which the server starts and ends no threads (true of
+/// both servers once serving: tokio's workers and weld's epoch ticker live
+/// as long as the process).
 pub fn cpu_time(pid: u32) -> Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may contain spaces; fields after it are
-    // plain numbers. utime and stime are fields 14 and 15.
-    let after = &stat[stat.rfind(')').context("malformed /proc stat")? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<u64> {
-        fields
-            .get(i)
-            .context("short /proc stat")?
-            .parse::<u64>()
-            .context("malformed /proc stat")
-    };
-    // `after` starts at field 3, so field N is at index N - 3.
-    let total = ticks(14 - 3)? + ticks(15 - 3)?;
-    Ok(Duration::from_millis(total * 10))
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let path = task?.path().join("schedstat");
+        // A thread may end between the listing and the read.
+        let Ok(stat) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .with_context(|| format!("malformed {}", path.display()))?;
+    }
+    Ok(Duration::from_nanos(total))
 }
 
 #[cfg(test)]
@@ -230,6 +232,11 @@ mod tests {
     fn reads_its_own_memory_and_cpu() {
         let me = std::process::id();
         assert!(memory(me).expect("status").rss_kib > 0);
-        cpu_time(me).expect("stat");
+        let before = cpu_time(me).expect("schedstat");
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(20) {
+            std::hint::black_box(0);
+        }
+        assert!(cpu_time(me).expect("schedstat") > before);
     }
 }

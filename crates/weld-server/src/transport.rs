@@ -99,9 +99,12 @@ pub fn http_service(
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .with_max_request_body_bytes(options.max_request_bytes)
-        // Plain JSON responses where the protocol allows (stateless
-        // requests): no SSE framing to pay for, and no client-side SSE event
-        // cap to trip over with a large result.
+        // Every request is served on its own, in both eras: a tool call needs
+        // nothing from earlier requests, and without sessions a response is
+        // plain JSON rather than an SSE stream — no framing to pay for, and
+        // no client-side SSE event cap (the Python SDK's is 1 MiB) to trip
+        // over with a large result. A closed connection cancels its call.
+        .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_cancellation_token(shutdown);
     StreamableHttpService::new(

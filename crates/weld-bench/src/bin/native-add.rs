@@ -192,7 +192,8 @@ async fn serve_http(addr: SocketAddr) -> anyhow::Result<()> {
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(["localhost", "127.0.0.1", "::1"])
         .with_allowed_origins(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"])
-        .with_max_request_body_bytes(MAX_REQUEST_BYTES);
+        .with_max_request_body_bytes(MAX_REQUEST_BYTES)
+        .with_json_response(true);
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
