@@ -2,6 +2,8 @@
 //! boundary — one fresh instance per call, as weld makes for every tool call.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -16,7 +18,18 @@ pub struct InProcess {
     pub runtime_durations: Vec<Duration>,
 }
 
-pub fn run(component: &Path, cache_dir: &Path, warmup: u64, calls: u64) -> Result<InProcess> {
+/// With `busy_sibling`, another thread of this process spins on the other
+/// core for the duration: then every page-table change the runtime makes
+/// (the pooling allocator's `madvise` when an instance's memory is reset)
+/// needs a TLB shootdown IPI to that core, as it does in the multi-threaded
+/// server.
+pub fn run(
+    component: &Path,
+    cache_dir: &Path,
+    warmup: u64,
+    calls: u64,
+    busy_sibling: bool,
+) -> Result<InProcess> {
     let wasm =
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let runtime = Runtime::new(&RuntimeConfig::new(cache_dir.to_path_buf()))?;
@@ -37,10 +50,19 @@ pub fn run(component: &Path, cache_dir: &Path, warmup: u64, calls: u64) -> Resul
     let args = signature.args_from_json(arguments.as_object())?;
     let limits = Limits::default();
 
+    let stop = Arc::new(AtomicBool::new(false));
+    let sibling = busy_sibling.then(|| {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+    });
     let executor = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    executor.block_on(async {
+    let result = executor.block_on(async {
         let mut samples = Vec::with_capacity(calls as usize);
         let mut runtime_durations = Vec::with_capacity(calls as usize);
         for i in 0..warmup + calls {
@@ -62,5 +84,10 @@ pub fn run(component: &Path, cache_dir: &Path, warmup: u64, calls: u64) -> Resul
             samples,
             runtime_durations,
         })
-    })
+    });
+    stop.store(true, Ordering::Relaxed);
+    if let Some(sibling) = sibling {
+        let _ = sibling.join();
+    }
+    result
 }

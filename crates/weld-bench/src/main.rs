@@ -344,16 +344,23 @@ async fn run(o: Options) -> Result<()> {
         None
     };
     let inproc = if o.wants("inproc") {
-        eprintln!("in-process instantiate+call");
-        let cache = dirs.dir("inproc-cache")?;
-        // On its own thread: it builds its own executor, as weld does.
-        let component = o.component.clone();
-        let calls = o.inproc_calls;
-        let run = std::thread::spawn(move || inproc::run(&component, &cache, 200, calls));
-        Some(
-            run.join()
-                .map_err(|_| anyhow::anyhow!("the in-process run panicked"))??,
-        )
+        let mut runs = Vec::new();
+        for busy_sibling in [false, true] {
+            eprintln!("in-process instantiate+call (busy sibling thread: {busy_sibling})");
+            let cache = dirs.dir(&format!("inproc-cache-{busy_sibling}"))?;
+            // On its own thread: it builds its own executor, as weld does.
+            let component = o.component.clone();
+            let calls = o.inproc_calls;
+            let run = std::thread::spawn(move || {
+                inproc::run(&component, &cache, 200, calls, busy_sibling)
+            });
+            runs.push(
+                run.join()
+                    .map_err(|_| anyhow::anyhow!("the in-process run panicked"))??,
+            );
+        }
+        let busy = runs.pop();
+        runs.pop().zip(busy)
     } else {
         None
     };
@@ -364,7 +371,7 @@ async fn run(o: Options) -> Result<()> {
         &rounds,
         startup.as_ref(),
         add.as_ref(),
-        inproc.as_ref(),
+        inproc.as_ref().map(|(alone, busy)| (alone, busy)),
         &Environment {
             load_before,
             load_after,
@@ -595,7 +602,7 @@ fn report(
     rounds: &[(Which, Round)],
     startup: Option<&StartupResults>,
     add: Option<&AddResults>,
-    inproc: Option<&inproc::InProcess>,
+    inproc: Option<(&inproc::InProcess, &inproc::InProcess)>,
     env: &Environment,
 ) {
     let mut t = Table { rows: Vec::new() };
@@ -747,17 +754,31 @@ fn report(
             "",
         ]);
     }
-    if let Some(i) = inproc {
+    if let Some((alone, busy)) = inproc {
         t.row([
             "7. in-process instantiate+call, median (p99)",
             &format!(
                 "{} µs ({} µs)",
-                num(micros(percentile(&i.samples, 50.0))),
-                num(micros(percentile(&i.samples, 99.0)))
+                num(micros(percentile(&alone.samples, 50.0))),
+                num(micros(percentile(&alone.samples, 99.0)))
             ),
             "",
             "",
             "floor",
+            "",
+        ]);
+        let alone_p50 = micros(percentile(&alone.samples, 50.0));
+        let busy_p50 = micros(percentile(&busy.samples, 50.0));
+        t.row([
+            "7. the same, another thread busy on the other core",
+            &format!(
+                "{} µs ({} µs)",
+                num(busy_p50),
+                num(micros(percentile(&busy.samples, 99.0)))
+            ),
+            "",
+            &format!("{:.2}× alone", busy_p50 / alone_p50),
+            "—",
             "",
         ]);
     }
@@ -845,14 +866,16 @@ fn report(
         println!("- weld add (ms): {}", list(&a.add_ms));
         println!("- weld list, empty state (ms): {}", list(&a.list_ms));
     }
-    if let Some(i) = inproc {
-        println!(
-            "- in-process: call median {} µs, p99 {} µs; the runtime's own CallStats::duration \
-             median {} µs",
-            num(micros(percentile(&i.samples, 50.0))),
-            num(micros(percentile(&i.samples, 99.0))),
-            num(micros(percentile(&i.runtime_durations, 50.0)))
-        );
+    if let Some((alone, busy)) = inproc {
+        for (label, i) in [("alone", alone), ("busy sibling", busy)] {
+            println!(
+                "- in-process ({label}): call median {} µs, p99 {} µs; the runtime's own \
+                 CallStats::duration median {} µs",
+                num(micros(percentile(&i.samples, 50.0))),
+                num(micros(percentile(&i.samples, 99.0))),
+                num(micros(percentile(&i.runtime_durations, 50.0)))
+            );
+        }
     }
 }
 

@@ -219,3 +219,41 @@ async fn a_tool_without_docs_gets_a_description_naming_its_signature() {
         "{description}"
     );
 }
+
+#[tokio::test]
+async fn serve_exits_cleanly_when_stdin_closes() {
+    let dirs = Dirs::new();
+    let mut child = dirs
+        .weld()
+        .args(["serve", "--component", &path("add")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdin.take());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("weld must exit once stdin closes")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn http_serve_exits_cleanly_on_sigterm_and_sigint() {
+    for signal in ["-TERM", "-INT"] {
+        let dirs = Dirs::new();
+        let (mut child, _addr) = http_server(&dirs, &["--component", &path("add")]).await;
+        let pid = child.id().expect("pid").to_string();
+        let sent = tokio::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .await
+            .expect("kill");
+        assert!(sent.success());
+        let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+            .await
+            .expect("weld must exit on the signal")
+            .expect("wait");
+        assert!(status.success(), "{signal}: {status}");
+    }
+}
