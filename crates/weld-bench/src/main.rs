@@ -30,7 +30,7 @@ usage: weld-bench [options]
   --weld PATH          the weld binary (default: next to this one)
   --native PATH        the native-add binary (default: next to this one)
   --component PATH     add.wasm (default: <workspace>/target/components/add.wasm)
-  --rounds N           rounds of metrics 1-3, weld and native alternating (3)
+  --rounds N           rounds of metrics 1-3, weld and native alternating (5)
   --calls N            sequential stdio calls measured per round (2000)
   --pipelined N        pipelined stdio calls per round (20000)
   --window N           most pipelined calls in flight (2000)
@@ -43,8 +43,9 @@ usage: weld-bench [options]
                        latency,pipelined,http,startup,add,inproc
   --quick              small counts, for a smoke test
 
-Environment: WELD_BENCH_WRAP, a command put in front of every weld server
-process (e.g. a profiler); memory and CPU figures then describe the wrapper.
+Environment: WELD_BENCH_WRAP, a command put in front of every server process,
+weld's and native-add's (e.g. a profiler); memory and CPU figures then
+describe the wrapper.
 ";
 
 #[derive(Debug, Clone)]
@@ -75,7 +76,7 @@ impl Options {
             weld: exe_dir.join("weld"),
             native: exe_dir.join("native-add"),
             component: workspace.join("target/components/add.wasm"),
-            rounds: 3,
+            rounds: 5,
             calls: 2000,
             pipelined: 20_000,
             window: 2000,
@@ -259,6 +260,10 @@ async fn run(o: Options) -> Result<()> {
         launch
     };
     let component = o.component.as_os_str().to_owned();
+    let native = |mut launch: Launch| {
+        launch.wrap = wrap();
+        launch
+    };
     let launch = |which: Which, http: bool| -> Launch {
         match (which, http) {
             (Which::Weld, false) => weld(&["serve", "--component"], &empty_state).arg(&component),
@@ -267,8 +272,10 @@ async fn run(o: Options) -> Result<()> {
                 &empty_state,
             )
             .arg(&component),
-            (Which::Native, false) => Launch::new(&o.native),
-            (Which::Native, true) => Launch::new(&o.native).arg("--http").arg("127.0.0.1:0"),
+            (Which::Native, false) => native(Launch::new(&o.native)),
+            (Which::Native, true) => {
+                native(Launch::new(&o.native).arg("--http").arg("127.0.0.1:0"))
+            }
         }
     };
 
@@ -416,7 +423,8 @@ async fn startup(o: &Options, dirs: &Dirs, cache: &Path) -> Result<StartupResult
         .env("WELD_STATE_DIR", &state)
         .env("WELD_CACHE_DIR", cache);
     weld.wrap = wrap();
-    let native = Launch::new(&o.native);
+    let mut native = Launch::new(&o.native);
+    native.wrap = wrap();
     let settle = Duration::from_millis(200);
     let mut results = StartupResults {
         weld_ms: Vec::new(),

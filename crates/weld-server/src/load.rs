@@ -73,6 +73,24 @@ pub fn read_component_file(path: &Path, name: Option<&str>) -> Result<FileCompon
     })
 }
 
+/// Loads an installed component: from the compile cache, or — on a miss —
+/// by compiling its blob (checked against its digest) again.
+///
+/// # Errors
+///
+/// When the blob is missing or changed, or does not compile or link.
+pub fn load_installed(
+    store: &Store,
+    runtime: &Runtime,
+    digest: &Digest,
+) -> Result<weld_runtime::LoadedComponent, RuntimeError> {
+    runtime.load(digest.hex(), || {
+        store
+            .read_blob(digest)
+            .map_err(|e| RuntimeError::Compile(e.to_string()))
+    })
+}
+
 /// Loads every installed component and every file in `extra`.
 ///
 /// An installed component that fails to load is logged and left out — one
@@ -93,12 +111,7 @@ pub fn load_all(
     let mut entries = Vec::new();
     for (name, installed) in &index.components {
         let digest = installed.digest.clone();
-        let loaded = runtime.load(digest.hex(), || {
-            store
-                .read_blob(&digest)
-                .map_err(|e| RuntimeError::Compile(e.to_string()))
-        });
-        match loaded {
+        match load_installed(store, runtime, &digest) {
             Ok(loaded) => {
                 names.insert(name.clone());
                 entries.push(ComponentEntry {

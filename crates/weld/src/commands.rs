@@ -208,11 +208,7 @@ fn list(store: &Store, runtime: &Runtime, as_json: bool) -> Result<()> {
     let mut out = Vec::new();
     for (name, installed) in &index.components {
         let digest = installed.digest.clone();
-        let loaded = runtime.load(digest.hex(), || {
-            store
-                .read_blob(&digest)
-                .map_err(|e| weld_runtime::RuntimeError::Compile(e.to_string()))
-        });
+        let loaded = load::load_installed(store, runtime, &digest);
         let (tools, skipped, imports, problem) = match loaded {
             Ok(loaded) => {
                 let imports = loaded.imports().to_vec();
