@@ -175,6 +175,7 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
         file.docs.clone(),
         args.force,
     )?;
+    let imports = loaded.imports().to_vec();
     let catalog = Catalog::build(vec![weld_server::ComponentEntry {
         name: file.name.clone(),
         digest: installed.digest.to_string(),
@@ -184,6 +185,9 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
     }]);
     outln!("installed `{}` ({})", file.name, installed.digest);
     print_tools(&catalog)?;
+    for import in &imports {
+        outln!("  imports {import}");
+    }
     Ok(())
 }
 
