@@ -143,14 +143,13 @@ struct ClientRun {
 
 async fn client(
     addr: SocketAddr,
-    index: u64,
+    base: u64,
     warmup: u64,
     calls: u64,
     barrier: Arc<Barrier>,
 ) -> Result<ClientRun> {
     let host = addr.to_string();
     let mut sender = connect(addr).await?;
-    let base = (index + 1) * 10_000_000;
     for id in base..base + warmup {
         if let Err(Failure::Lost(what) | Failure::Malformed(what)) =
             call(&mut sender, &host, id).await
@@ -186,52 +185,97 @@ async fn client(
     Ok(run)
 }
 
-/// Starts the server, runs `clients` clients that each make `warmup`
-/// unmeasured calls and then `calls` measured ones.
-pub async fn run(
-    launch: &Launch,
-    log: &Path,
+/// One load phase against one server: `clients` fresh connections, each
+/// makes `warmup` unmeasured calls; once all have, each makes `calls`
+/// measured ones. Request ids start at `id_base` (distinct per phase).
+async fn phase(
+    addr: SocketAddr,
+    pid: u32,
     clients: u64,
     warmup: u64,
     calls: u64,
-) -> Result<HttpRun> {
-    let (server, addr) = proc::spawn_http(launch, log).await?;
-    let result = async {
-        let barrier = Arc::new(Barrier::new(clients as usize + 1));
-        let tasks: Vec<_> = (0..clients)
-            .map(|i| tokio::spawn(client(addr, i, warmup, calls, Arc::clone(&barrier))))
-            .collect();
-        barrier.wait().await;
-        let started = Instant::now();
-        let cpu_before = proc::cpu_time(server.pid).ok();
-        let mut outcome = HttpRun {
-            calls: clients * calls,
-            ..HttpRun::default()
-        };
-        let mut finished = started;
-        for task in tasks {
-            let run = task.await.context("a client panicked")??;
-            outcome.latencies.extend(run.latencies);
-            outcome.lost += run.lost;
-            outcome.malformed += run.malformed;
-            if outcome.first_problem.is_none() {
-                outcome.first_problem = run.first_problem;
-            }
-            finished = finished.max(run.finished);
+    id_base: u64,
+    outcome: &mut HttpRun,
+) -> Result<()> {
+    let barrier = Arc::new(Barrier::new(clients as usize + 1));
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let base = id_base + i * 1_000_000;
+            tokio::spawn(client(addr, base, warmup, calls, Arc::clone(&barrier)))
+        })
+        .collect();
+    barrier.wait().await;
+    let started = Instant::now();
+    let cpu_before = proc::cpu_time(pid).ok();
+    let mut finished = started;
+    for task in tasks {
+        let run = task.await.context("a client panicked")??;
+        outcome.latencies.extend(run.latencies);
+        outcome.lost += run.lost;
+        outcome.malformed += run.malformed;
+        if outcome.first_problem.is_none() {
+            outcome.first_problem = run.first_problem;
         }
-        outcome.elapsed = finished - started;
-        outcome.server_cpu = match (cpu_before, proc::cpu_time(server.pid).ok()) {
-            (Some(before), Some(after)) => Some(after.saturating_sub(before)),
-            _ => None,
-        };
-        anyhow::Ok(outcome)
+        finished = finished.max(run.finished);
+    }
+    outcome.calls += clients * calls;
+    outcome.elapsed += finished - started;
+    outcome.server_cpu = match (outcome.server_cpu, cpu_before, proc::cpu_time(pid).ok()) {
+        (Some(total), Some(before), Some(after)) => Some(total + after.saturating_sub(before)),
+        _ => None,
     };
-    let result = tokio::time::timeout(Duration::from_secs(120), result)
+    Ok(())
+}
+
+/// Starts both servers (weld's and native's) and alternates `chunks` load
+/// phases between them, so a change in the machine's load hits both alike;
+/// each client makes `calls` measured calls in all, split over the chunks.
+pub async fn run_pair(
+    launches: [&Launch; 2],
+    logs: [&Path; 2],
+    clients: u64,
+    warmup: u64,
+    calls: u64,
+    chunks: u64,
+) -> Result<[HttpRun; 2]> {
+    let (first, first_addr) = proc::spawn_http(launches[0], logs[0]).await?;
+    let (second, second_addr) = match proc::spawn_http(launches[1], logs[1]).await {
+        Ok(started) => started,
+        Err(error) => {
+            first.stop().await;
+            return Err(error);
+        }
+    };
+    let servers = [(first.pid, first_addr), (second.pid, second_addr)];
+    let result = async {
+        let mut out = [(); 2].map(|()| HttpRun {
+            server_cpu: Some(Duration::ZERO),
+            ..HttpRun::default()
+        });
+        let chunks = chunks.clamp(1, calls);
+        for c in 0..chunks {
+            let per_client = calls / chunks + u64::from(c < calls % chunks);
+            let order = if c.is_multiple_of(2) { [0, 1] } else { [1, 0] };
+            for s in order {
+                let (pid, addr) = servers[s];
+                let id_base = (c + 1) * 1_000_000_000;
+                phase(addr, pid, clients, warmup, per_client, id_base, &mut out[s]).await?;
+            }
+        }
+        anyhow::Ok(out)
+    };
+    let result = tokio::time::timeout(Duration::from_secs(180), result)
         .await
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("the HTTP run took over 120 s")));
-    let tail = server.log_tail();
-    server.stop().await;
-    result.with_context(|| format!("server log:\n{tail}"))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the HTTP run took over 180 s")));
+    let tails = [first.log_tail(), second.log_tail()];
+    first.stop().await;
+    second.stop().await;
+    result.with_context(|| {
+        format!(
+            "first server's log:\n{}\nsecond server's log:\n{}",
+            tails[0], tails[1]
+        )
+    })
 }
 
 #[cfg(test)]

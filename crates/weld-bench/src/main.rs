@@ -113,8 +113,8 @@ impl Options {
                     i -= 1; // takes no value
                     o.rounds = 1;
                     o.calls = 200;
-                    o.pipelined = 3000;
-                    o.window = 1000;
+                    o.pipelined = 8000;
+                    o.window = 1500;
                     o.http_calls = 20;
                     o.startup_runs = 2;
                     o.add_runs = 2;
@@ -218,6 +218,7 @@ struct Round {
     pipelined_malformed: u64,
     pipelined_inflight: u64,
     pipelined_inflight_bytes: u64,
+    pipelined_low_water: u64,
     pipelined_cpu_us: Option<f64>,
     http_per_sec: f64,
     http_lost: u64,
@@ -281,52 +282,89 @@ async fn run(o: Options) -> Result<()> {
 
     let mut rounds: Vec<(Which, Round)> = Vec::new();
     for r in 0..o.rounds {
-        let order = if r % 2 == 0 {
+        // Both servers run side by side and the work alternates between
+        // them in blocks; which one goes first alternates between rounds.
+        let order = if r.is_multiple_of(2) {
             [Which::Weld, Which::Native]
         } else {
             [Which::Native, Which::Weld]
         };
+        let stdio = order.map(|w| launch(w, false));
+        let http = order.map(|w| launch(w, true));
+        let logs = |what: &str| order.map(|w| dirs.log(&format!("{what}-{}-{r}", w.name())));
         let mut this = [Round::default(), Round::default()];
-        let slot = |w: Which| usize::from(w == Which::Native);
         if o.wants("latency") {
-            for which in order {
-                eprintln!("round {}: {} stdio latency", r + 1, which.name());
-                let log = dirs.log(&format!("latency-{}-{r}", which.name()));
-                let l = stdio::latency(&launch(which, false), &log, 200, o.calls).await?;
-                let row = &mut this[slot(which)];
+            eprintln!("round {}: stdio latency", r + 1);
+            let logs = logs("latency");
+            // Pinned, client on CPU 0 and servers on CPU 1: a ping-pong's
+            // latency is mostly wake-ups, and where the scheduler happens to
+            // put a server's threads (next to the client or not) otherwise
+            // swings it twofold from one process to the next.
+            let pin = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
+            let pinned = stdio.clone().map(|mut l| {
+                l.cpu = pin.then_some(1);
+                l
+            });
+            let saved = proc::current_affinity()?;
+            if pin {
+                proc::pin_current_thread(0)?;
+            }
+            let got = stdio::latency_pair(
+                [&pinned[0], &pinned[1]],
+                [&logs[0], &logs[1]],
+                200,
+                o.calls,
+                100,
+            )
+            .await;
+            proc::set_affinity(&saved)?;
+            let got = got?;
+            for (row, l) in this.iter_mut().zip(got) {
                 row.p50_us = micros(percentile(&l.samples, 50.0));
                 row.p99_us = micros(percentile(&l.samples, 99.0));
                 row.seq_cpu_us = per_call_us(l.server_cpu, o.calls);
             }
         }
         if o.wants("pipelined") {
-            for which in order {
-                eprintln!("round {}: {} stdio pipelined", r + 1, which.name());
-                let log = dirs.log(&format!("pipelined-{}-{r}", which.name()));
-                let p =
-                    stdio::pipelined(&launch(which, false), &log, o.pipelined, o.window).await?;
+            eprintln!("round {}: stdio pipelined", r + 1);
+            let logs = logs("pipelined");
+            let got = stdio::pipelined_pair(
+                [&stdio[0], &stdio[1]],
+                [&logs[0], &logs[1]],
+                o.pipelined,
+                o.window,
+                4,
+            )
+            .await?;
+            for ((row, p), which) in this.iter_mut().zip(got).zip(order) {
                 if let Some(problem) = &p.first_problem {
                     eprintln!("  {}: first problem: {problem}", which.name());
                 }
-                let row = &mut this[slot(which)];
                 row.pipelined_per_sec = p.calls_per_sec();
                 row.pipelined_lost = p.lost;
                 row.pipelined_malformed = p.malformed;
                 row.pipelined_inflight = p.max_inflight;
                 row.pipelined_inflight_bytes = p.max_inflight_bytes;
+                row.pipelined_low_water = p.min_inflight_at_refill;
                 row.pipelined_cpu_us = per_call_us(p.server_cpu, p.calls);
             }
         }
         if o.wants("http") {
-            for which in order {
-                eprintln!("round {}: {} HTTP", r + 1, which.name());
-                let log = dirs.log(&format!("http-{}-{r}", which.name()));
-                let h =
-                    http::run(&launch(which, true), &log, o.http_clients, 10, o.http_calls).await?;
+            eprintln!("round {}: HTTP", r + 1);
+            let logs = logs("http");
+            let got = http::run_pair(
+                [&http[0], &http[1]],
+                [&logs[0], &logs[1]],
+                o.http_clients,
+                10,
+                o.http_calls,
+                4,
+            )
+            .await?;
+            for ((row, h), which) in this.iter_mut().zip(got).zip(order) {
                 if let Some(problem) = &h.first_problem {
                     eprintln!("  {}: first problem: {problem}", which.name());
                 }
-                let row = &mut this[slot(which)];
                 row.http_per_sec = h.calls_per_sec();
                 row.http_lost = h.lost;
                 row.http_malformed = h.malformed;
@@ -335,9 +373,9 @@ async fn run(o: Options) -> Result<()> {
                 row.http_cpu_us = per_call_us(h.server_cpu, h.calls);
             }
         }
-        let [w, n] = this;
-        rounds.push((Which::Weld, w));
-        rounds.push((Which::Native, n));
+        for (which, row) in order.into_iter().zip(this) {
+            rounds.push((which, row));
+        }
     }
 
     let startup = if o.wants("startup") {
@@ -543,7 +581,46 @@ impl Table {
     /// A weld-vs-native row; `target` is (text, check on the ratio or on
     /// weld's value).
     fn compare(&mut self, metric: &str, unit: &str, weld: f64, native: f64, target: Target) {
-        let ratio = weld / native;
+        self.compare_with_ratio(metric, unit, weld, native, weld / native, target);
+    }
+
+    /// A weld-vs-native row from the rounds: each column is the median over
+    /// rounds, the ratio the median of the per-round ratios (the two servers
+    /// of one round ran interleaved, under the same conditions).
+    fn rounds(
+        &mut self,
+        metric: &str,
+        unit: &str,
+        rounds: &[(Which, Round)],
+        f: impl Fn(&Round) -> f64,
+        target: Target,
+    ) {
+        let ratios: Vec<f64> = rounds
+            .chunks(2)
+            .filter_map(|pair| {
+                let of = |which| pair.iter().find(|(w, _)| *w == which).map(|(_, r)| f(r));
+                Some(of(Which::Weld)? / of(Which::Native)?)
+            })
+            .collect();
+        self.compare_with_ratio(
+            metric,
+            unit,
+            med_of(rounds, Which::Weld, &f),
+            med_of(rounds, Which::Native, &f),
+            median(&ratios),
+            target,
+        );
+    }
+
+    fn compare_with_ratio(
+        &mut self,
+        metric: &str,
+        unit: &str,
+        weld: f64,
+        native: f64,
+        ratio: f64,
+        target: Target,
+    ) {
         let (target_text, met) = target.judge(weld, ratio);
         self.rows.push([
             metric.to_string(),
@@ -584,7 +661,7 @@ impl Target {
     }
 }
 
-fn med_of(rounds: &[(Which, Round)], which: Which, f: impl Fn(&Round) -> f64) -> f64 {
+fn med_of(rounds: &[(Which, Round)], which: Which, f: &impl Fn(&Round) -> f64) -> f64 {
     let values: Vec<f64> = rounds
         .iter()
         .filter(|(w, _)| *w == which)
@@ -614,40 +691,35 @@ fn report(
     env: &Environment,
 ) {
     let mut t = Table { rows: Vec::new() };
-    let w = |f: fn(&Round) -> f64| med_of(rounds, Which::Weld, f);
-    let n = |f: fn(&Round) -> f64| med_of(rounds, Which::Native, f);
-    let cpu = |which: Which, f: fn(&Round) -> Option<f64>| {
-        med_of(rounds, which, |r| f(r).unwrap_or(f64::NAN))
-    };
     if o.wants("latency") {
-        t.compare(
+        t.rounds(
             "1. stdio call latency p50",
             "µs",
-            w(|r| r.p50_us),
-            n(|r| r.p50_us),
+            rounds,
+            |r| r.p50_us,
             Target::RatioAtMost(1.5),
         );
-        t.compare(
+        t.rounds(
             "1. stdio call latency p99",
             "µs",
-            w(|r| r.p99_us),
-            n(|r| r.p99_us),
+            rounds,
+            |r| r.p99_us,
             Target::None,
         );
-        t.compare(
+        t.rounds(
             "1. server CPU per sequential call",
             "µs",
-            cpu(Which::Weld, |r| r.seq_cpu_us),
-            cpu(Which::Native, |r| r.seq_cpu_us),
+            rounds,
+            |r| r.seq_cpu_us.unwrap_or(f64::NAN),
             Target::None,
         );
     }
     if o.wants("pipelined") {
-        t.compare(
+        t.rounds(
             "2. stdio pipelined calls/s",
             "/s",
-            w(|r| r.pipelined_per_sec),
-            n(|r| r.pipelined_per_sec),
+            rounds,
+            |r| r.pipelined_per_sec,
             Target::RatioAtLeast(0.7),
         );
         let lost = |which| sum_of(rounds, which, |r| r.pipelined_lost);
@@ -662,32 +734,46 @@ fn report(
             if ok { "yes" } else { "**NO**" },
         ]);
         let inflight = |which| {
-            let count = sum_of(rounds, which, |r| r.pipelined_inflight) / o.rounds;
-            let bytes = sum_of(rounds, which, |r| r.pipelined_inflight_bytes) / o.rounds;
-            format!("{count} ({} KiB)", bytes / 1024)
+            let of = |f: fn(&Round) -> u64| {
+                rounds
+                    .iter()
+                    .filter(|(w, _)| *w == which)
+                    .map(|(_, r)| f(r))
+                    .min()
+                    .unwrap_or(0)
+            };
+            format!(
+                "{} ({} KiB); ≥ {} while refilling",
+                of(|r| r.pipelined_inflight),
+                of(|r| r.pipelined_inflight_bytes) / 1024,
+                of(|r| r.pipelined_low_water)
+            )
         };
+        let weld_rounds = || rounds.iter().filter(|(w, _)| *w == Which::Weld);
+        let kept_full = weld_rounds()
+            .all(|(_, r)| r.pipelined_low_water >= 1000 && r.pipelined_inflight_bytes > 64 * 1024);
         t.row([
-            "2. pipelined most requests in flight",
+            "2. pipelined requests in flight: most (least over rounds), fewest at a refill",
             &inflight(Which::Weld),
             &inflight(Which::Native),
             "",
             "≥ 1000, > 64 KiB",
-            "",
+            if kept_full { "yes" } else { "**NO**" },
         ]);
-        t.compare(
+        t.rounds(
             "2. server CPU per pipelined call",
             "µs",
-            cpu(Which::Weld, |r| r.pipelined_cpu_us),
-            cpu(Which::Native, |r| r.pipelined_cpu_us),
+            rounds,
+            |r| r.pipelined_cpu_us.unwrap_or(f64::NAN),
             Target::None,
         );
     }
     if o.wants("http") {
-        t.compare(
+        t.rounds(
             &format!("3. HTTP calls/s, {} clients", o.http_clients),
             "/s",
-            w(|r| r.http_per_sec),
-            n(|r| r.http_per_sec),
+            rounds,
+            |r| r.http_per_sec,
             Target::RatioAtLeast(0.7),
         );
         let lost = |which| sum_of(rounds, which, |r| r.http_lost);
@@ -701,25 +787,25 @@ fn report(
             "0 / 0",
             if ok { "yes" } else { "**NO**" },
         ]);
-        t.compare(
+        t.rounds(
             "3. HTTP call latency p50 under load",
             "µs",
-            w(|r| r.http_p50_us),
-            n(|r| r.http_p50_us),
+            rounds,
+            |r| r.http_p50_us,
             Target::None,
         );
-        t.compare(
+        t.rounds(
             "3. HTTP call latency p99 under load",
             "µs",
-            w(|r| r.http_p99_us),
-            n(|r| r.http_p99_us),
+            rounds,
+            |r| r.http_p99_us,
             Target::None,
         );
-        t.compare(
+        t.rounds(
             "3. server CPU per HTTP call",
             "µs",
-            cpu(Which::Weld, |r| r.http_cpu_us),
-            cpu(Which::Native, |r| r.http_cpu_us),
+            rounds,
+            |r| r.http_cpu_us.unwrap_or(f64::NAN),
             Target::None,
         );
     }
@@ -811,9 +897,12 @@ fn report(
         env.took.as_secs_f64()
     );
     println!(
-        "Rounds: {} (weld and native alternating; figures are medians over rounds). \
-         stdio: {} sequential calls after 200 warm-up; {} pipelined calls, ≤ {} in flight. \
-         HTTP: {} clients × {} calls after 10 warm-up each.",
+        "Rounds: {}; weld and native figures are medians over rounds, ratios the medians of \
+         the per-round ratios. In each round weld and native run side \
+         by side and the work alternates between them: stdio, {} sequential calls each (after \
+         200 warm-up) in blocks of 100, client pinned to CPU 0 and servers to CPU 1; {} pipelined calls each, ≤ {} in flight, in 4 chunks; \
+         HTTP, {} clients × {} calls each, in 4 chunks (after 10 warm-up calls per client \
+         and chunk).",
         o.rounds, o.calls, o.pipelined, o.window, o.http_clients, o.http_calls
     );
     println!();
@@ -826,8 +915,8 @@ fn report(
         let cpu = |v: Option<f64>| v.map_or("?".into(), num);
         println!(
             "- {:6} stdio p50 {} µs p99 {} µs cpu/call {} µs | pipelined {}/s lost {} malformed {} \
-             in-flight {} ({} KiB) cpu/call {} µs | HTTP {}/s lost {} malformed {} p50 {} µs p99 {} µs \
-             cpu/call {} µs",
+             in-flight max {} ({} KiB) min-at-refill {} cpu/call {} µs | HTTP {}/s lost {} \
+             malformed {} p50 {} µs p99 {} µs cpu/call {} µs",
             which.name(),
             num(r.p50_us),
             num(r.p99_us),
@@ -837,6 +926,7 @@ fn report(
             r.pipelined_malformed,
             r.pipelined_inflight,
             r.pipelined_inflight_bytes / 1024,
+            r.pipelined_low_water,
             cpu(r.pipelined_cpu_us),
             num(r.http_per_sec),
             r.http_lost,

@@ -17,6 +17,8 @@ pub struct Launch {
     pub env: Vec<(OsString, OsString)>,
     /// A command put in front (`WELD_BENCH_WRAP`, e.g. a profiler).
     pub wrap: Vec<String>,
+    /// Run the process (all its threads) on this CPU only.
+    pub cpu: Option<usize>,
 }
 
 impl Launch {
@@ -26,6 +28,7 @@ impl Launch {
             args: Vec::new(),
             env: Vec::new(),
             wrap: Vec::new(),
+            cpu: None,
         }
     }
 
@@ -53,8 +56,49 @@ impl Launch {
             command.env(key, value);
         }
         command.kill_on_drop(true);
+        if let Some(cpu) = self.cpu {
+            // SAFETY: the closure makes one async-signal-safe system call
+            // (sched_setaffinity) and allocates nothing.
+            unsafe {
+                command.pre_exec(move || pin_current_thread(cpu));
+            }
+        }
         command
     }
+}
+
+/// Restricts the calling thread (and processes it starts afterwards) to
+/// `cpu`.
+pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET and
+    // sched_setaffinity only read and write that local set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        set_affinity(&set)
+    }
+}
+
+/// The calling thread's CPU set, to restore with [`set_affinity`].
+pub fn current_affinity() -> std::io::Result<libc::cpu_set_t> {
+    // SAFETY: sched_getaffinity writes at most `size_of::<cpu_set_t>()`
+    // bytes into the set it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(set)
+    }
+}
+
+pub fn set_affinity(set: &libc::cpu_set_t) -> std::io::Result<()> {
+    // SAFETY: sched_setaffinity reads `size_of::<cpu_set_t>()` bytes of `set`.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A running server. Killed when dropped.

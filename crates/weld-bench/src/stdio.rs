@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
 use tokio::sync::Notify;
 
-use crate::proc::{self, Launch, Memory};
+use crate::proc::{self, Launch, Memory, Server};
 
 /// How long any single response may take before the run is declared stuck.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -156,13 +156,130 @@ impl LineClient {
         }
         Ok(answer)
     }
+}
 
-    pub fn into_parts(self) -> (ChildStdin, BufReader<ChildStdout>) {
-        (self.stdin, self.reader)
+/// A running stdio server with an initialized session.
+pub struct Session {
+    server: Server,
+    client: LineClient,
+    /// The next unused request id.
+    next_id: u64,
+}
+
+impl Session {
+    /// Starts the server and runs the `initialize` handshake.
+    pub async fn start(launch: &Launch, log: &Path) -> Result<Self> {
+        let (server, stdin, stdout) = proc::spawn_stdio(launch, log)?;
+        let mut session = Self {
+            server,
+            client: LineClient::new(stdin, stdout),
+            next_id: 1,
+        };
+        if let Err(error) = session.client.handshake().await {
+            let tail = session.server.log_tail();
+            session.finish().await;
+            return Err(error.context(format!("server log:\n{tail}")));
+        }
+        Ok(session)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.server.pid
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.server.log_tail()
+    }
+
+    /// Grows the pipe to the server's stdin to `bytes` (Linux's default is
+    /// 64 KiB), so a pipelining client can put a whole window of requests
+    /// in flight whatever the server's pace.
+    pub fn grow_request_pipe(&self, bytes: usize) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = self.client.stdin.as_raw_fd();
+        let size = libc::c_int::try_from(bytes)?;
+        // SAFETY: F_SETPIPE_SZ on a pipe descriptor we own; no memory is
+        // passed.
+        let got = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size) };
+        if got < 0 {
+            return Err(std::io::Error::last_os_error()).context("F_SETPIPE_SZ");
+        }
+        Ok(())
+    }
+
+    /// Closes stdin and waits for the server to exit.
+    pub async fn finish(self) {
+        drop(self.client);
+        self.server.finish().await;
+    }
+
+    /// One call, alone in flight; returns its round-trip time (the response
+    /// is checked after the clock stops).
+    pub async fn call(&mut self) -> Result<Duration> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = call_line(id);
+        let started = Instant::now();
+        self.client.send(line.as_bytes()).await?;
+        let answer = self.client.read_line().await?;
+        let took = started.elapsed();
+        verify_call(answer, id).map_err(anyhow::Error::msg)?;
+        Ok(took)
     }
 }
 
+/// Runs `f` on a pair of sessions (weld's and native's), then ends both;
+/// an error carries both servers' log tails.
+async fn with_pair<T>(
+    launches: [&Launch; 2],
+    logs: [&Path; 2],
+    f: impl AsyncFnOnce(&mut [Session; 2]) -> Result<T>,
+) -> Result<T> {
+    let first = Session::start(launches[0], logs[0]).await?;
+    let second = match Session::start(launches[1], logs[1]).await {
+        Ok(second) => second,
+        Err(error) => {
+            first.finish().await;
+            return Err(error);
+        }
+    };
+    let mut pair = [first, second];
+    let result = f(&mut pair).await;
+    let tails = [pair[0].log_tail(), pair[1].log_tail()];
+    let [first, second] = pair;
+    first.finish().await;
+    second.finish().await;
+    result.with_context(|| {
+        format!(
+            "first server's log:\n{}\nsecond server's log:\n{}",
+            tails[0], tails[1]
+        )
+    })
+}
+
+/// The order in which block `block` visits the two servers: alternating,
+/// so neither always runs first (or right after the other).
+fn order(block: u64) -> [usize; 2] {
+    if block.is_multiple_of(2) {
+        [0, 1]
+    } else {
+        [1, 0]
+    }
+}
+
+fn cpu_delta(pid: u32, before: Option<Duration>) -> Option<Duration> {
+    Some(proc::cpu_time(pid).ok()?.saturating_sub(before?))
+}
+
+fn add_cpu(total: &mut Option<Duration>, delta: Option<Duration>) {
+    *total = match (*total, delta) {
+        (Some(t), Some(d)) => Some(t + d),
+        _ => None,
+    };
+}
+
 /// Sequential calls: send one, wait for its answer, repeat.
+#[derive(Debug)]
 pub struct Latency {
     /// Round-trip time of each measured call.
     pub samples: Vec<Duration>,
@@ -170,50 +287,50 @@ pub struct Latency {
     pub server_cpu: Option<Duration>,
 }
 
-/// `warmup` unmeasured calls, then `calls` measured ones, each the only one
-/// in flight.
-pub async fn latency(launch: &Launch, log: &Path, warmup: u64, calls: u64) -> Result<Latency> {
-    let (server, stdin, stdout) = proc::spawn_stdio(launch, log)?;
-    let mut client = LineClient::new(stdin, stdout);
-    let run = async {
-        client.handshake().await?;
-        let mut samples = Vec::with_capacity(calls as usize);
-        let mut cpu_before = None;
-        for id in 1..=warmup + calls {
-            if id == warmup + 1 {
-                cpu_before = proc::cpu_time(server.pid).ok();
-            }
-            let line = call_line(id);
-            let started = Instant::now();
-            client.send(line.as_bytes()).await?;
-            let answer = client.read_line().await?;
-            let took = started.elapsed();
-            verify_call(answer, id).map_err(anyhow::Error::msg)?;
-            if id > warmup {
-                samples.push(took);
+/// Both servers run at once (the idle one is parked, waiting on its pipe);
+/// after `warmup` unmeasured calls each, the measured `calls` alternate
+/// between them in blocks of `block`, so that a change in the machine's
+/// load hits both alike.
+pub async fn latency_pair(
+    launches: [&Launch; 2],
+    logs: [&Path; 2],
+    warmup: u64,
+    calls: u64,
+    block: u64,
+) -> Result<[Latency; 2]> {
+    with_pair(launches, logs, async |pair: &mut [Session; 2]| {
+        for session in pair.iter_mut() {
+            for _ in 0..warmup {
+                session.call().await?;
             }
         }
-        let server_cpu = match (cpu_before, proc::cpu_time(server.pid).ok()) {
-            (Some(before), Some(after)) => Some(after.saturating_sub(before)),
-            _ => None,
-        };
-        anyhow::Ok(Latency {
-            samples,
-            server_cpu,
-        })
-    };
-    let result = run.await;
-    drop(client);
-    let tail = server.log_tail();
-    server.finish().await;
-    result.with_context(|| format!("server log:\n{tail}"))
+        let mut out = [(); 2].map(|()| Latency {
+            samples: Vec::with_capacity(calls as usize),
+            server_cpu: Some(Duration::ZERO),
+        });
+        let block = block.max(1);
+        for b in 0..calls.div_ceil(block) {
+            let n = block.min(calls - b * block);
+            for s in order(b) {
+                let before = proc::cpu_time(pair[s].pid()).ok();
+                for _ in 0..n {
+                    let took = pair[s].call().await?;
+                    out[s].samples.push(took);
+                }
+                add_cpu(&mut out[s].server_cpu, cpu_delta(pair[s].pid(), before));
+            }
+        }
+        Ok(out)
+    })
+    .await
 }
 
 /// Many calls in flight over one session.
 #[derive(Debug, Default)]
 pub struct Pipelined {
     pub calls: u64,
-    /// From the first request written to the last response read.
+    /// From the first request written to the last response read, summed
+    /// over chunks.
     pub elapsed: Duration,
     /// Ids never answered.
     pub lost: u64,
@@ -225,6 +342,9 @@ pub struct Pipelined {
     /// size in bytes.
     pub max_inflight: u64,
     pub max_inflight_bytes: u64,
+    /// The fewest requests in flight when the writer refilled the window
+    /// (so excluding the final drain of each chunk).
+    pub min_inflight_at_refill: u64,
     pub server_cpu: Option<Duration>,
 }
 
@@ -238,124 +358,159 @@ impl Pipelined {
 /// then writes as many as fit in one `write`.
 const BATCH: u64 = 128;
 
-/// `total` calls over one session with up to `window` in flight: one task
-/// writes raw request lines (`window` at once to begin with, then as many as
-/// fit whenever at least `BATCH` do), the other reads and checks every
-/// response line.
-pub async fn pipelined(launch: &Launch, log: &Path, total: u64, window: u64) -> Result<Pipelined> {
-    let (server, stdin, stdout) = proc::spawn_stdio(launch, log)?;
-    let mut client = LineClient::new(stdin, stdout);
-    let result = async {
-        client.handshake().await?;
-        // Warm-up, with ids above the measured ones.
-        for id in total + 1..=total + 200 {
-            client.send(call_line(id).as_bytes()).await?;
-            let answer = client.read_line().await?;
-            verify_call(answer, id).map_err(anyhow::Error::msg)?;
+/// Both servers run at once, each with a 1 MiB request pipe; after 200
+/// warm-up calls each, `chunks` chunks of `total / chunks` pipelined calls
+/// alternate between them (see [`pipelined_chunk`]).
+pub async fn pipelined_pair(
+    launches: [&Launch; 2],
+    logs: [&Path; 2],
+    total: u64,
+    window: u64,
+    chunks: u64,
+) -> Result<[Pipelined; 2]> {
+    with_pair(launches, logs, async |pair: &mut [Session; 2]| {
+        for session in pair.iter_mut() {
+            session.grow_request_pipe(1 << 20)?;
+            for _ in 0..200 {
+                session.call().await?;
+            }
         }
-        let (mut stdin, mut reader) = client.into_parts();
-        let lines: Vec<Vec<u8>> = (1..=total).map(|id| call_line(id).into_bytes()).collect();
-
-        let answered = Cell::new(0u64);
-        let written_bytes = Cell::new(0u64);
-        let answered_bytes = Cell::new(0u64);
-        let room = Notify::new();
-        let outcome = RefCell::new(Pipelined {
-            calls: total,
+        let mut out = [(); 2].map(|()| Pipelined {
+            server_cpu: Some(Duration::ZERO),
+            min_inflight_at_refill: u64::MAX,
             ..Pipelined::default()
         });
-        let cpu_before = proc::cpu_time(server.pid).ok();
-        let started = Instant::now();
-
-        let write_task = async {
-            let mut next = 0u64;
-            let mut buf = Vec::with_capacity(BATCH as usize * 128);
-            while next < total {
-                let inflight = next - answered.get();
-                let free = window.saturating_sub(inflight);
-                let remaining = total - next;
-                if free < BATCH.min(remaining) {
-                    room.notified().await;
-                    continue;
-                }
-                let n = free.min(remaining);
-                buf.clear();
-                for line in &lines[next as usize..(next + n) as usize] {
-                    buf.extend_from_slice(line);
-                }
-                stdin.write_all(&buf).await?;
-                next += n;
-                written_bytes.set(written_bytes.get() + buf.len() as u64);
-                let mut o = outcome.borrow_mut();
-                o.max_inflight = o.max_inflight.max(next - answered.get());
-                o.max_inflight_bytes = o
-                    .max_inflight_bytes
-                    .max(written_bytes.get() - answered_bytes.get());
+        let chunks = chunks.clamp(1, total);
+        for c in 0..chunks {
+            let count = total / chunks + u64::from(c < total % chunks);
+            for s in order(c) {
+                let before = proc::cpu_time(pair[s].pid()).ok();
+                pipelined_chunk(&mut pair[s], count, window, &mut out[s]).await?;
+                add_cpu(&mut out[s].server_cpu, cpu_delta(pair[s].pid(), before));
             }
+        }
+        for o in &mut out {
+            // No refill happened (each chunk fit in one window).
+            if o.min_inflight_at_refill == u64::MAX {
+                o.min_inflight_at_refill = o.max_inflight;
+            }
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// `count` calls over `session` with up to `window` in flight: one task
+/// writes raw request lines (`window` at once to begin with, then as many as
+/// fit whenever at least `BATCH` do), the other reads and checks every
+/// response line. Adds what it saw to `outcome`.
+async fn pipelined_chunk(
+    session: &mut Session,
+    count: u64,
+    window: u64,
+    outcome: &mut Pipelined,
+) -> Result<()> {
+    let first_id = session.next_id;
+    session.next_id += count;
+    let lines: Vec<Vec<u8>> = (first_id..first_id + count)
+        .map(|id| call_line(id).into_bytes())
+        .collect();
+    let LineClient { stdin, reader, .. } = &mut session.client;
+
+    let answered = Cell::new(0u64);
+    let written_bytes = Cell::new(0u64);
+    let answered_bytes = Cell::new(0u64);
+    let room = Notify::new();
+    let shared = RefCell::new(&mut *outcome);
+    let started = Instant::now();
+
+    let write_task = async {
+        let mut next = 0u64;
+        let mut buf = Vec::with_capacity(window.min(count) as usize * 128);
+        while next < count {
+            let inflight = next - answered.get();
+            let free = window.saturating_sub(inflight);
+            let remaining = count - next;
+            if free < BATCH.min(remaining) {
+                room.notified().await;
+                continue;
+            }
+            let n = free.min(remaining);
+            if next > 0 {
+                // The low-water mark: how far the window had drained before
+                // this refill.
+                let mut o = shared.borrow_mut();
+                o.min_inflight_at_refill = o.min_inflight_at_refill.min(inflight);
+            }
+            buf.clear();
+            for line in &lines[next as usize..(next + n) as usize] {
+                buf.extend_from_slice(line);
+            }
+            stdin.write_all(&buf).await?;
             stdin.flush().await?;
-            // Keep stdin open until the reader is done.
-            anyhow::Ok(stdin)
-        };
+            next += n;
+            written_bytes.set(written_bytes.get() + buf.len() as u64);
+            let mut o = shared.borrow_mut();
+            o.max_inflight = o.max_inflight.max(next - answered.get());
+            o.max_inflight_bytes = o
+                .max_inflight_bytes
+                .max(written_bytes.get() - answered_bytes.get());
+        }
+        anyhow::Ok(())
+    };
 
-        let read_task = async {
-            let mut seen = vec![false; total as usize + 1];
-            let mut line = String::with_capacity(512);
-            let mut finished_at = Instant::now();
-            while answered.get() < total {
-                line.clear();
-                match tokio::time::timeout(RESPONSE_TIMEOUT, reader.read_line(&mut line)).await {
-                    Ok(Ok(0)) | Err(_) => break,
-                    Ok(Err(error)) => return Err(error.into()),
-                    Ok(Ok(_)) => {}
-                }
-                finished_at = Instant::now();
-                let mut o = outcome.borrow_mut();
-                let o = &mut *o;
-                let id = match response_id(&line) {
-                    Ok(Some(id)) => id,
-                    // A notification (rmcp sends none here) is not an answer.
-                    Ok(None) if line.contains("\"method\"") => continue,
-                    Ok(None) => {
-                        note(o, format!("no id: {}", line.trim_end()));
-                        continue;
-                    }
-                    Err(problem) => {
-                        note(o, problem);
-                        continue;
-                    }
-                };
-                if id == 0 || id > total || seen[id as usize] {
-                    note(o, format!("unexpected or repeated id {id}"));
+    let read_task = async {
+        let mut seen = vec![false; count as usize];
+        let mut line = String::with_capacity(512);
+        let mut finished_at = Instant::now();
+        while answered.get() < count {
+            line.clear();
+            match tokio::time::timeout(RESPONSE_TIMEOUT, reader.read_line(&mut line)).await {
+                Ok(Ok(0)) | Err(_) => break,
+                Ok(Err(error)) => return Err(error.into()),
+                Ok(Ok(_)) => {}
+            }
+            finished_at = Instant::now();
+            let mut o = shared.borrow_mut();
+            let o = &mut **o;
+            let id = match response_id(&line) {
+                Ok(Some(id)) => id,
+                // A notification (rmcp sends none here) is not an answer.
+                Ok(None) if line.contains("\"method\"") => continue,
+                Ok(None) => {
+                    note(o, format!("no id: {}", line.trim_end()));
                     continue;
                 }
-                seen[id as usize] = true;
-                answered.set(answered.get() + 1);
-                answered_bytes.set(answered_bytes.get() + lines[id as usize - 1].len() as u64);
-                room.notify_one();
-                if let Err(what) = verify_call(&line, id) {
-                    note(o, what);
+                Err(problem) => {
+                    note(o, problem);
+                    continue;
                 }
+            };
+            let Some(index) = id
+                .checked_sub(first_id)
+                .filter(|i| *i < count && !seen[*i as usize])
+            else {
+                note(o, format!("unexpected or repeated id {id}"));
+                continue;
+            };
+            seen[index as usize] = true;
+            answered.set(answered.get() + 1);
+            answered_bytes.set(answered_bytes.get() + lines[index as usize].len() as u64);
+            room.notify_one();
+            if let Err(what) = verify_call(&line, id) {
+                note(o, what);
             }
-            anyhow::Ok(finished_at)
-        };
+        }
+        anyhow::Ok(finished_at)
+    };
 
-        let (stdin, finished_at) = tokio::join!(write_task, read_task);
-        let finished_at = finished_at?;
-        let server_cpu = match (cpu_before, proc::cpu_time(server.pid).ok()) {
-            (Some(before), Some(after)) => Some(after.saturating_sub(before)),
-            _ => None,
-        };
-        drop(stdin?);
-        let mut outcome = outcome.into_inner();
-        outcome.elapsed = finished_at - started;
-        outcome.lost = total - answered.get();
-        outcome.server_cpu = server_cpu;
-        anyhow::Ok(outcome)
-    }
-    .await;
-    let tail = server.log_tail();
-    server.finish().await;
-    result.with_context(|| format!("server log:\n{tail}"))
+    let (written, finished_at) = tokio::join!(write_task, read_task);
+    let finished_at = finished_at?;
+    written?;
+    outcome.calls += count;
+    outcome.elapsed += finished_at - started;
+    outcome.lost += count - answered.get();
+    Ok(())
 }
 
 fn note(outcome: &mut Pipelined, problem: String) {

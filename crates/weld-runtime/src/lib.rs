@@ -260,7 +260,15 @@ fn engine_config(max_instances: u32) -> Config {
         .total_stacks(max_instances)
         .max_core_instances_per_component(64)
         .max_memories_per_component(8)
-        .max_tables_per_component(32);
+        .max_tables_per_component(32)
+        // Reset a reused slot by rewriting only its resident pages instead of
+        // `madvise(DONTNEED)`: the latter forces a TLB shootdown on every
+        // other core running a weld thread, once per call (measured: 2x the
+        // per-call cost under load, see docs/PERFORMANCE.md). The contents
+        // are still restored exactly, so nothing leaks between calls.
+        .linear_memory_keep_resident(2 * 1024 * 1024)
+        .table_keep_resident(2 * 1024 * 1024)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

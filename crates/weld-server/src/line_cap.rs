@@ -29,9 +29,10 @@ pub(crate) struct LineCap<R> {
     prefix: Vec<u8>,
     /// The current line is oversized: swallow it up to its newline.
     discarding: bool,
-    /// Bytes read from `inner`, not yet handled.
-    buf: Vec<u8>,
+    /// Read buffer (allocated once); `buf[start..end]` is not handled yet.
+    buf: Box<[u8]>,
     start: usize,
+    end: usize,
     /// Injected bytes waiting to be read.
     injected: Vec<u8>,
     injected_at: usize,
@@ -45,8 +46,9 @@ impl<R> LineCap<R> {
             line_len: 0,
             prefix: Vec::new(),
             discarding: false,
-            buf: Vec::new(),
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
             start: 0,
+            end: 0,
             injected: Vec::new(),
             injected_at: 0,
         }
@@ -61,13 +63,13 @@ impl<R> LineCap<R> {
                 self.injected_at += n;
                 return true;
             }
-            let pending = &self.buf[self.start..];
+            let pending = &self.buf[self.start..self.end];
             if pending.is_empty() {
                 return false;
             }
             if self.discarding {
                 match pending.iter().position(|b| *b == b'\n') {
-                    None => self.start = self.buf.len(),
+                    None => self.start = self.end,
                     Some(i) => {
                         self.start += i + 1;
                         self.discarding = false;
@@ -117,27 +119,19 @@ impl<R: AsyncRead + Unpin> AsyncRead for LineCap<R> {
             if this.pump(dst) {
                 return Poll::Ready(Ok(()));
             }
-            this.buf.resize(64 * 1024, 0);
+            // Everything buffered is handled: refill from the start.
+            this.start = 0;
+            this.end = 0;
             let mut read = ReadBuf::new(&mut this.buf);
             match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
                 Poll::Ready(Ok(())) => {
-                    let filled = read.filled().len();
-                    this.buf.truncate(filled);
-                    this.start = 0;
-                    if filled == 0 {
+                    this.end = read.filled().len();
+                    if this.end == 0 {
                         return Poll::Ready(Ok(())); // EOF
                     }
                 }
-                Poll::Ready(Err(e)) => {
-                    this.buf.clear();
-                    this.start = 0;
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Pending => {
-                    this.buf.clear();
-                    this.start = 0;
-                    return Poll::Pending;
-                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }

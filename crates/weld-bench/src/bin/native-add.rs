@@ -4,8 +4,10 @@
 //! content plus its JSON text) — over the same transports with the same
 //! settings (rmcp's non-blocking stdio pipes with a 4 MiB line limit; for
 //! HTTP, Streamable HTTP on `/mcp` behind hyper's auto HTTP/1+2 builder with
-//! TCP_NODELAY, loopback-only Host and Origin allowlists and a 4 MiB body
-//! limit).
+//! TCP_NODELAY, loopback-only Host and Origin allowlists, a 4 MiB body
+//! limit, no legacy sessions and plain JSON responses), on the same tokio
+//! multi-threaded runtime. Keep these in step with
+//! `crates/weld-server/src/transport.rs` and `crates/weld/src/main.rs`.
 //!
 //! Whatever weld costs above this binary is the price of its sandbox and
 //! catalog, not of rmcp or the transports.
@@ -193,6 +195,7 @@ async fn serve_http(addr: SocketAddr) -> anyhow::Result<()> {
         .with_allowed_hosts(["localhost", "127.0.0.1", "::1"])
         .with_allowed_origins(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"])
         .with_max_request_body_bytes(MAX_REQUEST_BYTES)
+        .with_legacy_session_mode(false)
         .with_json_response(true);
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
