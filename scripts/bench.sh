@@ -22,7 +22,7 @@ cd "$repo"
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 
 cargo build --release -p weld -p weld-bench
-scripts/build-components.sh >/dev/null
+WELD_BIN="$target_dir/release/weld" scripts/build-components.sh >/dev/null
 
 # weld's default logging (one info line per call, to stderr) is part of
 # what is measured; a WELD_LOG from the caller's shell would change it.
