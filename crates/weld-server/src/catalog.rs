@@ -173,16 +173,24 @@ fn generated_description(
     )
 }
 
-/// The live set of tools. Readers take a snapshot; a reload replaces it.
-#[derive(Default)]
+/// The live set of tools. Readers take a snapshot; a reload replaces it and
+/// tells whoever [subscribed](Registry::changes).
 pub struct Registry {
     current: RwLock<Arc<Catalog>>,
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new(Catalog::default())
+    }
 }
 
 impl Registry {
     pub fn new(catalog: Catalog) -> Self {
         Self {
             current: RwLock::new(Arc::new(catalog)),
+            generation: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -193,15 +201,33 @@ impl Registry {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Replaces the set of tools.
+    /// Replaces the set of tools and wakes every [`Registry::changes`]
+    /// receiver.
     pub fn replace(&self, catalog: Catalog) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// A receiver that sees every later [`Registry::replace`].
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::tool_name;
+
+    #[tokio::test]
+    async fn replacing_the_catalog_wakes_subscribers() {
+        let registry = super::Registry::default();
+        let mut changes = registry.changes();
+        registry.replace(super::Catalog::default());
+        tokio::time::timeout(std::time::Duration::from_secs(5), changes.changed())
+            .await
+            .expect("woken")
+            .expect("registry alive");
+    }
 
     #[test]
     fn tool_names_join_component_interface_and_function_with_underscores() {

@@ -115,6 +115,7 @@ impl ServerHandler for WeldServer {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_tool_list_changed()
                 .build(),
         )
         .with_server_info(Implementation::new("weld", env!("CARGO_PKG_VERSION")))
@@ -135,6 +136,36 @@ impl ServerHandler for WeldServer {
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         self.registry.snapshot().get(name).map(|e| e.tool.clone())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(
+            rmcp::model::SubscriptionFilter::builder()
+                .tools_list_changed()
+                .build(),
+        )
+    }
+
+    /// 2026-07-28 clients learn of tool changes through `subscriptions/listen`.
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        let mut changes = self.registry.changes();
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    if let Err(error) = context.sink().notify_tool_list_changed().await {
+                        tracing::debug!(%error, "subscription closed");
+                        return Ok(());
+                    }
+                }
+            }
+        }
     }
 
     async fn on_custom_request(

@@ -149,3 +149,68 @@ pub fn load_all(
     }
     Ok(entries)
 }
+
+/// What identifies the current content of a file without reading it.
+type Fingerprint = Vec<Option<(std::time::SystemTime, u64, u64)>>;
+
+fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
+    use std::os::unix::fs::MetadataExt;
+    paths
+        .iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p).ok()?;
+            Some((meta.modified().ok()?, meta.len(), meta.ino()))
+        })
+        .collect()
+}
+
+/// Reloads the catalog whenever the state index (a `weld add` or `weld
+/// remove` from another process) or a `--component` file changes, until
+/// `shutdown` fires. Checks once a second; a check is one `stat` per file.
+///
+/// A reload that fails (a corrupt index, a component that no longer
+/// compiles) is logged and the current tools stay served: weld never falls
+/// back to an empty or partial set.
+pub async fn watch_state(
+    store: Store,
+    runtime: Arc<Runtime>,
+    extra: Vec<PathBuf>,
+    limits: Limits,
+    registry: Arc<crate::Registry>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut watched = vec![store.root().join("index.json")];
+    watched.extend(extra.iter().cloned());
+    let mut seen = fingerprint(&watched);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = fingerprint(&watched);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let (store, runtime, extra) = (store.clone(), Arc::clone(&runtime), extra.clone());
+        let rebuilt = tokio::task::spawn_blocking(move || {
+            load_all(&store, &runtime, &extra, limits).map(crate::Catalog::build)
+        })
+        .await;
+        match rebuilt {
+            Ok(Ok(catalog)) => {
+                tracing::info!(
+                    tools = catalog.tools().len(),
+                    "state changed; tools reloaded"
+                );
+                registry.replace(catalog);
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, "state changed but could not be loaded; still serving the previous tools");
+            }
+            Err(error) => tracing::error!(%error, "reload task failed"),
+        }
+    }
+}

@@ -43,6 +43,7 @@ pub async fn serve_stdio(
     options: &ServerOptions,
     shutdown: CancellationToken,
 ) -> Result<(), TransportError> {
+    let registry = std::sync::Arc::clone(server.registry());
     let (read, write) = rmcp::transport::io::stdio_pipes();
     let cap = options.max_request_bytes;
     let transport = AsyncRwTransport::new(LineCap::new(read, cap), write).with_max_line_length(cap);
@@ -59,6 +60,21 @@ pub async fn serve_stdio(
             return Ok(());
         }
     };
+    // A client that initialized (the legacy lifecycle) is told of tool
+    // changes directly; 2026-07-28 clients subscribe instead (see
+    // `WeldServer::listen`).
+    if running.peer().peer_info().is_some() {
+        let peer = running.peer().clone();
+        let mut changes = registry.changes();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if let Err(error) = peer.notify_tool_list_changed().await {
+                    tracing::debug!(%error, "could not send tools/list_changed; the session is gone");
+                    break;
+                }
+            }
+        });
+    }
     let quit = running
         .waiting()
         .await

@@ -47,7 +47,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     match command {
         Command::Serve(args) => {
-            serve(&state()?, &runtime(args.max_instances)?, args).await?;
+            serve(&state()?, Arc::new(runtime(args.max_instances)?), args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Add(args) => {
@@ -109,15 +109,25 @@ fn build_catalog(
     Ok(catalog)
 }
 
-async fn serve(store: &Store, runtime: &Runtime, args: cli::ServeArgs) -> Result<()> {
-    let catalog = build_catalog(store, runtime, &args.components, limits(&args.limits)?)?;
+async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Result<()> {
+    let limits = limits(&args.limits)?;
+    let catalog = build_catalog(store, &runtime, &args.components, limits)?;
     tracing::info!(tools = catalog.tools().len(), "tools loaded");
-    let server = WeldServer::new(Arc::new(Registry::new(catalog)));
+    let registry = Arc::new(Registry::new(catalog));
+    let server = WeldServer::new(Arc::clone(&registry));
     let options = ServerOptions {
         max_request_bytes: args.max_request_bytes,
     };
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone())?;
+    tokio::spawn(load::watch_state(
+        store.clone(),
+        runtime,
+        args.components.clone(),
+        limits,
+        registry,
+        shutdown.clone(),
+    ));
     match args.http {
         None => weld_server::serve_stdio(server, &options, shutdown).await?,
         Some(addr) => {
