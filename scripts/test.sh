@@ -29,3 +29,6 @@ cargo nextest run --workspace --no-fail-fast
 
 step "Python MCP SDK tests"
 WELD_BIN="$repo/target/debug/weld" tests/python/run.sh
+
+step "MCP Inspector CLI tests"
+WELD_BIN="$repo/target/debug/weld" tests/js/run.sh

@@ -25,7 +25,7 @@
 //! | `string` | string | `{"type":"string"}` |
 //! | `list<T>` | array of `T` | `{"type":"array","items":T}` |
 //! | `list<T, N>` | array of exactly `N` `T`s | `{"type":"array","items":T,"minItems":N,"maxItems":N}` |
-//! | `tuple<A, B>` | array `[a, b]` | `{"type":"array","prefixItems":[A,B],"items":false,"minItems":2,"maxItems":2}` |
+//! | `tuple<A, B>` | array `[a, b]` | `{"type":"array","prefixItems":[A,B],"items":{"not":{}},"minItems":2,"maxItems":2}` |
 //! | `record { a: A, b: option<B> }` | object `{"a": …, "b": …}`; an `option` field may be omitted (= `none`); output writes `none` as `null` | `{"type":"object","properties":{…},"required":[non-option fields],"additionalProperties":false}` |
 //! | `variant { a, b(T) }` | `"a"` for a case without payload, `{"b": t}` for a case with one | `{"oneOf":[{"const":"a"},{"type":"object","properties":{"b":T},"required":["b"],"additionalProperties":false}]}` |
 //! | `enum { a, b }` | `"a"` | `{"type":"string","enum":["a","b"]}` |

@@ -109,7 +109,7 @@ fn tuple(items: &[Value]) -> Value {
         json!({
             "type": "array",
             "prefixItems": items,
-            "items": false,
+            "items": {"not": {}},
             "minItems": items.len(),
             "maxItems": items.len(),
         })

@@ -386,7 +386,7 @@ fn tuple_is_a_fixed_array_and_rejects_extra_or_missing_items() {
         json!({
             "type": "array",
             "prefixItems": [Ty::U8.json_schema(), {"type": "string"}],
-            "items": false,
+            "items": {"not": {}},
             "minItems": 2,
             "maxItems": 2,
         })

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs weld against the official MCP Inspector CLI (node --test). Installs the
+# pinned Inspector (package-lock.json) into tests/js/node_modules on first use.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+if [ ! -x node_modules/.bin/mcp-inspector ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+exec node --test inspector.test.mjs
