@@ -30,5 +30,5 @@ cargo nextest run --workspace --no-fail-fast
 step "Python MCP SDK tests"
 WELD_BIN="$repo/target/debug/weld" tests/python/run.sh
 
-step "MCP Inspector CLI tests"
+step "MCP Inspector CLI and MCP conformance suite"
 WELD_BIN="$repo/target/debug/weld" tests/js/run.sh

