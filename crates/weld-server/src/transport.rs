@@ -92,6 +92,8 @@ pub struct HttpOptions {
     pub allowed_hosts: Vec<String>,
     /// Extra browser origins accepted besides loopback ones.
     pub allowed_origins: Vec<String>,
+    /// When set, every request must carry `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
 }
 
 /// The Streamable HTTP service on `/mcp`, with DNS-rebinding protection:
@@ -152,6 +154,10 @@ pub async fn serve_http(
     let bound = listener.local_addr().unwrap_or(http.addr);
     on_bound(bound);
     let service = http_service(server, options, http, shutdown.clone());
+    let token: Option<Arc<[u8]>> = http
+        .bearer_token
+        .as_deref()
+        .map(|t| Arc::from(t.as_bytes()));
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     loop {
         let (stream, peer) = tokio::select! {
@@ -171,12 +177,18 @@ pub async fn serve_http(
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
         let service = service.clone();
+        let token = token.clone();
         let builder = Arc::clone(&builder);
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let mut service = service.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(&mut service, req).await) }
+                let token = token.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        route(&mut service, token.as_deref(), req).await,
+                    )
+                }
             });
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
             tokio::pin!(conn);
@@ -199,10 +211,25 @@ type Body = BoxBody<Bytes, std::convert::Infallible>;
 
 async fn route(
     service: &mut StreamableHttpService<WeldServer, LocalSessionManager>,
+    token: Option<&[u8]>,
     req: Request<Incoming>,
 ) -> Response<Body> {
     if req.uri().path() != "/mcp" {
         return plain(StatusCode::NOT_FOUND, "weld serves MCP at /mcp\n");
+    }
+    if let Some(token) = token {
+        let presented = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+        if !presented.is_some_and(|p| constant_time_eq(p, token)) {
+            let mut response = plain(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
+            response.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
     }
     let is_delete = req.method() == hyper::Method::DELETE;
     let mut response = match tower_service::Service::call(service, req).await {
@@ -215,6 +242,15 @@ async fn route(
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
     response
+}
+
+/// Compares without an early exit, so the time taken does not reveal how
+/// much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {

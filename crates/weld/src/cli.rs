@@ -100,6 +100,11 @@ pub struct ServeArgs {
     /// https://app.example.com:443 (HTTP; loopback origins always are).
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// Require `Authorization: Bearer <token>` on every HTTP request, the
+    /// token read from this file (its first line). Required when --http is
+    /// not a loopback address.
+    #[arg(long, value_name = "FILE", env = "WELD_HTTP_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Refuse requests larger than this many bytes.
     #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
     pub max_request_bytes: usize,

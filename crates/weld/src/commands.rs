@@ -131,6 +131,17 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
     match args.http {
         None => weld_server::serve_stdio(server, &options, shutdown).await?,
         Some(addr) => {
+            let bearer_token = match &args.token_file {
+                Some(path) => Some(read_token(path)?),
+                None => None,
+            };
+            if !addr.ip().is_loopback() && bearer_token.is_none() {
+                bail!(
+                    "refusing to serve {addr} without authentication: anyone who can reach it \
+                     could run every tool. Pass --token-file FILE (clients then send \
+                     `Authorization: Bearer <token>`), or bind 127.0.0.1"
+                );
+            }
             if !addr.ip().is_loopback() && args.allowed_hosts.is_empty() {
                 tracing::warn!(
                     %addr,
@@ -142,6 +153,7 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
                 addr,
                 allowed_hosts: args.allowed_hosts,
                 allowed_origins: args.allowed_origins,
+                bearer_token,
             };
             weld_server::serve_http(server, &options, &http, shutdown, |bound| {
                 tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over HTTP");
@@ -150,6 +162,22 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
         }
     }
     Ok(())
+}
+
+/// The first line of `path`, which must not be empty or short.
+fn read_token(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.len() < 16 {
+        bail!(
+            "the token in {} is shorter than 16 characters; use a long random one \
+             (e.g. `head -c 32 /dev/urandom | base64 > {}`)",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(token)
 }
 
 fn spawn_signal_handler(shutdown: CancellationToken) -> Result<()> {

@@ -170,3 +170,47 @@ async fn closing_the_response_stream_stops_the_running_call() {
         json!({"result": "freed"})
     );
 }
+
+#[tokio::test]
+async fn a_non_loopback_address_is_refused_without_a_token() {
+    let dirs = Dirs::new();
+    let output = dirs
+        .run(&[
+            "serve",
+            "--http",
+            "0.0.0.0:0",
+            "--component",
+            &component("hostile").display().to_string(),
+        ])
+        .await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--token-file"), "{stderr}");
+}
+
+#[tokio::test]
+async fn with_a_token_file_every_request_needs_the_bearer_token() {
+    let token_dir = tempfile::tempdir().expect("tempdir");
+    let token_file = token_dir.path().join("token");
+    std::fs::write(&token_file, "0123456789abcdef0123456789abcdef\n").expect("write token");
+    let (_dirs, _server, url) = server(&["--token-file", &token_file.display().to_string()]).await;
+    let http = reqwest::Client::new();
+    let body = modern_call(1, "hostile_echo", json!({"text": "hi"}));
+    let anonymous = post(&http, &url, &body, "hostile_echo")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(anonymous.status(), 401);
+    let wrong = post(&http, &url, &body, "hostile_echo")
+        .header("Authorization", "Bearer 0123456789abcdef0123456789abcdeX")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(wrong.status(), 401);
+    let right = post(&http, &url, &body, "hostile_echo")
+        .header("Authorization", "Bearer 0123456789abcdef0123456789abcdef")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(right.status(), 200);
+}
