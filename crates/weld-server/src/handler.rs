@@ -4,7 +4,6 @@
 //! known at compile time: they come from whatever components are loaded.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -14,6 +13,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
+use crate::audit::{Audit, AuditRecord, ByteCount, now_rfc3339};
 use crate::catalog::{Registry, ToolEntry};
 
 /// Server-wide settings for the MCP surface.
@@ -31,15 +31,16 @@ impl Default for ServerOptions {
     }
 }
 
-/// The MCP server: cheap to clone (the HTTP transport makes one per session).
+/// The MCP server: cheap to clone (the HTTP transport makes one per request).
 #[derive(Clone)]
 pub struct WeldServer {
     registry: Arc<Registry>,
+    audit: Audit,
 }
 
 impl WeldServer {
-    pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+    pub fn new(registry: Arc<Registry>, audit: Audit) -> Self {
+        Self { registry, audit }
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -47,36 +48,77 @@ impl WeldServer {
     }
 }
 
-/// Runs one tool call to its MCP result. Never fails: every problem with the
-/// arguments or the run is a tool error the caller can read.
+/// Runs one tool call to its MCP result and records it in `audit`. Never
+/// fails: every problem with the arguments or the run is a tool error the
+/// caller can read.
 pub async fn call_tool(
     entry: &ToolEntry,
     arguments: Option<&rmcp::model::JsonObject>,
+    audit: &Audit,
+    client: Option<String>,
 ) -> CallToolResult {
-    let started = Instant::now();
+    let mut bytes = ByteCount::default();
+    if let Some(arguments) = arguments {
+        // Counting, not copying: the size is audited, the content is not.
+        let _ = serde_json::to_writer(&mut bytes, arguments);
+    }
+    let mut record = AuditRecord {
+        time: now_rfc3339(),
+        tool: entry.tool.name.to_string(),
+        component: entry.component.clone(),
+        digest: entry.digest.clone(),
+        client,
+        args_bytes: bytes.0,
+        queued_us: 0,
+        duration_us: 0,
+        peak_memory: 0,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        outcome: String::new(),
+        error: None,
+    };
+    let (result, outcome, error) = run(entry, arguments, &mut record).await;
+    record.outcome = outcome.to_string();
+    record.error = error;
+    audit.record(record);
+    result
+}
+
+/// The call itself; fills in the record's measurements.
+async fn run(
+    entry: &ToolEntry,
+    arguments: Option<&rmcp::model::JsonObject>,
+    record: &mut AuditRecord,
+) -> (CallToolResult, &'static str, Option<String>) {
     let args = match entry.signature.args_from_json(arguments) {
         Ok(args) => args,
         Err(error) => {
-            tracing::info!(tool = %entry.tool.name, %error, "rejected arguments");
-            return error_result(format!("invalid arguments: {error}"));
+            let message = format!("invalid arguments: {error}");
+            return (
+                error_result(message.clone()),
+                "invalid_arguments",
+                Some(message),
+            );
         }
     };
     let outcome = entry
         .loaded
         .call(&entry.function, &args, &entry.limits, &entry.tool.name)
         .await;
+    let stats = match &outcome {
+        Ok(outcome) => Some(outcome.stats),
+        Err(error) => error.stats().copied(),
+    };
+    if let Some(stats) = stats {
+        record.queued_us = stats.queued.as_micros() as u64;
+        record.duration_us = stats.duration.as_micros() as u64;
+        record.peak_memory = stats.peak_memory;
+        record.stdout_bytes = stats.stdout_bytes;
+        record.stderr_bytes = stats.stderr_bytes;
+    }
     match outcome {
         Ok(outcome) => {
             let rendered = entry.signature.render_result(&outcome.results);
-            tracing::info!(
-                tool = %entry.tool.name,
-                component = %entry.component,
-                total_us = started.elapsed().as_micros() as u64,
-                run_us = outcome.stats.duration.as_micros() as u64,
-                peak_memory = outcome.stats.peak_memory,
-                is_error = rendered.is_error,
-                "call"
-            );
             let content = rendered
                 .text
                 .map(|t| vec![ContentBlock::text(t)])
@@ -86,22 +128,16 @@ pub async fn call_tool(
                 if result.content.is_empty() {
                     result.content = vec![ContentBlock::text("the tool reported an error")];
                 }
-                result
+                (result, "tool_error", None)
             } else {
                 let mut result = CallToolResult::success(content);
                 result.structured_content = rendered.structured.map(Value::Object);
-                result
+                (result, "ok", None)
             }
         }
         Err(error) => {
-            tracing::warn!(
-                tool = %entry.tool.name,
-                component = %entry.component,
-                kind = error.kind(),
-                %error,
-                "call failed"
-            );
-            error_result(error.to_string())
+            let message = error.to_string();
+            (error_result(message.clone()), error.kind(), Some(message))
         }
     }
 }
@@ -207,13 +243,32 @@ impl ServerHandler for WeldServer {
                 None,
             ));
         };
+        let client = context
+            .meta
+            .client_info()
+            .or_else(|| context.peer.peer_info().map(|i| i.client_info.clone()))
+            .map(|i| format!("{}/{}", i.name, i.version));
         tokio::select! {
-            result = call_tool(entry, request.arguments.as_ref()) => Ok(result.into()),
+            result = call_tool(entry, request.arguments.as_ref(), &self.audit, client.clone()) => Ok(result.into()),
             () = context.ct.cancelled() => {
                 // Dropping the call future stops the guest at its next epoch
                 // tick. A cancelled request gets no response on the wire;
                 // this error only reaches the SDK.
-                tracing::info!(tool = %request.name, "call cancelled by the client");
+                self.audit.record(AuditRecord {
+                    time: now_rfc3339(),
+                    tool: entry.tool.name.to_string(),
+                    component: entry.component.clone(),
+                    digest: entry.digest.clone(),
+                    client,
+                    args_bytes: 0,
+                    queued_us: 0,
+                    duration_us: 0,
+                    peak_memory: 0,
+                    stdout_bytes: 0,
+                    stderr_bytes: 0,
+                    outcome: "cancelled".into(),
+                    error: None,
+                });
                 Err(McpError::internal_error("request cancelled", None))
             }
         }

@@ -6,12 +6,14 @@
 //! runs the transports ([`transport`]). Loading components from the state
 //! directory is [`load`]'s job.
 
+pub mod audit;
 pub mod catalog;
 pub mod handler;
 mod line_cap;
 pub mod load;
 pub mod transport;
 
+pub use audit::{Audit, AuditRecord};
 pub use catalog::{Catalog, ComponentEntry, Registry, ToolEntry, tool_name};
 pub use handler::{ServerOptions, WeldServer};
 pub use transport::{HttpOptions, TransportError, serve_http, serve_stdio};

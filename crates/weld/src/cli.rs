@@ -67,6 +67,8 @@ pub enum Command {
     /// Run one tool once, without an MCP client, and print the result a
     /// client would get (as JSON).
     Call(CallArgs),
+    /// Show the audit log: one record per tool call (newest last).
+    Audit(AuditArgs),
     /// Tool-author helpers for component documentation.
     #[command(subcommand)]
     Docs(DocsCommand),
@@ -158,4 +160,28 @@ pub enum DocsCommand {
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only calls of this tool.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only calls of this component's tools.
+    #[arg(long)]
+    pub component: Option<String>,
+    /// Only this outcome: ok, tool_error, invalid_arguments, cancelled,
+    /// deadline, out_of_memory, stack_overflow, panic, exit, trap,
+    /// instantiate.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Only calls at or after this RFC 3339 time (e.g. 2026-11-21T10:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// At most this many records (the newest).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print the records as JSON lines.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use weld_runtime::{Limits, Runtime, RuntimeConfig};
 use weld_server::catalog::{self, Catalog};
 use weld_server::load::{self, load_all};
-use weld_server::{HttpOptions, Registry, ServerOptions, WeldServer};
+use weld_server::{Audit, AuditRecord, HttpOptions, Registry, ServerOptions, WeldServer};
 use weld_store::{ComponentDocs, Store, docs};
 
 use crate::cli::{self, Cli, Command, DocsCommand};
@@ -68,6 +68,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Call(args) => call(&state()?, &runtime(4)?, args).await,
+        Command::Audit(args) => {
+            show_audit(&state()?, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Docs(DocsCommand::Embed {
             component,
             wit,
@@ -114,7 +118,8 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
     let catalog = build_catalog(store, &runtime, &args.components, limits)?;
     tracing::info!(tools = catalog.tools().len(), "tools loaded");
     let registry = Arc::new(Registry::new(catalog));
-    let server = WeldServer::new(Arc::clone(&registry));
+    let audit = open_audit(store)?;
+    let server = WeldServer::new(Arc::clone(&registry), audit.clone());
     let options = ServerOptions {
         max_request_bytes: args.max_request_bytes,
     };
@@ -161,7 +166,13 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
             .await?;
         }
     }
+    audit.flush(Duration::from_secs(5));
     Ok(())
+}
+
+fn open_audit(store: &Store) -> Result<Audit> {
+    let path = store.root().join("audit.jsonl");
+    Audit::to_file(&path).with_context(|| format!("opening the audit log {}", path.display()))
 }
 
 /// The first line of `path`, which must not be empty or short.
@@ -430,7 +441,11 @@ async fn call(store: &Store, runtime: &Runtime, args: cli::CallArgs) -> Result<E
             }
         );
     };
-    let result = weld_server::handler::call_tool(entry, Some(&arguments)).await;
+    let audit = open_audit(store)?;
+    let result =
+        weld_server::handler::call_tool(entry, Some(&arguments), &audit, Some("weld-cli".into()))
+            .await;
+    audit.flush(Duration::from_secs(5));
     outln!("{}", serde_json::to_string_pretty(&result)?);
     Ok(if result.is_error == Some(true) {
         ExitCode::from(EXIT_TOOL_ERROR)
@@ -451,5 +466,57 @@ fn embed_docs(component: &Path, wit: &Path, output: Option<&Path>) -> Result<()>
         found.0.len(),
         target.display()
     );
+    Ok(())
+}
+
+fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
+    let path = store.root().join("audit.jsonl");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
+    };
+    let mut unreadable = 0usize;
+    let records: Vec<AuditRecord> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| match serde_json::from_str::<AuditRecord>(l) {
+            Ok(record) => Some(record),
+            Err(_) => {
+                unreadable += 1;
+                None
+            }
+        })
+        .filter(|r| args.tool.as_deref().is_none_or(|t| r.tool == t))
+        .filter(|r| args.component.as_deref().is_none_or(|c| r.component == c))
+        .filter(|r| args.outcome.as_deref().is_none_or(|o| r.outcome == o))
+        .filter(|r| args.since.as_deref().is_none_or(|s| r.time.as_str() >= s))
+        .collect();
+    if unreadable > 0 {
+        eprintln!(
+            "warning: {unreadable} line(s) of {} are not audit records and were skipped",
+            path.display()
+        );
+    }
+    let shown = &records[records.len().saturating_sub(args.limit)..];
+    for record in shown {
+        if args.json {
+            outln!("{}", serde_json::to_string(record)?);
+        } else {
+            outln!(
+                "{}  {:<32} {:<18} {:>9} us {:>9} B{}",
+                record.time,
+                record.tool,
+                record.outcome,
+                record.duration_us,
+                record.peak_memory,
+                record
+                    .error
+                    .as_deref()
+                    .map(|e| format!("  {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     Ok(())
 }

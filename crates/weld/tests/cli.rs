@@ -257,3 +257,48 @@ async fn http_serve_exits_cleanly_on_sigterm_and_sigint() {
         assert!(status.success(), "{signal}: {status}");
     }
 }
+
+#[tokio::test]
+async fn every_call_leaves_an_audit_record_without_its_arguments() {
+    let dirs = Dirs::new();
+    assert!(dirs.run(&["add", &path("hostile")]).await.status.success());
+    let client = stdio_client(&dirs, &["--timeout", "1"], legacy()).await;
+    call(&client, "hostile_echo", json!({"text": "secret-argument"})).await;
+    call(&client, "hostile_echo", json!({"text": 5})).await;
+    call(&client, "hostile_spin", json!({})).await;
+    client.cancel().await.expect("close");
+    let cli = dirs
+        .run(&["call", "hostile_panic", r#"{"message": "boom"}"#])
+        .await;
+    assert_eq!(cli.status.code(), Some(3));
+
+    let output = dirs.run(&["audit", "--json"]).await;
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !text.contains("secret-argument"),
+        "arguments must not be recorded: {text}"
+    );
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let outcomes: Vec<&str> = records
+        .iter()
+        .map(|r| r["outcome"].as_str().expect("outcome"))
+        .collect();
+    assert_eq!(outcomes, ["ok", "invalid_arguments", "deadline", "panic"]);
+    assert!(records[0]["args_bytes"].as_u64().expect("size") > 10);
+    assert!(records[0]["peak_memory"].as_u64().expect("memory") > 0);
+    assert_eq!(records[3]["client"], "weld-cli");
+    assert!(records.iter().all(|r| {
+        r["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    }));
+
+    let filtered = dirs
+        .run(&["audit", "--json", "--outcome", "deadline"])
+        .await;
+    assert_eq!(String::from_utf8_lossy(&filtered.stdout).lines().count(), 1);
+}

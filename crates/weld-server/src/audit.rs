@@ -1,0 +1,291 @@
+//! One audit record per tool call: JSON lines in the state directory and a
+//! `tracing` event (target `weld::audit`).
+//!
+//! Writing must never slow a call down or block it, so a call only builds
+//! the record and hands it to a writer thread through a bounded channel; if
+//! the writer falls behind by more than the channel holds, records are
+//! dropped and counted (and the count logged), never waited for. The writer
+//! batches whatever is queued into one `write` per wake-up.
+//!
+//! What is recorded: time, tool, component, digest, client (where known),
+//! the arguments' size (never their content), time queued and running, peak
+//! memory, guest output sizes and the outcome. What cannot be observed yet:
+//! individual file opens or clock reads inside the sandbox.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Records that may wait for the writer before new ones are dropped.
+const QUEUE: usize = 4096;
+
+/// One tool call, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRecord {
+    /// RFC 3339, UTC, milliseconds.
+    pub time: String,
+    pub tool: String,
+    pub component: String,
+    pub digest: String,
+    /// `name/version` of the client, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Size of the JSON arguments in bytes.
+    pub args_bytes: u64,
+    pub queued_us: u64,
+    pub duration_us: u64,
+    pub peak_memory: u64,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    /// `ok`, `tool_error` (the function returned `err`), `invalid_arguments`,
+    /// `cancelled`, or the failure kind (`deadline`, `out_of_memory`,
+    /// `stack_overflow`, `panic`, `exit`, `trap`, `instantiate`).
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+enum Message {
+    Record(Box<AuditRecord>),
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Where audit records go. Cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    tx: SyncSender<Message>,
+    dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("enabled", &self.inner.is_some())
+            .finish()
+    }
+}
+
+impl Audit {
+    /// Records nothing (but still emits the `tracing` event).
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    /// Appends records to `path` (created with mode 0600).
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be opened or the writer thread started.
+    pub fn to_file(path: &Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("weld-audit".into())
+            .spawn(move || write_loop(&path, file, &rx))?;
+        Ok(Self {
+            inner: Some(Arc::new(Inner {
+                tx,
+                dropped: AtomicU64::new(0),
+            })),
+        })
+    }
+
+    /// Emits the record as a `tracing` event and queues it for the file.
+    pub fn record(&self, record: AuditRecord) {
+        tracing::info!(
+            target: "weld::audit",
+            tool = %record.tool,
+            component = %record.component,
+            outcome = %record.outcome,
+            duration_us = record.duration_us,
+            peak_memory = record.peak_memory,
+            args_bytes = record.args_bytes,
+            client = record.client.as_deref().unwrap_or(""),
+            error = record.error.as_deref().unwrap_or(""),
+            "call"
+        );
+        let Some(inner) = &self.inner else { return };
+        match inner.tx.try_send(Message::Record(Box::new(record))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                let dropped = inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(dropped, "audit writer is behind; record dropped");
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::error!("audit writer has stopped; record lost");
+            }
+        }
+    }
+
+    /// Waits (up to `timeout`) until every record queued so far is written.
+    pub fn flush(&self, timeout: Duration) {
+        let Some(inner) = &self.inner else { return };
+        let (ack, done) = std::sync::mpsc::channel();
+        if inner.tx.send(Message::Flush(ack)).is_ok() && done.recv_timeout(timeout).is_err() {
+            tracing::warn!("audit log not flushed within {timeout:?}");
+        }
+    }
+}
+
+fn write_loop(path: &Path, file: File, rx: &Receiver<Message>) {
+    let mut out = BufWriter::new(file);
+    while let Ok(first) = rx.recv() {
+        let mut acks = Vec::new();
+        for message in std::iter::once(first).chain(rx.try_iter()) {
+            match message {
+                Message::Record(record) => {
+                    if let Err(error) = serde_json::to_writer(&mut out, &record)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| out.write_all(b"\n"))
+                    {
+                        tracing::error!(path = %path.display(), %error, "could not write an audit record");
+                    }
+                }
+                Message::Flush(ack) => acks.push(ack),
+            }
+        }
+        if let Err(error) = out.flush() {
+            tracing::error!(path = %path.display(), %error, "could not write the audit log");
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// The current time as RFC 3339 UTC with milliseconds.
+pub fn now_rfc3339() -> String {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(since)
+}
+
+fn rfc3339(since_epoch: Duration) -> String {
+    let secs = since_epoch.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Counts bytes written, to size arguments without keeping a copy.
+#[derive(Default)]
+pub(crate) struct ByteCount(pub(crate) u64);
+
+impl Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(
+            rfc3339(Duration::from_millis(0)),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(Duration::from_millis(951_782_400_123)),
+            "2000-02-29T00:00:00.123Z"
+        );
+        assert_eq!(
+            rfc3339(Duration::from_secs(1_795_295_663)),
+            "2026-11-21T21:14:23.000Z"
+        );
+    }
+
+    fn record(tool: &str) -> AuditRecord {
+        AuditRecord {
+            time: now_rfc3339(),
+            tool: tool.into(),
+            component: "c".into(),
+            digest: "sha256:00".into(),
+            client: None,
+            args_bytes: 2,
+            queued_us: 0,
+            duration_us: 1,
+            peak_memory: 0,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            outcome: "ok".into(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn records_are_appended_as_json_lines_and_flush_waits_for_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let audit = Audit::to_file(&path).expect("open");
+        for i in 0..100 {
+            audit.record(record(&format!("t{i}")));
+        }
+        audit.flush(Duration::from_secs(10));
+        let text = std::fs::read_to_string(&path).expect("read");
+        let records: Vec<AuditRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a record per line"))
+            .collect();
+        assert_eq!(records.len(), 100);
+        assert_eq!(records[99].tool, "t99");
+        // A second writer appends, never truncates.
+        let again = Audit::to_file(&path).expect("reopen");
+        again.record(record("later"));
+        again.flush(Duration::from_secs(10));
+        assert_eq!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .lines()
+                .count(),
+            101
+        );
+    }
+}
