@@ -67,6 +67,10 @@ pub enum Command {
     /// Run one tool once, without an MCP client, and print the result a
     /// client would get (as JSON).
     Call(CallArgs),
+    /// Policy documents (docs/policy.md). Enforcement is being built (issue 3):
+    /// today weld checks and prints policies but runs every tool deny-all.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Show the audit log: one record per tool call (newest last).
     Audit(AuditArgs),
     /// Tool-author helpers for component documentation.
@@ -184,4 +188,14 @@ pub struct AuditArgs {
     /// Print the records as JSON lines.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a policy file (YAML or JSON) and print it in canonical form, or
+    /// every error with its line and column.
+    Validate {
+        /// The policy file.
+        file: PathBuf,
+    },
 }

@@ -68,6 +68,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Call(args) => call(&state()?, &runtime(4)?, args).await,
+        Command::Policy(cli::PolicyCommand::Validate { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            match weld_policy::Policy::parse(&text) {
+                Ok(policy) => {
+                    outln!("{}", policy.to_yaml().trim_end());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!("{}:{error}", file.display());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Audit(args) => {
             show_audit(&state()?, &args)?;
             Ok(ExitCode::SUCCESS)

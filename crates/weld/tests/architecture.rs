@@ -64,8 +64,25 @@ fn store_knows_nothing_of_wasmtime_or_mcp() {
 }
 
 #[test]
+fn policy_knows_nothing_of_wasmtime_tokio_mcp_or_the_other_crates() {
+    assert_absent(
+        "weld-policy",
+        &[
+            "wasmtime",
+            "tokio",
+            "rmcp",
+            "hyper",
+            "weld-schema",
+            "weld-runtime",
+            "weld-store",
+            "weld-server",
+        ],
+    );
+}
+
+#[test]
 fn only_the_server_speaks_mcp() {
-    for krate in ["weld-schema", "weld-runtime", "weld-store"] {
+    for krate in ["weld-policy", "weld-schema", "weld-runtime", "weld-store"] {
         assert_absent(krate, &["rmcp"]);
     }
     assert!(dependencies("weld-server").contains(&"rmcp".to_string()));

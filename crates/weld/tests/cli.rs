@@ -302,3 +302,33 @@ async fn every_call_leaves_an_audit_record_without_its_arguments() {
         .await;
     assert_eq!(String::from_utf8_lossy(&filtered.stdout).lines().count(), 1);
 }
+
+#[tokio::test]
+async fn policy_validate_prints_the_canonical_form_or_errors_with_line_and_column() {
+    let dirs = Dirs::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "version: \"1.0\"\npermissions:\n  environment:\n    allow:\n      - key: GITHUB_TOKEN\n",
+    )
+    .expect("write");
+    let ok = dirs
+        .run(&["policy", "validate", &good.display().to_string()])
+        .await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("GITHUB_TOKEN"));
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "version: \"1.0\"\npermissions:\n  storage:\n    allow:\n      - uri: \"fs:///tmp/*.md\"\n        access: [read]\n").expect("write");
+    let refused = dirs
+        .run(&["policy", "validate", &bad.display().to_string()])
+        .await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("bad.yaml:5:"), "{stderr}");
+}

@@ -1,0 +1,787 @@
+//! The spanned tree → [`Policy`]: every field checked, every error placed.
+
+use crate::env::{EnvKey, EnvRule, EnvSource};
+use crate::error::{ErrorKind, Location, PolicyError};
+use crate::interfaces::{InterfacePattern, Interfaces};
+use crate::limits::{self, ByteSize, Limits};
+use crate::network::{
+    self, Cidr, HostPattern, NetTarget, NetworkAllow, NetworkDeny, NetworkRules, Scheme,
+};
+use crate::policy::{Policy, Spans};
+use crate::storage::{Access, AccessSet, StorageAllow, StorageDeny, StorageRules, StorageUri};
+use crate::tree::{self, Entry, MAX_LIST_ITEMS, Node, Value};
+
+/// The longest description weld accepts, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+
+/// A mapping whose keys were all checked against the known fields.
+struct Fields<'a> {
+    entries: &'a [Entry],
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Node> {
+        self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
+    }
+}
+
+/// Checks that `node` is a mapping whose keys are distinct and known.
+/// `hints` gives a specific message for fields weld knows but refuses.
+fn fields<'a>(
+    node: &'a Node,
+    path: &str,
+    known: &[&str],
+    hints: &[(&str, &str)],
+) -> Result<Fields<'a>, PolicyError> {
+    let Value::Map(entries) = &node.value else {
+        return Err(wrong_type(node, path, "a mapping"));
+    };
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(first) = entries[..i].iter().find(|f| f.key == e.key) {
+            return Err(PolicyError::at(
+                ErrorKind::Duplicate,
+                e.key_at,
+                format!(
+                    "`{}` appears twice in `{path}` (first at {}); keep one",
+                    e.key, first.key_at
+                ),
+            ));
+        }
+        if known.contains(&e.key.as_str()) {
+            continue;
+        }
+        if let Some((_, hint)) = hints.iter().find(|(k, _)| *k == e.key) {
+            return Err(PolicyError::at(
+                ErrorKind::UnknownField,
+                e.key_at,
+                format!("`{path}.{}`: {hint}", e.key),
+            ));
+        }
+        let suggestion = suggest(&e.key, known)
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        return Err(PolicyError::at(
+            ErrorKind::UnknownField,
+            e.key_at,
+            format!(
+                "unknown field `{}` in `{path}`; expected one of: {}{suggestion}",
+                e.key.escape_debug(),
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(Fields { entries })
+}
+
+/// The known field closest to `key`, if it is a plausible typo.
+fn suggest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn wrong_type(node: &Node, path: &str, expected: &str) -> PolicyError {
+    let hint = match node.value {
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) if expected == "a string" => {
+            "; put it in quotes"
+        }
+        _ => "",
+    };
+    PolicyError::at(
+        ErrorKind::WrongType,
+        node.at,
+        format!(
+            "`{path}` must be {expected}, found {}{hint}",
+            node.value.describe()
+        ),
+    )
+}
+
+fn empty(node: &Node, path: &str, fix: &str) -> PolicyError {
+    let what = match node.value {
+        Value::Seq(_) => "an empty list",
+        Value::Map(_) => "an empty mapping",
+        _ => "empty",
+    };
+    PolicyError::at(
+        ErrorKind::Empty,
+        node.at,
+        format!("`{path}` is {what}; {fix}"),
+    )
+}
+
+/// Prefixes a location-less error from a value parser with the field's path
+/// and places it at the value.
+fn place(err: PolicyError, node: &Node, path: &str) -> PolicyError {
+    PolicyError::at(err.kind(), node.at, format!("`{path}`: {}", err.message()))
+}
+
+fn invalid(node: &Node, path: &str, message: impl std::fmt::Display) -> PolicyError {
+    PolicyError::at(
+        ErrorKind::InvalidValue,
+        node.at,
+        format!("`{path}`: {message}"),
+    )
+}
+
+pub(crate) fn too_many(at: impl Into<Option<Location>>, path: &str, n: usize) -> PolicyError {
+    PolicyError::new(
+        ErrorKind::TooLarge,
+        at.into(),
+        format!("`{path}` has {n} entries; weld reads at most {MAX_LIST_ITEMS} per list"),
+    )
+}
+
+fn string<'a>(node: &'a Node, path: &str) -> Result<&'a str, PolicyError> {
+    match &node.value {
+        Value::Str(s) => Ok(s),
+        Value::Null => Err(empty(node, path, "give a value or remove the field")),
+        _ => Err(wrong_type(node, path, "a string")),
+    }
+}
+
+fn list<'a>(node: &'a Node, path: &str, fix: &str) -> Result<&'a [Node], PolicyError> {
+    match &node.value {
+        Value::Seq(items) if items.is_empty() => Err(empty(node, path, fix)),
+        Value::Seq(items) if items.len() > MAX_LIST_ITEMS => {
+            Err(too_many(node.at, path, items.len()))
+        }
+        Value::Seq(items) => Ok(items),
+        Value::Null => Err(empty(node, path, fix)),
+        _ => Err(wrong_type(node, path, "a list")),
+    }
+}
+
+/// A mapping section that must say something.
+fn section<'a>(
+    node: &'a Node,
+    path: &str,
+    known: &[&str],
+    hints: &[(&str, &str)],
+) -> Result<Fields<'a>, PolicyError> {
+    if matches!(node.value, Value::Null) || matches!(&node.value, Value::Map(e) if e.is_empty()) {
+        return Err(empty(node, path, "remove it"));
+    }
+    fields(node, path, known, hints)
+}
+
+/// A whole number ≥ 1 that fits `max`.
+fn count(node: &Node, path: &str, max: u64) -> Result<u64, PolicyError> {
+    let Value::Int(raw) = &node.value else {
+        return Err(wrong_type(node, path, "a whole number"));
+    };
+    match raw.parse::<i128>() {
+        Ok(n) if n < 1 => Err(invalid(node, path, format!("`{raw}` must be at least 1"))),
+        Ok(n) if n <= i128::from(max) => Ok(u64::try_from(n).unwrap_or(max)),
+        _ => Err(invalid(
+            node,
+            path,
+            format!("`{raw}` is too large (at most {max})"),
+        )),
+    }
+}
+
+/// Reads a document tree into a policy and the places of its rules.
+pub(crate) fn decode(root: Option<&Node>) -> Result<(Policy, Spans), PolicyError> {
+    let root = match root {
+        None => return Err(tree::empty_document()),
+        Some(n) if matches!(n.value, Value::Null) => return Err(tree::empty_document()),
+        Some(n) => n,
+    };
+    if !matches!(root.value, Value::Map(_)) {
+        return Err(PolicyError::at(
+            ErrorKind::WrongType,
+            root.at,
+            format!(
+                "a policy is a mapping with `version` (and usually `description` and `permissions`), found {}",
+                root.value.describe()
+            ),
+        ));
+    }
+    let top = fields(
+        root,
+        "policy",
+        &["version", "description", "permissions"],
+        &[],
+    )?;
+    let Some(version) = top.get("version") else {
+        return Err(PolicyError::at(
+            ErrorKind::MissingField,
+            root.at,
+            "the policy has no `version`; add `version: \"1.0\"` as its first line",
+        ));
+    };
+    match &version.value {
+        Value::Str(v) if v == "1.0" => {}
+        Value::Str(v) => {
+            return Err(invalid(
+                version,
+                "version",
+                format!(
+                    "weld reads policy version \"1.0\", not \"{}\"",
+                    v.escape_debug()
+                ),
+            ));
+        }
+        _ => {
+            return Err(PolicyError::at(
+                ErrorKind::WrongType,
+                version.at,
+                format!(
+                    "`version` must be the string \"1.0\" (in quotes), found {}",
+                    version.value.describe()
+                ),
+            ));
+        }
+    }
+    let description = top.get("description").map(description).transpose()?;
+    let mut policy = Policy {
+        description,
+        ..Policy::deny_all()
+    };
+    let mut spans = Spans::default();
+    if let Some(perms) = top.get("permissions") {
+        permissions(perms, &mut policy, &mut spans)?;
+    }
+    policy.validate(Some(&spans))?;
+    Ok((policy, spans))
+}
+
+fn description(node: &Node) -> Result<String, PolicyError> {
+    let text = string(node, "description")?;
+    if text.is_empty() {
+        return Err(empty(
+            node,
+            "description",
+            "describe the policy or remove the field",
+        ));
+    }
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(invalid(
+            node,
+            "description",
+            format!("longer than {MAX_DESCRIPTION_CHARS} characters; shorten it"),
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| is_refused_in_text(*c)) {
+        return Err(invalid(
+            node,
+            "description",
+            format!(
+                "contains U+{:04X}; weld shows descriptions to people and refuses control and bidirectional-formatting characters (other than newline and tab) — remove it",
+                u32::from(c)
+            ),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Characters that could spoof what a person sees: C0/C1 controls (except
+/// newline and tab), DEL, and the Unicode bidirectional formatting marks.
+pub(crate) fn is_refused_in_text(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn permissions(node: &Node, policy: &mut Policy, spans: &mut Spans) -> Result<(), PolicyError> {
+    let f = section(
+        node,
+        "permissions",
+        &[
+            "storage",
+            "network",
+            "environment",
+            "interfaces",
+            "resources",
+        ],
+        &[
+            (
+                "runtime",
+                "weld does not take runtime settings from a policy: every tool runs in a Wasmtime sandbox that weld configures — remove `runtime`",
+            ),
+            ("ipc", "weld gives tools no IPC; remove `ipc`"),
+        ],
+    )?;
+    if let Some(n) = f.get("storage") {
+        policy.storage = storage(n, spans)?;
+    }
+    if let Some(n) = f.get("network") {
+        policy.network = network(n, spans)?;
+    }
+    if let Some(n) = f.get("environment") {
+        policy.environment = environment(n, spans)?;
+    }
+    if let Some(n) = f.get("interfaces") {
+        policy.interfaces = interfaces(n, spans)?;
+    }
+    if let Some(n) = f.get("resources") {
+        policy.limits = resources(n)?;
+    }
+    Ok(())
+}
+
+fn storage(node: &Node, spans: &mut Spans) -> Result<StorageRules, PolicyError> {
+    let f = section(node, "permissions.storage", &["allow", "deny"], &[])?;
+    let mut rules = StorageRules::default();
+    if let Some(allow) = f.get("allow") {
+        for (i, item) in list(
+            allow,
+            "permissions.storage.allow",
+            "remove it or add a rule",
+        )?
+        .iter()
+        .enumerate()
+        {
+            let path = format!("permissions.storage.allow[{i}]");
+            let r = fields(item, &path, &["uri", "access"], &[])?;
+            let uri = storage_uri(&r, item, &path)?;
+            let Some(access_node) = r.get("access") else {
+                return Err(PolicyError::at(
+                    ErrorKind::MissingField,
+                    item.at,
+                    format!(
+                        "`{path}` has no `access`; add `access: [read]` or `access: [read, write]`"
+                    ),
+                ));
+            };
+            let access = access_list(access_node, &format!("{path}.access"))?;
+            if access == AccessSet::WRITE {
+                return Err(PolicyError::at(
+                    ErrorKind::Conflict,
+                    access_node.at,
+                    format!(
+                        "`{path}.access` is [write] without read; weld cannot grant write without read (WASI preopens are read-only or read-write) — write `[read, write]`"
+                    ),
+                ));
+            }
+            spans.storage_allow.push(item.at);
+            rules.allow.push(StorageAllow { uri, access });
+        }
+    }
+    if let Some(deny) = f.get("deny") {
+        for (i, item) in list(deny, "permissions.storage.deny", "remove it or add a rule")?
+            .iter()
+            .enumerate()
+        {
+            let path = format!("permissions.storage.deny[{i}]");
+            let r = fields(item, &path, &["uri", "access"], &[])?;
+            let uri = storage_uri(&r, item, &path)?;
+            let access = match r.get("access") {
+                Some(n) => access_list(n, &format!("{path}.access"))?,
+                None => AccessSet::READ_WRITE,
+            };
+            spans.storage_deny.push(item.at);
+            rules.deny.push(StorageDeny { uri, access });
+        }
+    }
+    Ok(rules)
+}
+
+fn storage_uri(r: &Fields<'_>, item: &Node, path: &str) -> Result<StorageUri, PolicyError> {
+    let Some(n) = r.get("uri") else {
+        return Err(PolicyError::at(
+            ErrorKind::MissingField,
+            item.at,
+            format!("`{path}` has no `uri`; add e.g. `uri: \"fs:///absolute/dir/**\"`"),
+        ));
+    };
+    let uri_path = format!("{path}.uri");
+    StorageUri::parse(string(n, &uri_path)?).map_err(|e| place(e, n, &uri_path))
+}
+
+fn access_list(node: &Node, path: &str) -> Result<AccessSet, PolicyError> {
+    let mut seen: Vec<Access> = Vec::new();
+    for (j, item) in list(node, path, "write `[read]` or `[read, write]`")?
+        .iter()
+        .enumerate()
+    {
+        let item_path = format!("{path}[{j}]");
+        let access = match string(item, &item_path)? {
+            "read" => Access::Read,
+            "write" => Access::Write,
+            other => {
+                return Err(invalid(
+                    item,
+                    &item_path,
+                    format!(
+                        "unknown access `{}`; expected `read` or `write`",
+                        other.escape_debug()
+                    ),
+                ));
+            }
+        };
+        if seen.contains(&access) {
+            return Err(PolicyError::at(
+                ErrorKind::Duplicate,
+                item.at,
+                format!("`{path}` lists `{access}` twice; list it once"),
+            ));
+        }
+        seen.push(access);
+    }
+    Ok(AccessSet::of(&seen))
+}
+
+fn network(node: &Node, spans: &mut Spans) -> Result<NetworkRules, PolicyError> {
+    let f = section(node, "permissions.network", &["allow", "deny"], &[])?;
+    let mut rules = NetworkRules::default();
+    if let Some(allow) = f.get("allow") {
+        for (i, item) in list(
+            allow,
+            "permissions.network.allow",
+            "remove it or add a rule",
+        )?
+        .iter()
+        .enumerate()
+        {
+            let path = format!("permissions.network.allow[{i}]");
+            let r = fields(
+                item,
+                &path,
+                &["host", "cidr", "ports", "schemes"],
+                &[(
+                    "defaults",
+                    "weld has no built-in list of hosts; list the hosts the tool needs",
+                )],
+            )?;
+            let target = target(&r, item, &path, network::Side::Allow)?;
+            network::refuse_dead_allow(&target).map_err(|e| {
+                PolicyError::at(e.kind(), item.at, format!("`{path}`: {}", e.message()))
+            })?;
+            let schemes = match r.get("schemes") {
+                Some(n) => schemes(n, &format!("{path}.schemes"))?,
+                None => vec![Scheme::Https],
+            };
+            let ports = r
+                .get("ports")
+                .map(|n| {
+                    ports(n, &format!("{path}.ports"), "remove it to use each scheme's default port (443 for https, 80 for http), or list ports")
+                })
+                .transpose()?;
+            if ports.is_none()
+                && let Some(s) = schemes.iter().find(|s| s.default_port().is_none())
+            {
+                return Err(PolicyError::at(
+                    ErrorKind::MissingField,
+                    item.at,
+                    format!(
+                        "`{path}` allows `{s}`, which has no default port; list the ports under `ports`"
+                    ),
+                ));
+            }
+            spans.network_allow.push(item.at);
+            rules.allow.push(NetworkAllow::new(target, ports, schemes));
+        }
+    }
+    if let Some(deny) = f.get("deny") {
+        for (i, item) in list(deny, "permissions.network.deny", "remove it or add a rule")?
+            .iter()
+            .enumerate()
+        {
+            let path = format!("permissions.network.deny[{i}]");
+            let r = fields(
+                item,
+                &path,
+                &["host", "cidr", "ports"],
+                &[(
+                    "schemes",
+                    "a deny rule applies to every scheme; remove `schemes`",
+                )],
+            )?;
+            let target = target(&r, item, &path, network::Side::Deny)?;
+            let ports = r
+                .get("ports")
+                .map(|n| {
+                    ports(
+                        n,
+                        &format!("{path}.ports"),
+                        "remove it to deny every port, or list ports",
+                    )
+                })
+                .transpose()?;
+            spans.network_deny.push(item.at);
+            rules.deny.push(NetworkDeny::new(target, ports));
+        }
+    }
+    Ok(rules)
+}
+
+fn target(
+    r: &Fields<'_>,
+    item: &Node,
+    path: &str,
+    side: network::Side,
+) -> Result<NetTarget, PolicyError> {
+    match (r.get("host"), r.get("cidr")) {
+        (Some(h), None) => {
+            let p = format!("{path}.host");
+            HostPattern::parse_for(string(h, &p)?, side)
+                .map(NetTarget::Host)
+                .map_err(|e| place(e, h, &p))
+        }
+        (None, Some(c)) => {
+            let p = format!("{path}.cidr");
+            Cidr::parse(string(c, &p)?)
+                .map(NetTarget::Cidr)
+                .map_err(|e| place(e, c, &p))
+        }
+        (Some(_), Some(_)) => Err(PolicyError::at(
+            ErrorKind::InvalidValue,
+            item.at,
+            format!(
+                "`{path}` has both `host` and `cidr`; a rule names one of them — split it into two rules"
+            ),
+        )),
+        (None, None) => Err(PolicyError::at(
+            ErrorKind::MissingField,
+            item.at,
+            format!(
+                "`{path}` has neither `host` nor `cidr`; add `host: \"api.example.com\"` (a name, `*.domain` or an IP address) or `cidr: \"10.0.0.0/8\"`"
+            ),
+        )),
+    }
+}
+
+fn ports(node: &Node, path: &str, fix: &str) -> Result<Vec<u16>, PolicyError> {
+    let mut out: Vec<u16> = Vec::new();
+    for (j, item) in list(node, path, fix)?.iter().enumerate() {
+        let item_path = format!("{path}[{j}]");
+        let Value::Int(raw) = &item.value else {
+            return Err(wrong_type(item, &item_path, "a port number (1–65535)"));
+        };
+        let port = raw.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+            invalid(
+                item,
+                &item_path,
+                format!("`{raw}` is not a port; ports are 1–65535"),
+            )
+        })?;
+        if out.contains(&port) {
+            return Err(PolicyError::at(
+                ErrorKind::Duplicate,
+                item.at,
+                format!("`{path}` lists port {port} twice; list it once"),
+            ));
+        }
+        out.push(port);
+    }
+    Ok(out)
+}
+
+fn schemes(node: &Node, path: &str) -> Result<Vec<Scheme>, PolicyError> {
+    let mut out: Vec<Scheme> = Vec::new();
+    for (j, item) in list(
+        node,
+        path,
+        "remove it for the default `[https]`, or list schemes",
+    )?
+    .iter()
+    .enumerate()
+    {
+        let item_path = format!("{path}[{j}]");
+        let scheme: Scheme = string(item, &item_path)?
+            .parse()
+            .map_err(|e| place(e, item, &item_path))?;
+        if out.contains(&scheme) {
+            return Err(PolicyError::at(
+                ErrorKind::Duplicate,
+                item.at,
+                format!("`{path}` lists `{scheme}` twice; list it once"),
+            ));
+        }
+        out.push(scheme);
+    }
+    Ok(out)
+}
+
+fn environment(node: &Node, spans: &mut Spans) -> Result<Vec<EnvRule>, PolicyError> {
+    let f = section(
+        node,
+        "permissions.environment",
+        &["allow"],
+        &[(
+            "deny",
+            "the environment has no deny list: a tool sees only the keys under `allow` — remove `deny`",
+        )],
+    )?;
+    let mut rules = Vec::new();
+    if let Some(allow) = f.get("allow") {
+        for (i, item) in list(
+            allow,
+            "permissions.environment.allow",
+            "remove it or add a key",
+        )?
+        .iter()
+        .enumerate()
+        {
+            let path = format!("permissions.environment.allow[{i}]");
+            let r = fields(item, &path, &["key", "from"], &[])?;
+            let Some(k) = r.get("key") else {
+                return Err(PolicyError::at(
+                    ErrorKind::MissingField,
+                    item.at,
+                    format!("`{path}` has no `key`; add e.g. `key: \"GITHUB_TOKEN\"`"),
+                ));
+            };
+            let key_path = format!("{path}.key");
+            let key = EnvKey::parse(string(k, &key_path)?).map_err(|e| place(e, k, &key_path))?;
+            let from = match r.get("from") {
+                None => EnvSource::Host,
+                Some(n) => {
+                    let from_path = format!("{path}.from");
+                    match string(n, &from_path)? {
+                        "host" => EnvSource::Host,
+                        "secret" => EnvSource::Secret,
+                        other => {
+                            return Err(invalid(
+                                n,
+                                &from_path,
+                                format!(
+                                    "unknown source `{}`; expected `host` (weld's own environment) or `secret` (weld's secret store)",
+                                    other.escape_debug()
+                                ),
+                            ));
+                        }
+                    }
+                }
+            };
+            spans.env.push(item.at);
+            rules.push(EnvRule { key, from });
+        }
+    }
+    Ok(rules)
+}
+
+fn interfaces(node: &Node, spans: &mut Spans) -> Result<Interfaces, PolicyError> {
+    let f = section(node, "permissions.interfaces", &["allow", "deny"], &[])?;
+    let read =
+        |key: &str, at: &mut Vec<Location>| -> Result<Option<Vec<InterfacePattern>>, PolicyError> {
+            let Some(n) = f.get(key) else { return Ok(None) };
+            let path = format!("permissions.interfaces.{key}");
+            let mut out = Vec::new();
+            for (j, item) in list(n, &path, "remove it or list interface patterns")?
+                .iter()
+                .enumerate()
+            {
+                let item_path = format!("{path}[{j}]");
+                out.push(
+                    InterfacePattern::parse(string(item, &item_path)?)
+                        .map_err(|e| place(e, item, &item_path))?,
+                );
+                at.push(item.at);
+            }
+            Ok(Some(out))
+        };
+    let allow = read("allow", &mut spans.iface_allow)?;
+    let deny = read("deny", &mut spans.iface_deny)?.unwrap_or_default();
+    Ok(Interfaces { allow, deny })
+}
+
+fn resources(node: &Node) -> Result<Limits, PolicyError> {
+    let f = section(
+        node,
+        "permissions.resources",
+        &["limits"],
+        &[
+            (
+                "cpu",
+                "weld limits CPU by wall-clock time and fuel: use `limits: { timeout: \"10s\" }` (and `fuel`) — remove `cpu`",
+            ),
+            (
+                "memory",
+                "put memory under `limits`, with a unit: `limits: { memory: \"512Mi\" }` (policy-mcp's plain number of megabytes is not accepted)",
+            ),
+            ("io", "weld does not limit I/O operations; remove `io`"),
+        ],
+    )?;
+    let Some(node) = f.get("limits") else {
+        return Err(empty(
+            node,
+            "permissions.resources",
+            "add `limits` or remove it",
+        ));
+    };
+    let path = "permissions.resources.limits";
+    let f = section(
+        node,
+        path,
+        &["memory", "timeout", "output", "concurrency", "fuel"],
+        &[],
+    )?;
+    let mut limits = Limits::default();
+    if let Some(n) = f.get("memory") {
+        let p = format!("{path}.memory");
+        limits.memory = Some(limits::check_memory(size(n, &p)?).map_err(|m| invalid(n, &p, m))?);
+    }
+    if let Some(n) = f.get("output") {
+        let p = format!("{path}.output");
+        limits.output = Some(limits::check_output(size(n, &p)?).map_err(|m| invalid(n, &p, m))?);
+    }
+    if let Some(n) = f.get("timeout") {
+        let p = format!("{path}.timeout");
+        let text = match &n.value {
+            Value::Str(s) | Value::Int(s) | Value::Float(s) => s,
+            _ => return Err(wrong_type(n, &p, "a duration like `10s`")),
+        };
+        let d = limits::parse_duration(text).map_err(|m| invalid(n, &p, m))?;
+        limits.timeout = Some(limits::check_timeout(d).map_err(|m| invalid(n, &p, m))?);
+    }
+    if let Some(n) = f.get("concurrency") {
+        let c = count(n, &format!("{path}.concurrency"), u64::from(u32::MAX))?;
+        limits.concurrency = Some(u32::try_from(c).unwrap_or(u32::MAX));
+    }
+    if let Some(n) = f.get("fuel") {
+        limits.fuel = Some(count(n, &format!("{path}.fuel"), u64::MAX)?);
+    }
+    Ok(limits)
+}
+
+fn size(node: &Node, path: &str) -> Result<ByteSize, PolicyError> {
+    match &node.value {
+        Value::Str(s) | Value::Int(s) | Value::Float(s) => {
+            ByteSize::parse(s).map_err(|m| invalid(node, path, m))
+        }
+        _ => Err(wrong_type(
+            node,
+            path,
+            "a size like `128Mi` or a number of bytes",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_get_a_suggestion_and_strangers_do_not() {
+        assert_eq!(suggest("acess", &["uri", "access"]), Some("access"));
+        assert_eq!(
+            suggest("hots", &["host", "cidr", "ports", "schemes"]),
+            Some("host")
+        );
+        assert_eq!(
+            suggest("permission", &["version", "description", "permissions"]),
+            Some("permissions")
+        );
+        assert_eq!(suggest("zzzzzz", &["uri", "access"]), None);
+    }
+}
