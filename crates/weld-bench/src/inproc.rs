@@ -49,6 +49,7 @@ pub fn run(
     let arguments = json!({ "a": 2, "b": 3 });
     let args = signature.args_from_json(arguments.as_object())?;
     let limits = Limits::default();
+    let sandbox = weld_runtime::Sandbox::default();
 
     let stop = Arc::new(AtomicBool::new(false));
     let sibling = busy_sibling.then(|| {
@@ -67,7 +68,9 @@ pub fn run(
         let mut runtime_durations = Vec::with_capacity(calls as usize);
         for i in 0..warmup + calls {
             let started = Instant::now();
-            let outcome = loaded.call(&function, &args, &limits, "add_add").await?;
+            let outcome = loaded
+                .call(&function, &args, &limits, &sandbox, "add_add")
+                .await?;
             let took = started.elapsed();
             let rendered = signature.render_result(&outcome.results);
             if rendered.is_error

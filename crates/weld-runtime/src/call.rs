@@ -12,7 +12,7 @@ use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::output::CappedOutput;
-use crate::{ExportedFunction, Limits, LoadedComponent};
+use crate::{ExportedFunction, Limits, LoadedComponent, Sandbox};
 
 /// The store's data for one call.
 pub(crate) struct CallState {
@@ -170,6 +170,7 @@ impl LoadedComponent {
         function: &ExportedFunction,
         args: &[Val],
         limits: &Limits,
+        sandbox: &Sandbox,
         label: &str,
     ) -> Result<CallOutcome, CallError> {
         let queued_at = Instant::now();
@@ -187,13 +188,32 @@ impl LoadedComponent {
 
         let stdout = CappedOutput::new(limits.log_capture);
         let stderr = CappedOutput::new(limits.log_capture);
-        let wasi = WasiCtxBuilder::new()
+        let mut builder = WasiCtxBuilder::new();
+        builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        for (key, value) in &sandbox.env {
+            builder.env(key, value);
+        }
+        for preopen in &sandbox.preopens {
+            let perms = if preopen.writable {
+                wasmtime_wasi::FsPerms::ReadWrite
+            } else {
+                wasmtime_wasi::FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(&preopen.host, &preopen.guest, perms)
+                .map_err(|e| CallError::Instantiate {
+                    message: format!(
+                        "the granted directory {} cannot be opened: {e}",
+                        preopen.host.display()
+                    ),
+                })?;
+        }
+        let wasi = builder.build();
         let mut store = Store::new(
             self.pre.engine(),
             CallState {

@@ -105,6 +105,27 @@ impl Default for Limits {
     }
 }
 
+/// What a call may reach beyond the deny-all default, worked out from the
+/// tool's policy when the tool is loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// Directories the guest sees, each opened afresh for every call.
+    pub preopens: Vec<Preopen>,
+    /// Environment variables the guest sees, values already resolved.
+    pub env: Vec<(String, String)>,
+}
+
+/// One granted directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preopen {
+    /// The directory on the host (absolute, symlinks resolved).
+    pub host: PathBuf,
+    /// Where the guest finds it.
+    pub guest: String,
+    /// Read-write when true, read-only otherwise.
+    pub writable: bool,
+}
+
 /// The engine, the linker with the host's implementations, and the cache.
 pub struct Runtime {
     engine: Engine,

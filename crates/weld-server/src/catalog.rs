@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use rmcp::model::Tool;
-use weld_runtime::{ExportedFunction, Limits, LoadedComponent, Signature};
+use weld_runtime::{ExportedFunction, Limits, LoadedComponent, Sandbox, Signature};
+
+use crate::sandbox::ToolPolicy;
 use weld_store::ComponentDocs;
 
 /// Longest tool name MCP allows.
@@ -35,7 +37,8 @@ pub struct ComponentEntry {
     pub digest: String,
     pub docs: ComponentDocs,
     pub loaded: Arc<LoadedComponent>,
-    pub limits: Limits,
+    /// What its policy grants (or the deny-all default).
+    pub policy: ToolPolicy,
 }
 
 /// One servable tool.
@@ -45,6 +48,11 @@ pub struct ToolEntry {
     pub digest: String,
     pub signature: Signature,
     pub limits: Limits,
+    pub(crate) sandbox: Sandbox,
+    /// Largest result, in bytes of its JSON text.
+    pub(crate) output: Option<u64>,
+    /// Shared by all tools of one component when its policy caps concurrency.
+    pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
     pub(crate) loaded: Arc<LoadedComponent>,
     pub(crate) function: ExportedFunction,
 }
@@ -73,6 +81,10 @@ impl Catalog {
         let mut by_name = HashMap::new();
         let mut skipped = Vec::new();
         for component in components {
+            let slots = component
+                .policy
+                .concurrency
+                .map(|n| Arc::new(tokio::sync::Semaphore::new(n as usize)));
             for function in component.loaded.functions() {
                 let interface = function.interface_short_name();
                 let name = tool_name(&component.name, interface, &function.name);
@@ -108,7 +120,10 @@ impl Catalog {
                         component: component.name.clone(),
                         digest: component.digest.clone(),
                         signature,
-                        limits: component.limits,
+                        limits: component.policy.limits,
+                        sandbox: component.policy.sandbox.clone(),
+                        output: component.policy.output,
+                        slots: slots.clone(),
                         loaded: Arc::clone(&component.loaded),
                         function: function.clone(),
                     }),

@@ -88,9 +88,20 @@ async fn run(
             );
         }
     };
+    // The policy's concurrency cap: extra calls wait for a slot.
+    let _permit = match &entry.slots {
+        Some(slots) => slots.acquire().await.ok(),
+        None => None,
+    };
     let outcome = entry
         .loaded
-        .call(&entry.function, &args, &entry.limits, &entry.tool.name)
+        .call(
+            &entry.function,
+            &args,
+            &entry.limits,
+            &entry.sandbox,
+            &entry.tool.name,
+        )
         .await;
     let stats = match &outcome {
         Ok(outcome) => Some(outcome.stats),
@@ -106,6 +117,13 @@ async fn run(
     match outcome {
         Ok(outcome) => {
             let rendered = entry.signature.render_result(&outcome.results);
+            let size = rendered.text.as_ref().map_or(0, |t| t.len() as u64);
+            if let Some(cap) = entry.output.filter(|cap| size > *cap) {
+                let message = format!(
+                    "the tool returned {size} bytes, more than its output limit of {cap} bytes"
+                );
+                return (error_result(message.clone()), "output_limit", Some(message));
+            }
             let content = rendered
                 .text
                 .map(|t| vec![ContentBlock::text(t)])

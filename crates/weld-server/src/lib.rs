@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod handler;
 mod line_cap;
 pub mod load;
+pub mod sandbox;
 pub mod transport;
 
 pub use audit::{Audit, AuditRecord};

@@ -9,6 +9,7 @@ use weld_runtime::{Limits, Runtime, RuntimeError};
 use weld_store::{Digest, Store, StoreError, docs};
 
 use crate::ComponentEntry;
+use crate::sandbox::ToolPolicy;
 
 /// Why loading stopped.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum LoadError {
         path: String,
         cause: RuntimeError,
     },
+    #[error("{path}: {message}")]
+    Policy { path: PathBuf, message: String },
     #[error(
         "two components are named `{0}`; give one another name (`weld add PATH --name OTHER`, \
          or rename the file passed to --component)"
@@ -105,6 +108,7 @@ pub fn load_all(
     runtime: &Runtime,
     extra: &[PathBuf],
     limits: Limits,
+    base: &Path,
 ) -> Result<Vec<ComponentEntry>, LoadError> {
     let index = store.index()?;
     let mut names = BTreeSet::new();
@@ -113,13 +117,14 @@ pub fn load_all(
         let digest = installed.digest.clone();
         match load_installed(store, runtime, &digest) {
             Ok(loaded) => {
+                let policy = installed_policy(store, name, base, loaded.imports(), limits)?;
                 names.insert(name.clone());
                 entries.push(ComponentEntry {
                     name: name.clone(),
                     digest: digest.to_string(),
                     docs: installed.docs.clone(),
                     loaded: Arc::new(loaded),
-                    limits,
+                    policy,
                 });
             }
             Err(error) => {
@@ -144,10 +149,40 @@ pub fn load_all(
             digest: file.digest.to_string(),
             docs: file.docs,
             loaded: Arc::new(loaded),
-            limits,
+            // Only a person grants: a component given on the command line
+            // runs deny-all, whatever lies next to it.
+            policy: ToolPolicy::deny_all(limits),
         });
     }
     Ok(entries)
+}
+
+/// The compiled policy of installed component `name`; deny-all without one.
+///
+/// # Errors
+///
+/// A policy file that does not parse or cannot be enforced stops loading
+/// with an error naming the file: weld never falls back to a default.
+pub fn installed_policy(
+    store: &Store,
+    name: &str,
+    base: &Path,
+    imports: &[String],
+    limits: Limits,
+) -> Result<ToolPolicy, LoadError> {
+    let path = store.policy_path(name);
+    let Some(text) = store.read_policy(name)? else {
+        return Ok(ToolPolicy::deny_all(limits));
+    };
+    let fail = |message: String| LoadError::Policy {
+        path: path.clone(),
+        message,
+    };
+    let policy = weld_policy::Policy::parse(&text).map_err(|e| fail(e.to_string()))?;
+    crate::sandbox::compile(&policy, base, imports, limits, &|key| {
+        std::env::var(key).ok()
+    })
+    .map_err(fail)
 }
 
 /// What identifies the current content of a file without reading it.
@@ -176,10 +211,13 @@ pub async fn watch_state(
     runtime: Arc<Runtime>,
     extra: Vec<PathBuf>,
     limits: Limits,
+    base: PathBuf,
     registry: Arc<crate::Registry>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let mut watched = vec![store.root().join("index.json")];
+    // A policy change renames a file into `policies/`, which changes the
+    // directory's own modification time.
+    let mut watched = vec![store.root().join("index.json"), store.policies_dir()];
     watched.extend(extra.iter().cloned());
     let mut seen = fingerprint(&watched);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -194,9 +232,14 @@ pub async fn watch_state(
             continue;
         }
         seen = now;
-        let (store, runtime, extra) = (store.clone(), Arc::clone(&runtime), extra.clone());
+        let (store, runtime, extra, base) = (
+            store.clone(),
+            Arc::clone(&runtime),
+            extra.clone(),
+            base.clone(),
+        );
         let rebuilt = tokio::task::spawn_blocking(move || {
-            load_all(&store, &runtime, &extra, limits).map(crate::Catalog::build)
+            load_all(&store, &runtime, &extra, limits, &base).map(crate::Catalog::build)
         })
         .await;
         match rebuilt {

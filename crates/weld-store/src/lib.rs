@@ -336,6 +336,46 @@ impl Store {
         Ok(removed)
     }
 
+    /// Where the policy of component `name` is kept.
+    pub fn policy_path(&self, name: &str) -> PathBuf {
+        self.root.join("policies").join(format!("{name}.yaml"))
+    }
+
+    /// The directory of policies (watched for changes by a running server).
+    pub fn policies_dir(&self) -> PathBuf {
+        self.root.join("policies")
+    }
+
+    /// The policy text of component `name`, if it has one.
+    ///
+    /// # Errors
+    ///
+    /// On I/O errors other than the file not existing.
+    pub fn read_policy(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let path = self.policy_path(name);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&path)(e)),
+        }
+    }
+
+    /// Replaces the policy of installed component `name` with `text`
+    /// (which the caller has validated), atomically.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotInstalled`], or I/O.
+    pub fn write_policy(&self, name: &str, text: &str) -> Result<(), StoreError> {
+        let _lock = self.lock()?;
+        if !self.index()?.components.contains_key(name) {
+            return Err(StoreError::NotInstalled(name.to_string()));
+        }
+        let dir = self.policies_dir();
+        create_private_dir(&dir).map_err(io_error(&dir))?;
+        write_atomically(&self.policy_path(name), text.as_bytes())
+    }
+
     fn write_index(&self, index: &Index) -> Result<(), StoreError> {
         let mut json = serde_json::to_vec_pretty(index).map_err(|e| StoreError::Io {
             path: self.index_path(),

@@ -67,10 +67,16 @@ pub enum Command {
     /// Run one tool once, without an MCP client, and print the result a
     /// client would get (as JSON).
     Call(CallArgs),
-    /// Policy documents (docs/policy.md). Enforcement is being built (issue 3):
-    /// today weld checks and prints policies but runs every tool deny-all.
+    /// Policy documents (docs/policy.md): what each installed component may
+    /// reach. Enforced today: directories, environment variables, interface
+    /// denies, limits. Network grants are refused until weld can enforce them.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Grant an installed component access (a person's decision; the model
+    /// cannot do this).
+    Grant(PolicyChange),
+    /// Take access away again.
+    Revoke(PolicyChange),
     /// Show the audit log: one record per tool call (newest last).
     Audit(AuditArgs),
     /// Tool-author helpers for component documentation.
@@ -192,10 +198,50 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
+    /// Print an installed component's policy.
+    Show {
+        /// The component (see `weld list`).
+        name: String,
+    },
+    /// Replace an installed component's policy with FILE, after checking
+    /// weld can enforce it.
+    Set {
+        /// The component (see `weld list`).
+        name: String,
+        /// The policy file (YAML or JSON).
+        file: PathBuf,
+    },
     /// Check a policy file (YAML or JSON) and print it in canonical form, or
     /// every error with its line and column.
     Validate {
         /// The policy file.
         file: PathBuf,
+    },
+}
+
+/// `weld grant TOOL KIND ...` / `weld revoke TOOL KIND ...`.
+#[derive(Debug, Args)]
+pub struct PolicyChange {
+    /// The installed component (see `weld list`).
+    pub name: String,
+    #[command(subcommand)]
+    pub what: Grantable,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Grantable {
+    /// A directory tree, e.g. fs:///home/me/notes/** (or fs://./dir/** under
+    /// the directory weld serves from).
+    Storage {
+        /// The storage URI.
+        uri: String,
+        /// read, or read,write.
+        #[arg(long, default_value = "read")]
+        access: String,
+    },
+    /// An environment variable, passed from weld's own environment.
+    Env {
+        /// The variable's name.
+        key: String,
     },
 }

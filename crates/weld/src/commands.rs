@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use weld_runtime::{Limits, Runtime, RuntimeConfig};
 use weld_server::catalog::{self, Catalog};
 use weld_server::load::{self, load_all};
+use weld_server::sandbox::ToolPolicy;
 use weld_server::{Audit, AuditRecord, HttpOptions, Registry, ServerOptions, WeldServer};
 use weld_store::{ComponentDocs, Store, docs};
 
@@ -68,6 +69,37 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Call(args) => call(&state()?, &runtime(4)?, args).await,
+        Command::Policy(cli::PolicyCommand::Show { name }) => {
+            let store = state()?;
+            store
+                .index()?
+                .components
+                .get(&name)
+                .ok_or_else(|| weld_store::StoreError::NotInstalled(name.clone()))?;
+            match store.read_policy(&name)? {
+                Some(text) => outln!("{}", text.trim_end()),
+                None => outln!(
+                    "# `{name}` has no policy: it may use nothing but the clocks and randomness"
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy(cli::PolicyCommand::Set { name, file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let policy = weld_policy::Policy::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
+            set_policy(&state()?, &runtime(1)?, &name, &policy)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Grant(change) => {
+            change_policy(&state()?, &runtime(1)?, change, true)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Revoke(change) => {
+            change_policy(&state()?, &runtime(1)?, change, false)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Policy(cli::PolicyCommand::Validate { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -114,7 +146,8 @@ fn build_catalog(
     extra: &[PathBuf],
     limits: Limits,
 ) -> Result<Catalog> {
-    let entries = load_all(store, runtime, extra, limits)?;
+    let base = std::env::current_dir().context("reading the current directory")?;
+    let entries = load_all(store, runtime, extra, limits, &base)?;
     let catalog = Catalog::build(entries);
     for skipped in catalog.skipped() {
         tracing::warn!(
@@ -144,6 +177,7 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
         runtime,
         args.components.clone(),
         limits,
+        std::env::current_dir().context("reading the current directory")?,
         registry,
         shutdown.clone(),
     ));
@@ -244,7 +278,7 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
         digest: installed.digest.to_string(),
         docs: file.docs,
         loaded: Arc::new(loaded),
-        limits: Limits::default(),
+        policy: ToolPolicy::deny_all(Limits::default()),
     }]);
     outln!("installed `{}` ({})", file.name, installed.digest);
     print_tools(&catalog)?;
@@ -284,7 +318,7 @@ fn list(store: &Store, runtime: &Runtime, as_json: bool) -> Result<()> {
                     digest: digest.to_string(),
                     docs: installed.docs.clone(),
                     loaded: Arc::new(loaded),
-                    limits: Limits::default(),
+                    policy: ToolPolicy::deny_all(Limits::default()),
                 }]);
                 (tool_json(&catalog), skipped_json(&catalog), imports, None)
             }
@@ -533,4 +567,67 @@ fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes `policy` for `name` after checking this weld can enforce it for
+/// that component (so a stored policy never stops the next start).
+fn set_policy(
+    store: &Store,
+    runtime: &Runtime,
+    name: &str,
+    policy: &weld_policy::Policy,
+) -> Result<()> {
+    let installed = store
+        .index()?
+        .components
+        .get(name)
+        .cloned()
+        .ok_or_else(|| weld_store::StoreError::NotInstalled(name.to_string()))?;
+    let loaded = load::load_installed(store, runtime, &installed.digest)?;
+    let base = std::env::current_dir().context("reading the current directory")?;
+    weld_server::sandbox::compile(policy, &base, loaded.imports(), Limits::default(), &|k| {
+        std::env::var(k).ok()
+    })
+    .map_err(|e| anyhow::anyhow!("this policy cannot be applied to `{name}`: {e}"))?;
+    store.write_policy(name, &policy.to_yaml())?;
+    outln!("policy of `{name}` updated; a running weld applies it within a second");
+    Ok(())
+}
+
+fn change_policy(
+    store: &Store,
+    runtime: &Runtime,
+    change: cli::PolicyChange,
+    grant: bool,
+) -> Result<()> {
+    let name = change.name;
+    let current = match store.read_policy(&name)? {
+        Some(text) => weld_policy::Policy::parse(&text)
+            .map_err(|e| anyhow::anyhow!("{}:{e}", store.policy_path(&name).display()))?,
+        None => weld_policy::Policy::deny_all(),
+    };
+    let updated = match (change.what, grant) {
+        (cli::Grantable::Storage { uri, access }, true) => {
+            current.grant_storage(&uri, &access_list(&access)?)
+        }
+        (cli::Grantable::Storage { uri, access }, false) => {
+            current.revoke_storage(&uri, &access_list(&access)?)
+        }
+        (cli::Grantable::Env { key }, true) => {
+            current.grant_env(&key, weld_policy::EnvSource::Host)
+        }
+        (cli::Grantable::Env { key }, false) => current.revoke_env(&key),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    set_policy(store, runtime, &name, &updated)
+}
+
+fn access_list(text: &str) -> Result<Vec<weld_policy::Access>> {
+    text.split(',')
+        .map(|a| match a.trim() {
+            "read" => Ok(weld_policy::Access::Read),
+            "write" => Ok(weld_policy::Access::Write),
+            other => bail!("unknown access `{other}` (use read, write or read,write)"),
+        })
+        .collect()
 }

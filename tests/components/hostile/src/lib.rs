@@ -139,6 +139,35 @@ impl Guest for Hostile {
         text
     }
 
+    fn read_file(path: String) -> Result<String, String> {
+        std::fs::read_to_string(&path).map_err(|e| e.to_string())
+    }
+
+    fn write_file(path: String, contents: String) -> Result<(), String> {
+        std::fs::write(&path, contents).map_err(|e| e.to_string())
+    }
+
+    fn list_dir(path: String) -> Result<Vec<String>, String> {
+        let entries = std::fs::read_dir(&path).map_err(|e| e.to_string())?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| e.to_string())?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn get_env(key: String) -> Option<String> {
+        std::env::var(key).ok()
+    }
+
+    fn env_keys() -> Vec<String> {
+        let mut keys: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+        keys.sort();
+        keys
+    }
+
     fn sleep(millis: u64) {
         std::thread::sleep(Duration::from_millis(millis));
     }

@@ -1,0 +1,180 @@
+//! From a tool's policy to what the runtime enforces for it.
+//!
+//! Everything here happens at load time: parsing, resolving paths, reading
+//! granted environment variables. A policy weld cannot enforce exactly is
+//! refused with the reason — never loosened, never half applied. What is
+//! enforced today: storage grants on directories, environment variables
+//! from weld's own environment, interface denies, and the memory, timeout,
+//! output and concurrency limits.
+
+use std::path::Path;
+use std::time::Duration;
+
+use weld_policy::{EnvSource, PathKind, Policy};
+use weld_runtime::{Limits, Preopen, Sandbox};
+
+/// What a tool's policy compiles to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolPolicy {
+    pub sandbox: Sandbox,
+    pub limits: Limits,
+    /// Largest result, in bytes of its JSON text.
+    pub output: Option<u64>,
+    /// Calls of the component's tools that may run at once; more wait.
+    pub concurrency: Option<u32>,
+}
+
+impl ToolPolicy {
+    /// A tool without a policy: nothing beyond the defaults.
+    pub fn deny_all(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+}
+
+/// Compiles `policy` for a component importing `imports`.
+///
+/// `base` resolves `fs://./` URIs; `env` reads weld's environment (a
+/// parameter so tests need not change the process environment).
+///
+/// # Errors
+///
+/// A message naming what cannot be enforced and what to do instead.
+pub fn compile(
+    policy: &Policy,
+    base: &Path,
+    imports: &[String],
+    defaults: Limits,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ToolPolicy, String> {
+    let grant = policy.compile(base).map_err(|e| e.to_string())?;
+    for import in imports {
+        let decision = grant.interfaces.check(import);
+        if !decision.allowed {
+            return Err(format!(
+                "the component imports `{import}`, which the policy denies ({})",
+                decision
+                    .rule
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "not in interfaces.allow".into())
+            ));
+        }
+    }
+    if !grant.network.allow().is_empty() {
+        return Err(
+            "the policy grants network access, which this weld cannot enforce yet \
+             (outbound HTTP and sockets are not wired up); remove permissions.network.allow \
+             — the tool has no network either way"
+                .into(),
+        );
+    }
+    let mut sandbox = Sandbox::default();
+    for storage in &grant.storage {
+        if storage.kind == PathKind::File {
+            return Err(format!(
+                "the policy grants the single file {}, which this weld cannot enforce yet \
+                 (WASI grants whole directories); grant a directory that holds only that file",
+                storage.host_path.display()
+            ));
+        }
+        sandbox.preopens.push(Preopen {
+            host: storage.host_path.clone(),
+            guest: storage.guest_path.clone(),
+            writable: storage.write,
+        });
+    }
+    for rule in &grant.env {
+        let key = rule.key().as_str();
+        match rule.from() {
+            EnvSource::Host => match env(key) {
+                Some(value) => sandbox.env.push((key.to_string(), value)),
+                None => tracing::warn!(
+                    key,
+                    "the policy grants an environment variable that is not set; the tool will not see it"
+                ),
+            },
+            EnvSource::Secret => {
+                return Err(format!(
+                    "the policy takes `{key}` from weld's secret store, which this weld does not \
+                     have yet; use `from: host` and set it in weld's environment"
+                ));
+            }
+        }
+    }
+    if grant.limits.fuel.is_some() {
+        return Err(
+            "the policy sets a fuel budget, which this weld does not enforce yet; remove \
+             resources.limits.fuel (the timeout still bounds every call)"
+                .into(),
+        );
+    }
+    let mut limits = defaults;
+    if let Some(memory) = grant.limits.memory {
+        limits.memory = memory.0;
+    }
+    if let Some(timeout) = grant.limits.timeout {
+        limits.timeout = timeout.max(Duration::from_millis(1));
+    }
+    Ok(ToolPolicy {
+        sandbox,
+        limits,
+        output: grant.limits.output.map(|o| o.0),
+        concurrency: grant.limits.concurrency,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile_text(text: &str, imports: &[&str]) -> Result<ToolPolicy, String> {
+        let policy = Policy::parse(text).map_err(|e| e.to_string())?;
+        let imports: Vec<String> = imports.iter().map(|s| s.to_string()).collect();
+        let env = |key: &str| (key == "GRANTED").then(|| "value".to_string());
+        compile(&policy, Path::new("/"), &imports, Limits::default(), &env)
+    }
+
+    #[test]
+    fn granted_directories_and_host_variables_reach_the_sandbox() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "version: \"1.0\"\npermissions:\n  storage:\n    allow:\n      - uri: \"fs://{}/**\"\n        access: [read]\n  environment:\n    allow:\n      - key: GRANTED\n      - key: UNSET\n  resources:\n    limits: {{ memory: \"64Mi\", timeout: \"2s\", output: \"1Ki\", concurrency: 2 }}\n",
+            dir.path().display()
+        );
+        let compiled = compile_text(&text, &[]).expect("compiles");
+        assert_eq!(compiled.sandbox.preopens.len(), 1);
+        assert!(!compiled.sandbox.preopens[0].writable);
+        assert_eq!(
+            compiled.sandbox.env,
+            [("GRANTED".to_string(), "value".to_string())]
+        );
+        assert_eq!(compiled.limits.memory, 64 * 1024 * 1024);
+        assert_eq!(compiled.limits.timeout, Duration::from_secs(2));
+        assert_eq!(compiled.output, Some(1024));
+        assert_eq!(compiled.concurrency, Some(2));
+    }
+
+    #[test]
+    fn what_cannot_be_enforced_is_refused_with_the_reason() {
+        let network = "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"api.github.com\"\n";
+        assert!(compile_text(network, &[]).unwrap_err().contains("network"));
+        let secret = "version: \"1.0\"\npermissions:\n  environment:\n    allow:\n      - key: TOKEN\n        from: secret\n";
+        assert!(
+            compile_text(secret, &[])
+                .unwrap_err()
+                .contains("secret store")
+        );
+        let fuel = "version: \"1.0\"\npermissions:\n  resources:\n    limits: { fuel: 1000 }\n";
+        assert!(compile_text(fuel, &[]).unwrap_err().contains("fuel"));
+    }
+
+    #[test]
+    fn a_denied_import_is_refused_naming_the_interface() {
+        let text = "version: \"1.0\"\npermissions:\n  interfaces:\n    deny: [\"wasi:random/*\"]\n";
+        let error = compile_text(text, &["wasi:random/random@0.2.6"]).unwrap_err();
+        assert!(error.contains("wasi:random/random@0.2.6"), "{error}");
+        assert!(compile_text(text, &["wasi:cli/stdout@0.2.6"]).is_ok());
+    }
+}

@@ -1,0 +1,345 @@
+//! What a tool can reach: nothing without a policy, exactly its grant with
+//! one. Every attack is checked for failing and for leaving the disk as it
+//! was; after each, the server still answers.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const SECRET: &str = "planted-secret-value";
+
+/// A server for the hostile component, with a planted secret in weld's own
+/// environment.
+async fn serve(dirs: &Dirs) -> Client {
+    // The variables are inherited by `weld serve` from this test process
+    // through `Dirs::weld`, so set them on the command instead of globally.
+    let mut cmd = dirs.weld();
+    cmd.arg("serve")
+        .env("WELD_TEST_SECRET", SECRET)
+        .env("GRANTED_KEY", "granted-value");
+    let transport = rmcp::transport::TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn")
+        .0;
+    use rmcp::ClientServiceExt;
+    ().serve_with_lifecycle(transport, legacy())
+        .await
+        .expect("session")
+}
+
+async fn install(dirs: &Dirs) {
+    let added = dirs
+        .run(&["add", &component("hostile").display().to_string()])
+        .await;
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+}
+
+async fn weld_ok(dirs: &Dirs, args: &[&str]) {
+    let output = dirs.run(args).await;
+    assert!(
+        output.status.success(),
+        "weld {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn is_err(result: &rmcp::model::CallToolResult) -> bool {
+    result.is_error == Some(true)
+}
+
+async fn still_serving(client: &Client) {
+    let echo = call(client, "hostile_echo", json!({"text": "alive"})).await;
+    assert_eq!(echo.structured_content, Some(json!({"result": "alive"})));
+}
+
+/// A granted directory with a file, a sibling directory outside the grant
+/// holding a secret, and a symlink inside the grant pointing at it.
+struct Tree {
+    _tmp: tempfile::TempDir,
+    granted: std::path::PathBuf,
+    outside: std::path::PathBuf,
+}
+
+fn tree() -> Tree {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonical");
+    let granted = root.join("granted");
+    let outside = root.join("outside");
+    std::fs::create_dir_all(&granted).expect("mkdir");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(granted.join("notes.txt"), "hello").expect("write");
+    std::fs::write(outside.join("secret.txt"), "top secret").expect("write");
+    std::os::unix::fs::symlink(outside.join("secret.txt"), granted.join("link")).expect("symlink");
+    Tree {
+        _tmp: tmp,
+        granted,
+        outside,
+    }
+}
+
+fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).expect("meta");
+        let content = if meta.is_file() {
+            std::fs::read(&path).expect("read")
+        } else {
+            Vec::new()
+        };
+        out.push((path.display().to_string(), content));
+    }
+    out.sort();
+    out
+}
+
+/// The file and environment attacks, each of which must fail.
+async fn attacks_fail(client: &Client, tree: &Tree) {
+    let granted = tree.granted.display().to_string();
+    let secret = tree.outside.join("secret.txt").display().to_string();
+    let attempts = [
+        ("hostile_read-file", json!({"path": "/etc/passwd"})),
+        ("hostile_read-file", json!({"path": secret})),
+        (
+            "hostile_read-file",
+            json!({"path": format!("{granted}/../outside/secret.txt")}),
+        ),
+        (
+            "hostile_read-file",
+            json!({"path": format!("{granted}/link")}),
+        ),
+        (
+            "hostile_write-file",
+            json!({"path": format!("{}/new.txt", tree.outside.display()), "contents": "x"}),
+        ),
+        (
+            "hostile_write-file",
+            json!({"path": "/tmp/weld-escape.txt", "contents": "x"}),
+        ),
+        ("hostile_list-dir", json!({"path": "/"})),
+    ];
+    for (tool, arguments) in attempts {
+        let result = call(client, tool, arguments.clone()).await;
+        assert!(
+            is_err(&result),
+            "{tool} {arguments} succeeded: {}",
+            text(&result)
+        );
+        still_serving(client).await;
+    }
+    let env = call(
+        client,
+        "hostile_get-env",
+        json!({"key": "WELD_TEST_SECRET"}),
+    )
+    .await;
+    assert_eq!(env.structured_content, Some(json!({"result": null})));
+    let keys = call(client, "hostile_env-keys", json!({})).await;
+    let keys = keys.structured_content.expect("keys")["result"].clone();
+    assert!(!keys.to_string().contains("WELD_TEST_SECRET"), "{keys}");
+}
+
+#[tokio::test]
+async fn without_a_policy_a_tool_reaches_no_file_and_no_variable() {
+    let dirs = Dirs::new();
+    install(&dirs).await;
+    let tree = tree();
+    let before = (snapshot(&tree.granted), snapshot(&tree.outside));
+    let client = serve(&dirs).await;
+    attacks_fail(&client, &tree).await;
+    let notes = format!("{}/notes.txt", tree.granted.display());
+    assert!(is_err(
+        &call(&client, "hostile_read-file", json!({"path": notes})).await
+    ));
+    let keys = call(&client, "hostile_env-keys", json!({})).await;
+    assert_eq!(keys.structured_content, Some(json!({"result": []})));
+    client.cancel().await.expect("close");
+    assert_eq!((snapshot(&tree.granted), snapshot(&tree.outside)), before);
+    assert!(!std::path::Path::new("/tmp/weld-escape.txt").exists());
+}
+
+#[tokio::test]
+async fn a_read_grant_reads_its_tree_and_nothing_else() {
+    let dirs = Dirs::new();
+    install(&dirs).await;
+    let tree = tree();
+    let uri = format!("fs://{}/**", tree.granted.display());
+    weld_ok(
+        &dirs,
+        &["grant", "hostile", "storage", &uri, "--access", "read"],
+    )
+    .await;
+    let before = (snapshot(&tree.granted), snapshot(&tree.outside));
+    let client = serve(&dirs).await;
+    let notes = format!("{}/notes.txt", tree.granted.display());
+    let read = call(&client, "hostile_read-file", json!({"path": notes})).await;
+    assert_eq!(read.structured_content, Some(json!({"result": "hello"})));
+    let listed = call(
+        &client,
+        "hostile_list-dir",
+        json!({"path": tree.granted.display().to_string()}),
+    )
+    .await;
+    assert_eq!(
+        listed.structured_content,
+        Some(json!({"result": ["link", "notes.txt"]}))
+    );
+    // Read-only: no write, no create, inside the grant either.
+    let write = call(
+        &client,
+        "hostile_write-file",
+        json!({"path": notes, "contents": "changed"}),
+    )
+    .await;
+    assert!(is_err(&write), "{}", text(&write));
+    let create = format!("{}/new.txt", tree.granted.display());
+    assert!(is_err(
+        &call(
+            &client,
+            "hostile_write-file",
+            json!({"path": create, "contents": "x"})
+        )
+        .await
+    ));
+    attacks_fail(&client, &tree).await;
+    client.cancel().await.expect("close");
+    assert_eq!((snapshot(&tree.granted), snapshot(&tree.outside)), before);
+}
+
+#[tokio::test]
+async fn a_read_write_grant_writes_inside_its_tree_only() {
+    let dirs = Dirs::new();
+    install(&dirs).await;
+    let tree = tree();
+    let uri = format!("fs://{}/**", tree.granted.display());
+    weld_ok(
+        &dirs,
+        &[
+            "grant",
+            "hostile",
+            "storage",
+            &uri,
+            "--access",
+            "read,write",
+        ],
+    )
+    .await;
+    let outside_before = snapshot(&tree.outside);
+    let client = serve(&dirs).await;
+    let created = format!("{}/made.txt", tree.granted.display());
+    let write = call(
+        &client,
+        "hostile_write-file",
+        json!({"path": created, "contents": "made"}),
+    )
+    .await;
+    assert!(!is_err(&write), "{}", text(&write));
+    assert_eq!(
+        std::fs::read_to_string(tree.granted.join("made.txt")).expect("written"),
+        "made"
+    );
+    // Writing through the symlink must not reach the file it points to.
+    let via_link = format!("{}/link", tree.granted.display());
+    assert!(is_err(
+        &call(
+            &client,
+            "hostile_write-file",
+            json!({"path": via_link, "contents": "pwned"})
+        )
+        .await
+    ));
+    attacks_fail(&client, &tree).await;
+    client.cancel().await.expect("close");
+    assert_eq!(snapshot(&tree.outside), outside_before);
+}
+
+#[tokio::test]
+async fn a_granted_variable_is_seen_and_no_other() {
+    let dirs = Dirs::new();
+    install(&dirs).await;
+    weld_ok(&dirs, &["grant", "hostile", "env", "GRANTED_KEY"]).await;
+    let client = serve(&dirs).await;
+    let value = call(&client, "hostile_get-env", json!({"key": "GRANTED_KEY"})).await;
+    assert_eq!(
+        value.structured_content,
+        Some(json!({"result": "granted-value"}))
+    );
+    let keys = call(&client, "hostile_env-keys", json!({})).await;
+    assert_eq!(
+        keys.structured_content,
+        Some(json!({"result": ["GRANTED_KEY"]}))
+    );
+    client.cancel().await.expect("close");
+
+    weld_ok(&dirs, &["revoke", "hostile", "env", "GRANTED_KEY"]).await;
+    let client = serve(&dirs).await;
+    let keys = call(&client, "hostile_env-keys", json!({})).await;
+    assert_eq!(keys.structured_content, Some(json!({"result": []})));
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn the_output_limit_turns_a_huge_result_into_a_tool_error() {
+    let dirs = Dirs::new();
+    install(&dirs).await;
+    let policy = dirs.state.parent().expect("tmp").join("limits.yaml");
+    std::fs::write(
+        &policy,
+        "version: \"1.0\"\npermissions:\n  resources:\n    limits: { output: \"64Ki\" }\n",
+    )
+    .expect("write");
+    weld_ok(
+        &dirs,
+        &["policy", "set", "hostile", &policy.display().to_string()],
+    )
+    .await;
+    let client = serve(&dirs).await;
+    let huge = call(&client, "hostile_huge-output", json!({"mebibytes": 1})).await;
+    assert!(is_err(&huge));
+    assert!(text(&huge).contains("output limit"), "{}", text(&huge));
+    still_serving(&client).await;
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_policy_weld_cannot_enforce_is_refused_and_a_broken_one_stops_weld() {
+    let dirs = Dirs::new();
+    install(&dirs).await;
+    let policy = dirs.state.parent().expect("tmp").join("net.yaml");
+    std::fs::write(&policy, "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"api.github.com\"\n").expect("write");
+    let refused = dirs
+        .run(&["policy", "set", "hostile", &policy.display().to_string()])
+        .await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("network"));
+    assert!(!dirs.state.join("policies/hostile.yaml").exists());
+
+    // A policy file damaged behind weld's back stops it, naming the file.
+    std::fs::create_dir_all(dirs.state.join("policies")).expect("mkdir");
+    std::fs::write(dirs.state.join("policies/hostile.yaml"), "version: [").expect("write");
+    let serve = dirs.run(&["serve"]).await;
+    assert!(!serve.status.success());
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert!(stderr.contains("hostile.yaml"), "{stderr}");
+}
+
+#[tokio::test]
+async fn policy_show_prints_the_current_grant() {
+    let dirs = Dirs::new();
+    install(&dirs).await;
+    let none = dirs.run(&["policy", "show", "hostile"]).await;
+    assert!(String::from_utf8_lossy(&none.stdout).contains("no policy"));
+    weld_ok(&dirs, &["grant", "hostile", "env", "GRANTED_KEY"]).await;
+    let shown = dirs.run(&["policy", "show", "hostile"]).await;
+    let text: Value = Value::String(String::from_utf8_lossy(&shown.stdout).into_owned());
+    assert!(
+        text.as_str().is_some_and(|t| t.contains("GRANTED_KEY")),
+        "{text}"
+    );
+}
