@@ -135,9 +135,18 @@ pub struct AddArgs {
     /// start with it.
     #[arg(long)]
     pub name: Option<String>,
-    /// Replace a component already installed under the same name.
+    /// Replace a component already installed under the same name (its
+    /// policy stays unless a new one is accepted).
     #[arg(long)]
     pub force: bool,
+    /// The policy the component proposes. Default: the file next to it named
+    /// like it with `.policy.yaml` (tool.wasm -> tool.policy.yaml), if any.
+    /// It is shown, and applied only when confirmed.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Apply the proposed policy without asking.
+    #[arg(long)]
+    pub accept_policy: bool,
 }
 
 #[derive(Debug, Args)]

@@ -264,6 +264,17 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
     let loaded = runtime
         .compile(file.digest.hex(), &file.bytes)
         .with_context(cannot)?;
+    let proposed = proposed_policy(args)?;
+    if let Some((path, policy)) = &proposed {
+        // An offered policy weld could not enforce is refused before anything
+        // is installed, so accepting it later cannot fail.
+        let base = std::env::current_dir().context("reading the current directory")?;
+        weld_server::sandbox::compile(policy, &base, loaded.imports(), Limits::default(), &|k| {
+            std::env::var(k).ok()
+        })
+        .map_err(|e| anyhow::anyhow!("{}: this policy cannot be enforced: {e}", path.display()))
+        .with_context(cannot)?;
+    }
     let source = format!("file:{}", absolute(&args.path).display());
     let installed = store.install(
         &file.name,
@@ -285,7 +296,57 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
     for import in &imports {
         outln!("  imports {import}");
     }
+    let Some((path, policy)) = proposed else {
+        outln!("no policy: the tool may use nothing but the clocks and randomness");
+        return Ok(());
+    };
+    outln!("\nthe component proposes this policy ({}):", path.display());
+    for line in policy.to_yaml().lines() {
+        outln!("  {line}");
+    }
+    if args.accept_policy || confirm("apply it?")? {
+        store.write_policy(&file.name, &policy.to_yaml())?;
+        outln!("policy applied");
+    } else {
+        outln!(
+            "policy NOT applied; the tool runs without it. To apply it later: weld policy set {} {}",
+            file.name,
+            path.display()
+        );
+    }
     Ok(())
+}
+
+/// The policy offered with the component being added, parsed.
+fn proposed_policy(args: &cli::AddArgs) -> Result<Option<(PathBuf, weld_policy::Policy)>> {
+    let path = match &args.policy {
+        Some(path) => path.clone(),
+        None => {
+            let beside = args.path.with_extension("policy.yaml");
+            if !beside.exists() {
+                return Ok(None);
+            }
+            beside
+        }
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let policy =
+        weld_policy::Policy::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+    Ok(Some((path, policy)))
+}
+
+/// Asks a yes/no question on the terminal; no terminal means no.
+fn confirm(question: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 fn absolute(path: &Path) -> PathBuf {

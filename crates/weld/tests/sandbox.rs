@@ -343,3 +343,58 @@ async fn policy_show_prints_the_current_grant() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_policy_beside_the_component_is_shown_and_applied_only_when_accepted() {
+    let dirs = Dirs::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = dir.path().join("hostile.wasm");
+    std::fs::copy(component("hostile"), &wasm).expect("copy");
+    std::fs::write(
+        dir.path().join("hostile.policy.yaml"),
+        "version: \"1.0\"\npermissions:\n  environment:\n    allow:\n      - key: GRANTED_KEY\n",
+    )
+    .expect("write");
+    let wasm = wasm.display().to_string();
+
+    // No terminal to ask and no --accept-policy: shown, not applied.
+    let added = dirs.run(&["add", &wasm]).await;
+    assert!(added.status.success());
+    let stdout = String::from_utf8_lossy(&added.stdout);
+    assert!(
+        stdout.contains("GRANTED_KEY") && stdout.contains("NOT applied"),
+        "{stdout}"
+    );
+    assert!(!dirs.state.join("policies/hostile.yaml").exists());
+
+    weld_ok(&dirs, &["add", &wasm, "--force", "--accept-policy"]).await;
+    let client = serve(&dirs).await;
+    let value = call(&client, "hostile_get-env", json!({"key": "GRANTED_KEY"})).await;
+    assert_eq!(
+        value.structured_content,
+        Some(json!({"result": "granted-value"}))
+    );
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn an_offered_policy_weld_cannot_enforce_stops_the_install() {
+    let dirs = Dirs::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = dir.path().join("hostile.wasm");
+    std::fs::copy(component("hostile"), &wasm).expect("copy");
+    std::fs::write(
+        dir.path().join("hostile.policy.yaml"),
+        "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"example.com\"\n",
+    )
+    .expect("write");
+    let added = dirs
+        .run(&["add", &wasm.display().to_string(), "--accept-policy"])
+        .await;
+    assert!(!added.status.success());
+    assert!(String::from_utf8_lossy(&added.stderr).contains("network"));
+    assert!(
+        !dirs.state.join("index.json").exists(),
+        "nothing may be installed"
+    );
+}
