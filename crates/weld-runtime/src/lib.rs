@@ -106,13 +106,26 @@ impl Default for Limits {
 }
 
 /// What a call may reach beyond the deny-all default, worked out from the
-/// tool's policy when the tool is loaded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// tool's policy when the tool is loaded. Its `Debug` shows variable names,
+/// never values (they may be secrets).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Sandbox {
     /// Directories the guest sees, each opened afresh for every call.
     pub preopens: Vec<Preopen>,
     /// Environment variables the guest sees, values already resolved.
     pub env: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("preopens", &self.preopens)
+            .field(
+                "env",
+                &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// One granted directory.

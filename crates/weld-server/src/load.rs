@@ -179,9 +179,15 @@ pub fn installed_policy(
         message,
     };
     let policy = weld_policy::Policy::parse(&text).map_err(|e| fail(e.to_string()))?;
-    crate::sandbox::compile(&policy, base, imports, limits, &|key| {
-        std::env::var(key).ok()
-    })
+    let secrets = store.secrets(name)?;
+    crate::sandbox::compile(
+        &policy,
+        base,
+        imports,
+        limits,
+        &|key| std::env::var(key).ok(),
+        &|key| secrets.get(key).cloned(),
+    )
     .map_err(fail)
 }
 
@@ -215,9 +221,13 @@ pub async fn watch_state(
     registry: Arc<crate::Registry>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    // A policy change renames a file into `policies/`, which changes the
-    // directory's own modification time.
-    let mut watched = vec![store.root().join("index.json"), store.policies_dir()];
+    // A policy or secret change renames a file into `policies/` or
+    // `secrets/`, which changes the directory's own modification time.
+    let mut watched = vec![
+        store.root().join("index.json"),
+        store.policies_dir(),
+        store.root().join("secrets"),
+    ];
     watched.extend(extra.iter().cloned());
     let mut seen = fingerprint(&watched);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));

@@ -4,8 +4,8 @@
 //! granted environment variables. A policy weld cannot enforce exactly is
 //! refused with the reason — never loosened, never half applied. What is
 //! enforced today: storage grants on directories, environment variables
-//! from weld's own environment, interface denies, and the memory, timeout,
-//! output and concurrency limits.
+//! from weld's own environment or its secret store, interface denies, and
+//! the memory, timeout, output and concurrency limits.
 
 use std::path::Path;
 use std::time::Duration;
@@ -37,7 +37,8 @@ impl ToolPolicy {
 /// Compiles `policy` for a component importing `imports`.
 ///
 /// `base` resolves `fs://./` URIs; `env` reads weld's environment (a
-/// parameter so tests need not change the process environment).
+/// parameter so tests need not change the process environment); `secret`
+/// reads the component's secrets from weld's secret store.
 ///
 /// # Errors
 ///
@@ -48,6 +49,7 @@ pub fn compile(
     imports: &[String],
     defaults: Limits,
     env: &dyn Fn(&str) -> Option<String>,
+    secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ToolPolicy, String> {
     let grant = policy.compile(base).map_err(|e| e.to_string())?;
     for import in imports {
@@ -95,12 +97,14 @@ pub fn compile(
                     "the policy grants an environment variable that is not set; the tool will not see it"
                 ),
             },
-            EnvSource::Secret => {
-                return Err(format!(
-                    "the policy takes `{key}` from weld's secret store, which this weld does not \
-                     have yet; use `from: host` and set it in weld's environment"
-                ));
-            }
+            EnvSource::Secret => match secret(key) {
+                Some(value) => sandbox.env.push((key.to_string(), value)),
+                None => tracing::warn!(
+                    key,
+                    "the policy grants a secret that is not in weld's secret store \
+                     (`weld secret set`); the tool will not see it"
+                ),
+            },
         }
     }
     if grant.limits.fuel.is_some() {
@@ -133,7 +137,15 @@ mod tests {
         let policy = Policy::parse(text).map_err(|e| e.to_string())?;
         let imports: Vec<String> = imports.iter().map(|s| s.to_string()).collect();
         let env = |key: &str| (key == "GRANTED").then(|| "value".to_string());
-        compile(&policy, Path::new("/"), &imports, Limits::default(), &env)
+        let secret = |key: &str| (key == "TOKEN").then(|| "s3cret".to_string());
+        compile(
+            &policy,
+            Path::new("/"),
+            &imports,
+            Limits::default(),
+            &env,
+            &secret,
+        )
     }
 
     #[test]
@@ -160,14 +172,23 @@ mod tests {
     fn what_cannot_be_enforced_is_refused_with_the_reason() {
         let network = "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"api.github.com\"\n";
         assert!(compile_text(network, &[]).unwrap_err().contains("network"));
-        let secret = "version: \"1.0\"\npermissions:\n  environment:\n    allow:\n      - key: TOKEN\n        from: secret\n";
-        assert!(
-            compile_text(secret, &[])
-                .unwrap_err()
-                .contains("secret store")
-        );
         let fuel = "version: \"1.0\"\npermissions:\n  resources:\n    limits: { fuel: 1000 }\n";
         assert!(compile_text(fuel, &[]).unwrap_err().contains("fuel"));
+    }
+
+    #[test]
+    fn secrets_come_from_the_store_and_are_never_shown_in_debug_output() {
+        let text = "version: \"1.0\"\npermissions:\n  environment:\n    allow:\n      - key: TOKEN\n        from: secret\n";
+        let compiled = compile_text(text, &[]).expect("compiles");
+        assert_eq!(
+            compiled.sandbox.env,
+            [("TOKEN".to_string(), "s3cret".to_string())]
+        );
+        let shown = format!("{compiled:?}");
+        assert!(
+            shown.contains("TOKEN") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -309,8 +309,8 @@ impl Store {
         Ok(entry)
     }
 
-    /// Removes `name` from the index. Its blob stays until no name refers
-    /// to it, then is deleted.
+    /// Removes `name` from the index, with its policy and secrets. Its blob
+    /// stays until no name refers to it, then is deleted.
     ///
     /// # Errors
     ///
@@ -323,6 +323,15 @@ impl Store {
             .remove(name)
             .ok_or_else(|| StoreError::NotInstalled(name.to_string()))?;
         self.write_index(&index)?;
+        // What was granted to the old component must not pass to a new one
+        // installed under the same name.
+        for file in [self.policy_path(name), self.secrets_path(name)] {
+            if let Err(error) = fs::remove_file(&file)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %file.display(), %error, "could not delete a removed component's file");
+            }
+        }
         if !index
             .components
             .values()
@@ -374,6 +383,60 @@ impl Store {
         let dir = self.policies_dir();
         create_private_dir(&dir).map_err(io_error(&dir))?;
         write_atomically(&self.policy_path(name), text.as_bytes())
+    }
+
+    fn secrets_path(&self, name: &str) -> PathBuf {
+        self.root.join("secrets").join(format!("{name}.json"))
+    }
+
+    /// The secrets of component `name` (key to value). Values never leave
+    /// this map except into the component's sandbox.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::CorruptIndex`] (naming the file) when it does not
+    /// parse, or I/O.
+    pub fn secrets(&self, name: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        let path = self.secrets_path(name);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptIndex {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Sets (or, with `None`, removes) one secret of installed component
+    /// `name`. The file is written atomically with mode 0600.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotInstalled`], a corrupt secrets file, or I/O.
+    pub fn set_secret(&self, name: &str, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let _lock = self.lock()?;
+        if !self.index()?.components.contains_key(name) {
+            return Err(StoreError::NotInstalled(name.to_string()));
+        }
+        let mut secrets = self.secrets(name)?;
+        match value {
+            Some(value) => {
+                secrets.insert(key.to_string(), value.to_string());
+            }
+            None => {
+                secrets.remove(key);
+            }
+        }
+        let dir = self.root.join("secrets");
+        create_private_dir(&dir).map_err(io_error(&dir))?;
+        let json = serde_json::to_vec(&secrets).map_err(|e| StoreError::Io {
+            path: self.secrets_path(name),
+            cause: std::io::Error::other(e),
+        })?;
+        // NamedTempFile creates files with mode 0600, and the rename keeps it.
+        write_atomically(&self.secrets_path(name), &json)
     }
 
     fn write_index(&self, index: &Index) -> Result<(), StoreError> {
@@ -513,6 +576,31 @@ mod tests {
         assert!(matches!(
             store.read_blob(&entry.digest),
             Err(StoreError::BadBlob { .. })
+        ));
+    }
+
+    #[test]
+    fn secrets_are_kept_private_and_removed_with_their_component() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, store) = store();
+        store
+            .install("a", b"1", "s", ComponentDocs::default(), false)
+            .expect("install");
+        store.set_secret("a", "TOKEN", Some("s3cret")).expect("set");
+        assert_eq!(store.secrets("a").expect("read")["TOKEN"], "s3cret");
+        let mode = fs::metadata(store.secrets_path("a"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        store.set_secret("a", "TOKEN", None).expect("unset");
+        assert!(store.secrets("a").expect("read").is_empty());
+        store.set_secret("a", "TOKEN", Some("again")).expect("set");
+        store.remove("a").expect("remove");
+        assert!(!store.secrets_path("a").exists());
+        assert!(matches!(
+            store.set_secret("a", "TOKEN", Some("x")),
+            Err(StoreError::NotInstalled(_))
         ));
     }
 

@@ -77,6 +77,11 @@ pub enum Command {
     Grant(PolicyChange),
     /// Take access away again.
     Revoke(PolicyChange),
+    /// Secrets a component's policy may pass to it as environment variables
+    /// (`from: secret`). Stored 0600 in the state directory, never logged,
+    /// never shown back.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Show the audit log: one record per tool call (newest last).
     Audit(AuditArgs),
     /// Tool-author helpers for component documentation.
@@ -248,9 +253,36 @@ pub enum Grantable {
         #[arg(long, default_value = "read")]
         access: String,
     },
-    /// An environment variable, passed from weld's own environment.
+    /// An environment variable, passed from weld's own environment (or,
+    /// with --secret, from weld's secret store: `weld secret set`).
     Env {
         /// The variable's name.
         key: String,
+        /// Take the value from weld's secret store instead.
+        #[arg(long)]
+        secret: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Set a secret; the value is read from stdin (one line).
+    Set {
+        /// The installed component.
+        name: String,
+        /// The variable name the policy grants.
+        key: String,
+    },
+    /// Remove a secret.
+    Remove {
+        /// The installed component.
+        name: String,
+        /// The variable name.
+        key: String,
+    },
+    /// List a component's secrets (names and lengths only).
+    List {
+        /// The installed component.
+        name: String,
     },
 }

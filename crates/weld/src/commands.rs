@@ -114,6 +114,26 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Secret(cli::SecretCommand::Set { name, key }) => {
+            let value = read_secret_value(&key)?;
+            state()?.set_secret(&name, &key, Some(&value))?;
+            outln!(
+                "secret `{key}` of `{name}` set ({} characters); a running weld applies it within a second",
+                value.chars().count()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Secret(cli::SecretCommand::Remove { name, key }) => {
+            state()?.set_secret(&name, &key, None)?;
+            outln!("secret `{key}` of `{name}` removed");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Secret(cli::SecretCommand::List { name }) => {
+            for (key, value) in state()?.secrets(&name)? {
+                outln!("{key}  ({} characters)", value.chars().count());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit(args) => {
             show_audit(&state()?, &args)?;
             Ok(ExitCode::SUCCESS)
@@ -269,9 +289,14 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
         // An offered policy weld could not enforce is refused before anything
         // is installed, so accepting it later cannot fail.
         let base = std::env::current_dir().context("reading the current directory")?;
-        weld_server::sandbox::compile(policy, &base, loaded.imports(), Limits::default(), &|k| {
-            std::env::var(k).ok()
-        })
+        weld_server::sandbox::compile(
+            policy,
+            &base,
+            loaded.imports(),
+            Limits::default(),
+            &|k| std::env::var(k).ok(),
+            &|_| None,
+        )
         .map_err(|e| anyhow::anyhow!("{}: this policy cannot be enforced: {e}", path.display()))
         .with_context(cannot)?;
     }
@@ -646,9 +671,15 @@ fn set_policy(
         .ok_or_else(|| weld_store::StoreError::NotInstalled(name.to_string()))?;
     let loaded = load::load_installed(store, runtime, &installed.digest)?;
     let base = std::env::current_dir().context("reading the current directory")?;
-    weld_server::sandbox::compile(policy, &base, loaded.imports(), Limits::default(), &|k| {
-        std::env::var(k).ok()
-    })
+    let secrets = store.secrets(name)?;
+    weld_server::sandbox::compile(
+        policy,
+        &base,
+        loaded.imports(),
+        Limits::default(),
+        &|k| std::env::var(k).ok(),
+        &|k| secrets.get(k).cloned(),
+    )
     .map_err(|e| anyhow::anyhow!("this policy cannot be applied to `{name}`: {e}"))?;
     store.write_policy(name, &policy.to_yaml())?;
     outln!("policy of `{name}` updated; a running weld applies it within a second");
@@ -674,10 +705,15 @@ fn change_policy(
         (cli::Grantable::Storage { uri, access }, false) => {
             current.revoke_storage(&uri, &access_list(&access)?)
         }
-        (cli::Grantable::Env { key }, true) => {
-            current.grant_env(&key, weld_policy::EnvSource::Host)
+        (cli::Grantable::Env { key, secret }, true) => {
+            let source = if secret {
+                weld_policy::EnvSource::Secret
+            } else {
+                weld_policy::EnvSource::Host
+            };
+            current.grant_env(&key, source)
         }
-        (cli::Grantable::Env { key }, false) => current.revoke_env(&key),
+        (cli::Grantable::Env { key, .. }, false) => current.revoke_env(&key),
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     set_policy(store, runtime, &name, &updated)
@@ -691,4 +727,21 @@ fn access_list(text: &str) -> Result<Vec<weld_policy::Access>> {
             other => bail!("unknown access `{other}` (use read, write or read,write)"),
         })
         .collect()
+}
+
+/// One line from stdin (never from the command line, where it would land in
+/// shell history and process listings).
+fn read_secret_value(key: &str) -> Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if std::io::stdin().is_terminal() {
+        eprint!("value for {key} (input is read from stdin, one line): ");
+        std::io::stderr().flush()?;
+    }
+    let mut value = String::new();
+    std::io::stdin().lock().read_line(&mut value)?;
+    let value = value.trim_end_matches(['\n', '\r']).to_string();
+    if value.is_empty() {
+        bail!("no value given on stdin (e.g. `printf %s \"$TOKEN\" | weld secret set TOOL {key}`)");
+    }
+    Ok(value)
 }
