@@ -6,6 +6,9 @@
 //! ```text
 //! index.json               names -> digest, source, docs (the one source of truth)
 //! blobs/sha256/<hex>.wasm  component bytes, content-addressed, never modified
+//! policies/<name>.yaml     what a person granted the component (text; parsed by weld-policy)
+//! secrets/<name>.json      secrets its policy may pass on (mode 0600)
+//! audit.jsonl              one record per tool call (appended by weld-server)
 //! lock                     held (flock) while the index is being changed
 //! ```
 //!
