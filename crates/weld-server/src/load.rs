@@ -34,6 +34,8 @@ pub enum LoadError {
     },
     #[error("{path}: {message}")]
     Policy { path: PathBuf, message: String },
+    #[error("the policy of `{name}` cannot be enforced: {message}")]
+    Unenforceable { name: String, message: String },
     #[error(
         "two components are named `{0}`; give one another name (`weld add PATH --name OTHER`, \
          or rename the file passed to --component)"
@@ -179,16 +181,41 @@ pub fn installed_policy(
         message,
     };
     let policy = weld_policy::Policy::parse(&text).map_err(|e| fail(e.to_string()))?;
+    match compile_policy(store, name, &policy, base, imports, limits) {
+        Err(LoadError::Unenforceable { message, .. }) => Err(fail(message)),
+        other => other,
+    }
+}
+
+/// Compiles `policy` for component `name` (installed or about to be) with
+/// its imports: the one place that decides whether weld can enforce a
+/// policy, used at load, by `weld policy set` and by `weld add`.
+///
+/// # Errors
+///
+/// [`LoadError::Unenforceable`] with the reason, or a store error reading
+/// the component's secrets.
+pub fn compile_policy(
+    store: &Store,
+    name: &str,
+    policy: &weld_policy::Policy,
+    base: &Path,
+    imports: &[String],
+    limits: Limits,
+) -> Result<ToolPolicy, LoadError> {
     let secrets = store.secrets(name)?;
     crate::sandbox::compile(
-        &policy,
+        policy,
         base,
         imports,
         limits,
         &|key| std::env::var(key).ok(),
         &|key| secrets.get(key).cloned(),
     )
-    .map_err(fail)
+    .map_err(|message| LoadError::Unenforceable {
+        name: name.to_string(),
+        message,
+    })
 }
 
 /// What identifies the current content of a file without reading it.

@@ -289,15 +289,15 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
         // An offered policy weld could not enforce is refused before anything
         // is installed, so accepting it later cannot fail.
         let base = std::env::current_dir().context("reading the current directory")?;
-        weld_server::sandbox::compile(
+        load::compile_policy(
+            store,
+            &file.name,
             policy,
             &base,
             loaded.imports(),
             Limits::default(),
-            &|k| std::env::var(k).ok(),
-            &|_| None,
         )
-        .map_err(|e| anyhow::anyhow!("{}: this policy cannot be enforced: {e}", path.display()))
+        .with_context(|| format!("{} is refused", path.display()))
         .with_context(cannot)?;
     }
     let source = format!("file:{}", absolute(&args.path).display());
@@ -671,16 +671,14 @@ fn set_policy(
         .ok_or_else(|| weld_store::StoreError::NotInstalled(name.to_string()))?;
     let loaded = load::load_installed(store, runtime, &installed.digest)?;
     let base = std::env::current_dir().context("reading the current directory")?;
-    let secrets = store.secrets(name)?;
-    weld_server::sandbox::compile(
+    load::compile_policy(
+        store,
+        name,
         policy,
         &base,
         loaded.imports(),
         Limits::default(),
-        &|k| std::env::var(k).ok(),
-        &|k| secrets.get(k).cloned(),
-    )
-    .map_err(|e| anyhow::anyhow!("this policy cannot be applied to `{name}`: {e}"))?;
+    )?;
     store.write_policy(name, &policy.to_yaml())?;
     outln!("policy of `{name}` updated; a running weld applies it within a second");
     Ok(())
