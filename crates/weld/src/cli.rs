@@ -199,7 +199,7 @@ pub struct AuditArgs {
     /// instantiate.
     #[arg(long)]
     pub outcome: Option<String>,
-    /// Only calls at or after this RFC 3339 time (e.g. 2026-11-21T10:00:00Z).
+    /// Only calls at or after this UTC time: 2026-11-21 or 2026-11-21T10:00:00Z.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
     /// At most this many records (the newest).

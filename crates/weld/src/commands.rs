@@ -604,6 +604,9 @@ fn embed_docs(component: &Path, wit: &Path, output: Option<&Path>) -> Result<()>
 }
 
 fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
+    if let Some(since) = &args.since {
+        check_since(since)?;
+    }
     let path = store.root().join("audit.jsonl");
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -742,4 +745,22 @@ fn read_secret_value(key: &str) -> Result<String> {
         bail!("no value given on stdin (e.g. `printf %s \"$TOKEN\" | weld secret set TOOL {key}`)");
     }
     Ok(value)
+}
+
+/// Records carry UTC times as `YYYY-MM-DDTHH:MM:SS.mmmZ` and are compared as
+/// text, so `--since` must be a prefix of that shape (in UTC) or the filter
+/// would silently mean something else.
+fn check_since(since: &str) -> Result<()> {
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    let bytes = since.trim_end_matches('Z').as_bytes();
+    let fits = bytes.len() >= 10
+        && bytes.len() <= shape.len()
+        && bytes.iter().zip(shape).all(|(b, s)| match s {
+            b'd' => b.is_ascii_digit(),
+            other => b == other,
+        });
+    if !fits {
+        bail!("--since takes a UTC time like 2026-11-21 or 2026-11-21T10:00:00Z (got `{since}`)");
+    }
+    Ok(())
 }

@@ -332,3 +332,15 @@ async fn policy_validate_prints_the_canonical_form_or_errors_with_line_and_colum
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("bad.yaml:5:"), "{stderr}");
 }
+
+#[tokio::test]
+async fn audit_since_refuses_a_time_it_cannot_compare() {
+    let dirs = Dirs::new();
+    let bad = dirs.run(&["audit", "--since", "yesterday"]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("UTC time"));
+    let good = dirs
+        .run(&["audit", "--since", "2026-11-21T10:00:00Z"])
+        .await;
+    assert!(good.status.success());
+}
