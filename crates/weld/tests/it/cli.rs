@@ -1,9 +1,7 @@
 //! The command line: installing, listing, inspecting, calling; state that
 //! survives restarts and failures.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn stdout_json(output: &std::process::Output) -> Value {

@@ -2,9 +2,7 @@
 //! one. Every attack is checked for failing and for leaving the disk as it
 //! was; after each, the server still answers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const SECRET: &str = "planted-secret-value";

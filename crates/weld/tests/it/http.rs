@@ -1,10 +1,8 @@
 //! The Streamable HTTP transport's own guarantees, checked with raw requests.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const PROTOCOL: &str = "2026-07-28";

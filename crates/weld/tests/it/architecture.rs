@@ -1,13 +1,11 @@
 //! Keeps the code map in docs/ARCHITECTURE.md true: the dependency edges it
 //! promises, and a `//!` doc on every source file.
 
-mod common;
-
 use std::path::Path;
 
 /// The names in a crate's `[dependencies]` table (not dev-dependencies).
 fn dependencies(krate: &str) -> Vec<String> {
-    let manifest = common::repo_root()
+    let manifest = crate::common::repo_root()
         .join("crates")
         .join(krate)
         .join("Cargo.toml");
@@ -110,7 +108,10 @@ fn every_source_file_says_what_it_is_for() {
         "weld",
     ] {
         rust_files(
-            &common::repo_root().join("crates").join(krate).join("src"),
+            &crate::common::repo_root()
+                .join("crates")
+                .join(krate)
+                .join("src"),
             &mut files,
         );
     }

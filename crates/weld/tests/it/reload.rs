@@ -2,12 +2,10 @@
 //! and tells its clients: legacy ones with `notifications/tools/list_changed`,
 //! 2026-07-28 ones on their `subscriptions/listen` stream.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::SubscriptionFilter;
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::TokioChildProcess;

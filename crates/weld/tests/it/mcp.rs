@@ -1,11 +1,9 @@
 //! weld as an MCP server, driven by the rmcp client over a real pipe (stdio)
 //! and a real socket (Streamable HTTP), in both protocol eras.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::ClientLifecycleMode;
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
@@ -293,7 +291,7 @@ async fn a_cancelled_call_stops_its_instance() {
 }
 
 fn args_object(value: serde_json::Value) -> Option<rmcp::model::JsonObject> {
-    common::args(value)
+    crate::common::args(value)
 }
 
 #[tokio::test]

@@ -2,8 +2,6 @@
 //! by `scripts/build-components.sh`), fresh state directories, and MCP
 //! clients over a real pipe and a real socket.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

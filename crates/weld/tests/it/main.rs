@@ -1,0 +1,11 @@
+//! weld's integration tests, linked into one binary: each test file used to be
+//! its own executable, and every one of them embedded Wasmtime, which cost
+//! link time and gigabytes of disk per build.
+
+mod architecture;
+mod cli;
+mod common;
+mod http;
+mod mcp;
+mod reload;
+mod sandbox;
