@@ -7,10 +7,18 @@
 
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{ResourceTable, Val};
-use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use std::sync::Arc;
 
+use wasmtime::component::{Linker, Resource, ResourceTable, Val};
+use wasmtime::{ResourceLimiter, Store, StoreContextMut, UpdateDeadline};
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{self, ResolveAddressStream};
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, Network};
+use wasmtime_wasi::sockets::WasiSocketsView;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use weld_policy::Scheme;
+
+use crate::net::{self, NetHooks, NetLog, NetworkEvent};
 use crate::output::CappedOutput;
 use crate::{ExportedFunction, Limits, LoadedComponent, Sandbox};
 
@@ -19,6 +27,8 @@ pub(crate) struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     memory: MemoryLimiter,
+    http: WasiHttpCtx,
+    net: NetHooks,
 }
 
 impl WasiView for CallState {
@@ -28,6 +38,42 @@ impl WasiView for CallState {
             table: &mut self.table,
         }
     }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.net,
+        }
+    }
+}
+
+/// Replaces `wasi:sockets/ip-name-lookup`'s `resolve-addresses` with one
+/// that asks the call's policy first: Wasmtime can only allow all lookups or
+/// none, and a tool may resolve only the names its policy grants.
+pub(crate) fn gate_name_lookups(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker
+        .instance("wasi:sockets/ip-name-lookup@0.2.12")?
+        .func_wrap(
+            "resolve-addresses",
+            |mut store: StoreContextMut<'_, CallState>,
+             (network, name): (Resource<Network>, String)|
+             -> wasmtime::Result<(Result<Resource<ResolveAddressStream>, ErrorCode>,)> {
+                let state = store.data_mut();
+                if !net::check_lookup(&state.net.rules, &state.net.log, &name) {
+                    return Ok((Err(ErrorCode::AccessDenied),));
+                }
+                match ip_name_lookup::Host::resolve_addresses(&mut state.sockets(), network, name) {
+                    Ok(stream) => Ok((Ok(stream),)),
+                    Err(error) => Ok((Err(error.downcast()?),)),
+                }
+            },
+        )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 /// Caps the sum of all linear memories of one instance and remembers the peak.
@@ -83,7 +129,7 @@ impl std::fmt::Display for DeadlineExceeded {
 impl std::error::Error for DeadlineExceeded {}
 
 /// What one call measured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallStats {
     /// From the start of instantiation to the return (or trap).
     pub duration: Duration,
@@ -94,6 +140,10 @@ pub struct CallStats {
     /// Bytes the guest wrote to stdout and stderr (kept or not).
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
+    /// Every network decision, in order (at most a few hundred are kept).
+    pub network: Vec<NetworkEvent>,
+    /// Decisions made beyond those kept.
+    pub network_dropped: u64,
 }
 
 /// A completed call.
@@ -130,6 +180,19 @@ pub enum CallError {
 impl CallError {
     /// Measurements, when the guest got as far as running.
     pub fn stats(&self) -> Option<&CallStats> {
+        match self {
+            Self::Deadline { stats, .. }
+            | Self::OutOfMemory { stats, .. }
+            | Self::StackOverflow { stats }
+            | Self::Panic { stats, .. }
+            | Self::Exit { stats, .. }
+            | Self::Trap { stats, .. } => Some(stats),
+            Self::Instantiate { .. } => None,
+        }
+    }
+
+    /// As [`stats`](Self::stats), to move the recorded decisions out.
+    pub fn stats_mut(&mut self) -> Option<&mut CallStats> {
         match self {
             Self::Deadline { stats, .. }
             | Self::OutOfMemory { stats, .. }
@@ -189,12 +252,29 @@ impl LoadedComponent {
         let stdout = CappedOutput::new(limits.log_capture);
         let stderr = CappedOutput::new(limits.log_capture);
         let mut builder = WasiCtxBuilder::new();
+        let rules = &sandbox.network;
+        let grants = |scheme: Scheme| rules.allow().iter().any(|a| a.schemes().contains(&scheme));
+        let (tcp, udp) = (grants(Scheme::Tcp), grants(Scheme::Udp));
+        let log = NetLog::default();
         builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_tcp(tcp)
+            .allow_udp(udp)
+            // Each lookup is still decided by `gate_name_lookups`.
+            .allow_ip_name_lookup(!rules.allow().is_empty());
+        if tcp || udp {
+            let rules = Arc::clone(rules);
+            let log = log.clone();
+            builder.socket_addr_check(move |addr, use_| {
+                Box::pin(net::check_socket(
+                    Arc::clone(&rules),
+                    log.clone(),
+                    addr,
+                    use_,
+                ))
+            });
+        }
         for (key, value) in &sandbox.env {
             builder.env(key, value);
         }
@@ -224,6 +304,12 @@ impl LoadedComponent {
                     current: 0,
                     peak: 0,
                     refused: false,
+                },
+                http: WasiHttpCtx::new(),
+                net: NetHooks {
+                    rules: Arc::clone(&sandbox.network),
+                    log: log.clone(),
+                    limits: limits.http,
                 },
             },
         );
@@ -268,12 +354,15 @@ impl LoadedComponent {
         let (out_text, out_dropped) = stdout.take();
         let (err_text, err_dropped) = stderr.take();
         let memory = &store.data().memory;
+        let (network, network_dropped) = log.take();
         let stats = CallStats {
             duration: started.elapsed(),
             queued,
             peak_memory: memory.peak,
             stdout_bytes: out_text.len() as u64 + out_dropped,
             stderr_bytes: err_text.len() as u64 + err_dropped,
+            network,
+            network_dropped,
         };
         log_guest_output(label, "stdout", &out_text, out_dropped);
         log_guest_output(label, "stderr", &err_text, err_dropped);

@@ -10,15 +10,18 @@
 //! copy-on-write memory images costs tens of microseconds.
 //!
 //! A guest gets nothing by default: no preopened directories, no environment,
-//! no arguments, no stdin, no sockets or name lookups. Its stdout and stderr
-//! are captured (capped) and logged, never written to the host's streams.
-//! It may read the wall and monotonic clocks and draw random numbers.
+//! no arguments, no stdin, no network. Its stdout and stderr are captured
+//! (capped) and logged, never written to the host's streams. It may read the
+//! wall and monotonic clocks and draw random numbers. Outbound HTTP
+//! (`wasi:http`), sockets and name lookups (`wasi:sockets`) are linked, and
+//! each use is decided by the call's [`NetworkRules`] (see [`net`]).
 //!
 //! This crate knows nothing of MCP or of where components come from.
 
 mod cache;
 mod call;
 mod describe;
+pub mod net;
 mod output;
 
 use std::path::PathBuf;
@@ -30,7 +33,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use call::{CallError, CallOutcome, CallStats};
 pub use describe::{ExportedFunction, short_interface_name};
-pub use weld_schema::{Signature, Ty};
+pub use net::{HttpLimits, NetUse, NetworkEvent};
+pub use weld_policy::NetworkRules;
+pub use weld_schema::{Signature, Ty, min_json_len};
 
 use cache::CompileCache;
 use call::CallState;
@@ -44,7 +49,7 @@ pub enum RuntimeError {
     Compile(String),
     #[error(
         "the component needs an import weld does not provide: {0}\n\
-         (weld offers the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets)"
+         (weld offers the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http)"
     )]
     Link(String),
     #[error("compile cache at {path}: {cause}")]
@@ -93,6 +98,8 @@ pub struct Limits {
     /// Bytes of stdout and of stderr kept for the log; the rest is counted
     /// and dropped.
     pub log_capture: usize,
+    /// Caps on each outbound HTTP request.
+    pub http: HttpLimits,
 }
 
 impl Default for Limits {
@@ -101,6 +108,7 @@ impl Default for Limits {
             memory: 256 * 1024 * 1024,
             timeout: Duration::from_secs(30),
             log_capture: 64 * 1024,
+            http: HttpLimits::default(),
         }
     }
 }
@@ -114,6 +122,8 @@ pub struct Sandbox {
     pub preopens: Vec<Preopen>,
     /// Environment variables the guest sees, values already resolved.
     pub env: Vec<(String, String)>,
+    /// What the guest may reach over the network; empty denies everything.
+    pub network: Arc<NetworkRules>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -124,6 +134,7 @@ impl std::fmt::Debug for Sandbox {
                 "env",
                 &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
             )
+            .field("network", &self.network)
             .finish()
     }
 }
@@ -166,6 +177,8 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| call::gate_name_lookups(&mut linker))
             .map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
         spawn_epoch_ticker(&engine, config.epoch_tick)
             .map_err(|e| RuntimeError::Engine(format!("could not start the epoch ticker: {e}")))?;

@@ -67,5 +67,5 @@ mod signature;
 mod ty;
 
 pub use error::{ConvertError, Unsupported};
-pub use signature::{Rendered, Signature};
+pub use signature::{Rendered, Signature, min_json_len};
 pub use ty::Ty;

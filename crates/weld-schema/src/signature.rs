@@ -277,3 +277,41 @@ fn structured(t: &Ty, v: &Val) -> Rendered {
         is_error: false,
     }
 }
+
+/// A lower bound on the bytes of JSON text `val` renders to: every string's
+/// UTF-8 bytes and one byte per other scalar. Cheap to compute, and never
+/// more than the real size — so a result whose bound already exceeds an
+/// output cap can be refused before it is rendered (and copied twice more).
+#[must_use]
+pub fn min_json_len(val: &Val) -> u64 {
+    match val {
+        Val::String(s) => s.len() as u64,
+        Val::List(items) | Val::Tuple(items) => items.iter().map(min_json_len).sum(),
+        Val::Record(fields) => fields.iter().map(|(_, v)| min_json_len(v)).sum(),
+        Val::Variant(_, Some(v)) | Val::Option(Some(v)) => min_json_len(v),
+        Val::Result(Ok(Some(v)) | Err(Some(v))) => min_json_len(v),
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod min_len_tests {
+    use super::*;
+
+    #[test]
+    fn the_bound_never_exceeds_the_rendered_size() {
+        let ty = Ty::List(Box::new(Ty::String));
+        let signature = Signature {
+            params: Vec::new(),
+            result: Some(ty),
+        };
+        let val = Val::List(vec![
+            Val::String("a \"quoted\" line\n".into()),
+            Val::String(String::new()),
+        ]);
+        let rendered = signature.render_result(std::slice::from_ref(&val));
+        let text = rendered.text.expect("text");
+        assert!(min_json_len(&val) <= text.len() as u64);
+        assert_eq!(min_json_len(&val), 16);
+    }
+}

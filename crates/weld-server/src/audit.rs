@@ -11,8 +11,13 @@
 //!
 //! What is recorded: time, tool, component, digest, client (where known),
 //! the arguments' size (never their content), time queued and running, peak
-//! memory, guest output sizes and the outcome. What cannot be observed yet:
-//! individual file opens or clock reads inside the sandbox.
+//! memory, guest output sizes, every network decision (HTTP request, each
+//! address a name resolved to, socket connect or send, name lookup: host,
+//! port, address, allowed or denied, and the rule that decided) and the
+//! outcome. What cannot be observed: individual file opens or clock reads
+//! inside the sandbox, and a socket the tool could not even create because
+//! its policy grants no TCP (or UDP) at all — WASI refuses that before an
+//! address exists to check.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -56,6 +61,35 @@ pub struct AuditRecord {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Every network decision of the call, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network: Vec<NetworkDecision>,
+    /// Decisions made beyond those kept in `network`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub network_dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One network decision, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkDecision {
+    /// `http`, `https`, `tcp`, `udp`, `lookup` or `bind`.
+    pub kind: String,
+    /// The host as the tool named it.
+    pub host: String,
+    /// 0 for lookups.
+    pub port: u16,
+    /// The address checked, when the decision was about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    pub allowed: bool,
+    /// The rule that decided; absent when no rule matched (denied by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// A call as the call path sees it: borrowed identity, raw time. Turned
@@ -73,6 +107,8 @@ pub struct CallRecord {
     pub stderr_bytes: u64,
     pub outcome: &'static str,
     pub error: Option<String>,
+    pub network: Vec<weld_runtime::NetworkEvent>,
+    pub network_dropped: u64,
 }
 
 impl CallRecord {
@@ -89,6 +125,8 @@ impl CallRecord {
             stderr_bytes: 0,
             outcome: "",
             error: None,
+            network: Vec::new(),
+            network_dropped: 0,
         }
     }
 
@@ -108,6 +146,19 @@ impl CallRecord {
             stderr_bytes: self.stderr_bytes,
             outcome: self.outcome.to_string(),
             error: self.error.clone(),
+            network: self
+                .network
+                .iter()
+                .map(|e| NetworkDecision {
+                    kind: e.kind.as_str().to_string(),
+                    host: e.host.clone(),
+                    port: e.port,
+                    addr: e.addr.map(|a| a.to_string()),
+                    allowed: e.allowed,
+                    rule: e.rule.clone(),
+                })
+                .collect(),
+            network_dropped: self.network_dropped,
         }
     }
 }
@@ -179,6 +230,7 @@ impl Audit {
             args_bytes = record.args_bytes,
             client = record.client.as_deref().unwrap_or(""),
             error = record.error.as_deref().unwrap_or(""),
+            network_denied = record.network.iter().filter(|e| !e.allowed).count(),
             "call"
         );
         let Some(inner) = &self.inner else { return };

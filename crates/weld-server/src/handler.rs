@@ -93,7 +93,7 @@ async fn run(
         Some(slots) => slots.acquire().await.ok(),
         None => None,
     };
-    let outcome = entry
+    let mut outcome = entry
         .loaded
         .call(
             &entry.function,
@@ -103,9 +103,9 @@ async fn run(
             &entry.tool.name,
         )
         .await;
-    let stats = match &outcome {
-        Ok(outcome) => Some(outcome.stats),
-        Err(error) => error.stats().copied(),
+    let stats = match &mut outcome {
+        Ok(outcome) => Some(&mut outcome.stats),
+        Err(error) => error.stats_mut(),
     };
     if let Some(stats) = stats {
         record.queued_us = stats.queued.as_micros() as u64;
@@ -113,9 +113,20 @@ async fn run(
         record.peak_memory = stats.peak_memory;
         record.stdout_bytes = stats.stdout_bytes;
         record.stderr_bytes = stats.stderr_bytes;
+        record.network = std::mem::take(&mut stats.network);
+        record.network_dropped = stats.network_dropped;
     }
     match outcome {
         Ok(outcome) => {
+            // Refuse an oversized result before rendering copies it twice
+            // more; the exact size is checked after rendering.
+            let bound: u64 = outcome.results.iter().map(weld_runtime::min_json_len).sum();
+            if let Some(cap) = entry.output.filter(|cap| bound > *cap) {
+                let message = format!(
+                    "the tool returned at least {bound} bytes, more than its output limit of {cap} bytes"
+                );
+                return (error_result(message.clone()), "output_limit", Some(message));
+            }
             let rendered = entry.signature.render_result(&outcome.results);
             let size = rendered.text.as_ref().map_or(0, |t| t.len() as u64);
             if let Some(cap) = entry.output.filter(|cap| size > *cap) {

@@ -3,15 +3,21 @@
 //! Everything here happens at load time: parsing, resolving paths, reading
 //! granted environment variables. A policy weld cannot enforce exactly is
 //! refused with the reason — never loosened, never half applied. What is
-//! enforced today: storage grants on directories, environment variables
-//! from weld's own environment or its secret store, interface denies, and
-//! the memory, timeout, output and concurrency limits.
+//! enforced today: storage grants on directories, network rules (checked
+//! per request and per address by the runtime), environment variables from
+//! weld's own environment or its secret store, interface denies, and the
+//! memory, timeout, output and concurrency limits.
 
 use std::path::Path;
 use std::time::Duration;
 
 use weld_policy::{EnvSource, PathKind, Policy};
 use weld_runtime::{Limits, Preopen, Sandbox};
+
+/// The largest result a tool may return when its policy sets no
+/// `resources.limits.output`: larger results are tool errors, so no client
+/// is sent (and weld never renders) an unbounded answer.
+pub const DEFAULT_OUTPUT: u64 = 4 * 1024 * 1024;
 
 /// What a tool's policy compiles to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +35,7 @@ impl ToolPolicy {
     pub fn deny_all(limits: Limits) -> Self {
         Self {
             limits,
+            output: Some(DEFAULT_OUTPUT),
             ..Self::default()
         }
     }
@@ -64,15 +71,10 @@ pub fn compile(
             ));
         }
     }
-    if !grant.network.allow().is_empty() {
-        return Err(
-            "the policy grants network access, which this weld cannot enforce yet \
-             (outbound HTTP and sockets are not wired up); remove permissions.network.allow \
-             — the tool has no network either way"
-                .into(),
-        );
-    }
-    let mut sandbox = Sandbox::default();
+    let mut sandbox = Sandbox {
+        network: std::sync::Arc::new(grant.network.clone()),
+        ..Sandbox::default()
+    };
     for storage in &grant.storage {
         if storage.kind == PathKind::File {
             return Err(format!(
@@ -124,7 +126,7 @@ pub fn compile(
     Ok(ToolPolicy {
         sandbox,
         limits,
-        output: grant.limits.output.map(|o| o.0),
+        output: Some(grant.limits.output.map_or(DEFAULT_OUTPUT, |o| o.0)),
         concurrency: grant.limits.concurrency,
     })
 }
@@ -170,10 +172,30 @@ mod tests {
 
     #[test]
     fn what_cannot_be_enforced_is_refused_with_the_reason() {
-        let network = "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"api.github.com\"\n";
-        assert!(compile_text(network, &[]).unwrap_err().contains("network"));
         let fuel = "version: \"1.0\"\npermissions:\n  resources:\n    limits: { fuel: 1000 }\n";
         assert!(compile_text(fuel, &[]).unwrap_err().contains("fuel"));
+    }
+
+    #[test]
+    fn network_rules_reach_the_sandbox() {
+        let text = "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"api.github.com\"\n    deny:\n      - host: \"evil.example.com\"\n";
+        let compiled = compile_text(text, &[]).expect("compiles");
+        let rules = &compiled.sandbox.network;
+        assert!(
+            rules
+                .check(weld_policy::Scheme::Https, "api.github.com", 443)
+                .allowed
+        );
+        assert!(
+            !rules
+                .check(weld_policy::Scheme::Https, "api.github.com", 8443)
+                .allowed
+        );
+        assert!(
+            !rules
+                .check(weld_policy::Scheme::Https, "evil.example.com", 443)
+                .allowed
+        );
     }
 
     #[test]

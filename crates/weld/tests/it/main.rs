@@ -7,5 +7,6 @@ mod cli;
 mod common;
 mod http;
 mod mcp;
+mod network;
 mod reload;
 mod sandbox;

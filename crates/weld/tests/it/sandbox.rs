@@ -306,16 +306,36 @@ async fn the_output_limit_turns_a_huge_result_into_a_tool_error() {
 }
 
 #[tokio::test]
+async fn a_hundred_mebibyte_result_without_a_policy_is_refused_by_the_default_cap() {
+    let dirs = Dirs::new();
+    install(&dirs).await;
+    let client = serve(&dirs).await;
+    let huge = call(&client, "hostile_huge-output", json!({"mebibytes": 100})).await;
+    assert!(is_err(&huge));
+    assert!(
+        text(&huge).contains("more than its output limit of 4194304 bytes"),
+        "{}",
+        text(&huge)
+    );
+    still_serving(&client).await;
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
 async fn a_policy_weld_cannot_enforce_is_refused_and_a_broken_one_stops_weld() {
     let dirs = Dirs::new();
     install(&dirs).await;
-    let policy = dirs.state.parent().expect("tmp").join("net.yaml");
-    std::fs::write(&policy, "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"api.github.com\"\n").expect("write");
+    let policy = dirs.state.parent().expect("tmp").join("fuel.yaml");
+    std::fs::write(
+        &policy,
+        "version: \"1.0\"\npermissions:\n  resources:\n    limits: { fuel: 1000 }\n",
+    )
+    .expect("write");
     let refused = dirs
         .run(&["policy", "set", "hostile", &policy.display().to_string()])
         .await;
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("network"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("fuel"));
     assert!(!dirs.state.join("policies/hostile.yaml").exists());
 
     // A policy file damaged behind weld's back stops it, naming the file.
@@ -383,14 +403,14 @@ async fn an_offered_policy_weld_cannot_enforce_stops_the_install() {
     std::fs::copy(component("hostile"), &wasm).expect("copy");
     std::fs::write(
         dir.path().join("hostile.policy.yaml"),
-        "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"example.com\"\n",
+        "version: \"1.0\"\npermissions:\n  resources:\n    limits: { fuel: 1000 }\n",
     )
     .expect("write");
     let added = dirs
         .run(&["add", &wasm.display().to_string(), "--accept-policy"])
         .await;
     assert!(!added.status.success());
-    assert!(String::from_utf8_lossy(&added.stderr).contains("network"));
+    assert!(String::from_utf8_lossy(&added.stderr).contains("fuel"));
     assert!(
         !dirs.state.join("index.json").exists(),
         "nothing may be installed"

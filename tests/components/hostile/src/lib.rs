@@ -171,6 +171,98 @@ impl Guest for Hostile {
     fn sleep(millis: u64) {
         std::thread::sleep(Duration::from_millis(millis));
     }
+
+    fn http_get(url: String) -> Result<String, String> {
+        http_get(&url)
+    }
+
+    fn tcp_send(address: String, text: String) -> Result<String, String> {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(&address).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        stream.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .map_err(|e| e.to_string())?;
+        Ok(answer)
+    }
+
+    fn udp_send(address: String, text: String) -> Result<String, String> {
+        // No read timeout: WASI sockets have none (the call's own deadline
+        // ends a wait for an answer that never comes).
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+        socket
+            .send_to(text.as_bytes(), &address)
+            .map_err(|e| e.to_string())?;
+        let mut buffer = [0u8; 1024];
+        let (len, _) = socket.recv_from(&mut buffer).map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&buffer[..len]).into_owned())
+    }
+
+    fn resolve(name: String) -> Result<Vec<String>, String> {
+        use std::net::ToSocketAddrs;
+        let addrs = (name.as_str(), 0)
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())?;
+        Ok(addrs.map(|a| a.ip().to_string()).collect())
+    }
+}
+
+/// A GET through wasi:http's outgoing handler. Errors are the WASI error
+/// code's debug text (`HttpRequestDenied`, `DestinationIpProhibited`, …),
+/// which the tests match on.
+fn http_get(url: &str) -> Result<String, String> {
+    use wasi::http::types::{Fields, IncomingBody, Method, OutgoingRequest, Scheme};
+    use wasi::io::streams::StreamError;
+
+    let (scheme, rest) = url.split_once("://").ok_or("the URL needs a scheme")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    let scheme = match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => Scheme::Other(other.to_string()),
+    };
+    let set = request
+        .set_method(&Method::Get)
+        .and_then(|()| request.set_scheme(Some(&scheme)))
+        .and_then(|()| request.set_authority(Some(authority)))
+        .and_then(|()| request.set_path_with_query(Some(path)));
+    set.map_err(|()| format!("the URL {url} is not a valid request"))?;
+    let pending =
+        wasi::http::outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    pending.subscribe().block();
+    let response = pending
+        .get()
+        .ok_or("no response")?
+        .map_err(|()| "the response was already taken")?
+        .map_err(|e| format!("{e:?}"))?;
+    let status = response.status();
+    let body = response.consume().map_err(|()| "no body")?;
+    let mut bytes = Vec::new();
+    {
+        let stream = body.stream().map_err(|()| "no body stream")?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(format!("reading the body failed: {}", e.to_debug_string()));
+                }
+            }
+        }
+    }
+    let _trailers = IncomingBody::finish(body);
+    Ok(format!("{status} {}", String::from_utf8_lossy(&bytes)))
 }
 
 export!(Hostile);
