@@ -14,10 +14,11 @@
 //! memory, guest output sizes, every network decision (HTTP request, each
 //! address a name resolved to, socket connect or send, name lookup: host,
 //! port, address, allowed or denied, and the rule that decided) and the
-//! outcome. What cannot be observed: individual file opens or clock reads
-//! inside the sandbox, and a socket the tool could not even create because
-//! its policy grants no TCP (or UDP) at all — WASI refuses that before an
-//! address exists to check.
+//! outcome; for the built-in policy tools, the change asked for and whether
+//! it was applied, declined or refused. What cannot be observed: individual
+//! file opens or clock reads inside the sandbox, and a socket the tool could
+//! not even create because its policy grants no TCP (or UDP) at all — WASI
+//! refuses that before an address exists to check.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -67,6 +68,10 @@ pub struct AuditRecord {
     /// Decisions made beyond those kept in `network`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub network_dropped: u64,
+    /// For the built-in policy tools: the change asked for
+    /// (`grant storage fs:///x/** access=read`), whatever the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -159,12 +164,60 @@ impl CallRecord {
                 })
                 .collect(),
             network_dropped: self.network_dropped,
+            change: None,
+        }
+    }
+}
+
+/// A call of a built-in tool (`weld_*`): no sandbox, so no measurements,
+/// but the component it concerns and, for grants and revocations, the
+/// change and what became of it.
+#[derive(Debug, Clone)]
+pub struct BuiltinRecord {
+    pub at: SystemTime,
+    pub tool: &'static str,
+    /// The component the call is about (empty when none).
+    pub component: String,
+    /// Its digest, when known.
+    pub digest: String,
+    pub client: Option<String>,
+    pub args_bytes: u64,
+    /// `ok`, `invalid_arguments`, or for a grant or revocation: `applied`
+    /// (a revocation, or a grant a person approved), `applied_unapproved`
+    /// (a grant under `--allow-model-grants`), `approval_requested`,
+    /// `declined`, `refused`.
+    pub outcome: &'static str,
+    pub change: Option<String>,
+    pub error: Option<String>,
+}
+
+impl BuiltinRecord {
+    /// The record as written.
+    pub fn to_record(&self) -> AuditRecord {
+        AuditRecord {
+            time: rfc3339(self.at.duration_since(UNIX_EPOCH).unwrap_or_default()),
+            tool: self.tool.to_string(),
+            component: self.component.clone(),
+            digest: self.digest.clone(),
+            client: self.client.clone(),
+            args_bytes: self.args_bytes,
+            queued_us: 0,
+            duration_us: 0,
+            peak_memory: 0,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            outcome: self.outcome.to_string(),
+            error: self.error.clone(),
+            change: self.change.clone(),
+            network: Vec::new(),
+            network_dropped: 0,
         }
     }
 }
 
 enum Message {
     Record(Box<CallRecord>),
+    Builtin(Box<BuiltinRecord>),
     Flush(std::sync::mpsc::Sender<()>),
 }
 
@@ -233,8 +286,12 @@ impl Audit {
             network_denied = record.network.iter().filter(|e| !e.allowed).count(),
             "call"
         );
+        self.send(Message::Record(Box::new(record)));
+    }
+
+    fn send(&self, message: Message) {
         let Some(inner) = &self.inner else { return };
-        match inner.tx.try_send(Message::Record(Box::new(record))) {
+        match inner.tx.try_send(message) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 let dropped = inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -244,6 +301,22 @@ impl Audit {
                 tracing::error!("audit writer has stopped; record lost");
             }
         }
+    }
+
+    /// Emits a built-in tool's record as a `tracing` event and queues it for
+    /// the file. Policy changes are rare, so this one may allocate.
+    pub fn record_builtin(&self, record: BuiltinRecord) {
+        tracing::info!(
+            target: "weld::audit",
+            tool = record.tool,
+            component = %record.component,
+            outcome = record.outcome,
+            change = record.change.as_deref().unwrap_or(""),
+            client = record.client.as_deref().unwrap_or(""),
+            error = record.error.as_deref().unwrap_or(""),
+            "built-in call"
+        );
+        self.send(Message::Builtin(Box::new(record)));
     }
 
     /// Waits (up to `timeout`) until every record queued so far is written.
@@ -264,14 +337,8 @@ fn write_loop(path: &Path, file: File, rx: &Receiver<Message>) {
         let mut disconnected = false;
         loop {
             match rx.try_recv() {
-                Ok(Message::Record(record)) => {
-                    if let Err(error) = serde_json::to_writer(&mut out, &record.to_record())
-                        .map_err(std::io::Error::from)
-                        .and_then(|()| out.write_all(b"\n"))
-                    {
-                        tracing::error!(path = %path.display(), %error, "could not write an audit record");
-                    }
-                }
+                Ok(Message::Record(record)) => write_record(path, &mut out, &record.to_record()),
+                Ok(Message::Builtin(record)) => write_record(path, &mut out, &record.to_record()),
                 Ok(Message::Flush(ack)) => acks.push(ack),
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
@@ -289,6 +356,15 @@ fn write_loop(path: &Path, file: File, rx: &Receiver<Message>) {
         if disconnected {
             return;
         }
+    }
+}
+
+fn write_record(path: &Path, out: &mut BufWriter<File>, record: &AuditRecord) {
+    if let Err(error) = serde_json::to_writer(&mut *out, record)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+    {
+        tracing::error!(path = %path.display(), %error, "could not write an audit record");
     }
 }
 

@@ -93,6 +93,17 @@ impl Catalog {
                     function: name.clone(),
                     reason,
                 };
+                if component.name == weld_store::RESERVED_NAME {
+                    // Only a component installed before the name was
+                    // reserved gets here: its tools could shadow the
+                    // built-in ones, so none is served.
+                    skipped.push(skip(format!(
+                        "the component name `{}` is reserved for weld's built-in tools; \
+                         install it under another name (`weld add PATH --name OTHER`)",
+                        weld_store::RESERVED_NAME
+                    )));
+                    continue;
+                }
                 let signature = match &function.signature {
                     Ok(signature) => signature.clone(),
                     Err(reason) => {

@@ -14,6 +14,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::audit::{Audit, ByteCount, CallRecord};
+use crate::builtin::Management;
 use crate::catalog::{Registry, ToolEntry};
 
 /// Server-wide settings for the MCP surface.
@@ -36,11 +37,24 @@ impl Default for ServerOptions {
 pub struct WeldServer {
     registry: Arc<Registry>,
     audit: Audit,
+    /// The built-in `weld_*` tools; `None` when turned off.
+    management: Option<Arc<Management>>,
 }
 
 impl WeldServer {
+    /// A server of the registry's tools only (no built-in tools).
     pub fn new(registry: Arc<Registry>, audit: Audit) -> Self {
-        Self { registry, audit }
+        Self {
+            registry,
+            audit,
+            management: None,
+        }
+    }
+
+    /// Also serves the built-in tools (see [`crate::builtin`]).
+    pub fn with_management(mut self, management: Arc<Management>) -> Self {
+        self.management = Some(management);
+        self
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -181,13 +195,22 @@ impl ServerHandler for WeldServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        let builtin = self.management.iter().flat_map(|m| m.tools().iter());
         Ok(ListToolsResult::with_all_items(
-            self.registry.snapshot().tools().to_vec(),
+            builtin
+                .chain(self.registry.snapshot().tools())
+                .cloned()
+                .collect(),
         ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.registry.snapshot().get(name).map(|e| e.tool.clone())
+        self.management
+            .iter()
+            .flat_map(|m| m.tools().iter())
+            .find(|t| t.name == name)
+            .cloned()
+            .or_else(|| self.registry.snapshot().get(name).map(|e| e.tool.clone()))
     }
 
     fn accepted_subscription_filter(
@@ -252,6 +275,24 @@ impl ServerHandler for WeldServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let client = context
+            .meta
+            .client_info()
+            .or_else(|| context.peer.peer_info().map(|i| i.client_info.clone()))
+            .map(|i| format!("{}/{}", i.name, i.version));
+        if let Some(management) = &self.management
+            && let Some(response) = management
+                .call(
+                    &request,
+                    &context,
+                    &self.registry,
+                    &self.audit,
+                    client.clone(),
+                )
+                .await
+        {
+            return response;
+        }
         let catalog = self.registry.snapshot();
         let Some(entry) = catalog.get(&request.name) else {
             return Err(McpError::invalid_params(
@@ -259,11 +300,6 @@ impl ServerHandler for WeldServer {
                 None,
             ));
         };
-        let client = context
-            .meta
-            .client_info()
-            .or_else(|| context.peer.peer_info().map(|i| i.client_info.clone()))
-            .map(|i| format!("{}/{}", i.name, i.version));
         tokio::select! {
             result = call_tool(entry, request.arguments.as_ref(), &self.audit, client.clone()) => Ok(result.into()),
             () = context.ct.cancelled() => {

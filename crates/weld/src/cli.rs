@@ -68,8 +68,9 @@ pub enum Command {
     /// client would get (as JSON).
     Call(CallArgs),
     /// Policy documents (docs/policy.md): what each installed component may
-    /// reach. Enforced today: directories, environment variables, interface
-    /// denies, limits. Network grants are refused until weld can enforce them.
+    /// reach: directories, network hosts and ports, environment variables,
+    /// interface denies, limits. Single-file grants and fuel are refused
+    /// until weld can enforce them.
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Grant an installed component access (a person's decision; the model
@@ -128,6 +129,15 @@ pub struct ServeArgs {
     /// Calls that may run at once across all tools; more wait.
     #[arg(long, default_value_t = 128, value_name = "N")]
     pub max_instances: u32,
+    /// Serve no built-in tools (weld_list_components, weld_show_policy,
+    /// weld_request_grant, weld_revoke): only the components' tools.
+    #[arg(long)]
+    pub no_builtin_tools: bool,
+    /// DANGEROUS: apply grants the model asks for (weld_request_grant)
+    /// without asking a person. Any client, and so the model, can then widen
+    /// any tool's access to files, hosts and variables. Off by default.
+    #[arg(long, conflicts_with = "no_builtin_tools")]
+    pub allow_model_grants: bool,
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -196,7 +206,8 @@ pub struct AuditArgs {
     pub component: Option<String>,
     /// Only this outcome: ok, tool_error, invalid_arguments, cancelled,
     /// deadline, out_of_memory, stack_overflow, panic, exit, trap,
-    /// instantiate.
+    /// instantiate; for the built-in policy tools also applied,
+    /// applied_unapproved, approval_requested, declined, refused.
     #[arg(long)]
     pub outcome: Option<String>,
     /// Only calls at or after this UTC time: 2026-11-21 or 2026-11-21T10:00:00Z.
@@ -252,6 +263,13 @@ pub enum Grantable {
         /// read, or read,write.
         #[arg(long, default_value = "read")]
         access: String,
+    },
+    /// HTTPS to a host: HOST or HOST:PORT (port 443 if omitted; IPv6 in
+    /// brackets, [::1]:8443). Checked per request and on every address the
+    /// host resolves to.
+    Network {
+        /// HOST[:PORT].
+        target: String,
     },
     /// An environment variable, passed from weld's own environment (or,
     /// with --secret, from weld's secret store: `weld secret set`).

@@ -25,8 +25,12 @@ use tokio_util::sync::CancellationToken;
 use weld_runtime::{Limits, Runtime, RuntimeConfig};
 use weld_server::catalog::{self, Catalog};
 use weld_server::load::{self, load_all};
+use weld_server::manage::{Capability, Direction, Policies, PolicyChange};
 use weld_server::sandbox::ToolPolicy;
-use weld_server::{Audit, AuditRecord, HttpOptions, Registry, ServerOptions, WeldServer};
+use weld_server::{
+    Audit, AuditRecord, BuiltinOptions, HttpOptions, Management, Registry, ServerOptions,
+    WeldServer,
+};
 use weld_store::{ComponentDocs, Store, docs};
 
 use crate::cli::{self, Cli, Command, DocsCommand};
@@ -89,15 +93,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let policy = weld_policy::Policy::parse(&text)
                 .map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
-            set_policy(&state()?, &runtime(1)?, &name, &policy)?;
+            policies(state()?, runtime(1)?)?.set(&name, &policy)?;
+            outln!("policy of `{name}` updated; a running weld applies it within a second");
             Ok(ExitCode::SUCCESS)
         }
         Command::Grant(change) => {
-            change_policy(&state()?, &runtime(1)?, change, true)?;
+            change_policy(&policies(state()?, runtime(1)?)?, change, Direction::Grant)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Revoke(change) => {
-            change_policy(&state()?, &runtime(1)?, change, false)?;
+            change_policy(&policies(state()?, runtime(1)?)?, change, Direction::Revoke)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(cli::PolicyCommand::Validate { file }) => {
@@ -186,7 +191,28 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
     tracing::info!(tools = catalog.tools().len(), "tools loaded");
     let registry = Arc::new(Registry::new(catalog));
     let audit = open_audit(store)?;
-    let server = WeldServer::new(Arc::clone(&registry), audit.clone());
+    let base = std::env::current_dir().context("reading the current directory")?;
+    let mut server = WeldServer::new(Arc::clone(&registry), audit.clone());
+    if !args.no_builtin_tools {
+        if args.allow_model_grants {
+            tracing::warn!(
+                "--allow-model-grants: grants asked for over MCP are applied without asking \
+                 a person; the model can widen any tool's access"
+            );
+        }
+        let policies = Policies {
+            store: store.clone(),
+            runtime: Arc::clone(&runtime),
+            base: base.clone(),
+            limits,
+        };
+        let options = BuiltinOptions {
+            allow_model_grants: args.allow_model_grants,
+        };
+        let management =
+            Management::new(policies, options).context("drawing a key for grant approvals")?;
+        server = server.with_management(Arc::new(management));
+    }
     let options = ServerOptions {
         max_request_bytes: args.max_request_bytes,
     };
@@ -197,7 +223,7 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
         runtime,
         args.components.clone(),
         limits,
-        std::env::current_dir().context("reading the current directory")?,
+        base,
         registry,
         shutdown.clone(),
     ));
@@ -658,66 +684,44 @@ fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes `policy` for `name` after checking this weld can enforce it for
-/// that component (so a stored policy never stops the next start).
-fn set_policy(
-    store: &Store,
-    runtime: &Runtime,
-    name: &str,
-    policy: &weld_policy::Policy,
-) -> Result<()> {
-    let installed = store
-        .index()?
-        .components
-        .get(name)
-        .cloned()
-        .ok_or_else(|| weld_store::StoreError::NotInstalled(name.to_string()))?;
-    let loaded = load::load_installed(store, runtime, &installed.digest)?;
-    let base = std::env::current_dir().context("reading the current directory")?;
-    load::compile_policy(
+/// How the CLI changes policies: checked against the installed component
+/// with default limits, relative URIs resolved against the current
+/// directory — the same code path as the built-in MCP tools.
+fn policies(store: Store, runtime: Runtime) -> Result<Policies> {
+    Ok(Policies {
         store,
-        name,
-        policy,
-        &base,
-        loaded.imports(),
-        Limits::default(),
-    )?;
-    store.write_policy(name, &policy.to_yaml())?;
-    outln!("policy of `{name}` updated; a running weld applies it within a second");
-    Ok(())
+        runtime: Arc::new(runtime),
+        base: std::env::current_dir().context("reading the current directory")?,
+        limits: Limits::default(),
+    })
 }
 
 fn change_policy(
-    store: &Store,
-    runtime: &Runtime,
+    policies: &Policies,
     change: cli::PolicyChange,
-    grant: bool,
+    direction: Direction,
 ) -> Result<()> {
-    let name = change.name;
-    let current = match store.read_policy(&name)? {
-        Some(text) => weld_policy::Policy::parse(&text)
-            .map_err(|e| anyhow::anyhow!("{}:{e}", store.policy_path(&name).display()))?,
-        None => weld_policy::Policy::deny_all(),
+    let capability = match change.what {
+        cli::Grantable::Storage { uri, access } => {
+            let mut access = access_list(&access)?;
+            access.sort();
+            Capability::Storage { uri, access }
+        }
+        cli::Grantable::Network { target } => Capability::Network { target },
+        cli::Grantable::Env { key, secret } => Capability::Env { key, secret },
     };
-    let updated = match (change.what, grant) {
-        (cli::Grantable::Storage { uri, access }, true) => {
-            current.grant_storage(&uri, &access_list(&access)?)
-        }
-        (cli::Grantable::Storage { uri, access }, false) => {
-            current.revoke_storage(&uri, &access_list(&access)?)
-        }
-        (cli::Grantable::Env { key, secret }, true) => {
-            let source = if secret {
-                weld_policy::EnvSource::Secret
-            } else {
-                weld_policy::EnvSource::Host
-            };
-            current.grant_env(&key, source)
-        }
-        (cli::Grantable::Env { key, .. }, false) => current.revoke_env(&key),
-    }
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    set_policy(store, runtime, &name, &updated)
+    let change = PolicyChange {
+        component: change.name,
+        direction,
+        capability,
+    };
+    policies.apply(&change)?;
+    outln!(
+        "policy of `{}` updated ({}); a running weld applies it within a second",
+        change.component,
+        change.summary()
+    );
+    Ok(())
 }
 
 fn access_list(text: &str) -> Result<Vec<weld_policy::Access>> {

@@ -6,6 +6,7 @@ mod architecture;
 mod cli;
 mod common;
 mod http;
+mod manage;
 mod mcp;
 mod network;
 mod reload;

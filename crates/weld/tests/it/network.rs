@@ -432,3 +432,34 @@ async fn raw_sockets_reach_only_the_granted_addresses_and_ports() {
         "{decisions:?}"
     );
 }
+
+#[tokio::test]
+async fn weld_grant_network_opens_exactly_that_host_and_port() {
+    let dirs = Dirs::new();
+    install_with_policy(&dirs, None).await;
+    let granted = dirs
+        .run(&["grant", "hostile", "network", "api.example.com:8443"])
+        .await;
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    let shown = dirs.run(&["policy", "show", "hostile"]).await;
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains("api.example.com") && shown.contains("8443"),
+        "{shown}"
+    );
+    // The metadata address can never be granted.
+    let refused = dirs
+        .run(&["grant", "hostile", "network", "169.254.169.254"])
+        .await;
+    assert!(!refused.status.success());
+    let revoked = dirs
+        .run(&["revoke", "hostile", "network", "api.example.com"])
+        .await;
+    assert!(revoked.status.success());
+    let shown = dirs.run(&["policy", "show", "hostile"]).await;
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains("api.example.com"));
+}

@@ -38,6 +38,7 @@ async fn watching_client(dirs: &Dirs, watcher: Watcher) -> RunningService<RoleCl
         .expect("session")
 }
 
+/// The components' tools (the built-in `weld_*` ones never change).
 async fn tool_names(client: &rmcp::Peer<RoleClient>) -> Vec<String> {
     client
         .list_all_tools()
@@ -45,6 +46,7 @@ async fn tool_names(client: &rmcp::Peer<RoleClient>) -> Vec<String> {
         .expect("tools/list")
         .into_iter()
         .map(|t| t.name.to_string())
+        .filter(|name| !name.starts_with("weld_"))
         .collect()
 }
 
