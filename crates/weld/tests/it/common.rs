@@ -11,7 +11,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, ProtocolVer
 use rmcp::service::RunningService;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -168,4 +168,25 @@ pub fn text(result: &CallToolResult) -> String {
         .and_then(|c| c.as_text())
         .map(|t| t.text.clone())
         .unwrap_or_default()
+}
+
+/// Installs the hostile test component under its own name.
+pub async fn install_hostile(dirs: &Dirs) {
+    weld_ok(dirs, &["add", &component("hostile").display().to_string()]).await;
+}
+
+/// Runs `weld ARGS` and requires it to succeed.
+pub async fn weld_ok(dirs: &Dirs, args: &[&str]) {
+    let output = dirs.run(args).await;
+    assert!(
+        output.status.success(),
+        "weld {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// After an attack, the server still answers a well-behaved call correctly.
+pub async fn still_serving(client: &Client) {
+    let echo = call(client, "hostile_echo", json!({"text": "alive"})).await;
+    assert_eq!(echo.structured_content, Some(json!({"result": "alive"})));
 }

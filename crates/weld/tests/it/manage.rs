@@ -93,17 +93,6 @@ async fn serve_with<H: ClientHandler>(
         .expect("MCP session over stdio")
 }
 
-async fn install_hostile(dirs: &Dirs) {
-    let added = dirs
-        .run(&["add", &component("hostile").display().to_string()])
-        .await;
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-}
-
 /// A directory holding `notes.txt`, to be granted.
 struct Granted {
     _tmp: tempfile::TempDir,

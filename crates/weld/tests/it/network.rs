@@ -91,35 +91,20 @@ fn udp_target() -> (u16, Arc<AtomicUsize>) {
 }
 
 async fn install_with_policy(dirs: &Dirs, policy: Option<&str>) {
-    let added = dirs
-        .run(&["add", &component("hostile").display().to_string()])
-        .await;
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    install_hostile(dirs).await;
     if let Some(policy) = policy {
         let file = dirs.state.join("hostile.policy.yaml");
         std::fs::write(&file, policy).expect("write policy");
-        let set = dirs
-            .run(&["policy", "set", "hostile", &file.display().to_string()])
-            .await;
-        assert!(
-            set.status.success(),
-            "{}",
-            String::from_utf8_lossy(&set.stderr)
-        );
+        weld_ok(
+            dirs,
+            &["policy", "set", "hostile", &file.display().to_string()],
+        )
+        .await;
     }
 }
 
 fn failed_with(result: &rmcp::model::CallToolResult, needle: &str) -> bool {
     result.is_error == Some(true) && text(result).contains(needle)
-}
-
-async fn still_serving(client: &Client) {
-    let echo = call(client, "hostile_echo", json!({"text": "alive"})).await;
-    assert_eq!(echo.structured_content, Some(json!({"result": "alive"})));
 }
 
 /// The network decisions of every call, from `weld audit --json`.

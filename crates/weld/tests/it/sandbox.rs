@@ -27,33 +27,8 @@ async fn serve(dirs: &Dirs) -> Client {
         .expect("session")
 }
 
-async fn install(dirs: &Dirs) {
-    let added = dirs
-        .run(&["add", &component("hostile").display().to_string()])
-        .await;
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-}
-
-async fn weld_ok(dirs: &Dirs, args: &[&str]) {
-    let output = dirs.run(args).await;
-    assert!(
-        output.status.success(),
-        "weld {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn is_err(result: &rmcp::model::CallToolResult) -> bool {
     result.is_error == Some(true)
-}
-
-async fn still_serving(client: &Client) {
-    let echo = call(client, "hostile_echo", json!({"text": "alive"})).await;
-    assert_eq!(echo.structured_content, Some(json!({"result": "alive"})));
 }
 
 /// A granted directory with a file, a sibling directory outside the grant
@@ -146,7 +121,7 @@ async fn attacks_fail(client: &Client, tree: &Tree) {
 #[tokio::test]
 async fn without_a_policy_a_tool_reaches_no_file_and_no_variable() {
     let dirs = Dirs::new();
-    install(&dirs).await;
+    install_hostile(&dirs).await;
     let tree = tree();
     let before = (snapshot(&tree.granted), snapshot(&tree.outside));
     let client = serve(&dirs).await;
@@ -165,7 +140,7 @@ async fn without_a_policy_a_tool_reaches_no_file_and_no_variable() {
 #[tokio::test]
 async fn a_read_grant_reads_its_tree_and_nothing_else() {
     let dirs = Dirs::new();
-    install(&dirs).await;
+    install_hostile(&dirs).await;
     let tree = tree();
     let uri = format!("fs://{}/**", tree.granted.display());
     weld_ok(
@@ -213,7 +188,7 @@ async fn a_read_grant_reads_its_tree_and_nothing_else() {
 #[tokio::test]
 async fn a_read_write_grant_writes_inside_its_tree_only() {
     let dirs = Dirs::new();
-    install(&dirs).await;
+    install_hostile(&dirs).await;
     let tree = tree();
     let uri = format!("fs://{}/**", tree.granted.display());
     weld_ok(
@@ -260,7 +235,7 @@ async fn a_read_write_grant_writes_inside_its_tree_only() {
 #[tokio::test]
 async fn a_granted_variable_is_seen_and_no_other() {
     let dirs = Dirs::new();
-    install(&dirs).await;
+    install_hostile(&dirs).await;
     weld_ok(&dirs, &["grant", "hostile", "env", "GRANTED_KEY"]).await;
     let client = serve(&dirs).await;
     let value = call(&client, "hostile_get-env", json!({"key": "GRANTED_KEY"})).await;
@@ -285,7 +260,7 @@ async fn a_granted_variable_is_seen_and_no_other() {
 #[tokio::test]
 async fn the_output_limit_turns_a_huge_result_into_a_tool_error() {
     let dirs = Dirs::new();
-    install(&dirs).await;
+    install_hostile(&dirs).await;
     let policy = dirs.state.parent().expect("tmp").join("limits.yaml");
     std::fs::write(
         &policy,
@@ -308,7 +283,7 @@ async fn the_output_limit_turns_a_huge_result_into_a_tool_error() {
 #[tokio::test]
 async fn a_hundred_mebibyte_result_without_a_policy_is_refused_by_the_default_cap() {
     let dirs = Dirs::new();
-    install(&dirs).await;
+    install_hostile(&dirs).await;
     let client = serve(&dirs).await;
     let huge = call(&client, "hostile_huge-output", json!({"mebibytes": 100})).await;
     assert!(is_err(&huge));
@@ -324,7 +299,7 @@ async fn a_hundred_mebibyte_result_without_a_policy_is_refused_by_the_default_ca
 #[tokio::test]
 async fn a_policy_weld_cannot_enforce_is_refused_and_a_broken_one_stops_weld() {
     let dirs = Dirs::new();
-    install(&dirs).await;
+    install_hostile(&dirs).await;
     let policy = dirs.state.parent().expect("tmp").join("fuel.yaml");
     std::fs::write(
         &policy,
@@ -350,7 +325,7 @@ async fn a_policy_weld_cannot_enforce_is_refused_and_a_broken_one_stops_weld() {
 #[tokio::test]
 async fn policy_show_prints_the_current_grant() {
     let dirs = Dirs::new();
-    install(&dirs).await;
+    install_hostile(&dirs).await;
     let none = dirs.run(&["policy", "show", "hostile"]).await;
     assert!(String::from_utf8_lossy(&none.stdout).contains("no policy"));
     weld_ok(&dirs, &["grant", "hostile", "env", "GRANTED_KEY"]).await;
@@ -421,7 +396,7 @@ async fn an_offered_policy_weld_cannot_enforce_stops_the_install() {
 async fn a_secret_reaches_only_its_tool_and_is_never_shown_back() {
     use tokio::io::AsyncWriteExt;
     let dirs = Dirs::new();
-    install(&dirs).await;
+    install_hostile(&dirs).await;
     let mut set = dirs
         .weld()
         .args(["secret", "set", "hostile", "API_TOKEN"])
