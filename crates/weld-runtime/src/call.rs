@@ -18,6 +18,7 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use weld_policy::Scheme;
 
+use crate::files::GatedDirs;
 use crate::net::{self, NetHooks, NetLog, NetworkEvent};
 use crate::output::CappedOutput;
 use crate::{ExportedFunction, Limits, LoadedComponent, Sandbox};
@@ -25,10 +26,11 @@ use crate::{ExportedFunction, Limits, LoadedComponent, Sandbox};
 /// The store's data for one call.
 pub(crate) struct CallState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     memory: MemoryLimiter,
     http: WasiHttpCtx,
     net: NetHooks,
+    pub(crate) files: GatedDirs,
 }
 
 impl WasiView for CallState {
@@ -293,6 +295,21 @@ impl LoadedComponent {
                     ),
                 })?;
         }
+        for view in &sandbox.files {
+            let perms = if view.any_writable() {
+                wasmtime_wasi::FsPerms::ReadWrite
+            } else {
+                wasmtime_wasi::FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(&view.host_dir, &view.guest_dir, perms)
+                .map_err(|e| CallError::Instantiate {
+                    message: format!(
+                        "the directory {} holding granted files cannot be opened: {e}",
+                        view.host_dir.display()
+                    ),
+                })?;
+        }
         let wasi = builder.build();
         let mut store = Store::new(
             self.pre.engine(),
@@ -311,6 +328,7 @@ impl LoadedComponent {
                     log: log.clone(),
                     limits: limits.http,
                 },
+                files: GatedDirs::new(sandbox.files.clone()),
             },
         );
         store.limiter(|state| &mut state.memory);

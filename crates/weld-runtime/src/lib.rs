@@ -21,6 +21,7 @@
 mod cache;
 mod call;
 mod describe;
+mod files;
 pub mod net;
 mod output;
 
@@ -33,6 +34,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use call::{CallError, CallOutcome, CallStats};
 pub use describe::{ExportedFunction, short_interface_name};
+pub use files::{FileView, GrantedFile};
 pub use net::{HttpLimits, NetUse, NetworkEvent};
 pub use weld_policy::NetworkRules;
 pub use weld_schema::{Signature, Ty, min_json_len};
@@ -122,6 +124,8 @@ pub struct Sandbox {
     pub preopens: Vec<Preopen>,
     /// Environment variables the guest sees, values already resolved.
     pub env: Vec<(String, String)>,
+    /// Single granted files, by the directory the guest finds them in.
+    pub files: Vec<Arc<FileView>>,
     /// What the guest may reach over the network; empty denies everything.
     pub network: Arc<NetworkRules>,
 }
@@ -130,6 +134,7 @@ impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sandbox")
             .field("preopens", &self.preopens)
+            .field("files", &self.files)
             .field(
                 "env",
                 &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
@@ -179,6 +184,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .and_then(|()| call::gate_name_lookups(&mut linker))
+            .and_then(|()| files::gate_single_files(&mut linker))
             .map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
         spawn_epoch_ticker(&engine, config.epoch_tick)
             .map_err(|e| RuntimeError::Engine(format!("could not start the epoch ticker: {e}")))?;

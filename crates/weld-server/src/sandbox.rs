@@ -9,10 +9,11 @@
 //! memory, timeout, output and concurrency limits.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use weld_policy::{EnvSource, PathKind, Policy};
-use weld_runtime::{Limits, Preopen, Sandbox};
+use weld_policy::{EnvSource, PathKind, Policy, StorageGrant};
+use weld_runtime::{FileView, GrantedFile, Limits, Preopen, Sandbox};
 
 /// The largest result a tool may return when its policy sets no
 /// `resources.limits.output`: larger results are tool errors, so no client
@@ -72,23 +73,22 @@ pub fn compile(
         }
     }
     let mut sandbox = Sandbox {
-        network: std::sync::Arc::new(grant.network.clone()),
+        network: Arc::new(grant.network.clone()),
         ..Sandbox::default()
     };
     for storage in &grant.storage {
-        if storage.kind == PathKind::File {
-            return Err(format!(
-                "the policy grants the single file {}, which this weld cannot enforce yet \
-                 (WASI grants whole directories); grant a directory that holds only that file",
-                storage.host_path.display()
-            ));
+        if storage.kind == PathKind::Dir {
+            sandbox.preopens.push(Preopen {
+                host: storage.host_path.clone(),
+                guest: storage.guest_path.clone(),
+                writable: storage.write,
+            });
         }
-        sandbox.preopens.push(Preopen {
-            host: storage.host_path.clone(),
-            guest: storage.guest_path.clone(),
-            writable: storage.write,
-        });
     }
+    sandbox.files = file_views(&grant.storage)?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     for rule in &grant.env {
         let key = rule.key().as_str();
         match rule.from() {
@@ -129,6 +129,103 @@ pub fn compile(
         output: Some(grant.limits.output.map_or(DEFAULT_OUTPUT, |o| o.0)),
         concurrency: grant.limits.concurrency,
     })
+}
+
+/// Groups the single-file grants by the directory the guest finds them in.
+///
+/// The runtime shows such a directory with only the granted files in it
+/// (see `weld_runtime::FileView`), which hides everything else the guest
+/// would otherwise find there. So a file whose directory lies inside a
+/// granted directory tree is refused unless that tree already gives the
+/// file's access (then the tree exposes the file and no view is needed):
+/// the view would take away part of the tree's grant.
+fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
+    let dirs: Vec<&StorageGrant> = storage.iter().filter(|g| g.kind == PathKind::Dir).collect();
+    let mut views: Vec<FileView> = Vec::new();
+    for file in storage.iter().filter(|g| g.kind == PathKind::File) {
+        let guest = Path::new(&file.guest_path);
+        let split = |p: &Path| -> Option<(String, String)> {
+            let dir = p.parent()?.to_str()?.to_string();
+            let name = p.file_name()?.to_str()?.to_string();
+            Some((dir, name))
+        };
+        let (Some((guest_dir, guest_name)), Some((_, host_name)), Some(host_dir)) = (
+            split(guest),
+            split(&file.host_path),
+            file.host_path.parent(),
+        ) else {
+            return Err(format!(
+                "the granted file {} has no parent directory weld can show it in",
+                file.guest_path
+            ));
+        };
+        let access = |write: bool| if write { "read-write" } else { "read-only" };
+        let covered = dirs.iter().any(|d| {
+            Path::new(&guest_dir).starts_with(&d.guest_path)
+                && file.host_path.starts_with(&d.host_path)
+                && (d.write || !file.write)
+        });
+        if covered {
+            continue;
+        }
+        if let Some(d) = dirs
+            .iter()
+            .find(|d| Path::new(&guest_dir).starts_with(&d.guest_path))
+        {
+            let why = if file.host_path.starts_with(&d.host_path) {
+                format!(
+                    "grant {}/** {} if the tool may write the whole tree, or move the file out of it",
+                    d.guest_path,
+                    access(true)
+                )
+            } else {
+                format!(
+                    "the file is really {}, outside that tree; grant it by a path outside {}",
+                    file.host_path.display(),
+                    d.guest_path
+                )
+            };
+            return Err(format!(
+                "the policy grants the file {} {} inside the directory {}, granted {}; weld shows \
+                 a single file through its own view of {guest_dir} holding only the granted \
+                 files, which would hide the rest of that directory: {why}",
+                file.guest_path,
+                access(file.write),
+                d.guest_path,
+                access(d.write),
+            ));
+        }
+        let entry = GrantedFile {
+            guest_name,
+            host_name,
+            writable: file.write,
+        };
+        match views.iter_mut().find(|v| v.guest_dir == guest_dir) {
+            Some(view) if view.host_dir != host_dir => {
+                return Err(format!(
+                    "the granted files in {guest_dir} are really in two directories ({} and {}, \
+                     through a symlink); weld shows one directory per path — grant each file by \
+                     its real path",
+                    view.host_dir.display(),
+                    host_dir.display()
+                ));
+            }
+            Some(view) => match view
+                .files
+                .iter_mut()
+                .find(|f| f.guest_name == entry.guest_name)
+            {
+                Some(same) => same.writable |= entry.writable,
+                None => view.files.push(entry),
+            },
+            None => views.push(FileView {
+                host_dir: host_dir.to_path_buf(),
+                guest_dir,
+                files: vec![entry],
+            }),
+        }
+    }
+    Ok(views)
 }
 
 #[cfg(test)]
@@ -174,6 +271,76 @@ mod tests {
     fn what_cannot_be_enforced_is_refused_with_the_reason() {
         let fuel = "version: \"1.0\"\npermissions:\n  resources:\n    limits: { fuel: 1000 }\n";
         assert!(compile_text(fuel, &[]).unwrap_err().contains("fuel"));
+    }
+
+    fn storage_policy(rules: &[(String, &str)]) -> String {
+        let mut text = String::from("version: \"1.0\"\npermissions:\n  storage:\n    allow:\n");
+        for (uri, access) in rules {
+            text.push_str(&format!(
+                "      - uri: \"{uri}\"\n        access: [{access}]\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn a_single_file_grant_becomes_a_view_of_its_directory_holding_only_that_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("real path");
+        std::fs::write(root.join("a.md"), "a").expect("write");
+        std::fs::write(root.join("b.md"), "b").expect("write");
+        std::fs::write(root.join("secret.md"), "s").expect("write");
+        std::os::unix::fs::symlink(root.join("b.md"), root.join("link.md")).expect("symlink");
+        let text = storage_policy(&[
+            (format!("fs://{}/a.md", root.display()), "read"),
+            (format!("fs://{}/link.md", root.display()), "read, write"),
+        ]);
+        let compiled = compile_text(&text, &[]).expect("compiles");
+        assert!(compiled.sandbox.preopens.is_empty());
+        let views = &compiled.sandbox.files;
+        assert_eq!(views.len(), 1, "{views:?}");
+        assert_eq!(views[0].host_dir, root);
+        assert_eq!(views[0].guest_dir, root.display().to_string());
+        let files: Vec<(&str, &str, bool)> = views[0]
+            .files
+            .iter()
+            .map(|f| (f.guest_name.as_str(), f.host_name.as_str(), f.writable))
+            .collect();
+        assert_eq!(files, [("a.md", "a.md", false), ("link.md", "b.md", true)]);
+    }
+
+    #[test]
+    fn a_file_inside_a_granted_tree_needs_no_view_when_the_tree_covers_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("real path");
+        std::fs::create_dir(root.join("sub")).expect("mkdir");
+        std::fs::write(root.join("sub/a.md"), "a").expect("write");
+        let text = storage_policy(&[
+            (format!("fs://{}/**", root.display()), "read, write"),
+            (format!("fs://{}/sub/a.md", root.display()), "read"),
+        ]);
+        let compiled = compile_text(&text, &[]).expect("compiles");
+        assert_eq!(compiled.sandbox.preopens.len(), 1);
+        assert!(compiled.sandbox.files.is_empty());
+    }
+
+    #[test]
+    fn a_writable_file_inside_a_read_only_tree_is_refused_naming_both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("real path");
+        std::fs::create_dir(root.join("sub")).expect("mkdir");
+        std::fs::write(root.join("sub/a.md"), "a").expect("write");
+        let text = storage_policy(&[
+            (format!("fs://{}/**", root.display()), "read"),
+            (format!("fs://{}/sub/a.md", root.display()), "read, write"),
+        ]);
+        let error = compile_text(&text, &[]).unwrap_err();
+        assert!(
+            error.contains(&format!("{}/sub/a.md read-write", root.display()))
+                && error.contains(&format!("directory {}, granted read-only", root.display()))
+                && error.contains("would hide the rest"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -232,6 +232,240 @@ async fn a_read_write_grant_writes_inside_its_tree_only() {
     assert_eq!(snapshot(&tree.outside), outside_before);
 }
 
+/// A directory holding a granted file, a granted writable file, an
+/// ungranted sibling, a subdirectory and a symlink to a secret outside.
+struct Notes {
+    _tmp: tempfile::TempDir,
+    notes: std::path::PathBuf,
+    outside: std::path::PathBuf,
+}
+
+fn notes() -> Notes {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonical");
+    let notes = root.join("notes");
+    let outside = root.join("outside");
+    std::fs::create_dir_all(notes.join("sub")).expect("mkdir");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(notes.join("todo.md"), "todo").expect("write");
+    std::fs::write(notes.join("log.md"), "log").expect("write");
+    std::fs::write(notes.join("diary.md"), "dear diary").expect("write");
+    std::fs::write(notes.join("sub/inner.txt"), "inner").expect("write");
+    std::fs::write(outside.join("secret.txt"), "top secret").expect("write");
+    std::os::unix::fs::symlink(outside.join("secret.txt"), notes.join("escape")).expect("symlink");
+    Notes {
+        _tmp: tmp,
+        notes,
+        outside,
+    }
+}
+
+/// What `raw-fs` answers: the text, or `Err(code)`.
+async fn raw_fs(
+    client: &Client,
+    preopen: &str,
+    op: &str,
+    path: &str,
+    other: &str,
+) -> Result<String, String> {
+    let result = call(
+        client,
+        "hostile_raw-fs",
+        json!({"preopen": preopen, "op": op, "path": path, "other": other}),
+    )
+    .await;
+    // A `result` export: its `ok` is the structured result, its `err` the
+    // text of a tool error.
+    if is_err(&result) {
+        return Err(text(&result));
+    }
+    match result.structured_content {
+        Some(Value::Object(mut map)) => match map.remove("result") {
+            Some(Value::String(ok)) => Ok(ok),
+            other => panic!("raw-fs {op} {path}: unexpected result {other:?}"),
+        },
+        other => panic!("raw-fs {op} {path}: unexpected result {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let tree = notes();
+    let dir = tree.notes.display().to_string();
+    let todo = format!("fs://{dir}/todo.md");
+    let log = format!("fs://{dir}/log.md");
+    weld_ok(
+        &dirs,
+        &["grant", "hostile", "storage", &todo, "--access", "read"],
+    )
+    .await;
+    weld_ok(
+        &dirs,
+        &[
+            "grant",
+            "hostile",
+            "storage",
+            &log,
+            "--access",
+            "read,write",
+        ],
+    )
+    .await;
+    let notes_before = snapshot(&tree.notes);
+    let outside_before = snapshot(&tree.outside);
+    let client = serve(&dirs).await;
+
+    // Through the language's file API (wasi-libc resolves the paths).
+    let read = call(
+        &client,
+        "hostile_read-file",
+        json!({"path": format!("{dir}/todo.md")}),
+    )
+    .await;
+    assert_eq!(read.structured_content, Some(json!({"result": "todo"})));
+    let write = call(
+        &client,
+        "hostile_write-file",
+        json!({"path": format!("{dir}/log.md"), "contents": "new log"}),
+    )
+    .await;
+    assert!(!is_err(&write), "{}", text(&write));
+    let refused = [
+        (
+            "hostile_write-file",
+            json!({"path": format!("{dir}/todo.md"), "contents": "x"}),
+        ),
+        (
+            "hostile_read-file",
+            json!({"path": format!("{dir}/diary.md")}),
+        ),
+        (
+            "hostile_read-file",
+            json!({"path": format!("{dir}/sub/inner.txt")}),
+        ),
+        (
+            "hostile_read-file",
+            json!({"path": format!("{dir}/escape")}),
+        ),
+        (
+            "hostile_read-file",
+            json!({"path": format!("{dir}/../outside/secret.txt")}),
+        ),
+        (
+            "hostile_write-file",
+            json!({"path": format!("{dir}/new.txt"), "contents": "x"}),
+        ),
+        ("hostile_list-dir", json!({"path": dir})),
+    ];
+    for (tool, arguments) in refused {
+        let result = call(&client, tool, arguments.clone()).await;
+        assert!(
+            is_err(&result),
+            "{tool} {arguments} succeeded: {}",
+            text(&result)
+        );
+        still_serving(&client).await;
+    }
+
+    // Straight at wasi:filesystem, with paths no libc would produce.
+    assert_eq!(
+        raw_fs(&client, &dir, "read", "todo.md", "").await,
+        Ok("todo".into())
+    );
+    assert_eq!(
+        raw_fs(&client, &dir, "read", "./todo.md", "").await,
+        Ok("todo".into())
+    );
+    assert_eq!(
+        raw_fs(&client, &dir, "read-follow", "todo.md", "").await,
+        Ok("todo".into())
+    );
+    assert_eq!(
+        raw_fs(&client, &dir, "stat", "todo.md", "").await,
+        Ok("4".into())
+    );
+    // The sibling exists on disk; for the tool it does not.
+    assert_eq!(
+        raw_fs(&client, &dir, "read", "diary.md", "").await,
+        Err("no-entry".into())
+    );
+    assert_eq!(
+        raw_fs(&client, &dir, "stat", "diary.md", "").await,
+        Err("no-entry".into())
+    );
+    assert_eq!(
+        raw_fs(&client, &dir, "list", "", "").await,
+        Err("access".into())
+    );
+    for path in ["", ".", "..", "sub", "../outside", "/"] {
+        assert!(
+            raw_fs(&client, &dir, "open-dir", path, "").await.is_err(),
+            "open-dir {path}"
+        );
+    }
+    for path in [
+        "../outside/secret.txt",
+        "/etc/passwd",
+        "escape",
+        "sub/inner.txt",
+        "todo.md/",
+    ] {
+        assert!(
+            raw_fs(&client, &dir, "read-follow", path, "")
+                .await
+                .is_err(),
+            "read {path}"
+        );
+    }
+    // Read-only stays read-only, whatever the directory allows for log.md.
+    assert_eq!(
+        raw_fs(&client, &dir, "write", "todo.md", "x").await,
+        Err("not-permitted".into())
+    );
+    assert!(
+        raw_fs(&client, &dir, "write-through-read", "todo.md", "x")
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        raw_fs(&client, &dir, "set-times", "todo.md", "").await,
+        Err("not-permitted".into())
+    );
+    // The directory's entries cannot change, even beside a writable file.
+    for (op, path, other) in [
+        ("mkdir", "made", ""),
+        ("unlink", "log.md", ""),
+        ("unlink", "diary.md", ""),
+        ("rename", "log.md", "moved.md"),
+        ("symlink", "link2", "../outside/secret.txt"),
+        ("link", "log.md", "copy.md"),
+        ("write", "created.md", "x"),
+    ] {
+        assert_eq!(
+            raw_fs(&client, &dir, op, path, other).await.map_err(|_| ()),
+            Err(()),
+            "{op} {path} {other}"
+        );
+    }
+    assert_eq!(
+        raw_fs(&client, &dir, "write", "log.md", "raw log").await,
+        Ok("written".into())
+    );
+    client.cancel().await.expect("close");
+
+    // Only log.md changed, and only its content.
+    let mut expected = notes_before;
+    for (path, content) in &mut expected {
+        if path.ends_with("/log.md") {
+            *content = b"raw log".to_vec();
+        }
+    }
+    assert_eq!(snapshot(&tree.notes), expected);
+    assert_eq!(snapshot(&tree.outside), outside_before);
+}
+
 #[tokio::test]
 async fn a_granted_variable_is_seen_and_no_other() {
     let dirs = Dirs::new();

@@ -158,6 +158,10 @@ impl Guest for Hostile {
         Ok(names)
     }
 
+    fn raw_fs(preopen: String, op: String, path: String, other: String) -> Result<String, String> {
+        raw_fs(&preopen, &op, &path, &other)
+    }
+
     fn get_env(key: String) -> Option<String> {
         std::env::var(key).ok()
     }
@@ -266,3 +270,87 @@ fn http_get(url: &str) -> Result<String, String> {
 }
 
 export!(Hostile);
+
+/// See `raw-fs` in the WIT: each operation is one wasi:filesystem call (or
+/// two, where the second is the attack), with no libc path handling between.
+fn raw_fs(preopen: &str, op: &str, path: &str, other: &str) -> Result<String, String> {
+    use wasi::filesystem::types::{
+        Descriptor, DescriptorFlags, ErrorCode, NewTimestamp, OpenFlags, PathFlags,
+    };
+    let code = |e: ErrorCode| e.name().to_string();
+    let (dir, _) = wasi::filesystem::preopens::get_directories()
+        .into_iter()
+        .find(|(_, name)| name == preopen)
+        .ok_or_else(|| format!("no preopen named {preopen}"))?;
+    let read_all = |file: &Descriptor| -> Result<String, String> {
+        let (data, _) = file.read(1 << 20, 0).map_err(code)?;
+        Ok(String::from_utf8_lossy(&data).into_owned())
+    };
+    let list = |d: &Descriptor| -> Result<String, String> {
+        let stream = d.read_directory().map_err(code)?;
+        let mut names = Vec::new();
+        while let Some(entry) = stream.read_directory_entry().map_err(code)? {
+            names.push(entry.name);
+        }
+        names.sort();
+        Ok(names.join(","))
+    };
+    let none = PathFlags::empty();
+    match op {
+        "read" | "read-follow" => {
+            let flags = if op == "read" { none } else { PathFlags::SYMLINK_FOLLOW };
+            let file = dir
+                .open_at(flags, path, OpenFlags::empty(), DescriptorFlags::READ)
+                .map_err(code)?;
+            read_all(&file)
+        }
+        "write" => {
+            let file = dir
+                .open_at(
+                    none,
+                    path,
+                    OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                    DescriptorFlags::WRITE,
+                )
+                .map_err(code)?;
+            file.write(other.as_bytes(), 0).map_err(code)?;
+            Ok("written".into())
+        }
+        "write-through-read" => {
+            let file = dir
+                .open_at(none, path, OpenFlags::empty(), DescriptorFlags::READ)
+                .map_err(code)?;
+            file.set_size(0).map_err(code)?;
+            file.write(other.as_bytes(), 0).map_err(code)?;
+            Ok("written".into())
+        }
+        "open-dir" => {
+            let sub = dir
+                .open_at(none, path, OpenFlags::DIRECTORY, DescriptorFlags::READ)
+                .map_err(code)?;
+            list(&sub)
+        }
+        "stat" => Ok(dir.stat_at(none, path).map_err(code)?.size.to_string()),
+        "list" => list(&dir),
+        "mkdir" => dir.create_directory_at(path).map(|()| "made".into()).map_err(code),
+        "unlink" => dir.unlink_file_at(path).map(|()| "unlinked".into()).map_err(code),
+        "rename" => dir
+            .rename_at(path, &dir, other)
+            .map(|()| "renamed".into())
+            .map_err(code),
+        "symlink" => dir
+            .symlink_at(other, path)
+            .map(|()| "linked".into())
+            .map_err(code),
+        "link" => dir
+            .link_at(none, path, &dir, other)
+            .map(|()| "linked".into())
+            .map_err(code),
+        "readlink" => dir.readlink_at(path).map_err(code),
+        "set-times" => dir
+            .set_times_at(none, path, NewTimestamp::Now, NewTimestamp::Now)
+            .map(|()| "touched".into())
+            .map_err(code),
+        _ => Err(format!("unknown op {op}")),
+    }
+}

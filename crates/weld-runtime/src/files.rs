@@ -1,0 +1,479 @@
+//! Single-file grants.
+//!
+//! WASI preopens whole directories; a policy may grant one file. weld
+//! preopens the file's parent directory and shadows every
+//! `wasi:filesystem/types` method that takes a path relative to a directory
+//! (`open-at`, `stat-at`, …), so that through that *gated* directory the
+//! tool reaches exactly the granted files, under the names the policy gives
+//! them, with the access the policy gives each, and nothing else:
+//!
+//! - `open-at`, `stat-at`, `metadata-hash-at`, `readlink-at` and
+//!   `set-times-at` accept only a granted name (`name` or `./name`); any other
+//!   path — a sibling, `..`, an absolute path, `.` — does not exist. Symlinks
+//!   are never followed (the policy resolved them at load, so a symlink found
+//!   now was put there since and could point at a sibling).
+//! - Opening for writing (write, create, truncate) needs a read-write grant
+//!   on that file, and a file opened from a read-only grant is read-only
+//!   whatever the directory's permissions.
+//! - An `open-at` that finds a directory where the granted file was (it was
+//!   replaced since load) is closed again and refused.
+//! - Listing the directory and every change to its entries (create, link,
+//!   rename, symlink, unlink, remove, and setting the directory's own times)
+//!   are refused: the grant is the file's content, not its directory.
+//!
+//! Directories opened any other way are not affected: the shadows delegate
+//! to Wasmtime's own implementation, after one table lookup and a comparison
+//! against the call's (usually empty) list of gated directories.
+//!
+//! A gated directory is recognised by the address of its open directory
+//! handle, recorded when the guest asks for its preopens. The handle lives in
+//! the call's `WasiCtx` for the whole call, so the address cannot be reused by
+//! another directory while the call runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::FsPerms;
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::p2::FsResult;
+use wasmtime_wasi::p2::bindings::filesystem::preopens;
+use wasmtime_wasi::p2::bindings::filesystem::types::{
+    DescriptorFlags, DescriptorStat, DirectoryEntryStream, ErrorCode, HostDescriptor,
+    MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
+};
+
+use crate::call::CallState;
+
+/// The granted files of one directory, and where the guest finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileView {
+    /// The directory on the host that holds the files (absolute, real).
+    pub host_dir: PathBuf,
+    /// Where the guest finds that directory.
+    pub guest_dir: String,
+    /// The files, each at most once.
+    pub files: Vec<GrantedFile>,
+}
+
+/// One granted file in a [`FileView`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantedFile {
+    /// The name the guest uses (the last component of the policy's path).
+    pub guest_name: String,
+    /// The real file's name in `host_dir` (differs when the policy's path is
+    /// a symlink).
+    pub host_name: String,
+    /// Read-write when true, read-only otherwise.
+    pub writable: bool,
+}
+
+impl FileView {
+    /// Whether any file of the view may be written: the directory's
+    /// permissions, which each file then narrows.
+    pub(crate) fn any_writable(&self) -> bool {
+        self.files.iter().any(|f| f.writable)
+    }
+
+    /// The granted file a guest path names, if it names one.
+    /// Only `name` and `./name` (as wasi-libc may write it): anything else
+    /// (absolute, `..`, a trailing `/`, a subpath) names no granted file.
+    fn lookup(&self, path: &str) -> Option<&GrantedFile> {
+        let name = path.strip_prefix("./").unwrap_or(path);
+        self.files.iter().find(|f| f.guest_name == name)
+    }
+}
+
+/// The call's gated directories: the views granted, and the handles found
+/// for them.
+#[derive(Default)]
+pub(crate) struct GatedDirs {
+    views: Vec<Arc<FileView>>,
+    /// (address of the open directory handle, index into `views`).
+    handles: Vec<(usize, usize)>,
+}
+
+impl GatedDirs {
+    pub(crate) fn new(views: Vec<Arc<FileView>>) -> Self {
+        Self {
+            views,
+            handles: Vec::new(),
+        }
+    }
+}
+
+/// The view `fd` is the gated directory of, if it is one.
+fn gated(state: &mut CallState, fd: &Resource<Descriptor>) -> Option<Arc<FileView>> {
+    if state.files.handles.is_empty() {
+        return None;
+    }
+    let Ok(Descriptor::Dir(dir)) = state.table.get(fd) else {
+        return None;
+    };
+    let address = Arc::as_ptr(&dir.dir) as usize;
+    let index = state.files.handles.iter().find(|(a, _)| *a == address)?.1;
+    state.files.views.get(index).cloned()
+}
+
+/// A Wasmtime filesystem result as the WIT `result<T, error-code>`; a
+/// non-`error-code` failure stays a trap, as in Wasmtime's own bindings.
+fn lower<T>(result: FsResult<T>) -> wasmtime::Result<Result<T, ErrorCode>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(error) => Ok(Err(error.downcast()?)),
+    }
+}
+
+/// Path flags that never follow a symlink (`symlink-follow` is the only
+/// path flag).
+fn no_follow() -> PathFlags {
+    PathFlags::empty()
+}
+
+type Reply<'a, R> = Box<dyn Future<Output = wasmtime::Result<(Result<R, ErrorCode>,)>> + Send + 'a>;
+
+const TYPES: &str = "wasi:filesystem/types@0.2.12";
+const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
+
+/// Shadows the path-taking `wasi:filesystem` functions (see the module
+/// docs). Must run after Wasmtime's WASI functions are added.
+pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(PREOPENS)?.func_wrap(
+        "get-directories",
+        |mut store: StoreContextMut<'_, CallState>, (): ()| {
+            let state = store.data_mut();
+            let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
+            if !state.files.views.is_empty() {
+                let mut found = Vec::new();
+                for (fd, name) in &dirs {
+                    let index = state.files.views.iter().position(|v| v.guest_dir == *name);
+                    if let (Some(index), Ok(Descriptor::Dir(dir))) = (index, state.table.get(fd)) {
+                        found.push((Arc::as_ptr(&dir.dir) as usize, index));
+                    }
+                }
+                for handle in found {
+                    if !state.files.handles.contains(&handle) {
+                        state.files.handles.push(handle);
+                    }
+                }
+            }
+            Ok((dirs,))
+        },
+    )?;
+
+    let mut types = linker.instance(TYPES)?;
+    types.func_wrap_async(
+        "[method]descriptor.open-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, path_flags, path, oflags, flags): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            OpenFlags,
+            DescriptorFlags,
+        )|
+         -> Reply<'_, Resource<Descriptor>> {
+            Box::new(async move {
+                let state = store.data_mut();
+                let Some(view) = gated(state, &fd) else {
+                    let mut fs = state.filesystem();
+                    return Ok((lower(
+                        fs.open_at(fd, path_flags, path, oflags, flags).await,
+                    )?,));
+                };
+                let Some(file) = view.lookup(&path) else {
+                    return Ok((Err(ErrorCode::NoEntry),));
+                };
+                if oflags.contains(OpenFlags::DIRECTORY) {
+                    return Ok((Err(ErrorCode::NotDirectory),));
+                }
+                let writes = oflags.intersects(OpenFlags::CREATE | OpenFlags::TRUNCATE)
+                    || flags.contains(DescriptorFlags::WRITE);
+                if writes && !file.writable {
+                    return Ok((Err(ErrorCode::NotPermitted),));
+                }
+                let mut fs = state.filesystem();
+                let opened = fs
+                    .open_at(fd, no_follow(), file.host_name.clone(), oflags, flags)
+                    .await;
+                let opened = match lower(opened)? {
+                    Ok(opened) => opened,
+                    Err(code) => return Ok((Err(code),)),
+                };
+                match fs.table.get_mut(&opened)? {
+                    Descriptor::File(f) => {
+                        if !file.writable {
+                            f.perms = FsPerms::ReadOnly;
+                        }
+                        Ok((Ok(opened),))
+                    }
+                    Descriptor::Dir(_) => {
+                        // The granted file was replaced by a directory since
+                        // the policy was compiled; its contents were never
+                        // granted.
+                        fs.table.delete(opened)?;
+                        Ok((Err(ErrorCode::NoEntry),))
+                    }
+                }
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.stat-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, path_flags, path): (Resource<Descriptor>, PathFlags, String)|
+         -> Reply<'_, DescriptorStat> {
+            Box::new(async move {
+                let state = store.data_mut();
+                let (path_flags, path) = match gated(state, &fd) {
+                    None => (path_flags, path),
+                    Some(view) => match view.lookup(&path) {
+                        Some(file) => (no_follow(), file.host_name.clone()),
+                        None => return Ok((Err(ErrorCode::NoEntry),)),
+                    },
+                };
+                Ok((lower(
+                    state.filesystem().stat_at(fd, path_flags, path).await,
+                )?,))
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.metadata-hash-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, path_flags, path): (Resource<Descriptor>, PathFlags, String)|
+         -> Reply<'_, MetadataHashValue> {
+            Box::new(async move {
+                let state = store.data_mut();
+                let (path_flags, path) = match gated(state, &fd) {
+                    None => (path_flags, path),
+                    Some(view) => match view.lookup(&path) {
+                        Some(file) => (no_follow(), file.host_name.clone()),
+                        None => return Ok((Err(ErrorCode::NoEntry),)),
+                    },
+                };
+                let mut fs = state.filesystem();
+                Ok((lower(fs.metadata_hash_at(fd, path_flags, path).await)?,))
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.readlink-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, path): (Resource<Descriptor>, String)|
+         -> Reply<'_, String> {
+            Box::new(async move {
+                let state = store.data_mut();
+                let path = match gated(state, &fd) {
+                    None => path,
+                    Some(view) => match view.lookup(&path) {
+                        Some(file) => file.host_name.clone(),
+                        None => return Ok((Err(ErrorCode::NoEntry),)),
+                    },
+                };
+                Ok((lower(state.filesystem().readlink_at(fd, path).await)?,))
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.set-times-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, path_flags, path, atim, mtim): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            NewTimestamp,
+            NewTimestamp,
+        )|
+         -> Reply<'_, ()> {
+            Box::new(async move {
+                let state = store.data_mut();
+                let (path_flags, path) = match gated(state, &fd) {
+                    None => (path_flags, path),
+                    Some(view) => match view.lookup(&path) {
+                        Some(file) if file.writable => (no_follow(), file.host_name.clone()),
+                        Some(_) => return Ok((Err(ErrorCode::NotPermitted),)),
+                        None => return Ok((Err(ErrorCode::NoEntry),)),
+                    },
+                };
+                let mut fs = state.filesystem();
+                Ok((lower(
+                    fs.set_times_at(fd, path_flags, path, atim, mtim).await,
+                )?,))
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.read-directory",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd,): (Resource<Descriptor>,)|
+         -> Reply<'_, Resource<DirectoryEntryStream>> {
+            Box::new(async move {
+                let state = store.data_mut();
+                if gated(state, &fd).is_some() {
+                    return Ok((Err(ErrorCode::Access),));
+                }
+                Ok((lower(state.filesystem().read_directory(fd).await)?,))
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.set-times",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, atim, mtim): (Resource<Descriptor>, NewTimestamp, NewTimestamp)|
+         -> Reply<'_, ()> {
+            Box::new(async move {
+                let state = store.data_mut();
+                if gated(state, &fd).is_some() {
+                    return Ok((Err(ErrorCode::NotPermitted),));
+                }
+                Ok((lower(state.filesystem().set_times(fd, atim, mtim).await)?,))
+            })
+        },
+    )?;
+
+    // The one-path entry changes: refused on a gated directory.
+    macro_rules! refuse_on_gated {
+        ($name:literal, $method:ident) => {
+            types.func_wrap_async(
+                $name,
+                |mut store: StoreContextMut<'_, CallState>,
+                 (fd, path): (Resource<Descriptor>, String)|
+                 -> Reply<'_, ()> {
+                    Box::new(async move {
+                        let state = store.data_mut();
+                        if gated(state, &fd).is_some() {
+                            return Ok((Err(ErrorCode::NotPermitted),));
+                        }
+                        Ok((lower(state.filesystem().$method(fd, path).await)?,))
+                    })
+                },
+            )?;
+        };
+    }
+    refuse_on_gated!(
+        "[method]descriptor.create-directory-at",
+        create_directory_at
+    );
+    refuse_on_gated!("[method]descriptor.unlink-file-at", unlink_file_at);
+    refuse_on_gated!(
+        "[method]descriptor.remove-directory-at",
+        remove_directory_at
+    );
+
+    types.func_wrap_async(
+        "[method]descriptor.symlink-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, old_path, new_path): (Resource<Descriptor>, String, String)|
+         -> Reply<'_, ()> {
+            Box::new(async move {
+                let state = store.data_mut();
+                if gated(state, &fd).is_some() {
+                    return Ok((Err(ErrorCode::NotPermitted),));
+                }
+                let mut fs = state.filesystem();
+                Ok((lower(fs.symlink_at(fd, old_path, new_path).await)?,))
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.link-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, old_flags, old_path, new_fd, new_path): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            Resource<Descriptor>,
+            String,
+        )|
+         -> Reply<'_, ()> {
+            Box::new(async move {
+                let state = store.data_mut();
+                if gated(state, &fd).is_some() || gated(state, &new_fd).is_some() {
+                    return Ok((Err(ErrorCode::NotPermitted),));
+                }
+                let mut fs = state.filesystem();
+                Ok((lower(
+                    fs.link_at(fd, old_flags, old_path, new_fd, new_path).await,
+                )?,))
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.rename-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, old_path, new_fd, new_path): (
+            Resource<Descriptor>,
+            String,
+            Resource<Descriptor>,
+            String,
+        )|
+         -> Reply<'_, ()> {
+            Box::new(async move {
+                let state = store.data_mut();
+                if gated(state, &fd).is_some() || gated(state, &new_fd).is_some() {
+                    return Ok((Err(ErrorCode::NotPermitted),));
+                }
+                let mut fs = state.filesystem();
+                Ok((lower(fs.rename_at(fd, old_path, new_fd, new_path).await)?,))
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> FileView {
+        FileView {
+            host_dir: PathBuf::from("/real"),
+            guest_dir: "/notes".into(),
+            files: vec![GrantedFile {
+                guest_name: "todo.md".into(),
+                host_name: "real-todo.md".into(),
+                writable: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn only_a_granted_name_is_found_in_a_gated_directory() {
+        let view = view();
+        for path in ["todo.md", "./todo.md"] {
+            assert_eq!(
+                view.lookup(path).map(|f| f.host_name.as_str()),
+                Some("real-todo.md"),
+                "{path}"
+            );
+        }
+        for path in [
+            "",
+            ".",
+            "..",
+            "../todo.md",
+            "other.md",
+            "sub/todo.md",
+            "todo.md/..",
+            "real-todo.md",
+            "/todo.md",
+            "todo.md/",
+            ".//todo.md",
+            "././todo.md",
+        ] {
+            assert!(view.lookup(path).is_none(), "{path}");
+        }
+    }
+}
