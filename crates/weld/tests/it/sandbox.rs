@@ -227,6 +227,34 @@ async fn a_read_write_grant_writes_inside_its_tree_only() {
         )
         .await
     ));
+    // Straight at wasi:filesystem: nothing leads out of the preopen, and a
+    // symlink the tool makes itself does not either.
+    let granted = tree.granted.display().to_string();
+    let _ = raw_fs(&client, &granted, "symlink", "planted", "/etc/passwd").await;
+    let _ = raw_fs(
+        &client,
+        &granted,
+        "symlink",
+        "planted2",
+        "../outside/secret.txt",
+    )
+    .await;
+    for (op, path, other) in [
+        ("read-follow", "../outside/secret.txt", ""),
+        ("read-follow", "/etc/passwd", ""),
+        ("read-follow", "link", ""),
+        ("read-follow", "planted", ""),
+        ("read-follow", "planted2", ""),
+        ("open-dir", "..", ""),
+        ("write", "../outside/new.txt", "x"),
+        ("rename", "notes.txt", "../outside/stolen.txt"),
+        ("link", "notes.txt", "../outside/linked.txt"),
+    ] {
+        assert!(
+            raw_fs(&client, &granted, op, path, other).await.is_err(),
+            "{op} {path} {other}"
+        );
+    }
     attacks_fail(&client, &tree).await;
     client.cancel().await.expect("close");
     assert_eq!(snapshot(&tree.outside), outside_before);
