@@ -3,7 +3,7 @@
 use crate::env::{EnvKey, EnvRule, EnvSource};
 use crate::error::{ErrorKind, Location, PolicyError};
 use crate::interfaces::{InterfacePattern, Interfaces};
-use crate::limits::{self, ByteSize, Limits};
+use crate::limits::{self, ByteSize, Concurrency, Excess, Limits};
 use crate::network::{
     self, Cidr, HostPattern, NetTarget, NetworkAllow, NetworkDeny, NetworkRules, Scheme,
 };
@@ -745,13 +745,62 @@ fn resources(node: &Node) -> Result<Limits, PolicyError> {
         limits.timeout = Some(limits::check_timeout(d).map_err(|m| invalid(n, &p, m))?);
     }
     if let Some(n) = f.get("concurrency") {
-        let c = count(n, &format!("{path}.concurrency"), u64::from(u32::MAX))?;
-        limits.concurrency = Some(u32::try_from(c).unwrap_or(u32::MAX));
+        limits.concurrency = Some(concurrency(n, &format!("{path}.concurrency"))?);
     }
     if let Some(n) = f.get("fuel") {
         limits.fuel = Some(count(n, &format!("{path}.fuel"), u64::MAX)?);
     }
     Ok(limits)
+}
+
+/// `concurrency: 4` (extra calls wait) or `concurrency: { max: 4, excess:
+/// wait|refuse }`.
+fn concurrency(node: &Node, path: &str) -> Result<Concurrency, PolicyError> {
+    let max = |n: &Node, p: &str| {
+        count(n, p, u64::from(u32::MAX)).map(|c| u32::try_from(c).unwrap_or(u32::MAX))
+    };
+    match &node.value {
+        Value::Int(_) => max(node, path).map(Concurrency::waiting),
+        Value::Map(_) => {
+            let f = section(node, path, &["max", "excess"], &[])?;
+            let Some(max_node) = f.get("max") else {
+                return Err(PolicyError::at(
+                    ErrorKind::MissingField,
+                    node.at,
+                    format!(
+                        "`{path}` has no `max`; add the number of calls that may run at once, e.g. `{{ max: 4, excess: refuse }}`"
+                    ),
+                ));
+            };
+            let max = max(max_node, &format!("{path}.max"))?;
+            let excess = match f.get("excess") {
+                None => Excess::Wait,
+                Some(n) => {
+                    let p = format!("{path}.excess");
+                    match string(n, &p)? {
+                        "wait" => Excess::Wait,
+                        "refuse" => Excess::Refuse,
+                        other => {
+                            return Err(invalid(
+                                n,
+                                &p,
+                                format!(
+                                    "unknown value `{}`; expected `wait` (extra calls wait for a running one to finish) or `refuse` (extra calls fail at once with an error)",
+                                    other.escape_debug()
+                                ),
+                            ));
+                        }
+                    }
+                }
+            };
+            Ok(Concurrency { max, excess })
+        }
+        _ => Err(wrong_type(
+            node,
+            path,
+            "a whole number, or a mapping like `{ max: 4, excess: refuse }`",
+        )),
+    }
 }
 
 fn size(node: &Node, path: &str) -> Result<ByteSize, PolicyError> {

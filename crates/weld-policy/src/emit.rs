@@ -8,7 +8,7 @@ use crate::limits::format_duration;
 use crate::network::{NetTarget, Scheme};
 use crate::policy::Policy;
 use crate::storage::AccessSet;
-use crate::{EnvSource, InterfacePattern};
+use crate::{EnvSource, Excess, InterfacePattern};
 
 /// A YAML double-quoted scalar. Escapes everything YAML would not keep
 /// verbatim: `"`, `\`, C0/C1 controls, DEL, and the characters YAML or
@@ -192,7 +192,18 @@ fn model(p: &Policy) -> Vec<(&'static str, Doc)> {
             m.push(("output", size(b)));
         }
         if let Some(c) = l.concurrency {
-            m.push(("concurrency", Doc::Bare(c.to_string())));
+            // `wait` is the default, so the short form is the canonical one.
+            let max = Doc::Bare(c.max.to_string());
+            m.push((
+                "concurrency",
+                match c.excess {
+                    Excess::Wait => max,
+                    Excess::Refuse => Doc::Map(vec![
+                        ("max", max),
+                        ("excess", Doc::Word(c.excess.to_string())),
+                    ]),
+                },
+            ));
         }
         if let Some(f) = l.fuel {
             m.push(("fuel", Doc::Bare(f.to_string())));

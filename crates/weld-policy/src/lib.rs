@@ -118,7 +118,8 @@ pub use error::{ErrorKind, Location, PolicyError};
 pub use fuzz::{check_policy, fuzz_check};
 pub use interfaces::{InterfacePattern, Interfaces};
 pub use limits::{
-    ByteSize, Limits, MAX_BYTES, MAX_TIMEOUT, MIN_MEMORY, format_duration, parse_duration,
+    ByteSize, Concurrency, Excess, Limits, MAX_BYTES, MAX_TIMEOUT, MIN_MEMORY, format_duration,
+    parse_duration,
 };
 pub use network::{
     BUILT_IN_DENIES, BuiltInDeny, Cidr, Decision, HostPattern, NetTarget, NetworkAllow,

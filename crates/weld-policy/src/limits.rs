@@ -155,6 +155,58 @@ pub fn format_duration(d: Duration) -> String {
     format!("{ms}ms")
 }
 
+/// What becomes of a call of a component's tools made while `max` calls of
+/// them are already running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Excess {
+    /// It waits until a running call finishes. The wait is not bounded by
+    /// weld: the client can still cancel the call (or close its HTTP
+    /// connection), which ends the wait.
+    #[default]
+    Wait,
+    /// It fails at once with a tool error, so a busy tool pushes back on
+    /// its callers instead of piling up their requests.
+    Refuse,
+}
+
+impl Excess {
+    /// The policy keyword: `wait` or `refuse`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Excess::Wait => "wait",
+            Excess::Refuse => "refuse",
+        }
+    }
+}
+
+impl fmt::Display for Excess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `limits.concurrency`: written `4` (extra calls wait) or
+/// `{ max: 4, excess: refuse }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Concurrency {
+    /// Calls of the component's tools that may run at once (at least 1).
+    pub max: u32,
+    /// What happens to a call beyond `max`.
+    pub excess: Excess,
+}
+
+impl Concurrency {
+    /// At most `max` at once; more wait (the meaning of `concurrency: N`).
+    #[must_use]
+    pub fn waiting(max: u32) -> Self {
+        Self {
+            max,
+            excess: Excess::Wait,
+        }
+    }
+}
+
 /// `permissions.resources.limits`. Every field is optional; `None` leaves the
 /// runtime's (operator-configured) default in force. Values from a policy
 /// are validated: memory 64Ki–4Gi, output 1–4Gi, timeout 1ms–24h,
@@ -167,8 +219,9 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     /// Output (result plus captured stdout/stderr) per call.
     pub output: Option<ByteSize>,
-    /// Instances of the tool running at once.
-    pub concurrency: Option<u32>,
+    /// Calls of the component's tools running at once, and what happens to
+    /// more.
+    pub concurrency: Option<Concurrency>,
     /// A deterministic instruction budget per call (Wasmtime fuel).
     pub fuel: Option<u64>,
 }

@@ -1,7 +1,7 @@
 //! The document as a whole: reading YAML and JSON, the canonical form, and
 //! every error that is not about one section's values.
 
-use weld_policy::{ErrorKind, Location, Policy};
+use weld_policy::{Concurrency, ErrorKind, Location, Policy};
 
 fn yaml_err(text: &str) -> String {
     Policy::parse_yaml(text).unwrap_err().to_string()
@@ -80,7 +80,7 @@ fn the_issue_example_reads_and_writes_back_canonically() {
     assert_eq!(p.description(), Some("What this tool may do"));
     assert_eq!(p.storage().allow().len(), 2);
     assert_eq!(p.network().allow()[1].ports(), Some(&[443, 8443][..]));
-    assert_eq!(p.limits().concurrency, Some(4));
+    assert_eq!(p.limits().concurrency, Some(Concurrency::waiting(4)));
     assert_eq!(p.to_yaml(), CANONICAL_YAML);
     assert_eq!(p.to_string(), CANONICAL_YAML);
     assert_eq!(Policy::parse_yaml(CANONICAL_YAML).unwrap(), p);

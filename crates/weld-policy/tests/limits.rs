@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use weld_policy::{ByteSize, Limits, Policy};
+use weld_policy::{ByteSize, Concurrency, Excess, Limits, Policy};
 
 fn doc(limits: &str) -> String {
     format!("version: \"1.0\"\npermissions:\n  resources:\n    limits:\n{limits}")
@@ -21,7 +21,7 @@ fn limits_read_units_and_plain_numbers() {
             memory: Some(ByteSize(128 << 20)),
             timeout: Some(Duration::from_millis(500)),
             output: Some(ByteSize(1 << 20)),
-            concurrency: Some(4),
+            concurrency: Some(Concurrency::waiting(4)),
             fuel: Some(u64::MAX),
         }
     );
@@ -100,7 +100,9 @@ fn limit_errors_name_the_value_and_the_fix() {
     );
     assert_eq!(
         err("      concurrency: 2.5\n"),
-        format!("5:20: `{p}.concurrency` must be a whole number, found a decimal number")
+        format!(
+            "5:20: `{p}.concurrency` must be a whole number, or a mapping like `{{ max: 4, excess: refuse }}`, found a decimal number"
+        )
     );
     assert_eq!(
         err("      fuel: 18446744073709551616\n"),
@@ -123,5 +125,118 @@ fn resources_without_limits_is_refused() {
             .unwrap_err()
             .to_string(),
         "4:11: `permissions.resources.limits` is empty; remove it"
+    );
+}
+
+fn concurrency(limits: &str) -> Option<Concurrency> {
+    Policy::parse_yaml(&doc(limits))
+        .unwrap()
+        .limits()
+        .concurrency
+}
+
+#[test]
+fn concurrency_is_a_number_that_waits_or_a_mapping_that_chooses() {
+    let refuse = Some(Concurrency {
+        max: 1,
+        excess: Excess::Refuse,
+    });
+    assert_eq!(
+        concurrency("      concurrency: 4\n"),
+        Some(Concurrency::waiting(4))
+    );
+    assert_eq!(
+        concurrency("      concurrency: { max: 4 }\n"),
+        Some(Concurrency::waiting(4))
+    );
+    assert_eq!(
+        concurrency("      concurrency: { max: 4, excess: wait }\n"),
+        Some(Concurrency::waiting(4))
+    );
+    assert_eq!(
+        concurrency("      concurrency:\n        max: 1\n        excess: refuse\n"),
+        refuse
+    );
+    let json = Policy::parse_json(
+        r#"{"version":"1.0","permissions":{"resources":{"limits":{"concurrency":{"max":1,"excess":"refuse"}}}}}"#,
+    )
+    .unwrap();
+    assert_eq!(json.limits().concurrency, refuse);
+}
+
+#[test]
+fn concurrency_is_written_short_when_calls_wait_and_in_full_when_refused() {
+    let waits = Policy::parse_yaml(&doc("      concurrency: { max: 4, excess: wait }\n")).unwrap();
+    assert!(
+        waits
+            .to_yaml()
+            .ends_with("    limits:\n      concurrency: 4\n"),
+        "{}",
+        waits.to_yaml()
+    );
+    let refuses =
+        Policy::parse_yaml(&doc("      concurrency: { excess: refuse, max: 2 }\n")).unwrap();
+    let yaml = refuses.to_yaml();
+    assert!(
+        yaml.ends_with("    limits:\n      concurrency:\n        max: 2\n        excess: refuse\n"),
+        "{yaml}"
+    );
+    assert_eq!(Policy::parse_yaml(&yaml).unwrap(), refuses);
+    let json = refuses.to_json();
+    assert!(
+        json.contains("\"concurrency\": {\n") && json.contains("\"excess\": \"refuse\""),
+        "{json}"
+    );
+    assert_eq!(Policy::parse_json(&json).unwrap(), refuses);
+}
+
+#[test]
+fn concurrency_errors_are_placed_and_name_the_fix() {
+    let p = "permissions.resources.limits.concurrency";
+    assert_eq!(
+        err("      concurrency: { max: 4, excess: queue }\n"),
+        format!(
+            "5:38: `{p}.excess`: unknown value `queue`; expected `wait` (extra calls wait for a running one to finish) or `refuse` (extra calls fail at once with an error)"
+        )
+    );
+    assert_eq!(
+        err("      concurrency:\n        max: 4\n        excess: Refuse\n"),
+        format!(
+            "7:17: `{p}.excess`: unknown value `Refuse`; expected `wait` (extra calls wait for a running one to finish) or `refuse` (extra calls fail at once with an error)"
+        )
+    );
+    assert_eq!(
+        err("      concurrency: { excess: refuse }\n"),
+        format!(
+            "5:20: `{p}` has no `max`; add the number of calls that may run at once, e.g. `{{ max: 4, excess: refuse }}`"
+        )
+    );
+    assert_eq!(
+        err("      concurrency: { max: 0, excess: refuse }\n"),
+        format!("5:27: `{p}.max`: `0` must be at least 1")
+    );
+    assert_eq!(
+        err("      concurrency: { max: 4, excess: true }\n"),
+        format!("5:38: `{p}.excess` must be a string, found true/false; put it in quotes")
+    );
+    assert_eq!(
+        err("      concurrency: { max: 4, exces: refuse }\n"),
+        format!(
+            "5:30: unknown field `exces` in `{p}`; expected one of: max, excess (did you mean `excess`?)"
+        )
+    );
+    assert_eq!(
+        err("      concurrency: { max: 4, max: 5 }\n"),
+        format!("5:30: `max` appears twice in `{p}` (first at 5:22); keep one")
+    );
+    assert_eq!(
+        err("      concurrency: {}\n"),
+        format!("5:20: `{p}` is an empty mapping; remove it")
+    );
+    assert_eq!(
+        err("      concurrency: \"4\"\n"),
+        format!(
+            "5:20: `{p}` must be a whole number, or a mapping like `{{ max: 4, excess: refuse }}`, found a string"
+        )
     );
 }

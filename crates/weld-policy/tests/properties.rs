@@ -351,7 +351,12 @@ fn spec() -> impl Strategy<Value = Spec> {
             select(vec!["1Mi", "64Ki"]).prop_map(|s| V::S(s.into())),
             (1u64..10_000).prop_map(V::N),
         ]),
-        proptest::option::of(1u64..64),
+        proptest::option::of(prop_oneof![
+            (1u64..64).prop_map(V::N),
+            (1u64..64).prop_map(|max| V::M(vec![("max", V::N(max))])),
+            (1u64..64, select(vec!["wait", "refuse"]))
+                .prop_map(|(max, e)| V::M(vec![("max", V::N(max)), ("excess", V::Word(e))])),
+        ]),
         proptest::option::of(any::<u64>()),
     );
     let description =
@@ -400,7 +405,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 s.limits.push(("output", o));
             }
             if let Some(c) = conc {
-                s.limits.push(("concurrency", V::N(c)));
+                s.limits.push(("concurrency", c));
             }
             if let Some(f) = fuel {
                 s.limits.push(("fuel", V::N(f.max(1))));

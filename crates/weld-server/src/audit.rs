@@ -57,7 +57,8 @@ pub struct AuditRecord {
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
     /// `ok`, `tool_error` (the function returned `err`), `invalid_arguments`,
-    /// `cancelled`, or the failure kind (`deadline`, `out_of_memory`,
+    /// `cancelled`, `refused_busy` (refused at the policy's concurrency
+    /// limit, with `excess: refuse`), or the failure kind (`deadline`, `out_of_memory`,
     /// `stack_overflow`, `panic`, `exit`, `trap`, `instantiate`).
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

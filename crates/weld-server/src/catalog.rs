@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use rmcp::model::Tool;
+use weld_policy::Excess;
 use weld_runtime::{ExportedFunction, Limits, LoadedComponent, Sandbox, Signature};
 
 use crate::sandbox::ToolPolicy;
@@ -52,9 +53,17 @@ pub struct ToolEntry {
     /// Largest result, in bytes of its JSON text.
     pub(crate) output: Option<u64>,
     /// Shared by all tools of one component when its policy caps concurrency.
-    pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
+    pub(crate) slots: Option<Arc<Slots>>,
     pub(crate) loaded: Arc<LoadedComponent>,
     pub(crate) function: ExportedFunction,
+}
+
+/// A component's concurrency cap, shared by its tools.
+pub(crate) struct Slots {
+    pub(crate) free: tokio::sync::Semaphore,
+    /// The cap, for the message a refused call gets.
+    pub(crate) max: u32,
+    pub(crate) excess: Excess,
 }
 
 /// Why a function is not offered as a tool.
@@ -81,10 +90,13 @@ impl Catalog {
         let mut by_name = HashMap::new();
         let mut skipped = Vec::new();
         for component in components {
-            let slots = component
-                .policy
-                .concurrency
-                .map(|n| Arc::new(tokio::sync::Semaphore::new(n as usize)));
+            let slots = component.policy.concurrency.map(|c| {
+                Arc::new(Slots {
+                    free: tokio::sync::Semaphore::new(c.max as usize),
+                    max: c.max,
+                    excess: c.excess,
+                })
+            });
             for function in component.loaded.functions() {
                 let interface = function.interface_short_name();
                 let name = tool_name(&component.name, interface, &function.name);

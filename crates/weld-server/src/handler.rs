@@ -4,6 +4,7 @@
 //! known at compile time: they come from whatever components are loaded.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -12,6 +13,8 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
+use tokio::sync::TryAcquireError;
+use weld_policy::Excess;
 
 use crate::audit::{Audit, ByteCount, CallRecord};
 use crate::builtin::Management;
@@ -102,11 +105,42 @@ async fn run(
             );
         }
     };
-    // The policy's concurrency cap: extra calls wait for a slot.
+    // The policy's concurrency cap. A waiting call ends its wait when the
+    // client cancels it or closes its connection: the caller drops this
+    // future, and with it the place in the semaphore's queue.
+    let waiting_since = Instant::now();
     let _permit = match &entry.slots {
-        Some(slots) => slots.acquire().await.ok(),
         None => None,
+        Some(slots) => {
+            let taken = match slots.excess {
+                Excess::Wait => slots.free.acquire().await.map_err(|_| None),
+                Excess::Refuse => slots.free.try_acquire().map_err(|e| match e {
+                    TryAcquireError::NoPermits => Some(slots.max),
+                    TryAcquireError::Closed => None,
+                }),
+            };
+            match taken {
+                Ok(permit) => Some(permit),
+                Err(Some(max)) => {
+                    let message = format!(
+                        "`{}` is at its concurrency limit of {max}: its policy lets at most {max} \
+                         call(s) of component `{}`'s tools run at once and refuses more; retry \
+                         later, or raise `resources.limits.concurrency` in its policy",
+                        entry.tool.name, entry.component
+                    );
+                    return (error_result(message.clone()), "refused_busy", Some(message));
+                }
+                // weld never closes the semaphore; if it were, running
+                // without the cap would loosen the policy.
+                Err(None) => {
+                    let message =
+                        "internal error: the concurrency limit is unavailable".to_string();
+                    return (error_result(message.clone()), "instantiate", Some(message));
+                }
+            }
+        }
     };
+    let waited = waiting_since.elapsed();
     let mut outcome = entry
         .loaded
         .call(
@@ -122,7 +156,8 @@ async fn run(
         Err(error) => error.stats_mut(),
     };
     if let Some(stats) = stats {
-        record.queued_us = stats.queued.as_micros() as u64;
+        // Both waits: for the policy's concurrency slot and for an instance.
+        record.queued_us = (waited + stats.queued).as_micros() as u64;
         record.duration_us = stats.duration.as_micros() as u64;
         record.peak_memory = stats.peak_memory;
         record.stdout_bytes = stats.stdout_bytes;

@@ -27,8 +27,9 @@ pub struct ToolPolicy {
     pub limits: Limits,
     /// Largest result, in bytes of its JSON text.
     pub output: Option<u64>,
-    /// Calls of the component's tools that may run at once; more wait.
-    pub concurrency: Option<u32>,
+    /// Calls of the component's tools that may run at once, and whether
+    /// more wait or are refused.
+    pub concurrency: Option<weld_policy::Concurrency>,
 }
 
 impl ToolPolicy {
@@ -264,7 +265,10 @@ mod tests {
         assert_eq!(compiled.limits.memory, 64 * 1024 * 1024);
         assert_eq!(compiled.limits.timeout, Duration::from_secs(2));
         assert_eq!(compiled.output, Some(1024));
-        assert_eq!(compiled.concurrency, Some(2));
+        assert_eq!(
+            compiled.concurrency,
+            Some(weld_policy::Concurrency::waiting(2))
+        );
     }
 
     #[test]

@@ -205,7 +205,7 @@ pub struct AuditArgs {
     #[arg(long)]
     pub component: Option<String>,
     /// Only this outcome: ok, tool_error, invalid_arguments, cancelled,
-    /// deadline, out_of_memory, stack_overflow, panic, exit, trap,
+    /// refused_busy, deadline, out_of_memory, stack_overflow, panic, exit, trap,
     /// instantiate; for the built-in policy tools also applied,
     /// applied_unapproved, approval_requested, declined, refused.
     #[arg(long)]

@@ -666,22 +666,52 @@ fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
         if args.json {
             outln!("{}", serde_json::to_string(record)?);
         } else {
+            // A policy change ran no sandbox: its change says more than
+            // zero time and memory would.
+            let measured = match &record.change {
+                Some(change) => format!("{}: {}", one_line(&record.component), one_line(change)),
+                None => format!("{:>9} us {:>9} B", record.duration_us, record.peak_memory),
+            };
             outln!(
-                "{}  {:<32} {:<18} {:>9} us {:>9} B{}",
-                record.time,
-                record.tool,
-                record.outcome,
-                record.duration_us,
-                record.peak_memory,
+                "{}  {:<32} {:<18} {measured}{}",
+                one_line(&record.time),
+                one_line(&record.tool),
+                one_line(&record.outcome),
                 record
                     .error
                     .as_deref()
-                    .map(|e| format!("  {e}"))
+                    .map(|e| format!("  {}", one_line(e)))
                     .unwrap_or_default()
             );
         }
     }
     Ok(())
+}
+
+/// `text` for one line of a terminal: whitespace runs (newlines included)
+/// become one space, and control and bidirectional-formatting characters are
+/// escaped, since changes and errors carry text a client or tool chose and
+/// could otherwise rewrite what the operator sees.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.trim().chars() {
+        if c.is_whitespace() && (c.is_ascii() || c == '\u{85}') {
+            space = true;
+            continue;
+        }
+        if std::mem::take(&mut space) {
+            out.push(' ');
+        }
+        if c.is_control()
+            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+        {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// How the CLI changes policies: checked against the installed component
@@ -767,4 +797,22 @@ fn check_since(since: &str) -> Result<()> {
         bail!("--since takes a UTC time like 2026-11-21 or 2026-11-21T10:00:00Z (got `{since}`)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn audit_text_is_one_line_with_control_and_bidi_characters_escaped() {
+        assert_eq!(
+            one_line("Not granted.\n\n  weld grant x\tnetwork h"),
+            "Not granted. weld grant x network h"
+        );
+        assert_eq!(
+            one_line("fs:///a\u{1b}[2J\u{202E}b/**"),
+            "fs:///a\\u{1b}[2J\\u{202e}b/**"
+        );
+        assert_eq!(one_line("  grant env LANG  "), "grant env LANG");
+    }
 }

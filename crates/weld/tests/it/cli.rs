@@ -342,3 +342,61 @@ async fn audit_since_refuses_a_time_it_cannot_compare() {
         .await;
     assert!(good.status.success());
 }
+
+#[tokio::test]
+async fn the_audit_text_view_shows_each_policy_change_on_one_line() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let client = stdio_client(&dirs, &["--allow-model-grants"], legacy()).await;
+    let change = json!({"component": "hostile", "kind": "network", "target": "api.github.com:443"});
+    let granted = call(&client, "weld_request_grant", change.clone()).await;
+    assert_eq!(granted.is_error, Some(false), "{}", text(&granted));
+    let revoked = call(&client, "weld_revoke", change.clone()).await;
+    assert_eq!(revoked.is_error, Some(false), "{}", text(&revoked));
+    // Revoking again is refused with a message of several lines.
+    let refused = call(&client, "weld_revoke", change).await;
+    assert_eq!(refused.is_error, Some(true));
+    still_serving(&client).await;
+    audited(&dirs, "hostile_echo", "ok").await;
+    client.cancel().await.expect("close");
+
+    let output = dirs.run(&["audit"]).await;
+    assert!(output.status.success());
+    let shown = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 4, "one line per record:\n{shown}");
+    for (line, tool, outcome, change) in [
+        (
+            lines[0],
+            "weld_request_grant",
+            "applied_unapproved",
+            "hostile: grant network api.github.com:443",
+        ),
+        (
+            lines[1],
+            "weld_revoke",
+            "applied",
+            "hostile: revoke network api.github.com:443",
+        ),
+        (
+            lines[2],
+            "weld_revoke",
+            "refused",
+            "hostile: revoke network api.github.com:443  ",
+        ),
+    ] {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[1..3], [tool, outcome], "{line}");
+        assert!(line.contains(change), "{change} not in: {line}");
+        assert!(
+            !line.contains(" us "),
+            "no timings for a policy change: {line}"
+        );
+    }
+    // A call of a component's tool still shows its timings, not a change.
+    assert!(
+        lines[3].contains("hostile_echo") && lines[3].contains(" us "),
+        "{}",
+        lines[3]
+    );
+}

@@ -190,3 +190,32 @@ pub async fn still_serving(client: &Client) {
     let echo = call(client, "hostile_echo", json!({"text": "alive"})).await;
     assert_eq!(echo.structured_content, Some(json!({"result": "alive"})));
 }
+
+/// The audit log's records so far.
+pub fn audit_lines(dirs: &Dirs) -> Vec<Value> {
+    std::fs::read_to_string(dirs.state.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits for the audit writer (it drains every 20 ms) to record `outcome`
+/// for `tool`.
+pub async fn audited(dirs: &Dirs, tool: &str, outcome: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(record) = audit_lines(dirs)
+            .into_iter()
+            .find(|r| r["tool"] == tool && r["outcome"] == outcome)
+        {
+            return record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no audit record of {tool} with outcome {outcome}: {:?}",
+            audit_lines(dirs)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

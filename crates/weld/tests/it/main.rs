@@ -5,6 +5,7 @@
 mod architecture;
 mod cli;
 mod common;
+mod concurrency;
 mod http;
 mod manage;
 mod mcp;

@@ -160,34 +160,6 @@ async fn reads_once_reloaded<H: ClientHandler>(
     false
 }
 
-fn audit_lines(dirs: &Dirs) -> Vec<Value> {
-    std::fs::read_to_string(dirs.state.join("audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// Waits for the audit writer (it drains every 20 ms) to record `outcome`
-/// for `tool`.
-async fn audited(dirs: &Dirs, tool: &str, outcome: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(record) = audit_lines(dirs)
-            .into_iter()
-            .find(|r| r["tool"] == tool && r["outcome"] == outcome)
-        {
-            return record;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no audit record of {tool} with outcome {outcome}: {:?}",
-            audit_lines(dirs)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_grant_the_user_approves_is_written_and_the_tool_gains_access() {
     for (era, mode) in [("legacy", legacy()), ("2026-07-28", modern())] {
@@ -377,6 +349,53 @@ async fn an_approval_holds_only_for_the_grant_shown_and_only_once() {
         text(&replayed)
     );
     client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn over_stateless_http_an_approval_is_carried_by_its_request_state_and_counts_once() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let shown = Granted::new();
+    let later = Granted::new();
+    let (_server, addr) = http_server(&dirs, &[]).await;
+    let transport =
+        rmcp::transport::StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
+    let person = Person::new(Answer::Approve);
+    let client = person
+        .clone()
+        .serve_with_lifecycle(transport, modern())
+        .await
+        .expect("MCP over HTTP");
+
+    // Each round is its own HTTP request and no session joins them: only
+    // the requestState does.
+    let state = ask(&client, grant_args(&shown)).await;
+    audited(&dirs, "weld_request_grant", "approval_requested").await;
+    let swapped = answer(&client, grant_args(&later), &state).await;
+    assert_eq!(swapped.is_error, Some(true), "{}", text(&swapped));
+    assert_eq!(read_policy(&dirs), None, "nothing granted by a mismatch");
+    let approved = answer(&client, grant_args(&shown), &state).await;
+    assert_eq!(approved.is_error, Some(false), "{}", text(&approved));
+    assert!(read_policy(&dirs).is_some_and(|p| p.contains(&shown.uri())));
+    let replayed = answer(&client, grant_args(&shown), &state).await;
+    assert_eq!(replayed.is_error, Some(true), "{}", text(&replayed));
+    assert!(
+        text(&replayed).contains("already used"),
+        "{}",
+        text(&replayed)
+    );
+    assert!(
+        reads_once_reloaded(&client, &shown.notes()).await,
+        "the granted file stayed unreadable"
+    );
+
+    // rmcp's own round driving asks the person through the client handler.
+    let result = call_on(&client, "weld_request_grant", grant_args(&later)).await;
+    assert_eq!(result.is_error, Some(false), "{}", text(&result));
+    assert_eq!(person.shown().len(), 1, "{:?}", person.shown());
+    assert!(read_policy(&dirs).is_some_and(|p| p.contains(&later.uri())));
+    let record = audited(&dirs, "weld_request_grant", "applied").await;
+    assert_eq!(record["component"], "hostile");
 }
 
 #[tokio::test]
