@@ -18,7 +18,7 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use weld_policy::Scheme;
 
-use crate::files::GatedDirs;
+use crate::files::{FileDenial, GatedDirs};
 use crate::net::{self, NetHooks, NetLog, NetworkEvent};
 use crate::output::CappedOutput;
 use crate::{ExportedFunction, Limits, LoadedComponent, Sandbox};
@@ -146,6 +146,11 @@ pub struct CallStats {
     pub network: Vec<NetworkEvent>,
     /// Decisions made beyond those kept.
     pub network_dropped: u64,
+    /// Paths refused through single-file views, in order (capped like
+    /// `network`).
+    pub storage_denied: Vec<FileDenial>,
+    /// Refusals beyond those kept.
+    pub storage_denied_dropped: u64,
 }
 
 /// A completed call.
@@ -371,6 +376,7 @@ impl LoadedComponent {
 
         let (out_text, out_dropped) = stdout.take();
         let (err_text, err_dropped) = stderr.take();
+        let (storage_denied, storage_denied_dropped) = store.data_mut().files.take_denials();
         let memory = &store.data().memory;
         let (network, network_dropped) = log.take();
         let stats = CallStats {
@@ -381,6 +387,8 @@ impl LoadedComponent {
             stderr_bytes: err_text.len() as u64 + err_dropped,
             network,
             network_dropped,
+            storage_denied,
+            storage_denied_dropped,
         };
         log_guest_output(label, "stdout", &out_text, out_dropped);
         log_guest_output(label, "stderr", &err_text, err_dropped);

@@ -85,21 +85,70 @@ impl FileView {
     }
 }
 
-/// The call's gated directories: the views granted, and the handles found
-/// for them.
+/// A path-taking filesystem call through a single-file view that weld
+/// refused: one of the policy denials weld can observe (inside a granted
+/// directory tree, Wasmtime decides alone and nothing is observed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDenial {
+    /// The `wasi:filesystem` method, e.g. `open-at`.
+    pub op: &'static str,
+    /// The path as the tool named it, joined to the view's directory.
+    pub path: String,
+    /// The WASI error code the tool got, e.g. `no-entry`.
+    pub error: &'static str,
+}
+
+/// Denials kept per call; more are counted, so a tool probing in a loop
+/// cannot grow the audit record without bound.
+const MAX_DENIALS: usize = 256;
+
+/// The call's gated directories: the views granted, the handles found for
+/// them, and what was refused through them.
 #[derive(Default)]
 pub(crate) struct GatedDirs {
     views: Vec<Arc<FileView>>,
     /// (address of the open directory handle, index into `views`).
     handles: Vec<(usize, usize)>,
+    denials: Vec<FileDenial>,
+    dropped: u64,
 }
 
 impl GatedDirs {
     pub(crate) fn new(views: Vec<Arc<FileView>>) -> Self {
         Self {
             views,
-            handles: Vec::new(),
+            ..Self::default()
         }
+    }
+
+    /// The denials recorded, and how many more were not kept.
+    pub(crate) fn take_denials(&mut self) -> (Vec<FileDenial>, u64) {
+        (std::mem::take(&mut self.denials), self.dropped)
+    }
+
+    /// Records a refusal and returns the error the guest gets.
+    fn deny<T>(
+        &mut self,
+        view: &FileView,
+        op: &'static str,
+        path: &str,
+        error: ErrorCode,
+    ) -> wasmtime::Result<(Result<T, ErrorCode>,)> {
+        if self.denials.len() < MAX_DENIALS {
+            let path = if path.is_empty() {
+                view.guest_dir.clone()
+            } else {
+                format!("{}/{path}", view.guest_dir.trim_end_matches('/'))
+            };
+            self.denials.push(FileDenial {
+                op,
+                path,
+                error: error.name(),
+            });
+        } else {
+            self.dropped += 1;
+        }
+        Ok((Err(error),))
     }
 }
 
@@ -183,16 +232,17 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
                         fs.open_at(fd, path_flags, path, oflags, flags).await,
                     )?,));
                 };
+                const OP: &str = "open-at";
                 let Some(file) = view.lookup(&path) else {
-                    return Ok((Err(ErrorCode::NoEntry),));
+                    return state.files.deny(&view, OP, &path, ErrorCode::NoEntry);
                 };
                 if oflags.contains(OpenFlags::DIRECTORY) {
-                    return Ok((Err(ErrorCode::NotDirectory),));
+                    return state.files.deny(&view, OP, &path, ErrorCode::NotDirectory);
                 }
                 let writes = oflags.intersects(OpenFlags::CREATE | OpenFlags::TRUNCATE)
                     || flags.contains(DescriptorFlags::WRITE);
                 if writes && !file.writable {
-                    return Ok((Err(ErrorCode::NotPermitted),));
+                    return state.files.deny(&view, OP, &path, ErrorCode::NotPermitted);
                 }
                 let mut fs = state.filesystem();
                 let opened = fs
@@ -214,7 +264,7 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
                         // the policy was compiled; its contents were never
                         // granted.
                         fs.table.delete(opened)?;
-                        Ok((Err(ErrorCode::NoEntry),))
+                        state.files.deny(&view, OP, &path, ErrorCode::NoEntry)
                     }
                 }
             })
@@ -232,7 +282,11 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
                     None => (path_flags, path),
                     Some(view) => match view.lookup(&path) {
                         Some(file) => (no_follow(), file.host_name.clone()),
-                        None => return Ok((Err(ErrorCode::NoEntry),)),
+                        None => {
+                            return state
+                                .files
+                                .deny(&view, "stat-at", &path, ErrorCode::NoEntry);
+                        }
                     },
                 };
                 Ok((lower(
@@ -253,7 +307,14 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
                     None => (path_flags, path),
                     Some(view) => match view.lookup(&path) {
                         Some(file) => (no_follow(), file.host_name.clone()),
-                        None => return Ok((Err(ErrorCode::NoEntry),)),
+                        None => {
+                            return state.files.deny(
+                                &view,
+                                "metadata-hash-at",
+                                &path,
+                                ErrorCode::NoEntry,
+                            );
+                        }
                     },
                 };
                 let mut fs = state.filesystem();
@@ -273,7 +334,14 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
                     None => path,
                     Some(view) => match view.lookup(&path) {
                         Some(file) => file.host_name.clone(),
-                        None => return Ok((Err(ErrorCode::NoEntry),)),
+                        None => {
+                            return state.files.deny(
+                                &view,
+                                "readlink-at",
+                                &path,
+                                ErrorCode::NoEntry,
+                            );
+                        }
                     },
                 };
                 Ok((lower(state.filesystem().readlink_at(fd, path).await)?,))
@@ -298,8 +366,22 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
                     None => (path_flags, path),
                     Some(view) => match view.lookup(&path) {
                         Some(file) if file.writable => (no_follow(), file.host_name.clone()),
-                        Some(_) => return Ok((Err(ErrorCode::NotPermitted),)),
-                        None => return Ok((Err(ErrorCode::NoEntry),)),
+                        Some(_) => {
+                            return state.files.deny(
+                                &view,
+                                "set-times-at",
+                                &path,
+                                ErrorCode::NotPermitted,
+                            );
+                        }
+                        None => {
+                            return state.files.deny(
+                                &view,
+                                "set-times-at",
+                                &path,
+                                ErrorCode::NoEntry,
+                            );
+                        }
                     },
                 };
                 let mut fs = state.filesystem();
@@ -317,8 +399,10 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
          -> Reply<'_, Resource<DirectoryEntryStream>> {
             Box::new(async move {
                 let state = store.data_mut();
-                if gated(state, &fd).is_some() {
-                    return Ok((Err(ErrorCode::Access),));
+                if let Some(view) = gated(state, &fd) {
+                    return state
+                        .files
+                        .deny(&view, "read-directory", "", ErrorCode::Access);
                 }
                 Ok((lower(state.filesystem().read_directory(fd).await)?,))
             })
@@ -332,8 +416,10 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
          -> Reply<'_, ()> {
             Box::new(async move {
                 let state = store.data_mut();
-                if gated(state, &fd).is_some() {
-                    return Ok((Err(ErrorCode::NotPermitted),));
+                if let Some(view) = gated(state, &fd) {
+                    return state
+                        .files
+                        .deny(&view, "set-times", "", ErrorCode::NotPermitted);
                 }
                 Ok((lower(state.filesystem().set_times(fd, atim, mtim).await)?,))
             })
@@ -342,16 +428,16 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
 
     // The one-path entry changes: refused on a gated directory.
     macro_rules! refuse_on_gated {
-        ($name:literal, $method:ident) => {
+        ($op:literal, $method:ident) => {
             types.func_wrap_async(
-                $name,
+                concat!("[method]descriptor.", $op),
                 |mut store: StoreContextMut<'_, CallState>,
                  (fd, path): (Resource<Descriptor>, String)|
                  -> Reply<'_, ()> {
                     Box::new(async move {
                         let state = store.data_mut();
-                        if gated(state, &fd).is_some() {
-                            return Ok((Err(ErrorCode::NotPermitted),));
+                        if let Some(view) = gated(state, &fd) {
+                            return state.files.deny(&view, $op, &path, ErrorCode::NotPermitted);
                         }
                         Ok((lower(state.filesystem().$method(fd, path).await)?,))
                     })
@@ -359,15 +445,9 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
             )?;
         };
     }
-    refuse_on_gated!(
-        "[method]descriptor.create-directory-at",
-        create_directory_at
-    );
-    refuse_on_gated!("[method]descriptor.unlink-file-at", unlink_file_at);
-    refuse_on_gated!(
-        "[method]descriptor.remove-directory-at",
-        remove_directory_at
-    );
+    refuse_on_gated!("create-directory-at", create_directory_at);
+    refuse_on_gated!("unlink-file-at", unlink_file_at);
+    refuse_on_gated!("remove-directory-at", remove_directory_at);
 
     types.func_wrap_async(
         "[method]descriptor.symlink-at",
@@ -376,8 +456,13 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
          -> Reply<'_, ()> {
             Box::new(async move {
                 let state = store.data_mut();
-                if gated(state, &fd).is_some() {
-                    return Ok((Err(ErrorCode::NotPermitted),));
+                if let Some(view) = gated(state, &fd) {
+                    return state.files.deny(
+                        &view,
+                        "symlink-at",
+                        &new_path,
+                        ErrorCode::NotPermitted,
+                    );
                 }
                 let mut fs = state.filesystem();
                 Ok((lower(fs.symlink_at(fd, old_path, new_path).await)?,))
@@ -398,8 +483,15 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
          -> Reply<'_, ()> {
             Box::new(async move {
                 let state = store.data_mut();
-                if gated(state, &fd).is_some() || gated(state, &new_fd).is_some() {
-                    return Ok((Err(ErrorCode::NotPermitted),));
+                if let Some(view) = gated(state, &fd) {
+                    return state
+                        .files
+                        .deny(&view, "link-at", &old_path, ErrorCode::NotPermitted);
+                }
+                if let Some(view) = gated(state, &new_fd) {
+                    return state
+                        .files
+                        .deny(&view, "link-at", &new_path, ErrorCode::NotPermitted);
                 }
                 let mut fs = state.filesystem();
                 Ok((lower(
@@ -421,8 +513,21 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
          -> Reply<'_, ()> {
             Box::new(async move {
                 let state = store.data_mut();
-                if gated(state, &fd).is_some() || gated(state, &new_fd).is_some() {
-                    return Ok((Err(ErrorCode::NotPermitted),));
+                if let Some(view) = gated(state, &fd) {
+                    return state.files.deny(
+                        &view,
+                        "rename-at",
+                        &old_path,
+                        ErrorCode::NotPermitted,
+                    );
+                }
+                if let Some(view) = gated(state, &new_fd) {
+                    return state.files.deny(
+                        &view,
+                        "rename-at",
+                        &new_path,
+                        ErrorCode::NotPermitted,
+                    );
                 }
                 let mut fs = state.filesystem();
                 Ok((lower(fs.rename_at(fd, old_path, new_fd, new_path).await)?,))

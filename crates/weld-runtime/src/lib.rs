@@ -34,7 +34,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use call::{CallError, CallOutcome, CallStats};
 pub use describe::{ExportedFunction, short_interface_name};
-pub use files::{FileView, GrantedFile};
+pub use files::{FileDenial, FileView, GrantedFile};
 pub use net::{HttpLimits, NetUse, NetworkEvent};
 pub use weld_policy::NetworkRules;
 pub use weld_schema::{Signature, Ty, min_json_len};

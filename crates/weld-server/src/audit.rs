@@ -15,10 +15,12 @@
 //! address a name resolved to, socket connect or send, name lookup: host,
 //! port, address, allowed or denied, and the rule that decided) and the
 //! outcome; for the built-in policy tools, the change asked for and whether
-//! it was applied, declined or refused. What cannot be observed: individual
-//! file opens or clock reads inside the sandbox, and a socket the tool could
-//! not even create because its policy grants no TCP (or UDP) at all — WASI
-//! refuses that before an address exists to check.
+//! it was applied, declined or refused; every path refused through a
+//! single-file view (method, path, error code). What cannot be observed:
+//! individual file opens inside a granted directory tree (Wasmtime decides
+//! those alone), clock reads, and a socket the tool could not even create
+//! because its policy grants no TCP (or UDP) at all — WASI refuses that
+//! before an address exists to check.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -69,6 +71,12 @@ pub struct AuditRecord {
     /// Decisions made beyond those kept in `network`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub network_dropped: u64,
+    /// Every path refused through a single-file view, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storage_denied: Vec<StorageDenial>,
+    /// Refusals beyond those kept in `storage_denied`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub storage_denied_dropped: u64,
     /// For the built-in policy tools: the change asked for
     /// (`grant storage fs:///x/** access=read`), whatever the outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +106,18 @@ pub struct NetworkDecision {
     pub rule: Option<String>,
 }
 
+/// A filesystem call refused through a single-file view, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageDenial {
+    /// The `wasi:filesystem` method, e.g. `open-at`.
+    pub op: String,
+    /// The path the tool asked for.
+    pub path: String,
+    /// The WASI error code it got, e.g. `no-entry`.
+    pub error: String,
+}
+
 /// A call as the call path sees it: borrowed identity, raw time. Turned
 /// into an [`AuditRecord`] (formatting, copying) on the writer thread, so the
 /// call pays for a reference count and a few integers.
@@ -115,6 +135,8 @@ pub struct CallRecord {
     pub error: Option<String>,
     pub network: Vec<weld_runtime::NetworkEvent>,
     pub network_dropped: u64,
+    pub storage_denied: Vec<weld_runtime::FileDenial>,
+    pub storage_denied_dropped: u64,
 }
 
 impl CallRecord {
@@ -133,6 +155,8 @@ impl CallRecord {
             error: None,
             network: Vec::new(),
             network_dropped: 0,
+            storage_denied: Vec::new(),
+            storage_denied_dropped: 0,
         }
     }
 
@@ -165,6 +189,16 @@ impl CallRecord {
                 })
                 .collect(),
             network_dropped: self.network_dropped,
+            storage_denied: self
+                .storage_denied
+                .iter()
+                .map(|d| StorageDenial {
+                    op: d.op.to_string(),
+                    path: d.path.clone(),
+                    error: d.error.to_string(),
+                })
+                .collect(),
+            storage_denied_dropped: self.storage_denied_dropped,
             change: None,
         }
     }
@@ -212,6 +246,8 @@ impl BuiltinRecord {
             change: self.change.clone(),
             network: Vec::new(),
             network_dropped: 0,
+            storage_denied: Vec::new(),
+            storage_denied_dropped: 0,
         }
     }
 }
@@ -285,6 +321,7 @@ impl Audit {
             client = record.client.as_deref().unwrap_or(""),
             error = record.error.as_deref().unwrap_or(""),
             network_denied = record.network.iter().filter(|e| !e.allowed).count(),
+            storage_denied = record.storage_denied.len(),
             "call"
         );
         self.send(Message::Record(Box::new(record)));

@@ -164,6 +164,8 @@ async fn run(
         record.stderr_bytes = stats.stderr_bytes;
         record.network = std::mem::take(&mut stats.network);
         record.network_dropped = stats.network_dropped;
+        record.storage_denied = std::mem::take(&mut stats.storage_denied);
+        record.storage_denied_dropped = stats.storage_denied_dropped;
     }
     match outcome {
         Ok(outcome) => {

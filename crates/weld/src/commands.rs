@@ -673,10 +673,11 @@ fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
                 None => format!("{:>9} us {:>9} B", record.duration_us, record.peak_memory),
             };
             outln!(
-                "{}  {:<32} {:<18} {measured}{}",
+                "{}  {:<32} {:<18} {measured}{}{}",
                 one_line(&record.time),
                 one_line(&record.tool),
                 one_line(&record.outcome),
+                denied_summary(record),
                 record
                     .error
                     .as_deref()
@@ -686,6 +687,26 @@ fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// How many network and storage decisions of a call were denials, for the
+/// text view (`--json` has each one).
+fn denied_summary(record: &AuditRecord) -> String {
+    let network = record.network.iter().filter(|d| !d.allowed).count();
+    let storage = record.storage_denied.len() as u64 + record.storage_denied_dropped;
+    let mut parts = Vec::new();
+    if network > 0 || record.network_dropped > 0 {
+        let more = if record.network_dropped > 0 { "+" } else { "" };
+        parts.push(format!("{network}{more} network"));
+    }
+    if storage > 0 {
+        parts.push(format!("{storage} storage"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("  denied: {}", parts.join(", "))
+    }
 }
 
 /// `text` for one line of a terminal: whitespace runs (newlines included)

@@ -274,6 +274,7 @@ fn notes() -> Notes {
     let notes = root.join("notes");
     let outside = root.join("outside");
     std::fs::create_dir_all(notes.join("sub")).expect("mkdir");
+    std::fs::create_dir_all(notes.join("empty")).expect("mkdir");
     std::fs::create_dir_all(&outside).expect("mkdir");
     std::fs::write(notes.join("todo.md"), "todo").expect("write");
     std::fs::write(notes.join("log.md"), "log").expect("write");
@@ -424,6 +425,14 @@ async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
         Err("no-entry".into())
     );
     assert_eq!(
+        raw_fs(&client, &dir, "hash", "diary.md", "").await,
+        Err("no-entry".into())
+    );
+    assert_eq!(
+        raw_fs(&client, &dir, "readlink", "escape", "").await,
+        Err("no-entry".into())
+    );
+    assert_eq!(
         raw_fs(&client, &dir, "list", "", "").await,
         Err("access".into())
     );
@@ -464,6 +473,8 @@ async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
     // The directory's entries cannot change, even beside a writable file.
     for (op, path, other) in [
         ("mkdir", "made", ""),
+        ("rmdir", "empty", ""),
+        ("touch-dir", "", ""),
         ("unlink", "log.md", ""),
         ("unlink", "diary.md", ""),
         ("rename", "log.md", "moved.md"),
@@ -482,6 +493,43 @@ async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
         Ok("written".into())
     );
     client.cancel().await.expect("close");
+
+    // Each refusal weld decided is in the audit log, with the path as the
+    // tool named it and the error it got.
+    let denied: Vec<Value> = audit_lines(&dirs)
+        .iter()
+        .flat_map(|r| r["storage_denied"].as_array().cloned().unwrap_or_default())
+        .collect();
+    for (op, path, error) in [
+        ("open-at", format!("{dir}/diary.md"), "no-entry"),
+        ("open-at", format!("{dir}/todo.md"), "not-permitted"),
+        ("stat-at", format!("{dir}/diary.md"), "no-entry"),
+        ("metadata-hash-at", format!("{dir}/diary.md"), "no-entry"),
+        ("readlink-at", format!("{dir}/escape"), "no-entry"),
+        ("set-times-at", format!("{dir}/todo.md"), "not-permitted"),
+        (
+            "create-directory-at",
+            format!("{dir}/made"),
+            "not-permitted",
+        ),
+        (
+            "remove-directory-at",
+            format!("{dir}/empty"),
+            "not-permitted",
+        ),
+        ("symlink-at", format!("{dir}/link2"), "not-permitted"),
+        ("link-at", format!("{dir}/log.md"), "not-permitted"),
+        ("read-directory", dir.clone(), "access"),
+        ("set-times", dir.clone(), "not-permitted"),
+        ("unlink-file-at", format!("{dir}/log.md"), "not-permitted"),
+        ("rename-at", format!("{dir}/log.md"), "not-permitted"),
+    ] {
+        let expected = json!({"op": op, "path": path, "error": error});
+        assert!(denied.contains(&expected), "{expected} not in {denied:?}");
+    }
+    let text = dirs.run(&["audit", "--tool", "hostile_raw-fs"]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("denied: 1 storage"), "{text}");
 
     // Only log.md changed, and only its content.
     let mut expected = notes_before;

@@ -347,6 +347,18 @@ fn raw_fs(preopen: &str, op: &str, path: &str, other: &str) -> Result<String, St
             .map(|()| "linked".into())
             .map_err(code),
         "readlink" => dir.readlink_at(path).map_err(code),
+        "rmdir" => dir
+            .remove_directory_at(path)
+            .map(|()| "removed".into())
+            .map_err(code),
+        "hash" => dir
+            .metadata_hash_at(none, path)
+            .map(|h| format!("{:x}{:x}", h.upper, h.lower))
+            .map_err(code),
+        "touch-dir" => dir
+            .set_times(NewTimestamp::Now, NewTimestamp::Now)
+            .map(|()| "touched".into())
+            .map_err(code),
         "set-times" => dir
             .set_times_at(none, path, NewTimestamp::Now, NewTimestamp::Now)
             .map(|()| "touched".into())
