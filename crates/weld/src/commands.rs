@@ -93,7 +93,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let policy = weld_policy::Policy::parse(&text)
                 .map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
-            policies(state()?, runtime(1)?)?.set(&name, &policy)?;
+            let policies = policies(state()?, runtime(1)?)?;
+            let result = policies.set(&name, &policy).map_err(anyhow::Error::from);
+            let change = format!("set policy from {}", file.display());
+            audit_cli_change(&policies.store, "weld policy set", &name, change, &result);
+            result?;
             outln!("policy of `{name}` updated; a running weld applies it within a second");
             Ok(ExitCode::SUCCESS)
         }
@@ -766,13 +770,67 @@ fn change_policy(
         direction,
         capability,
     };
-    policies.apply(&change)?;
+    let result = policies.apply(&change).map_err(anyhow::Error::from);
+    let tool = match direction {
+        Direction::Grant => "weld grant",
+        Direction::Revoke => "weld revoke",
+    };
+    audit_cli_change(
+        &policies.store,
+        tool,
+        &change.component,
+        change.summary(),
+        &result,
+    );
+    result?;
     outln!(
         "policy of `{}` updated ({}); a running weld applies it within a second",
         change.component,
         change.summary()
     );
     Ok(())
+}
+
+/// Records a policy change made from the command line in the audit log,
+/// like one made through the built-in MCP tools: operators see every change,
+/// whoever made it. An audit log that cannot be opened is a warning, not a
+/// reason to undo a change already written.
+fn audit_cli_change<T>(
+    store: &Store,
+    tool: &'static str,
+    component: &str,
+    change: String,
+    result: &Result<T>,
+) {
+    let audit = match open_audit(store) {
+        Ok(audit) => audit,
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "policy change not audited");
+            return;
+        }
+    };
+    let digest = store
+        .index()
+        .ok()
+        .and_then(|index| {
+            index
+                .components
+                .get(component)
+                .map(|c| c.digest.to_string())
+        })
+        .unwrap_or_default();
+    audit.record_builtin(weld_server::audit::BuiltinRecord {
+        at: std::time::SystemTime::now(),
+        tool,
+        component: component.to_string(),
+        digest,
+        client: Some("cli".into()),
+        args_bytes: 0,
+        outcome: if result.is_ok() { "applied" } else { "refused" },
+        change: Some(change),
+        error: result.as_ref().err().map(|e| format!("{e:#}")),
+    });
+    audit.flush(Duration::from_secs(5));
 }
 
 fn access_list(text: &str) -> Result<Vec<weld_policy::Access>> {

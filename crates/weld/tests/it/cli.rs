@@ -400,3 +400,52 @@ async fn the_audit_text_view_shows_each_policy_change_on_one_line() {
         lines[3]
     );
 }
+
+#[tokio::test]
+async fn a_policy_change_from_the_command_line_is_audited_like_one_over_mcp() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    weld_ok(&dirs, &["grant", "hostile", "env", "SOME_KEY"]).await;
+    weld_ok(&dirs, &["revoke", "hostile", "env", "SOME_KEY"]).await;
+    let missing = dirs
+        .run(&["grant", "hostile", "storage", "fs:///no/such/dir/**"])
+        .await;
+    assert!(!missing.status.success());
+
+    let records = audit_lines(&dirs);
+    let seen: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["tool"].as_str().unwrap_or_default(),
+                r["outcome"].as_str().unwrap_or_default(),
+                r["change"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("weld grant", "applied", "grant env SOME_KEY"),
+            ("weld revoke", "applied", "revoke env SOME_KEY"),
+            (
+                "weld grant",
+                "refused",
+                "grant storage fs:///no/such/dir/** access=read"
+            ),
+        ],
+        "{records:?}"
+    );
+    for record in &records {
+        assert_eq!(record["component"], "hostile");
+        assert_eq!(record["client"], "cli");
+        assert!(record["digest"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    assert!(
+        records[2]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/no/such/dir")),
+        "{:?}",
+        records[2]
+    );
+}
