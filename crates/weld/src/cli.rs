@@ -69,8 +69,9 @@ pub enum Command {
     Call(CallArgs),
     /// Policy documents (docs/policy.md): what each installed component may
     /// reach: directories, network hosts and ports, environment variables,
-    /// interface denies, limits. Single-file grants and fuel are refused
-    /// until weld can enforce them.
+    /// interface denies, limits (memory, timeout, output, concurrency, and
+    /// fuel: a deterministic instruction budget per call). Single-file grants
+    /// are refused until weld can enforce them.
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Grant an installed component access (a person's decision; the model

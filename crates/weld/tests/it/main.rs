@@ -5,6 +5,7 @@
 mod architecture;
 mod cli;
 mod common;
+mod fuel;
 mod http;
 mod manage;
 mod mcp;
