@@ -134,3 +134,42 @@ async fn a_metered_tool_still_stops_at_its_timeout() {
     assert_eq!(spin["outcome"], "deadline");
     assert!(spin["fuel_used"].is_u64(), "{spin}");
 }
+
+#[tokio::test]
+async fn a_fuel_budget_set_while_serving_applies_without_a_restart() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    set_policy(
+        &dirs,
+        "hostile",
+        "version: \"1.0\"\npermissions:\n  resources:\n    limits: { timeout: \"200ms\" }\n",
+    )
+    .await;
+    let client = stdio_client(&dirs, &[], legacy()).await;
+    let unmetered = call(&client, "hostile_spin", json!({})).await;
+    assert!(
+        text(&unmetered).contains("limit and was stopped"),
+        "{}",
+        text(&unmetered)
+    );
+    // The running server moves the tool to the metered engine on its next
+    // reload (it checks once a second); until then spin still hits the
+    // 200 ms deadline.
+    set_policy(
+        &dirs,
+        "hostile",
+        &format!("version: \"1.0\"\npermissions:\n  resources:\n    limits: {{ fuel: {BUDGET}, timeout: \"10s\" }}\n"),
+    )
+    .await;
+    let mut attempts = 0;
+    loop {
+        let spun = call(&client, "hostile_spin", json!({})).await;
+        if text(&spun).contains("fuel budget") {
+            break;
+        }
+        attempts += 1;
+        assert!(attempts < 100, "never metered: {}", text(&spun));
+    }
+    still_serving(&client).await;
+    client.cancel().await.expect("close");
+}
