@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use weld_runtime::{Limits, Runtime, RuntimeConfig};
+use weld_runtime::{Limits, Metering, Runtime, RuntimeConfig};
 
 /// Round-trip times of `LoadedComponent::call` (instantiate from the pool,
 /// call, drop), and the runtime's own measure of each (`CallStats::duration`,
@@ -34,7 +34,7 @@ pub fn run(
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let runtime = Runtime::new(&RuntimeConfig::new(cache_dir.to_path_buf()))?;
     // The cache key only has to be unique within this (fresh) cache.
-    let loaded = runtime.load("weld-bench-add", || Ok(wasm))?;
+    let loaded = runtime.load("weld-bench-add", Metering::Off, || Ok(wasm))?;
     let function = loaded
         .functions()
         .iter()

@@ -21,7 +21,7 @@ use weld_policy::Scheme;
 use crate::files::{FileDenial, GatedDirs};
 use crate::net::{self, NetHooks, NetLog, NetworkEvent};
 use crate::output::CappedOutput;
-use crate::{ExportedFunction, Limits, LoadedComponent, Sandbox};
+use crate::{ExportedFunction, Limits, LoadedComponent, Metering, Sandbox};
 
 /// The store's data for one call.
 pub(crate) struct CallState {
@@ -151,6 +151,11 @@ pub struct CallStats {
     pub storage_denied: Vec<FileDenial>,
     /// Refusals beyond those kept.
     pub storage_denied_dropped: u64,
+    /// Fuel the instance burned (instantiation and call), when it had a
+    /// budget. Exact when the call returns or runs out (then the whole
+    /// budget); after a deadline or a trap, what Wasmtime had written back
+    /// by the guest's last function call or return, so possibly less.
+    pub fuel_used: Option<u64>,
 }
 
 /// A completed call.
@@ -172,6 +177,13 @@ pub enum CallError {
         .limit / (1024 * 1024)
     )]
     OutOfMemory { limit: u64, stats: CallStats },
+    #[error(
+        "the tool used up its fuel budget of {limit} units and was stopped. Fuel counts \
+         WebAssembly instructions (about one unit each), so the same call stops at the same \
+         point every time: retrying will not help. If the work is legitimate, raise \
+         `resources.limits.fuel` in the tool's policy; otherwise the tool may be looping"
+    )]
+    OutOfFuel { limit: u64, stats: CallStats },
     #[error("the tool overflowed its stack (unbounded recursion?)")]
     StackOverflow { stats: CallStats },
     #[error("the tool panicked: {message}")]
@@ -190,6 +202,7 @@ impl CallError {
         match self {
             Self::Deadline { stats, .. }
             | Self::OutOfMemory { stats, .. }
+            | Self::OutOfFuel { stats, .. }
             | Self::StackOverflow { stats }
             | Self::Panic { stats, .. }
             | Self::Exit { stats, .. }
@@ -203,6 +216,7 @@ impl CallError {
         match self {
             Self::Deadline { stats, .. }
             | Self::OutOfMemory { stats, .. }
+            | Self::OutOfFuel { stats, .. }
             | Self::StackOverflow { stats }
             | Self::Panic { stats, .. }
             | Self::Exit { stats, .. }
@@ -216,6 +230,7 @@ impl CallError {
         match self {
             Self::Deadline { .. } => "deadline",
             Self::OutOfMemory { .. } => "out_of_memory",
+            Self::OutOfFuel { .. } => "out_of_fuel",
             Self::StackOverflow { .. } => "stack_overflow",
             Self::Panic { .. } => "panic",
             Self::Exit { .. } => "exit",
@@ -243,16 +258,24 @@ impl LoadedComponent {
         sandbox: &Sandbox,
         label: &str,
     ) -> Result<CallOutcome, CallError> {
-        let queued_at = Instant::now();
-        // The semaphore is never closed, so acquiring only fails if it were;
-        // treat that as "cannot start" rather than panicking.
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|e| CallError::Instantiate {
-                message: e.to_string(),
+        let fuel = self
+            .fuel_budget(limits)
+            .map_err(|message| CallError::Instantiate {
+                message: message.into(),
             })?;
+        let queued_at = Instant::now();
+        // The semaphores are never closed, so acquiring only fails if one
+        // were; treat that as "cannot start" rather than panicking. The
+        // engine's own (smaller) pool first, so a call waiting for it holds
+        // none of the slots other tools share.
+        let cannot_start = |e: tokio::sync::AcquireError| CallError::Instantiate {
+            message: e.to_string(),
+        };
+        let _pool_slot = match &self.pool {
+            Some(pool) => Some(pool.acquire().await.map_err(cannot_start)?),
+            None => None,
+        };
+        let _slot = self.slots.acquire().await.map_err(cannot_start)?;
         let started = Instant::now();
         let queued = started - queued_at;
 
@@ -337,6 +360,11 @@ impl LoadedComponent {
             },
         );
         store.limiter(|state| &mut state.memory);
+        if let Some(fuel) = fuel {
+            store.set_fuel(fuel).map_err(|e| CallError::Instantiate {
+                message: format!("the fuel budget could not be set: {e}"),
+            })?;
+        }
         let deadline = started + limits.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -379,6 +407,10 @@ impl LoadedComponent {
         let (storage_denied, storage_denied_dropped) = store.data_mut().files.take_denials();
         let memory = &store.data().memory;
         let (network, network_dropped) = log.take();
+        let fuel_used = fuel.and_then(|budget| {
+            let left = store.get_fuel().ok()?;
+            Some(budget.saturating_sub(left))
+        });
         let stats = CallStats {
             duration: started.elapsed(),
             queued,
@@ -389,6 +421,7 @@ impl LoadedComponent {
             network_dropped,
             storage_denied,
             storage_denied_dropped,
+            fuel_used,
         };
         log_guest_output(label, "stdout", &out_text, out_dropped);
         log_guest_output(label, "stderr", &err_text, err_dropped);
@@ -396,6 +429,13 @@ impl LoadedComponent {
         match run_result {
             Ok(()) => Ok(CallOutcome { results, stats }),
             Err(Failure::Instantiate(error)) => {
+                // Instantiation runs guest code too (start functions), on
+                // the same budget.
+                if let (Some(limit), Some(wasmtime::Trap::OutOfFuel)) =
+                    (fuel, error.downcast_ref::<wasmtime::Trap>())
+                {
+                    return Err(CallError::OutOfFuel { limit, stats });
+                }
                 if memory.refused {
                     return Err(CallError::OutOfMemory {
                         limit: limits.memory,
@@ -409,6 +449,30 @@ impl LoadedComponent {
             Err(Failure::Run(error)) => {
                 Err(classify(&error, memory.refused, limits, &err_text, stats))
             }
+        }
+    }
+}
+
+impl LoadedComponent {
+    /// The fuel the call starts with, checked against the engine the
+    /// component is on: a metered component without a budget would trap at
+    /// its first instruction, and a budget on an unmetered one would be
+    /// silently ignored, so either is refused before anything runs. (The
+    /// loader picks the engine from the same policy that sets the budget;
+    /// this is the guard that a mismatch cannot slip through.)
+    fn fuel_budget(&self, limits: &Limits) -> Result<Option<u64>, &'static str> {
+        match (self.metering, limits.fuel) {
+            (Metering::Fuel, Some(fuel)) => Ok(Some(fuel)),
+            (Metering::Off, None) => Ok(None),
+            (Metering::Fuel, None) => Err(
+                "weld loaded this tool for fuel metering, but its limits set no fuel budget \
+                 (a bug in weld; restarting it reloads the tool)",
+            ),
+            (Metering::Off, Some(_)) => Err(
+                "the tool's policy sets a fuel budget, but weld loaded it without fuel \
+                 metering, so the budget could not be enforced (a bug in weld; restarting it \
+                 reloads the tool)",
+            ),
         }
     }
 }
@@ -440,7 +504,12 @@ fn classify(
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         match trap {
             wasmtime::Trap::StackOverflow => return CallError::StackOverflow { stats },
-            wasmtime::Trap::UnreachableCodeReached | wasmtime::Trap::OutOfFuel => {
+            wasmtime::Trap::OutOfFuel => {
+                if let Some(limit) = limits.fuel {
+                    return CallError::OutOfFuel { limit, stats };
+                }
+            }
+            wasmtime::Trap::UnreachableCodeReached => {
                 // A guest that could not grow its memory usually aborts via
                 // `unreachable`; say why rather than how.
                 if memory_refused {

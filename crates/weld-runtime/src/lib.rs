@@ -1,4 +1,4 @@
-//! weld's sandbox: one Wasmtime engine, a compile cache, and a fresh,
+//! weld's sandbox: a Wasmtime engine, a compile cache, and a fresh,
 //! limited instance for every call.
 //!
 //! The design choice here is *isolation per call*: no state survives from one
@@ -16,6 +16,17 @@
 //! (`wasi:http`), sockets and name lookups (`wasi:sockets`) are linked, and
 //! each use is decided by the call's [`NetworkRules`] (see [`net`]).
 //!
+//! **Two engines.** Wasmtime's fuel (a deterministic instruction budget) is
+//! an engine-wide setting that changes the generated code of every function,
+//! so a guest on a fuel-consuming engine pays for the counting whether or not
+//! it was asked for. [`Runtime`] therefore keeps the engine it starts with
+//! free of fuel, and builds a second, metered one — same configuration plus
+//! `consume_fuel`, its own linker, epoch ticker, compile cache directory and
+//! a smaller instance pool — only when the first component that needs fuel is
+//! loaded ([`Metering::Fuel`]). Which engine a component is on is fixed when
+//! it is loaded; a call checks that its limits agree (a budget on the metered
+//! engine, none on the other) and refuses to start otherwise.
+//!
 //! This crate knows nothing of MCP or of where components come from.
 
 mod cache;
@@ -26,7 +37,7 @@ pub mod net;
 mod output;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
@@ -69,19 +80,50 @@ pub struct RuntimeConfig {
     /// How many instances may exist at once, across all tools: the size of
     /// the instance pool. Calls beyond it wait for a slot.
     pub max_instances: u32,
+    /// How many instances of fuel-metered components may exist at once
+    /// (never more than `max_instances`, whose slots they also take): the
+    /// size of the metered engine's own pool, built only when needed. Every
+    /// pool slot reserves virtual address space for its linear memories up
+    /// front, so this second pool is kept small; metered calls beyond it
+    /// wait for a slot, without holding one of the shared ones meanwhile.
+    pub max_metered_instances: u32,
     /// How often the epoch advances. A deadline or a cancellation takes
     /// effect within one tick of running guest code.
     pub epoch_tick: Duration,
 }
 
 impl RuntimeConfig {
-    /// Defaults suited to a local server: 128 concurrent instances, 10 ms
-    /// ticks.
+    /// Defaults suited to a local server: 128 concurrent instances, 16 of
+    /// them metered, 10 ms ticks.
     pub fn new(cache_dir: PathBuf) -> Self {
         Self {
             cache_dir,
             max_instances: 128,
+            max_metered_instances: 16,
             epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Whether a component's calls count fuel: which engine it is loaded on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metering {
+    /// The default engine: no fuel, no cost for counting it. A call's
+    /// [`Limits::fuel`] must be `None`.
+    #[default]
+    Off,
+    /// The metered engine: every call starts with [`Limits::fuel`] units
+    /// and traps when they run out. A call's `Limits::fuel` must be set.
+    Fuel,
+}
+
+impl Metering {
+    /// The metering that a fuel budget (or none) needs.
+    pub fn for_budget(fuel: Option<u64>) -> Self {
+        if fuel.is_some() {
+            Self::Fuel
+        } else {
+            Self::Off
         }
     }
 }
@@ -90,13 +132,19 @@ impl RuntimeConfig {
 ///
 /// Each one stops a guest-controlled resource exhaustion: `memory` a guest
 /// growing its heap until the host swaps or dies, `timeout` a guest that never
-/// returns, `log_capture` a guest printing without end.
+/// returns, `log_capture` a guest printing without end. `fuel` bounds the
+/// work itself, the same for every run of the same call, whatever the load
+/// of the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Total bytes of linear memory (all memories of the instance together).
     pub memory: u64,
     /// Wall-clock time from the start of instantiation.
     pub timeout: Duration,
+    /// Fuel for instantiation and the call together (Wasmtime fuel: about
+    /// one unit per WebAssembly instruction; host calls cost none). Set
+    /// exactly when the component was loaded with [`Metering::Fuel`].
+    pub fuel: Option<u64>,
     /// Bytes of stdout and of stderr kept for the log; the rest is counted
     /// and dropped.
     pub log_capture: usize,
@@ -109,6 +157,7 @@ impl Default for Limits {
         Self {
             memory: 256 * 1024 * 1024,
             timeout: Duration::from_secs(30),
+            fuel: None,
             log_capture: 64 * 1024,
             http: HttpLimits::default(),
         }
@@ -155,12 +204,60 @@ pub struct Preopen {
     pub writable: bool,
 }
 
-/// The engine, the linker with the host's implementations, and the cache.
+/// The engines, the linkers with the host's implementations, and the caches.
 pub struct Runtime {
+    config: RuntimeConfig,
+    /// The engine without fuel, built at once: most tools run here.
+    plain: Arc<Flavour>,
+    /// The fuel-metered engine, built by the first load that needs it (the
+    /// lock is taken at load time only, never on the call path).
+    metered: Mutex<Option<Arc<Flavour>>>,
+    /// Instance slots shared by both engines.
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// One engine with its linker and compile cache.
+struct Flavour {
+    metering: Metering,
     engine: Engine,
     linker: Arc<Linker<CallState>>,
     cache: CompileCache,
-    slots: Arc<tokio::sync::Semaphore>,
+    /// This engine's own slots, when its pool is smaller than the shared
+    /// slots (the metered one).
+    pool: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Flavour {
+    /// Builds the engine and its linker and starts its epoch ticker thread
+    /// (it stops on its own once the engine is dropped).
+    fn new(config: &RuntimeConfig, metering: Metering) -> Result<Self, RuntimeError> {
+        let instances = match metering {
+            Metering::Off => config.max_instances,
+            Metering::Fuel => config.max_metered_instances.min(config.max_instances),
+        };
+        let engine = Engine::new(&engine_config(instances.max(1), metering))
+            .map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| call::gate_name_lookups(&mut linker))
+            .and_then(|()| files::gate_single_files(&mut linker))
+            .map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
+        // Deadlines and cancellation rely on epochs on both engines: fuel
+        // bounds the work, not the time spent waiting in host calls.
+        spawn_epoch_ticker(&engine, config.epoch_tick)
+            .map_err(|e| RuntimeError::Engine(format!("could not start the epoch ticker: {e}")))?;
+        let cache = CompileCache::new(&config.cache_dir, &engine);
+        let pool = (instances < config.max_instances)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(instances.max(1) as usize)));
+        Ok(Self {
+            metering,
+            engine,
+            linker: Arc::new(linker),
+            cache,
+            pool,
+        })
+    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -170,35 +267,58 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine and starts the epoch ticker thread (it stops on its
-    /// own once the engine is dropped).
+    /// Builds the engine without fuel and starts its epoch ticker thread;
+    /// the metered engine waits until a component needs it.
     ///
     /// # Errors
     ///
     /// When Wasmtime rejects the configuration (e.g. the pool cannot reserve
     /// its address space).
     pub fn new(config: &RuntimeConfig) -> Result<Self, RuntimeError> {
-        let engine = Engine::new(&engine_config(config.max_instances))
-            .map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
-            .and_then(|()| call::gate_name_lookups(&mut linker))
-            .and_then(|()| files::gate_single_files(&mut linker))
-            .map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
-        spawn_epoch_ticker(&engine, config.epoch_tick)
-            .map_err(|e| RuntimeError::Engine(format!("could not start the epoch ticker: {e}")))?;
-        let cache = CompileCache::new(&config.cache_dir, &engine);
         Ok(Self {
-            engine,
-            linker: Arc::new(linker),
-            cache,
+            config: config.clone(),
+            plain: Arc::new(Flavour::new(config, Metering::Off)?),
+            metered: Mutex::new(None),
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_instances as usize)),
         })
     }
 
-    /// Compiles `wasm` (when its artefact is not cached yet), resolves its
-    /// imports and indexes its exports.
+    /// Whether the metered engine has been built (some component loaded
+    /// with [`Metering::Fuel`]).
+    pub fn has_metered_engine(&self) -> bool {
+        self.metered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// The engine for `metering`, building the metered one on first use.
+    fn flavour(&self, metering: Metering) -> Result<Arc<Flavour>, RuntimeError> {
+        match metering {
+            Metering::Off => Ok(Arc::clone(&self.plain)),
+            Metering::Fuel => {
+                // A poisoned lock only means another load panicked; the
+                // `Option` inside is still either built or not.
+                let mut metered = self.metered.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(flavour) = &*metered {
+                    return Ok(Arc::clone(flavour));
+                }
+                let flavour = Arc::new(Flavour::new(&self.config, Metering::Fuel)?);
+                tracing::info!(
+                    instances = self
+                        .config
+                        .max_metered_instances
+                        .min(self.config.max_instances),
+                    "a component's policy sets fuel: metered engine started"
+                );
+                *metered = Some(Arc::clone(&flavour));
+                Ok(flavour)
+            }
+        }
+    }
+
+    /// Compiles `wasm` for the engine `metering` picks (when its artefact is
+    /// not cached yet), resolves its imports and indexes its exports.
     ///
     /// `wasm` is only called on a cache miss, so a warm start reads no
     /// component bytes at all.
@@ -206,51 +326,71 @@ impl Runtime {
     /// # Errors
     ///
     /// When the bytes are not a valid component, or it imports something the
-    /// host does not provide.
+    /// host does not provide, or the metered engine cannot be built.
     pub fn load(
         &self,
         digest: &str,
+        metering: Metering,
         wasm: impl FnOnce() -> Result<Vec<u8>, RuntimeError>,
     ) -> Result<LoadedComponent, RuntimeError> {
-        let component = self.cache.load_or_compile(&self.engine, digest, wasm)?;
-        self.prepare(component)
+        let flavour = self.flavour(metering)?;
+        let component = flavour
+            .cache
+            .load_or_compile(&flavour.engine, digest, wasm)?;
+        self.prepare(&flavour, component)
     }
 
-    /// Compiles `wasm` and stores the artefact in the cache, then loads it.
+    /// Compiles `wasm` for the engine `metering` picks and stores the
+    /// artefact in the cache, then loads it.
     ///
     /// # Errors
     ///
     /// As [`Runtime::load`].
-    pub fn compile(&self, digest: &str, wasm: &[u8]) -> Result<LoadedComponent, RuntimeError> {
-        let component = self.cache.compile_and_store(&self.engine, digest, wasm)?;
-        self.prepare(component)
+    pub fn compile(
+        &self,
+        digest: &str,
+        metering: Metering,
+        wasm: &[u8],
+    ) -> Result<LoadedComponent, RuntimeError> {
+        let flavour = self.flavour(metering)?;
+        let component = flavour
+            .cache
+            .compile_and_store(&flavour.engine, digest, wasm)?;
+        self.prepare(&flavour, component)
     }
 
     /// Compiles `wasm` without touching the cache and without resolving
     /// imports, to describe a component that may not even be loadable.
+    /// Both engines link the same imports, so the one without fuel answers
+    /// for both.
     ///
     /// # Errors
     ///
     /// When the bytes are not a valid component.
     pub fn inspect(&self, wasm: &[u8]) -> Result<Inspection, RuntimeError> {
-        let component = Component::new(&self.engine, wasm)
+        let plain = &self.plain;
+        let component = Component::new(&plain.engine, wasm)
             .map_err(|e| RuntimeError::Compile(format!("{e:?}")))?;
-        let link_error = self
+        let link_error = plain
             .linker
             .instantiate_pre(&component)
             .err()
             .map(|e| format!("{e}"));
         Ok(Inspection {
-            functions: describe::exported_functions(&self.engine, &component),
-            imports: describe::imports(&self.engine, &component),
+            functions: describe::exported_functions(&plain.engine, &component),
+            imports: describe::imports(&plain.engine, &component),
             link_error,
         })
     }
 
-    fn prepare(&self, component: Component) -> Result<LoadedComponent, RuntimeError> {
-        let functions = describe::exported_functions(&self.engine, &component);
-        let imports = describe::imports(&self.engine, &component);
-        let pre = self
+    fn prepare(
+        &self,
+        flavour: &Flavour,
+        component: Component,
+    ) -> Result<LoadedComponent, RuntimeError> {
+        let functions = describe::exported_functions(&flavour.engine, &component);
+        let imports = describe::imports(&flavour.engine, &component);
+        let pre = flavour
             .linker
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::Link(format!("{e}")))?;
@@ -258,6 +398,8 @@ impl Runtime {
             pre,
             functions,
             imports,
+            metering: flavour.metering,
+            pool: flavour.pool.clone(),
             slots: Arc::clone(&self.slots),
         })
     }
@@ -268,6 +410,11 @@ pub struct LoadedComponent {
     pre: wasmtime::component::InstancePre<CallState>,
     functions: Vec<ExportedFunction>,
     imports: Vec<String>,
+    /// The engine it was loaded on; a call's limits must agree.
+    metering: Metering,
+    /// Its engine's own slots, taken before the shared ones (see
+    /// [`RuntimeConfig::max_metered_instances`]).
+    pool: Option<Arc<tokio::sync::Semaphore>>,
     slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -276,11 +423,17 @@ impl std::fmt::Debug for LoadedComponent {
         f.debug_struct("LoadedComponent")
             .field("functions", &self.functions)
             .field("imports", &self.imports)
+            .field("metering", &self.metering)
             .finish_non_exhaustive()
     }
 }
 
 impl LoadedComponent {
+    /// The engine it was loaded on.
+    pub fn metering(&self) -> Metering {
+        self.metering
+    }
+
     /// Exported functions, in declaration order.
     pub fn functions(&self) -> &[ExportedFunction] {
         &self.functions
@@ -301,7 +454,7 @@ pub struct Inspection {
     pub link_error: Option<String>,
 }
 
-fn engine_config(max_instances: u32) -> Config {
+fn engine_config(max_instances: u32, metering: Metering) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     // One call is one component instance; core instances, memories and
     // tables per component vary by toolchain (an interpreter brings several),
@@ -326,6 +479,10 @@ fn engine_config(max_instances: u32) -> Config {
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .epoch_interruption(true)
+        // Changes the code generated for every function (a counter update
+        // per block), hence its own engine; it also changes the engine's
+        // compatibility hash, so the two engines' artefacts never mix.
+        .consume_fuel(metering == Metering::Fuel)
         .memory_init_cow(true)
         .parallel_compilation(true);
     config
@@ -346,3 +503,6 @@ fn spawn_epoch_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
         })
         .map(drop)
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,7 +11,8 @@
 //!
 //! What is recorded: time, tool, component, digest, client (where known),
 //! the arguments' size (never their content), time queued and running, peak
-//! memory, guest output sizes, every network decision (HTTP request, each
+//! memory, fuel used (when the policy sets a budget), guest output sizes,
+//! every network decision (HTTP request, each
 //! address a name resolved to, socket connect or send, name lookup: host,
 //! port, address, allowed or denied, and the rule that decided) and the
 //! outcome; for the built-in policy tools, the change asked for and whether
@@ -56,12 +57,17 @@ pub struct AuditRecord {
     pub queued_us: u64,
     pub duration_us: u64,
     pub peak_memory: u64,
+    /// Fuel the call burned, when its policy sets a budget (see
+    /// `weld_runtime::CallStats::fuel_used`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_used: Option<u64>,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
     /// `ok`, `tool_error` (the function returned `err`), `invalid_arguments`,
     /// `cancelled`, `refused_busy` (refused at the policy's concurrency
-    /// limit, with `excess: refuse`), or the failure kind (`deadline`, `out_of_memory`,
-    /// `stack_overflow`, `panic`, `exit`, `trap`, `instantiate`).
+    /// limit, with `excess: refuse`), or the failure kind (`deadline`,
+    /// `out_of_memory`, `out_of_fuel`, `stack_overflow`, `panic`, `exit`,
+    /// `trap`, `instantiate`).
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -129,6 +135,7 @@ pub struct CallRecord {
     pub queued_us: u64,
     pub duration_us: u64,
     pub peak_memory: u64,
+    pub fuel_used: Option<u64>,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
     pub outcome: &'static str,
@@ -149,6 +156,7 @@ impl CallRecord {
             queued_us: 0,
             duration_us: 0,
             peak_memory: 0,
+            fuel_used: None,
             stdout_bytes: 0,
             stderr_bytes: 0,
             outcome: "",
@@ -172,6 +180,7 @@ impl CallRecord {
             queued_us: self.queued_us,
             duration_us: self.duration_us,
             peak_memory: self.peak_memory,
+            fuel_used: self.fuel_used,
             stdout_bytes: self.stdout_bytes,
             stderr_bytes: self.stderr_bytes,
             outcome: self.outcome.to_string(),
@@ -239,6 +248,7 @@ impl BuiltinRecord {
             queued_us: 0,
             duration_us: 0,
             peak_memory: 0,
+            fuel_used: None,
             stdout_bytes: 0,
             stderr_bytes: 0,
             outcome: self.outcome.to_string(),
@@ -317,6 +327,7 @@ impl Audit {
             outcome = record.outcome,
             duration_us = record.duration_us,
             peak_memory = record.peak_memory,
+            fuel_used = record.fuel_used,
             args_bytes = record.args_bytes,
             client = record.client.as_deref().unwrap_or(""),
             error = record.error.as_deref().unwrap_or(""),
@@ -453,6 +464,39 @@ impl Write for ByteCount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuel_used_is_written_only_for_a_call_with_a_budget() {
+        let mut record = AuditRecord {
+            time: rfc3339(Duration::ZERO),
+            tool: "t_f".into(),
+            component: "t".into(),
+            digest: "sha256:00".into(),
+            client: None,
+            args_bytes: 2,
+            queued_us: 0,
+            duration_us: 1,
+            peak_memory: 65536,
+            fuel_used: None,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            outcome: "ok".into(),
+            error: None,
+            network: Vec::new(),
+            network_dropped: 0,
+            storage_denied: Vec::new(),
+            storage_denied_dropped: 0,
+            change: None,
+        };
+        let unmetered = serde_json::to_string(&record).expect("json");
+        assert!(!unmetered.contains("fuel_used"), "{unmetered}");
+        record.fuel_used = Some(1234);
+        record.outcome = "out_of_fuel".into();
+        let metered = serde_json::to_string(&record).expect("json");
+        assert!(metered.contains(r#""fuel_used":1234"#), "{metered}");
+        let back: AuditRecord = serde_json::from_str(&metered).expect("reads back");
+        assert_eq!(back, record);
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_milliseconds() {

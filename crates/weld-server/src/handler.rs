@@ -160,6 +160,7 @@ async fn run(
         record.queued_us = (waited + stats.queued).as_micros() as u64;
         record.duration_us = stats.duration.as_micros() as u64;
         record.peak_memory = stats.peak_memory;
+        record.fuel_used = stats.fuel_used;
         record.stdout_bytes = stats.stdout_bytes;
         record.stderr_bytes = stats.stderr_bytes;
         record.network = std::mem::take(&mut stats.network);

@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use weld_runtime::{Limits, Runtime, RuntimeError};
+use weld_policy::Policy;
+use weld_runtime::{Limits, Metering, Runtime, RuntimeError};
 use weld_store::{Digest, Store, StoreError, docs};
 
 use crate::ComponentEntry;
-use crate::sandbox::ToolPolicy;
+use crate::sandbox::{self, ToolPolicy};
 
 /// Why loading stopped.
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +79,9 @@ pub fn read_component_file(path: &Path, name: Option<&str>) -> Result<FileCompon
     })
 }
 
-/// Loads an installed component: from the compile cache, or — on a miss —
-/// by compiling its blob (checked against its digest) again.
+/// Loads an installed component on the engine `metering` picks (see
+/// [`sandbox::metering`]): from the compile cache, or — on a miss — by
+/// compiling its blob (checked against its digest) again.
 ///
 /// # Errors
 ///
@@ -88,8 +90,9 @@ pub fn load_installed(
     store: &Store,
     runtime: &Runtime,
     digest: &Digest,
+    metering: Metering,
 ) -> Result<weld_runtime::LoadedComponent, RuntimeError> {
-    runtime.load(digest.hex(), || {
+    runtime.load(digest.hex(), metering, || {
         store
             .read_blob(digest)
             .map_err(|e| RuntimeError::Compile(e.to_string()))
@@ -98,9 +101,14 @@ pub fn load_installed(
 
 /// Loads every installed component and every file in `extra`.
 ///
+/// For each installed component: parse its policy, pick the engine the
+/// policy needs (metered when it sets fuel), load the component there, then
+/// compile the policy against the component's imports.
+///
 /// An installed component that fails to load is logged and left out — one
-/// broken tool should not take the others down — while a bad state index or
-/// a bad `--component` file (which the operator just named) is an error.
+/// broken tool should not take the others down — while a bad state index, a
+/// policy that does not parse or cannot be enforced, or a bad `--component`
+/// file (which the operator just named) is an error.
 ///
 /// # Errors
 ///
@@ -117,9 +125,12 @@ pub fn load_all(
     let mut entries = Vec::new();
     for (name, installed) in &index.components {
         let digest = installed.digest.clone();
-        match load_installed(store, runtime, &digest) {
+        let stored = stored_policy(store, name)?;
+        let metering = stored.as_ref().map_or(Metering::Off, sandbox::metering);
+        match load_installed(store, runtime, &digest, metering) {
             Ok(loaded) => {
-                let policy = installed_policy(store, name, base, loaded.imports(), limits)?;
+                let policy =
+                    installed_policy(store, name, stored.as_ref(), base, loaded.imports(), limits)?;
                 names.insert(name.clone());
                 entries.push(ComponentEntry {
                     name: name.clone(),
@@ -139,8 +150,9 @@ pub fn load_all(
         if !names.insert(file.name.clone()) {
             return Err(LoadError::DuplicateName(file.name));
         }
+        // Deny-all, so no fuel: the engine without it.
         let loaded = runtime
-            .load(file.digest.hex(), || Ok(file.bytes.clone()))
+            .load(file.digest.hex(), Metering::Off, || Ok(file.bytes.clone()))
             .map_err(|cause| LoadError::Runtime {
                 name: file.name.clone(),
                 path: path.display().to_string(),
@@ -159,30 +171,48 @@ pub fn load_all(
     Ok(entries)
 }
 
-/// The compiled policy of installed component `name`; deny-all without one.
+/// The stored policy of installed component `name`, parsed; `None` when it
+/// has none. Read before the component is loaded: it decides the engine.
 ///
 /// # Errors
 ///
-/// A policy file that does not parse or cannot be enforced stops loading
-/// with an error naming the file: weld never falls back to a default.
-pub fn installed_policy(
+/// A policy file that does not parse stops loading with an error naming the
+/// file: weld never falls back to a default.
+pub fn stored_policy(store: &Store, name: &str) -> Result<Option<Policy>, LoadError> {
+    let Some(text) = store.read_policy(name)? else {
+        return Ok(None);
+    };
+    Policy::parse(&text)
+        .map(Some)
+        .map_err(|e| LoadError::Policy {
+            path: store.policy_path(name),
+            message: e.to_string(),
+        })
+}
+
+/// The compiled policy of installed component `name` (`policy` as
+/// [`stored_policy`] read it); deny-all without one.
+///
+/// # Errors
+///
+/// A policy that cannot be enforced stops loading with an error naming the
+/// file.
+fn installed_policy(
     store: &Store,
     name: &str,
+    policy: Option<&Policy>,
     base: &Path,
     imports: &[String],
     limits: Limits,
 ) -> Result<ToolPolicy, LoadError> {
-    let path = store.policy_path(name);
-    let Some(text) = store.read_policy(name)? else {
+    let Some(policy) = policy else {
         return Ok(ToolPolicy::deny_all(limits));
     };
-    let fail = |message: String| LoadError::Policy {
-        path: path.clone(),
-        message,
-    };
-    let policy = weld_policy::Policy::parse(&text).map_err(|e| fail(e.to_string()))?;
-    match compile_policy(store, name, &policy, base, imports, limits) {
-        Err(LoadError::Unenforceable { message, .. }) => Err(fail(message)),
+    match compile_policy(store, name, policy, base, imports, limits) {
+        Err(LoadError::Unenforceable { message, .. }) => Err(LoadError::Policy {
+            path: store.policy_path(name),
+            message,
+        }),
         other => other,
     }
 }
@@ -198,7 +228,7 @@ pub fn installed_policy(
 pub fn compile_policy(
     store: &Store,
     name: &str,
-    policy: &weld_policy::Policy,
+    policy: &Policy,
     base: &Path,
     imports: &[String],
     limits: Limits,

@@ -323,12 +323,13 @@ impl Policies {
         installed: &InstalledComponent,
         policy: &Policy,
     ) -> Result<(), ManageError> {
-        let loaded =
-            load_installed(&self.store, &self.runtime, &installed.digest).map_err(|e| {
-                ManageError::Load {
-                    name: name.to_string(),
-                    message: e.to_string(),
-                }
+        // Loaded as the policy would run it, so a server reloading after the
+        // change finds the artefact for that engine already compiled.
+        let metering = crate::sandbox::metering(policy);
+        let loaded = load_installed(&self.store, &self.runtime, &installed.digest, metering)
+            .map_err(|e| ManageError::Load {
+                name: name.to_string(),
+                message: e.to_string(),
             })?;
         compile_policy(
             &self.store,

@@ -3,17 +3,17 @@
 //! Everything here happens at load time: parsing, resolving paths, reading
 //! granted environment variables. A policy weld cannot enforce exactly is
 //! refused with the reason — never loosened, never half applied. What is
-//! enforced today: storage grants on directories, network rules (checked
+//! enforced: storage grants on directories and single files, network rules (checked
 //! per request and per address by the runtime), environment variables from
 //! weld's own environment or its secret store, interface denies, and the
-//! memory, timeout, output and concurrency limits.
+//! memory, timeout, output, concurrency and fuel limits.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use weld_policy::{EnvSource, PathKind, Policy, StorageGrant};
-use weld_runtime::{FileView, GrantedFile, Limits, Preopen, Sandbox};
+use weld_runtime::{FileView, GrantedFile, Limits, Metering, Preopen, Sandbox};
 
 /// The largest result a tool may return when its policy sets no
 /// `resources.limits.output`: larger results are tool errors, so no client
@@ -33,14 +33,26 @@ pub struct ToolPolicy {
 }
 
 impl ToolPolicy {
-    /// A tool without a policy: nothing beyond the defaults.
+    /// A tool without a policy: nothing beyond the defaults, and no fuel
+    /// (it is loaded unmetered).
     pub fn deny_all(limits: Limits) -> Self {
         Self {
-            limits,
+            limits: Limits {
+                fuel: None,
+                ..limits
+            },
             output: Some(DEFAULT_OUTPUT),
             ..Self::default()
         }
     }
+}
+
+/// The engine a component under `policy` must be loaded on: the metered one
+/// exactly when the policy sets a fuel budget. Known before the component is
+/// loaded (unlike [`compile`], which needs its imports), and derived from the
+/// same field [`compile`] puts into [`Limits::fuel`], so the two agree.
+pub fn metering(policy: &Policy) -> Metering {
+    Metering::for_budget(policy.limits().fuel)
 }
 
 /// Compiles `policy` for a component importing `imports`.
@@ -110,14 +122,10 @@ pub fn compile(
             },
         }
     }
-    if grant.limits.fuel.is_some() {
-        return Err(
-            "the policy sets a fuel budget, which this weld does not enforce yet; remove \
-             resources.limits.fuel (the timeout still bounds every call)"
-                .into(),
-        );
-    }
     let mut limits = defaults;
+    // Only a policy sets fuel, never the operator's defaults: the budget and
+    // the engine the component is loaded on (`metering`) must agree.
+    limits.fuel = grant.limits.fuel;
     if let Some(memory) = grant.limits.memory {
         limits.memory = memory.0;
     }
@@ -272,9 +280,25 @@ mod tests {
     }
 
     #[test]
-    fn what_cannot_be_enforced_is_refused_with_the_reason() {
+    fn a_fuel_budget_reaches_the_limits_and_picks_the_metered_engine() {
         let fuel = "version: \"1.0\"\npermissions:\n  resources:\n    limits: { fuel: 1000 }\n";
-        assert!(compile_text(fuel, &[]).unwrap_err().contains("fuel"));
+        let compiled = compile_text(fuel, &[]).expect("fuel is enforced");
+        assert_eq!(compiled.limits.fuel, Some(1000));
+        let policy = Policy::parse(fuel).expect("parses");
+        assert_eq!(metering(&policy), Metering::Fuel);
+    }
+
+    #[test]
+    fn without_a_fuel_budget_there_is_no_fuel_even_if_the_defaults_had_one() {
+        let policy = Policy::parse("version: \"1.0\"\n").expect("parses");
+        let defaults = Limits {
+            fuel: Some(5),
+            ..Limits::default()
+        };
+        let compiled = compile(&policy, Path::new("/"), &[], defaults, &|_| None, &|_| None)
+            .expect("compiles");
+        assert_eq!(compiled.limits.fuel, None);
+        assert_eq!(metering(&policy), Metering::Off);
     }
 
     fn storage_policy(rules: &[(String, &str)]) -> String {

@@ -69,8 +69,8 @@ pub enum Command {
     Call(CallArgs),
     /// Policy documents (docs/policy.md): what each installed component may
     /// reach: directories, network hosts and ports, environment variables,
-    /// interface denies, limits. Fuel is refused until weld can enforce
-    /// it.
+    /// interface denies, limits (memory, timeout, output, concurrency, and
+    /// fuel: a deterministic instruction budget per call).
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Grant an installed component access (a person's decision; the model

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use weld_runtime::{Limits, Runtime, RuntimeConfig};
+use weld_runtime::{Limits, Metering, Runtime, RuntimeConfig};
 use weld_server::catalog::{self, Catalog};
 use weld_server::load::{self, load_all};
 use weld_server::manage::{Capability, Direction, Policies, PolicyChange};
@@ -310,9 +310,10 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
         return Err(weld_store::StoreError::AlreadyInstalled(file.name).into());
     }
     // Compile (and link) before touching the state: a component weld cannot
-    // run is never installed.
+    // run is never installed. It runs deny-all, so unmetered, until a
+    // policy says otherwise.
     let loaded = runtime
-        .compile(file.digest.hex(), &file.bytes)
+        .compile(file.digest.hex(), Metering::Off, &file.bytes)
         .with_context(cannot)?;
     let proposed = proposed_policy(args)?;
     if let Some((path, policy)) = &proposed {
@@ -360,6 +361,14 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
         outln!("  {line}");
     }
     if args.accept_policy || confirm("apply it?")? {
+        let metering = weld_server::sandbox::metering(&policy);
+        if metering != Metering::Off {
+            // Compiled now for the engine the policy needs, so the first
+            // `weld serve` finds it in the cache.
+            runtime
+                .compile(file.digest.hex(), metering, &file.bytes)
+                .context("compiling it for fuel metering; the policy was NOT applied")?;
+        }
         store.write_policy(&file.name, &policy.to_yaml())?;
         outln!("policy applied");
     } else {
@@ -425,7 +434,14 @@ fn list(store: &Store, runtime: &Runtime, as_json: bool) -> Result<()> {
     let mut out = Vec::new();
     for (name, installed) in &index.components {
         let digest = installed.digest.clone();
-        let loaded = load::load_installed(store, runtime, &digest);
+        // The engine its policy picks, so listing compiles nothing `weld
+        // serve` will not use; a policy that does not parse is `serve`'s to
+        // report, the listing only needs the component's type.
+        let metering = load::stored_policy(store, name)
+            .ok()
+            .flatten()
+            .map_or(Metering::Off, |p| weld_server::sandbox::metering(&p));
+        let loaded = load::load_installed(store, runtime, &digest, metering);
         let (tools, skipped, imports, problem) = match loaded {
             Ok(loaded) => {
                 let imports = loaded.imports().to_vec();
@@ -677,10 +693,14 @@ fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
                 None => format!("{:>9} us {:>9} B", record.duration_us, record.peak_memory),
             };
             outln!(
-                "{}  {:<32} {:<18} {measured}{}{}",
+                "{}  {:<32} {:<18} {measured}{}{}{}",
                 one_line(&record.time),
                 one_line(&record.tool),
                 one_line(&record.outcome),
+                record
+                    .fuel_used
+                    .map(|f| format!(" {f:>12} fuel"))
+                    .unwrap_or_default(),
                 denied_summary(record),
                 record
                     .error

@@ -6,6 +6,7 @@ mod architecture;
 mod cli;
 mod common;
 mod concurrency;
+mod fuel;
 mod http;
 mod manage;
 mod mcp;

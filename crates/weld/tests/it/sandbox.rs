@@ -606,21 +606,23 @@ async fn a_hundred_mebibyte_result_without_a_policy_is_refused_by_the_default_ca
     client.cancel().await.expect("close");
 }
 
+/// A policy the hostile component cannot run under: it denies an interface
+/// the component imports.
+const REFUSED_POLICY: &str =
+    "version: \"1.0\"\npermissions:\n  interfaces:\n    deny: [\"wasi:cli/environment\"]\n";
+
 #[tokio::test]
-async fn a_policy_weld_cannot_enforce_is_refused_and_a_broken_one_stops_weld() {
+async fn a_policy_weld_refuses_is_not_written_and_a_broken_one_stops_weld() {
     let dirs = Dirs::new();
     install_hostile(&dirs).await;
-    let policy = dirs.state.parent().expect("tmp").join("fuel.yaml");
-    std::fs::write(
-        &policy,
-        "version: \"1.0\"\npermissions:\n  resources:\n    limits: { fuel: 1000 }\n",
-    )
-    .expect("write");
+    let policy = dirs.state.parent().expect("tmp").join("refused.yaml");
+    std::fs::write(&policy, REFUSED_POLICY).expect("write");
     let refused = dirs
         .run(&["policy", "set", "hostile", &policy.display().to_string()])
         .await;
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("fuel"));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("wasi:cli/environment"), "{stderr}");
     assert!(!dirs.state.join("policies/hostile.yaml").exists());
 
     // A policy file damaged behind weld's back stops it, naming the file.
@@ -681,21 +683,18 @@ async fn a_policy_beside_the_component_is_shown_and_applied_only_when_accepted()
 }
 
 #[tokio::test]
-async fn an_offered_policy_weld_cannot_enforce_stops_the_install() {
+async fn an_offered_policy_weld_refuses_stops_the_install() {
     let dirs = Dirs::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let wasm = dir.path().join("hostile.wasm");
     std::fs::copy(component("hostile"), &wasm).expect("copy");
-    std::fs::write(
-        dir.path().join("hostile.policy.yaml"),
-        "version: \"1.0\"\npermissions:\n  resources:\n    limits: { fuel: 1000 }\n",
-    )
-    .expect("write");
+    std::fs::write(dir.path().join("hostile.policy.yaml"), REFUSED_POLICY).expect("write");
     let added = dirs
         .run(&["add", &wasm.display().to_string(), "--accept-policy"])
         .await;
     assert!(!added.status.success());
-    assert!(String::from_utf8_lossy(&added.stderr).contains("fuel"));
+    let stderr = String::from_utf8_lossy(&added.stderr);
+    assert!(stderr.contains("wasi:cli/environment"), "{stderr}");
     assert!(
         !dirs.state.join("index.json").exists(),
         "nothing may be installed"

@@ -1,0 +1,230 @@
+//! The two engines, proved with a tiny component written in WAT: fuel
+//! stops a loop deterministically, deadlines and cancellation still work on
+//! the metered engine, and the two engines' artefacts share a cache
+//! directory without ever being mistaken for each other.
+
+use std::time::Duration;
+
+use wasmtime::component::Val;
+
+use crate::{
+    CallError, ExportedFunction, Limits, LoadedComponent, Metering, Runtime, RuntimeConfig, Sandbox,
+};
+
+/// `spin` loops forever; `add-one` returns its argument plus one.
+const GUEST: &str = r#"(component
+    (core module $m
+        (func (export "spin") (loop $forever (br $forever)))
+        (func (export "add-one") (param i32) (result i32)
+            (i32.add (local.get 0) (i32.const 1))))
+    (core instance $i (instantiate $m))
+    (func (export "spin") (canon lift (core func $i "spin")))
+    (func (export "add-one") (param "x" u32) (result u32)
+        (canon lift (core func $i "add-one"))))"#;
+
+fn guest() -> Vec<u8> {
+    match wat::parse_str(GUEST) {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("bad test WAT: {e}"),
+    }
+}
+
+fn runtime(cache: &std::path::Path, max_instances: u32) -> Runtime {
+    let mut config = RuntimeConfig::new(cache.to_path_buf());
+    config.max_instances = max_instances;
+    config.max_metered_instances = 1;
+    config.epoch_tick = Duration::from_millis(5);
+    Runtime::new(&config).expect("runtime")
+}
+
+fn load(runtime: &Runtime, metering: Metering) -> LoadedComponent {
+    runtime
+        .load("test-guest", metering, || Ok(guest()))
+        .expect("load")
+}
+
+fn function(loaded: &LoadedComponent, name: &str) -> ExportedFunction {
+    loaded
+        .functions()
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no export `{name}`"))
+        .clone()
+}
+
+fn limits(fuel: Option<u64>) -> Limits {
+    Limits {
+        fuel,
+        ..Limits::default()
+    }
+}
+
+async fn add_one(
+    loaded: &LoadedComponent,
+    limits: &Limits,
+) -> Result<crate::CallOutcome, CallError> {
+    let add = function(loaded, "add-one");
+    loaded
+        .call(&add, &[Val::U32(41)], limits, &Sandbox::default(), "test")
+        .await
+}
+
+async fn spin(loaded: &LoadedComponent, limits: &Limits) -> Result<crate::CallOutcome, CallError> {
+    let spin = function(loaded, "spin");
+    loaded
+        .call(&spin, &[], limits, &Sandbox::default(), "test")
+        .await
+}
+
+#[tokio::test]
+async fn a_fuel_budget_stops_an_endless_loop_as_out_of_fuel() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(cache.path(), 2);
+    let loaded = load(&runtime, Metering::Fuel);
+    let error = spin(&loaded, &limits(Some(100_000)))
+        .await
+        .expect_err("an endless loop cannot return");
+    assert_eq!(error.kind(), "out_of_fuel");
+    assert!(
+        matches!(error, CallError::OutOfFuel { limit: 100_000, .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("100000") && message.contains("resources.limits.fuel"),
+        "{message}"
+    );
+    assert_eq!(
+        error.stats().and_then(|s| s.fuel_used),
+        Some(100_000),
+        "running out uses the whole budget"
+    );
+}
+
+#[tokio::test]
+async fn a_call_within_its_budget_reports_the_same_fuel_every_time() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(cache.path(), 2);
+    let loaded = load(&runtime, Metering::Fuel);
+    let budget = limits(Some(1_000_000));
+    let first = add_one(&loaded, &budget).await.expect("within budget");
+    let second = add_one(&loaded, &budget).await.expect("within budget");
+    assert_eq!(first.results, [Val::U32(42)]);
+    let used = first.stats.fuel_used.expect("metered");
+    assert!(used > 0 && used < 1_000_000, "{used}");
+    assert_eq!(second.stats.fuel_used, Some(used), "fuel is deterministic");
+}
+
+#[tokio::test]
+async fn the_metered_engine_is_built_only_when_a_component_needs_fuel() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(cache.path(), 2);
+    let plain = load(&runtime, Metering::Off);
+    assert!(!runtime.has_metered_engine());
+    let outcome = add_one(&plain, &limits(None))
+        .await
+        .expect("unmetered call");
+    assert_eq!(outcome.stats.fuel_used, None);
+    let metered = load(&runtime, Metering::Fuel);
+    assert!(runtime.has_metered_engine());
+    assert_eq!(
+        (plain.metering(), metered.metering()),
+        (Metering::Off, Metering::Fuel)
+    );
+}
+
+#[tokio::test]
+async fn metered_and_unmetered_artefacts_of_one_component_share_a_cache_without_mixing() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    {
+        let runtime = runtime(cache.path(), 2);
+        load(&runtime, Metering::Off);
+        load(&runtime, Metering::Fuel);
+    }
+    // Two engine directories, one artefact each.
+    let engines: Vec<_> = std::fs::read_dir(cache.path().join("compiled"))
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(engines.len(), 2, "{engines:?}");
+    for dir in &engines {
+        assert!(dir.join("test-guest.cwasm").exists(), "{}", dir.display());
+    }
+
+    // A fresh runtime finds both in the cache (the bytes are never asked
+    // for), each on its own engine.
+    let runtime = runtime(cache.path(), 2);
+    let cached = |metering| {
+        runtime
+            .load("test-guest", metering, || {
+                Err(crate::RuntimeError::Compile("cache miss".into()))
+            })
+            .expect("cache hit")
+    };
+    let plain = cached(Metering::Off);
+    let metered = cached(Metering::Fuel);
+    let outcome = add_one(&plain, &limits(None)).await.expect("unmetered");
+    assert_eq!(outcome.stats.fuel_used, None);
+    let error = spin(&metered, &limits(Some(10_000)))
+        .await
+        .expect_err("loop");
+    assert_eq!(error.kind(), "out_of_fuel");
+}
+
+#[tokio::test]
+async fn a_budget_that_does_not_match_the_engine_is_refused_before_the_call() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(cache.path(), 2);
+    let plain = load(&runtime, Metering::Off);
+    let metered = load(&runtime, Metering::Fuel);
+    let unenforced = add_one(&plain, &limits(Some(1_000)))
+        .await
+        .expect_err("refused");
+    assert_eq!(unenforced.kind(), "instantiate");
+    assert!(unenforced.to_string().contains("fuel"), "{unenforced}");
+    let unbudgeted = add_one(&metered, &limits(None)).await.expect_err("refused");
+    assert_eq!(unbudgeted.kind(), "instantiate");
+    assert!(unbudgeted.to_string().contains("fuel"), "{unbudgeted}");
+}
+
+#[tokio::test]
+async fn a_metered_call_still_stops_at_its_deadline() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(cache.path(), 2);
+    let loaded = load(&runtime, Metering::Fuel);
+    let limits = Limits {
+        timeout: Duration::from_millis(50),
+        ..limits(Some(u64::MAX))
+    };
+    let error = spin(&loaded, &limits).await.expect_err("endless loop");
+    assert_eq!(error.kind(), "deadline");
+    // Reported, but not necessarily exact: Wasmtime writes a function's fuel
+    // count back to the store only at calls and returns, and this loop makes
+    // none before the deadline stops it.
+    assert!(error.stats().and_then(|s| s.fuel_used).is_some());
+}
+
+#[tokio::test]
+async fn a_cancelled_metered_call_gives_back_its_instance_slots() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    // One shared slot and one metered slot: a slot kept by the cancelled
+    // call would make every later call wait forever.
+    let runtime = runtime(cache.path(), 1);
+    let metered = load(&runtime, Metering::Fuel);
+    let plain = load(&runtime, Metering::Off);
+    let unlimited = limits(Some(u64::MAX));
+    let endless = spin(&metered, &unlimited);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), endless)
+            .await
+            .is_err(),
+        "an endless loop cannot return"
+    );
+    add_one(&metered, &limits(Some(1_000_000)))
+        .await
+        .expect("metered slot returned");
+    add_one(&plain, &limits(None))
+        .await
+        .expect("shared slot returned");
+}
