@@ -16,7 +16,6 @@ use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, Network};
 use wasmtime_wasi::sockets::WasiSocketsView;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-use weld_policy::Scheme;
 
 use crate::files::{FileDenial, GatedDirs};
 use crate::net::{self, NetHooks, NetLog, NetworkEvent};
@@ -282,9 +281,8 @@ impl LoadedComponent {
         let stdout = CappedOutput::new(limits.log_capture);
         let stderr = CappedOutput::new(limits.log_capture);
         let mut builder = WasiCtxBuilder::new();
-        let rules = &sandbox.network;
-        let grants = |scheme: Scheme| rules.allow().iter().any(|a| a.schemes().contains(&scheme));
-        let (tcp, udp) = (grants(Scheme::Tcp), grants(Scheme::Udp));
+        let rules = sandbox.network.rules();
+        let (tcp, udp) = (sandbox.network.tcp, sandbox.network.udp);
         let log = NetLog::default();
         builder
             .stdout(stdout.clone())
@@ -352,7 +350,7 @@ impl LoadedComponent {
                 },
                 http: WasiHttpCtx::new(),
                 net: NetHooks {
-                    rules: Arc::clone(&sandbox.network),
+                    rules: Arc::clone(rules),
                     log: log.clone(),
                     limits: limits.http,
                 },

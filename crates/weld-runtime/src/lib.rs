@@ -176,7 +176,38 @@ pub struct Sandbox {
     /// Single granted files, by the directory the guest finds them in.
     pub files: Vec<Arc<FileView>>,
     /// What the guest may reach over the network; empty denies everything.
-    pub network: Arc<NetworkRules>,
+    pub network: NetworkGrant,
+}
+
+/// A tool's network rules, with what they mean for WASI's socket setup
+/// worked out once, when the tool is loaded, instead of on every call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkGrant {
+    rules: Arc<NetworkRules>,
+    tcp: bool,
+    udp: bool,
+}
+
+impl NetworkGrant {
+    pub fn new(rules: NetworkRules) -> Self {
+        let grants = |scheme: weld_policy::Scheme| {
+            rules.allow().iter().any(|a| a.schemes().contains(&scheme))
+        };
+        let (tcp, udp) = (
+            grants(weld_policy::Scheme::Tcp),
+            grants(weld_policy::Scheme::Udp),
+        );
+        Self {
+            rules: Arc::new(rules),
+            tcp,
+            udp,
+        }
+    }
+
+    /// The rules every request, socket and lookup is checked against.
+    pub fn rules(&self) -> &Arc<NetworkRules> {
+        &self.rules
+    }
 }
 
 impl std::fmt::Debug for Sandbox {

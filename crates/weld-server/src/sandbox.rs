@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weld_policy::{EnvSource, PathKind, Policy, StorageGrant};
-use weld_runtime::{FileView, GrantedFile, Limits, Metering, Preopen, Sandbox};
+use weld_runtime::{FileView, GrantedFile, Limits, Metering, NetworkGrant, Preopen, Sandbox};
 
 /// The largest result a tool may return when its policy sets no
 /// `resources.limits.output`: larger results are tool errors, so no client
@@ -86,7 +86,7 @@ pub fn compile(
         }
     }
     let mut sandbox = Sandbox {
-        network: Arc::new(grant.network.clone()),
+        network: NetworkGrant::new(grant.network.clone()),
         ..Sandbox::default()
     };
     for storage in &grant.storage {
@@ -375,7 +375,7 @@ mod tests {
     fn network_rules_reach_the_sandbox() {
         let text = "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"api.github.com\"\n    deny:\n      - host: \"evil.example.com\"\n";
         let compiled = compile_text(text, &[]).expect("compiles");
-        let rules = &compiled.sandbox.network;
+        let rules = compiled.sandbox.network.rules();
         assert!(
             rules
                 .check(weld_policy::Scheme::Https, "api.github.com", 443)
