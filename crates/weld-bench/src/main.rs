@@ -456,6 +456,17 @@ async fn startup(o: &Options, dirs: &Dirs, cache: &Path) -> Result<StartupResult
         }
         expected.push(format!("{name}_add"));
     }
+    // weld serves its management tools beside the components (on by
+    // default, so measured that way).
+    expected.extend(
+        [
+            "weld_list_components",
+            "weld_request_grant",
+            "weld_revoke",
+            "weld_show_policy",
+        ]
+        .map(String::from),
+    );
     let mut weld = Launch::new(&o.weld)
         .arg("serve")
         .env("WELD_STATE_DIR", &state)

@@ -319,22 +319,38 @@ impl Audit {
     }
 
     /// Emits the record as a `tracing` event and queues it for the file.
+    ///
+    /// A call that succeeded is a `debug` event, anything else `info`: the
+    /// file has every record either way, and formatting and writing a log
+    /// line per successful call cost about as much as the call's own
+    /// bookkeeping (measured, docs/PERFORMANCE.md). `WELD_LOG=weld::audit=debug`
+    /// shows them all.
     pub fn record(&self, record: CallRecord) {
-        tracing::info!(
-            target: "weld::audit",
-            tool = %record.entry.tool.name,
-            component = %record.entry.component,
-            outcome = record.outcome,
-            duration_us = record.duration_us,
-            peak_memory = record.peak_memory,
-            fuel_used = record.fuel_used,
-            args_bytes = record.args_bytes,
-            client = record.client.as_deref().unwrap_or(""),
-            error = record.error.as_deref().unwrap_or(""),
-            network_denied = record.network.iter().filter(|e| !e.allowed).count(),
-            storage_denied = record.storage_denied.len(),
-            "call"
-        );
+        macro_rules! event {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "weld::audit",
+                    $level,
+                    tool = %record.entry.tool.name,
+                    component = %record.entry.component,
+                    outcome = record.outcome,
+                    duration_us = record.duration_us,
+                    peak_memory = record.peak_memory,
+                    fuel_used = record.fuel_used,
+                    args_bytes = record.args_bytes,
+                    client = record.client.as_deref().unwrap_or(""),
+                    error = record.error.as_deref().unwrap_or(""),
+                    network_denied = record.network.iter().filter(|e| !e.allowed).count(),
+                    storage_denied = record.storage_denied.len(),
+                    "call"
+                )
+            };
+        }
+        if record.outcome == "ok" {
+            event!(tracing::Level::DEBUG);
+        } else {
+            event!(tracing::Level::INFO);
+        }
         self.send(Message::Record(Box::new(record)));
     }
 
