@@ -55,6 +55,11 @@ impl WasiHttpView for CallState {
 /// that asks the call's policy first: Wasmtime can only allow all lookups or
 /// none, and a tool may resolve only the names its policy grants.
 pub(crate) fn gate_name_lookups(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    crate::files::ensure_defined(
+        linker,
+        "wasi:sockets/ip-name-lookup@0.2.12",
+        &["resolve-addresses"],
+    )?;
     linker.allow_shadowing(true);
     linker
         .instance("wasi:sockets/ip-name-lookup@0.2.12")?
@@ -116,6 +121,52 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
+
+/// Raised when a preopened directory's handle is not the directory the
+/// policy was compiled against (see [`crate::DirIdentity`]).
+#[derive(Debug)]
+pub(crate) struct GrantMoved {
+    pub(crate) guest: String,
+}
+
+impl std::fmt::Display for GrantMoved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the granted directory {} is no longer the directory its policy was loaded with \
+             (it, or a directory on its path, was replaced or turned into a symlink); the call \
+             was stopped before the tool could use it — check the directory, then re-apply the \
+             policy (`weld policy set`) or restart weld",
+            self.guest
+        )
+    }
+}
+
+impl std::error::Error for GrantMoved {}
+
+/// The identity every preopen's handle must have, by guest path; empty (no
+/// allocation) for a tool without storage grants.
+fn expected_dirs(sandbox: &Sandbox) -> Vec<(String, crate::DirIdentity)> {
+    if sandbox.preopens.is_empty() && sandbox.files.is_empty() {
+        return Vec::new();
+    }
+    sandbox
+        .preopens
+        .iter()
+        .map(|p| (p.guest.clone(), p.identity))
+        .chain(
+            sandbox
+                .files
+                .iter()
+                .map(|v| (v.guest_dir.clone(), v.identity)),
+        )
+        .collect()
+}
+
+/// How long past its deadline a call may stay in a host function before it
+/// is abandoned: one epoch tick would do for guest code, but a host call
+/// that is about to return should be let finish.
+const HOST_GRACE: Duration = Duration::from_millis(500);
 
 /// Raised from the epoch callback when the call's time is up.
 #[derive(Debug)]
@@ -191,6 +242,8 @@ pub enum CallError {
     Exit { code: i32, stats: CallStats },
     #[error("the tool crashed: {message}")]
     Trap { message: String, stats: CallStats },
+    #[error("{message}")]
+    GrantMoved { message: String, stats: CallStats },
     #[error("the tool could not be started: {message}")]
     Instantiate { message: String },
 }
@@ -205,7 +258,8 @@ impl CallError {
             | Self::StackOverflow { stats }
             | Self::Panic { stats, .. }
             | Self::Exit { stats, .. }
-            | Self::Trap { stats, .. } => Some(stats),
+            | Self::Trap { stats, .. }
+            | Self::GrantMoved { stats, .. } => Some(stats),
             Self::Instantiate { .. } => None,
         }
     }
@@ -219,7 +273,8 @@ impl CallError {
             | Self::StackOverflow { stats }
             | Self::Panic { stats, .. }
             | Self::Exit { stats, .. }
-            | Self::Trap { stats, .. } => Some(stats),
+            | Self::Trap { stats, .. }
+            | Self::GrantMoved { stats, .. } => Some(stats),
             Self::Instantiate { .. } => None,
         }
     }
@@ -234,6 +289,7 @@ impl CallError {
             Self::Panic { .. } => "panic",
             Self::Exit { .. } => "exit",
             Self::Trap { .. } => "trap",
+            Self::GrantMoved { .. } => "grant_moved",
             Self::Instantiate { .. } => "instantiate",
         }
     }
@@ -354,7 +410,7 @@ impl LoadedComponent {
                     log: log.clone(),
                     limits: limits.http,
                 },
-                files: GatedDirs::new(sandbox.files.clone()),
+                files: GatedDirs::new(sandbox.files.clone(), expected_dirs(sandbox)),
             },
         );
         store.limiter(|state| &mut state.memory);
@@ -398,7 +454,15 @@ impl LoadedComponent {
                 .await
                 .map_err(Failure::Run)
         };
-        let run_result = run.await;
+        // The epoch deadline stops guest code; a host call that blocks (a
+        // FIFO planted where a granted file was, a stuck disk) never returns
+        // to guest code, so the whole call is bounded as well. The blocked
+        // host thread is left to finish on its own; the call and its
+        // instance slot end here.
+        let run_result = match tokio::time::timeout(limits.timeout + HOST_GRACE, run).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Run(wasmtime::Error::new(DeadlineExceeded))),
+        };
 
         let (out_text, out_dropped) = stdout.take();
         let (err_text, err_dropped) = stderr.take();
@@ -490,6 +554,12 @@ fn classify(
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
         return CallError::Deadline {
             limit: limits.timeout,
+            stats,
+        };
+    }
+    if let Some(moved) = error.downcast_ref::<GrantMoved>() {
+        return CallError::GrantMoved {
+            message: moved.to_string(),
             stats,
         };
     }

@@ -44,6 +44,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
 };
 
+use crate::DirIdentity;
 use crate::call::CallState;
 
 /// The granted files of one directory, and where the guest finds them.
@@ -53,6 +54,8 @@ pub struct FileView {
     pub host_dir: PathBuf,
     /// Where the guest finds that directory.
     pub guest_dir: String,
+    /// What `host_dir` was when the policy was compiled.
+    pub identity: DirIdentity,
     /// The files, each at most once.
     pub files: Vec<GrantedFile>,
 }
@@ -102,11 +105,31 @@ pub struct FileDenial {
 /// cannot grow the audit record without bound.
 const MAX_DENIALS: usize = 256;
 
+/// The longest path kept in a [`FileDenial`]: the guest chooses the path,
+/// and 256 denials of a path of many megabytes each must not become the
+/// host's memory problem.
+const MAX_DENIED_PATH: usize = 512;
+
+/// `path`, cut to [`MAX_DENIED_PATH`] bytes (at a character boundary) with
+/// its full length said, when longer.
+fn shorten(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.len() <= MAX_DENIED_PATH {
+        return path.into();
+    }
+    let mut end = MAX_DENIED_PATH;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &path[..end], path.len()).into()
+}
+
 /// The call's gated directories: the views granted, the handles found for
 /// them, and what was refused through them.
 #[derive(Default)]
 pub(crate) struct GatedDirs {
     views: Vec<Arc<FileView>>,
+    /// Every preopen's guest path and the identity its handle must have.
+    expected: Vec<(String, DirIdentity)>,
     /// (address of the open directory handle, index into `views`).
     handles: Vec<(usize, usize)>,
     denials: Vec<FileDenial>,
@@ -114,9 +137,10 @@ pub(crate) struct GatedDirs {
 }
 
 impl GatedDirs {
-    pub(crate) fn new(views: Vec<Arc<FileView>>) -> Self {
+    pub(crate) fn new(views: Vec<Arc<FileView>>, expected: Vec<(String, DirIdentity)>) -> Self {
         Self {
             views,
+            expected,
             ..Self::default()
         }
     }
@@ -138,7 +162,7 @@ impl GatedDirs {
             let path = if path.is_empty() {
                 view.guest_dir.clone()
             } else {
-                format!("{}/{path}", view.guest_dir.trim_end_matches('/'))
+                format!("{}/{}", view.guest_dir.trim_end_matches('/'), shorten(path))
             };
             self.denials.push(FileDenial {
                 op,
@@ -185,15 +209,72 @@ type Reply<'a, R> = Box<dyn Future<Output = wasmtime::Result<(Result<R, ErrorCod
 const TYPES: &str = "wasi:filesystem/types@0.2.12";
 const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
+/// The functions [`gate_single_files`] replaces.
+const SHADOWED: [&str; 13] = [
+    "[method]descriptor.open-at",
+    "[method]descriptor.stat-at",
+    "[method]descriptor.metadata-hash-at",
+    "[method]descriptor.readlink-at",
+    "[method]descriptor.set-times-at",
+    "[method]descriptor.read-directory",
+    "[method]descriptor.set-times",
+    "[method]descriptor.create-directory-at",
+    "[method]descriptor.unlink-file-at",
+    "[method]descriptor.remove-directory-at",
+    "[method]descriptor.symlink-at",
+    "[method]descriptor.link-at",
+    "[method]descriptor.rename-at",
+];
+
+/// Fails unless Wasmtime already defines every one of `names` in
+/// `instance`. A shadow under a misspelt name, or under an interface version
+/// this Wasmtime no longer provides, would be a new definition nobody calls
+/// (and the original would stay in force): weld refuses to start instead.
+pub(crate) fn ensure_defined(
+    linker: &mut Linker<CallState>,
+    instance: &str,
+    names: &[&str],
+) -> wasmtime::Result<()> {
+    linker.allow_shadowing(false);
+    for name in names {
+        let defined_again = linker
+            .instance(instance)?
+            .func_new(name, |_, _, _, _| Ok(()));
+        if defined_again.is_ok() {
+            wasmtime::bail!(
+                "weld replaces `{instance}#{name}`, which this Wasmtime does not define; \
+                 this weld was built against an incompatible Wasmtime"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Shadows the path-taking `wasi:filesystem` functions (see the module
 /// docs). Must run after Wasmtime's WASI functions are added.
 pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    ensure_defined(linker, PREOPENS, &["get-directories"])?;
+    ensure_defined(linker, TYPES, &SHADOWED)?;
     linker.allow_shadowing(true);
     linker.instance(PREOPENS)?.func_wrap(
         "get-directories",
         |mut store: StoreContextMut<'_, CallState>, (): ()| {
             let state = store.data_mut();
             let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
+            for (fd, name) in &dirs {
+                let Some((_, expected)) = state.files.expected.iter().find(|(g, _)| g == name)
+                else {
+                    continue;
+                };
+                if let Ok(Descriptor::Dir(dir)) = state.table.get(fd) {
+                    let found = dir.dir.metadata().map(|m| DirIdentity::from_metadata(&m));
+                    if found.as_ref().ok() != Some(expected) {
+                        return Err(wasmtime::Error::new(crate::call::GrantMoved {
+                            guest: name.clone(),
+                        }));
+                    }
+                }
+            }
             if !state.files.views.is_empty() {
                 let mut found = Vec::new();
                 for (fd, name) in &dirs {
@@ -546,12 +627,40 @@ mod tests {
         FileView {
             host_dir: PathBuf::from("/real"),
             guest_dir: "/notes".into(),
+            identity: DirIdentity { dev: 0, ino: 0 },
             files: vec![GrantedFile {
                 guest_name: "todo.md".into(),
                 host_name: "real-todo.md".into(),
                 writable: false,
             }],
         }
+    }
+
+    #[test]
+    fn every_shadow_replaces_a_function_wasmtime_defines_and_a_typo_is_caught() {
+        let engine = wasmtime::Engine::default();
+        let mut linker: Linker<CallState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
+        ensure_defined(&mut linker, TYPES, &SHADOWED).expect("all defined");
+        ensure_defined(&mut linker, PREOPENS, &["get-directories"]).expect("defined");
+        assert!(ensure_defined(&mut linker, TYPES, &["[method]descriptor.open_at"]).is_err());
+        assert!(
+            ensure_defined(
+                &mut linker,
+                "wasi:filesystem/types@0.2.11",
+                &["[method]descriptor.open-at"]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_denied_path_is_kept_short_whatever_the_guest_sends() {
+        let long = "é".repeat(10_000);
+        let kept = shorten(&long);
+        assert!(kept.len() < MAX_DENIED_PATH + 32, "{}", kept.len());
+        assert!(kept.ends_with("… (20000 bytes)"), "{kept}");
+        assert_eq!(shorten("diary.md"), "diary.md");
     }
 
     #[test]

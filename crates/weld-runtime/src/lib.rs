@@ -233,6 +233,42 @@ pub struct Preopen {
     pub guest: String,
     /// Read-write when true, read-only otherwise.
     pub writable: bool,
+    /// What `host` was when the policy was compiled; see [`DirIdentity`].
+    pub identity: DirIdentity,
+}
+
+/// A directory's device and inode numbers.
+///
+/// WASI opens a preopened directory by its path for every call, following
+/// symlinks on the way. Something with write access to a directory on that
+/// path (another tool with a read-write grant, or any process) could swap a
+/// component for a symlink and make the path lead elsewhere. So the identity
+/// is recorded when the policy is compiled, and the directory handle each
+/// call actually opened is checked against it before the guest can use it:
+/// a call that would get another directory is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirIdentity {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl DirIdentity {
+    /// The identity of the directory `path` names now.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be read.
+    pub fn of(path: &std::path::Path) -> std::io::Result<Self> {
+        Ok(Self::from_metadata(&std::fs::metadata(path)?))
+    }
+
+    pub(crate) fn from_metadata(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
 }
 
 /// The engines, the linkers with the host's implementations, and the caches.

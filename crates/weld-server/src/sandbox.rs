@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weld_policy::{EnvSource, PathKind, Policy, StorageGrant};
-use weld_runtime::{FileView, GrantedFile, Limits, Metering, NetworkGrant, Preopen, Sandbox};
+use weld_runtime::{
+    DirIdentity, FileView, GrantedFile, Limits, Metering, NetworkGrant, Preopen, Sandbox,
+};
 
 /// The largest result a tool may return when its policy sets no
 /// `resources.limits.output`: larger results are tool errors, so no client
@@ -95,6 +97,7 @@ pub fn compile(
                 host: storage.host_path.clone(),
                 guest: storage.guest_path.clone(),
                 writable: storage.write,
+                identity: identity(&storage.host_path)?,
             });
         }
     }
@@ -140,6 +143,17 @@ pub fn compile(
     })
 }
 
+/// The identity of a granted directory now, which every call's handle is
+/// checked against.
+fn identity(path: &Path) -> Result<DirIdentity, String> {
+    DirIdentity::of(path).map_err(|e| {
+        format!(
+            "the granted directory {} cannot be read: {e}",
+            path.display()
+        )
+    })
+}
+
 /// Groups the single-file grants by the directory the guest finds them in.
 ///
 /// The runtime shows such a directory with only the granted files in it
@@ -169,10 +183,13 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
             ));
         };
         let access = |write: bool| if write { "read-write" } else { "read-only" };
+        // The tree exposes the file only where the file's path inside the
+        // tree is the same for the guest and on the host (no symlink on the
+        // way, which the tree would not follow out of itself).
         let covered = dirs.iter().any(|d| {
-            Path::new(&guest_dir).starts_with(&d.guest_path)
-                && file.host_path.starts_with(&d.host_path)
-                && (d.write || !file.write)
+            let guest_rel = guest.strip_prefix(&d.guest_path).ok();
+            let host_rel = file.host_path.strip_prefix(&d.host_path).ok();
+            guest_rel.is_some() && guest_rel == host_rel && (d.write || !file.write)
         });
         if covered {
             continue;
@@ -181,7 +198,9 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
             .iter()
             .find(|d| Path::new(&guest_dir).starts_with(&d.guest_path))
         {
-            let why = if file.host_path.starts_with(&d.host_path) {
+            let same_place = guest.strip_prefix(&d.guest_path).ok()
+                == file.host_path.strip_prefix(&d.host_path).ok();
+            let why = if same_place {
                 format!(
                     "grant {}/** {} if the tool may write the whole tree, or move the file out of it",
                     d.guest_path,
@@ -189,9 +208,9 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
                 )
             } else {
                 format!(
-                    "the file is really {}, outside that tree; grant it by a path outside {}",
+                    "the path is a symlink to {}, which the tree does not follow; grant the \
+                     file by its real path",
                     file.host_path.display(),
-                    d.guest_path
                 )
             };
             return Err(format!(
@@ -230,6 +249,7 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
             None => views.push(FileView {
                 host_dir: host_dir.to_path_buf(),
                 guest_dir,
+                identity: identity(host_dir)?,
                 files: vec![entry],
             }),
         }
@@ -350,6 +370,23 @@ mod tests {
         let compiled = compile_text(&text, &[]).expect("compiles");
         assert_eq!(compiled.sandbox.preopens.len(), 1);
         assert!(compiled.sandbox.files.is_empty());
+    }
+
+    #[test]
+    fn a_symlinked_file_inside_a_tree_is_refused_with_its_real_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("real path");
+        std::fs::write(root.join("real.md"), "r").expect("write");
+        std::os::unix::fs::symlink(root.join("real.md"), root.join("link.md")).expect("symlink");
+        let text = storage_policy(&[
+            (format!("fs://{}/**", root.display()), "read"),
+            (format!("fs://{}/link.md", root.display()), "read"),
+        ]);
+        let error = compile_text(&text, &[]).unwrap_err();
+        assert!(
+            error.contains(&format!("symlink to {}/real.md", root.display())),
+            "{error}"
+        );
     }
 
     #[test]

@@ -466,6 +466,12 @@ async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
             .await
             .is_err()
     );
+    // The file's own handle is read-only too: its times cannot be set (the
+    // OS would let the owner do that through a read-only descriptor).
+    assert_eq!(
+        raw_fs(&client, &dir, "touch-through-read", "todo.md", "").await,
+        Err("not-permitted".into())
+    );
     assert_eq!(
         raw_fs(&client, &dir, "set-times", "todo.md", "").await,
         Err("not-permitted".into())
@@ -744,4 +750,76 @@ async fn a_secret_reaches_only_its_tool_and_is_never_shown_back() {
     client.cancel().await.expect("close");
     let audit = dirs.run(&["audit", "--json"]).await;
     assert!(!String::from_utf8_lossy(&audit.stdout).contains("tok-123456"));
+}
+
+#[tokio::test]
+async fn a_granted_directory_swapped_for_a_symlink_after_load_is_not_followed() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonical");
+    for (path, text) in [
+        ("notes/todo.md", "todo"),
+        ("tree/x.txt", "x"),
+        ("secret/todo.md", "SECRET todo"),
+        ("secret/x.txt", "SECRET x"),
+    ] {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    let todo = format!("{}/notes/todo.md", root.display());
+    let x = format!("{}/tree/x.txt", root.display());
+    weld_ok(
+        &dirs,
+        &[
+            "grant",
+            "hostile",
+            "storage",
+            &format!("fs://{todo}"),
+            "--access",
+            "read",
+        ],
+    )
+    .await;
+    let tree = format!("fs://{}/tree/**", root.display());
+    weld_ok(
+        &dirs,
+        &["grant", "hostile", "storage", &tree, "--access", "read"],
+    )
+    .await;
+    let client = serve(&dirs).await;
+    let read = |path: &str| call(&client, "hostile_read-file", json!({"path": path}));
+    assert_eq!(
+        read(&todo).await.structured_content,
+        Some(json!({"result": "todo"}))
+    );
+    assert_eq!(
+        read(&x).await.structured_content,
+        Some(json!({"result": "x"}))
+    );
+
+    // What another tool with write access to `root` (or any process) could
+    // do: make both granted paths lead to the secret directory.
+    for name in ["notes", "tree"] {
+        std::fs::rename(root.join(name), root.join(format!("{name}.old"))).expect("rename");
+        std::os::unix::fs::symlink("secret", root.join(name)).expect("symlink");
+    }
+    for path in [&todo, &x] {
+        let result = read(path).await;
+        assert!(is_err(&result), "{path} read through the planted symlink");
+        assert!(
+            text(&result).contains("no longer the directory its policy was loaded with"),
+            "{}",
+            text(&result)
+        );
+        still_serving(&client).await;
+    }
+    client.cancel().await.expect("close");
+    assert!(
+        audit_lines(&dirs)
+            .iter()
+            .any(|r| r["outcome"] == "grant_moved"),
+        "no grant_moved record"
+    );
 }

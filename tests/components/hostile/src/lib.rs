@@ -324,6 +324,14 @@ fn raw_fs(preopen: &str, op: &str, path: &str, other: &str) -> Result<String, St
             file.write(other.as_bytes(), 0).map_err(code)?;
             Ok("written".into())
         }
+        "touch-through-read" => {
+            let file = dir
+                .open_at(none, path, OpenFlags::empty(), DescriptorFlags::READ)
+                .map_err(code)?;
+            file.set_times(NewTimestamp::Now, NewTimestamp::Now)
+                .map_err(code)?;
+            Ok("touched".into())
+        }
         "open-dir" => {
             let sub = dir
                 .open_at(none, path, OpenFlags::DIRECTORY, DescriptorFlags::READ)
