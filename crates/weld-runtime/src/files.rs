@@ -20,6 +20,9 @@
 //! - Listing the directory and every change to its entries (create, link,
 //!   rename, symlink, unlink, remove, and setting the directory's own times)
 //!   are refused: the grant is the file's content, not its directory.
+//! - The directory's own `stat`, `metadata-hash` and `get-flags` describe the
+//!   view (one link, no times, a fixed hash, not mutable), so they cannot
+//!   reveal what else the real directory holds or when it changed.
 //!
 //! Directories opened any other way are not affected: the shadows delegate
 //! to Wasmtime's own implementation, after one table lookup and a comparison
@@ -210,7 +213,10 @@ const TYPES: &str = "wasi:filesystem/types@0.2.12";
 const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
 /// The functions [`gate_single_files`] replaces.
-const SHADOWED: [&str; 13] = [
+const SHADOWED: [&str; 16] = [
+    "[method]descriptor.stat",
+    "[method]descriptor.metadata-hash",
+    "[method]descriptor.get-flags",
     "[method]descriptor.open-at",
     "[method]descriptor.stat-at",
     "[method]descriptor.metadata-hash-at",
@@ -486,6 +492,78 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
                         .deny(&view, "read-directory", "", ErrorCode::Access);
                 }
                 Ok((lower(state.filesystem().read_directory(fd).await)?,))
+            })
+        },
+    )?;
+
+    // The view directory's own metadata would say how many subdirectories
+    // it has (link count) and when an entry last changed (times, size,
+    // metadata hash): answer with what the view shows instead.
+    types.func_wrap_async(
+        "[method]descriptor.stat",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd,): (Resource<Descriptor>,)|
+         -> Reply<'_, DescriptorStat> {
+            Box::new(async move {
+                let state = store.data_mut();
+                let gated = gated(state, &fd).is_some();
+                let stat = lower(state.filesystem().stat(fd).await)?;
+                Ok((stat.map(|stat| {
+                    if !gated {
+                        return stat;
+                    }
+                    DescriptorStat {
+                        link_count: 1,
+                        size: 0,
+                        data_access_timestamp: None,
+                        data_modification_timestamp: None,
+                        status_change_timestamp: None,
+                        ..stat
+                    }
+                }),))
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.metadata-hash",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd,): (Resource<Descriptor>,)|
+         -> Reply<'_, MetadataHashValue> {
+            Box::new(async move {
+                let state = store.data_mut();
+                if let Some(view) = gated(state, &fd) {
+                    // Stable for the view and unrelated to its entries.
+                    use std::hash::{Hash, Hasher};
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    (view.identity.dev, view.identity.ino).hash(&mut hasher);
+                    let lower = hasher.finish();
+                    view.guest_dir.hash(&mut hasher);
+                    let upper = hasher.finish();
+                    return Ok((Ok(MetadataHashValue { lower, upper }),));
+                }
+                Ok((lower(state.filesystem().metadata_hash(fd).await)?,))
+            })
+        },
+    )?;
+
+    types.func_wrap_async(
+        "[method]descriptor.get-flags",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd,): (Resource<Descriptor>,)|
+         -> Reply<'_, DescriptorFlags> {
+            Box::new(async move {
+                let state = store.data_mut();
+                let gated = gated(state, &fd).is_some();
+                let flags = lower(state.filesystem().get_flags(fd).await)?;
+                // Nothing in a view can be created, renamed or removed.
+                Ok((flags.map(|f| {
+                    if gated {
+                        f & !DescriptorFlags::MUTATE_DIRECTORY
+                    } else {
+                        f
+                    }
+                }),))
             })
         },
     )?;

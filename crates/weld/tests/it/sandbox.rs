@@ -230,6 +230,15 @@ async fn a_read_write_grant_writes_inside_its_tree_only() {
     // Straight at wasi:filesystem: nothing leads out of the preopen, and a
     // symlink the tool makes itself does not either.
     let granted = tree.granted.display().to_string();
+    // A whole directory is what it is: its metadata and flags are real.
+    let stat = raw_fs(&client, &granted, "stat-self", "", "")
+        .await
+        .expect("stat");
+    assert!(!stat.contains("mtime=none"), "{stat}");
+    assert_eq!(
+        raw_fs(&client, &granted, "flags-self", "", "").await,
+        Ok("read=true mutate=true".into())
+    );
     let _ = raw_fs(&client, &granted, "symlink", "planted", "/etc/passwd").await;
     let _ = raw_fs(
         &client,
@@ -465,6 +474,16 @@ async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
         raw_fs(&client, &dir, "write-through-read", "todo.md", "x")
             .await
             .is_err()
+    );
+    // The view's own metadata says nothing about what else is in the
+    // directory (it holds a subdirectory and other files on disk).
+    assert_eq!(
+        raw_fs(&client, &dir, "stat-self", "", "").await,
+        Ok("links=1 size=0 mtime=none".into())
+    );
+    assert_eq!(
+        raw_fs(&client, &dir, "flags-self", "", "").await,
+        Ok("read=true mutate=false".into())
     );
     // The file's own handle is read-only too: its times cannot be set (the
     // OS would let the owner do that through a read-only descriptor).

@@ -324,6 +324,24 @@ fn raw_fs(preopen: &str, op: &str, path: &str, other: &str) -> Result<String, St
             file.write(other.as_bytes(), 0).map_err(code)?;
             Ok("written".into())
         }
+        "stat-self" => {
+            let s = dir.stat().map_err(code)?;
+            Ok(format!(
+                "links={} size={} mtime={}",
+                s.link_count,
+                s.size,
+                s.data_modification_timestamp
+                    .map_or("none".to_string(), |t| t.seconds.to_string())
+            ))
+        }
+        "flags-self" => {
+            let flags = dir.get_flags().map_err(code)?;
+            Ok(format!(
+                "read={} mutate={}",
+                flags.contains(DescriptorFlags::READ),
+                flags.contains(DescriptorFlags::MUTATE_DIRECTORY)
+            ))
+        }
         "touch-through-read" => {
             let file = dir
                 .open_at(none, path, OpenFlags::empty(), DescriptorFlags::READ)
