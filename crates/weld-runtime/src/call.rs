@@ -504,6 +504,16 @@ impl LoadedComponent {
                         stats,
                     });
                 }
+                // Guest code that ran out of time, trapped, exited or met
+                // a moved grant while starting is reported (with what it
+                // did) like the same failure during the call.
+                let guest_failure = error.downcast_ref::<DeadlineExceeded>().is_some()
+                    || error.downcast_ref::<GrantMoved>().is_some()
+                    || error.downcast_ref::<I32Exit>().is_some()
+                    || error.downcast_ref::<wasmtime::Trap>().is_some();
+                if guest_failure {
+                    return Err(classify(&error, memory.refused, limits, &err_text, stats));
+                }
                 Err(CallError::Instantiate {
                     message: format!("{error:#}"),
                 })

@@ -43,8 +43,8 @@ use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
 use wasmtime_wasi::p2::FsResult;
 use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    DescriptorFlags, DescriptorStat, DirectoryEntryStream, ErrorCode, HostDescriptor,
-    MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
+    DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntryStream, ErrorCode,
+    HostDescriptor, MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
 };
 
 use crate::DirIdentity;
@@ -330,6 +330,18 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
                     || flags.contains(DescriptorFlags::WRITE);
                 if writes && !file.writable {
                     return state.files.deny(&view, OP, &path, ErrorCode::NotPermitted);
+                }
+                // Only a regular file (or nothing yet, to create): opening a
+                // FIFO someone put in its place would block a host thread
+                // until a writer came along. Opening re-checks below, since
+                // the name may change between the two calls.
+                let mut fs = state.filesystem();
+                let probe = Resource::<Descriptor>::new_borrow(fd.rep());
+                match lower(fs.stat_at(probe, no_follow(), file.host_name.clone()).await)? {
+                    Ok(stat) if stat.type_ != DescriptorType::RegularFile => {
+                        return state.files.deny(&view, OP, &path, ErrorCode::NoEntry);
+                    }
+                    _ => {}
                 }
                 let mut fs = state.filesystem();
                 let opened = fs

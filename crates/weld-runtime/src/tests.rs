@@ -208,9 +208,11 @@ async fn a_metered_call_still_stops_at_its_deadline() {
 #[tokio::test]
 async fn a_cancelled_metered_call_gives_back_its_instance_slots() {
     let cache = tempfile::tempdir().expect("tempdir");
-    // One shared slot and one metered slot: a slot kept by the cancelled
-    // call would make every later call wait forever.
-    let runtime = runtime(cache.path(), 1);
+    // Two shared slots and one metered slot (a pool of its own): afterwards
+    // a metered and a plain call at once need every slot there is, so one
+    // kept by the cancelled call would leave a call waiting, and the
+    // timeout below turns that into a failure instead of a hang.
+    let runtime = runtime(cache.path(), 2);
     let metered = load(&runtime, Metering::Fuel);
     let plain = load(&runtime, Metering::Off);
     let unlimited = limits(Some(u64::MAX));
@@ -221,10 +223,17 @@ async fn a_cancelled_metered_call_gives_back_its_instance_slots() {
             .is_err(),
         "an endless loop cannot return"
     );
-    add_one(&metered, &limits(Some(1_000_000)))
+    let metered_limits = limits(Some(1_000_000));
+    let plain_limits = limits(None);
+    let both = async {
+        tokio::join!(
+            add_one(&metered, &metered_limits),
+            add_one(&plain, &plain_limits)
+        )
+    };
+    let (m, p) = tokio::time::timeout(Duration::from_secs(10), both)
         .await
-        .expect("metered slot returned");
-    add_one(&plain, &limits(None))
-        .await
-        .expect("shared slot returned");
+        .expect("a slot was kept by the cancelled call");
+    m.expect("metered call");
+    p.expect("plain call");
 }

@@ -65,9 +65,10 @@ pub struct AuditRecord {
     pub stderr_bytes: u64,
     /// `ok`, `tool_error` (the function returned `err`), `invalid_arguments`,
     /// `cancelled`, `refused_busy` (refused at the policy's concurrency
-    /// limit, with `excess: refuse`), or the failure kind (`deadline`,
-    /// `out_of_memory`, `out_of_fuel`, `stack_overflow`, `panic`, `exit`,
-    /// `trap`, `instantiate`).
+    /// limit, with `excess: refuse`), `output_limit`, or the failure kind
+    /// (`deadline`, `out_of_memory`, `out_of_fuel`, `stack_overflow`,
+    /// `panic`, `exit`, `trap`, `grant_moved`, `instantiate`); for policy
+    /// changes, see [`BuiltinRecord::outcome`].
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

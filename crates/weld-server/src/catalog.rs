@@ -84,6 +84,32 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Takes over `previous`'s concurrency slots for every component whose
+    /// limit is unchanged, so calls running (or waiting) across a reload
+    /// still count against the one limit: a reload happens whenever any
+    /// policy, secret or component changes, and a fresh count each time
+    /// would let a component run more calls at once than its policy allows.
+    fn adopt_slots(&mut self, previous: &Catalog) {
+        let old: HashMap<&str, &Arc<Slots>> = previous
+            .by_name
+            .values()
+            .filter_map(|e| Some((e.component.as_str(), e.slots.as_ref()?)))
+            .collect();
+        for entry in self.by_name.values_mut() {
+            // Just built, so not shared yet.
+            let Some(entry) = Arc::get_mut(entry) else {
+                continue;
+            };
+            let Some(new) = &entry.slots else { continue };
+            if let Some(old) = old.get(entry.component.as_str())
+                && old.max == new.max
+                && old.excess == new.excess
+            {
+                entry.slots = Some(Arc::clone(old));
+            }
+        }
+    }
+
     /// Builds the tools of `components`. Functions that cannot be tools are
     /// listed in [`Catalog::skipped`] with the reason.
     pub fn build(components: Vec<ComponentEntry>) -> Self {
@@ -241,8 +267,11 @@ impl Registry {
 
     /// Replaces the set of tools and wakes every [`Registry::changes`]
     /// receiver.
-    pub fn replace(&self, catalog: Catalog) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+    pub fn replace(&self, mut catalog: Catalog) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        catalog.adopt_slots(&current);
+        *current = Arc::new(catalog);
+        drop(current);
         self.generation.send_modify(|g| *g += 1);
     }
 

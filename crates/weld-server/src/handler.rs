@@ -75,12 +75,7 @@ pub async fn call_tool(
     client: Option<String>,
 ) -> CallToolResult {
     let mut record = CallRecord::new(Arc::clone(entry), client);
-    if let Some(arguments) = arguments {
-        // Counting, not copying: the size is audited, the content is not.
-        let mut bytes = ByteCount::default();
-        let _ = serde_json::to_writer(&mut bytes, arguments);
-        record.args_bytes = bytes.0;
-    }
+    record.args_bytes = args_bytes(arguments);
     let (result, outcome, error) = run(entry, arguments, &mut record).await;
     record.outcome = outcome;
     record.error = error;
@@ -208,6 +203,15 @@ async fn run(
             (error_result(message.clone()), error.kind(), Some(message))
         }
     }
+}
+
+/// The size of the arguments' JSON: counted, not copied, since the size is
+/// audited and the content is not.
+fn args_bytes(arguments: Option<&serde_json::Map<String, Value>>) -> u64 {
+    let Some(arguments) = arguments else { return 0 };
+    let mut bytes = ByteCount::default();
+    let _ = serde_json::to_writer(&mut bytes, arguments);
+    bytes.0
 }
 
 fn error_result(message: String) -> CallToolResult {
@@ -345,6 +349,7 @@ impl ServerHandler for WeldServer {
                 // tick. A cancelled request gets no response on the wire;
                 // this error only reaches the SDK.
                 let mut record = CallRecord::new(Arc::clone(entry), client);
+                record.args_bytes = args_bytes(request.arguments.as_ref());
                 record.outcome = "cancelled";
                 self.audit.record(record);
                 Err(McpError::internal_error("request cancelled", None))

@@ -83,7 +83,8 @@ pub enum Command {
     /// never shown back.
     #[command(subcommand)]
     Secret(SecretCommand),
-    /// Show the audit log: one record per tool call (newest last).
+    /// Show the audit log: one record per tool call and per policy change
+    /// (newest last).
     Audit(AuditArgs),
     /// Tool-author helpers for component documentation.
     #[command(subcommand)]
@@ -205,8 +206,9 @@ pub struct AuditArgs {
     #[arg(long)]
     pub component: Option<String>,
     /// Only this outcome: ok, tool_error, invalid_arguments, cancelled,
-    /// refused_busy, deadline, out_of_memory, stack_overflow, panic, exit, trap,
-    /// instantiate; for the built-in policy tools also applied,
+    /// refused_busy, output_limit, deadline, out_of_memory, out_of_fuel,
+    /// stack_overflow, panic, exit, trap, grant_moved, instantiate; for
+    /// policy changes (built-in tools and the CLI) also applied,
     /// applied_unapproved, approval_requested, declined, refused.
     #[arg(long)]
     pub outcome: Option<String>,

@@ -95,7 +95,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
             let policies = policies(state()?, runtime(1)?)?;
             let result = policies.set(&name, &policy).map_err(anyhow::Error::from);
-            let change = format!("set policy from {}", file.display());
+            let change = format!("set policy from {}", shown_path(&file));
             audit_cli_change(&policies.store, "weld policy set", &name, change, &result);
             result?;
             outln!("policy of `{name}` updated; a running weld applies it within a second");
@@ -159,8 +159,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn limits(args: &cli::Limits) -> Result<Limits> {
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds");
+    let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= max) {
+        bail!("--timeout must be a positive number of seconds, at most {max} (24 hours)");
     }
     Ok(Limits {
         memory: args.memory_mib.saturating_mul(1024 * 1024),
@@ -369,7 +370,22 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
                 .compile(file.digest.hex(), metering, &file.bytes)
                 .context("compiling it for fuel metering; the policy was NOT applied")?;
         }
-        store.write_policy(&file.name, &policy.to_yaml())?;
+        let written = store
+            .write_policy(&file.name, &policy.to_yaml())
+            .map_err(anyhow::Error::from);
+        let how = if args.accept_policy {
+            "accepted with --accept-policy"
+        } else {
+            "confirmed"
+        };
+        audit_cli_change(
+            store,
+            "weld add",
+            &file.name,
+            format!("set policy from {} ({how})", shown_path(&path)),
+            &written,
+        );
+        written?;
         outln!("policy applied");
     } else {
         outln!(
@@ -809,6 +825,15 @@ fn change_policy(
         change.summary()
     );
     Ok(())
+}
+
+/// `path` as the audit log shows it: absolute, so a record read later says
+/// which file it was whatever directory the command ran in.
+fn shown_path(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Records a policy change made from the command line in the audit log,

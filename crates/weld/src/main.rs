@@ -22,13 +22,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // A tool call abandoned at its deadline may leave a host thread blocked
+    // in the kernel (a FIFO where a granted file was, a stuck disk); the
+    // runtime's default drop would wait for it forever, and weld would
+    // ignore its shutdown. Everything weld must finish (the audit log, the
+    // state files) is done by now.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// Logs go to stderr, always: in stdio mode stdout is the MCP channel.

@@ -449,3 +449,73 @@ async fn a_policy_change_from_the_command_line_is_audited_like_one_over_mcp() {
         records[2]
     );
 }
+
+#[tokio::test]
+async fn serve_exits_when_stdin_closes_even_with_a_call_stuck_in_the_kernel() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonical");
+    let pipe = root.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let policy = format!(
+        "version: \"1.0\"\npermissions:\n  storage:\n    allow:\n      - uri: \"fs://{}/**\"\n        access: [read]\n  resources:\n    limits: {{ timeout: \"1s\" }}\n",
+        root.display()
+    );
+    let file = dirs.state.join("p.yaml");
+    std::fs::write(&file, policy).expect("write policy");
+    weld_ok(
+        &dirs,
+        &["policy", "set", "hostile", &file.display().to_string()],
+    )
+    .await;
+
+    let mut child = dirs
+        .weld()
+        .arg("serve")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "hostile_read-file", "arguments": {"path": pipe.display().to_string()}}});
+    let requests = format!(
+        "{}\n{}\n{call}\n",
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    stdin.write_all(requests.as_bytes()).await.expect("write");
+    // Opening the FIFO blocks a host thread until a writer comes, which
+    // never happens: the call ends at its deadline all the same.
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let answer = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("an answer to the stuck call")
+            .expect("read")
+            .expect("weld closed stdout before answering");
+        let message: Value = serde_json::from_str(&line).expect("json");
+        if message["id"] == 2 {
+            break message;
+        }
+    };
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert!(
+        answer.to_string().contains("limit and was stopped"),
+        "{answer}"
+    );
+    drop(stdin);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("weld must exit once stdin closes, stuck thread or not")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}

@@ -217,3 +217,58 @@ async fn a_call_beyond_a_waiting_limit_runs_once_the_running_call_finishes() {
         .collect();
     assert!(ran.is_empty(), "the cancelled call ran: {ran:?}");
 }
+
+#[tokio::test]
+async fn a_reload_while_a_call_runs_keeps_counting_it_against_the_limit() {
+    let dirs = Dirs::new();
+    let mut gate = gate().await;
+    install(&dirs, &gate, "{ max: 1, excess: refuse }").await;
+    let watcher = crate::reload::Watcher::default();
+    let client = crate::reload::watching_client(&dirs, watcher.clone()).await;
+    let peer = client.peer().clone();
+    let url = format!("http://127.0.0.1:{}/held", gate.port);
+    let held = tokio::spawn(async move {
+        let mut params = CallToolRequestParams::new("hostile_http-get");
+        params.arguments = args(json!({"url": url}));
+        peer.call_tool(params).await.expect("tools/call")
+    });
+    gate.arrived
+        .recv()
+        .await
+        .expect("the first call reaches the gate");
+
+    // Any policy change reloads the tools; this one leaves the limit alone.
+    weld_ok(&dirs, &["grant", "hostile", "env", "SOME_KEY"]).await;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        watcher.changed.notified(),
+    )
+    .await
+    .expect("tools reloaded after the policy change");
+
+    let mut params = CallToolRequestParams::new("hostile_echo");
+    params.arguments = args(json!({"text": "second"}));
+    let refused = client.call_tool(params).await.expect("tools/call");
+    assert_eq!(
+        refused.is_error,
+        Some(true),
+        "the reload forgot the running call: {}",
+        text(&refused)
+    );
+    assert!(
+        text(&refused).contains("concurrency limit of 1"),
+        "{}",
+        text(&refused)
+    );
+
+    gate.release.send(()).expect("the gate is listening");
+    let first = held.await.expect("the held call's task");
+    assert_eq!(
+        first.structured_content,
+        Some(json!({"result": "200 released"}))
+    );
+    let mut params = CallToolRequestParams::new("hostile_echo");
+    params.arguments = args(json!({"text": "third"}));
+    let after = client.call_tool(params).await.expect("tools/call");
+    assert_eq!(after.structured_content, Some(json!({"result": "third"})));
+}

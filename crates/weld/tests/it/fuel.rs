@@ -3,10 +3,8 @@
 //! same budget goes through; a tool without a budget is unaffected; and the
 //! audit log says how much fuel each metered call burned.
 
-use std::time::Duration;
-
 use crate::common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The hostile component's budget: far more than instantiating it and
 /// echoing a word take, far less than an endless loop.
@@ -28,31 +26,6 @@ async fn set_policy(dirs: &Dirs, component: &str, yaml: &str) {
         &["policy", "set", component, &file.display().to_string()],
     )
     .await;
-}
-
-fn audit_lines(dirs: &Dirs) -> Vec<Value> {
-    std::fs::read_to_string(dirs.state.join("audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// The audit record of `tool`'s first call, once the writer (it drains
-/// every 20 ms) has written it.
-async fn audited(dirs: &Dirs, tool: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(record) = audit_lines(dirs).into_iter().find(|r| r["tool"] == tool) {
-            return record;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no audit record of {tool}: {:?}",
-            audit_lines(dirs)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -89,17 +62,14 @@ async fn a_fuel_budget_stops_an_endless_loop_lets_a_cheap_call_through_and_is_au
     );
     client.cancel().await.expect("close");
 
-    let spin = audited(&dirs, "hostile_spin").await;
-    assert_eq!(spin["outcome"], "out_of_fuel");
+    let spin = audited(&dirs, "hostile_spin", "out_of_fuel").await;
     assert_eq!(spin["fuel_used"], BUDGET);
-    let echo = audited(&dirs, "hostile_echo").await;
-    assert_eq!(echo["outcome"], "ok");
+    let echo = audited(&dirs, "hostile_echo", "ok").await;
     let used = echo["fuel_used"]
         .as_u64()
         .expect("a metered call records its fuel");
     assert!(used > 0 && used < BUDGET, "{used}");
-    let plain = audited(&dirs, "plain_echo").await;
-    assert_eq!(plain["outcome"], "ok");
+    let plain = audited(&dirs, "plain_echo", "ok").await;
     assert!(plain.get("fuel_used").is_none(), "{plain}");
 
     let shown = dirs.run(&["audit", "--tool", "hostile_spin"]).await;
@@ -130,8 +100,7 @@ async fn a_metered_tool_still_stops_at_its_timeout() {
     );
     still_serving(&client).await;
     client.cancel().await.expect("close");
-    let spin = audited(&dirs, "hostile_spin").await;
-    assert_eq!(spin["outcome"], "deadline");
+    let spin = audited(&dirs, "hostile_spin", "deadline").await;
     assert!(spin["fuel_used"].is_u64(), "{spin}");
 }
 

@@ -14,8 +14,8 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 #[derive(Clone, Default)]
-struct Watcher {
-    changed: Arc<Notify>,
+pub(crate) struct Watcher {
+    pub(crate) changed: Arc<Notify>,
 }
 
 impl ClientHandler for Watcher {
@@ -24,7 +24,10 @@ impl ClientHandler for Watcher {
     }
 }
 
-async fn watching_client(dirs: &Dirs, watcher: Watcher) -> RunningService<RoleClient, Watcher> {
+pub(crate) async fn watching_client(
+    dirs: &Dirs,
+    watcher: Watcher,
+) -> RunningService<RoleClient, Watcher> {
     let mut cmd = dirs.weld();
     cmd.arg("serve");
     let transport = TokioChildProcess::builder(cmd)

@@ -289,6 +289,8 @@ fn notes() -> Notes {
     std::fs::write(notes.join("log.md"), "log").expect("write");
     std::fs::write(notes.join("diary.md"), "dear diary").expect("write");
     std::fs::write(notes.join("sub/inner.txt"), "inner").expect("write");
+    std::fs::create_dir_all(root.join("work")).expect("mkdir");
+    std::fs::write(root.join("work/draft.md"), "draft").expect("write");
     std::fs::write(outside.join("secret.txt"), "top secret").expect("write");
     std::os::unix::fs::symlink(outside.join("secret.txt"), notes.join("escape")).expect("symlink");
     Notes {
@@ -351,6 +353,22 @@ async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
         ],
     )
     .await;
+    let work = tree.notes.parent().expect("root").join("work");
+    let work_uri = format!("fs://{}/**", work.display());
+    weld_ok(
+        &dirs,
+        &[
+            "grant",
+            "hostile",
+            "storage",
+            &work_uri,
+            "--access",
+            "read,write",
+        ],
+    )
+    .await;
+    let work_before = snapshot(&work);
+    let work = work.display().to_string();
     let notes_before = snapshot(&tree.notes);
     let outside_before = snapshot(&tree.outside);
     let client = serve(&dirs).await;
@@ -485,6 +503,26 @@ async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
         raw_fs(&client, &dir, "flags-self", "", "").await,
         Ok("read=true mutate=false".into())
     );
+    // Its metadata hash does not move when the real directory changes.
+    let hash = raw_fs(&client, &dir, "hash-self", "", "")
+        .await
+        .expect("hash");
+    std::fs::write(tree.notes.join("host.tmp"), "x").expect("write");
+    assert_eq!(raw_fs(&client, &dir, "hash-self", "", "").await, Ok(hash));
+    std::fs::remove_file(tree.notes.join("host.tmp")).expect("remove");
+    // Nothing moves in from a writable tree, or out to one.
+    for (op, from, path, to) in [
+        ("rename-into", &work, "draft.md", format!("{dir}|stolen.md")),
+        ("link-into", &work, "draft.md", format!("{dir}|linked.md")),
+        ("rename-into", &dir, "log.md", format!("{work}|log.md")),
+        ("link-into", &dir, "todo.md", format!("{work}|todo.md")),
+    ] {
+        assert_eq!(
+            raw_fs(&client, from, op, path, &to).await,
+            Err("not-permitted".into()),
+            "{op} {from}/{path} -> {to}"
+        );
+    }
     // The file's own handle is read-only too: its times cannot be set (the
     // OS would let the owner do that through a read-only descriptor).
     assert_eq!(
@@ -545,6 +583,8 @@ async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
         ("symlink-at", format!("{dir}/link2"), "not-permitted"),
         ("link-at", format!("{dir}/log.md"), "not-permitted"),
         ("read-directory", dir.clone(), "access"),
+        ("rename-at", format!("{dir}/stolen.md"), "not-permitted"),
+        ("link-at", format!("{dir}/linked.md"), "not-permitted"),
         ("set-times", dir.clone(), "not-permitted"),
         ("unlink-file-at", format!("{dir}/log.md"), "not-permitted"),
         ("rename-at", format!("{dir}/log.md"), "not-permitted"),
@@ -565,6 +605,7 @@ async fn a_single_file_grant_reaches_that_file_and_nothing_beside_it() {
     }
     assert_eq!(snapshot(&tree.notes), expected);
     assert_eq!(snapshot(&tree.outside), outside_before);
+    assert_eq!(snapshot(std::path::Path::new(&work)), work_before);
 }
 
 #[tokio::test]
@@ -841,4 +882,49 @@ async fn a_granted_directory_swapped_for_a_symlink_after_load_is_not_followed() 
             .any(|r| r["outcome"] == "grant_moved"),
         "no grant_moved record"
     );
+}
+
+#[tokio::test]
+async fn a_granted_file_replaced_by_a_directory_or_a_fifo_is_refused_at_once() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonical");
+    std::fs::write(root.join("todo.md"), "todo").expect("write");
+    let todo = format!("{}/todo.md", root.display());
+    let policy = format!(
+        "version: \"1.0\"\npermissions:\n  storage:\n    allow:\n      - uri: \"fs://{todo}\"\n        access: [read]\n  resources:\n    limits: {{ timeout: \"10m\" }}\n"
+    );
+    let file = dirs.state.join("p.yaml");
+    std::fs::write(&file, policy).expect("write policy");
+    weld_ok(
+        &dirs,
+        &["policy", "set", "hostile", &file.display().to_string()],
+    )
+    .await;
+    let client = serve(&dirs).await;
+    let read = |path: String| call(&client, "hostile_read-file", json!({"path": path}));
+    assert_eq!(
+        read(todo.clone()).await.structured_content,
+        Some(json!({"result": "todo"}))
+    );
+
+    std::fs::remove_file(&todo).expect("remove");
+    std::fs::create_dir(&todo).expect("mkdir");
+    std::fs::write(root.join("todo.md/inside.txt"), "inside").expect("write");
+    assert!(is_err(&read(todo.clone()).await));
+    assert!(is_err(&read(format!("{todo}/inside.txt")).await));
+
+    // A FIFO would block the open until a writer came; with a ten-minute
+    // timeout, only the refusal can end this call.
+    std::fs::remove_dir_all(&todo).expect("rmdir");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&todo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let fifo = read(todo.clone()).await;
+    assert!(is_err(&fifo), "{}", text(&fifo));
+    still_serving(&client).await;
+    client.cancel().await.expect("close");
 }

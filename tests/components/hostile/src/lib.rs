@@ -368,6 +368,26 @@ fn raw_fs(preopen: &str, op: &str, path: &str, other: &str) -> Result<String, St
             .symlink_at(other, path)
             .map(|()| "linked".into())
             .map_err(code),
+        "rename-into" | "link-into" => {
+            // `other` is `PREOPEN|PATH`: the destination in another preopen.
+            let (to_preopen, to_path) = other
+                .split_once('|')
+                .ok_or("other must be PREOPEN|PATH")?;
+            let (to, _) = wasi::filesystem::preopens::get_directories()
+                .into_iter()
+                .find(|(_, name)| name == to_preopen)
+                .ok_or_else(|| format!("no preopen named {to_preopen}"))?;
+            if op == "rename-into" {
+                dir.rename_at(path, &to, to_path).map_err(code)?;
+            } else {
+                dir.link_at(none, path, &to, to_path).map_err(code)?;
+            }
+            Ok("moved".into())
+        }
+        "hash-self" => dir
+            .metadata_hash()
+            .map(|h| format!("{:x}{:x}", h.upper, h.lower))
+            .map_err(code),
         "link" => dir
             .link_at(none, path, &dir, other)
             .map(|()| "linked".into())
