@@ -144,25 +144,6 @@ impl std::fmt::Display for GrantMoved {
 
 impl std::error::Error for GrantMoved {}
 
-/// The identity every preopen's handle must have, by guest path; empty (no
-/// allocation) for a tool without storage grants.
-fn expected_dirs(sandbox: &Sandbox) -> Vec<(String, crate::DirIdentity)> {
-    if sandbox.preopens.is_empty() && sandbox.files.is_empty() {
-        return Vec::new();
-    }
-    sandbox
-        .preopens
-        .iter()
-        .map(|p| (p.guest.clone(), p.identity))
-        .chain(
-            sandbox
-                .files
-                .iter()
-                .map(|v| (v.guest_dir.clone(), v.identity)),
-        )
-        .collect()
-}
-
 /// How long past its deadline a call may stay in a host function before it
 /// is abandoned: one epoch tick would do for guest code, but a host call
 /// that is about to return should be let finish.
@@ -362,33 +343,30 @@ impl LoadedComponent {
         for (key, value) in &sandbox.env {
             builder.env(key, value);
         }
-        for preopen in &sandbox.preopens {
-            let perms = if preopen.writable {
+        // Directory grants, then the directories holding single granted
+        // files (whose view the filesystem shadows enforce).
+        let dirs = sandbox
+            .preopens
+            .iter()
+            .map(|p| (&p.host, &p.guest, p.writable))
+            .chain(
+                sandbox
+                    .files
+                    .iter()
+                    .map(|v| (&v.host_dir, &v.guest_dir, v.any_writable())),
+            );
+        for (host, guest, writable) in dirs {
+            let perms = if writable {
                 wasmtime_wasi::FsPerms::ReadWrite
             } else {
                 wasmtime_wasi::FsPerms::ReadOnly
             };
             builder
-                .preopened_dir(&preopen.host, &preopen.guest, perms)
+                .preopened_dir(host, guest, perms)
                 .map_err(|e| CallError::Instantiate {
                     message: format!(
                         "the granted directory {} cannot be opened: {e}",
-                        preopen.host.display()
-                    ),
-                })?;
-        }
-        for view in &sandbox.files {
-            let perms = if view.any_writable() {
-                wasmtime_wasi::FsPerms::ReadWrite
-            } else {
-                wasmtime_wasi::FsPerms::ReadOnly
-            };
-            builder
-                .preopened_dir(&view.host_dir, &view.guest_dir, perms)
-                .map_err(|e| CallError::Instantiate {
-                    message: format!(
-                        "the directory {} holding granted files cannot be opened: {e}",
-                        view.host_dir.display()
+                        host.display()
                     ),
                 })?;
         }
@@ -410,7 +388,7 @@ impl LoadedComponent {
                     log: log.clone(),
                     limits: limits.http,
                 },
-                files: GatedDirs::new(sandbox.files.clone(), expected_dirs(sandbox)),
+                files: GatedDirs::new(Arc::clone(&sandbox.preopens), Arc::clone(&sandbox.files)),
             },
         );
         store.limiter(|state| &mut state.memory);

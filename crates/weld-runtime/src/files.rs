@@ -130,9 +130,9 @@ fn shorten(path: &str) -> std::borrow::Cow<'_, str> {
 /// them, and what was refused through them.
 #[derive(Default)]
 pub(crate) struct GatedDirs {
-    views: Vec<Arc<FileView>>,
-    /// Every preopen's guest path and the identity its handle must have.
-    expected: Vec<(String, DirIdentity)>,
+    /// The call's directory grants, for the identity their handles must have.
+    preopens: Arc<[crate::Preopen]>,
+    views: Arc<[Arc<FileView>]>,
     /// (address of the open directory handle, index into `views`).
     handles: Vec<(usize, usize)>,
     denials: Vec<FileDenial>,
@@ -140,12 +140,28 @@ pub(crate) struct GatedDirs {
 }
 
 impl GatedDirs {
-    pub(crate) fn new(views: Vec<Arc<FileView>>, expected: Vec<(String, DirIdentity)>) -> Self {
+    pub(crate) fn new(preopens: Arc<[crate::Preopen]>, views: Arc<[Arc<FileView>]>) -> Self {
         Self {
+            preopens,
             views,
-            expected,
-            ..Self::default()
+            handles: Vec::new(),
+            denials: Vec::new(),
+            dropped: 0,
         }
+    }
+
+    /// The identity the preopen named `guest` must have.
+    fn expected(&self, guest: &str) -> Option<DirIdentity> {
+        self.preopens
+            .iter()
+            .find(|p| p.guest == guest)
+            .map(|p| p.identity)
+            .or_else(|| {
+                self.views
+                    .iter()
+                    .find(|v| v.guest_dir == guest)
+                    .map(|v| v.identity)
+            })
     }
 
     /// The denials recorded, and how many more were not kept.
@@ -161,6 +177,12 @@ impl GatedDirs {
         path: &str,
         error: ErrorCode,
     ) -> wasmtime::Result<(Result<T, ErrorCode>,)> {
+        self.record(view, op, path, error);
+        Ok((Err(error),))
+    }
+
+    /// Records a refusal.
+    fn record(&mut self, view: &FileView, op: &'static str, path: &str, error: ErrorCode) {
         if self.denials.len() < MAX_DENIALS {
             let path = if path.is_empty() {
                 view.guest_dir.clone()
@@ -175,7 +197,6 @@ impl GatedDirs {
         } else {
             self.dropped += 1;
         }
-        Ok((Err(error),))
     }
 }
 
@@ -190,6 +211,36 @@ fn gated(state: &mut CallState, fd: &Resource<Descriptor>) -> Option<Arc<FileVie
     let address = Arc::as_ptr(&dir.dir) as usize;
     let index = state.files.handles.iter().find(|(a, _)| *a == address)?.1;
     state.files.views.get(index).cloned()
+}
+
+/// Where a path-taking call through `fd` goes: on to Wasmtime with these
+/// path flags and this (host) name, or refused with this code (and
+/// recorded). Outside a view, unchanged.
+enum Route {
+    Pass(PathFlags, String),
+    Refused(ErrorCode),
+}
+
+fn route(
+    state: &mut CallState,
+    fd: &Resource<Descriptor>,
+    op: &'static str,
+    path_flags: PathFlags,
+    path: String,
+    writes: bool,
+) -> Route {
+    let Some(view) = gated(state, fd) else {
+        return Route::Pass(path_flags, path);
+    };
+    let code = match view.lookup(&path) {
+        Some(file) if !writes || file.writable => {
+            return Route::Pass(no_follow(), file.host_name.clone());
+        }
+        Some(_) => ErrorCode::NotPermitted,
+        None => ErrorCode::NoEntry,
+    };
+    state.files.record(&view, op, &path, code);
+    Route::Refused(code)
 }
 
 /// A Wasmtime filesystem result as the WIT `result<T, error-code>`; a
@@ -268,13 +319,12 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
             let state = store.data_mut();
             let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
             for (fd, name) in &dirs {
-                let Some((_, expected)) = state.files.expected.iter().find(|(g, _)| g == name)
-                else {
+                let Some(expected) = state.files.expected(name) else {
                     continue;
                 };
                 if let Ok(Descriptor::Dir(dir)) = state.table.get(fd) {
                     let found = dir.dir.metadata().map(|m| DirIdentity::from_metadata(&m));
-                    if found.as_ref().ok() != Some(expected) {
+                    if found.ok() != Some(expected) {
                         return Err(wasmtime::Error::new(crate::call::GrantMoved {
                             guest: name.clone(),
                         }));
@@ -377,16 +427,10 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
          -> Reply<'_, DescriptorStat> {
             Box::new(async move {
                 let state = store.data_mut();
-                let (path_flags, path) = match gated(state, &fd) {
-                    None => (path_flags, path),
-                    Some(view) => match view.lookup(&path) {
-                        Some(file) => (no_follow(), file.host_name.clone()),
-                        None => {
-                            return state
-                                .files
-                                .deny(&view, "stat-at", &path, ErrorCode::NoEntry);
-                        }
-                    },
+                let (path_flags, path) = match route(state, &fd, "stat-at", path_flags, path, false)
+                {
+                    Route::Pass(flags, path) => (flags, path),
+                    Route::Refused(code) => return Ok((Err(code),)),
                 };
                 Ok((lower(
                     state.filesystem().stat_at(fd, path_flags, path).await,
@@ -402,20 +446,11 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
          -> Reply<'_, MetadataHashValue> {
             Box::new(async move {
                 let state = store.data_mut();
-                let (path_flags, path) = match gated(state, &fd) {
-                    None => (path_flags, path),
-                    Some(view) => match view.lookup(&path) {
-                        Some(file) => (no_follow(), file.host_name.clone()),
-                        None => {
-                            return state.files.deny(
-                                &view,
-                                "metadata-hash-at",
-                                &path,
-                                ErrorCode::NoEntry,
-                            );
-                        }
-                    },
-                };
+                let (path_flags, path) =
+                    match route(state, &fd, "metadata-hash-at", path_flags, path, false) {
+                        Route::Pass(flags, path) => (flags, path),
+                        Route::Refused(code) => return Ok((Err(code),)),
+                    };
                 let mut fs = state.filesystem();
                 Ok((lower(fs.metadata_hash_at(fd, path_flags, path).await)?,))
             })
@@ -429,19 +464,9 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
          -> Reply<'_, String> {
             Box::new(async move {
                 let state = store.data_mut();
-                let path = match gated(state, &fd) {
-                    None => path,
-                    Some(view) => match view.lookup(&path) {
-                        Some(file) => file.host_name.clone(),
-                        None => {
-                            return state.files.deny(
-                                &view,
-                                "readlink-at",
-                                &path,
-                                ErrorCode::NoEntry,
-                            );
-                        }
-                    },
+                let path = match route(state, &fd, "readlink-at", no_follow(), path, false) {
+                    Route::Pass(_, path) => path,
+                    Route::Refused(code) => return Ok((Err(code),)),
                 };
                 Ok((lower(state.filesystem().readlink_at(fd, path).await)?,))
             })
@@ -461,28 +486,11 @@ pub(crate) fn gate_single_files(linker: &mut Linker<CallState>) -> wasmtime::Res
          -> Reply<'_, ()> {
             Box::new(async move {
                 let state = store.data_mut();
-                let (path_flags, path) = match gated(state, &fd) {
-                    None => (path_flags, path),
-                    Some(view) => match view.lookup(&path) {
-                        Some(file) if file.writable => (no_follow(), file.host_name.clone()),
-                        Some(_) => {
-                            return state.files.deny(
-                                &view,
-                                "set-times-at",
-                                &path,
-                                ErrorCode::NotPermitted,
-                            );
-                        }
-                        None => {
-                            return state.files.deny(
-                                &view,
-                                "set-times-at",
-                                &path,
-                                ErrorCode::NoEntry,
-                            );
-                        }
-                    },
-                };
+                let (path_flags, path) =
+                    match route(state, &fd, "set-times-at", path_flags, path, true) {
+                        Route::Pass(flags, path) => (flags, path),
+                        Route::Refused(code) => return Ok((Err(code),)),
+                    };
                 let mut fs = state.filesystem();
                 Ok((lower(
                     fs.set_times_at(fd, path_flags, path, atim, mtim).await,

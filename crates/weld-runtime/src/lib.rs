@@ -170,11 +170,12 @@ impl Default for Limits {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Sandbox {
     /// Directories the guest sees, each opened afresh for every call.
-    pub preopens: Vec<Preopen>,
+    /// Shared, so a call takes them without copying.
+    pub preopens: Arc<[Preopen]>,
     /// Environment variables the guest sees, values already resolved.
     pub env: Vec<(String, String)>,
     /// Single granted files, by the directory the guest finds them in.
-    pub files: Vec<Arc<FileView>>,
+    pub files: Arc<[Arc<FileView>]>,
     /// What the guest may reach over the network; empty denies everything.
     pub network: NetworkGrant,
 }

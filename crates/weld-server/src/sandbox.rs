@@ -91,16 +91,19 @@ pub fn compile(
         network: NetworkGrant::new(grant.network.clone()),
         ..Sandbox::default()
     };
-    for storage in &grant.storage {
-        if storage.kind == PathKind::Dir {
-            sandbox.preopens.push(Preopen {
+    sandbox.preopens = grant
+        .storage
+        .iter()
+        .filter(|storage| storage.kind == PathKind::Dir)
+        .map(|storage| {
+            Ok(Preopen {
                 host: storage.host_path.clone(),
                 guest: storage.guest_path.clone(),
                 writable: storage.write,
                 identity: identity(&storage.host_path)?,
-            });
-        }
-    }
+            })
+        })
+        .collect::<Result<_, String>>()?;
     sandbox.files = file_views(&grant.storage)?
         .into_iter()
         .map(Arc::new)
@@ -178,7 +181,8 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
             file.host_path.parent(),
         ) else {
             return Err(format!(
-                "the granted file {} has no parent directory weld can show it in",
+                "the granted file {} cannot be shown in a view of its directory: its path (or \
+                 its real path) has no parent directory or is not UTF-8; grant the directory",
                 file.guest_path
             ));
         };

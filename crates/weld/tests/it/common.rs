@@ -219,3 +219,14 @@ pub async fn audited(dirs: &Dirs, tool: &str, outcome: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Sets `component`'s policy to `yaml` with `weld policy set`.
+pub async fn set_policy(dirs: &Dirs, component: &str, yaml: &str) {
+    let file = dirs.state.join(format!("{component}.policy.yaml"));
+    std::fs::write(&file, yaml).expect("write policy");
+    weld_ok(
+        dirs,
+        &["policy", "set", component, &file.display().to_string()],
+    )
+    .await;
+}

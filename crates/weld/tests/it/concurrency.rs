@@ -64,13 +64,7 @@ async fn install(dirs: &Dirs, gate: &Gate, concurrency: &str) {
         "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"127.0.0.1\"\n        schemes: [http]\n        ports: [{}]\n  resources:\n    limits:\n      timeout: \"10m\"\n      concurrency: {concurrency}\n",
         gate.port
     );
-    let file = dirs.state.join("hostile.policy.yaml");
-    std::fs::write(&file, policy).expect("write policy");
-    weld_ok(
-        dirs,
-        &["policy", "set", "hostile", &file.display().to_string()],
-    )
-    .await;
+    set_policy(dirs, "hostile", &policy).await;
 }
 
 fn call_request(tool: &str, arguments: Value) -> ClientRequest {

@@ -14,20 +14,6 @@ fn is_err(result: &rmcp::model::CallToolResult) -> bool {
     result.is_error == Some(true)
 }
 
-async fn set_policy(dirs: &Dirs, component: &str, yaml: &str) {
-    let file = dirs
-        .state
-        .parent()
-        .expect("tmp")
-        .join(format!("{component}.yaml"));
-    std::fs::write(&file, yaml).expect("write");
-    weld_ok(
-        dirs,
-        &["policy", "set", component, &file.display().to_string()],
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn a_fuel_budget_stops_an_endless_loop_lets_a_cheap_call_through_and_is_audited() {
     let dirs = Dirs::new();

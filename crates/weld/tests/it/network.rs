@@ -93,13 +93,7 @@ fn udp_target() -> (u16, Arc<AtomicUsize>) {
 async fn install_with_policy(dirs: &Dirs, policy: Option<&str>) {
     install_hostile(dirs).await;
     if let Some(policy) = policy {
-        let file = dirs.state.join("hostile.policy.yaml");
-        std::fs::write(&file, policy).expect("write policy");
-        weld_ok(
-            dirs,
-            &["policy", "set", "hostile", &file.display().to_string()],
-        )
-        .await;
+        set_policy(dirs, "hostile", policy).await;
     }
 }
 
