@@ -397,7 +397,10 @@ impl LoadedComponent {
                 message: format!("the fuel budget could not be set: {e}"),
             })?;
         }
-        let deadline = started + limits.timeout;
+        // Policies and the CLI cap the timeout at a day; the cap here keeps a
+        // library caller's `Duration::MAX` from overflowing `Instant`.
+        let timeout = limits.timeout.min(weld_policy::MAX_TIMEOUT);
+        let deadline = started + timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -437,7 +440,7 @@ impl LoadedComponent {
         // to guest code, so the whole call is bounded as well. The blocked
         // host thread is left to finish on its own; the call and its
         // instance slot end here.
-        let run_result = match tokio::time::timeout(limits.timeout + HOST_GRACE, run).await {
+        let run_result = match tokio::time::timeout(timeout + HOST_GRACE, run).await {
             Ok(result) => result,
             Err(_) => Err(Failure::Run(wasmtime::Error::new(DeadlineExceeded))),
         };

@@ -463,9 +463,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Counts bytes written, to size arguments without keeping a copy.
+/// The size of a call's JSON arguments, counted without keeping a copy: the
+/// size is audited, the content is not.
+pub(crate) fn args_bytes(arguments: Option<&serde_json::Map<String, serde_json::Value>>) -> u64 {
+    let Some(arguments) = arguments else { return 0 };
+    let mut bytes = ByteCount::default();
+    let _ = serde_json::to_writer(&mut bytes, arguments);
+    bytes.0
+}
+
+/// Counts bytes written.
 #[derive(Default)]
-pub(crate) struct ByteCount(pub(crate) u64);
+struct ByteCount(u64);
 
 impl Write for ByteCount {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use weld_policy::Access;
 
-use crate::audit::{Audit, BuiltinRecord, ByteCount};
+use crate::audit::{Audit, BuiltinRecord};
 use crate::catalog::Registry;
 use crate::manage::{Capability, Direction, ManageError, Policies, PolicyChange};
 
@@ -298,11 +298,7 @@ impl Management {
             change: None,
             error: None,
         };
-        if let Some(arguments) = &request.arguments {
-            let mut bytes = ByteCount::default();
-            let _ = serde_json::to_writer(&mut bytes, arguments);
-            record.args_bytes = bytes.0;
-        }
+        record.args_bytes = crate::audit::args_bytes(request.arguments.as_ref());
         let response = match builtin.op {
             Op::List => self.list(registry, &mut record).await.into(),
             Op::Show => self.show(request, &mut record).await.into(),

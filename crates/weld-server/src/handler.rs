@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::TryAcquireError;
 use weld_policy::Excess;
 
-use crate::audit::{Audit, ByteCount, CallRecord};
+use crate::audit::{Audit, CallRecord, args_bytes};
 use crate::builtin::Management;
 use crate::catalog::{Registry, ToolEntry};
 
@@ -203,15 +203,6 @@ async fn run(
             (error_result(message.clone()), error.kind(), Some(message))
         }
     }
-}
-
-/// The size of the arguments' JSON: counted, not copied, since the size is
-/// audited and the content is not.
-fn args_bytes(arguments: Option<&serde_json::Map<String, Value>>) -> u64 {
-    let Some(arguments) = arguments else { return 0 };
-    let mut bytes = ByteCount::default();
-    let _ = serde_json::to_writer(&mut bytes, arguments);
-    bytes.0
 }
 
 fn error_result(message: String) -> CallToolResult {

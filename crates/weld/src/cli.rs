@@ -68,7 +68,7 @@ pub enum Command {
     /// client would get (as JSON).
     Call(CallArgs),
     /// Policy documents (docs/policy.md): what each installed component may
-    /// reach: directories, network hosts and ports, environment variables,
+    /// reach: directories and files, network hosts and ports, environment variables,
     /// interface denies, limits (memory, timeout, output, concurrency, and
     /// fuel: a deterministic instruction budget per call).
     #[command(subcommand)]
@@ -96,7 +96,7 @@ pub struct Limits {
     /// Memory limit per call, in MiB (all linear memories together).
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     pub memory_mib: u64,
-    /// Wall-clock limit per call, in seconds.
+    /// Wall-clock limit per call, in seconds (at most 86400, a day).
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub timeout: f64,
 }
@@ -257,8 +257,9 @@ pub struct PolicyChange {
 
 #[derive(Debug, Subcommand)]
 pub enum Grantable {
-    /// A directory tree, e.g. fs:///home/me/notes/** (or fs://./dir/** under
-    /// the directory weld serves from).
+    /// A directory tree, e.g. fs:///home/me/notes/**, or one file,
+    /// fs:///home/me/notes/todo.md (fs://./dir/** is under the directory weld
+    /// serves from).
     Storage {
         /// The storage URI.
         uri: String,
