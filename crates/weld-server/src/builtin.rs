@@ -34,7 +34,6 @@ use rmcp::{ErrorData as McpError, RoleServer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use weld_policy::Access;
 
 use crate::audit::{Audit, BuiltinRecord};
 use crate::catalog::Registry;
@@ -78,8 +77,8 @@ pub const TOOLS: [Builtin; 4] = [
     Builtin {
         name: "weld_request_grant",
         op: Op::Grant,
-        description: "Asks for more access for an installed component: a directory tree \
-                      (storage), HTTPS to a host (network) or an environment variable (env). \
+        description: "Asks for more access for an installed component: a directory tree or \
+                      a file (storage), HTTPS to a host (network) or an environment variable (env). \
                       weld asks the user to approve the exact change; nothing is granted unless \
                       a person approves (or the operator allowed model grants). If the client \
                       cannot ask the user, the result names the `weld grant` command the user \
@@ -139,13 +138,13 @@ fn change_input() -> Value {
             "kind": {
                 "type": "string",
                 "enum": ["storage", "network", "env"],
-                "description": "storage: a directory tree; network: HTTPS to a host; env: an environment variable."
+                "description": "storage: a directory tree or a file; network: HTTPS to a host; env: an environment variable."
             },
             "target": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 4096,
-                "description": "storage: a URI such as fs:///home/me/notes/** (or fs://./dir/** under the directory weld serves from); network: HOST or HOST:PORT (port 443 if omitted); env: the variable's name."
+                "description": "storage: a URI such as fs:///home/me/notes/** or fs:///home/me/notes/todo.md (fs://./dir/** is under the directory weld serves from); network: HOST or HOST:PORT (port 443 if omitted); env: the variable's name."
             },
             "access": {
                 "type": "array",
@@ -637,29 +636,11 @@ fn parse_change(
                 Direction::Grant => &["read"],
                 Direction::Revoke => &["read", "write"],
             };
-            let given: Vec<String> = args
-                .access
-                .unwrap_or_else(|| default.iter().map(ToString::to_string).collect());
-            let mut access = Vec::new();
-            for mode in &given {
-                let mode = match mode.as_str() {
-                    "read" => Access::Read,
-                    "write" => Access::Write,
-                    other => {
-                        return Err(format!(
-                            "invalid arguments: `access`: unknown mode `{other}` (use read, write)"
-                        ));
-                    }
-                };
-                if access.contains(&mode) {
-                    return Err(format!("invalid arguments: `access` lists `{mode}` twice"));
-                }
-                access.push(mode);
+            let access = match &args.access {
+                Some(given) => crate::manage::access_modes(given.iter().map(String::as_str)),
+                None => crate::manage::access_modes(default.iter().copied()),
             }
-            if access.is_empty() {
-                return Err("invalid arguments: `access` is empty".into());
-            }
-            access.sort();
+            .map_err(|e| format!("invalid arguments: `access`: {e}"))?;
             Capability::Storage {
                 uri: args.target,
                 access,
@@ -840,7 +821,7 @@ mod tests {
             direction: Direction::Grant,
             capability: Capability::Storage {
                 uri: uri.into(),
-                access: vec![Access::Read],
+                access: vec![weld_policy::Access::Read],
             },
         }
     }

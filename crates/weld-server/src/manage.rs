@@ -51,6 +51,33 @@ pub enum Capability {
     Env { key: String, secret: bool },
 }
 
+/// Storage access modes from their names (`read`, `write`), as the CLI's
+/// `--access read,write` and the MCP tools' `access` list give them: sorted,
+/// each once, never empty, as [`Capability::Storage`] holds them.
+///
+/// # Errors
+///
+/// An unknown name, one listed twice, or none.
+pub fn access_modes<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<Access>, String> {
+    let mut access = Vec::new();
+    for name in names {
+        let mode = match name.trim() {
+            "read" => Access::Read,
+            "write" => Access::Write,
+            other => return Err(format!("unknown access mode `{other}` (use read, write)")),
+        };
+        if access.contains(&mode) {
+            return Err(format!("access mode `{mode}` is listed twice"));
+        }
+        access.push(mode);
+    }
+    if access.is_empty() {
+        return Err("no access mode given (use read, write)".into());
+    }
+    access.sort();
+    Ok(access)
+}
+
 impl Capability {
     /// `storage`, `network` or `env`: the CLI's subcommand and the MCP
     /// tools' `kind`.
@@ -431,6 +458,21 @@ fn canonical_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_modes_are_sorted_each_once_and_never_empty() {
+        assert_eq!(
+            access_modes(["write", " read"]),
+            Ok(vec![Access::Read, Access::Write])
+        );
+        assert!(
+            access_modes(["read", "read"])
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(access_modes(["execute"]).unwrap_err().contains("`execute`"));
+        assert!(access_modes([]).unwrap_err().contains("no access mode"));
+    }
 
     fn change(capability: Capability) -> PolicyChange {
         PolicyChange {

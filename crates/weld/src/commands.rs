@@ -794,8 +794,8 @@ fn change_policy(
 ) -> Result<()> {
     let capability = match change.what {
         cli::Grantable::Storage { uri, access } => {
-            let mut access = access_list(&access)?;
-            access.sort();
+            let access = weld_server::manage::access_modes(access.split(','))
+                .map_err(|e| anyhow::anyhow!("--access: {e}"))?;
             Capability::Storage { uri, access }
         }
         cli::Grantable::Network { target } => Capability::Network { target },
@@ -876,16 +876,6 @@ fn audit_cli_change<T>(
         error: result.as_ref().err().map(|e| format!("{e:#}")),
     });
     audit.flush(Duration::from_secs(5));
-}
-
-fn access_list(text: &str) -> Result<Vec<weld_policy::Access>> {
-    text.split(',')
-        .map(|a| match a.trim() {
-            "read" => Ok(weld_policy::Access::Read),
-            "write" => Ok(weld_policy::Access::Write),
-            other => bail!("unknown access `{other}` (use read, write or read,write)"),
-        })
-        .collect()
 }
 
 /// One line from stdin (never from the command line, where it would land in
