@@ -1,11 +1,20 @@
 //! The compiled [`Grant`]: what a runtime enforces for one tool.
 //!
-//! [`Policy::compile`] is the only function in this crate that touches the
-//! filesystem. It resolves relative `fs://./` URIs against the operator's
-//! base directory, resolves symlinks (so the preopened directory is the real
-//! one, and a deny rule cannot be dodged through a symlinked path), learns
-//! whether each exact path is a file or a directory, and repeats the
-//! enforceability check on the real paths.
+//! Compiling is the only thing in this crate that touches the filesystem,
+//! and it does so in one of two ways:
+//!
+//! - **live** ([`Policy::compile`], [`Policy::pin`]): relative `fs://./`
+//!   URIs are joined to the operator's base directory, symlinks are
+//!   resolved (so the preopened directory is the real one, and a deny rule
+//!   cannot be dodged through a symlinked path), and each exact path is
+//!   found to be a file or a directory. [`Policy::pin`] also returns what
+//!   every rule resolved to, as [`Pins`], for the state to keep;
+//! - **pinned** ([`Policy::compile_pinned`]): every rule means what it
+//!   meant when a person granted it. Nothing is resolved again: each
+//!   allowed path must still be the same directory (or a regular file in
+//!   the same directory) at the same real path, or compiling fails.
+//!
+//! Either way the enforceability check runs on the real paths.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -15,6 +24,7 @@ use crate::error::{ErrorKind, PolicyError};
 use crate::interfaces::Interfaces;
 use crate::limits::Limits;
 use crate::network::NetworkRules;
+use crate::pin::{Pin, Pinned, Pins};
 use crate::policy::Policy;
 use crate::storage::{self, AccessSet, Label, Shape, Side, StorageUri};
 
@@ -42,6 +52,21 @@ pub struct StorageGrant {
     pub read: bool,
     /// Write access.
     pub write: bool,
+    /// What `host_path` was when the rule was granted (pinned) or compiled
+    /// (live): for a directory its own identity, for a file that of the
+    /// directory holding it, which the runtime shows the file through. A
+    /// runtime checks every handle it opens against it.
+    pub identity: Identity,
+}
+
+/// A directory's device and inode numbers: what identifies it whatever
+/// path leads to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// The device number.
+    pub dev: u64,
+    /// The inode number.
+    pub ino: u64,
 }
 
 /// What a runtime enforces for one tool: the compiled form of a [`Policy`].
@@ -114,6 +139,13 @@ pub trait FileSystem {
     /// # Errors
     /// Anything but "not found" (which is [`Probe::Missing`]).
     fn probe(&self, path: &Path) -> io::Result<Probe>;
+
+    /// The identity of what is at `path` (a real path), not following a
+    /// symlink there.
+    ///
+    /// # Errors
+    /// When it cannot be read.
+    fn identity(&self, path: &Path) -> io::Result<Identity>;
 }
 
 /// The real filesystem: `std::fs::canonicalize` and `std::fs::metadata`.
@@ -136,6 +168,15 @@ impl FileSystem for RealFileSystem {
             Probe::Other(real)
         })
     }
+
+    fn identity(&self, path: &Path) -> io::Result<Identity> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(path)?;
+        Ok(Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
 }
 
 fn fs_error(message: String) -> PolicyError {
@@ -147,10 +188,9 @@ impl Policy {
     /// the real filesystem. `base_dir` (absolute, without `.` or `..`) is
     /// where `fs://./` URIs point.
     ///
-    /// This is the one function of the crate that reads the filesystem: it
-    /// resolves every storage path through symlinks, requires allowed paths
-    /// to exist (a `/**` rule a directory), and checks the deny rules again
-    /// against the real paths.
+    /// It resolves every storage path through symlinks, requires allowed
+    /// paths to exist (a `/**` rule a directory), and checks the deny rules
+    /// again against the real paths.
     ///
     /// # Errors
     /// A bad base directory ([`ErrorKind::InvalidValue`]); an allowed path
@@ -166,41 +206,113 @@ impl Policy {
     /// # Errors
     /// As [`Policy::compile`].
     pub fn compile_with(&self, base_dir: &Path, fs: &dyn FileSystem) -> Result<Grant, PolicyError> {
-        check_base(base_dir)?;
+        self.pin(Some(base_dir), &Pins::default(), fs)
+            .map(|(grant, _)| grant)
+    }
+
+    /// Compiles the policy live, like [`Policy::compile`], and returns what
+    /// every storage rule resolved to, for the state to keep beside the
+    /// policy. A rule found in `keep` (the pins of an earlier grant, minus
+    /// those a person is granting anew) is not resolved again: it keeps its
+    /// pin, which is checked as [`Policy::compile_pinned`] checks it.
+    ///
+    /// `base_dir` resolves `fs://./` URIs; without one, a relative rule
+    /// that is not in `keep` is an error.
+    ///
+    /// # Errors
+    /// As [`Policy::compile`] and [`Policy::compile_pinned`]; a relative
+    /// rule with no base directory ([`ErrorKind::InvalidValue`]).
+    pub fn pin(
+        &self,
+        base_dir: Option<&Path>,
+        keep: &Pins,
+        fs: &dyn FileSystem,
+    ) -> Result<(Grant, Pins), PolicyError> {
+        if let Some(base) = base_dir {
+            check_base(base)?;
+        }
+        let mut pins = Pins::default();
         let mut allow = Vec::new();
-        let mut meta = Vec::new();
         for rule in &self.storage.allow {
-            let (lexical, guest) = resolve(&rule.uri, base_dir);
-            let (real, kind) = probe_allowed(fs, &rule.uri, &lexical)?;
-            allow.push(Side {
-                label: label(&rule.uri, &lexical, &real),
-                path: real,
-                access: rule.access,
-            });
-            meta.push((guest, kind));
+            let pin = match keep.allow(&rule.uri) {
+                Some(pin) => pin.clone(),
+                None => pin_allowed(fs, &rule.uri, base_dir)?,
+            };
+            allow.push(verify_allowed(fs, &pin)?);
+            pins.push(pin);
         }
         let mut deny = Vec::new();
         for rule in &self.storage.deny {
-            let (lexical, _) = resolve(&rule.uri, base_dir);
-            let real = probe_denied(fs, &rule.uri, &lexical)?;
-            deny.push(Side {
-                label: label(&rule.uri, &lexical, &real),
-                path: real,
-                access: rule.access,
-            });
+            let pin = match keep.deny(&rule.uri) {
+                Some(pin) => pin.clone(),
+                None => pin_denied(fs, &rule.uri, base_dir)?,
+            };
+            deny.push(pin_side(&pin, rule.access));
+            pins.push(pin);
         }
-        let effective = storage::effective_access(&allow, &deny)?;
-        let storage = allow
+        Ok((self.assemble(allow, deny)?, pins))
+    }
+
+    /// Compiles the policy as it was granted: every storage rule by its
+    /// pin, nothing resolved again. Each allowed path must still be what
+    /// it was: at the same real path (no symlink has appeared on the way),
+    /// the same kind, the same directory (device and inode; for a file, the
+    /// directory holding it). Deny rules keep denying the real paths they
+    /// denied.
+    ///
+    /// # Errors
+    /// A rule without a pin ([`ErrorKind::NotPinned`]); an allowed path
+    /// that is no longer what was granted ([`ErrorKind::Moved`]); rules that
+    /// cannot be enforced exactly ([`ErrorKind::Conflict`]).
+    pub fn compile_pinned(&self, pins: &Pins, fs: &dyn FileSystem) -> Result<Grant, PolicyError> {
+        let mut allow = Vec::new();
+        for rule in &self.storage.allow {
+            let pin = pins
+                .allow(&rule.uri)
+                .ok_or_else(|| not_pinned("allow", &rule.uri))?;
+            allow.push(verify_allowed(fs, pin)?);
+        }
+        let mut deny = Vec::new();
+        for rule in &self.storage.deny {
+            let pin = pins
+                .deny(&rule.uri)
+                .ok_or_else(|| not_pinned("deny", &rule.uri))?;
+            deny.push(pin_side(pin, rule.access));
+        }
+        self.assemble(allow, deny)
+    }
+
+    /// The grant from resolved rules, in policy order, deny rules applied.
+    fn assemble(&self, allow: Vec<Allowed>, deny: Vec<Side>) -> Result<Grant, PolicyError> {
+        let (sides, meta): (Vec<Side>, Vec<_>) = self
+            .storage
+            .allow
+            .iter()
+            .zip(allow)
+            .map(|(rule, allowed)| {
+                (
+                    Side {
+                        label: allowed.label,
+                        path: allowed.real,
+                        access: rule.access,
+                    },
+                    (allowed.guest, allowed.kind, allowed.identity),
+                )
+            })
+            .unzip();
+        let effective = storage::effective_access(&sides, &deny)?;
+        let storage = sides
             .into_iter()
             .zip(meta)
             .zip(effective)
             .filter(|(_, eff)| !eff.is_empty())
-            .map(|((side, (guest_path, kind)), eff)| StorageGrant {
+            .map(|((side, (guest_path, kind, identity)), eff)| StorageGrant {
                 host_path: side.path,
                 guest_path,
                 kind,
                 read: eff.read,
                 write: eff.write,
+                identity,
             })
             .collect();
         Ok(Grant {
@@ -211,6 +323,173 @@ impl Policy {
             limits: self.limits,
         })
     }
+}
+
+/// An allow rule, resolved and checked.
+struct Allowed {
+    real: PathBuf,
+    guest: String,
+    kind: PathKind,
+    identity: Identity,
+    label: Label,
+}
+
+fn not_pinned(list: &str, uri: &StorageUri) -> PolicyError {
+    PolicyError::nowhere(
+        ErrorKind::NotPinned,
+        format!(
+            "storage {list} rule `{uri}` was never resolved when it was granted (the policy was \
+             written by hand or by an older weld), so weld does not know which directory a \
+             person meant; grant it again, or set the whole policy again with `weld policy set`"
+        ),
+    )
+}
+
+/// The absolute path `uri` names before symlinks: relative URIs joined to
+/// the base directory.
+fn lexical(uri: &StorageUri, base: Option<&Path>, list: &str) -> Result<PathBuf, PolicyError> {
+    match (uri.is_relative(), base) {
+        (false, _) => Ok(uri.resolve(Path::new("/"))),
+        (true, Some(base)) => Ok(uri.resolve(base)),
+        (true, None) => Err(PolicyError::nowhere(
+            ErrorKind::InvalidValue,
+            format!(
+                "storage {list} rule `{uri}` is relative to a base directory, and none is set \
+                 here; give an absolute path (`fs:///…`), or set the base directory weld \
+                 resolves `fs://./` against (--base-dir)"
+            ),
+        )),
+    }
+}
+
+fn pin_allowed(
+    fs: &dyn FileSystem,
+    uri: &StorageUri,
+    base: Option<&Path>,
+) -> Result<Pin, PolicyError> {
+    let lexical = lexical(uri, base, "allow")?;
+    let (real, kind) = probe_allowed(fs, uri, &lexical)?;
+    let identity = identity_for(fs, uri, &real, kind)?;
+    Ok(Pin {
+        uri: uri.clone(),
+        base: uri
+            .is_relative()
+            .then(|| base.map(Path::to_path_buf))
+            .flatten(),
+        lexical,
+        real,
+        pinned: match kind {
+            PathKind::Dir => Pinned::Dir(identity),
+            PathKind::File => Pinned::File(identity),
+        },
+    })
+}
+
+fn pin_denied(
+    fs: &dyn FileSystem,
+    uri: &StorageUri,
+    base: Option<&Path>,
+) -> Result<Pin, PolicyError> {
+    let lexical = lexical(uri, base, "deny")?;
+    let real = probe_denied(fs, uri, &lexical)?;
+    Ok(Pin {
+        uri: uri.clone(),
+        base: uri
+            .is_relative()
+            .then(|| base.map(Path::to_path_buf))
+            .flatten(),
+        lexical,
+        real,
+        pinned: Pinned::Deny,
+    })
+}
+
+fn pin_side(pin: &Pin, access: AccessSet) -> Side {
+    Side {
+        label: label(&pin.uri, &pin.lexical, &pin.real),
+        path: pin.real.clone(),
+        access,
+    }
+}
+
+/// The identity a rule is pinned to: the directory's own, or for a file
+/// that of the directory holding it (editors replace a file on every save;
+/// the directory stays).
+fn identity_for(
+    fs: &dyn FileSystem,
+    uri: &StorageUri,
+    real: &Path,
+    kind: PathKind,
+) -> Result<Identity, PolicyError> {
+    let dir = match kind {
+        PathKind::Dir => real,
+        PathKind::File => real.parent().unwrap_or(real),
+    };
+    fs.identity(dir).map_err(|e| {
+        fs_error(format!(
+            "storage allow rule `{uri}`: cannot read {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+/// Checks that a pinned allow rule still names what was granted.
+fn verify_allowed(fs: &dyn FileSystem, pin: &Pin) -> Result<Allowed, PolicyError> {
+    let (kind, identity) = match pin.pinned {
+        Pinned::Dir(identity) => (PathKind::Dir, identity),
+        Pinned::File(identity) => (PathKind::File, identity),
+        Pinned::Deny => {
+            return Err(not_pinned("allow", &pin.uri));
+        }
+    };
+    let moved = |now: String| {
+        PolicyError::nowhere(
+            ErrorKind::Moved,
+            format!(
+                "storage allow rule `{}` was granted as the {} {}, which {now}; weld does not \
+                 follow a grant elsewhere: check the path, then grant it again (a person sees \
+                 where it leads now) or revoke it",
+                pin.uri,
+                match kind {
+                    PathKind::Dir => "directory",
+                    PathKind::File => "file",
+                },
+                pin.real.display()
+            ),
+        )
+    };
+    let probe = fs
+        .probe(&pin.real)
+        .map_err(|e| moved(format!("cannot be inspected now ({e})")))?;
+    match (probe, kind) {
+        (Probe::Missing, _) => return Err(moved("no longer exists".into())),
+        (Probe::Dir(real) | Probe::File(real) | Probe::Other(real), _) if real != pin.real => {
+            return Err(moved(format!(
+                "now leads through a symlink to {}",
+                real.display()
+            )));
+        }
+        (Probe::Dir(_), PathKind::Dir) | (Probe::File(_), PathKind::File) => {}
+        (Probe::Dir(_), PathKind::File) => return Err(moved("is now a directory".into())),
+        (Probe::File(_), PathKind::Dir) => return Err(moved("is now a file".into())),
+        (Probe::Other(_), _) => {
+            return Err(moved("is now neither a file nor a directory".into()));
+        }
+    }
+    let now = identity_for(fs, &pin.uri, &pin.real, kind)?;
+    if now != identity {
+        return Err(moved(match kind {
+            PathKind::Dir => "is now another directory (it was replaced)".into(),
+            PathKind::File => "now lies in another directory (its directory was replaced)".into(),
+        }));
+    }
+    Ok(Allowed {
+        label: label(&pin.uri, &pin.lexical, &pin.real),
+        real: pin.real.clone(),
+        guest: pin.lexical.to_string_lossy().into_owned(),
+        kind,
+        identity,
+    })
 }
 
 fn check_base(base: &Path) -> Result<(), PolicyError> {
@@ -233,13 +512,6 @@ fn check_base(base: &Path) -> Result<(), PolicyError> {
         return Err(bad("is not valid UTF-8"));
     }
     Ok(())
-}
-
-/// The absolute path a URI names (before symlinks), and the same as text.
-fn resolve(uri: &StorageUri, base: &Path) -> (PathBuf, String) {
-    let p = uri.resolve(base);
-    let text = p.to_string_lossy().into_owned();
-    (p, text)
 }
 
 fn label(uri: &StorageUri, lexical: &Path, real: &Path) -> Label {

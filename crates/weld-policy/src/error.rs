@@ -52,6 +52,11 @@ pub enum ErrorKind {
     NotGranted,
     /// The filesystem refused or contradicted a storage rule at compile time.
     Filesystem,
+    /// A storage rule that has no pin: nobody granted what it resolves to
+    /// (see [`Pins`](crate::Pins)).
+    NotPinned,
+    /// A pinned storage rule whose path no longer leads to what was granted.
+    Moved,
 }
 
 /// An error parsing, validating, changing or compiling a policy.

@@ -36,10 +36,13 @@
 //! - It knows nothing of Wasmtime, tokio, MCP or the network: checks take
 //!   strings, ports and [`IpAddr`](std::net::IpAddr)s and return a
 //!   [`Decision`] naming the rule that decided, for the audit log.
-//! - It does not touch the filesystem, except in [`Policy::compile`], which
-//!   resolves `fs://./` URIs against the operator's base directory and
-//!   resolves symlinks (through the [`FileSystem`] trait, so tests and
-//!   fuzzing use a fake).
+//! - It does not touch the filesystem, except to compile a policy (through
+//!   the [`FileSystem`] trait, so tests and fuzzing use a fake): live
+//!   ([`Policy::pin`], which resolves `fs://./` URIs against the operator's
+//!   base directory and resolves symlinks, and records what each rule
+//!   resolved to as [`Pins`]), or pinned ([`Policy::compile_pinned`], which
+//!   resolves nothing and checks that every granted path is still what a
+//!   person granted).
 //! - No `unsafe`, no panics on any input (fuzzed and property-tested).
 //! - A [`Policy`] value is always valid: fields are private; the only ways to
 //!   make one are parsing, [`Policy::deny_all`] and the grant/revoke
@@ -105,12 +108,13 @@ mod interfaces;
 mod json;
 mod limits;
 mod network;
+mod pin;
 mod policy;
 mod storage;
 mod tree;
 mod yaml;
 
-pub use compile::{FileSystem, Grant, PathKind, Probe, RealFileSystem, StorageGrant};
+pub use compile::{FileSystem, Grant, Identity, PathKind, Probe, RealFileSystem, StorageGrant};
 pub use decode::MAX_DESCRIPTION_CHARS;
 pub use env::{EnvKey, EnvRule, EnvSource};
 pub use error::{ErrorKind, Location, PolicyError};
@@ -125,6 +129,7 @@ pub use network::{
     BUILT_IN_DENIES, BuiltInDeny, Cidr, Decision, HostPattern, NetTarget, NetworkAllow,
     NetworkDeny, NetworkRules, RuleRef, Scheme, built_in_deny,
 };
+pub use pin::{Pin, Pinned, Pins};
 pub use policy::Policy;
 pub use storage::{Access, AccessSet, Shape, StorageAllow, StorageDeny, StorageRules, StorageUri};
 pub use tree::{MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_LIST_ITEMS};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use weld_policy::{AccessSet, ErrorKind, PathKind, Policy, StorageGrant};
+use weld_policy::{AccessSet, ErrorKind, FileSystem as _, PathKind, Policy, StorageGrant};
 
 fn doc(storage: &str) -> String {
     format!("version: \"1.0\"\npermissions:\n  storage:\n{storage}")
@@ -90,6 +90,9 @@ fn a_write_deny_covering_a_read_write_rule_leaves_it_read_only() {
             kind: PathKind::Dir,
             read: true,
             write: false,
+            identity: weld_policy::RealFileSystem
+                .identity(&root.join("w"))
+                .unwrap(),
         }]
     );
 }
@@ -368,6 +371,13 @@ struct Broken;
 
 impl weld_policy::FileSystem for Broken {
     fn probe(&self, _: &Path) -> std::io::Result<weld_policy::Probe> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "permission denied",
+        ))
+    }
+
+    fn identity(&self, _: &Path) -> std::io::Result<weld_policy::Identity> {
         Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
             "permission denied",

@@ -37,7 +37,8 @@ use sha2::Sha256;
 
 use crate::audit::{Audit, BuiltinRecord};
 use crate::catalog::Registry;
-use crate::manage::{Capability, Direction, ManageError, Policies, PolicyChange};
+use crate::manage::{Capability, Changed, Direction, ManageError, Policies, PolicyChange};
+use weld_policy::Pin;
 
 /// How long a person has to answer, and an approval stays valid.
 const APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
@@ -69,7 +70,8 @@ pub const TOOLS: [Builtin; 4] = [
         name: "weld_list_components",
         op: Op::List,
         description: "Lists the components weld has installed: their names, digests, the tools \
-                      each serves, and whether it has a policy (see weld_show_policy).",
+                      each serves, whether it has a policy (see weld_show_policy), and why a \
+                      component serves no tools when it is disabled.",
         input: no_arguments,
         output: list_output,
         read_only: true,
@@ -144,7 +146,7 @@ fn change_input() -> Value {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 4096,
-                "description": "storage: a URI such as fs:///home/me/notes/** or fs:///home/me/notes/todo.md (fs://./dir/** is under the directory weld serves from); network: HOST or HOST:PORT (port 443 if omitted); env: the variable's name."
+                "description": "storage: a URI such as fs:///home/me/notes/** or fs:///home/me/notes/todo.md, by its real path (a path through a symlink is refused, naming where it leads); fs://./dir/** is under the base directory the operator gave weld (--base-dir), if any; network: HOST or HOST:PORT (port 443 if omitted); env: the variable's name."
             },
             "access": {
                 "type": "array",
@@ -170,7 +172,8 @@ fn change_output() -> Value {
         "properties": {
             "component": {"type": "string"},
             "change": {"type": "string", "description": "The change that was made."},
-            "policy": {"type": "string", "description": "The component's policy now, as canonical YAML. A running weld applies it within a second."}
+            "policy": {"type": "string", "description": "The component's policy now, as canonical YAML. A running weld applies it within a second."},
+            "still_disabled": {"type": "string", "description": "Present when the change was made but the component still cannot be served, and why (e.g. another of its granted directories moved)."}
         },
         "required": ["component", "change", "policy"],
         "additionalProperties": false
@@ -183,9 +186,23 @@ fn show_output() -> Value {
         "properties": {
             "component": {"type": "string"},
             "has_policy": {"type": "boolean", "description": "false: it runs deny-all."},
-            "policy": {"type": "string", "description": "The policy as canonical YAML."}
+            "policy": {"type": "string", "description": "The policy as canonical YAML."},
+            "storage": {
+                "type": "array",
+                "description": "What each storage rule was granted as: the real path it is pinned to (checked at every load; a rule whose path no longer leads there disables the component until a person grants it again).",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "rule": {"type": "string", "enum": ["allow", "deny"]},
+                        "uri": {"type": "string"},
+                        "path": {"type": "string", "description": "The real path granted or denied."}
+                    },
+                    "required": ["rule", "uri", "path"],
+                    "additionalProperties": false
+                }
+            }
         },
-        "required": ["component", "has_policy", "policy"],
+        "required": ["component", "has_policy", "policy", "storage"],
         "additionalProperties": false
     })
 }
@@ -203,7 +220,8 @@ fn list_output() -> Value {
                         "digest": {"type": "string"},
                         "source": {"type": "string"},
                         "tools": {"type": "array", "items": {"type": "string"}, "description": "The tools it serves now."},
-                        "has_policy": {"type": "boolean"}
+                        "has_policy": {"type": "boolean"},
+                        "disabled": {"type": "string", "description": "Present when none of its tools is served, and why (it could not be loaded, or a grant can no longer be honoured)."}
                     },
                     "required": ["name", "digest", "source", "tools", "has_policy"],
                     "additionalProperties": false
@@ -355,7 +373,11 @@ impl Management {
                             .is_some_and(|rest| rest.starts_with('_'))
                     })
                     .collect();
-                json!({"name": name, "digest": digest, "source": source, "tools": tools, "has_policy": has_policy})
+                let mut out = json!({"name": name, "digest": digest, "source": source, "tools": tools, "has_policy": has_policy});
+                if let Some(disabled) = catalog.disabled().iter().find(|d| d.component == name) {
+                    out["disabled"] = Value::String(disabled.reason.clone());
+                }
+                out
             })
             .collect();
         structured(json!({ "components": components }))
@@ -378,19 +400,34 @@ impl Management {
         record.component.clone_from(&args.component);
         let name = args.component;
         let shown = self
-            .blocking(move |p| -> Result<(bool, String), ManageError> {
-                if !p.store.index()?.components.contains_key(&name) {
-                    return Err(weld_store::StoreError::NotInstalled(name).into());
-                }
-                let (policy, text) = p.current(&name)?;
-                Ok((text.is_some(), policy.to_yaml()))
-            })
+            .blocking(
+                move |p| -> Result<(bool, String, Vec<Value>), ManageError> {
+                    if !p.store.index()?.components.contains_key(&name) {
+                        return Err(weld_store::StoreError::NotInstalled(name).into());
+                    }
+                    let (policy, text) = p.current(&name)?;
+                    let storage = p
+                        .pins(&name)?
+                        .as_slice()
+                        .iter()
+                        .map(|pin| {
+                            json!({
+                                "rule": if pin.is_allow() { "allow" } else { "deny" },
+                                "uri": pin.uri.to_string(),
+                                "path": pin.real.display().to_string(),
+                            })
+                        })
+                        .collect();
+                    Ok((text.is_some(), policy.to_yaml(), storage))
+                },
+            )
             .await;
         match shown {
-            Ok(Ok((has_policy, policy))) => structured(json!({
+            Ok(Ok((has_policy, policy, storage))) => structured(json!({
                 "component": record.component,
                 "has_policy": has_policy,
                 "policy": policy,
+                "storage": storage,
             })),
             Ok(Err(error)) => failed(record, "refused", error.to_string()),
             Err(error) => failed(record, "refused", error),
@@ -406,30 +443,40 @@ impl Management {
             Ok(change) => change,
             Err(message) => return failed(record, "invalid_arguments", message),
         };
-        note(record, &change);
-        self.apply(change, "applied", record).await
+        note(record, &change, None);
+        self.apply(change, None, "applied", record).await
     }
 
+    /// Applies `change`; for a storage grant, only if its path still
+    /// resolves to `approved`, what the person was shown.
     async fn apply(
         &self,
         change: PolicyChange,
+        approved: Option<Pin>,
         outcome: &'static str,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
         let applied = {
             let change = change.clone();
-            self.blocking(move |p| p.apply(&change)).await
+            self.blocking(move |p| p.apply(&change, approved.as_ref()))
+                .await
         };
         match applied {
             Ok(Ok(changed)) => {
                 record.outcome = outcome;
                 record.digest = changed.digest;
-                tracing::info!(component = %change.component, change = %change.summary(), outcome, "policy changed");
-                structured(json!({
+                note(record, &change, changed.resolved.as_ref());
+                let summary = change.summary_resolved(changed.resolved.as_ref());
+                tracing::info!(component = %change.component, change = %summary, outcome, "policy changed");
+                let mut out = json!({
                     "component": change.component,
-                    "change": change.summary(),
+                    "change": summary,
                     "policy": changed.after,
-                }))
+                });
+                if let Some(why) = changed.still_disabled {
+                    out["still_disabled"] = Value::String(why);
+                }
+                structured(out)
             }
             Ok(Err(error)) => failed(record, "refused", error.to_string()),
             Err(error) => failed(record, "refused", error),
@@ -446,28 +493,26 @@ impl Management {
             Ok(change) => change,
             Err(message) => return failed(record, "invalid_arguments", message).into(),
         };
-        note(record, &change);
+        note(record, &change, None);
+        // Never ask a person to approve what would be refused anyway, and
+        // resolve the path now: the person approves what it leads to.
+        let preview = match self.preview(&change, record).await {
+            Ok(preview) => preview,
+            Err(refused) => return refused.into(),
+        };
         if request.request_state.is_some() || request.input_responses.is_some() {
-            return self.answered(request, change, record).await.into();
-        }
-        // Never ask a person to approve what would be refused anyway.
-        let preview = {
-            let change = change.clone();
-            self.blocking(move |p| p.preview(&change)).await
-        };
-        let preview = match preview {
-            Ok(Ok(preview)) => preview,
-            Ok(Err(error)) => return failed(record, "refused", error.to_string()).into(),
-            Err(error) => return failed(record, "refused", error).into(),
-        };
-        record.digest.clone_from(&preview.digest);
-        if self.options.allow_model_grants {
             return self
-                .apply(change, "applied_unapproved", record)
+                .answered(request, change, preview.resolved, record)
                 .await
                 .into();
         }
-        let message = approval_message(&change, preview.before.as_deref(), &preview.after);
+        if self.options.allow_model_grants {
+            return self
+                .apply(change, preview.resolved, "applied_unapproved", record)
+                .await
+                .into();
+        }
+        let message = approval_message(&change, &preview);
         if !can_elicit(context) {
             let text = format!(
                 "Not granted: weld applies a grant only when a person approves it, and this \
@@ -479,13 +524,15 @@ impl Management {
                     ", or it is served over stateless HTTP, where weld cannot send requests"
                 },
                 self.command(&change),
-                change.meaning()
+                change.meaning(preview.resolved.as_ref())
             );
             return failed(record, "refused", text).into();
         }
         if is_modern(context) {
             record.outcome = "approval_requested";
-            let state = self.approvals.issue(&change);
+            let state = self
+                .approvals
+                .issue(&change.binding(preview.resolved.as_ref()));
             let mut requests = std::collections::BTreeMap::new();
             requests.insert(
                 APPROVE_KEY.to_string(),
@@ -500,7 +547,10 @@ impl Management {
             }
         };
         match asked {
-            Ok(answer) => self.decide(change, &answer, record).await.into(),
+            Ok(answer) => self
+                .decide(change, preview.resolved, &answer, record)
+                .await
+                .into(),
             Err(error) => {
                 let text = format!(
                     "Not granted: weld could not ask the user ({error}). To grant it, the user \
@@ -512,11 +562,35 @@ impl Management {
         }
     }
 
-    /// A 2026-07-28 retry: the approval must belong to exactly this change.
+    /// The change previewed (checked, its path resolved), or the refusal.
+    async fn preview(
+        &self,
+        change: &PolicyChange,
+        record: &mut BuiltinRecord,
+    ) -> Result<Changed, CallToolResult> {
+        let preview = {
+            let change = change.clone();
+            self.blocking(move |p| p.preview(&change)).await
+        };
+        match preview {
+            Ok(Ok(preview)) => {
+                record.digest.clone_from(&preview.digest);
+                note(record, change, preview.resolved.as_ref());
+                Ok(preview)
+            }
+            Ok(Err(error)) => Err(failed(record, "refused", error.to_string())),
+            Err(error) => Err(failed(record, "refused", error)),
+        }
+    }
+
+    /// A 2026-07-28 retry: the approval must belong to exactly this change,
+    /// with its path resolving to what it resolved to when the person was
+    /// asked (`resolved`, as resolved again now).
     async fn answered(
         &self,
         request: &CallToolRequestParams,
         change: PolicyChange,
+        resolved: Option<Pin>,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
         let Some(state) = &request.request_state else {
@@ -528,7 +602,10 @@ impl Management {
                     .into(),
             );
         };
-        if let Err(why) = self.approvals.redeem(state, &change) {
+        if let Err(why) = self
+            .approvals
+            .redeem(state, &change.binding(resolved.as_ref()))
+        {
             return failed(
                 record,
                 "refused",
@@ -544,7 +621,7 @@ impl Management {
             .and_then(|r| r.get(APPROVE_KEY))
             .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok());
         match answer {
-            Some(answer) => self.decide(change, &answer, record).await,
+            Some(answer) => self.decide(change, resolved, &answer, record).await,
             None => failed(
                 record,
                 "refused",
@@ -556,6 +633,7 @@ impl Management {
     async fn decide(
         &self,
         change: PolicyChange,
+        resolved: Option<Pin>,
         answer: &ElicitResult,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
@@ -573,17 +651,19 @@ impl Management {
                 format!("Not granted: the user declined ({}).", change.summary()),
             );
         }
-        self.apply(change, "applied", record).await
+        self.apply(change, resolved, "applied", record).await
     }
 
     fn command(&self, change: &PolicyChange) -> String {
-        change.command(self.policies.store.root(), &self.policies.base)
+        change.command(self.policies.store.root(), self.policies.base.as_deref())
     }
 }
 
-fn note(record: &mut BuiltinRecord, change: &PolicyChange) {
+/// Records the change (with the real path a storage grant resolves to,
+/// once known) in the audit record.
+fn note(record: &mut BuiltinRecord, change: &PolicyChange, resolved: Option<&Pin>) {
     record.component.clone_from(&change.component);
-    record.change = Some(change.summary());
+    record.change = Some(change.summary_resolved(resolved));
 }
 
 /// A successful result whose text is its structured content as JSON, like
@@ -666,15 +746,16 @@ fn parse_change(
     })
 }
 
-/// What the person is shown: exactly what is asked, what it means, and the
-/// policy that would result.
-fn approval_message(change: &PolicyChange, before: Option<&str>, after: &str) -> String {
+/// What the person is shown: exactly what is asked, where its path really
+/// leads, what it means, and the policy that would result.
+fn approval_message(change: &PolicyChange, preview: &Changed) -> String {
     let mut message = format!(
         "A tool call asks weld to change the policy of component `{}`:\n\n  {}\n\n{}.\n\n",
         change.component,
-        change.summary(),
-        change.meaning()
+        change.summary_resolved(preview.resolved.as_ref()),
+        change.meaning(preview.resolved.as_ref())
     );
+    let (before, after) = (preview.before.as_deref(), preview.after.as_str());
     match before {
         Some(before) => {
             message.push_str("Its policy now:\n\n");
@@ -747,30 +828,33 @@ impl Approvals {
         })
     }
 
-    fn mac(&self, expiry: u64, nonce: &str, change: &PolicyChange) -> Hmac<Sha256> {
+    fn mac(&self, expiry: u64, nonce: &str, binding: &str) -> Hmac<Sha256> {
         // The key is 32 bytes; HMAC takes keys of any length.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
-        mac.update(format!("weld-grant-approval-v1\n{expiry}\n{nonce}\n").as_bytes());
-        mac.update(change.canonical().as_bytes());
+        mac.update(format!("weld-grant-approval-v2\n{expiry}\n{nonce}\n").as_bytes());
+        mac.update(binding.as_bytes());
         mac
     }
 
-    /// A `requestState` for `change`: `v1.EXPIRY.NONCE.MAC`.
-    fn issue(&self, change: &PolicyChange) -> String {
+    /// A `requestState` for the change `binding` names
+    /// ([`PolicyChange::binding`]: the change and what its path resolves
+    /// to): `v1.EXPIRY.NONCE.MAC`.
+    fn issue(&self, binding: &str) -> String {
         let expiry = now() + APPROVAL_TIMEOUT.as_secs();
         let mut nonce = [0u8; 16];
         // A failed draw leaves zeros: the expiry still makes the state
         // unique enough to redeem once, and the MAC still binds it.
         let _ = getrandom::fill(&mut nonce);
         let nonce = hex::encode(nonce);
-        let tag = hex::encode(self.mac(expiry, &nonce, change).finalize().into_bytes());
+        let tag = hex::encode(self.mac(expiry, &nonce, binding).finalize().into_bytes());
         format!("v1.{expiry}.{nonce}.{tag}")
     }
 
-    /// Checks that `state` was issued by this process for exactly `change`,
-    /// has not expired and was not redeemed before; marks it redeemed.
-    fn redeem(&self, state: &str, change: &PolicyChange) -> Result<(), &'static str> {
+    /// Checks that `state` was issued by this process for exactly
+    /// `binding` (the same change, resolving to the same path), has not
+    /// expired and was not redeemed before; marks it redeemed.
+    fn redeem(&self, state: &str, binding: &str) -> Result<(), &'static str> {
         let mut parts = state.split('.');
         let (Some("v1"), Some(expiry), Some(nonce), Some(tag), None) = (
             parts.next(),
@@ -785,11 +869,11 @@ impl Approvals {
             .parse()
             .map_err(|_| "the requestState is not one weld issued")?;
         let tag = hex::decode(tag).map_err(|_| "the requestState is not one weld issued")?;
-        self.mac(expiry, nonce, change)
+        self.mac(expiry, nonce, binding)
             .verify_slice(&tag)
             .map_err(|_| {
-                "the approval does not match this request (different arguments, another \
-                 weld process, or an altered requestState)"
+                "the approval does not match this request (different arguments, a path that \
+                 now resolves elsewhere, another weld process, or an altered requestState)"
             })?;
         let now = now();
         if expiry < now {
@@ -815,7 +899,7 @@ fn now() -> u64 {
 mod tests {
     use super::*;
 
-    fn change(uri: &str) -> PolicyChange {
+    fn change(uri: &str) -> String {
         PolicyChange {
             component: "notes".into(),
             direction: Direction::Grant,
@@ -824,6 +908,43 @@ mod tests {
                 access: vec![weld_policy::Access::Read],
             },
         }
+        .binding(None)
+    }
+
+    fn pin(real: &str, ino: u64) -> weld_policy::Pin {
+        weld_policy::Pin {
+            uri: weld_policy::StorageUri::parse("fs:///a/**").expect("uri"),
+            base: None,
+            lexical: "/a".into(),
+            real: real.into(),
+            pinned: weld_policy::Pinned::Dir(weld_policy::Identity { dev: 1, ino }),
+        }
+    }
+
+    #[test]
+    fn an_approval_is_void_when_the_path_resolves_elsewhere_at_the_answer() {
+        let approvals = Approvals::new().expect("key");
+        let change = PolicyChange {
+            component: "notes".into(),
+            direction: Direction::Grant,
+            capability: Capability::Storage {
+                uri: "fs:///a/**".into(),
+                access: vec![weld_policy::Access::Read],
+            },
+        };
+        let shown = pin("/a", 7);
+        let state = approvals.issue(&change.binding(Some(&shown)));
+        for now in [pin("/home/me/.ssh", 7), pin("/a", 8)] {
+            assert!(
+                approvals
+                    .redeem(&state, &change.binding(Some(&now)))
+                    .is_err()
+            );
+        }
+        assert_eq!(
+            approvals.redeem(&state, &change.binding(Some(&shown))),
+            Ok(())
+        );
     }
 
     #[test]

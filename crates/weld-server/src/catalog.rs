@@ -74,6 +74,17 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// An installed component none of whose tools is served, and why: it
+/// could not be loaded, or its stored policy cannot be honoured (a granted
+/// directory moved, a policy that no longer parses). The other components
+/// are served all the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disabled {
+    pub component: String,
+    pub digest: String,
+    pub reason: String,
+}
+
 /// An immutable set of tools.
 #[derive(Default)]
 pub struct Catalog {
@@ -81,6 +92,7 @@ pub struct Catalog {
     /// In name order, for `tools/list`.
     listed: Vec<Tool>,
     skipped: Vec<Skipped>,
+    disabled: Vec<Disabled>,
 }
 
 impl Catalog {
@@ -185,7 +197,20 @@ impl Catalog {
             by_name,
             listed,
             skipped,
+            disabled: Vec::new(),
         }
+    }
+
+    /// This catalog, recording `disabled` components as not served.
+    #[must_use]
+    pub fn with_disabled(mut self, disabled: Vec<Disabled>) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Installed components that are not served, with the reason.
+    pub fn disabled(&self) -> &[Disabled] {
+        &self.disabled
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<ToolEntry>> {

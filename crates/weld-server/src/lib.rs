@@ -14,11 +14,12 @@ pub mod handler;
 mod line_cap;
 pub mod load;
 pub mod manage;
+pub mod pins;
 pub mod sandbox;
 pub mod transport;
 
 pub use audit::{Audit, AuditRecord};
 pub use builtin::{BuiltinOptions, Management};
-pub use catalog::{Catalog, ComponentEntry, Registry, ToolEntry, tool_name};
+pub use catalog::{Catalog, ComponentEntry, Disabled, Registry, ToolEntry, tool_name};
 pub use handler::{ServerOptions, WeldServer};
 pub use transport::{HttpOptions, TransportError, serve_http, serve_stdio};

@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use weld_policy::Policy;
+use weld_policy::{Pins, Policy, RealFileSystem};
 use weld_runtime::{Limits, Metering, Runtime, RuntimeError};
 use weld_store::{Digest, Store, StoreError, docs};
 
-use crate::ComponentEntry;
+use crate::catalog::{ComponentEntry, Disabled};
 use crate::sandbox::{self, ToolPolicy};
 
 /// Why loading stopped.
@@ -27,7 +27,7 @@ pub enum LoadError {
         path: PathBuf,
         cause: docs::DocsError,
     },
-    #[error("component `{name}` ({path}): {cause}")]
+    #[error("component `{name}` ({path}) could not be loaded: {cause}")]
     Runtime {
         name: String,
         path: String,
@@ -99,16 +99,32 @@ pub fn load_installed(
     })
 }
 
+/// What [`load_all`] found: the components to serve, and the installed
+/// ones that are not served, with the reason.
+pub struct Loaded {
+    pub entries: Vec<ComponentEntry>,
+    pub disabled: Vec<Disabled>,
+}
+
+impl Loaded {
+    /// The catalog of what was loaded.
+    pub fn into_catalog(self) -> crate::Catalog {
+        crate::Catalog::build(self.entries).with_disabled(self.disabled)
+    }
+}
+
 /// Loads every installed component and every file in `extra`.
 ///
 /// For each installed component: parse its policy, pick the engine the
 /// policy needs (metered when it sets fuel), load the component there, then
-/// compile the policy against the component's imports.
+/// compile the policy from its pins against the component's imports.
 ///
-/// An installed component that fails to load is logged and left out — one
-/// broken tool should not take the others down — while a bad state index, a
-/// policy that does not parse or cannot be enforced, or a bad `--component`
-/// file (which the operator just named) is an error.
+/// An installed component that cannot be served — it fails to load, its
+/// policy does not parse, or a grant can no longer be honoured (a granted
+/// directory moved) — is left out and reported in [`Loaded::disabled`] (and
+/// the log): one component's trouble never stops the others, nor the next
+/// start. A bad state index, or a bad `--component` file (which the
+/// operator just named), is an error.
 ///
 /// # Errors
 ///
@@ -118,30 +134,50 @@ pub fn load_all(
     runtime: &Runtime,
     extra: &[PathBuf],
     limits: Limits,
-    base: &Path,
-) -> Result<Vec<ComponentEntry>, LoadError> {
+) -> Result<Loaded, LoadError> {
     let index = store.index()?;
     let mut names = BTreeSet::new();
     let mut entries = Vec::new();
+    let mut disabled = Vec::new();
     for (name, installed) in &index.components {
+        names.insert(name.clone());
         let digest = installed.digest.clone();
-        let stored = stored_policy(store, name)?;
-        let metering = stored.as_ref().map_or(Metering::Off, sandbox::metering);
-        match load_installed(store, runtime, &digest, metering) {
-            Ok(loaded) => {
-                let policy =
-                    installed_policy(store, name, stored.as_ref(), base, loaded.imports(), limits)?;
-                names.insert(name.clone());
-                entries.push(ComponentEntry {
+        let loaded = stored_policy(store, name).and_then(|stored| {
+            let metering = stored
+                .as_ref()
+                .map_or(Metering::Off, |s| sandbox::metering(&s.policy));
+            let loaded = load_installed(store, runtime, &digest, metering).map_err(|cause| {
+                LoadError::Runtime {
                     name: name.clone(),
-                    digest: digest.to_string(),
-                    docs: installed.docs.clone(),
-                    loaded: Arc::new(loaded),
-                    policy,
-                });
+                    path: store.blob_path(&digest).display().to_string(),
+                    cause,
+                }
+            })?;
+            let policy = match &stored {
+                Some(stored) => compile_policy(store, name, stored, loaded.imports(), limits)?,
+                None => ToolPolicy::deny_all(limits),
+            };
+            Ok((loaded, policy))
+        });
+        match loaded {
+            Ok((loaded, policy)) => entries.push(ComponentEntry {
+                name: name.clone(),
+                digest: digest.to_string(),
+                docs: installed.docs.clone(),
+                loaded: Arc::new(loaded),
+                policy,
+            }),
+            Err(LoadError::Store(error @ StoreError::CorruptIndex { .. })) => {
+                return Err(LoadError::Store(error));
             }
             Err(error) => {
-                tracing::error!(component = %name, %error, "installed component could not be loaded; its tools are not served");
+                let reason = error.to_string();
+                tracing::error!(component = %name, reason = %reason, "component disabled: none of its tools is served");
+                disabled.push(Disabled {
+                    component: name.clone(),
+                    digest: digest.to_string(),
+                    reason,
+                });
             }
         }
     }
@@ -168,84 +204,84 @@ pub fn load_all(
             policy: ToolPolicy::deny_all(limits),
         });
     }
-    Ok(entries)
+    Ok(Loaded { entries, disabled })
 }
 
-/// The stored policy of installed component `name`, parsed; `None` when it
-/// has none. Read before the component is loaded: it decides the engine.
+/// A stored policy, parsed, with the pins of its storage rules.
+#[derive(Debug, Clone)]
+pub struct StoredPolicy {
+    pub policy: Policy,
+    /// What its storage rules resolved to when granted (empty when the
+    /// pins file is missing: then every storage rule is refused as not
+    /// pinned).
+    pub pins: Pins,
+    /// The policy's text as stored.
+    pub text: String,
+}
+
+/// The stored policy of installed component `name`, parsed, and its pins;
+/// `None` when it has none. Read before the component is loaded: it decides
+/// the engine.
 ///
 /// # Errors
 ///
-/// A policy file that does not parse stops loading with an error naming the
-/// file: weld never falls back to a default.
-pub fn stored_policy(store: &Store, name: &str) -> Result<Option<Policy>, LoadError> {
-    let Some(text) = store.read_policy(name)? else {
+/// A policy or pins file that does not parse, naming the file: weld never
+/// falls back to a default.
+pub fn stored_policy(store: &Store, name: &str) -> Result<Option<StoredPolicy>, LoadError> {
+    let stored = store.stored_policy(name)?;
+    let Some(text) = stored.text else {
         return Ok(None);
     };
-    Policy::parse(&text)
-        .map(Some)
-        .map_err(|e| LoadError::Policy {
-            path: store.policy_path(name),
-            message: e.to_string(),
-        })
-}
-
-/// The compiled policy of installed component `name` (`policy` as
-/// [`stored_policy`] read it); deny-all without one.
-///
-/// # Errors
-///
-/// A policy that cannot be enforced stops loading with an error naming the
-/// file.
-fn installed_policy(
-    store: &Store,
-    name: &str,
-    policy: Option<&Policy>,
-    base: &Path,
-    imports: &[String],
-    limits: Limits,
-) -> Result<ToolPolicy, LoadError> {
-    let Some(policy) = policy else {
-        return Ok(ToolPolicy::deny_all(limits));
+    let policy = Policy::parse(&text).map_err(|e| LoadError::Policy {
+        path: store.policy_path(name),
+        message: e.to_string(),
+    })?;
+    let pins = match &stored.pins {
+        Some(pins) => crate::pins::from_text(pins).map_err(|e| LoadError::Policy {
+            path: store.pins_path(name),
+            message: format!(
+                "{e}; grant the component's storage again, or set its policy again \
+                 (`weld policy show {name} > p.yaml && weld policy set {name} p.yaml`)"
+            ),
+        })?,
+        None => Pins::default(),
     };
-    match compile_policy(store, name, policy, base, imports, limits) {
-        Err(LoadError::Unenforceable { message, .. }) => Err(LoadError::Policy {
-            path: store.policy_path(name),
-            message,
-        }),
-        other => other,
-    }
+    Ok(Some(StoredPolicy { policy, pins, text }))
 }
 
-/// Compiles `policy` for component `name` (installed or about to be) with
-/// its imports: the one place that decides whether weld can enforce a
-/// policy, used at load, by `weld policy set` and by `weld add`.
+/// Compiles the stored policy of component `name` (installed or about to
+/// be) from its pins, with its imports: the one place that decides whether
+/// weld can enforce a policy, used at load and for every policy change.
 ///
 /// # Errors
 ///
-/// [`LoadError::Unenforceable`] with the reason, or a store error reading
-/// the component's secrets.
+/// [`LoadError::Unenforceable`] with the reason (a grant that no longer
+/// leads where it was granted among them), or a store error reading the
+/// component's secrets.
 pub fn compile_policy(
     store: &Store,
     name: &str,
-    policy: &Policy,
-    base: &Path,
+    stored: &StoredPolicy,
     imports: &[String],
     limits: Limits,
 ) -> Result<ToolPolicy, LoadError> {
+    let unenforceable = |message: String| LoadError::Unenforceable {
+        name: name.to_string(),
+        message,
+    };
+    let grant = stored
+        .policy
+        .compile_pinned(&stored.pins, &RealFileSystem)
+        .map_err(|e| unenforceable(e.to_string()))?;
     let secrets = store.secrets(name)?;
     crate::sandbox::compile(
-        policy,
-        base,
+        &grant,
         imports,
         limits,
         &|key| std::env::var(key).ok(),
         &|key| secrets.get(key).cloned(),
     )
-    .map_err(|message| LoadError::Unenforceable {
-        name: name.to_string(),
-        message,
-    })
+    .map_err(unenforceable)
 }
 
 /// What identifies the current content of a file without reading it.
@@ -274,7 +310,6 @@ pub async fn watch_state(
     runtime: Arc<Runtime>,
     extra: Vec<PathBuf>,
     limits: Limits,
-    base: PathBuf,
     registry: Arc<crate::Registry>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
@@ -299,14 +334,9 @@ pub async fn watch_state(
             continue;
         }
         seen = now;
-        let (store, runtime, extra, base) = (
-            store.clone(),
-            Arc::clone(&runtime),
-            extra.clone(),
-            base.clone(),
-        );
+        let (store, runtime, extra) = (store.clone(), Arc::clone(&runtime), extra.clone());
         let rebuilt = tokio::task::spawn_blocking(move || {
-            load_all(&store, &runtime, &extra, limits, &base).map(crate::Catalog::build)
+            load_all(&store, &runtime, &extra, limits).map(Loaded::into_catalog)
         })
         .await;
         match rebuilt {

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use weld_policy::{EnvSource, PathKind, Policy, StorageGrant};
+use weld_policy::{EnvSource, Grant, PathKind, Policy, StorageGrant};
 use weld_runtime::{
     DirIdentity, FileView, GrantedFile, Limits, Metering, NetworkGrant, Preopen, Sandbox,
 };
@@ -57,24 +57,24 @@ pub fn metering(policy: &Policy) -> Metering {
     Metering::for_budget(policy.limits().fuel)
 }
 
-/// Compiles `policy` for a component importing `imports`.
+/// Compiles `grant` (a policy compiled against its pins, see
+/// [`weld_policy::Policy::compile_pinned`]) for a component importing
+/// `imports`.
 ///
-/// `base` resolves `fs://./` URIs; `env` reads weld's environment (a
-/// parameter so tests need not change the process environment); `secret`
-/// reads the component's secrets from weld's secret store.
+/// `env` reads weld's environment (a parameter so tests need not change the
+/// process environment); `secret` reads the component's secrets from
+/// weld's secret store.
 ///
 /// # Errors
 ///
 /// A message naming what cannot be enforced and what to do instead.
 pub fn compile(
-    policy: &Policy,
-    base: &Path,
+    grant: &Grant,
     imports: &[String],
     defaults: Limits,
     env: &dyn Fn(&str) -> Option<String>,
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ToolPolicy, String> {
-    let grant = policy.compile(base).map_err(|e| e.to_string())?;
     for import in imports {
         let decision = grant.interfaces.check(import);
         if !decision.allowed {
@@ -95,15 +95,13 @@ pub fn compile(
         .storage
         .iter()
         .filter(|storage| storage.kind == PathKind::Dir)
-        .map(|storage| {
-            Ok(Preopen {
-                host: storage.host_path.clone(),
-                guest: storage.guest_path.clone(),
-                writable: storage.write,
-                identity: identity(&storage.host_path)?,
-            })
+        .map(|storage| Preopen {
+            host: storage.host_path.clone(),
+            guest: storage.guest_path.clone(),
+            writable: storage.write,
+            identity: identity(storage.identity),
         })
-        .collect::<Result<_, String>>()?;
+        .collect();
     sandbox.files = file_views(&grant.storage)?
         .into_iter()
         .map(Arc::new)
@@ -146,15 +144,13 @@ pub fn compile(
     })
 }
 
-/// The identity of a granted directory now, which every call's handle is
-/// checked against.
-fn identity(path: &Path) -> Result<DirIdentity, String> {
-    DirIdentity::of(path).map_err(|e| {
-        format!(
-            "the granted directory {} cannot be read: {e}",
-            path.display()
-        )
-    })
+/// The identity a granted directory was pinned to (checked again when the
+/// policy was compiled), which every call's handle is checked against.
+fn identity(pinned: weld_policy::Identity) -> DirIdentity {
+    DirIdentity {
+        dev: pinned.dev,
+        ino: pinned.ino,
+    }
 }
 
 /// Groups the single-file grants by the directory the guest finds them in.
@@ -253,7 +249,7 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
             None => views.push(FileView {
                 host_dir: host_dir.to_path_buf(),
                 guest_dir,
-                identity: identity(host_dir)?,
+                identity: identity(file.identity),
                 files: vec![entry],
             }),
         }
@@ -267,17 +263,11 @@ mod tests {
 
     fn compile_text(text: &str, imports: &[&str]) -> Result<ToolPolicy, String> {
         let policy = Policy::parse(text).map_err(|e| e.to_string())?;
+        let grant = policy.compile(Path::new("/")).map_err(|e| e.to_string())?;
         let imports: Vec<String> = imports.iter().map(|s| s.to_string()).collect();
         let env = |key: &str| (key == "GRANTED").then(|| "value".to_string());
         let secret = |key: &str| (key == "TOKEN").then(|| "s3cret".to_string());
-        compile(
-            &policy,
-            Path::new("/"),
-            &imports,
-            Limits::default(),
-            &env,
-            &secret,
-        )
+        compile(&grant, &imports, Limits::default(), &env, &secret)
     }
 
     #[test]
@@ -319,8 +309,8 @@ mod tests {
             fuel: Some(5),
             ..Limits::default()
         };
-        let compiled = compile(&policy, Path::new("/"), &[], defaults, &|_| None, &|_| None)
-            .expect("compiles");
+        let grant = policy.compile(Path::new("/")).expect("compiles");
+        let compiled = compile(&grant, &[], defaults, &|_| None, &|_| None).expect("compiles");
         assert_eq!(compiled.limits.fuel, None);
         assert_eq!(metering(&policy), Metering::Off);
     }

@@ -7,6 +7,7 @@
 //! index.json               names -> digest, source, docs (the one source of truth)
 //! blobs/sha256/<hex>.wasm  component bytes, content-addressed, never modified
 //! policies/<name>.yaml     what a person granted the component (text; parsed by weld-policy)
+//! policies/<name>.pins.json  what its storage rules resolved to when granted (weld-policy's pins)
 //! secrets/<name>.json      secrets its policy may pass on (mode 0600)
 //! audit.jsonl              one record per tool call (appended by weld-server)
 //! lock                     held (flock) while the index is being changed
@@ -200,6 +201,25 @@ pub struct Index {
 
 const INDEX_VERSION: u32 = 1;
 
+/// A component's policy as stored: its text and its pins (text; both
+/// parsed by the caller), each `None` when the file does not exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredPolicy {
+    pub text: Option<String>,
+    pub pins: Option<String>,
+}
+
+/// What [`Store::update_policy`] writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyUpdate {
+    /// The new policy text.
+    pub text: String,
+    /// The new policy's pins.
+    pub pins: String,
+    /// Pins that serve both the old and the new policy, written first.
+    pub pins_during: String,
+}
+
 /// A handle on a state directory.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -342,7 +362,11 @@ impl Store {
         self.write_index(&index)?;
         // What was granted to the old component must not pass to a new one
         // installed under the same name.
-        for file in [self.policy_path(name), self.secrets_path(name)] {
+        for file in [
+            self.policy_path(name),
+            self.pins_path(name),
+            self.secrets_path(name),
+        ] {
             if let Err(error) = fs::remove_file(&file)
                 && error.kind() != std::io::ErrorKind::NotFound
             {
@@ -372,37 +396,44 @@ impl Store {
         self.root.join("policies")
     }
 
+    /// Where the pins of component `name`'s policy are kept: what each of
+    /// its storage rules resolved to when it was granted.
+    pub fn pins_path(&self, name: &str) -> PathBuf {
+        self.root.join("policies").join(format!("{name}.pins.json"))
+    }
+
     /// The policy text of component `name`, if it has one.
     ///
     /// # Errors
     ///
     /// On I/O errors other than the file not existing.
     pub fn read_policy(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let path = self.policy_path(name);
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(&path)(e)),
-        }
+        read_optional(&self.policy_path(name))
     }
 
-    /// Replaces the policy of installed component `name` with `text`
-    /// (which the caller has validated), atomically.
+    /// The policy of component `name` and its pins, as stored.
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotInstalled`], or I/O.
-    pub fn write_policy(&self, name: &str, text: &str) -> Result<(), StoreError> {
-        self.update_policy(name, |_, _| Ok::<_, StoreError>(text.to_string()))
-            .map(drop)
+    /// On I/O errors other than a file not existing.
+    pub fn stored_policy(&self, name: &str) -> Result<StoredPolicy, StoreError> {
+        Ok(StoredPolicy {
+            text: self.read_policy(name)?,
+            pins: read_optional(&self.pins_path(name))?,
+        })
     }
 
-    /// Replaces the policy of installed component `name` with what `change`
-    /// makes of the current one (`None`: it has none), atomically, holding
-    /// the state lock from the read to the write so that two changes at once
-    /// (a `weld grant` and a grant over MCP) cannot lose each other's update.
+    /// Replaces the policy of installed component `name` and its pins with
+    /// what `change` makes of the current ones, atomically, holding the
+    /// state lock from the read to the write so that two changes at once (a
+    /// `weld grant` and a grant over MCP) cannot lose each other's update.
     /// `change` also gets the component as installed, to check the new
     /// policy against it; when it fails nothing is written.
+    ///
+    /// Policy and pins are two files, written so that every state a reader
+    /// (or a crash) can see has a pin for every rule: first
+    /// [`PolicyUpdate::pins_during`] (the pins of both the old and the new
+    /// policy), then the policy, then the new policy's own pins.
     ///
     /// # Errors
     ///
@@ -410,19 +441,21 @@ impl Store {
     pub fn update_policy<E: From<StoreError>>(
         &self,
         name: &str,
-        change: impl FnOnce(&InstalledComponent, Option<String>) -> Result<String, E>,
-    ) -> Result<String, E> {
+        change: impl FnOnce(&InstalledComponent, StoredPolicy) -> Result<PolicyUpdate, E>,
+    ) -> Result<PolicyUpdate, E> {
         let _lock = self.lock()?;
         let index = self.index()?;
         let installed = index
             .components
             .get(name)
             .ok_or_else(|| StoreError::NotInstalled(name.to_string()))?;
-        let text = change(installed, self.read_policy(name)?)?;
+        let update = change(installed, self.stored_policy(name)?)?;
         let dir = self.policies_dir();
         create_private_dir(&dir).map_err(io_error(&dir))?;
-        write_atomically(&self.policy_path(name), text.as_bytes())?;
-        Ok(text)
+        write_atomically(&self.pins_path(name), update.pins_during.as_bytes())?;
+        write_atomically(&self.policy_path(name), update.text.as_bytes())?;
+        write_atomically(&self.pins_path(name), update.pins.as_bytes())?;
+        Ok(update)
     }
 
     fn secrets_path(&self, name: &str) -> PathBuf {
@@ -500,6 +533,15 @@ impl Store {
             .map_err(io_error(&path))?;
         file.lock().map_err(io_error(&path))?;
         Ok(file)
+    }
+}
+
+/// The text of `path`, `None` when it does not exist.
+fn read_optional(path: &Path) -> Result<Option<String>, StoreError> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(path)(e)),
     }
 }
 

@@ -30,6 +30,13 @@ pub struct Dirs {
     /// $XDG_CACHE_HOME/weld, else ~/.cache/weld.
     #[arg(long, global = true, env = "WELD_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// The directory `fs://./` storage URIs are resolved against when they
+    /// are granted (once: what they resolved to is stored with the policy).
+    /// `weld grant`, `weld policy set` and `weld add` default to the current
+    /// directory; `weld serve` has none unless given, and then refuses
+    /// relative URIs a model asks for.
+    #[arg(long, global = true, env = "WELD_BASE_DIR", value_name = "DIR")]
+    pub base_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,8 +265,10 @@ pub struct PolicyChange {
 #[derive(Debug, Subcommand)]
 pub enum Grantable {
     /// A directory tree, e.g. fs:///home/me/notes/**, or one file,
-    /// fs:///home/me/notes/todo.md (fs://./dir/** is under the directory weld
-    /// serves from).
+    /// fs:///home/me/notes/todo.md, by its real path (a path through a
+    /// symlink is refused, naming where it leads). fs://./dir/** is under
+    /// --base-dir, else the current directory; it is resolved once, now,
+    /// and the grant stays pinned to that directory.
     Storage {
         /// The storage URI.
         uri: String,

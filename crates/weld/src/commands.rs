@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use weld_policy::RealFileSystem;
 use weld_runtime::{Limits, Metering, Runtime, RuntimeConfig};
 use weld_server::catalog::{self, Catalog};
 use weld_server::load::{self, load_all};
@@ -50,13 +51,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         config.max_instances = max_instances;
         Ok(Runtime::new(&config)?)
     };
+    // Where a person granting `fs://./` means: --base-dir, else the
+    // directory they run the command in.
+    let granting_base = || base_dir(d.base_dir.clone(), true);
     match command {
         Command::Serve(args) => {
-            serve(&state()?, Arc::new(runtime(args.max_instances)?), args).await?;
+            let base = base_dir(d.base_dir.clone(), false)?;
+            serve(
+                &state()?,
+                Arc::new(runtime(args.max_instances)?),
+                args,
+                base,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Add(args) => {
-            add(&state()?, &runtime(1)?, &args)?;
+            add(&state()?, Arc::new(runtime(1)?), &args, granting_base()?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Remove { name } => {
@@ -81,7 +92,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .get(&name)
                 .ok_or_else(|| weld_store::StoreError::NotInstalled(name.clone()))?;
             match store.read_policy(&name)? {
-                Some(text) => outln!("{}", text.trim_end()),
+                Some(text) => {
+                    outln!("{}", text.trim_end());
+                    // What each storage rule was granted as: the part of
+                    // the policy the text alone cannot say.
+                    match load::stored_policy(&store, &name) {
+                        Ok(Some(stored)) if !stored.pins.is_empty() => {
+                            outln!("# storage rules, as granted (pinned real paths):");
+                            for pin in stored.pins.as_slice() {
+                                let rule = if pin.is_allow() { "allow" } else { "deny" };
+                                outln!("#   {rule} {}", pin.describe());
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(error) => outln!("# {}", one_line(&error.to_string())),
+                    }
+                }
                 None => outln!(
                     "# `{name}` has no policy: it may use nothing but the clocks and randomness"
                 ),
@@ -93,20 +119,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let policy = weld_policy::Policy::parse(&text)
                 .map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
-            let policies = policies(state()?, runtime(1)?)?;
+            let policies = policies(state()?, runtime(1)?, granting_base()?);
             let result = policies.set(&name, &policy).map_err(anyhow::Error::from);
             let change = format!("set policy from {}", shown_path(&file));
             audit_cli_change(&policies.store, "weld policy set", &name, change, &result);
-            result?;
+            let changed = result?;
             outln!("policy of `{name}` updated; a running weld applies it within a second");
+            print_pins(&changed.pins)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Grant(change) => {
-            change_policy(&policies(state()?, runtime(1)?)?, change, Direction::Grant)?;
+            let policies = policies(state()?, runtime(1)?, granting_base()?);
+            change_policy(&policies, change, Direction::Grant)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Revoke(change) => {
-            change_policy(&policies(state()?, runtime(1)?)?, change, Direction::Revoke)?;
+            let policies = policies(state()?, runtime(1)?, granting_base()?);
+            change_policy(&policies, change, Direction::Revoke)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(cli::PolicyCommand::Validate { file }) => {
@@ -176,9 +205,7 @@ fn build_catalog(
     extra: &[PathBuf],
     limits: Limits,
 ) -> Result<Catalog> {
-    let base = std::env::current_dir().context("reading the current directory")?;
-    let entries = load_all(store, runtime, extra, limits, &base)?;
-    let catalog = Catalog::build(entries);
+    let catalog = load_all(store, runtime, extra, limits)?.into_catalog();
     for skipped in catalog.skipped() {
         tracing::warn!(
             component = %skipped.component,
@@ -190,13 +217,34 @@ fn build_catalog(
     Ok(catalog)
 }
 
-async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Result<()> {
+/// The base directory `fs://./` URIs are resolved against when granted:
+/// `given`, else (when `or_current`) the current directory; absolute, real
+/// (symlinks resolved), and a directory.
+fn base_dir(given: Option<PathBuf>, or_current: bool) -> Result<Option<PathBuf>> {
+    let dir = match given {
+        Some(dir) => dir,
+        None if or_current => std::env::current_dir().context("reading the current directory")?,
+        None => return Ok(None),
+    };
+    let real = std::fs::canonicalize(&dir)
+        .with_context(|| format!("the base directory {} cannot be used", dir.display()))?;
+    if !real.is_dir() {
+        bail!("the base directory {} is not a directory", dir.display());
+    }
+    Ok(Some(real))
+}
+
+async fn serve(
+    store: &Store,
+    runtime: Arc<Runtime>,
+    args: cli::ServeArgs,
+    base: Option<PathBuf>,
+) -> Result<()> {
     let limits = limits(&args.limits)?;
     let catalog = build_catalog(store, &runtime, &args.components, limits)?;
     tracing::info!(tools = catalog.tools().len(), "tools loaded");
     let registry = Arc::new(Registry::new(catalog));
     let audit = open_audit(store)?;
-    let base = std::env::current_dir().context("reading the current directory")?;
     let mut server = WeldServer::new(Arc::clone(&registry), audit.clone());
     if !args.no_builtin_tools {
         if args.allow_model_grants {
@@ -211,6 +259,12 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
             base: base.clone(),
             limits,
         };
+        match &base {
+            Some(base) => {
+                tracing::info!(base = %base.display(), "fs://./ URIs asked for over MCP are resolved against the base directory")
+            }
+            None => tracing::debug!("no --base-dir: fs://./ URIs asked for over MCP are refused"),
+        }
         let options = BuiltinOptions {
             allow_model_grants: args.allow_model_grants,
         };
@@ -228,7 +282,6 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
         runtime,
         args.components.clone(),
         limits,
-        base,
         registry,
         shutdown.clone(),
     ));
@@ -304,7 +357,12 @@ fn spawn_signal_handler(shutdown: CancellationToken) -> Result<()> {
     Ok(())
 }
 
-fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
+fn add(
+    store: &Store,
+    runtime: Arc<Runtime>,
+    args: &cli::AddArgs,
+    base: Option<PathBuf>,
+) -> Result<()> {
     let cannot = || format!("{} cannot be installed", args.path.display());
     let file = load::read_component_file(&args.path, args.name.as_deref()).with_context(cannot)?;
     if !args.force && store.index()?.components.contains_key(&file.name) {
@@ -317,20 +375,41 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
         .compile(file.digest.hex(), Metering::Off, &file.bytes)
         .with_context(cannot)?;
     let proposed = proposed_policy(args)?;
+    let mut proposed_pins = weld_policy::Pins::default();
     if let Some((path, policy)) = &proposed {
-        // An offered policy weld could not enforce is refused before anything
-        // is installed, so accepting it later cannot fail.
-        let base = std::env::current_dir().context("reading the current directory")?;
+        // An offered policy weld could not enforce (or whose paths lead
+        // through a symlink, so that the person would read one path and
+        // grant another) is refused before anything is installed, so
+        // accepting it later cannot fail.
+        let refused = || format!("{} is refused", path.display());
+        let (_, pins) = policy
+            .pin(
+                base.as_deref(),
+                &weld_policy::Pins::default(),
+                &RealFileSystem,
+            )
+            .with_context(refused)
+            .with_context(cannot)?;
+        for pin in pins.as_slice().iter().filter(|p| p.is_allow()) {
+            weld_server::manage::refuse_symlink(pin)
+                .with_context(refused)
+                .with_context(cannot)?;
+        }
+        let stored = load::StoredPolicy {
+            policy: policy.clone(),
+            pins: pins.clone(),
+            text: String::new(),
+        };
         load::compile_policy(
             store,
             &file.name,
-            policy,
-            &base,
+            &stored,
             loaded.imports(),
             Limits::default(),
         )
-        .with_context(|| format!("{} is refused", path.display()))
+        .with_context(refused)
         .with_context(cannot)?;
+        proposed_pins = pins;
     }
     let source = format!("file:{}", absolute(&args.path).display());
     let installed = store.install(
@@ -361,18 +440,17 @@ fn add(store: &Store, runtime: &Runtime, args: &cli::AddArgs) -> Result<()> {
     for line in policy.to_yaml().lines() {
         outln!("  {line}");
     }
+    print_pins(&proposed_pins)?;
     if args.accept_policy || confirm("apply it?")? {
-        let metering = weld_server::sandbox::metering(&policy);
-        if metering != Metering::Off {
-            // Compiled now for the engine the policy needs, so the first
-            // `weld serve` finds it in the cache.
-            runtime
-                .compile(file.digest.hex(), metering, &file.bytes)
-                .context("compiling it for fuel metering; the policy was NOT applied")?;
-        }
-        let written = store
-            .write_policy(&file.name, &policy.to_yaml())
-            .map_err(anyhow::Error::from);
+        // The one policy writer: it pins the storage rules again under the
+        // state lock and loads the component on the engine the policy
+        // needs (compiling it for fuel metering when it sets fuel), so the
+        // first `weld serve` finds it in the cache.
+        let policies = policies(store.clone(), runtime, base);
+        let written = policies
+            .set(&file.name, &policy)
+            .map_err(anyhow::Error::from)
+            .context("the policy was NOT applied");
         let how = if args.accept_policy {
             "accepted with --accept-policy"
         } else {
@@ -447,31 +525,34 @@ fn print_tools(catalog: &Catalog) -> Result<()> {
 
 fn list(store: &Store, runtime: &Runtime, as_json: bool) -> Result<()> {
     let index = store.index()?;
+    // Loaded as `weld serve` loads them, so the listing says exactly which
+    // components are served and why the others are not.
+    let loaded = load_all(store, runtime, &[], Limits::default())?;
+    let imports: std::collections::HashMap<String, Vec<String>> = loaded
+        .entries
+        .iter()
+        .map(|e| (e.name.clone(), e.loaded.imports().to_vec()))
+        .collect();
+    let catalog = loaded.into_catalog();
     let mut out = Vec::new();
     for (name, installed) in &index.components {
-        let digest = installed.digest.clone();
-        // The engine its policy picks, so listing compiles nothing `weld
-        // serve` will not use; a policy that does not parse is `serve`'s to
-        // report, the listing only needs the component's type.
-        let metering = load::stored_policy(store, name)
-            .ok()
-            .flatten()
-            .map_or(Metering::Off, |p| weld_server::sandbox::metering(&p));
-        let loaded = load::load_installed(store, runtime, &digest, metering);
-        let (tools, skipped, imports, problem) = match loaded {
-            Ok(loaded) => {
-                let imports = loaded.imports().to_vec();
-                let catalog = Catalog::build(vec![weld_server::ComponentEntry {
-                    name: name.clone(),
-                    digest: digest.to_string(),
-                    docs: installed.docs.clone(),
-                    loaded: Arc::new(loaded),
-                    policy: ToolPolicy::deny_all(Limits::default()),
-                }]);
-                (tool_json(&catalog), skipped_json(&catalog), imports, None)
-            }
-            Err(error) => (vec![], vec![], vec![], Some(error.to_string())),
-        };
+        let tools: Vec<Value> = catalog
+            .tools()
+            .iter()
+            .filter(|t| catalog.get(&t.name).is_some_and(|e| &e.component == name))
+            .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+            .collect();
+        let skipped: Vec<Value> = catalog
+            .skipped()
+            .iter()
+            .filter(|s| &s.component == name)
+            .map(|s| json!({ "function": s.function, "reason": s.reason }))
+            .collect();
+        let problem = catalog
+            .disabled()
+            .iter()
+            .find(|d| &d.component == name)
+            .map(|d| d.reason.clone());
         out.push(json!({
             "name": name,
             "digest": installed.digest,
@@ -480,7 +561,7 @@ fn list(store: &Store, runtime: &Runtime, as_json: bool) -> Result<()> {
             "installed_at": installed.installed_at,
             "tools": tools,
             "not_tools": skipped,
-            "imports": imports,
+            "imports": imports.get(name).cloned().unwrap_or_default(),
             "error": problem,
         }));
     }
@@ -500,27 +581,14 @@ fn list(store: &Store, runtime: &Runtime, as_json: bool) -> Result<()> {
             component["source"].as_str().unwrap_or("")
         );
         if let Some(error) = component["error"].as_str() {
-            outln!("  cannot be loaded: {error}");
+            outln!(
+                "  DISABLED, none of its tools is served: {}",
+                one_line(error)
+            );
         }
         print_listing(component)?;
     }
     Ok(())
-}
-
-fn tool_json(catalog: &Catalog) -> Vec<Value> {
-    catalog
-        .tools()
-        .iter()
-        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
-        .collect()
-}
-
-fn skipped_json(catalog: &Catalog) -> Vec<Value> {
-    catalog
-        .skipped()
-        .iter()
-        .map(|s| json!({ "function": s.function, "reason": s.reason }))
-        .collect()
 }
 
 fn print_listing(component: &Value) -> Result<()> {
@@ -626,6 +694,17 @@ async fn call(store: &Store, runtime: &Runtime, args: cli::CallArgs) -> Result<E
     };
     let catalog = build_catalog(store, runtime, &args.components, limits(&args.limits)?)?;
     let Some(entry) = catalog.get(&args.tool) else {
+        if let Some(disabled) = catalog.disabled().iter().find(|d| {
+            args.tool
+                .strip_prefix(d.component.as_str())
+                .is_some_and(|rest| rest.starts_with('_'))
+        }) {
+            bail!(
+                "component `{}` is disabled, none of its tools is served: {}",
+                disabled.component,
+                disabled.reason
+            );
+        }
         let known: Vec<&str> = catalog.tools().iter().map(|t| t.name.as_ref()).collect();
         bail!(
             "no tool named `{}` (known: {})",
@@ -776,15 +855,24 @@ fn one_line(text: &str) -> String {
 }
 
 /// How the CLI changes policies: checked against the installed component
-/// with default limits, relative URIs resolved against the current
-/// directory — the same code path as the built-in MCP tools.
-fn policies(store: Store, runtime: Runtime) -> Result<Policies> {
-    Ok(Policies {
+/// with default limits, relative URIs resolved against `base` — the same
+/// code path as the built-in MCP tools.
+fn policies(store: Store, runtime: impl Into<Arc<Runtime>>, base: Option<PathBuf>) -> Policies {
+    Policies {
         store,
-        runtime: Arc::new(runtime),
-        base: std::env::current_dir().context("reading the current directory")?,
+        runtime: runtime.into(),
+        base,
         limits: Limits::default(),
-    })
+    }
+}
+
+/// What each storage rule of a policy just written is granted as.
+fn print_pins(pins: &weld_policy::Pins) -> Result<()> {
+    for pin in pins.as_slice() {
+        let rule = if pin.is_allow() { "allows" } else { "denies" };
+        outln!("  {rule} {}", pin.describe());
+    }
+    Ok(())
 }
 
 fn change_policy(
@@ -806,24 +894,38 @@ fn change_policy(
         direction,
         capability,
     };
-    let result = policies.apply(&change).map_err(anyhow::Error::from);
+    // The person typing the command approves what the path resolves to
+    // now; the apply re-checks that under the state lock.
+    let result = policies.apply(&change, None).map_err(anyhow::Error::from);
     let tool = match direction {
         Direction::Grant => "weld grant",
         Direction::Revoke => "weld revoke",
+    };
+    let summary = match &result {
+        Ok(changed) => change.summary_resolved(changed.resolved.as_ref()),
+        Err(_) => change.summary(),
     };
     audit_cli_change(
         &policies.store,
         tool,
         &change.component,
-        change.summary(),
+        summary.clone(),
         &result,
     );
-    result?;
+    let changed = result?;
     outln!(
-        "policy of `{}` updated ({}); a running weld applies it within a second",
+        "policy of `{}` updated ({summary}); a running weld applies it within a second",
         change.component,
-        change.summary()
     );
+    if let Some(pin) = &changed.resolved {
+        outln!("  granted {}", pin.describe());
+    }
+    if let Some(why) = &changed.still_disabled {
+        outln!(
+            "  note: the component is still not served: {}",
+            one_line(why)
+        );
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod concurrency;
 mod fuel;
+mod grants;
 mod http;
 mod manage;
 mod mcp;

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 /// What the simulated person answers.
 #[derive(Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     Approve,
     /// Accepts the form but says no.
     SayNo,
@@ -28,20 +28,20 @@ enum Answer {
 /// A client whose user answers every elicitation the same way; it keeps
 /// the messages it was shown.
 #[derive(Clone)]
-struct Person {
+pub(crate) struct Person {
     answer: Answer,
     shown: Arc<Mutex<Vec<String>>>,
 }
 
 impl Person {
-    fn new(answer: Answer) -> Self {
+    pub(crate) fn new(answer: Answer) -> Self {
         Self {
             answer,
             shown: Arc::default(),
         }
     }
 
-    fn shown(&self) -> Vec<String> {
+    pub(crate) fn shown(&self) -> Vec<String> {
         self.shown.lock().expect("lock").clone()
     }
 }
@@ -74,7 +74,7 @@ impl ClientHandler for Person {
     }
 }
 
-async fn serve_with<H: ClientHandler>(
+pub(crate) async fn serve_with<H: ClientHandler>(
     dirs: &Dirs,
     args: &[&str],
     handler: H,
@@ -133,7 +133,7 @@ fn grant_args(granted: &Granted) -> Value {
     json!({"component": "hostile", "kind": "storage", "target": granted.uri(), "access": ["read"]})
 }
 
-async fn call_on<H: ClientHandler>(
+pub(crate) async fn call_on<H: ClientHandler>(
     client: &RunningService<RoleClient, H>,
     tool: &str,
     arguments: Value,
@@ -274,7 +274,10 @@ async fn a_client_that_cannot_ask_its_user_is_told_the_weld_grant_command() {
 }
 
 /// Round one of a 2026-07-28 grant: the `requestState` weld hands out.
-async fn ask<H: ClientHandler>(client: &RunningService<RoleClient, H>, arguments: Value) -> String {
+pub(crate) async fn ask<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    arguments: Value,
+) -> String {
     let mut params = CallToolRequestParams::new("weld_request_grant");
     params.arguments = args(arguments);
     match client.call_tool_once(params).await.expect("tools/call") {
@@ -288,7 +291,7 @@ async fn ask<H: ClientHandler>(client: &RunningService<RoleClient, H>, arguments
 }
 
 /// Round two: `arguments` with an approval and `state`.
-async fn answer<H: ClientHandler>(
+pub(crate) async fn answer<H: ClientHandler>(
     client: &RunningService<RoleClient, H>,
     arguments: Value,
     state: &str,

@@ -678,7 +678,7 @@ const REFUSED_POLICY: &str =
     "version: \"1.0\"\npermissions:\n  interfaces:\n    deny: [\"wasi:cli/environment\"]\n";
 
 #[tokio::test]
-async fn a_policy_weld_refuses_is_not_written_and_a_broken_one_stops_weld() {
+async fn a_policy_weld_refuses_is_not_written_and_a_broken_one_disables_only_its_component() {
     let dirs = Dirs::new();
     install_hostile(&dirs).await;
     let policy = dirs.state.parent().expect("tmp").join("refused.yaml");
@@ -691,13 +691,43 @@ async fn a_policy_weld_refuses_is_not_written_and_a_broken_one_stops_weld() {
     assert!(stderr.contains("wasi:cli/environment"), "{stderr}");
     assert!(!dirs.state.join("policies/hostile.yaml").exists());
 
-    // A policy file damaged behind weld's back stops it, naming the file.
+    // A policy file damaged behind weld's back disables that component,
+    // naming the file; weld starts and serves the others.
+    weld_ok(&dirs, &["add", &component("text").display().to_string()]).await;
     std::fs::create_dir_all(dirs.state.join("policies")).expect("mkdir");
     std::fs::write(dirs.state.join("policies/hostile.yaml"), "version: [").expect("write");
-    let serve = dirs.run(&["serve"]).await;
-    assert!(!serve.status.success());
-    let stderr = String::from_utf8_lossy(&serve.stderr);
-    assert!(stderr.contains("hostile.yaml"), "{stderr}");
+    let client = stdio_client(&dirs, &[], legacy()).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(tools.iter().any(|t| t.name.starts_with("text_")));
+    assert!(!tools.iter().any(|t| t.name.starts_with("hostile_")));
+    let listed = call(&client, "weld_list_components", json!({})).await;
+    let components = listed.structured_content.expect("structured")["components"].clone();
+    let hostile = components
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "hostile"))
+        .cloned()
+        .expect("hostile listed");
+    assert!(
+        hostile["disabled"]
+            .as_str()
+            .is_some_and(|d| d.contains("hostile.yaml")),
+        "{hostile}"
+    );
+    client.cancel().await.expect("close");
+    let listed = dirs.run(&["list"]).await;
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        stdout.contains("DISABLED") && stdout.contains("hostile.yaml"),
+        "{stdout}"
+    );
+    let called = dirs
+        .run(&["call", "hostile_echo", r#"{"text": "x"}"#])
+        .await;
+    let stderr = String::from_utf8_lossy(&called.stderr);
+    assert!(
+        !called.status.success() && stderr.contains("disabled") && stderr.contains("hostile.yaml"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
