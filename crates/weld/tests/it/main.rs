@@ -8,6 +8,7 @@ mod common;
 mod concurrency;
 mod fuel;
 mod http;
+mod http_limits;
 mod manage;
 mod mcp;
 mod network;
