@@ -94,8 +94,10 @@ impl HttpLimits {
     /// The body budget in bytes, once the limits are known to be consistent.
     fn body_budget(&self, max_request_bytes: usize) -> Result<usize, TransportError> {
         let invalid = |reason: String| Err(TransportError::HttpLimits(reason));
-        if self.max_connections == 0 {
-            return invalid("--max-connections must be at least 1".into());
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return invalid(format!(
+                "--max-connections must be between 1 and {MAX_CONNECTIONS}"
+            ));
         }
         if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
             return invalid("--header-timeout and --body-timeout must be longer than zero".into());
@@ -114,6 +116,8 @@ impl HttpLimits {
     }
 }
 
+/// More connections than any one process can have open.
+const MAX_CONNECTIONS: usize = 1_000_000;
 /// The default body budget, in requests at the size cap.
 const DEFAULT_BUDGET_IN_REQUESTS: usize = 16;
 /// Connections over the cap that are answered (503) at once; beyond these
@@ -223,8 +227,8 @@ pub async fn serve_http(
         let slot = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
-            Ok(permit) = Arc::clone(&connections).acquire_owned() => Slot::Serve(permit),
-            Ok(permit) = Arc::clone(&refusals).acquire_owned() => Slot::Refuse(permit),
+            Ok(permit) = Arc::clone(&connections).acquire_owned() => Slot::serve(permit),
+            Ok(permit) = Arc::clone(&refusals).acquire_owned() => Slot::refuse(permit),
             else => break,
         };
         let (stream, peer) = tokio::select! {
@@ -251,14 +255,14 @@ pub async fn serve_http(
         if std::mem::take(&mut accept_failing) {
             tracing::info!("accepting connections again");
         }
-        let slot = match slot {
-            Slot::Refuse(refusal) => match Arc::clone(&connections).try_acquire_owned() {
-                Ok(permit) => Slot::Serve(permit),
-                Err(_) => Slot::Refuse(refusal),
-            },
-            serve => serve,
+        // A served connection may have closed while this one was accepted.
+        let slot = match slot.refusing {
+            true => Arc::clone(&connections)
+                .try_acquire_owned()
+                .map_or(slot, Slot::serve),
+            false => slot,
         };
-        if matches!(slot, Slot::Refuse(_)) {
+        if slot.refusing {
             refused_since_log += 1;
             if last_refusal_log.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY) {
                 tracing::warn!(
@@ -289,10 +293,10 @@ pub async fn serve_http(
 /// Accept errors that concern one connection only (it was reset before
 /// weld took it), after which the next accept can proceed at once.
 fn is_per_connection(error: &std::io::Error) -> bool {
-    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, WouldBlock};
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
     matches!(
         error.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+        ConnectionAborted | ConnectionReset | Interrupted
     )
 }
 
@@ -315,10 +319,27 @@ fn connection_builder(limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// What an accepted connection holds until it closes.
-enum Slot {
-    Serve(#[allow(dead_code)] OwnedSemaphorePermit),
-    Refuse(#[allow(dead_code)] OwnedSemaphorePermit),
+/// What an accepted connection holds until it closes: a place among the
+/// served connections, or among the ones being answered 503.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    refusing: bool,
+}
+
+impl Slot {
+    fn serve(permit: OwnedSemaphorePermit) -> Self {
+        Self {
+            _permit: permit,
+            refusing: false,
+        }
+    }
+
+    fn refuse(permit: OwnedSemaphorePermit) -> Self {
+        Self {
+            _permit: permit,
+            refusing: true,
+        }
+    }
 }
 
 /// Why a connection is being closed by weld.
@@ -337,7 +358,7 @@ async fn serve_connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
     shutdown: CancellationToken,
 ) {
-    let refusing = matches!(slot, Slot::Refuse(_));
+    let refusing = slot.refusing;
     let activity = Activity::new();
     let close = CancellationToken::new();
     let svc = {

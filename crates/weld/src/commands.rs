@@ -28,8 +28,8 @@ use weld_server::load::{self, load_all};
 use weld_server::manage::{Capability, Direction, Policies, PolicyChange};
 use weld_server::sandbox::ToolPolicy;
 use weld_server::{
-    Audit, AuditRecord, BuiltinOptions, HttpLimits, HttpOptions, Management, Registry, ServerOptions,
-    WeldServer,
+    Audit, AuditRecord, BuiltinOptions, HttpLimits, HttpOptions, Management, Registry,
+    ServerOptions, WeldServer,
 };
 use weld_store::{ComponentDocs, Store, docs};
 

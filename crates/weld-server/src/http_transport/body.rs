@@ -38,7 +38,8 @@ impl BodyBudget {
     fn try_take(&self, bytes: usize) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes).filter(|&total| total <= self.capacity)
+                used.checked_add(bytes)
+                    .filter(|&total| total <= self.capacity)
             })
             .is_ok()
     }

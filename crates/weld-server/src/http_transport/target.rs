@@ -72,7 +72,9 @@ fn single_host(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
     let mut values = headers.get_all(HOST).iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(bad("the request carries more than one Host header; send one\n"));
+        return Err(bad(
+            "the request carries more than one Host header; send one\n",
+        ));
     }
     first
         .map(|value| {
@@ -174,7 +176,10 @@ mod tests {
     #[test]
     fn a_second_host_or_origin_header_is_refused() {
         let hosts = h1("/mcp", &[("host", "127.0.0.1"), ("host", "evil.com")]);
-        assert_eq!(hosts.expect_err("two hosts").status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            hosts.expect_err("two hosts").status,
+            StatusCode::BAD_REQUEST
+        );
         let origins = h1(
             "/mcp",
             &[
@@ -183,7 +188,10 @@ mod tests {
                 ("origin", "http://evil.com"),
             ],
         );
-        assert_eq!(origins.expect_err("two origins").status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            origins.expect_err("two origins").status,
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[test]

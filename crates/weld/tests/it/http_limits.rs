@@ -136,7 +136,10 @@ async fn a_half_sent_request_head_is_closed_after_the_header_timeout_while_calls
     assert_eq!(status, 200, "{response}");
     assert!(response.contains(r#""result":"served""#), "{response}");
     assert!(closed_by_server(&mut half_sent).await, "half-sent head");
-    assert!(closed_by_server(&mut silent).await, "connection that sent nothing");
+    assert!(
+        closed_by_server(&mut silent).await,
+        "connection that sent nothing"
+    );
 }
 
 #[tokio::test]
@@ -161,7 +164,10 @@ async fn connections_over_the_cap_get_503_and_calls_are_served_again_once_they_c
     let (status, response) = echo_over_http1(addr, "refused").await;
     assert_eq!(status, 503, "{response}");
     assert!(response.contains("--max-connections"), "{response}");
-    assert!(response.to_ascii_lowercase().contains("retry-after: 1"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("retry-after: 1"),
+        "{response}"
+    );
     drop((first, second));
     // The server notices the closes on its own schedule: ask until it has.
     let mut last = (0, String::new());
@@ -183,60 +189,73 @@ async fn host_origin_and_absolute_form_oddities_are_refused_with_an_explanation(
     let body = echo_body("x");
     let (status, response) = exchange(addr, &raw_request("/mcp", &[("host", &host)], &body)).await;
     assert_eq!(status, 200, "the well-formed request is served: {response}");
-    let cases: [(&str, &str, Vec<(&str, &str)>, u16, &str); 5] = [
-        (
-            "user info in Host",
-            "/mcp",
-            vec![("host", "evil.com@127.0.0.1")],
-            400,
-            "host[:port]",
-        ),
-        (
-            "two Host headers",
-            "/mcp",
-            vec![("host", &host), ("host", "evil.com")],
-            400,
-            "more than one Host",
-        ),
-        (
-            "two Origin headers",
-            "/mcp",
-            vec![
+    let itself = format!("http://{host}/mcp");
+    let cases = [
+        Oddity {
+            case: "user info in Host",
+            target: "/mcp",
+            headers: vec![("host", "evil.com@127.0.0.1")],
+            status: 400,
+            explanation: "host[:port]",
+        },
+        Oddity {
+            case: "two Host headers",
+            target: "/mcp",
+            headers: vec![("host", &host), ("host", "evil.com")],
+            status: 400,
+            explanation: "more than one Host",
+        },
+        Oddity {
+            case: "two Origin headers",
+            target: "/mcp",
+            headers: vec![
                 ("host", &host),
                 ("origin", "http://localhost:1"),
                 ("origin", "http://evil.com"),
             ],
-            403,
-            "more than one Origin",
-        ),
-        (
-            "absolute-form target",
-            "http://evil.com/mcp",
-            vec![("host", &host)],
-            400,
-            "origin-form",
-        ),
-        (
-            "absolute-form target naming weld itself",
-            &format!("http://{host}/mcp"),
-            vec![("host", &host)],
-            400,
-            "origin-form",
-        ),
+            status: 403,
+            explanation: "more than one Origin",
+        },
+        Oddity {
+            case: "absolute-form target",
+            target: "http://evil.com/mcp",
+            headers: vec![("host", &host)],
+            status: 400,
+            explanation: "origin-form",
+        },
+        Oddity {
+            case: "absolute-form target naming weld itself",
+            target: &itself,
+            headers: vec![("host", &host)],
+            status: 400,
+            explanation: "origin-form",
+        },
     ];
-    for (case, target, headers, expected, explanation) in cases {
-        let (status, response) = exchange(addr, &raw_request(target, &headers, &body)).await;
-        assert_eq!(status, expected, "{case}: {response}");
-        assert!(response.contains(explanation), "{case}: {response}");
+    for oddity in cases {
+        let request = raw_request(oddity.target, &oddity.headers, &body);
+        let (status, response) = exchange(addr, &request).await;
+        let case = oddity.case;
+        assert_eq!(status, oddity.status, "{case}: {response}");
+        assert!(response.contains(oddity.explanation), "{case}: {response}");
     }
+}
+
+/// A malformed request and how weld must answer it.
+struct Oddity<'a> {
+    case: &'a str,
+    target: &'a str,
+    headers: Vec<(&'a str, &'a str)>,
+    status: u16,
+    explanation: &'a str,
 }
 
 /// An HTTP/2 (prior knowledge, cleartext) connection to weld.
 async fn h2(addr: SocketAddr) -> SendRequest<h2_body::Any> {
     let stream = TcpStream::connect(addr).await.expect("connect");
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-        .await
-        .expect("HTTP/2 handshake");
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
     tokio::spawn(conn);
     send
 }
@@ -288,7 +307,12 @@ async fn echo_over_h2(
         .expect("the server must answer")
         .expect("HTTP/2 response");
     let status = response.status().as_u16();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -307,12 +331,14 @@ async fn over_http2_host_origin_and_authority_oddities_are_refused() {
     assert_eq!(status, 400, "user info in :authority: {text}");
     assert!(text.contains("host[:port]"), "{text}");
 
-    let (status, text) =
-        echo_over_h2(&mut send, &authority, &[("host", "evil.com")], body()).await;
+    let (status, text) = echo_over_h2(&mut send, &authority, &[("host", "evil.com")], body()).await;
     assert_eq!(status, 400, "Host differing from :authority: {text}");
     assert!(text.contains(":authority"), "{text}");
 
-    let origins = [("origin", "http://localhost:1"), ("origin", "http://evil.com")];
+    let origins = [
+        ("origin", "http://localhost:1"),
+        ("origin", "http://evil.com"),
+    ];
     let (status, text) = echo_over_h2(&mut send, &authority, &origins, body()).await;
     assert_eq!(status, 403, "two Origin headers: {text}");
     assert!(text.contains("more than one Origin"), "{text}");
@@ -335,7 +361,10 @@ async fn over_http2_a_stalled_body_is_answered_408_and_an_idle_connection_is_clo
     // With no request left, the server ends the connection on its own
     // (`send` stays alive, so the client does not end it).
     let ended = tokio::time::timeout(PATIENCE, conn).await;
-    assert!(ended.is_ok(), "the idle HTTP/2 connection must be closed by the server");
+    assert!(
+        ended.is_ok(),
+        "the idle HTTP/2 connection must be closed by the server"
+    );
     drop(send);
 }
 
