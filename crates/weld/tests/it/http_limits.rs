@@ -378,3 +378,75 @@ async fn over_http2_a_connection_over_the_cap_gets_503() {
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("--max-connections"), "{text}");
 }
+
+#[tokio::test]
+async fn requests_beyond_the_body_budget_get_503_until_the_held_bodies_are_answered() {
+    let (_dirs, _server, addr) = server(&[
+        "--max-request-bytes",
+        "4096",
+        "--max-buffered-request-bytes",
+        "4096",
+    ])
+    .await;
+    // About 3,000 bytes held by a call that stays one byte short.
+    let held = raw_request(
+        "/mcp",
+        &[("host", &addr.to_string())],
+        &echo_body(&"x".repeat(2800)),
+    );
+    let mut holder = TcpStream::connect(addr).await.expect("connect");
+    holder
+        .write_all(&held.as_bytes()[..held.len() - 1])
+        .await
+        .expect("write all but the last byte");
+    // 1,500 more would go over 4,096. The holder's bytes count once the
+    // server has read them, which it does on its own schedule.
+    let text = "y".repeat(1200);
+    let mut last = (0, String::new());
+    for _ in 0..300 {
+        last = echo_over_http1(addr, &text).await;
+        if last.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last.0, 503, "{}", last.1);
+    assert!(
+        last.1.contains("--max-buffered-request-bytes"),
+        "{}",
+        last.1
+    );
+    drop(holder);
+    for _ in 0..300 {
+        last = echo_over_http1(addr, &text).await;
+        if last.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        last.0, 200,
+        "served again once the held body is gone: {}",
+        last.1
+    );
+}
+
+#[tokio::test]
+async fn a_body_budget_smaller_than_one_request_is_refused_at_start() {
+    let dirs = Dirs::new();
+    let start = dirs.run(&[
+        "serve",
+        "--http",
+        "127.0.0.1:0",
+        "--max-request-bytes",
+        "8192",
+        "--max-buffered-request-bytes",
+        "4096",
+    ]);
+    let output = tokio::time::timeout(PATIENCE, start)
+        .await
+        .expect("weld must refuse to start, not serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--max-buffered-request-bytes"), "{stderr}");
+}
