@@ -9,7 +9,7 @@
 //! | `max_connections` (512) | running out of file descriptors | the next connections are answered 503 and closed (64 at a time); beyond those weld stops accepting until one closes |
 //! | `header_timeout` (30 s) | half-sent requests and idle connections holding a slot | a connection with no request in progress for this long (before its first request, between requests, or while a request head trickles in) is closed |
 //! | `body_timeout` (60 s) | a body that never finishes | 408, and the connection is closed |
-//! | `max_request_bytes` (4 MiB) | one huge body | 413, checked on `Content-Length` and as bytes arrive |
+//! | `max_request_bytes` (4 MiB) | one huge body | 413, checked on `Content-Length` and as bytes arrive; over HTTP/1 the rest (up to twice the cap) is read and discarded first, so the client gets the answer |
 //! | `max_buffered_request_bytes` (16 × the above) | many large bodies at once | 503 for the request that would go over |
 //! | HTTP/1 buffer 64 KiB; HTTP/2 32 streams per connection, 16 KiB of headers | oversized heads, one connection multiplexing thousands of calls | 431 / stream refused |
 //!
@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use fd_limit::FdLimitError;
 
-use self::body::{BodyBudget, BodyFailure, MeteredBody, Reservation};
+use self::body::{BodyBudget, BodyFailure, BodyLimits, MeteredBody, Reservation};
 use crate::handler::{ServerOptions, WeldServer};
 use crate::transport::TransportError;
 
@@ -123,9 +123,12 @@ const DEFAULT_BUDGET_IN_REQUESTS: usize = 16;
 /// Connections over the cap that are answered (503) at once; beyond these
 /// weld stops accepting until a connection closes.
 const REFUSAL_SLOTS: usize = 64;
-/// What weld reads of a refused connection's request before answering, so
-/// that closing it does not reset the connection before the client has read
-/// the answer.
+/// A body refused for its size or the budget is read and discarded up to
+/// this many times the size cap, so that an HTTP/1 client still sending it
+/// gets the answer (closing with unread data resets the connection).
+const DRAIN_IN_REQUESTS: usize = 2;
+/// What weld reads of a refused connection's request before answering, for
+/// the same reason, kept small: such connections must stay cheap.
 const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
 const REFUSAL_DRAIN_TIME: Duration = Duration::from_secs(1);
 /// HTTP/1 read buffer, which bounds a request head (hyper's default ~400 KiB
@@ -219,8 +222,7 @@ pub async fn serve_http(
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSAL_SLOTS));
     let mut accept_failing = false;
-    let mut refused_since_log = 0_u64;
-    let mut last_refusal_log: Option<Instant> = None;
+    let mut refusal_log = RefusalLog::default();
     loop {
         // A slot first, then the connection: a connection weld has no slot
         // for stays in the kernel's backlog instead of taking a descriptor.
@@ -255,24 +257,16 @@ pub async fn serve_http(
         if std::mem::take(&mut accept_failing) {
             tracing::info!("accepting connections again");
         }
-        // A served connection may have closed while this one was accepted.
-        let slot = match slot.refusing {
-            true => Arc::clone(&connections)
+        let slot = if slot.refusing {
+            // A served connection may have closed while this one was accepted.
+            Arc::clone(&connections)
                 .try_acquire_owned()
-                .map_or(slot, Slot::serve),
-            false => slot,
+                .map_or(slot, Slot::serve)
+        } else {
+            slot
         };
         if slot.refusing {
-            refused_since_log += 1;
-            if last_refusal_log.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY) {
-                tracing::warn!(
-                    max_connections = limits.max_connections,
-                    refused = refused_since_log,
-                    "at the HTTP connection limit; answering new connections with 503"
-                );
-                refused_since_log = 0;
-                last_refusal_log = Some(Instant::now());
-            }
+            refusal_log.record(limits.max_connections);
         }
         // Without this a client that delays ACKs waits ~40 ms per response.
         if let Err(error) = stream.set_nodelay(true) {
@@ -288,6 +282,29 @@ pub async fn serve_http(
         ));
     }
     Ok(())
+}
+
+/// Refused connections, logged at most every [`REFUSAL_LOG_EVERY`] so an
+/// attack does not also flood the log.
+#[derive(Default)]
+struct RefusalLog {
+    unlogged: u64,
+    last: Option<Instant>,
+}
+
+impl RefusalLog {
+    fn record(&mut self, max_connections: usize) {
+        self.unlogged += 1;
+        if self.last.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY) {
+            tracing::warn!(
+                max_connections,
+                refused = self.unlogged,
+                "at the HTTP connection limit; answering new connections with 503"
+            );
+            self.unlogged = 0;
+            self.last = Some(Instant::now());
+        }
+    }
 }
 
 /// Accept errors that concern one connection only (it was reset before
@@ -487,22 +504,28 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         }
     }
     let version = req.version();
+    let deadline = Instant::now() + shared.limits.body_timeout;
+    // HTTP/2 refuses one stream and the answer gets through; HTTP/1 needs
+    // the rest of a refused body read first (see `MeteredBody`).
+    let drain_to = if version < Version::HTTP_2 {
+        shared.max_request_bytes.saturating_mul(DRAIN_IN_REQUESTS)
+    } else {
+        0
+    };
     let announced = hyper::body::Body::size_hint(req.body()).lower();
     if announced > shared.max_request_bytes as u64 {
+        body::discard(&mut req.into_body(), drain_to, deadline).await;
         return body_refusal(shared, BodyFailure::TooLarge, version);
     }
     let failure = Arc::new(OnceLock::new());
     let reservation = Reservation::new(&shared.budget);
-    let deadline = Instant::now() + shared.limits.body_timeout;
-    let req = req.map(|body| {
-        MeteredBody::new(
-            body,
-            deadline,
-            shared.max_request_bytes,
-            Arc::clone(&reservation),
-            Arc::clone(&failure),
-        )
-    });
+    let limits = BodyLimits {
+        cap: shared.max_request_bytes,
+        drain_to,
+        deadline,
+    };
+    let req = req
+        .map(|body| MeteredBody::new(body, limits, Arc::clone(&reservation), Arc::clone(&failure)));
     let is_delete = req.method() == hyper::Method::DELETE;
     let mut service = shared.service.clone();
     let mut response = match tower_service::Service::call(&mut service, req).await {
@@ -572,16 +595,12 @@ async fn refuse_at_capacity(
 ) -> Response<Body> {
     let version = req.version();
     let mut body = req.into_body();
-    let drained = tokio::time::timeout(REFUSAL_DRAIN_TIME, async {
-        let mut seen = 0;
-        while seen < REFUSAL_DRAIN_BYTES {
-            match body.frame().await {
-                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, Bytes::len),
-                Some(Err(_)) | None => break,
-            }
-        }
-    });
-    let _ = drained.await;
+    body::discard(
+        &mut body,
+        REFUSAL_DRAIN_BYTES,
+        Instant::now() + REFUSAL_DRAIN_TIME,
+    )
+    .await;
     close.cancel();
     let mut response = plain(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -103,28 +103,48 @@ pub(super) enum BodyError {
 }
 
 /// An incoming body read under a deadline, a size cap and the shared budget.
+///
+/// Once it refuses a body for its size or the budget, it reads and discards
+/// the rest (up to `drain_to` bytes in all, before the deadline) before
+/// reporting the refusal: an HTTP/1 connection closed with unread data is
+/// reset, and the client, still sending, would lose the answer with it.
+/// Discarded bytes are never held.
 pub(super) struct MeteredBody {
     inner: Incoming,
     deadline: Pin<Box<Sleep>>,
     received: usize,
     cap: usize,
+    drain_to: usize,
+    refused: Option<BodyFailure>,
     reservation: Arc<Reservation>,
     failure: Arc<OnceLock<BodyFailure>>,
+}
+
+/// How much of a body weld reads.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BodyLimits {
+    /// Refuse the body beyond this many bytes.
+    pub cap: usize,
+    /// After refusing it, discard the rest up to this many bytes in all.
+    pub drain_to: usize,
+    /// Stop reading at this instant.
+    pub deadline: Instant,
 }
 
 impl MeteredBody {
     pub(super) fn new(
         inner: Incoming,
-        deadline: Instant,
-        cap: usize,
+        limits: BodyLimits,
         reservation: Arc<Reservation>,
         failure: Arc<OnceLock<BodyFailure>>,
     ) -> Self {
         Self {
             inner,
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            deadline: Box::pin(tokio::time::sleep_until(limits.deadline)),
             received: 0,
-            cap,
+            cap: limits.cap,
+            drain_to: limits.drain_to,
+            refused: None,
             reservation,
             failure,
         }
@@ -133,6 +153,21 @@ impl MeteredBody {
     fn fail(&mut self, failure: BodyFailure) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let _ = self.failure.set(failure);
         Poll::Ready(Some(Err(BodyError::Refused(failure))))
+    }
+
+    /// Discards what follows a refused body; ready when the refusal can be
+    /// reported.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while self.received < self.drain_to {
+            match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    let len = frame.data_ref().map_or(0, Bytes::len);
+                    self.received = self.received.saturating_add(len);
+                }
+                Some(Err(_)) | None => break,
+            }
+        }
+        Poll::Ready(())
     }
 }
 
@@ -150,7 +185,14 @@ impl Body for MeteredBody {
         }
         // Checked before every read, so a sender that always has one more
         // byte ready is cut all the same.
-        if this.deadline.as_mut().poll(cx).is_ready() {
+        let expired = this.deadline.as_mut().poll(cx).is_ready();
+        if let Some(refused) = this.refused {
+            if !expired {
+                ready!(this.drain(cx));
+            }
+            return this.fail(refused);
+        }
+        if expired {
             return this.fail(BodyFailure::TimedOut);
         }
         let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
@@ -159,12 +201,19 @@ impl Body for MeteredBody {
             None => return Poll::Ready(None),
         };
         if let Some(data) = frame.data_ref() {
-            this.received = this.received.saturating_add(data.len());
-            if this.received > this.cap {
-                return this.fail(BodyFailure::TooLarge);
-            }
-            if !this.reservation.grow(data.len()) {
-                return this.fail(BodyFailure::OverBudget);
+            let len = data.len();
+            this.received = this.received.saturating_add(len);
+            let refused = if this.received > this.cap {
+                Some(BodyFailure::TooLarge)
+            } else if !this.reservation.grow(len) {
+                Some(BodyFailure::OverBudget)
+            } else {
+                None
+            };
+            if let Some(refused) = refused {
+                this.refused = Some(refused);
+                ready!(this.drain(cx));
+                return this.fail(refused);
             }
         }
         Poll::Ready(Some(Ok(frame)))
@@ -177,6 +226,23 @@ impl Body for MeteredBody {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// Reads and discards `body` up to `limit` bytes or until `deadline`, so
+/// that an answer given without reading it reaches an HTTP/1 client that is
+/// still sending (see [`MeteredBody`]).
+pub(super) async fn discard(body: &mut Incoming, limit: usize, deadline: Instant) {
+    use http_body_util::BodyExt;
+    let discarding = async {
+        let mut seen = 0_usize;
+        while seen < limit {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, Bytes::len),
+                Some(Err(_)) | None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout_at(deadline, discarding).await;
 }
 
 #[cfg(test)]

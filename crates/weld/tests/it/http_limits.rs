@@ -450,3 +450,24 @@ async fn a_body_budget_smaller_than_one_request_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--max-buffered-request-bytes"), "{stderr}");
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_answered_413_after_the_client_has_sent_it() {
+    let (_dirs, _server, addr) = server(&[]).await;
+    // 7 MiB against the default 4 MiB cap, more than the socket buffers
+    // hold, written whole before reading, as HTTP clients do: weld must
+    // take it all in (discarding it) for the client to get its answer.
+    let body = " ".repeat(7 * 1024 * 1024);
+    let request = raw_request("/mcp", &[("host", &addr.to_string())], &body);
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let written = tokio::time::timeout(PATIENCE, stream.write_all(request.as_bytes()))
+        .await
+        .expect("the server must take the body");
+    assert!(
+        written.is_ok(),
+        "the connection was reset mid-body: {written:?}"
+    );
+    let response = read_to_close(&mut stream).await;
+    assert_eq!(status_of(&response), 413, "{response}");
+    assert!(response.contains("--max-request-bytes"), "{response}");
+}
