@@ -546,7 +546,8 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
 }
 
 /// The answer to a body weld stopped reading. Over HTTP/1 the connection
-/// closes with it: the rest of the body is still on the wire.
+/// closes with it: what is left of the body cannot be told from the next
+/// request.
 fn body_refusal(shared: &Shared, failure: BodyFailure, version: Version) -> Response<Body> {
     let (status, text) = match failure {
         BodyFailure::TimedOut => (

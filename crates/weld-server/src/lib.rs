@@ -3,9 +3,10 @@
 //!
 //! This is the only crate that knows the MCP wire types. It turns component
 //! exports into MCP tools ([`catalog`]), handles requests ([`handler`]) and
-//! runs the transports ([`transport`], [`http_transport`]). Loading components from the state
-//! directory is [`load`]'s job; changing their policies [`manage`]'s (for
-//! the CLI and for the built-in MCP tools of [`builtin`]).
+//! runs the transports ([`transport`] for stdio, [`http_transport`]).
+//! Loading components from the state directory is [`load`]'s job; changing
+//! their policies [`manage`]'s (for the CLI and for the built-in MCP tools
+//! of [`builtin`]).
 
 pub mod audit;
 pub mod builtin;
