@@ -134,6 +134,8 @@ pub struct ServeArgs {
     /// Refuse requests larger than this many bytes.
     #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
     pub max_request_bytes: usize,
+    #[command(flatten)]
+    pub http_limits: HttpLimitArgs,
     /// Calls that may run at once across all tools; more wait.
     #[arg(long, default_value_t = 128, value_name = "N")]
     pub max_instances: u32,
@@ -148,6 +150,30 @@ pub struct ServeArgs {
     pub allow_model_grants: bool,
     #[command(flatten)]
     pub limits: Limits,
+}
+
+/// What HTTP clients may hold of weld's connections, time and memory.
+#[derive(Debug, Args)]
+pub struct HttpLimitArgs {
+    /// HTTP connections served at once; the next ones are answered 503
+    /// (retry) and closed. weld raises its open-file limit to match if it
+    /// may, and refuses to start if it may not.
+    #[arg(long, default_value_t = 512, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Seconds an HTTP connection may go without a request in progress:
+    /// to send a request head, and between requests.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub header_timeout: f64,
+    /// Seconds an HTTP request body may take to arrive after its head
+    /// (408 and the connection closed beyond).
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub body_timeout: f64,
+    /// Bytes of HTTP request bodies held at once across all connections,
+    /// until each request is answered; a request that would go over gets 503
+    /// (retry). Default: 16 times --max-request-bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_buffered_request_bytes: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -29,8 +29,8 @@ use weld_server::load::{self, load_all};
 use weld_server::manage::{Capability, Direction, Policies, PolicyChange};
 use weld_server::sandbox::ToolPolicy;
 use weld_server::{
-    Audit, AuditRecord, BuiltinOptions, HttpOptions, Management, Registry, ServerOptions,
-    WeldServer,
+    Audit, AuditRecord, BuiltinOptions, HttpLimits, HttpOptions, Management, Registry,
+    ServerOptions, WeldServer,
 };
 use weld_store::{ComponentDocs, Store, docs};
 
@@ -311,6 +311,7 @@ async fn serve(
                 allowed_hosts: args.allowed_hosts,
                 allowed_origins: args.allowed_origins,
                 bearer_token,
+                limits: http_limits(&args.http_limits)?,
             };
             weld_server::serve_http(server, &options, &http, shutdown, |bound| {
                 tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over HTTP");
@@ -320,6 +321,25 @@ async fn serve(
     }
     audit.flush(Duration::from_secs(5));
     Ok(())
+}
+
+fn http_limits(args: &cli::HttpLimitArgs) -> Result<HttpLimits> {
+    let seconds = |value: f64, flag: &str| {
+        let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
+        if value.is_finite() && value > 0.0 && value <= max {
+            Ok(Duration::from_secs_f64(value))
+        } else {
+            Err(anyhow::anyhow!(
+                "{flag} must be a positive number of seconds, at most {max} (24 hours)"
+            ))
+        }
+    };
+    Ok(HttpLimits {
+        max_connections: args.max_connections as usize,
+        header_timeout: seconds(args.header_timeout, "--header-timeout")?,
+        body_timeout: seconds(args.body_timeout, "--body-timeout")?,
+        max_buffered_request_bytes: args.max_buffered_request_bytes,
+    })
 }
 
 fn open_audit(store: &Store) -> Result<Audit> {

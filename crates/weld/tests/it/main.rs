@@ -9,6 +9,7 @@ mod concurrency;
 mod fuel;
 mod grants;
 mod http;
+mod http_limits;
 mod manage;
 mod mcp;
 mod network;

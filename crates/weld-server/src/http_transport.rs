@@ -1,0 +1,639 @@
+//! Streamable HTTP on `/mcp` (HTTP/1.1, and HTTP/2 with prior knowledge):
+//! the accept loop, each connection's lifetime, and the checks a request
+//! passes before rmcp sees it.
+//!
+//! Every limit here stops one client from taking what the others need:
+//!
+//! | limit | stops | when reached |
+//! |---|---|---|
+//! | `max_connections` (512) | running out of file descriptors | the next connections are answered 503 and closed (64 at a time); beyond those weld stops accepting until one closes |
+//! | `header_timeout` (30 s) | half-sent requests and idle connections holding a slot | a connection with no request in progress for this long (before its first request, between requests, or while a request head trickles in) is closed |
+//! | `body_timeout` (60 s) | a body that never finishes | 408, and the connection is closed |
+//! | `max_request_bytes` (4 MiB) | one huge body | 413, checked on `Content-Length` and as bytes arrive; over HTTP/1 the rest (up to twice the cap) is read and discarded first, so the client gets the answer |
+//! | `max_buffered_request_bytes` (16 × the above) | many large bodies at once | 503 for the request that would go over |
+//! | HTTP/1 buffer 64 KiB; HTTP/2 32 streams per connection, 16 KiB of headers | oversized heads, one connection multiplexing thousands of calls | 431 / stream refused |
+//!
+//! Answering over-cap connections with 503 rather than only leaving them in
+//! the kernel's backlog tells a client at once what happened and that a
+//! retry will do; the few slots for those answers keep that from becoming a
+//! second way to run out of descriptors.
+
+mod body;
+mod fd_limit;
+mod target;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::{Request, Response, StatusCode, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use fd_limit::FdLimitError;
+
+use self::body::{BodyBudget, BodyFailure, BodyLimits, MeteredBody, Reservation};
+use crate::handler::{ServerOptions, WeldServer};
+use crate::transport::TransportError;
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub addr: SocketAddr,
+    /// Extra `Host` values accepted besides loopback names (needed when
+    /// bound to a non-loopback address).
+    pub allowed_hosts: Vec<String>,
+    /// Extra browser origins accepted besides loopback ones.
+    pub allowed_origins: Vec<String>,
+    /// When set, every request must carry `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
+    pub limits: HttpLimits,
+}
+
+/// How much of weld's connections, time and memory HTTP clients may hold.
+/// The defaults are far beyond what a local client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long a connection may go without a request in progress: before
+    /// its first request, between requests, and while a request head
+    /// arrives.
+    pub header_timeout: Duration,
+    /// How long a request body may take to arrive, from its head.
+    pub body_timeout: Duration,
+    /// Bytes of request bodies held at once across all connections, from
+    /// the first byte until the request is answered. `None`: 16 requests at
+    /// the size cap.
+    pub max_buffered_request_bytes: Option<usize>,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            max_buffered_request_bytes: None,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// The body budget in bytes, once the limits are known to be consistent.
+    fn body_budget(&self, max_request_bytes: usize) -> Result<usize, TransportError> {
+        let invalid = |reason: String| Err(TransportError::HttpLimits(reason));
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return invalid(format!(
+                "--max-connections must be between 1 and {MAX_CONNECTIONS}"
+            ));
+        }
+        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+            return invalid("--header-timeout and --body-timeout must be longer than zero".into());
+        }
+        let budget = self
+            .max_buffered_request_bytes
+            .unwrap_or(max_request_bytes.saturating_mul(DEFAULT_BUDGET_IN_REQUESTS));
+        if budget < max_request_bytes {
+            return invalid(format!(
+                "--max-buffered-request-bytes ({budget}) is smaller than --max-request-bytes \
+                 ({max_request_bytes}), so a request at the size cap could never be served; \
+                 raise it or lower --max-request-bytes"
+            ));
+        }
+        Ok(budget)
+    }
+}
+
+/// More connections than any one process can have open.
+const MAX_CONNECTIONS: usize = 1_000_000;
+/// The default body budget, in requests at the size cap.
+const DEFAULT_BUDGET_IN_REQUESTS: usize = 16;
+/// Connections over the cap that are answered (503) at once; beyond these
+/// weld stops accepting until a connection closes.
+const REFUSAL_SLOTS: usize = 64;
+/// A body refused for its size or the budget is read and discarded up to
+/// this many times the size cap, so that an HTTP/1 client still sending it
+/// gets the answer (closing with unread data resets the connection).
+const DRAIN_IN_REQUESTS: usize = 2;
+/// What weld reads of a refused connection's request before answering, for
+/// the same reason, kept small: such connections must stay cheap.
+const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
+const REFUSAL_DRAIN_TIME: Duration = Duration::from_secs(1);
+/// HTTP/1 read buffer, which bounds a request head (hyper's default ~400 KiB
+/// per connection is far more than an MCP request's head needs).
+const H1_MAX_BUF: usize = 64 * 1024;
+/// Calls one HTTP/2 connection may have in flight (hyper's default is 200).
+const H2_MAX_STREAMS: u32 = 32;
+const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
+/// How often a refused connection is logged at most.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The Streamable HTTP service on `/mcp`, with DNS-rebinding protection:
+/// `Host` must be loopback (or listed) and a present `Origin` must be a
+/// loopback origin (or listed), else 403.
+fn http_service(
+    server: WeldServer,
+    options: &ServerOptions,
+    http: &HttpOptions,
+    shutdown: CancellationToken,
+) -> StreamableHttpService<WeldServer, LocalSessionManager> {
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    hosts.extend(http.allowed_hosts.iter().cloned());
+    let mut origins: Vec<String> = vec![
+        "http://localhost:*".into(),
+        "http://127.0.0.1:*".into(),
+        "http://[::1]:*".into(),
+    ];
+    origins.extend(http.allowed_origins.iter().cloned());
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
+        .with_max_request_body_bytes(options.max_request_bytes)
+        // Every request is served on its own, in both eras: a tool call needs
+        // nothing from earlier requests, and without sessions a response is
+        // plain JSON rather than an SSE stream — no framing to pay for, and
+        // no client-side SSE event cap (the Python SDK's is 1 MiB) to trip
+        // over with a large result. A closed connection cancels its call.
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_cancellation_token(shutdown);
+    StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+/// What every connection shares.
+struct Shared {
+    service: StreamableHttpService<WeldServer, LocalSessionManager>,
+    token: Option<Box<[u8]>>,
+    budget: Arc<BodyBudget>,
+    limits: HttpLimits,
+    max_request_bytes: usize,
+}
+
+/// Binds `http.addr` and serves until `shutdown` fires. Returns the bound
+/// address through `on_bound` before accepting (useful with port 0).
+///
+/// # Errors
+///
+/// When the limits are inconsistent, the open-file limit cannot hold
+/// `max_connections`, or the address cannot be bound.
+pub async fn serve_http(
+    server: WeldServer,
+    options: &ServerOptions,
+    http: &HttpOptions,
+    shutdown: CancellationToken,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), TransportError> {
+    let limits = http.limits;
+    let budget = limits.body_budget(options.max_request_bytes)?;
+    let needed = (limits.max_connections + REFUSAL_SLOTS) as u64 + fd_limit::RESERVED;
+    fd_limit::ensure(limits.max_connections, needed)?;
+    let listener = TcpListener::bind(http.addr)
+        .await
+        .map_err(|cause| TransportError::Bind {
+            addr: http.addr,
+            cause,
+        })?;
+    let bound = listener.local_addr().unwrap_or(http.addr);
+    on_bound(bound);
+    let shared = Arc::new(Shared {
+        service: http_service(server, options, http, shutdown.clone()),
+        token: http.bearer_token.as_deref().map(|t| t.as_bytes().into()),
+        budget: BodyBudget::new(budget),
+        limits,
+        max_request_bytes: options.max_request_bytes,
+    });
+    let builder = Arc::new(connection_builder(&limits));
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(Semaphore::new(REFUSAL_SLOTS));
+    let mut accept_failing = false;
+    let mut refusal_log = RefusalLog::default();
+    loop {
+        // A slot first, then the connection: a connection weld has no slot
+        // for stays in the kernel's backlog instead of taking a descriptor.
+        let slot = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            Ok(permit) = Arc::clone(&connections).acquire_owned() => Slot::serve(permit),
+            Ok(permit) = Arc::clone(&refusals).acquire_owned() => Slot::refuse(permit),
+            else => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) if is_per_connection(&error) => continue,
+                Err(error) => {
+                    // Out of descriptors or memory: wait, don't spin, and
+                    // don't fill the log with the same line.
+                    if accept_failing {
+                        tracing::debug!(%error, "accept failed again");
+                    } else {
+                        tracing::warn!(%error, "accept failed; retrying every 100 ms");
+                    }
+                    accept_failing = true;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        if std::mem::take(&mut accept_failing) {
+            tracing::info!("accepting connections again");
+        }
+        let slot = if slot.refusing {
+            // A served connection may have closed while this one was accepted.
+            Arc::clone(&connections)
+                .try_acquire_owned()
+                .map_or(slot, Slot::serve)
+        } else {
+            slot
+        };
+        if slot.refusing {
+            refusal_log.record(limits.max_connections);
+        }
+        // Without this a client that delays ACKs waits ~40 ms per response.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            slot,
+            Arc::clone(&shared),
+            Arc::clone(&builder),
+            shutdown.clone(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refused connections, logged at most every [`REFUSAL_LOG_EVERY`] so an
+/// attack does not also flood the log.
+#[derive(Default)]
+struct RefusalLog {
+    unlogged: u64,
+    last: Option<Instant>,
+}
+
+impl RefusalLog {
+    fn record(&mut self, max_connections: usize) {
+        self.unlogged += 1;
+        if self.last.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY) {
+            tracing::warn!(
+                max_connections,
+                refused = self.unlogged,
+                "at the HTTP connection limit; answering new connections with 503"
+            );
+            self.unlogged = 0;
+            self.last = Some(Instant::now());
+        }
+    }
+}
+
+/// Accept errors that concern one connection only (it was reset before
+/// weld took it), after which the next accept can proceed at once.
+fn is_per_connection(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted
+    )
+}
+
+fn connection_builder(limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(H1_MAX_BUF);
+    // A peer that stops answering pings while a call runs is gone; its call
+    // is cancelled like a closed connection's.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .keep_alive_interval(limits.header_timeout)
+        .keep_alive_timeout(limits.header_timeout);
+    builder
+}
+
+/// What an accepted connection holds until it closes: a place among the
+/// served connections, or among the ones being answered 503.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    refusing: bool,
+}
+
+impl Slot {
+    fn serve(permit: OwnedSemaphorePermit) -> Self {
+        Self {
+            _permit: permit,
+            refusing: false,
+        }
+    }
+
+    fn refuse(permit: OwnedSemaphorePermit) -> Self {
+        Self {
+            _permit: permit,
+            refusing: true,
+        }
+    }
+}
+
+/// Why a connection is being closed by weld.
+#[derive(Debug)]
+enum Ending {
+    Idle,
+    Refused,
+    Shutdown,
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: Slot,
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    shutdown: CancellationToken,
+) {
+    let refusing = slot.refusing;
+    let activity = Activity::new();
+    let close = CancellationToken::new();
+    let svc = {
+        let (shared, activity, close) = (Arc::clone(&shared), Arc::clone(&activity), close.clone());
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let (shared, activity, close) =
+                (Arc::clone(&shared), Arc::clone(&activity), close.clone());
+            async move {
+                let _busy = activity.begin();
+                let response = if refusing {
+                    refuse_at_capacity(&shared, req, &close).await
+                } else {
+                    route(&shared, req).await
+                };
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let grace = shared.limits.header_timeout;
+    let ending = tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+            return;
+        }
+        () = activity.idle_for(grace) => Ending::Idle,
+        () = close.cancelled() => Ending::Refused,
+        () = shutdown.cancelled() => Ending::Shutdown,
+    };
+    tracing::debug!(%peer, ?ending, "closing the connection");
+    // Lets a response being written finish (HTTP/1) and tells an HTTP/2
+    // client which streams were served (GOAWAY).
+    conn.as_mut().graceful_shutdown();
+    let result = match ending {
+        Ending::Shutdown => conn.await,
+        Ending::Idle | Ending::Refused => match tokio::time::timeout(grace, conn).await {
+            Ok(result) => result,
+            // A client that reads nothing is not waited for.
+            Err(_elapsed) => Ok(()),
+        },
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+    drop(slot);
+}
+
+/// Whether a connection has a request in progress, and since when not.
+struct Activity(watch::Sender<Idle>);
+
+#[derive(Clone, Copy)]
+struct Idle {
+    requests: usize,
+    since: Instant,
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self(watch::Sender::new(Idle {
+            requests: 0,
+            since: Instant::now(),
+        })))
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.0.send_modify(|idle| idle.requests += 1);
+        Busy(Arc::clone(self))
+    }
+
+    /// Resolves once no request has been in progress for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        let mut changes = self.0.subscribe();
+        loop {
+            let idle = *changes.borrow_and_update();
+            if idle.requests == 0 {
+                tokio::select! {
+                    () = tokio::time::sleep_until(idle.since + limit) => return,
+                    _ = changes.changed() => {}
+                }
+            } else if changes.changed().await.is_err() {
+                // Cannot happen while `self` holds the sender.
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
+/// One request in progress on a connection.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|idle| {
+            idle.requests -= 1;
+            if idle.requests == 0 {
+                idle.since = Instant::now();
+            }
+        });
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
+    if let Err(refusal) = target::check(&req) {
+        return plain(refusal.status, refusal.reason);
+    }
+    if req.uri().path() != "/mcp" {
+        return plain(StatusCode::NOT_FOUND, "weld serves MCP at /mcp\n");
+    }
+    if let Some(token) = &shared.token {
+        let presented = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+        if !presented.is_some_and(|p| constant_time_eq(p, token)) {
+            let mut response = plain(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
+            response.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
+    }
+    let version = req.version();
+    let deadline = Instant::now() + shared.limits.body_timeout;
+    // HTTP/2 refuses one stream and the answer gets through; HTTP/1 needs
+    // the rest of a refused body read first (see `MeteredBody`).
+    let drain_to = if version < Version::HTTP_2 {
+        shared.max_request_bytes.saturating_mul(DRAIN_IN_REQUESTS)
+    } else {
+        0
+    };
+    let announced = hyper::body::Body::size_hint(req.body()).lower();
+    if announced > shared.max_request_bytes as u64 {
+        body::discard(&mut req.into_body(), drain_to, deadline).await;
+        return body_refusal(shared, BodyFailure::TooLarge, version);
+    }
+    let failure = Arc::new(OnceLock::new());
+    let reservation = Reservation::new(&shared.budget);
+    let limits = BodyLimits {
+        cap: shared.max_request_bytes,
+        drain_to,
+        deadline,
+    };
+    let req = req
+        .map(|body| MeteredBody::new(body, limits, Arc::clone(&reservation), Arc::clone(&failure)));
+    let is_delete = req.method() == hyper::Method::DELETE;
+    let mut service = shared.service.clone();
+    let mut response = match tower_service::Service::call(&mut service, req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    // The request's bytes count against the budget until it is answered.
+    drop(reservation);
+    if let Some(&failure) = failure.get() {
+        return body_refusal(shared, failure, version);
+    }
+    // rmcp answers a session DELETE with 202; the session is gone at that
+    // point, and clients (the Python SDK) expect 200 or 204.
+    if is_delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
+}
+
+/// The answer to a body weld stopped reading. Over HTTP/1 the connection
+/// closes with it: what is left of the body cannot be told from the next
+/// request.
+fn body_refusal(shared: &Shared, failure: BodyFailure, version: Version) -> Response<Body> {
+    let (status, text) = match failure {
+        BodyFailure::TimedOut => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {:?} (the server's --body-timeout); \
+                 the connection is closed\n",
+                shared.limits.body_timeout
+            ),
+        ),
+        BodyFailure::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than {} bytes (the server's --max-request-bytes)\n",
+                shared.max_request_bytes
+            ),
+        ),
+        BodyFailure::OverBudget => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "weld is holding as many request bodies as it may ({} bytes, \
+                 --max-buffered-request-bytes); retry in a moment\n",
+                shared.budget.capacity()
+            ),
+        ),
+    };
+    let mut response = plain(status, text);
+    if failure == BodyFailure::OverBudget {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if version < Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// The answer on a connection over the cap: 503, then close.
+async fn refuse_at_capacity(
+    shared: &Shared,
+    req: Request<Incoming>,
+    close: &CancellationToken,
+) -> Response<Body> {
+    let version = req.version();
+    let mut body = req.into_body();
+    body::discard(
+        &mut body,
+        REFUSAL_DRAIN_BYTES,
+        Instant::now() + REFUSAL_DRAIN_TIME,
+    )
+    .await;
+    close.cancel();
+    let mut response = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "weld is serving as many connections as it may ({}, --max-connections); retry in a \
+             moment, or close idle connections\n",
+            shared.limits.max_connections
+        ),
+    );
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    if version < Version::HTTP_2 {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Compares without an early exit, so the time taken does not reveal how
+/// much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn plain(status: StatusCode, text: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(text.into()).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,74 @@
+//! Making sure the connection cap is reachable: every connection is a file
+//! descriptor, and a cap above the process's open-file limit would let the
+//! accept loop run out of descriptors (`EMFILE`) before it refuses anyone,
+//! failing calls and component files alike.
+//!
+//! When the soft limit (`ulimit -n`) is too low, weld raises it as far as
+//! it needs (never above the hard limit, which only an administrator can
+//! raise); when even the hard limit is too low, it refuses to start.
+
+/// Open files weld needs besides its connections: the audit log, the state
+/// and cache files it reads, and the directories calls are given.
+pub(super) const RESERVED: u64 = 256;
+
+/// Why the open-file limit cannot hold the connection cap.
+#[derive(Debug, thiserror::Error)]
+pub enum FdLimitError {
+    #[error(
+        "{connections} HTTP connections (--max-connections) need about {needed} open files, but \
+         this process may open at most {hard} (the hard limit, `ulimit -Hn`); lower \
+         --max-connections or raise the limit"
+    )]
+    TooLow {
+        connections: usize,
+        needed: u64,
+        hard: u64,
+    },
+    #[error("could not read or raise the open-file limit: {0}")]
+    System(#[source] std::io::Error),
+}
+
+/// Makes the soft open-file limit at least `needed`, raising it if the hard
+/// limit allows.
+#[cfg(unix)]
+pub(super) fn ensure(connections: usize, needed: u64) -> Result<(), FdLimitError> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable `rlimit` owned by this frame, and
+    // RLIMIT_NOFILE is a resource getrlimit knows; it writes nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0 {
+        return Err(FdLimitError::System(std::io::Error::last_os_error()));
+    }
+    // rlim_t is u64 on every unix weld builds for.
+    let enough = |value: u64| value == libc::RLIM_INFINITY || value >= needed;
+    if enough(limit.rlim_cur) {
+        return Ok(());
+    }
+    if !enough(limit.rlim_max) {
+        return Err(FdLimitError::TooLow {
+            connections,
+            needed,
+            hard: limit.rlim_max,
+        });
+    }
+    let previous = limit.rlim_cur;
+    limit.rlim_cur = needed;
+    // SAFETY: `limit` is a valid `rlimit` whose soft value does not exceed
+    // its hard one (checked above); setrlimit only reads it.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) } != 0 {
+        return Err(FdLimitError::System(std::io::Error::last_os_error()));
+    }
+    tracing::info!(
+        from = previous,
+        to = needed,
+        "raised the open-file limit to hold --max-connections"
+    );
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub(super) fn ensure(_connections: usize, _needed: u64) -> Result<(), FdLimitError> {
+    Ok(())
+}
