@@ -136,6 +136,13 @@ fn me() -> u32 {
 
 const STICKY: u32 = 0o1000;
 
+/// `O_NOFOLLOW | O_NONBLOCK`, for [`std::os::unix::fs::OpenOptionsExt::custom_flags`]:
+/// a symlink in the last component is an error instead of being followed,
+/// and opening a FIFO does not wait for its other end.
+#[allow(clippy::cast_possible_wrap, reason = "open(2) flags fit in a C int")]
+pub const NO_FOLLOW_NO_BLOCK: i32 =
+    (rustix::fs::OFlags::NOFOLLOW.bits() | rustix::fs::OFlags::NONBLOCK.bits()) as i32;
+
 /// Creates `path` (and any missing parents) with mode 0700 unless it
 /// exists, then checks it and its parents as the module doc says.
 ///
@@ -278,10 +285,9 @@ fn judge_parent(
 /// When it is a symlink, a FIFO, a device or a directory (anything but a
 /// regular file), or cannot be opened.
 pub fn open_regular(path: &Path) -> io::Result<Option<File>> {
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     let file = match fs::OpenOptions::new()
         .read(true)
-        .custom_flags(flags.bits() as i32)
+        .custom_flags(NO_FOLLOW_NO_BLOCK)
         .open(path)
     {
         Ok(file) => file,
