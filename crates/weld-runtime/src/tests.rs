@@ -34,6 +34,9 @@ fn runtime(cache: &std::path::Path, max_instances: u32) -> Runtime {
     config.max_instances = max_instances;
     config.max_metered_instances = 1;
     config.epoch_tick = Duration::from_millis(5);
+    // One key for every runtime of a test, as weld keeps one in its state
+    // directory, so a second runtime finds the first one's artefacts.
+    config.cache_key = Some(crate::CacheKey::new([7; 32]));
     Runtime::new(&config).expect("runtime")
 }
 
