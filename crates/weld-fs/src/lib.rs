@@ -330,6 +330,17 @@ pub fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
+/// Whether `file` belongs to this user and nobody else may write it: what
+/// it holds now stays what it holds unless this user changes it.
+///
+/// # Errors
+///
+/// When its metadata cannot be read.
+pub fn only_owner_writes(file: &File) -> io::Result<bool> {
+    let meta = file.metadata()?;
+    Ok(meta.uid() == me() && meta.mode() & 0o022 == 0)
+}
+
 /// Whether `file` belongs to this user and nobody else may read or write it:
 /// for keys, which must stay secret as well as unchanged.
 ///
