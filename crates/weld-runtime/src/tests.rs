@@ -240,3 +240,27 @@ async fn a_cancelled_metered_call_gives_back_its_instance_slots() {
     m.expect("metered call");
     p.expect("plain call");
 }
+
+#[tokio::test]
+async fn load_cached_never_compiles_and_finds_what_load_compiled() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(cache.path(), 2);
+    let miss = runtime
+        .load_cached("test-guest", Metering::Off)
+        .expect("no error on a miss");
+    assert!(miss.is_none());
+    load(&runtime, Metering::Off);
+    let hit = runtime
+        .load_cached("test-guest", Metering::Off)
+        .expect("read")
+        .expect("cached by load");
+    let outcome = add_one(&hit, &limits(None)).await.expect("call");
+    assert_eq!(outcome.results, [Val::U32(42)]);
+    assert!(
+        runtime
+            .load_cached("test-guest", Metering::Fuel)
+            .expect("read")
+            .is_none(),
+        "each engine has its own artefacts"
+    );
+}
