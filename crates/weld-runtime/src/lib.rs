@@ -31,6 +31,7 @@
 
 mod cache;
 mod call;
+pub mod compiler;
 mod describe;
 mod files;
 pub mod net;
@@ -43,7 +44,9 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use cache::CacheKey;
 pub use call::{CallError, CallOutcome, CallStats};
+pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use describe::{ExportedFunction, short_interface_name};
 pub use files::{FileDenial, FileView, GrantedFile};
 pub use net::{HttpLimits, NetUse, NetworkEvent};
@@ -70,6 +73,16 @@ pub enum RuntimeError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    /// Another user could change the compile cache (the message says how to
+    /// fix it).
+    #[error("compile cache: {0}")]
+    UnsafeCacheDir(#[from] weld_fs::DirError),
+    /// Compiling the component went over a limit of [`CompileLimits`].
+    #[error("{0}")]
+    CompileLimit(CompileLimit),
+    /// The compiler process failed for another reason.
+    #[error("the compiler process failed: {0}")]
+    Compiler(String),
 }
 
 /// Engine-wide settings, fixed for the life of the process.
@@ -90,6 +103,12 @@ pub struct RuntimeConfig {
     /// How often the epoch advances. A deadline or a cancellation takes
     /// effect within one tick of running guest code.
     pub epoch_tick: Duration,
+    /// Authenticates the artefacts in `cache_dir`: one not written under
+    /// this key is never loaded. `None`: a key drawn for this process, so
+    /// artefacts earlier processes wrote are compiled again.
+    pub cache_key: Option<CacheKey>,
+    /// Where, and within which limits, components are compiled.
+    pub compiler: Compiler,
 }
 
 impl RuntimeConfig {
@@ -101,6 +120,8 @@ impl RuntimeConfig {
             max_instances: 128,
             max_metered_instances: 16,
             epoch_tick: Duration::from_millis(10),
+            cache_key: None,
+            compiler: Compiler::InProcess,
         }
     }
 }
@@ -315,7 +336,7 @@ impl Flavour {
         // bounds the work, not the time spent waiting in host calls.
         spawn_epoch_ticker(&engine, config.epoch_tick)
             .map_err(|e| RuntimeError::Engine(format!("could not start the epoch ticker: {e}")))?;
-        let cache = CompileCache::new(&config.cache_dir, &engine);
+        let cache = CompileCache::open(&config.cache_dir, &engine, config.cache_key.as_ref())?;
         let pool = (instances < config.max_instances)
             .then(|| Arc::new(tokio::sync::Semaphore::new(instances.max(1) as usize)));
         Ok(Self {
@@ -385,16 +406,22 @@ impl Runtime {
         }
     }
 
-    /// Compiles `wasm` for the engine `metering` picks (when its artefact is
-    /// not cached yet), resolves its imports and indexes its exports.
+    /// Loads the component with `digest` on the engine `metering` picks
+    /// from the compile cache, or — when it is not there — compiles `wasm`
+    /// as [`RuntimeConfig::compiler`] says and caches it; then resolves its
+    /// imports and indexes its exports.
     ///
     /// `wasm` is only called on a cache miss, so a warm start reads no
-    /// component bytes at all.
+    /// component bytes at all. A miss blocks the calling thread until the
+    /// compilation ends (with [`Compiler::Process`], within its limits; the
+    /// thread only waits meanwhile): call it from a blocking task, or use
+    /// [`Runtime::load_cached`] first.
     ///
     /// # Errors
     ///
-    /// When the bytes are not a valid component, or it imports something the
-    /// host does not provide, or the metered engine cannot be built.
+    /// When the bytes are not a valid component, compiling them went over a
+    /// limit ([`RuntimeError::CompileLimit`]), it imports something the host
+    /// does not provide, or the metered engine cannot be built.
     pub fn load(
         &self,
         digest: &str,
@@ -402,14 +429,36 @@ impl Runtime {
         wasm: impl FnOnce() -> Result<Vec<u8>, RuntimeError>,
     ) -> Result<LoadedComponent, RuntimeError> {
         let flavour = self.flavour(metering)?;
-        let component = flavour
-            .cache
-            .load_or_compile(&flavour.engine, digest, wasm)?;
+        let component = match flavour.cache.get(&flavour.engine, digest) {
+            Some(component) => component,
+            None => self.compile_and_cache(&flavour, digest, &wasm()?)?,
+        };
         self.prepare(&flavour, component)
     }
 
-    /// Compiles `wasm` for the engine `metering` picks and stores the
-    /// artefact in the cache, then loads it.
+    /// Loads the component with `digest` only if the compile cache has it:
+    /// never compiles, so it returns quickly (a read and a MAC). `Ok(None)`
+    /// on a miss.
+    ///
+    /// # Errors
+    ///
+    /// When it imports something the host does not provide, or the metered
+    /// engine cannot be built.
+    pub fn load_cached(
+        &self,
+        digest: &str,
+        metering: Metering,
+    ) -> Result<Option<LoadedComponent>, RuntimeError> {
+        let flavour = self.flavour(metering)?;
+        match flavour.cache.get(&flavour.engine, digest) {
+            Some(component) => self.prepare(&flavour, component).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Compiles `wasm` for the engine `metering` picks as
+    /// [`RuntimeConfig::compiler`] says, stores the artefact in the cache,
+    /// then loads it. Blocks like a cache miss of [`Runtime::load`].
     ///
     /// # Errors
     ///
@@ -421,10 +470,33 @@ impl Runtime {
         wasm: &[u8],
     ) -> Result<LoadedComponent, RuntimeError> {
         let flavour = self.flavour(metering)?;
-        let component = flavour
-            .cache
-            .compile_and_store(&flavour.engine, digest, wasm)?;
+        let component = self.compile_and_cache(&flavour, digest, wasm)?;
         self.prepare(&flavour, component)
+    }
+
+    /// Compiles, stores the artefact with its MAC, and loads it from the
+    /// very bytes stored.
+    fn compile_and_cache(
+        &self,
+        flavour: &Flavour,
+        digest: &str,
+        wasm: &[u8],
+    ) -> Result<Component, RuntimeError> {
+        let artefact = compiler::compile(
+            &flavour.engine,
+            flavour.cache.engine_key(),
+            flavour.metering,
+            &self.config.compiler,
+            wasm,
+        )?;
+        flavour.cache.put(digest, &artefact)?;
+        // SAFETY: `artefact` is the output of `Engine::precompile_component`
+        // for an engine of this configuration: this one, or the compiler
+        // process's (this same build, the same `engine_config`), whose
+        // compatibility key `compiler::compile` checked is this engine's.
+        // Wasmtime checks version and configuration again while loading.
+        unsafe { Component::deserialize(&flavour.engine, &artefact) }
+            .map_err(|e| RuntimeError::Compile(format!("{e:?}")))
     }
 
     /// Compiles `wasm` without touching the cache and without resolving

@@ -34,6 +34,9 @@ fn runtime(cache: &std::path::Path, max_instances: u32) -> Runtime {
     config.max_instances = max_instances;
     config.max_metered_instances = 1;
     config.epoch_tick = Duration::from_millis(5);
+    // One key for every runtime of a test, as weld keeps one in its state
+    // directory, so a second runtime finds the first one's artefacts.
+    config.cache_key = Some(crate::CacheKey::new([7; 32]));
     Runtime::new(&config).expect("runtime")
 }
 
@@ -236,4 +239,28 @@ async fn a_cancelled_metered_call_gives_back_its_instance_slots() {
         .expect("a slot was kept by the cancelled call");
     m.expect("metered call");
     p.expect("plain call");
+}
+
+#[tokio::test]
+async fn load_cached_never_compiles_and_finds_what_load_compiled() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(cache.path(), 2);
+    let miss = runtime
+        .load_cached("test-guest", Metering::Off)
+        .expect("no error on a miss");
+    assert!(miss.is_none());
+    load(&runtime, Metering::Off);
+    let hit = runtime
+        .load_cached("test-guest", Metering::Off)
+        .expect("read")
+        .expect("cached by load");
+    let outcome = add_one(&hit, &limits(None)).await.expect("call");
+    assert_eq!(outcome.results, [Val::U32(42)]);
+    assert!(
+        runtime
+            .load_cached("test-guest", Metering::Fuel)
+            .expect("read")
+            .is_none(),
+        "each engine has its own artefacts"
+    );
 }

@@ -9,9 +9,17 @@
 //! policies/<name>.yaml     what a person granted the component (text; parsed by weld-policy)
 //! policies/<name>.pins.json  what its storage rules resolved to when granted (weld-policy's pins)
 //! secrets/<name>.json      secrets its policy may pass on (mode 0600)
+//! cache.key                authenticates the compile cache's artefacts (mode 0600)
 //! audit.jsonl              one record per tool call (appended by weld-server)
 //! lock                     held (flock) while the index is being changed
 //! ```
+//!
+//! What is in it decides what tools may do, so [`Store::open`] refuses a
+//! state directory (or a directory in it, or a parent) that another user
+//! could change, with the fix (`weld_fs` says exactly what is checked), and
+//! keeps the canonical path it checked. The index, policies, secrets, blobs
+//! and the key are read without following symlinks and only from regular
+//! files.
 //!
 //! Every write is a temp file, fsync, rename, fsync of the directory, so a
 //! crash leaves either the old state or the new one. Blobs are written before
@@ -66,6 +74,13 @@ pub enum StoreError {
         "blob {digest} is missing or damaged in the store ({path}); reinstall the component with `weld add`"
     )]
     BadBlob { digest: String, path: PathBuf },
+    #[error(transparent)]
+    UnsafeDir(#[from] weld_fs::DirError),
+    #[error(
+        "{path} {problem}; delete it and weld draws a new key (compiled components are then \
+         compiled again)"
+    )]
+    BadCacheKey { path: PathBuf, problem: String },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -227,14 +242,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the state directory at `root`.
+    /// Opens (creating if needed) the state directory at `root`, after
+    /// checking that no other user can change it, the directories in it or
+    /// its parents.
     ///
     /// # Errors
     ///
-    /// When the directory cannot be created.
+    /// [`StoreError::UnsafeDir`] naming the directory at fault and the fix,
+    /// or I/O when a directory cannot be created.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let root = root.into();
-        create_private_dir(&root.join("blobs").join("sha256")).map_err(io_error(&root))?;
+        let root = weld_fs::private_dir(&root.into())?;
+        for sub in ["blobs", "blobs/sha256", "policies", "secrets"] {
+            weld_fs::private_subdir(&root.join(sub))?;
+        }
         Ok(Self { root })
     }
 
@@ -265,7 +285,10 @@ impl Store {
             digest: digest.to_string(),
             path: path.clone(),
         };
-        let bytes = fs::read(&path).map_err(|_| bad())?;
+        let bytes = weld_fs::read_regular(&path)
+            .ok()
+            .flatten()
+            .ok_or_else(bad)?;
         if Digest::of(&bytes) != *digest {
             return Err(bad());
         }
@@ -279,15 +302,11 @@ impl Store {
     /// [`StoreError::CorruptIndex`] when it does not parse.
     pub fn index(&self) -> Result<Index, StoreError> {
         let path = self.index_path();
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Index {
-                    version: INDEX_VERSION,
-                    components: BTreeMap::new(),
-                });
-            }
-            Err(e) => return Err(io_error(&path)(e)),
+        let Some(bytes) = weld_fs::read_regular(&path).map_err(io_error(&path))? else {
+            return Ok(Index {
+                version: INDEX_VERSION,
+                components: BTreeMap::new(),
+            });
         };
         let index: Index =
             serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptIndex {
@@ -471,10 +490,8 @@ impl Store {
     /// parse, or I/O.
     pub fn secrets(&self, name: &str) -> Result<BTreeMap<String, String>, StoreError> {
         let path = self.secrets_path(name);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(e) => return Err(io_error(&path)(e)),
+        let Some(bytes) = weld_fs::read_regular(&path).map_err(io_error(&path))? else {
+            return Ok(BTreeMap::new());
         };
         serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptIndex {
             path,
@@ -512,6 +529,72 @@ impl Store {
         write_atomically(&self.secrets_path(name), &json)
     }
 
+    /// The key that authenticates the compile cache's artefacts: 32 random
+    /// bytes in `cache.key` (mode 0600), drawn the first time it is asked
+    /// for. It lives here, not in the cache, because the cache is safe to
+    /// delete and so proves nothing about itself.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::BadCacheKey`] when the file is not a regular file of
+    /// this user's that no one else can read or write, or not 32 bytes; I/O,
+    /// or no randomness from the OS.
+    pub fn cache_key(&self) -> Result<[u8; 32], StoreError> {
+        let path = self.root.join("cache.key");
+        if let Some(key) = self.read_cache_key(&path)? {
+            return Ok(key);
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| io_error(&path)(std::io::Error::other(e.to_string())))?;
+        // NamedTempFile creates the file with mode 0600; `persist_noclobber`
+        // leaves a key another weld drew meanwhile in place, and that one is
+        // used instead.
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.root).map_err(io_error(&self.root))?;
+        tmp.write_all(&key).map_err(io_error(&path))?;
+        tmp.as_file().sync_all().map_err(io_error(&path))?;
+        match tmp.persist_noclobber(&path) {
+            Ok(_) => {
+                fs::File::open(&self.root)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_error(&self.root))?;
+                Ok(key)
+            }
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => self
+                .read_cache_key(&path)?
+                .ok_or_else(|| io_error(&path)(e.error)),
+            Err(e) => Err(io_error(&path)(e.error)),
+        }
+    }
+
+    fn read_cache_key(&self, path: &Path) -> Result<Option<[u8; 32]>, StoreError> {
+        use std::io::Read;
+        let bad = |problem: &str| StoreError::BadCacheKey {
+            path: path.to_path_buf(),
+            problem: problem.to_string(),
+        };
+        let file = match weld_fs::open_regular(path) {
+            Ok(Some(file)) => file,
+            Ok(None) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(bad(&e.to_string()));
+            }
+            Err(e) => return Err(io_error(path)(e)),
+        };
+        if !weld_fs::is_owner_only(&file).map_err(io_error(path))? {
+            return Err(bad(
+                "is not yours alone (it must belong to you with mode 0600)",
+            ));
+        }
+        let mut bytes = Vec::with_capacity(33);
+        file.take(33)
+            .read_to_end(&mut bytes)
+            .map_err(io_error(path))?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map(Some)
+            .map_err(|_| bad("is not 32 bytes long"))
+    }
+
     fn write_index(&self, index: &Index) -> Result<(), StoreError> {
         let mut json = serde_json::to_vec_pretty(index).map_err(|e| StoreError::Io {
             path: self.index_path(),
@@ -524,11 +607,14 @@ impl Store {
     /// An exclusive lock on the state, held until the returned file drops,
     /// so two `weld add` processes cannot lose each other's update.
     fn lock(&self) -> Result<fs::File, StoreError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.root.join("lock");
+        // Not through a symlink, and never waiting on a FIFO put there.
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(weld_fs::NO_FOLLOW_NO_BLOCK)
             .open(&path)
             .map_err(io_error(&path))?;
         file.lock().map_err(io_error(&path))?;
@@ -536,12 +622,14 @@ impl Store {
     }
 }
 
-/// The text of `path`, `None` when it does not exist.
+/// The text of `path`, `None` when it does not exist; never read through a
+/// symlink (see `weld_fs::read_regular`).
 fn read_optional(path: &Path) -> Result<Option<String>, StoreError> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error(path)(e)),
+    match weld_fs::read_regular(path).map_err(io_error(path))? {
+        Some(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| io_error(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))),
+        None => Ok(None),
     }
 }
 
@@ -564,17 +652,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates `dir` (and parents) readable only by this user.
+/// Creates `dir` (and parents) with mode 0700 unless it exists, and checks
+/// that no other user can write it (see [`weld_fs::private_subdir`]).
 ///
 /// # Errors
 ///
-/// As [`std::fs::DirBuilder::create`].
+/// When it cannot be created, or is not a private directory of this user.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    weld_fs::private_subdir(dir).map_err(|error| match error {
+        weld_fs::DirError::Io { source, .. } => source,
+        unsafe_dir => std::io::Error::new(std::io::ErrorKind::PermissionDenied, unsafe_dir),
+    })
 }
 
 #[cfg(test)]
@@ -684,6 +772,61 @@ mod tests {
             store.set_secret("a", "TOKEN", Some("x")),
             Err(StoreError::NotInstalled(_))
         ));
+    }
+
+    #[test]
+    fn a_state_directory_others_can_write_is_refused_not_repaired() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("state");
+        fs::create_dir(&root).expect("mkdir");
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let error = Store::open(&root).expect_err("refused");
+        assert!(matches!(error, StoreError::UnsafeDir(_)), "{error:?}");
+        assert!(error.to_string().contains("chmod go-w"), "{error}");
+        assert!(!root.join("blobs").exists(), "nothing is written into it");
+        // One of weld's own directories inside a good state directory, too.
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).expect("chmod");
+        let (_dir, store) = (tmp, Store::open(&root).expect("now private"));
+        let policies = store.policies_dir();
+        fs::set_permissions(&policies, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let error = Store::open(&root).expect_err("policies/ refused");
+        assert!(error.to_string().contains("policies"), "{error}");
+    }
+
+    #[test]
+    fn the_files_that_decide_access_are_not_read_through_symlinks() {
+        let (dir, store) = store();
+        store
+            .install("a", b"1", "s", ComponentDocs::default(), false)
+            .expect("install");
+        let elsewhere = dir.path().join("elsewhere.yaml");
+        fs::write(&elsewhere, "network:\n  allow: []\n").expect("write");
+        std::os::unix::fs::symlink(&elsewhere, store.policy_path("a")).expect("symlink");
+        let error = store.read_policy("a").expect_err("not followed");
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        let index = store.root().join("index.json");
+        fs::rename(&index, dir.path().join("index.json")).expect("move");
+        std::os::unix::fs::symlink(dir.path().join("index.json"), &index).expect("symlink");
+        assert!(store.index().is_err());
+    }
+
+    #[test]
+    fn the_cache_key_is_drawn_once_and_kept_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, store) = store();
+        let key = store.cache_key().expect("drawn");
+        assert_ne!(key, [0u8; 32]);
+        let again = Store::open(store.root()).expect("reopen");
+        assert_eq!(again.cache_key().expect("read"), key);
+        let path = store.root().join("cache.key");
+        let mode = fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let error = store.cache_key().expect_err("readable by others");
+        assert!(matches!(error, StoreError::BadCacheKey { .. }), "{error:?}");
+        fs::remove_file(&path).expect("delete");
+        assert_ne!(store.cache_key().expect("a new one"), key);
     }
 
     #[test]

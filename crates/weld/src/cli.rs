@@ -1,5 +1,6 @@
 //! The command line: one definition per flag, from which `--help` comes.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -15,8 +16,34 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(flatten)]
     pub dirs: Dirs,
+    #[command(flatten)]
+    pub compile: CompileArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Limits on compiling a component. A component is untrusted input that can
+/// be made to compile for minutes; it is compiled once (then cached) in a
+/// separate process that is stopped at these limits.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// Stop compiling a component after this many seconds (at most 86400);
+    /// it is then not installed or not served.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = weld_runtime::CompileLimits::DEFAULT_TIMEOUT.as_secs_f64(),
+        value_name = "SECONDS"
+    )]
+    pub compile_timeout: f64,
+    /// Memory the compilation of one component may use, in MiB.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = weld_runtime::CompileLimits::DEFAULT_MEMORY / (1024 * 1024),
+        value_name = "MIB"
+    )]
+    pub compile_memory_mib: u64,
 }
 
 /// Where weld keeps its state and cache.
@@ -96,6 +123,13 @@ pub enum Command {
     /// Tool-author helpers for component documentation.
     #[command(subcommand)]
     Docs(DocsCommand),
+    /// Internal: the compiler process weld runs itself as (reads a component
+    /// on stdin, writes the compiled artefact to stdout).
+    #[command(name = "__compile", hide = true)]
+    CompileWorker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -23,7 +23,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use weld_policy::RealFileSystem;
-use weld_runtime::{Limits, Metering, Runtime, RuntimeConfig};
+use weld_runtime::{
+    CacheKey, CompileLimits, Compiler, CompilerProcess, Limits, Metering, Runtime, RuntimeConfig,
+};
 use weld_server::catalog::{self, Catalog};
 use weld_server::load::{self, load_all};
 use weld_server::manage::{Capability, Direction, Policies, PolicyChange};
@@ -41,33 +43,50 @@ use crate::dirs;
 const EXIT_TOOL_ERROR: u8 = 3;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let Cli { dirs: d, command } = cli;
+    let Cli {
+        dirs: d,
+        compile,
+        command,
+    } = cli;
     let state = || -> Result<Store> {
         let dir = dirs::state_dir(d.state_dir.clone())?;
         Store::open(&dir).with_context(|| format!("opening the state directory {}", dir.display()))
     };
-    let runtime = |max_instances: u32| -> Result<Runtime> {
-        let mut config = RuntimeConfig::new(dirs::cache_dir(d.cache_dir.clone())?);
+    let compiler = compiler(&compile)?;
+    // With the state's key the cache's artefacts are trusted across runs;
+    // without a store (`weld inspect`) nothing cached is.
+    let runtime_for = |store: Option<&Store>, max_instances: u32| -> Result<Runtime> {
+        let cache_dir = dirs::cache_dir(d.cache_dir.clone())?;
+        let mut config = RuntimeConfig::new(cache_dir.clone());
         config.max_instances = max_instances;
-        Ok(Runtime::new(&config)?)
+        config.compiler = compiler.clone();
+        if let Some(store) = store {
+            config.cache_key = Some(CacheKey::new(store.cache_key()?));
+        }
+        Runtime::new(&config)
+            .with_context(|| format!("opening the compile cache {}", cache_dir.display()))
+    };
+    let state_and_runtime = |max_instances: u32| -> Result<(Store, Runtime)> {
+        let store = state()?;
+        let runtime = runtime_for(Some(&store), max_instances)?;
+        Ok((store, runtime))
     };
     // Where a person granting `fs://./` means: --base-dir, else the
     // directory they run the command in.
     let granting_base = || base_dir(d.base_dir.clone(), true);
     match command {
+        Command::CompileWorker { .. } => {
+            bail!("`weld __compile` is weld's own compiler process; it is not for people")
+        }
         Command::Serve(args) => {
             let base = base_dir(d.base_dir.clone(), false)?;
-            serve(
-                &state()?,
-                Arc::new(runtime(args.max_instances)?),
-                args,
-                base,
-            )
-            .await?;
+            let (store, runtime) = state_and_runtime(args.max_instances)?;
+            serve(&store, Arc::new(runtime), args, base).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Add(args) => {
-            add(&state()?, Arc::new(runtime(1)?), &args, granting_base()?)?;
+            let (store, runtime) = state_and_runtime(1)?;
+            add(&store, Arc::new(runtime), &args, granting_base()?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Remove { name } => {
@@ -76,14 +95,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { json } => {
-            list(&state()?, &runtime(1)?, json)?;
+            let (store, runtime) = state_and_runtime(1)?;
+            list(&store, &runtime, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { path, name, json } => {
-            inspect(&runtime(1)?, &path, name.as_deref(), json)?;
+            inspect(&runtime_for(None, 1)?, &path, name.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Call(args) => call(&state()?, &runtime(4)?, args).await,
+        Command::Call(args) => {
+            let (store, runtime) = state_and_runtime(4)?;
+            call(&store, &runtime, args).await
+        }
         Command::Policy(cli::PolicyCommand::Show { name }) => {
             let store = state()?;
             store
@@ -119,7 +142,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let policy = weld_policy::Policy::parse(&text)
                 .map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
-            let policies = policies(state()?, runtime(1)?, granting_base()?);
+            let (store, runtime) = state_and_runtime(1)?;
+            let policies = policies(store, runtime, granting_base()?);
             let result = policies.set(&name, &policy).map_err(anyhow::Error::from);
             let change = format!("set policy from {}", shown_path(&file));
             audit_cli_change(&policies.store, "weld policy set", &name, change, &result);
@@ -129,12 +153,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Grant(change) => {
-            let policies = policies(state()?, runtime(1)?, granting_base()?);
+            let (store, runtime) = state_and_runtime(1)?;
+            let policies = policies(store, runtime, granting_base()?);
             change_policy(&policies, change, Direction::Grant)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Revoke(change) => {
-            let policies = policies(state()?, runtime(1)?, granting_base()?);
+            let (store, runtime) = state_and_runtime(1)?;
+            let policies = policies(store, runtime, granting_base()?);
             change_policy(&policies, change, Direction::Revoke)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -197,6 +223,35 @@ fn limits(args: &cli::Limits) -> Result<Limits> {
         timeout: Duration::from_secs_f64(args.timeout),
         ..Limits::default()
     })
+}
+
+/// Components are compiled by weld itself, run again as its compiler
+/// process (`weld __compile`), within the limits of `args`.
+fn compiler(args: &cli::CompileArgs) -> Result<Compiler> {
+    let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
+    let timeout = args.compile_timeout;
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= max) {
+        bail!("--compile-timeout must be a positive number of seconds, at most {max} (24 hours)");
+    }
+    if args.compile_memory_mib == 0 {
+        bail!("--compile-memory-mib must be at least 1");
+    }
+    // The running executable itself, even if its file was replaced since
+    // (an upgrade): the compiler must be this very build, or its artefacts
+    // would not fit this engine.
+    let program = if cfg!(target_os = "linux") {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe().context("finding weld's own executable")?
+    };
+    Ok(Compiler::Process(CompilerProcess {
+        program,
+        args: vec!["__compile".into()],
+        limits: CompileLimits {
+            timeout: Duration::from_secs_f64(timeout),
+            memory: args.compile_memory_mib.saturating_mul(1024 * 1024),
+        },
+    }))
 }
 
 fn build_catalog(

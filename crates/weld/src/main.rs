@@ -12,6 +12,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging();
+    if let cli::Command::CompileWorker { args } = &cli.command {
+        // Before any thread or runtime exists: it limits its own memory.
+        return weld_runtime::compiler::child_main(args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -79,8 +79,31 @@ fn policy_knows_nothing_of_wasmtime_tokio_mcp_or_the_other_crates() {
 }
 
 #[test]
+fn fs_knows_nothing_of_wasmtime_tokio_mcp_or_the_other_crates() {
+    assert_absent(
+        "weld-fs",
+        &[
+            "wasmtime",
+            "tokio",
+            "rmcp",
+            "weld-policy",
+            "weld-schema",
+            "weld-runtime",
+            "weld-store",
+            "weld-server",
+        ],
+    );
+}
+
+#[test]
 fn only_the_server_speaks_mcp() {
-    for krate in ["weld-policy", "weld-schema", "weld-runtime", "weld-store"] {
+    for krate in [
+        "weld-fs",
+        "weld-policy",
+        "weld-schema",
+        "weld-runtime",
+        "weld-store",
+    ] {
         assert_absent(krate, &["rmcp"]);
     }
     assert!(dependencies("weld-server").contains(&"rmcp".to_string()));
@@ -101,6 +124,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn every_source_file_says_what_it_is_for() {
     let mut files = Vec::new();
     for krate in [
+        "weld-fs",
         "weld-schema",
         "weld-runtime",
         "weld-store",

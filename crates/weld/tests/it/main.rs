@@ -5,6 +5,7 @@
 mod architecture;
 mod cli;
 mod common;
+mod compile_limits;
 mod concurrency;
 mod fuel;
 mod grants;
@@ -15,3 +16,4 @@ mod mcp;
 mod network;
 mod reload;
 mod sandbox;
+mod state_trust;

@@ -1,0 +1,130 @@
+//! The parent's side of a compiler process, against stand-in children (a
+//! shell script per outcome), and the child's engine matching the parent's.
+
+use std::time::Duration;
+
+use super::*;
+
+fn script(body: &str, timeout: Duration) -> CompilerProcess {
+    CompilerProcess {
+        program: "/bin/sh".into(),
+        // `$0` for the script; the compiler's own arguments follow.
+        args: vec!["-c".into(), body.into(), "compiler".into()],
+        limits: CompileLimits {
+            timeout,
+            memory: 64 * 1024 * 1024,
+        },
+    }
+}
+
+fn run(body: &str, timeout: Duration) -> Result<Vec<u8>, RuntimeError> {
+    script(body, timeout).compile("0123", Metering::Off, b"\0asm")
+}
+
+#[test]
+fn a_compiler_that_does_not_answer_in_time_is_stopped_with_the_time_limit() {
+    // `exec`, so the process killed is the one holding the pipes.
+    let error = run("exec sleep 60", Duration::from_millis(200)).expect_err("stopped");
+    assert!(
+        matches!(
+            error,
+            RuntimeError::CompileLimit(CompileLimit::Time(t)) if t == Duration::from_millis(200)
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("--compile-timeout"), "{error}");
+}
+
+#[test]
+fn the_cpu_time_backstop_is_the_time_limit_too() {
+    let error = run("kill -XCPU $$", Duration::from_secs(30)).expect_err("stopped");
+    assert!(
+        matches!(error, RuntimeError::CompileLimit(CompileLimit::Time(_))),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn an_allocation_failure_or_a_memory_exit_is_the_memory_limit() {
+    for body in ["kill -ABRT $$", "exit 42"] {
+        let error = run(body, Duration::from_secs(30)).expect_err("stopped");
+        assert!(
+            matches!(
+                error,
+                RuntimeError::CompileLimit(CompileLimit::Memory(m)) if m == 64 * 1024 * 1024
+            ),
+            "{body}: {error:?}"
+        );
+        assert!(
+            error.to_string().contains("--compile-memory-mib"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_component_wasmtime_rejects_is_a_compile_error_with_its_reason() {
+    let error = run(
+        "cat >/dev/null; echo 'bad magic number'; exit 41",
+        Duration::from_secs(30),
+    )
+    .expect_err("rejected");
+    assert!(
+        matches!(&error, RuntimeError::Compile(m) if m == "bad magic number"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn the_artefact_comes_back_only_for_this_engine() {
+    let answer = |key: &str| format!("cat >/dev/null; printf 'weld-artefact {key}\\nARTEFACT'");
+    let artefact = run(&answer("0123"), Duration::from_secs(30)).expect("answered");
+    assert_eq!(artefact, b"ARTEFACT");
+    let error = run(&answer("4567"), Duration::from_secs(30)).expect_err("another engine");
+    assert!(matches!(error, RuntimeError::Compiler(_)), "{error:?}");
+}
+
+#[test]
+fn the_compiler_process_gets_the_component_and_its_limits() {
+    let echo = "printf 'weld-artefact 0123\\n'; printf '%s %s %s ' \"$1\" \"$2\" \"$3\"; cat";
+    let artefact = run(echo, Duration::from_secs(30)).expect("answered");
+    let expected = format!(
+        "off {} {}",
+        64 * 1024 * 1024,
+        cpu_seconds(Duration::from_secs(30))
+    );
+    assert_eq!(artefact, format!("{expected} \0asm").into_bytes());
+}
+
+#[test]
+fn a_crash_is_a_compiler_failure_not_a_limit() {
+    let error = run("kill -SEGV $$", Duration::from_secs(30)).expect_err("crashed");
+    assert!(matches!(error, RuntimeError::Compiler(_)), "{error:?}");
+    let error = run("exit 101", Duration::from_secs(30)).expect_err("panicked");
+    assert!(matches!(error, RuntimeError::Compiler(_)), "{error:?}");
+}
+
+#[test]
+fn the_compiler_engine_makes_artefacts_the_pooled_engine_accepts() {
+    for metering in [Metering::Off, Metering::Fuel] {
+        let child = compile_engine(metering).expect("compile engine");
+        let parent = Engine::new(&engine_config(4, metering)).expect("pooled engine");
+        assert_eq!(
+            cache::engine_key(&child),
+            cache::engine_key(&parent),
+            "{metering:?}"
+        );
+        let wasm = wat::parse_str(
+            r#"(component
+                (core module $m (func (export "f") (result i32) i32.const 7))
+                (core instance $i (instantiate $m))
+                (func (export "f") (result u32) (canon lift (core func $i "f"))))"#,
+        )
+        .expect("wat");
+        let artefact = child.precompile_component(&wasm).expect("compile");
+        // SAFETY: `artefact` was just produced by `precompile_component`;
+        // this is the compatibility the test is about.
+        unsafe { wasmtime::component::Component::deserialize(&parent, &artefact) }
+            .expect("the pooled engine loads what the compiler engine built");
+    }
+}
