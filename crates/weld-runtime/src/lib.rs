@@ -127,7 +127,7 @@ impl RuntimeConfig {
 }
 
 /// Whether a component's calls count fuel: which engine it is loaded on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Metering {
     /// The default engine: no fuel, no cost for counting it. A call's
     /// [`Limits::fuel`] must be `None`.

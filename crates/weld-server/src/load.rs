@@ -1,7 +1,7 @@
 //! Turning installed components (and any given on the command line) into
 //! [`ComponentEntry`]s, before the server answers its first request.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -99,11 +99,33 @@ pub fn load_installed(
     })
 }
 
-/// What [`load_all`] found: the components to serve, and the installed
-/// ones that are not served, with the reason.
+/// Whether [`load_all`] may compile a component whose artefact is not in
+/// the compile cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compiling {
+    /// Compile it now (bounded by the runtime's compile limits): at start,
+    /// and for commands that load once.
+    Now,
+    /// Leave it out of this load and report it in [`Loaded::pending`]: a
+    /// running server reloads for every policy change, and a revocation
+    /// must not wait behind a compile.
+    Later,
+}
+
+/// A component [`load_all`] left out because it must be compiled first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pending {
+    pub name: String,
+    pub digest: Digest,
+    pub metering: Metering,
+}
+
+/// What [`load_all`] found: the components to serve, the installed ones
+/// that are not served (with the reason), and those waiting to be compiled.
 pub struct Loaded {
     pub entries: Vec<ComponentEntry>,
     pub disabled: Vec<Disabled>,
+    pub pending: Vec<Pending>,
 }
 
 impl Loaded {
@@ -134,33 +156,62 @@ pub fn load_all(
     runtime: &Runtime,
     extra: &[PathBuf],
     limits: Limits,
+    compiling: Compiling,
 ) -> Result<Loaded, LoadError> {
     let index = store.index()?;
     let mut names = BTreeSet::new();
     let mut entries = Vec::new();
     let mut disabled = Vec::new();
+    let mut pending = Vec::new();
     for (name, installed) in &index.components {
         names.insert(name.clone());
         let digest = installed.digest.clone();
+        let mut metering = Metering::Off;
         let loaded = stored_policy(store, name).and_then(|stored| {
-            let metering = stored
+            metering = stored
                 .as_ref()
                 .map_or(Metering::Off, |s| sandbox::metering(&s.policy));
-            let loaded = load_installed(store, runtime, &digest, metering).map_err(|cause| {
-                LoadError::Runtime {
-                    name: name.clone(),
-                    path: store.blob_path(&digest).display().to_string(),
-                    cause,
+            let runtime_error = |cause| LoadError::Runtime {
+                name: name.clone(),
+                path: store.blob_path(&digest).display().to_string(),
+                cause,
+            };
+            let loaded = match compiling {
+                Compiling::Now => {
+                    load_installed(store, runtime, &digest, metering).map_err(runtime_error)?
                 }
-            })?;
+                Compiling::Later => match runtime
+                    .load_cached(digest.hex(), metering)
+                    .map_err(runtime_error)?
+                {
+                    Some(loaded) => loaded,
+                    None => return Ok(None),
+                },
+            };
             let policy = match &stored {
                 Some(stored) => compile_policy(store, name, stored, loaded.imports(), limits)?,
                 None => ToolPolicy::deny_all(limits),
             };
-            Ok((loaded, policy))
+            Ok(Some((loaded, policy)))
         });
         match loaded {
-            Ok((loaded, policy)) => entries.push(ComponentEntry {
+            Ok(None) => {
+                // Not compiled for the engine its policy needs yet: left out
+                // until it is. Serving the previous build would mean serving
+                // it under the previous policy, which could undo a
+                // revocation.
+                disabled.push(Disabled {
+                    component: name.clone(),
+                    digest: digest.to_string(),
+                    reason: "being compiled; its tools are served as soon as that finishes".into(),
+                });
+                pending.push(Pending {
+                    name: name.clone(),
+                    digest,
+                    metering,
+                });
+            }
+            Ok(Some((loaded, policy))) => entries.push(ComponentEntry {
                 name: name.clone(),
                 digest: digest.to_string(),
                 docs: installed.docs.clone(),
@@ -204,7 +255,11 @@ pub fn load_all(
             policy: ToolPolicy::deny_all(limits),
         });
     }
-    Ok(Loaded { entries, disabled })
+    Ok(Loaded {
+        entries,
+        disabled,
+        pending,
+    })
 }
 
 /// A stored policy, parsed, with the pins of its storage rules.
@@ -299,12 +354,18 @@ fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
 }
 
 /// Reloads the catalog whenever the state index (a `weld add` or `weld
-/// remove` from another process) or a `--component` file changes, until
-/// `shutdown` fires. Checks once a second; a check is one `stat` per file.
+/// remove` from another process), a policy, a secret or a `--component`
+/// file changes, until `shutdown` fires. Checks once a second; a check is
+/// one `stat` per file.
 ///
-/// A reload that fails (a corrupt index, a component that no longer
-/// compiles) is logged and the current tools stay served: weld never falls
-/// back to an empty or partial set.
+/// A reload never waits for a compile: a component whose artefact is not
+/// cached is left out of that reload ([`Compiling::Later`]) and compiled in
+/// the background, and the catalog is rebuilt when it is ready. So a policy
+/// change — a revocation above all — is applied within a second even while
+/// a large or hostile component compiles (for up to the compile limit).
+///
+/// A reload that fails (a corrupt index) is logged and the current tools
+/// stay served: weld never falls back to an empty or partial set.
 pub async fn watch_state(
     store: Store,
     runtime: Arc<Runtime>,
@@ -324,33 +385,84 @@ pub async fn watch_state(
     let mut seen = fingerprint(&watched);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Compiles running in the background (each reports back when it ends),
+    // and those that failed: the same bytes on the same engine under the
+    // same limits fail again, so they are not retried.
+    let mut compiling: HashSet<Pending> = HashSet::new();
+    let mut failed: HashMap<Pending, String> = HashMap::new();
+    let (compiled_tx, mut compiled_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(Pending, Option<String>)>();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                let now = fingerprint(&watched);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+            }
+            Some((done, error)) = compiled_rx.recv() => {
+                compiling.remove(&done);
+                if let Some(error) = error {
+                    failed.insert(done, error);
+                }
+            }
         }
-        let now = fingerprint(&watched);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        let (store, runtime, extra) = (store.clone(), Arc::clone(&runtime), extra.clone());
+        let (store_, runtime_, extra_) = (store.clone(), Arc::clone(&runtime), extra.clone());
         let rebuilt = tokio::task::spawn_blocking(move || {
-            load_all(&store, &runtime, &extra, limits).map(Loaded::into_catalog)
+            load_all(&store_, &runtime_, &extra_, limits, Compiling::Later)
         })
         .await;
-        match rebuilt {
-            Ok(Ok(catalog)) => {
-                tracing::info!(
-                    tools = catalog.tools().len(),
-                    "state changed; tools reloaded"
-                );
-                registry.replace(catalog);
-            }
+        let mut loaded = match rebuilt {
+            Ok(Ok(loaded)) => loaded,
             Ok(Err(error)) => {
                 tracing::error!(%error, "state changed but could not be loaded; still serving the previous tools");
+                continue;
             }
-            Err(error) => tracing::error!(%error, "reload task failed"),
+            Err(error) => {
+                tracing::error!(%error, "reload task failed");
+                continue;
+            }
+        };
+        for job in &loaded.pending {
+            if let Some(error) = failed.get(job) {
+                for disabled in loaded
+                    .disabled
+                    .iter_mut()
+                    .filter(|d| d.component == job.name)
+                {
+                    disabled.reason = format!("could not be compiled: {error}");
+                }
+                continue;
+            }
+            if !compiling.insert(job.clone()) {
+                continue;
+            }
+            tracing::info!(component = %job.name, "compiling in the background; its tools are served once it is ready");
+            let (store, runtime, done, job) = (
+                store.clone(),
+                Arc::clone(&runtime),
+                compiled_tx.clone(),
+                job.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let error = load_installed(&store, &runtime, &job.digest, job.metering)
+                    .err()
+                    .map(|e| e.to_string());
+                if let Some(error) = &error {
+                    tracing::error!(component = %job.name, %error, "could not be compiled; its tools are not served");
+                }
+                // Either way the catalog is rebuilt: with the component when
+                // it compiled, with the reason when it did not.
+                let _ = done.send((job, error));
+            });
         }
+        let catalog = loaded.into_catalog();
+        tracing::info!(
+            tools = catalog.tools().len(),
+            "state changed; tools reloaded"
+        );
+        registry.replace(catalog);
     }
 }

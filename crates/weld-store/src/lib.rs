@@ -849,30 +849,62 @@ mod tests {
         assert!(validate_name("welder").is_ok());
     }
 
+    fn update(text: &str, pins: &str) -> PolicyUpdate {
+        PolicyUpdate {
+            text: text.into(),
+            pins: pins.into(),
+            pins_during: format!("{pins}+old"),
+        }
+    }
+
     #[test]
     fn a_policy_update_that_fails_writes_nothing() {
         let (_tmp, store) = store();
         store
             .install("a", b"bytes", "test", ComponentDocs::default(), false)
             .expect("install");
-        store.write_policy("a", "before").expect("write");
-        let failed: Result<String, StoreError> =
+        store
+            .update_policy("a", |_, _| Ok::<_, StoreError>(update("before", "p0")))
+            .expect("write");
+        let failed: Result<PolicyUpdate, StoreError> =
             store.update_policy("a", |_, _| Err(StoreError::NotInstalled("refused".into())));
         assert!(failed.is_err());
         assert_eq!(
-            store.read_policy("a").expect("read").as_deref(),
-            Some("before")
+            store.stored_policy("a").expect("read"),
+            StoredPolicy {
+                text: Some("before".into()),
+                pins: Some("p0".into())
+            }
         );
         let written = store
             .update_policy("a", |_, old| {
-                Ok::<_, StoreError>(format!("{}+1", old.unwrap_or_default()))
+                let text = old.text.unwrap_or_default();
+                Ok::<_, StoreError>(update(&format!("{text}+1"), "p1"))
             })
             .expect("update");
-        assert_eq!(written, "before+1");
+        assert_eq!(written.text, "before+1");
+        // The final pins replace the interim superset.
         assert_eq!(
-            store.read_policy("a").expect("read").as_deref(),
-            Some("before+1")
+            store.stored_policy("a").expect("read"),
+            StoredPolicy {
+                text: Some("before+1".into()),
+                pins: Some("p1".into())
+            }
         );
+    }
+
+    #[test]
+    fn removing_a_component_removes_its_policy_and_pins() {
+        let (_tmp, store) = store();
+        store
+            .install("a", b"bytes", "test", ComponentDocs::default(), false)
+            .expect("install");
+        store
+            .update_policy("a", |_, _| Ok::<_, StoreError>(update("p", "pins")))
+            .expect("write");
+        store.remove("a").expect("remove");
+        assert!(!store.policy_path("a").exists());
+        assert!(!store.pins_path("a").exists());
     }
 
     #[test]

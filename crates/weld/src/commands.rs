@@ -260,7 +260,7 @@ fn build_catalog(
     extra: &[PathBuf],
     limits: Limits,
 ) -> Result<Catalog> {
-    let catalog = load_all(store, runtime, extra, limits)?.into_catalog();
+    let catalog = load_all(store, runtime, extra, limits, load::Compiling::Now)?.into_catalog();
     for skipped in catalog.skipped() {
         tracing::warn!(
             component = %skipped.component,
@@ -602,7 +602,7 @@ fn list(store: &Store, runtime: &Runtime, as_json: bool) -> Result<()> {
     let index = store.index()?;
     // Loaded as `weld serve` loads them, so the listing says exactly which
     // components are served and why the others are not.
-    let loaded = load_all(store, runtime, &[], Limits::default())?;
+    let loaded = load_all(store, runtime, &[], Limits::default(), load::Compiling::Now)?;
     let imports: std::collections::HashMap<String, Vec<String>> = loaded
         .entries
         .iter()

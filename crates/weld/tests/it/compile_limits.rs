@@ -18,7 +18,12 @@ use crate::common::*;
 /// (the time grows with the square of the count), far past the 1 s limit
 /// these tests set.
 fn slow_component(dir: &Path) -> PathBuf {
-    let values = 20_000;
+    slow_component_of(dir, 20_000)
+}
+
+/// A component keeping `values` values live in one function: compiling it
+/// takes time growing with the square of `values`.
+pub(crate) fn slow_component_of(dir: &Path, values: usize) -> PathBuf {
     let mut body = String::new();
     for k in 0..values {
         body.push_str(&format!(

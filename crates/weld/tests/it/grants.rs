@@ -229,11 +229,12 @@ async fn an_approval_is_void_when_the_path_leads_elsewhere_by_the_time_it_is_ans
     let answered = answer(&client, request.clone(), &state).await;
     assert_eq!(answered.is_error, Some(true), "{}", text(&answered));
     assert_eq!(policy_text(&dirs), "", "nothing granted");
-    // And replaced by another directory of the same name: void too.
+    // And replaced by another directory of the same name (the old one is
+    // kept, so the new one cannot reuse its inode number): void too.
     std::fs::remove_file(tree.path("data")).expect("unlink");
     std::fs::create_dir(tree.path("data")).expect("mkdir");
     let state = ask(&client, request.clone()).await;
-    std::fs::remove_dir(tree.path("data")).expect("rmdir");
+    std::fs::rename(tree.path("data"), tree.path("data.older")).expect("rename");
     std::fs::create_dir(tree.path("data")).expect("mkdir");
     let answered = answer(&client, request, &state).await;
     assert_eq!(answered.is_error, Some(true), "{}", text(&answered));
