@@ -11,14 +11,13 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use rmcp::ServiceExt;
-use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::{ServerOptions, WeldServer};
-use crate::line_cap::LineCap;
+use crate::stdio::StdioTransport;
 
 /// Errors that stop a transport.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +44,8 @@ pub async fn serve_stdio(
 ) -> Result<(), TransportError> {
     let registry = std::sync::Arc::clone(server.registry());
     let (read, write) = rmcp::transport::io::stdio_pipes();
-    let cap = options.max_request_bytes;
-    let transport = AsyncRwTransport::new(LineCap::new(read, cap), write).with_max_line_length(cap);
+    let transport = StdioTransport::new(read, write, options.max_request_bytes);
+    let started = transport.started();
     let running = tokio::select! {
         running = server.serve_with_ct(transport, shutdown.child_token()) => running,
         () = shutdown.cancelled() => return Ok(()),
@@ -60,6 +59,7 @@ pub async fn serve_stdio(
             return Ok(());
         }
     };
+    started.store(true, std::sync::atomic::Ordering::Release);
     // A client that initialized (the legacy lifecycle) is told of tool
     // changes directly; 2026-07-28 clients subscribe instead (see
     // `WeldServer::listen`).

@@ -28,8 +28,8 @@ use weld_server::load::{self, load_all};
 use weld_server::manage::{Capability, Direction, Policies, PolicyChange};
 use weld_server::sandbox::ToolPolicy;
 use weld_server::{
-    Audit, AuditRecord, BuiltinOptions, HttpOptions, Management, Registry, ServerOptions,
-    WeldServer,
+    Audit, AuditFailure, AuditRecord, BuiltinOptions, HttpOptions, Management, Registry,
+    ServerOptions, WeldServer,
 };
 use weld_store::{ComponentDocs, Store, docs};
 
@@ -195,7 +195,7 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
     let catalog = build_catalog(store, &runtime, &args.components, limits)?;
     tracing::info!(tools = catalog.tools().len(), "tools loaded");
     let registry = Arc::new(Registry::new(catalog));
-    let audit = open_audit(store)?;
+    let audit = open_audit(store, args.audit_failure.into())?;
     let base = std::env::current_dir().context("reading the current directory")?;
     let mut server = WeldServer::new(Arc::clone(&registry), audit.clone());
     if !args.no_builtin_tools {
@@ -269,9 +269,9 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
     Ok(())
 }
 
-fn open_audit(store: &Store) -> Result<Audit> {
+fn open_audit(store: &Store, failure: AuditFailure) -> Result<Audit> {
     let path = store.root().join("audit.jsonl");
-    Audit::to_file(&path).with_context(|| format!("opening the audit log {}", path.display()))
+    Ok(Audit::to_file(&path, failure)?)
 }
 
 /// The first line of `path`, which must not be empty or short.
@@ -637,7 +637,7 @@ async fn call(store: &Store, runtime: &Runtime, args: cli::CallArgs) -> Result<E
             }
         );
     };
-    let audit = open_audit(store)?;
+    let audit = open_audit(store, AuditFailure::KeepServing)?;
     let result =
         weld_server::handler::call_tool(entry, Some(&arguments), &audit, Some("weld-cli".into()))
             .await;
@@ -847,7 +847,7 @@ fn audit_cli_change<T>(
     change: String,
     result: &Result<T>,
 ) {
-    let audit = match open_audit(store) {
+    let audit = match open_audit(store, AuditFailure::KeepServing) {
         Ok(audit) => audit,
         Err(error) => {
             tracing::warn!(error = format!("{error:#}"), "policy change not audited");
