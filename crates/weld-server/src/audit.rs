@@ -533,6 +533,18 @@ impl Audit {
     }
 }
 
+/// Makes a write past the process's file-size limit (`ulimit -f`) fail with
+/// `EFBIG`, which the audit writer handles like a full disk, rather than
+/// kill weld with `SIGXFSZ`. Process-wide: the binary calls it before
+/// opening the audit log.
+pub fn survive_file_size_limit() {
+    // SAFETY: SIG_IGN installs no handler code; ignoring SIGXFSZ only turns
+    // the signal into the write error the caller already handles.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// Opens the log for appending without following a symbolic link or
 /// blocking (opening a named pipe for writing waits for a reader), and
 /// accepts it only if it is a regular file.

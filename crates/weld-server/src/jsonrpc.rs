@@ -78,30 +78,27 @@ pub(crate) fn check(line: &[u8]) -> Entry {
         }
     };
     let mut de = serde_json::Deserializer::from_str(text);
-    let walked = TopSeed
+    let mut ctx = Ctx::default();
+    let walk = Walk {
+        ctx: &mut ctx,
+        path: None,
+    };
+    let walked = walk
         .deserialize(&mut de)
         .and_then(|top| de.end().map(|()| top));
-    let top = match walked {
-        Ok(top) => top,
-        Err(e) => return parse_error(line, describe(&e)),
-    };
-    let envelope = match top {
-        Top::Array => {
-            return invalid_request(
-                None,
-                "JSON-RPC batches are not supported (MCP removed them in 2025-06-18): send each \
-                 message on its own line",
-            );
-        }
-        Top::Other(kind) => {
-            return invalid_request(
-                None,
-                format!("a JSON-RPC message is a JSON object, not {kind}"),
-            );
-        }
-        Top::Object(envelope) => envelope,
-    };
-    envelope.decide(text)
+    match walked {
+        Err(e) => parse_error(line, describe(&e)),
+        Ok(Scalar::Object) => ctx.envelope.decide(text),
+        Ok(Scalar::Array) => invalid_request(
+            None,
+            "JSON-RPC batches are not supported (MCP removed them in 2025-06-18): send each \
+             message on its own line",
+        ),
+        Ok(other) => invalid_request(
+            None,
+            format!("a JSON-RPC message is a JSON object, not {other}"),
+        ),
+    }
 }
 
 /// The answer to a line longer than `cap`, of which `prefix` was kept.
@@ -173,6 +170,18 @@ struct Duplicate {
 }
 
 impl Envelope {
+    /// Takes note of a top-level member.
+    fn read(&mut self, key: &str, value: Scalar) {
+        match key {
+            "id" => self.id = Some(value),
+            "method" => self.method = Some(value),
+            "jsonrpc" => self.jsonrpc = Some(value),
+            "result" => self.has_result = true,
+            "error" => self.has_error = true,
+            _ => {}
+        }
+    }
+
     fn decide(self, text: &str) -> Entry {
         let has_id = self.id.is_some();
         let method_is_string = matches!(self.method, Some(Scalar::Str(_)));
@@ -315,128 +324,59 @@ impl fmt::Display for Scalar {
     }
 }
 
-/// The whole line.
-enum Top {
-    Object(Envelope),
-    Array,
-    Other(&'static str),
-}
-
-/// Walks the whole line.
-struct TopSeed;
-
-impl<'de> DeserializeSeed<'de> for TopSeed {
-    type Value = Top;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Top, D::Error> {
-        de.deserialize_any(TopVisitor)
-    }
-}
-
-struct TopVisitor;
-
-impl<'de> Visitor<'de> for TopVisitor {
-    type Value = Top;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON-RPC message")
-    }
-
-    fn visit_unit<E>(self) -> Result<Top, E> {
-        Ok(Top::Other("null"))
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Top, E> {
-        Ok(Top::Other("a boolean"))
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Top, E> {
-        Ok(Top::Other("a number"))
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Top, E> {
-        Ok(Top::Other("a number"))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Top, E> {
-        Ok(Top::Other("a number"))
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Top, E> {
-        Ok(Top::Other("a string"))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Top, A::Error> {
-        let mut duplicate = None;
-        walk_seq(seq, &mut duplicate, None)?;
-        Ok(Top::Array)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
-        let mut envelope = Envelope::default();
-        let mut keys = KeySet::default();
-        while let Some(key) = map.next_key_seed(Key)? {
-            let node = Node {
-                seg: Seg::Key(&key),
-                parent: None,
-            };
-            let walk = Walk {
-                duplicate: &mut envelope.duplicate,
-                path: Some(&node),
-            };
-            let value = map.next_value_seed(walk)?;
-            let slot = match &*key {
-                "id" => Some(&mut envelope.id),
-                "method" => Some(&mut envelope.method),
-                "jsonrpc" => Some(&mut envelope.jsonrpc),
-                "result" => {
-                    envelope.has_result = true;
-                    None
-                }
-                "error" => {
-                    envelope.has_error = true;
-                    None
-                }
-                _ => None,
-            };
-            if let Some(slot) = slot {
-                *slot = Some(value);
-            }
-            if !keys.insert(key.clone()) && envelope.duplicate.is_none() {
-                envelope.duplicate = Some(Duplicate {
-                    path: String::new(),
-                    key: key.into_owned(),
-                });
-            }
-        }
-        Ok(Top::Object(envelope))
-    }
-}
-
-/// The keys of one object so far: a short list, a hash set once long (so a
-/// huge object costs linear time, not quadratic).
+/// What the walk of one line keeps.
 #[derive(Default)]
-struct KeySet<'de> {
-    few: Vec<Cow<'de, str>>,
+struct Ctx<'de> {
+    envelope: Envelope,
+    /// The keys of the objects being walked, outermost first: one buffer
+    /// for the line rather than one per object.
+    keys: Vec<Cow<'de, str>>,
+}
+
+/// The keys of one object so far: its stretch of [`Ctx::keys`], moved to a
+/// hash set once long (so a huge object costs linear time, not quadratic).
+struct Keys<'de> {
+    start: usize,
     many: Option<HashSet<Cow<'de, str>>>,
 }
 
-impl<'de> KeySet<'de> {
+impl<'de> Keys<'de> {
     const FEW: usize = 16;
 
-    /// Adds `key`; `false` when it was there already.
-    fn insert(&mut self, key: Cow<'de, str>) -> bool {
+    fn new(stack: &[Cow<'de, str>]) -> Self {
+        Self {
+            start: stack.len(),
+            many: None,
+        }
+    }
+
+    /// Adds `key`; gives it back when it was there already.
+    fn insert(
+        &mut self,
+        stack: &mut Vec<Cow<'de, str>>,
+        key: Cow<'de, str>,
+    ) -> Result<(), Cow<'de, str>> {
         if let Some(many) = &mut self.many {
-            return many.insert(key);
+            return if many.contains(&key) {
+                Err(key)
+            } else {
+                many.insert(key);
+                Ok(())
+            };
         }
-        if self.few.contains(&key) {
-            return false;
+        if stack[self.start..].contains(&key) {
+            return Err(key);
         }
-        self.few.push(key);
-        if self.few.len() > Self::FEW {
-            self.many = Some(self.few.drain(..).collect());
+        stack.push(key);
+        if stack.len() - self.start > Self::FEW {
+            self.many = Some(stack.drain(self.start..).collect());
         }
-        true
+        Ok(())
+    }
+
+    /// Gives the object's stretch of `stack` back.
+    fn finish(self, stack: &mut Vec<Cow<'de, str>>) {
+        stack.truncate(self.start);
     }
 }
 
@@ -507,14 +447,15 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
-/// Walks a value below the top level, recording the first duplicated key;
-/// returns only what the envelope needs of it.
-struct Walk<'a, 'p> {
-    duplicate: &'a mut Option<Duplicate>,
+/// Walks a value (the whole line when `path` is `None`), recording the
+/// first duplicated key and the top-level members the envelope reads;
+/// returns only what the envelope needs of the value.
+struct Walk<'a, 'p, 'de> {
+    ctx: &'a mut Ctx<'de>,
     path: Option<&'p Node<'p>>,
 }
 
-impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
+impl<'de> DeserializeSeed<'de> for Walk<'_, '_, 'de> {
     type Value = Scalar;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Scalar, D::Error> {
@@ -522,7 +463,7 @@ impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for Walk<'_, '_> {
+impl<'de> Visitor<'de> for Walk<'_, '_, 'de> {
     type Value = Scalar;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -558,61 +499,58 @@ impl<'de> Visitor<'de> for Walk<'_, '_> {
         }))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
-        walk_seq(seq, self.duplicate, self.path)?;
-        Ok(Scalar::Array)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+        let mut index = 0;
+        loop {
+            let node = Node {
+                seg: Seg::Index(index),
+                parent: self.path,
+            };
+            let walk = Walk {
+                ctx: &mut *self.ctx,
+                path: Some(&node),
+            };
+            if seq.next_element_seed(walk)?.is_none() {
+                return Ok(Scalar::Array);
+            }
+            index += 1;
+        }
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-        let mut keys = KeySet::default();
+        let mut keys = Keys::new(&self.ctx.keys);
         while let Some(key) = map.next_key_seed(Key)? {
             let node = Node {
                 seg: Seg::Key(&key),
                 parent: self.path,
             };
-            map.next_value_seed(Walk {
-                duplicate: &mut *self.duplicate,
+            let value = map.next_value_seed(Walk {
+                ctx: &mut *self.ctx,
                 path: Some(&node),
             })?;
-            if !keys.insert(key.clone()) && self.duplicate.is_none() {
-                *self.duplicate = Some(Duplicate {
+            if self.path.is_none() {
+                self.ctx.envelope.read(&key, value);
+            }
+            if let Err(key) = keys.insert(&mut self.ctx.keys, key)
+                && self.ctx.envelope.duplicate.is_none()
+            {
+                self.ctx.envelope.duplicate = Some(Duplicate {
                     path: render(self.path),
                     key: key.into_owned(),
                 });
             }
         }
+        keys.finish(&mut self.ctx.keys);
         Ok(Scalar::Object)
     }
 }
 
-impl Walk<'_, '_> {
+impl Walk<'_, '_, '_> {
     /// Whether this is a top-level member whose string the envelope reads.
     fn is_kept(&self) -> bool {
         self.path.is_some_and(|node| {
             node.parent.is_none() && matches!(node.seg, Seg::Key("id" | "method" | "jsonrpc"))
         })
-    }
-}
-
-fn walk_seq<'de, A: SeqAccess<'de>>(
-    mut seq: A,
-    duplicate: &mut Option<Duplicate>,
-    path: Option<&Node<'_>>,
-) -> Result<(), A::Error> {
-    let mut index = 0;
-    loop {
-        let node = Node {
-            seg: Seg::Index(index),
-            parent: path,
-        };
-        let walk = Walk {
-            duplicate: &mut *duplicate,
-            path: Some(&node),
-        };
-        if seq.next_element_seed(walk)?.is_none() {
-            return Ok(());
-        }
-        index += 1;
     }
 }
 

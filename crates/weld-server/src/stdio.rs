@@ -6,21 +6,25 @@
 //! - each line is read bounded ([`LineReader`]) and checked before rmcp sees
 //!   it ([`jsonrpc::check`]); what rmcp would drop or misread is answered
 //!   here with the JSON-RPC error it deserves;
-//! - answers from here and from rmcp go through one queue to one writer
-//!   task, so lines are never interleaved, and a line is queued whole or not
-//!   at all when rmcp cancels a `receive` or a `send`;
+//! - answers from here and from rmcp are written under one lock, each line
+//!   whole: a write cut short by a cancelled future (rmcp polls `receive`
+//!   inside a `select!`) keeps its rest, which the next write finishes
+//!   first, so lines are never interleaved. There is no writer task: an
+//!   answer is written by the task that produced it, as rmcp does;
 //! - a request whose `id` is already in flight is refused (-32600, naming
 //!   the id) and the first goes on undisturbed. rmcp keys its in-flight
 //!   requests by id: the second would replace the first's entry, then the
 //!   first's answer would cancel the second, whose answer would be dropped,
 //!   leaving the client waiting. An id is in flight from its request until
-//!   its answer is sent or the client cancels it (`notifications/cancelled`);
-//!   MCP forbids reusing ids, so reusing a cancelled one right away may
-//!   still meet its late answer;
+//!   its answer is sent. A request cancelled in flight
+//!   (`notifications/cancelled`) gets no answer, and its id stays taken
+//!   (the last [`RETIRED`] such ids): its handler may still be finishing,
+//!   and rmcp would send that late answer for a new request under the same
+//!   id and drop the new one's. MCP forbids reusing ids anyway;
 //! - a notification or response that arrives before the session has started
 //!   is dropped (logged), where rmcp would end the session on it.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -32,46 +36,85 @@ use rmcp::model::{
 };
 use rmcp::transport::Transport;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::jsonrpc::{self, Entry};
 use crate::line_cap::{Line, LineReader};
 
-/// Answers waiting for the writer. Small: a message can be megabytes, and a
-/// client that stops reading should slow weld down, not fill its memory.
-const QUEUE: usize = 16;
-
-/// How long closing waits for queued answers to be written.
+/// How long closing waits for the last answer to be written.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// How many ids of requests cancelled in flight stay taken.
+const RETIRED: usize = 1024;
+
+/// The ids a new request may not use.
+#[derive(Default)]
+struct Ids {
+    in_flight: HashSet<RequestId>,
+    /// Cancelled in flight, oldest first (`retired_set` for lookups).
+    retired: VecDeque<RequestId>,
+    retired_set: HashSet<RequestId>,
+}
+
+impl Ids {
+    /// Takes `id` for a new request; why not, if it cannot be.
+    fn take(&mut self, id: &RequestId) -> Result<(), &'static str> {
+        if self.retired_set.contains(id) {
+            return Err("was used by a request that was cancelled");
+        }
+        if !self.in_flight.insert(id.clone()) {
+            return Err("is already used by a request in flight");
+        }
+        Ok(())
+    }
+
+    fn answered(&mut self, id: &RequestId) {
+        self.in_flight.remove(id);
+    }
+
+    fn cancelled(&mut self, id: &RequestId) {
+        if !self.in_flight.remove(id) {
+            return;
+        }
+        if self.retired.len() == RETIRED
+            && let Some(oldest) = self.retired.pop_front()
+        {
+            self.retired_set.remove(&oldest);
+        }
+        self.retired.push_back(id.clone());
+        self.retired_set.insert(id.clone());
+    }
+}
 
 pub(crate) struct StdioTransport<R> {
     lines: LineReader<R>,
     cap: usize,
-    /// The writer's queue; `None` once closed.
-    out: Option<mpsc::Sender<Vec<u8>>>,
-    writer: Option<JoinHandle<()>>,
-    /// An error answer waiting for room in the queue.
+    stdout: Stdout,
+    /// An error answer not yet handed to `stdout`.
     pending: Option<Vec<u8>>,
-    in_flight: Arc<Mutex<HashSet<RequestId>>>,
+    /// A write of `receive`'s was cut short: finish it before reading on.
+    unfinished: bool,
+    ids: Arc<Mutex<Ids>>,
     started: Arc<AtomicBool>,
 }
 
 impl<R: AsyncRead + Unpin> StdioTransport<R> {
     /// Reads requests from `read`, capped at `cap` bytes a line, and writes
-    /// answers to `write` from a task of its own.
+    /// answers to `write`.
     pub(crate) fn new<W>(read: R, write: W, cap: usize) -> Self
     where
-        W: AsyncWrite + Unpin + Send + 'static,
+        W: AsyncWrite + Send + 'static,
     {
-        let (out, queue) = mpsc::channel(QUEUE);
         Self {
             lines: LineReader::new(read, cap),
             cap,
-            out: Some(out),
-            writer: Some(tokio::spawn(write_out(write, queue))),
+            stdout: Arc::new(tokio::sync::Mutex::new(Some(Out {
+                write: Box::pin(write),
+                rest: Vec::new(),
+                at: 0,
+            }))),
             pending: None,
-            in_flight: Arc::default(),
+            unfinished: false,
+            ids: Arc::default(),
             started: Arc::default(),
         }
     }
@@ -83,10 +126,8 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
         Arc::clone(&self.started)
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<RequestId>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn ids(&self) -> std::sync::MutexGuard<'_, Ids> {
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// What to do with a message that passed [`jsonrpc::check`].
@@ -94,11 +135,10 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
         let started = self.started.load(Ordering::Acquire);
         match &message {
             JsonRpcMessage::Request(request) => {
-                if !self.in_flight().insert(request.id.clone()) {
+                if let Err(why) = self.ids().take(&request.id) {
                     let error = ErrorData::invalid_request(
                         format!(
-                            "request id {} is already used by a request in flight; give each \
-                             request its own id",
+                            "request id {} {why}; give each request its own id",
                             quoted_id(&request.id)
                         ),
                         None,
@@ -119,7 +159,7 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
                     &notification.notification
                     && let Some(id) = &cancelled.params.request_id
                 {
-                    self.in_flight().remove(id);
+                    self.ids().cancelled(id);
                 }
             }
             JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_) => {
@@ -159,24 +199,33 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleServer> for StdioTransport<R> {
             _ => None,
         };
         if let Some(id) = answered {
-            self.in_flight().remove(id);
+            self.ids().answered(id);
         }
-        let out = self.out.clone();
+        let stdout = Arc::clone(&self.stdout);
         async move {
-            let out = out.ok_or_else(closed)?;
             let line = encode(&item)?;
-            out.send(line).await.map_err(|_| closed())
+            let mut out = stdout.lock().await;
+            let out = out.as_mut().ok_or_else(closed)?;
+            out.write_line(line).await
         }
     }
 
     async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
         loop {
-            // Cancel-safe: the answer leaves `pending` only with a permit.
-            if self.pending.is_some() {
-                let out = self.out.as_ref()?;
-                let permit = out.reserve().await.ok()?;
+            if self.pending.is_some() || self.unfinished {
+                let mut out = self.stdout.lock().await;
+                let out = out.as_mut()?;
+                // Handed over before any await: a cancelled call leaves the
+                // line in `out`, for the next write to finish.
                 if let Some(line) = self.pending.take() {
-                    permit.send(line);
+                    out.push(line);
+                }
+                self.unfinished = true;
+                let written = out.finish().await;
+                self.unfinished = false;
+                if let Err(error) = written {
+                    tracing::info!(%error, "stdout closed; ending the session");
+                    return None;
                 }
             }
             let entry = match self.lines.next_line().await {
@@ -217,13 +266,64 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleServer> for StdioTransport<R> {
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.out = None;
-        if let Some(writer) = self.writer.take()
-            && tokio::time::timeout(DRAIN, writer).await.is_err()
-        {
-            tracing::warn!("stdout did not take the last answers within {DRAIN:?}");
+        let stdout = Arc::clone(&self.stdout);
+        let drained = tokio::time::timeout(DRAIN, async move {
+            let mut out = stdout.lock().await;
+            if let Some(mut last) = out.take() {
+                last.finish().await?;
+                last.write.shutdown().await?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+        match drained {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::info!(%error, "stdout closed before the last answer"),
+            Err(_) => tracing::warn!("stdout did not take the last answer within {DRAIN:?}"),
         }
         Ok(())
+    }
+}
+
+/// stdout, shared by every writer; `None` once closed.
+type Stdout = Arc<tokio::sync::Mutex<Option<Out>>>;
+
+struct Out {
+    write: std::pin::Pin<Box<dyn AsyncWrite + Send>>,
+    /// A line whose write was cut short, from `at` on.
+    rest: Vec<u8>,
+    at: usize,
+}
+
+impl Out {
+    /// Writes `line` whole (after any line cut short) and flushes.
+    async fn write_line(&mut self, line: Vec<u8>) -> std::io::Result<()> {
+        self.push(line);
+        self.finish().await
+    }
+
+    /// Queues `line` after any line cut short.
+    fn push(&mut self, line: Vec<u8>) {
+        if self.at == self.rest.len() {
+            self.rest = line;
+            self.at = 0;
+        } else {
+            self.rest.extend_from_slice(&line);
+        }
+    }
+
+    /// Writes what is left of the current line. Cancel-safe: a write that
+    /// returns `Pending` has written nothing, and what was written is
+    /// counted before the next await.
+    async fn finish(&mut self) -> std::io::Result<()> {
+        while self.at < self.rest.len() {
+            let n = self.write.write(&self.rest[self.at..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.at += n;
+        }
+        self.write.flush().await
     }
 }
 
@@ -235,22 +335,6 @@ fn encode(message: &ServerJsonRpcMessage) -> std::io::Result<Vec<u8>> {
     let mut line = serde_json::to_vec(message)?;
     line.push(b'\n');
     Ok(line)
-}
-
-/// Writes queued lines whole, flushing when the queue is empty, until every
-/// sender is gone or stdout fails.
-async fn write_out<W: AsyncWrite + Unpin>(mut write: W, mut queue: mpsc::Receiver<Vec<u8>>) {
-    while let Some(line) = queue.recv().await {
-        let mut written = write.write_all(&line).await;
-        if written.is_ok() && queue.is_empty() {
-            written = write.flush().await;
-        }
-        if let Err(error) = written {
-            tracing::info!(%error, "stdout closed; no more answers can be written");
-            return;
-        }
-    }
-    let _ = write.flush().await;
 }
 
 #[cfg(test)]
@@ -295,10 +379,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_id_in_flight_is_refused_until_its_answer_is_sent_or_it_is_cancelled() {
+    async fn an_id_in_flight_is_refused_until_answered_and_a_cancelled_one_for_good() {
         let cancel_8 =
             r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":8}}"#;
-        let input = [ping(7), ping(7), ping(8), ping(7), cancel_8.into(), ping(8)].join("\n");
+        let input = [
+            ping(7),
+            ping(7),
+            ping(8),
+            ping(7),
+            cancel_8.into(),
+            ping(8),
+            ping(9),
+        ]
+        .join("\n");
         let (mut transport, read) = transport(&format!("{input}\n"));
         transport.started().store(true, Ordering::Release);
         assert_eq!(next_id(&mut transport).await, RequestId::Number(7));
@@ -309,26 +402,36 @@ mod tests {
             RequestId::Number(7),
         );
         transport.send(answer).await.expect("send");
-        // Answered, 7 may be used again; cancelled, so may 8.
+        // Answered, 7 may be used again.
         assert_eq!(next_id(&mut transport).await, RequestId::Number(7));
         assert!(matches!(
             transport.receive().await,
             Some(JsonRpcMessage::Notification(_))
         ));
-        assert_eq!(next_id(&mut transport).await, RequestId::Number(8));
+        // Cancelled in flight, 8 may not: the next 8 is refused.
+        assert_eq!(next_id(&mut transport).await, RequestId::Number(9));
         assert!(transport.receive().await.is_none());
         let answers = output(transport, read).await;
-        assert_eq!(answers.len(), 2, "{answers:?}");
-        assert_eq!(answers[0]["id"], 7);
-        assert_eq!(answers[0]["error"]["code"], -32600);
-        let message = answers[0]["error"]["message"].as_str().unwrap_or_default();
-        assert!(
-            message.contains("request id 7 is already used"),
-            "{message}"
+        assert_eq!(answers.len(), 3, "{answers:?}");
+        let refusal = |answer: &serde_json::Value, id: u32, says: &str| {
+            assert_eq!(answer["id"], id, "{answer}");
+            assert_eq!(answer["error"]["code"], -32600, "{answer}");
+            let message = answer["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(says), "{message}");
+        };
+        refusal(
+            &answers[0],
+            7,
+            "request id 7 is already used by a request in flight",
         );
         assert_eq!(
             answers[1],
             serde_json::json!({"jsonrpc":"2.0","id":7,"result":{}})
+        );
+        refusal(
+            &answers[2],
+            8,
+            "request id 8 was used by a request that was cancelled",
         );
     }
 
@@ -356,5 +459,75 @@ mod tests {
         assert_eq!(answers[0]["id"], 4);
         assert_eq!(answers[0]["error"]["code"], -32600);
         assert!(answers[1].get("id").is_none(), "{answers:?}");
+    }
+
+    /// Writes at most three bytes a call, and every other call is not ready.
+    struct Trickle {
+        written: Arc<Mutex<Vec<u8>>>,
+        ready: bool,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            self.ready = !self.ready;
+            if !self.ready {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            let n = buf.len().min(3);
+            self.written
+                .lock()
+                .expect("written")
+                .extend_from_slice(&buf[..n]);
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_line_cut_short_by_a_cancelled_write_is_finished_before_the_next() {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let mut out = Out {
+            write: Box::pin(Trickle {
+                written: Arc::clone(&written),
+                ready: false,
+            }),
+            rest: Vec::new(),
+            at: 0,
+        };
+        {
+            let write = out.write_line(b"the first line\n".to_vec());
+            let mut write = std::pin::pin!(write);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            for _ in 0..4 {
+                assert!(write.as_mut().poll(&mut cx).is_pending());
+            }
+            // Dropped part way, as rmcp drops a `receive` in a `select!`.
+        }
+        assert_eq!(written.lock().expect("written").as_slice(), b"the first li");
+        out.write_line(b"the second\n".to_vec())
+            .await
+            .expect("write");
+        assert_eq!(
+            written.lock().expect("written").as_slice(),
+            b"the first line\nthe second\n"
+        );
     }
 }

@@ -270,6 +270,7 @@ async fn serve(store: &Store, runtime: Arc<Runtime>, args: cli::ServeArgs) -> Re
 }
 
 fn open_audit(store: &Store, failure: AuditFailure) -> Result<Audit> {
+    weld_server::audit::survive_file_size_limit();
     let path = store.root().join("audit.jsonl");
     Ok(Audit::to_file(&path, failure)?)
 }

@@ -3,6 +3,7 @@
 //! link time and gigabytes of disk per build.
 
 mod architecture;
+mod audit;
 mod cli;
 mod common;
 mod concurrency;
@@ -13,3 +14,4 @@ mod mcp;
 mod network;
 mod reload;
 mod sandbox;
+mod stdio;
