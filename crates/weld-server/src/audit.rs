@@ -850,7 +850,9 @@ fn encode(buf: &mut Vec<u8>, record: &AuditRecord) {
 }
 
 /// Writes as much of `bytes` as it can; returns how much, and the error that
-/// stopped it short.
+/// stopped it short (so an error always leaves something to write again,
+/// which is how the writer finds out that writing works again). No flush:
+/// the log is a file, written straight to the kernel.
 fn write_some(out: &mut impl Write, bytes: &[u8]) -> (usize, Option<std::io::Error>) {
     let mut written = 0;
     while written < bytes.len() {
@@ -861,7 +863,7 @@ fn write_some(out: &mut impl Write, bytes: &[u8]) -> (usize, Option<std::io::Err
             Err(e) => return (written, Some(e)),
         }
     }
-    (written, out.flush().err())
+    (written, None)
 }
 
 fn timestamp(at: SystemTime) -> String {

@@ -65,8 +65,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
-    /// The next line; `None` at the end of input (an unterminated last line
-    /// is dropped: the client that would read its answer has gone).
+    /// The next line; `None` at the end of input. A line is handed out as
+    /// [`Line::Oversized`] as soon as it passes the cap, before its newline
+    /// (so even a client that never ends it gets its answer). An
+    /// unterminated last line within the cap is dropped: the client that
+    /// would read its answer has gone.
     ///
     /// # Errors
     ///
@@ -417,6 +420,12 @@ mod tests {
             got,
             vec![(false, b"12345".to_vec()), (true, b"123456".to_vec())]
         );
+    }
+
+    #[tokio::test]
+    async fn a_line_past_the_cap_is_handed_out_before_its_newline() {
+        let got = lines(b"{\"id\":3,\"x\":\"0123456789", &[4], 10).await;
+        assert_eq!(got, vec![(true, b"{\"id\":3,\"x\"".to_vec())]);
     }
 
     #[tokio::test]
