@@ -89,6 +89,12 @@ pub enum AuditError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not read the audit log {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("could not start the audit writer")]
     Spawn(#[source] std::io::Error),
 }
@@ -384,7 +390,10 @@ impl Audit {
     /// device, a socket, a directory), cannot be opened, or the writer
     /// thread cannot be started.
     pub fn to_file(path: &Path, failure: AuditFailure) -> Result<Self, AuditError> {
-        let file = open_log(path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut append = std::fs::OpenOptions::new();
+        append.create(true).append(true).mode(0o600);
+        let file = open_log(path, &append)?;
         Self::start(file, path.to_path_buf(), failure).map_err(AuditError::Spawn)
     }
 
@@ -545,10 +554,34 @@ pub fn survive_file_size_limit() {
     }
 }
 
-/// Opens the log for appending without following a symbolic link or
-/// blocking (opening a named pipe for writing waits for a reader), and
-/// accepts it only if it is a regular file.
-fn open_log(path: &Path) -> Result<File, AuditError> {
+/// The whole audit log at `path` (`None` when there is none), opened as
+/// [`Audit::to_file`] opens it: a named pipe, a device or a symbolic link is
+/// refused, never waited on.
+///
+/// # Errors
+///
+/// When `path` is not a regular file or cannot be read.
+pub fn read_log(path: &Path) -> Result<Option<String>, AuditError> {
+    use std::io::Read;
+    let mut file = match open_log(path, std::fs::OpenOptions::new().read(true)) {
+        Err(AuditError::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        opened => opened?,
+    };
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|source| AuditError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(Some(text))
+}
+
+/// Opens the log with `options` without following a symbolic link or
+/// blocking (opening a named pipe waits for its other end), and accepts it
+/// only if it is a regular file.
+fn open_log(path: &Path, options: &std::fs::OpenOptions) -> Result<File, AuditError> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     use std::os::unix::io::AsRawFd;
     let not_regular = |kind| AuditError::NotRegular {
@@ -574,10 +607,8 @@ fn open_log(path: &Path) -> Result<File, AuditError> {
             Some("not a file")
         }
     };
-    let opened = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
+    let opened = options
+        .clone()
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path);
     let file = match opened {
@@ -1156,6 +1187,16 @@ mod tests {
         assert_eq!(not_regular(&link), "a symbolic link");
         assert_eq!(not_regular(dir.path()), "a directory");
         assert_eq!(not_regular(Path::new("/dev/full")), "a character device");
+
+        // Reading waits on nothing either.
+        assert!(matches!(
+            read_log(&fifo),
+            Err(AuditError::NotRegular {
+                kind: "a named pipe",
+                ..
+            })
+        ));
+        assert!(matches!(read_log(&dir.path().join("none")), Ok(None)));
 
         let error = Audit::to_file(&link, AuditFailure::KeepServing).expect_err("refused");
         assert!(error.to_string().contains("link.jsonl"), "{error}");

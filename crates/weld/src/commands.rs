@@ -671,11 +671,7 @@ fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
         check_since(since)?;
     }
     let path = store.root().join("audit.jsonl");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
-    };
+    let text = weld_server::audit::read_log(&path)?.unwrap_or_default();
     let mut unreadable = 0usize;
     let records: Vec<AuditRecord> = text
         .lines()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::common::*;
 
 #[tokio::test]
-async fn weld_serve_refuses_an_audit_log_that_is_a_named_pipe_instead_of_hanging() {
+async fn weld_refuses_an_audit_log_that_is_a_named_pipe_instead_of_hanging() {
     let dirs = Dirs::new();
     weld_ok(&dirs, &["list"]).await;
     let fifo = dirs.state.join("audit.jsonl");
@@ -16,15 +16,17 @@ async fn weld_serve_refuses_an_audit_log_that_is_a_named_pipe_instead_of_hanging
         .status()
         .expect("run mkfifo");
     assert!(made.success());
-    let output = tokio::time::timeout(Duration::from_secs(60), dirs.run(&["serve"]))
-        .await
-        .expect("weld serve must not wait for a reader of the pipe");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&fifo.display().to_string()) && stderr.contains("is a named pipe"),
-        "{stderr}"
-    );
+    for command in ["serve", "audit"] {
+        let output = tokio::time::timeout(Duration::from_secs(60), dirs.run(&[command]))
+            .await
+            .unwrap_or_else(|_| panic!("weld {command} must not wait on the pipe"));
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&fifo.display().to_string()) && stderr.contains("is a named pipe"),
+            "weld {command}: {stderr}"
+        );
+    }
 }
 
 /// A full disk, as a file-size limit the test lifts while weld runs
