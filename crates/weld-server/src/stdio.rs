@@ -131,9 +131,9 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
     }
 
     /// What to do with a message that passed [`jsonrpc::check`].
-    fn admit(&self, message: ClientJsonRpcMessage) -> Admit {
+    fn admit(&self, message: Box<ClientJsonRpcMessage>) -> Admit {
         let started = self.started.load(Ordering::Acquire);
-        match &message {
+        match &*message {
             JsonRpcMessage::Request(request) => {
                 if let Err(why) = self.ids().take(&request.id) {
                     let error = ErrorData::invalid_request(
@@ -168,7 +168,7 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
                 }
             }
         }
-        Admit::Forward(Box::new(message))
+        Admit::Forward(message)
     }
 }
 
@@ -238,7 +238,7 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleServer> for StdioTransport<R> {
                 }
             };
             let (id, error) = match entry {
-                Entry::Message(message) => match self.admit(*message) {
+                Entry::Message(message) => match self.admit(message) {
                     Admit::Forward(message) => return Some(*message),
                     Admit::Refuse(id, error) => (id, error),
                     Admit::Drop(reason) => {
