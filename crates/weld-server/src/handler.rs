@@ -205,6 +205,44 @@ async fn run(
     }
 }
 
+/// Why `params` do not fit `method`, when it is a standard MCP method
+/// (`None` for any other method).
+fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
+    fn read<P: serde::de::DeserializeOwned>(params: Option<&Value>) -> String {
+        match params.map(|p| serde_json::from_value::<P>(p.clone())) {
+            None => "they are missing".into(),
+            Some(Err(error)) => error.to_string(),
+            // What rmcp could not read reads now: rmcp saw something a JSON
+            // value no longer shows, such as a key given twice.
+            Some(Ok(_)) => "they cannot be read (is a key given twice?)".into(),
+        }
+    }
+    Some(match method {
+        "tools/call" => read::<CallToolRequestParams>(params),
+        "tools/list" => read::<PaginatedRequestParams>(params),
+        "initialize" => read::<rmcp::model::InitializeRequestParams>(params),
+        "ping"
+        | "server/discover"
+        | "subscriptions/listen"
+        | "completion/complete"
+        | "logging/setLevel"
+        | "prompts/get"
+        | "prompts/list"
+        | "resources/list"
+        | "resources/templates/list"
+        | "resources/read"
+        | "resources/subscribe"
+        | "resources/unsubscribe"
+        | "tasks/get"
+        | "tasks/update"
+        | "tasks/cancel"
+        | "skills/list"
+        | "skills/get"
+        | "resources/directory/read" => "they do not match the method's schema".into(),
+        _ => return None,
+    })
+}
+
 fn error_result(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
 }
@@ -276,23 +314,17 @@ impl ServerHandler for WeldServer {
         }
     }
 
+    /// rmcp hands a request here when its method is unknown, or when it is
+    /// a standard method whose params it could not read (its typed parse
+    /// failed and the catch-all took it): say which.
     async fn on_custom_request(
         &self,
         request: rmcp::model::CustomRequest,
         _context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CustomResult, McpError> {
-        if request.method == crate::line_cap::TOO_LARGE_METHOD {
-            let limit = request
-                .params
-                .as_ref()
-                .and_then(|p| p.get("limit"))
-                .and_then(Value::as_u64)
-                .unwrap_or_default();
-            return Err(McpError::invalid_request(
-                format!(
-                    "the request is larger than weld's {limit}-byte limit and was not read \
-                     (raise it with `weld serve --max-request-bytes`)"
-                ),
+        if let Some(problem) = params_problem(&request.method, request.params.as_ref()) {
+            return Err(McpError::invalid_params(
+                format!("invalid params for `{}`: {problem}", request.method),
                 None,
             ));
         }
@@ -313,6 +345,16 @@ impl ServerHandler for WeldServer {
             .client_info()
             .or_else(|| context.peer.peer_info().map(|i| i.client_info.clone()))
             .map(|i| format!("{}/{}", i.name, i.version));
+        // Under `AuditFailure::RefuseCalls`, nothing runs unrecorded.
+        if let Some(refusal) = self.audit.refusal() {
+            tracing::warn!(
+                target: "weld::audit",
+                tool = %request.name,
+                client = client.as_deref().unwrap_or(""),
+                "call refused: the audit log cannot be written"
+            );
+            return Ok(error_result(refusal).into());
+        }
         if let Some(management) = &self.management
             && let Some(response) = management
                 .call(

@@ -11,16 +11,20 @@
 pub mod audit;
 pub mod builtin;
 pub mod catalog;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod handler;
 pub mod http_transport;
+mod jsonrpc;
 mod line_cap;
 pub mod load;
 pub mod manage;
 pub mod pins;
 pub mod sandbox;
+mod stdio;
 pub mod transport;
 
-pub use audit::{Audit, AuditRecord};
+pub use audit::{Audit, AuditFailure, AuditRecord};
 pub use builtin::{BuiltinOptions, Management};
 pub use catalog::{Catalog, ComponentEntry, Disabled, Registry, ToolEntry, tool_name};
 pub use handler::{ServerOptions, WeldServer};

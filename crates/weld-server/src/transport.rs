@@ -4,11 +4,10 @@
 use std::net::SocketAddr;
 
 use rmcp::ServiceExt;
-use rmcp::transport::async_rw::AsyncRwTransport;
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::{ServerOptions, WeldServer};
-use crate::line_cap::LineCap;
+use crate::stdio::StdioTransport;
 
 /// Errors that stop a transport.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +38,8 @@ pub async fn serve_stdio(
 ) -> Result<(), TransportError> {
     let registry = std::sync::Arc::clone(server.registry());
     let (read, write) = rmcp::transport::io::stdio_pipes();
-    let cap = options.max_request_bytes;
-    let transport = AsyncRwTransport::new(LineCap::new(read, cap), write).with_max_line_length(cap);
+    let transport = StdioTransport::new(read, write, options.max_request_bytes);
+    let started = transport.started();
     let running = tokio::select! {
         running = server.serve_with_ct(transport, shutdown.child_token()) => running,
         () = shutdown.cancelled() => return Ok(()),
@@ -54,6 +53,7 @@ pub async fn serve_stdio(
             return Ok(());
         }
     };
+    started.store(true, std::sync::atomic::Ordering::Release);
     // A client that initialized (the legacy lifecycle) is told of tool
     // changes directly; 2026-07-28 clients subscribe instead (see
     // `WeldServer::listen`).

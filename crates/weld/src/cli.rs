@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// weld: a trusted MCP server that runs untrusted tools as WebAssembly
 /// components, each call in a fresh sandbox.
@@ -182,6 +182,13 @@ pub struct ServeArgs {
     /// any tool's access to files, hosts and variables. Off by default.
     #[arg(long, conflicts_with = "no_builtin_tools")]
     pub allow_model_grants: bool,
+    /// What to do while audit records cannot be written (a full disk, an
+    /// I/O error). keep-serving: serve on, count the records lost, say so in
+    /// the log, and record the count in the audit log (outcome
+    /// records_lost) once it can be written. refuse-calls: the same, and
+    /// refuse every tool call until a record can be written again.
+    #[arg(long, value_enum, default_value_t = AuditFailure::KeepServing, value_name = "WHAT")]
+    pub audit_failure: AuditFailure,
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -208,6 +215,22 @@ pub struct HttpLimitArgs {
     /// (retry). Default: 16 times --max-request-bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_buffered_request_bytes: Option<usize>,
+}
+
+/// `--audit-failure`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuditFailure {
+    KeepServing,
+    RefuseCalls,
+}
+
+impl From<AuditFailure> for weld_server::AuditFailure {
+    fn from(value: AuditFailure) -> Self {
+        match value {
+            AuditFailure::KeepServing => Self::KeepServing,
+            AuditFailure::RefuseCalls => Self::RefuseCalls,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -276,7 +299,8 @@ pub struct AuditArgs {
     /// refused_busy, output_limit, deadline, out_of_memory, out_of_fuel,
     /// stack_overflow, panic, exit, trap, grant_moved, instantiate; for
     /// policy changes (built-in tools and the CLI) also applied,
-    /// applied_unapproved, approval_requested, declined, refused.
+    /// applied_unapproved, approval_requested, declined, refused; and
+    /// records_lost (tool weld: audit records that could not be written).
     #[arg(long)]
     pub outcome: Option<String>,
     /// Only calls at or after this UTC time: 2026-11-21 or 2026-11-21T10:00:00Z.

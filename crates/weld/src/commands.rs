@@ -31,8 +31,8 @@ use weld_server::load::{self, load_all};
 use weld_server::manage::{Capability, Direction, Policies, PolicyChange};
 use weld_server::sandbox::ToolPolicy;
 use weld_server::{
-    Audit, AuditRecord, BuiltinOptions, HttpLimits, HttpOptions, Management, Registry,
-    ServerOptions, WeldServer,
+    Audit, AuditFailure, AuditRecord, BuiltinOptions, HttpLimits, HttpOptions, Management,
+    Registry, ServerOptions, WeldServer,
 };
 use weld_store::{ComponentDocs, Store, docs};
 
@@ -299,7 +299,7 @@ async fn serve(
     let catalog = build_catalog(store, &runtime, &args.components, limits)?;
     tracing::info!(tools = catalog.tools().len(), "tools loaded");
     let registry = Arc::new(Registry::new(catalog));
-    let audit = open_audit(store)?;
+    let audit = open_audit(store, args.audit_failure.into())?;
     let mut server = WeldServer::new(Arc::clone(&registry), audit.clone());
     if !args.no_builtin_tools {
         if args.allow_model_grants {
@@ -397,9 +397,10 @@ fn http_limits(args: &cli::HttpLimitArgs) -> Result<HttpLimits> {
     })
 }
 
-fn open_audit(store: &Store) -> Result<Audit> {
+fn open_audit(store: &Store, failure: AuditFailure) -> Result<Audit> {
+    weld_server::audit::survive_file_size_limit();
     let path = store.root().join("audit.jsonl");
-    Audit::to_file(&path).with_context(|| format!("opening the audit log {}", path.display()))
+    Ok(Audit::to_file(&path, failure)?)
 }
 
 /// The first line of `path`, which must not be empty or short.
@@ -791,7 +792,7 @@ async fn call(store: &Store, runtime: &Runtime, args: cli::CallArgs) -> Result<E
             }
         );
     };
-    let audit = open_audit(store)?;
+    let audit = open_audit(store, AuditFailure::KeepServing)?;
     let result =
         weld_server::handler::call_tool(entry, Some(&arguments), &audit, Some("weld-cli".into()))
             .await;
@@ -824,11 +825,7 @@ fn show_audit(store: &Store, args: &cli::AuditArgs) -> Result<()> {
         check_since(since)?;
     }
     let path = store.root().join("audit.jsonl");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
-    };
+    let text = weld_server::audit::read_log(&path)?.unwrap_or_default();
     let mut unreadable = 0usize;
     let records: Vec<AuditRecord> = text
         .lines()
@@ -1024,7 +1021,7 @@ fn audit_cli_change<T>(
     change: String,
     result: &Result<T>,
 ) {
-    let audit = match open_audit(store) {
+    let audit = match open_audit(store, AuditFailure::KeepServing) {
         Ok(audit) => audit,
         Err(error) => {
             tracing::warn!(error = format!("{error:#}"), "policy change not audited");

@@ -3,6 +3,7 @@
 //! link time and gigabytes of disk per build.
 
 mod architecture;
+mod audit;
 mod cli;
 mod common;
 mod compile_limits;
@@ -17,3 +18,4 @@ mod network;
 mod reload;
 mod sandbox;
 mod state_trust;
+mod stdio;
