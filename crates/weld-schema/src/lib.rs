@@ -64,8 +64,12 @@ mod error;
 mod path;
 mod schema;
 mod signature;
+mod size;
+mod source;
 mod ty;
 
-pub use error::{ConvertError, Unsupported};
+pub use error::{ConvertError, Oversize, SchemaPart, TooLarge, TypeError, Unsupported};
 pub use signature::{Rendered, Signature, min_json_len};
+pub use size::{MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, SchemaSize};
+pub use source::{Node, Opaque, TypeSource};
 pub use ty::Ty;

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use weld_schema::{Signature, Ty};
+use weld_schema::{SchemaSize, Signature, Ty};
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -44,6 +44,30 @@ proptest! {
     #[test]
     fn every_generated_schema_is_a_valid_2020_12_schema(ty in arb_ty()) {
         let _ = validator(&ty.json_schema());
+    }
+
+    #[test]
+    fn the_predicted_schema_size_is_the_built_schema_size(ty in arb_ty()) {
+        let built = ty.json_schema();
+        let predicted = ty.schema_size();
+        prop_assert_eq!(predicted, SchemaSize::of(&built), "type {}", ty.wit());
+        prop_assert_eq!(predicted.bytes, built.to_string().len() as u64);
+    }
+
+    #[test]
+    fn a_cut_rendering_is_a_prefix_of_the_whole_within_the_limit(
+        ty in arb_ty(),
+        max in 0usize..200,
+    ) {
+        let whole = ty.wit();
+        let cut = ty.wit_within(max);
+        if whole.len() <= max {
+            prop_assert_eq!(cut, whole);
+        } else {
+            let kept = cut.strip_suffix('…').expect("a cut rendering ends in …");
+            prop_assert!(kept.len() <= max);
+            prop_assert!(whole.starts_with(kept));
+        }
     }
 
     #[test]

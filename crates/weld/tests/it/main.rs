@@ -13,3 +13,4 @@ mod mcp;
 mod network;
 mod reload;
 mod sandbox;
+mod schema_caps;
