@@ -61,6 +61,7 @@
 
 mod convert;
 mod error;
+mod fuzz;
 mod path;
 mod schema;
 mod signature;
@@ -68,6 +69,7 @@ mod size;
 mod source;
 mod ty;
 
+pub use fuzz::{Validate, fuzz_arguments, fuzz_schema};
 pub use error::{ConvertError, Oversize, SchemaPart, TooLarge, TypeError, Unsupported};
 pub use signature::{Rendered, Signature, min_json_len};
 pub use size::{MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, SchemaSize};

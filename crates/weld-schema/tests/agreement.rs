@@ -204,3 +204,50 @@ fn f32_output_reads_back_exactly_across_the_bit_space() {
     }
     assert!(checked > 60_000);
 }
+
+/// The fuzzing oracles' judge, as the fuzz targets have it.
+fn judge(schema: &Value, instance: &Value) -> bool {
+    validator(schema).is_valid(instance)
+}
+
+fn fuzz_seeds(target: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(target);
+    let seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| std::fs::read(entry.expect("entry").path()).expect("read seed"))
+        .collect();
+    assert!(seeds.len() >= 3, "{}", dir.display());
+    seeds
+}
+
+#[test]
+fn the_fuzz_seeds_pass_the_oracles() {
+    for seed in fuzz_seeds("schema_agreement") {
+        weld_schema::fuzz_schema(&seed, &judge);
+    }
+    for seed in fuzz_seeds("argument_conversion") {
+        weld_schema::fuzz_arguments(&seed, &judge);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    #[test]
+    fn the_schema_oracle_holds_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+        weld_schema::fuzz_schema(&data, &judge);
+    }
+
+    #[test]
+    fn the_argument_oracle_holds_on_arbitrary_arguments(
+        head in proptest::collection::vec(any::<u8>(), 0..16),
+        args in arb_json(),
+    ) {
+        let mut data: Vec<u8> = head.into_iter().filter(|&b| b != 0xff).collect();
+        data.push(0xff);
+        data.extend(args.to_string().into_bytes());
+        weld_schema::fuzz_arguments(&data, &judge);
+    }
+}

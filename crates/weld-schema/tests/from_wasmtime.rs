@@ -254,9 +254,10 @@ fn nested_records(levels: usize, fields: usize, name_len: usize) -> String {
 
 #[test]
 fn a_shared_type_that_expands_past_the_cap_is_refused_after_at_most_the_cap() {
-    // 4^9 leaves, 87381 records of ~7 KB each: ~600 MB of schema, from a
-    // component of ~35 KB.
-    let f = func(&nested_records(9, 4, 900));
+    // 4^8 leaves, 21845 records of ~7 KB each: ~160 MB of schema each for
+    // parameter and result, from a component of ~30 KB. (A level more and
+    // the validator's own limit on type size refuses it.)
+    let f = func(&nested_records(8, 4, 900));
     let err = Signature::from_wasmtime(&f).expect_err("over the cap");
     let TypeError::TooLarge(too_large) = &err else {
         panic!("expected TooLarge, got {err}");
@@ -322,7 +323,7 @@ fn a_type_nested_past_the_depth_cap_is_refused_naming_the_depth() {
 
 #[test]
 fn ty_from_wasmtime_is_bounded_too() {
-    let f = func(&nested_records(9, 4, 900));
+    let f = func(&nested_records(8, 4, 900));
     let (_, ty) = f.params().next().expect("a parameter");
     let err = Ty::from_wasmtime(&ty).expect_err("over the cap");
     assert!(

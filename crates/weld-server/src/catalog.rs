@@ -43,13 +43,16 @@ pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
 /// The most bytes of JSON all served components' tools may take together
 /// in `tools/list` (built-in tools aside).
 ///
-/// Every listing request serialises the whole list, and every client holds
-/// it (and usually hands it to a model). A hundred real tools take a few
-/// hundred kilobytes; 16 MiB is fifty times that, yet bounds what one
-/// listing costs. Components are added in order (installed ones by name,
-/// then `--component` files); one that would take the listing over the cap
-/// is left out with the reason.
-pub const MAX_LISTING_BYTES: u64 = 16 * 1024 * 1024;
+/// Every listing request serialises the whole list, every client holds it
+/// (and usually hands it to a model), and weld keeps it in memory as JSON
+/// values, which take up to 18 times their text (measured on schemas made
+/// of many small nodes): 4 MiB of listing is at most about 80 MB resident.
+/// A hundred real tools take a few hundred kilobytes, so 4 MiB leaves
+/// tenfold headroom and still fits seven tools at the per-schema cap.
+/// Components are added in order (installed ones by name, then
+/// `--component` files); one that would take the listing over the cap is
+/// left out with the reason.
+pub const MAX_LISTING_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The longest signature a generated description writes out. Beyond it the
 /// signature is cut (`…`): the schemas still carry the full types, and a
@@ -528,7 +531,131 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use super::tool_name;
+    use super::{MAX_DESCRIPTION_BYTES, component_tools, tool_name};
+    use weld_runtime::Signature;
+    use weld_schema::{Node, Opaque, TypeError, TypeSource};
+    use weld_store::{ComponentDocs, FunctionDocs};
+
+    /// A record of `width` fields of a record of `width` fields … `depth`
+    /// deep: one node per level, `width^depth` when written out.
+    #[derive(Clone, Copy)]
+    struct Fan {
+        depth: u32,
+        width: usize,
+        name_len: usize,
+    }
+
+    impl TypeSource for Fan {
+        fn node(&self) -> Node<Self> {
+            if self.depth == 0 {
+                return Node::U8;
+            }
+            let below = Fan {
+                depth: self.depth - 1,
+                ..*self
+            };
+            Node::Record(
+                (0..self.width)
+                    .map(|i| (format!("f{i}-{}", "x".repeat(self.name_len)), below))
+                    .collect(),
+            )
+        }
+    }
+
+    /// An opaque type: a resource handle.
+    struct Handle;
+
+    impl TypeSource for Handle {
+        fn node(&self) -> Node<Self> {
+            Node::Opaque(Opaque::Own)
+        }
+    }
+
+    fn signature(param: Fan) -> Result<Signature, TypeError> {
+        Signature::from_source([("x", param)], std::iter::empty::<Fan>())
+    }
+
+    #[test]
+    fn a_function_whose_types_expand_past_the_cap_refuses_the_whole_component() {
+        let huge = signature(Fan {
+            depth: 12,
+            width: 4,
+            name_len: 100,
+        });
+        let small = signature(Fan {
+            depth: 1,
+            width: 2,
+            name_len: 1,
+        });
+        let unsupported = Signature::from_source([("h", Handle)], std::iter::empty::<Handle>());
+        assert!(matches!(unsupported, Err(TypeError::Unsupported(_))));
+        let functions = [
+            (None, "small", &small),
+            (None, "odd", &unsupported),
+            (None, "huge", &huge),
+        ];
+        let Err(refused) = component_tools("c", &ComponentDocs::default(), functions) else {
+            panic!("the component must be refused");
+        };
+        assert_eq!(refused.function, "c_huge");
+        assert!(
+            refused.reason.contains("the input schema is more than")
+                && refused.reason.contains("the cap is 262144 bytes")
+                && refused.reason.ends_with("the component is refused whole"),
+            "{}",
+            refused.reason
+        );
+
+        // Without it, the unsupported function is merely not a tool.
+        let built = component_tools("c", &ComponentDocs::default(), functions.into_iter().take(2))
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        assert_eq!(built.tools.len(), 1);
+        assert_eq!(built.skipped.len(), 1);
+        assert_eq!(built.skipped[0].function, "c_odd");
+    }
+
+    #[test]
+    fn a_description_over_the_cap_refuses_the_component_naming_its_size() {
+        let sig = signature(Fan {
+            depth: 1,
+            width: 1,
+            name_len: 1,
+        });
+        let mut docs = ComponentDocs::default();
+        docs.0.insert(
+            "f".into(),
+            FunctionDocs {
+                description: Some("d".repeat(MAX_DESCRIPTION_BYTES + 1)),
+                params: Default::default(),
+            },
+        );
+        let Err(refused) = component_tools("c", &docs, [(None, "f", &sig)]) else {
+            panic!("the component must be refused");
+        };
+        assert_eq!(refused.function, "c_f");
+        assert_eq!(
+            refused.reason,
+            "its description is 65537 bytes (the cap is 65536 bytes); the component is refused whole"
+        );
+        docs.0.get_mut("f").expect("docs").description = Some("d".repeat(MAX_DESCRIPTION_BYTES));
+        assert!(component_tools("c", &docs, [(None, "f", &sig)]).is_ok());
+    }
+
+    #[test]
+    fn a_generated_description_cuts_a_long_signature() {
+        // Within the schema cap, but its WIT runs to ~40 KB.
+        let sig = signature(Fan {
+            depth: 3,
+            width: 4,
+            name_len: 400,
+        });
+        let built = component_tools("c", &ComponentDocs::default(), [(None, "f", &sig)])
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        let description = built.tools[0].tool.description.as_deref().expect("described");
+        assert!(description.starts_with("Calls `f: func(x: record { f0-"), "{description}");
+        assert!(description.contains("…` from component `c`"), "{description}");
+        assert!(description.len() < 4 * 1024 + 200, "{}", description.len());
+    }
 
     #[tokio::test]
     async fn replacing_the_catalog_wakes_subscribers() {

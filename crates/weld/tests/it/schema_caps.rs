@@ -16,23 +16,28 @@ use crate::common::*;
 /// The shape of a generated component: `levels` records, each with
 /// `fields` fields named `fJ-xxx…` (`name_len` bytes) of the record below
 /// it (the lowest holds `u8`s), and `functions` exported functions `fN:
-/// func(input: <top record>) -> u32` that return 7.
+/// func(input: <top record>) -> u32` that return 7 (or, with
+/// `record_result`, return the top record too; those are never called).
 #[derive(Debug, Clone, Copy)]
 pub struct NestedRecords {
     pub levels: usize,
     pub fields: usize,
     pub name_len: usize,
     pub functions: usize,
+    pub record_result: bool,
 }
 
 impl NestedRecords {
     /// About the hostile component of the issue: 32 KB, three functions,
-    /// each of whose input schemas would be about 700 MB of JSON.
+    /// each of whose input and output schemas would be about 170 MB of JSON
+    /// (1 GB in all). Larger types are refused by the validator's own
+    /// limit on type size.
     pub const HOSTILE: NestedRecords = NestedRecords {
-        levels: 9,
+        levels: 8,
         fields: 4,
-        name_len: 900,
+        name_len: 1000,
         functions: 3,
+        record_result: true,
     };
 
     /// The name of field `j` (< 10) of any record: `name_len` bytes, at
@@ -70,9 +75,14 @@ impl NestedRecords {
             ));
         }
         let top = self.levels - 1;
+        let result = if self.record_result {
+            format!("$r{top}")
+        } else {
+            "u32".to_string()
+        };
         for f in 0..self.functions {
             wat.push_str(&format!(
-                "  (func $f{f} (param \"input\" $r{top}) (result u32)
+                "  (func $f{f} (param \"input\" $r{top}) (result {result})
     (canon lift (core func $i \"run\") (memory $mem) (realloc $realloc)))
   (export \"f{f}\" (func $f{f}))\n"
             ));
@@ -142,7 +152,7 @@ async fn a_component_whose_shared_types_expand_past_the_schema_cap_is_refused_at
     assert!(message.contains("cannot be installed"), "{message}");
     assert!(message.contains("tool `hostile-types_f0`"), "{message}");
     assert!(
-        message.contains("the input schema is more than 262"),
+        message.contains("the input schema is more than "),
         "{message}"
     );
     assert!(message.contains("the cap is 262144 bytes"), "{message}");
@@ -202,6 +212,7 @@ async fn a_component_just_under_the_schema_cap_is_installed_listed_and_callable(
         fields: 4,
         name_len: 0,
         functions: 2,
+        record_result: false,
     };
     // The longest names that keep the input schema under the cap.
     let name_len = (4..4096)
@@ -233,5 +244,59 @@ async fn a_component_just_under_the_schema_cap_is_installed_listed_and_callable(
     );
     let result = call(&client, "big-types_f1", shape.arguments()).await;
     assert_eq!(result.structured_content, Some(json!({"result": 7})));
+    client.cancel().await.expect("close");
+}
+
+/// Three functions whose input and output schemas are each just under the
+/// cap: about 1.5 MB of listing.
+const LARGE_BUT_WITHIN: NestedRecords = NestedRecords {
+    levels: 4,
+    fields: 4,
+    name_len: 340,
+    functions: 3,
+    record_result: true,
+};
+
+#[tokio::test]
+async fn a_component_whose_tools_together_exceed_the_listing_cap_is_refused_at_add() {
+    let dirs = Dirs::new();
+    let shape = NestedRecords {
+        functions: 9,
+        ..LARGE_BUT_WITHIN
+    };
+    let file = shape.write(&dirs.cache.join("files"), "many-types");
+    let output = dirs.run(&["add", &file.display().to_string()]).await;
+    assert!(!output.status.success(), "installed: {}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("bytes of JSON in the tool listing, over the cap of 4194304 bytes"),
+        "{message}"
+    );
+    assert!(!dirs.state.join("index.json").exists());
+}
+
+#[tokio::test]
+async fn serve_leaves_out_the_component_that_would_take_the_listing_over_the_cap() {
+    let dirs = Dirs::new();
+    let files = dirs.cache.join("files");
+    let mut args = Vec::new();
+    for name in ["big-a", "big-b", "big-c"] {
+        args.push("--component".to_string());
+        args.push(LARGE_BUT_WITHIN.write(&files, name).display().to_string());
+    }
+    args.push("--component".to_string());
+    args.push(component("add").display().to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let client = stdio_client(&dirs, &args, legacy()).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let components: std::collections::BTreeSet<&str> = tools
+        .iter()
+        .filter_map(|t| t.name.split_once('_').map(|(c, _)| c))
+        .collect();
+    // Two fit in 4 MiB, the third does not; the small one after it does.
+    assert_eq!(
+        components.into_iter().collect::<Vec<_>>(),
+        ["add", "big-a", "big-b", "weld"],
+    );
     client.cancel().await.expect("close");
 }
