@@ -21,16 +21,17 @@
 //! byte for byte): the same imports meet the same linker, and there is no
 //! code to compile.
 
-use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, ComponentExportIndex, Linker};
-use wasmparser::component_types::{
-    ComponentDefinedType, ComponentEntityType, ComponentFuncType, ComponentValType,
-};
 use wasmparser::collections::IndexSet;
+use wasmparser::component_types::{
+    ComponentAnyTypeId, ComponentDefinedType, ComponentEntityType, ComponentFuncType,
+    ComponentValType,
+};
 use wasmparser::names::KebabString;
 use wasmparser::types::TypesRef;
 use wasmparser::{Parser, Payload, PrimitiveValType, Validator, WasmFeatures};
 use wasmtime::Engine;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use weld_schema::{Node, Opaque, Signature, TypeError, TypeSource};
 
 /// One exported function of a loaded component.
@@ -193,7 +194,10 @@ pub(crate) fn uncompiled<T>(
 ) -> Result<Uncompiled, String> {
     let features = engine.get_wasm_features();
     if !Parser::is_component(wasm) {
-        return Err("the bytes are not a WebAssembly component (a core module, or not WebAssembly at all)".into());
+        return Err(
+            "the bytes are not a WebAssembly component (a core module, or not WebAssembly at all)"
+                .into(),
+        );
     }
     let mut validator = Validator::new_with_features(features);
     let types = validator.validate_all(wasm).map_err(|e| e.to_string())?;
@@ -229,7 +233,10 @@ pub(crate) fn uncompiled<T>(
     }
     let link_error = match &layout.declarations {
         Some(declarations) => match Component::new(engine, declarations) {
-            Ok(declared) => linker.instantiate_pre(&declared).err().map(|e| format!("{e}")),
+            Ok(declared) => linker
+                .instantiate_pre(&declared)
+                .err()
+                .map(|e| format!("{e}")),
             Err(e) => Some(format!(
                 "not checked: its import declarations alone are not a component Wasmtime accepts \
                  ({e}); `weld add` compiles it and checks"
@@ -241,9 +248,24 @@ pub(crate) fn uncompiled<T>(
                 .into(),
         ),
     };
+    // Imports of plain value types carry type information only; Wasmtime
+    // neither lists them nor asks the host for them, and neither does this.
+    let imports = layout
+        .imports
+        .into_iter()
+        .filter(|name| {
+            !matches!(
+                types.component_item_for_import(name).map(|item| item.ty),
+                Some(ComponentEntityType::Type {
+                    referenced: ComponentAnyTypeId::Defined(_),
+                    ..
+                })
+            )
+        })
+        .collect();
     Ok(Uncompiled {
         functions,
-        imports: layout.imports,
+        imports,
         link_error,
     })
 }

@@ -50,7 +50,10 @@ pub fn fuzz_schema(data: &[u8], validate: Validate<'_>) {
         assert_eq!(cut, whole);
     } else {
         let kept = cut.strip_suffix('…').expect("a cut rendering ends in …");
-        assert!(kept.len() <= max && whole.starts_with(kept), "{cut} / {whole}");
+        assert!(
+            kept.len() <= max && whole.starts_with(kept),
+            "{cut} / {whole}"
+        );
     }
 }
 
@@ -188,7 +191,17 @@ const NAMES: [&str; 8] = ["a", "b", "c", "ok", "err", "some", "result", "x-y"];
 /// Strings that matter to the mapping: the non-finite floats, names, one
 /// and two code points, an empty one.
 const STRINGS: [&str; 12] = [
-    "", "NaN", "Infinity", "-Infinity", "a", "ok", "some", "x-y", "ab", "\u{1F600}", "e\u{301}",
+    "",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "a",
+    "ok",
+    "some",
+    "x-y",
+    "ab",
+    "\u{1F600}",
+    "e\u{301}",
     "\0",
 ];
 
@@ -205,6 +218,10 @@ impl Choices<'_> {
             }
             None => 0,
         }
+    }
+
+    fn coin(&mut self) -> bool {
+        self.byte() & 1 == 0
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -261,7 +278,7 @@ impl Choices<'_> {
                 Ty::FixedList(t, self.byte() as u32 % 4)
             }
             17 => {
-                let k = if self.byte() % 2 == 0 {
+                let k = if self.coin() {
                     Box::new(Ty::String)
                 } else {
                     inner(self)
@@ -279,7 +296,7 @@ impl Choices<'_> {
                     names
                         .into_iter()
                         .map(|n| {
-                            let payload = (self.byte() % 2 == 0).then(|| *inner(self));
+                            let payload = (self.coin()).then(|| *inner(self));
                             (n, payload)
                         })
                         .collect(),
@@ -287,8 +304,8 @@ impl Choices<'_> {
             }
             21 => Ty::Option(inner(self)),
             _ => {
-                let ok = (self.byte() % 2 == 0).then(|| inner(self));
-                let err = (self.byte() % 2 == 0).then(|| inner(self));
+                let ok = (self.coin()).then(|| inner(self));
+                let err = (self.coin()).then(|| inner(self));
                 Ty::Result { ok, err }
             }
         }
@@ -298,11 +315,15 @@ impl Choices<'_> {
     fn any_json(&mut self, depth: u32) -> Value {
         match self.below(if depth == 0 { 5 } else { 7 }) {
             0 => Value::Null,
-            1 => Value::Bool(self.byte() % 2 == 0),
+            1 => Value::Bool(self.coin()),
             2 => self.number(),
             3 => Value::String(STRINGS[self.below(STRINGS.len())].to_string()),
             4 => Value::String(NAMES[self.below(NAMES.len())].to_string()),
-            5 => Value::Array((0..self.below(4)).map(|_| self.any_json(depth - 1)).collect()),
+            5 => Value::Array(
+                (0..self.below(4))
+                    .map(|_| self.any_json(depth - 1))
+                    .collect(),
+            ),
             _ => Value::Object(
                 (0..self.below(4))
                     .map(|_| {
@@ -335,7 +356,9 @@ impl Choices<'_> {
             0 => Value::from(self.u64()),
             1 => Value::from(self.u64() as i64),
             2 => Number::from_f64(f64::from_bits(self.u64())).map_or(Value::Null, Value::Number),
-            3 => Number::from_f64(edges[self.below(edges.len())]).map_or(Value::Null, Value::Number),
+            3 => {
+                Number::from_f64(edges[self.below(edges.len())]).map_or(Value::Null, Value::Number)
+            }
             4 => {
                 let bounds: [i128; 8] = [
                     i8::MIN.into(),
@@ -362,7 +385,7 @@ impl Choices<'_> {
             return self.any_json(depth.min(2));
         }
         match ty {
-            Ty::Bool => Value::Bool(self.byte() % 2 == 0),
+            Ty::Bool => Value::Bool(self.coin()),
             Ty::S8 | Ty::U8 | Ty::S16 | Ty::U16 | Ty::S32 | Ty::U32 | Ty::S64 | Ty::U64 => {
                 self.number()
             }
@@ -371,9 +394,11 @@ impl Choices<'_> {
                 _ => self.number(),
             },
             Ty::Char | Ty::String => Value::String(STRINGS[self.below(STRINGS.len())].to_string()),
-            Ty::List(t) => {
-                Value::Array((0..self.below(4)).map(|_| self.json_for(t, depth)).collect())
-            }
+            Ty::List(t) => Value::Array(
+                (0..self.below(4))
+                    .map(|_| self.json_for(t, depth))
+                    .collect(),
+            ),
             Ty::FixedList(t, n) => {
                 let len = (*n as usize + self.below(3)).saturating_sub(1);
                 Value::Array((0..len).map(|_| self.json_for(t, depth)).collect())
@@ -423,7 +448,11 @@ impl Choices<'_> {
                     (None, _) => {
                         let mut m = Map::new();
                         m.insert(name.clone(), Value::Null);
-                        if self.below(2) == 0 { Value::Object(m) } else { Value::String(name.clone()) }
+                        if self.below(2) == 0 {
+                            Value::Object(m)
+                        } else {
+                            Value::String(name.clone())
+                        }
                     }
                     (Some(t), _) => {
                         let mut m = Map::new();
@@ -447,7 +476,7 @@ impl Choices<'_> {
                 _ => self.json_for(t, depth),
             },
             Ty::Result { ok, err } => {
-                let (key, payload) = if self.byte() % 2 == 0 {
+                let (key, payload) = if self.coin() {
                     ("ok", ok)
                 } else {
                     ("err", err)

@@ -62,10 +62,10 @@ impl Ty {
                     json!({"type": "array", "items": tuple(&pair)})
                 }
             }
-            Ty::Tuple(ts) => tuple(&ts.iter().map(|t| part(t)).collect::<Vec<_>>()),
-            Ty::Record(fields) => {
-                Value::Object(record(fields.iter().map(|(n, t)| (n, part(t), is_option(t)))))
-            }
+            Ty::Tuple(ts) => tuple(&ts.iter().map(&mut *part).collect::<Vec<_>>()),
+            Ty::Record(fields) => Value::Object(record(
+                fields.iter().map(|(n, t)| (n, part(t), is_option(t))),
+            )),
             Ty::Variant(cases) => {
                 let branches: Vec<Value> = cases
                     .iter()
@@ -159,7 +159,9 @@ pub(crate) fn single_property(name: &str, schema: Value) -> Value {
 
 /// An object schema with one property per field; fields of type `option<_>`
 /// may be omitted. Shared by records and function parameter lists.
-pub(crate) fn record(fields: impl Iterator<Item = (impl Into<String>, Value, bool)>) -> Map<String, Value> {
+pub(crate) fn record(
+    fields: impl Iterator<Item = (impl Into<String>, Value, bool)>,
+) -> Map<String, Value> {
     let mut props = Map::new();
     let mut required = Vec::new();
     for (name, schema, optional) in fields {

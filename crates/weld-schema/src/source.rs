@@ -98,8 +98,12 @@ impl TypeSource for Type {
             Type::FixedLengthList(l) => Node::FixedList(l.ty(), l.len()),
             Type::Map(m) => Node::Map(m.key(), m.value()),
             Type::Tuple(t) => Node::Tuple(t.types().collect()),
-            Type::Record(r) => Node::Record(r.fields().map(|f| (f.name.to_string(), f.ty)).collect()),
-            Type::Variant(v) => Node::Variant(v.cases().map(|c| (c.name.to_string(), c.ty)).collect()),
+            Type::Record(r) => {
+                Node::Record(r.fields().map(|f| (f.name.to_string(), f.ty)).collect())
+            }
+            Type::Variant(v) => {
+                Node::Variant(v.cases().map(|c| (c.name.to_string(), c.ty)).collect())
+            }
             Type::Enum(e) => Node::Enum(e.names().map(str::to_string).collect()),
             Type::Flags(f) => Node::Flags(f.names().map(str::to_string).collect()),
             Type::Option(o) => Node::Option(o.ty()),

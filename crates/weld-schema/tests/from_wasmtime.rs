@@ -316,7 +316,8 @@ fn a_type_nested_past_the_depth_cap_is_refused_naming_the_depth() {
     ))
     .expect_err("too deep");
     assert!(
-        err.starts_with("the input schema nests ") && err.contains(&format!("the cap is {MAX_SCHEMA_DEPTH} levels")),
+        err.starts_with("the input schema nests ")
+            && err.contains(&format!("the cap is {MAX_SCHEMA_DEPTH} levels")),
         "{err}"
     );
 }

@@ -418,11 +418,8 @@ pub fn describe(
         None => generated_description(component, interface, function, signature),
     };
     let param_doc = |param: &str| docs.and_then(|d| d.params.get(param).cloned());
-    let input_schema = checked(
-        SchemaPart::Input,
-        Some(signature.input_schema(&param_doc)),
-    )?
-    .unwrap_or_default();
+    let input_schema =
+        checked(SchemaPart::Input, Some(signature.input_schema(&param_doc)))?.unwrap_or_default();
     let output_schema = checked(SchemaPart::Output, signature.output_schema())?;
     let mut tool = Tool::new(name, description, Arc::new(input_schema));
     tool.output_schema = output_schema.map(Arc::new);
@@ -607,8 +604,12 @@ mod tests {
         );
 
         // Without it, the unsupported function is merely not a tool.
-        let built = component_tools("c", &ComponentDocs::default(), functions.into_iter().take(2))
-            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        let built = component_tools(
+            "c",
+            &ComponentDocs::default(),
+            functions.into_iter().take(2),
+        )
+        .unwrap_or_else(|e| panic!("refused: {}", e.reason));
         assert_eq!(built.tools.len(), 1);
         assert_eq!(built.skipped.len(), 1);
         assert_eq!(built.skipped[0].function, "c_odd");
@@ -651,9 +652,19 @@ mod tests {
         });
         let built = component_tools("c", &ComponentDocs::default(), [(None, "f", &sig)])
             .unwrap_or_else(|e| panic!("refused: {}", e.reason));
-        let description = built.tools[0].tool.description.as_deref().expect("described");
-        assert!(description.starts_with("Calls `f: func(x: record { f0-"), "{description}");
-        assert!(description.contains("…` from component `c`"), "{description}");
+        let description = built.tools[0]
+            .tool
+            .description
+            .as_deref()
+            .expect("described");
+        assert!(
+            description.starts_with("Calls `f: func(x: record { f0-"),
+            "{description}"
+        );
+        assert!(
+            description.contains("…` from component `c`"),
+            "{description}"
+        );
         assert!(description.len() < 4 * 1024 + 200, "{}", description.len());
     }
 

@@ -43,7 +43,10 @@ impl NestedRecords {
     /// The name of field `j` (< 10) of any record: `name_len` bytes, at
     /// least 4.
     fn field(&self, j: usize) -> String {
-        format!("f{j}-{}", "x".repeat(self.name_len.saturating_sub(3).max(1)))
+        format!(
+            "f{j}-{}",
+            "x".repeat(self.name_len.saturating_sub(3).max(1))
+        )
     }
 
     /// The component, as WAT.
