@@ -8,6 +8,7 @@ mod common;
 mod concurrency;
 mod fuel;
 mod http;
+mod inspect;
 mod manage;
 mod mcp;
 mod network;
