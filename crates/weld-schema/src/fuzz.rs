@@ -14,7 +14,10 @@
 use serde_json::{Map, Number, Value};
 use wasmtime::component::Val;
 
-use crate::{SchemaSize, Signature, Ty};
+use crate::{
+    MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, Node, Oversize, SchemaSize, Signature, Ty, TypeError,
+    TypeSource,
+};
 
 /// Decides whether `instance` is valid against `schema` (draft 2020-12).
 /// Panics if `schema` is not a valid schema: that is a finding too.
@@ -27,7 +30,11 @@ pub type Validate<'a> = &'a dyn Fn(&Value, &Value) -> bool;
 /// - a converted value renders ([`Ty::from_val`]) to JSON the schema
 ///   accepts and that converts back to an equal value, and rendering is a
 ///   fixpoint;
-/// - a cut WIT rendering is a prefix of the whole within its limit.
+/// - a cut WIT rendering is a prefix of the whole within its limit;
+/// - reading the type back through [`TypeSource`] gives the same type, and
+///   reading a tower of records that share it (each level uses the one
+///   below in every field) gives the written-out tower exactly when that is
+///   within the caps, and [`TypeError::TooLarge`] otherwise.
 ///
 /// # Panics
 /// When one of those does not hold: that is the bug the fuzzer looks for.
@@ -35,6 +42,9 @@ pub type Validate<'a> = &'a dyn Fn(&Value, &Value) -> bool;
 pub fn fuzz_schema(data: &[u8], validate: Validate<'_>) {
     let mut choices = Choices(data);
     let ty = choices.ty(4);
+    assert_eq!(Ty::from_source(&Source::Ty(&ty)), Ok(ty.clone()));
+    let (width, levels) = (2 + choices.below(6), choices.below(12) as u32);
+    check_tower(&ty, width, levels);
     let json = choices.json_for(&ty, 3);
     let schema = ty.json_schema();
     assert_eq!(
@@ -111,6 +121,131 @@ pub fn fuzz_arguments(data: &[u8], validate: Validate<'_>) {
             vals.iter().zip(&again).all(|(a, b)| val_eq(a, b)),
             "{vals:?} / {again:?}"
         );
+    }
+}
+
+/// A type seen through [`TypeSource`]: a [`Ty`], or a tower of records
+/// over one, described level by level without being written out.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Ty(&'a Ty),
+    Tower {
+        base: &'a Ty,
+        width: usize,
+        levels: u32,
+    },
+}
+
+impl TypeSource for Source<'_> {
+    fn node(&self) -> Node<Self> {
+        match *self {
+            Source::Ty(ty) => view(ty),
+            Source::Tower {
+                base, levels: 0, ..
+            } => view(base),
+            Source::Tower {
+                base,
+                width,
+                levels,
+            } => Node::Record(
+                (0..width)
+                    .map(|i| {
+                        let below = Source::Tower {
+                            base,
+                            width,
+                            levels: levels - 1,
+                        };
+                        (format!("t{i}"), below)
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+fn view(ty: &Ty) -> Node<Source<'_>> {
+    fn at(t: &Ty) -> Source<'_> {
+        Source::Ty(t)
+    }
+    match ty {
+        Ty::Bool => Node::Bool,
+        Ty::S8 => Node::S8,
+        Ty::U8 => Node::U8,
+        Ty::S16 => Node::S16,
+        Ty::U16 => Node::U16,
+        Ty::S32 => Node::S32,
+        Ty::U32 => Node::U32,
+        Ty::S64 => Node::S64,
+        Ty::U64 => Node::U64,
+        Ty::F32 => Node::F32,
+        Ty::F64 => Node::F64,
+        Ty::Char => Node::Char,
+        Ty::String => Node::String,
+        Ty::List(t) => Node::List(at(t)),
+        Ty::FixedList(t, n) => Node::FixedList(at(t), *n),
+        Ty::Map(k, v) => Node::Map(at(k), at(v)),
+        Ty::Tuple(ts) => Node::Tuple(ts.iter().map(at).collect()),
+        Ty::Record(fields) => {
+            Node::Record(fields.iter().map(|(n, t)| (n.clone(), at(t))).collect())
+        }
+        Ty::Variant(cases) => Node::Variant(
+            cases
+                .iter()
+                .map(|(n, t)| (n.clone(), t.as_ref().map(at)))
+                .collect(),
+        ),
+        Ty::Enum(names) => Node::Enum(names.clone()),
+        Ty::Flags(names) => Node::Flags(names.clone()),
+        Ty::Option(t) => Node::Option(at(t)),
+        Ty::Result { ok, err } => Node::Result {
+            ok: ok.as_deref().map(at),
+            err: err.as_deref().map(at),
+        },
+    }
+}
+
+/// Reads a tower of `levels` records of `width` fields over `base` and
+/// compares with the tower written out level by level (each level is only
+/// written out while the one below is within the cap, so this stays cheap).
+fn check_tower(base: &Ty, width: usize, levels: u32) {
+    let read = Ty::from_source(&Source::Tower {
+        base,
+        width,
+        levels,
+    });
+    let mut built = base.clone();
+    let mut over_bytes = built.schema_size().bytes > MAX_SCHEMA_BYTES;
+    for _ in 0..levels {
+        if over_bytes {
+            break;
+        }
+        built = Ty::Record(
+            (0..width)
+                .map(|i| (format!("t{i}"), built.clone()))
+                .collect(),
+        );
+        over_bytes = built.schema_size().bytes > MAX_SCHEMA_BYTES;
+    }
+    let size = built.schema_size();
+    match read {
+        Ok(ty) => {
+            assert!(!over_bytes && size.depth <= MAX_SCHEMA_DEPTH, "{size:?}");
+            assert_eq!(ty, built);
+        }
+        Err(TypeError::TooLarge(e)) => match e.oversize() {
+            Oversize::MoreBytesThan(n) => {
+                assert!(over_bytes, "refused at {n} bytes, but {size:?}");
+                assert!(n > MAX_SCHEMA_BYTES, "{n}");
+            }
+            Oversize::Depth(d) => {
+                assert!(
+                    !over_bytes && d == size.depth && d > MAX_SCHEMA_DEPTH,
+                    "{d} / {size:?}"
+                );
+            }
+            Oversize::Bytes(n) => panic!("a lowering measured {n} bytes exactly"),
+        },
+        Err(e) => panic!("{e}"),
     }
 }
 

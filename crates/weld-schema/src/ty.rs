@@ -334,10 +334,20 @@ pub(crate) fn lower<S: TypeSource>(
         Node::FixedList(t, n) => {
             Ty::FixedList(Box::new(within(segs, Seg::Raw("[]"), &t, budget)?), n)
         }
-        Node::Map(k, v) => Ty::Map(
-            Box::new(within(segs, Seg::Raw("{key}"), &k, budget)?),
-            Box::new(within(segs, Seg::Raw("{value}"), &v, budget)?),
-        ),
+        Node::Map(k, v) => {
+            // A string key has no schema of its own (the map is a JSON
+            // object), so it is not charged: the budget counts exactly
+            // what is built.
+            let key = if matches!(k.node(), Node::String) {
+                Ty::String
+            } else {
+                within(segs, Seg::Raw("{key}"), &k, budget)?
+            };
+            Ty::Map(
+                Box::new(key),
+                Box::new(within(segs, Seg::Raw("{value}"), &v, budget)?),
+            )
+        }
         Node::Tuple(ts) => Ty::Tuple(
             ts.iter()
                 .enumerate()

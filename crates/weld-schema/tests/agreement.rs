@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use weld_schema::{SchemaSize, Signature, Ty};
+use weld_schema::{MAX_SCHEMA_BYTES, Node, SchemaSize, Signature, Ty, TypeSource};
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -250,4 +250,63 @@ proptest! {
         data.extend(args.to_string().into_bytes());
         weld_schema::fuzz_arguments(&data, &judge);
     }
+}
+
+/// Found by the `schema_agreement` fuzzer: the lowering charged a map's
+/// string key against the budget although a string-keyed map is a JSON
+/// object and its key has no schema, so a type within the cap could be
+/// refused.
+#[test]
+fn a_string_map_key_is_not_charged_against_the_budget() {
+    /// Records of two fields named with `name` bytes, `levels` deep, over
+    /// `map<string, u8>`.
+    #[derive(Clone, Copy)]
+    enum Tower {
+        Level { levels: u32, name: usize },
+        String,
+        U8,
+    }
+    impl TypeSource for Tower {
+        fn node(&self) -> Node<Self> {
+            match *self {
+                Tower::Level { levels: 0, .. } => Node::Map(Tower::String, Tower::U8),
+                Tower::Level { levels, name } => {
+                    let below = Tower::Level {
+                        levels: levels - 1,
+                        name,
+                    };
+                    Node::Record(vec![
+                        (format!("a{}", "x".repeat(name)), below),
+                        (format!("b{}", "x".repeat(name)), below),
+                    ])
+                }
+                Tower::String => Node::String,
+                Tower::U8 => Node::U8,
+            }
+        }
+    }
+    fn written_out(levels: u32, name: usize) -> Ty {
+        let mut ty = Ty::Map(Box::new(Ty::String), Box::new(Ty::U8));
+        for _ in 0..levels {
+            ty = Ty::Record(vec![
+                (format!("a{}", "x".repeat(name)), ty.clone()),
+                (format!("b{}", "x".repeat(name)), ty),
+            ]);
+        }
+        ty
+    }
+    // 1024 maps: charging their keys would add 1024 × 17 bytes. Find names
+    // that put the schema within the cap but less than that below it.
+    let levels = 10;
+    let keys = Ty::String.schema_size().bytes * (1 << levels);
+    let name = (0..400)
+        .find(|&name| {
+            let size = written_out(levels, name).schema_size().bytes;
+            size <= MAX_SCHEMA_BYTES && size + keys > MAX_SCHEMA_BYTES
+        })
+        .expect("some name length puts the schema just under the cap");
+    assert_eq!(
+        Ty::from_source(&Tower::Level { levels, name }),
+        Ok(written_out(levels, name))
+    );
 }
