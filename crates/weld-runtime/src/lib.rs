@@ -47,7 +47,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub use cache::CacheKey;
 pub use call::{CallError, CallOutcome, CallStats};
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
-pub use describe::{ExportedFunction, short_interface_name};
+pub use describe::{ExportedFunction, ExportedFunctionType, short_interface_name};
 pub use files::{FileDenial, FileView, GrantedFile};
 pub use net::{HttpLimits, NetUse, NetworkEvent};
 pub use weld_policy::NetworkRules;
@@ -499,27 +499,25 @@ impl Runtime {
             .map_err(|e| RuntimeError::Compile(format!("{e:?}")))
     }
 
-    /// Compiles `wasm` without touching the cache and without resolving
-    /// imports, to describe a component that may not even be loadable.
-    /// Both engines link the same imports, so the one without fuel answers
-    /// for both.
+    /// Describes `wasm` without compiling it: validates it with the engine's
+    /// features, reads its exported functions and imports from the
+    /// validator's types, and checks its imports against the linker (see
+    /// `describe.rs`). Takes time linear in the size of the bytes, however
+    /// long its code would take to compile, so it is safe on untrusted
+    /// files. Both engines link the same imports, so the one without fuel
+    /// answers for both.
     ///
     /// # Errors
     ///
     /// When the bytes are not a valid component.
     pub fn inspect(&self, wasm: &[u8]) -> Result<Inspection, RuntimeError> {
         let plain = &self.plain;
-        let component = Component::new(&plain.engine, wasm)
-            .map_err(|e| RuntimeError::Compile(format!("{e:?}")))?;
-        let link_error = plain
-            .linker
-            .instantiate_pre(&component)
-            .err()
-            .map(|e| format!("{e}"));
+        let found = describe::uncompiled(&plain.engine, &plain.linker, wasm)
+            .map_err(RuntimeError::Compile)?;
         Ok(Inspection {
-            functions: describe::exported_functions(&plain.engine, &component),
-            imports: describe::imports(&plain.engine, &component),
-            link_error,
+            functions: found.functions,
+            imports: found.imports,
+            link_error: found.link_error,
         })
     }
 
@@ -588,7 +586,7 @@ impl LoadedComponent {
 /// What [`Runtime::inspect`] finds.
 #[derive(Debug)]
 pub struct Inspection {
-    pub functions: Vec<ExportedFunction>,
+    pub functions: Vec<ExportedFunctionType>,
     pub imports: Vec<String>,
     /// Why the component could not be loaded by this host, if it could not.
     pub link_error: Option<String>,

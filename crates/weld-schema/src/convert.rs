@@ -507,10 +507,7 @@ fn kind(val: &Val) -> &'static str {
 }
 
 fn mismatch(ty: &Ty, val: &Val) -> Fail {
-    let mut wit = ty.wit();
-    if wit.chars().count() > 60 {
-        wit = wit.chars().take(60).collect::<String>() + "…";
-    }
+    let wit = ty.wit_within(60);
     Fail::new(format!(
         "value of kind {} does not fit type {wit}",
         kind(val)

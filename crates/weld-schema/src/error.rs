@@ -149,3 +149,124 @@ impl fmt::Display for Unsupported {
 }
 
 impl std::error::Error for Unsupported {}
+
+/// Which schema of a function is meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaPart {
+    /// A bare type given to [`crate::Ty::from_wasmtime`].
+    Type,
+    /// The parameters: the tool's `inputSchema`.
+    Input,
+    /// The result: the tool's `outputSchema`.
+    Output,
+}
+
+impl SchemaPart {
+    fn name(self) -> &'static str {
+        match self {
+            SchemaPart::Type => "the type's schema",
+            SchemaPart::Input => "the input schema",
+            SchemaPart::Output => "the output schema",
+        }
+    }
+}
+
+/// How a schema exceeds a cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oversize {
+    /// More than this many bytes of JSON text (the building stopped there).
+    MoreBytesThan(u64),
+    /// Exactly this many bytes of JSON text.
+    Bytes(u64),
+    /// Nested this many levels deep.
+    Depth(u32),
+}
+
+/// A type whose JSON Schema would exceed one of weld's caps
+/// ([`crate::MAX_SCHEMA_BYTES`], [`crate::MAX_SCHEMA_DEPTH`]), typically
+/// because shared sub-types expand to far more than the component's size.
+///
+/// `Display` says which schema, how big and the cap, e.g. ``the input
+/// schema is more than 262144 bytes of JSON (the cap is 262144 bytes)``.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLarge {
+    part: SchemaPart,
+    oversize: Oversize,
+}
+
+impl TooLarge {
+    pub(crate) fn new(part: SchemaPart, oversize: Oversize) -> Self {
+        TooLarge { part, oversize }
+    }
+
+    /// Which schema.
+    pub fn part(&self) -> SchemaPart {
+        self.part
+    }
+
+    /// By how much.
+    pub fn oversize(&self) -> Oversize {
+        self.oversize
+    }
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let part = self.part.name();
+        let cap = crate::MAX_SCHEMA_BYTES;
+        match self.oversize {
+            Oversize::MoreBytesThan(n) => write!(
+                f,
+                "{part} is more than {n} bytes of JSON (the cap is {cap} bytes; \
+                 shared types are written out in full at every use)"
+            ),
+            Oversize::Bytes(n) => {
+                write!(f, "{part} is {n} bytes of JSON (the cap is {cap} bytes)")
+            }
+            Oversize::Depth(n) => write!(
+                f,
+                "{part} nests {n} levels deep (the cap is {} levels: deeper JSON \
+                 makes common MCP clients fail to read the whole tool list)",
+                crate::MAX_SCHEMA_DEPTH
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// Why a type or function cannot become a tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeError {
+    /// It has no JSON form: the function is not a tool, but the component
+    /// is otherwise fine.
+    Unsupported(Unsupported),
+    /// Its schema would exceed a cap: a component offering such a function
+    /// is refused whole, since it can only be a mistake or an attack.
+    TooLarge(TooLarge),
+}
+
+impl fmt::Display for TypeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TypeError::Unsupported(e) => e.fmt(f),
+            TypeError::TooLarge(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Transparent: the message is the inner error's, so there is no separate
+/// source to report.
+impl std::error::Error for TypeError {}
+
+impl From<Unsupported> for TypeError {
+    fn from(e: Unsupported) -> Self {
+        TypeError::Unsupported(e)
+    }
+}
+
+impl From<TooLarge> for TypeError {
+    fn from(e: TooLarge) -> Self {
+        TypeError::TooLarge(e)
+    }
+}

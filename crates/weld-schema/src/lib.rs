@@ -58,14 +58,54 @@
 //! wrap: a record is its own object; anything else is `{"result": v}`. Text
 //! content is the raw string if the value is a JSON string, otherwise the
 //! compact JSON of the structured object (or of `e`).
+//!
+//! ## Size: types are graphs, schemas are trees
+//!
+//! A component type may use one record in every field of another, and that
+//! one in every field of a third: the type is a small graph, but its JSON
+//! Schema writes every use out in full, so a component of a few kilobytes
+//! can stand for gigabytes of schema. Every schema is therefore capped:
+//! [`MAX_SCHEMA_BYTES`] of compact JSON text and [`MAX_SCHEMA_DEPTH`]
+//! levels of nesting (the reasons are on the constants).
+//!
+//! Types are read one level at a time through [`TypeSource`] (implemented
+//! for wasmtime's `Type` here, and for the validator's types by
+//! `weld-runtime`, which describes a component without compiling it). The
+//! lowering into [`Ty`] charges every node it builds its own share of the
+//! schema and stops as soon as the parameters (one budget) or the result
+//! (another) pass the cap: the work and memory it takes are bounded by the
+//! cap, never by what the type would expand to. A type over a cap yields
+//! [`TypeError::TooLarge`] (as opposed to [`TypeError::Unsupported`], a type
+//! with no JSON form); a server should refuse such a component whole.
+//!
+//! A node's share is measured by building that node's schema with a
+//! placeholder for each part and serialising it, so the one definition of
+//! the schema's shape serves both building and measuring;
+//! [`Ty::schema_size`] adds the shares up exactly (a property test checks it
+//! against the built schema). [`Ty::wit_within`] and
+//! [`Signature::wit_within`] render WIT under a byte limit, with work
+//! bounded by it.
+//!
+//! ## Fuzzing
+//!
+//! [`fuzz_schema`] and [`fuzz_arguments`] are the oracles of the cargo-fuzz
+//! targets `schema_agreement` and `argument_conversion` (`fuzz/`): they
+//! read bytes as choices that build a type and near-values of it, and check
+//! the promises above against a JSON Schema validator the caller supplies.
 
 mod convert;
 mod error;
+mod fuzz;
 mod path;
 mod schema;
 mod signature;
+mod size;
+mod source;
 mod ty;
 
-pub use error::{ConvertError, Unsupported};
+pub use error::{ConvertError, Oversize, SchemaPart, TooLarge, TypeError, Unsupported};
+pub use fuzz::{Validate, fuzz_arguments, fuzz_schema};
 pub use signature::{Rendered, Signature, min_json_len};
+pub use size::{MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, SchemaSize};
+pub use source::{Node, Opaque, TypeSource};
 pub use ty::Ty;

@@ -20,6 +20,16 @@ impl Ty {
     /// subschema: it has no `$schema` key (see
     /// [`crate::Signature::input_schema`] for a complete document).
     pub fn json_schema(&self) -> Value {
+        self.schema_with(&mut Ty::json_schema)
+    }
+
+    /// This node's schema, with `part` giving the schema of each part type
+    /// (list element, field, payload, …) in declaration order. The one
+    /// definition of the schema's shape: [`Ty::json_schema`] recurses
+    /// through it, and the size computation (`size.rs`) measures each node
+    /// by calling it with a placeholder for every part, so the size it
+    /// predicts is the size of what is built.
+    pub(crate) fn schema_with(&self, part: &mut dyn FnMut(&Ty) -> Value) -> Value {
         match self {
             Ty::Bool => json!({"type": "boolean"}),
             Ty::S8 => int(i8::MIN.into(), i8::MAX.into()),
@@ -40,25 +50,28 @@ impl Ty {
             ]}),
             Ty::Char => json!({"type": "string", "minLength": 1, "maxLength": 1}),
             Ty::String => json!({"type": "string"}),
-            Ty::List(t) => json!({"type": "array", "items": t.json_schema()}),
+            Ty::List(t) => json!({"type": "array", "items": part(t)}),
             Ty::FixedList(t, n) => json!({
-                "type": "array", "items": t.json_schema(), "minItems": n, "maxItems": n,
+                "type": "array", "items": part(t), "minItems": n, "maxItems": n,
             }),
             Ty::Map(k, v) => {
                 if **k == Ty::String {
-                    json!({"type": "object", "additionalProperties": v.json_schema()})
+                    json!({"type": "object", "additionalProperties": part(v)})
                 } else {
-                    json!({"type": "array", "items": tuple(&[k.json_schema(), v.json_schema()])})
+                    let pair = [part(k), part(v)];
+                    json!({"type": "array", "items": tuple(&pair)})
                 }
             }
-            Ty::Tuple(ts) => tuple(&ts.iter().map(Ty::json_schema).collect::<Vec<_>>()),
-            Ty::Record(fields) => Value::Object(record(fields.iter().map(|(n, t)| (n, t)))),
+            Ty::Tuple(ts) => tuple(&ts.iter().map(&mut *part).collect::<Vec<_>>()),
+            Ty::Record(fields) => Value::Object(record(
+                fields.iter().map(|(n, t)| (n, part(t), is_option(t))),
+            )),
             Ty::Variant(cases) => {
                 let branches: Vec<Value> = cases
                     .iter()
                     .map(|(name, payload)| match payload {
                         None => json!({"const": name}),
-                        Some(t) => single_property(name, t.json_schema()),
+                        Some(t) => single_property(name, part(t)),
                     })
                     .collect();
                 if branches.is_empty() {
@@ -70,15 +83,27 @@ impl Ty {
                 }
             }
             Ty::Enum(names) => json!({"type": "string", "enum": names}),
-            Ty::Option(t) => json!({"anyOf": [{"type": "null"}, some_schema(t)]}),
+            Ty::Option(t) => {
+                // The non-null part is `t` itself, or `{"some": t}` when `t`
+                // is itself an option (to keep `none` and `some(none)`
+                // apart).
+                let some = if is_option(t) {
+                    single_property("some", part(t))
+                } else {
+                    part(t)
+                };
+                json!({"anyOf": [{"type": "null"}, some]})
+            }
             Ty::Result { ok, err } => {
-                let payload = |t: &Option<Box<Ty>>| match t {
-                    Some(t) => t.json_schema(),
+                let mut payload = |t: &Option<Box<Ty>>| match t {
+                    Some(t) => part(t),
                     None => json!({"type": "null"}),
                 };
+                let ok = payload(ok);
+                let err = payload(err);
                 json!({"oneOf": [
-                    single_property("ok", payload(ok)),
-                    single_property("err", payload(err)),
+                    single_property("ok", ok),
+                    single_property("err", err),
                 ]})
             }
             Ty::Flags(names) => {
@@ -94,6 +119,10 @@ impl Ty {
             }
         }
     }
+}
+
+fn is_option(t: &Ty) -> bool {
+    matches!(t, Ty::Option(_))
 }
 
 fn int(min: i64, max: i64) -> Value {
@@ -128,27 +157,19 @@ pub(crate) fn single_property(name: &str, schema: Value) -> Value {
     })
 }
 
-/// The schema of the non-null part of `option<t>`: `t` itself, or
-/// `{"some": t}` when `t` is itself an option (to keep `none` and
-/// `some(none)` apart).
-fn some_schema(t: &Ty) -> Value {
-    if matches!(t, Ty::Option(_)) {
-        single_property("some", t.json_schema())
-    } else {
-        t.json_schema()
-    }
-}
-
 /// An object schema with one property per field; fields of type `option<_>`
 /// may be omitted. Shared by records and function parameter lists.
-pub(crate) fn record<'a>(fields: impl Iterator<Item = (&'a String, &'a Ty)>) -> Map<String, Value> {
+pub(crate) fn record(
+    fields: impl Iterator<Item = (impl Into<String>, Value, bool)>,
+) -> Map<String, Value> {
     let mut props = Map::new();
     let mut required = Vec::new();
-    for (name, ty) in fields {
-        props.insert(name.clone(), ty.json_schema());
-        if !matches!(ty, Ty::Option(_)) {
+    for (name, schema, optional) in fields {
+        let name = name.into();
+        if !optional {
             required.push(Value::String(name.clone()));
         }
+        props.insert(name, schema);
     }
     let mut schema = Map::new();
     schema.insert("type".into(), "object".into());

@@ -12,8 +12,11 @@ use wasmtime::component::types::ComponentFunc;
 
 use crate::Ty;
 use crate::convert::{self, FieldFail};
-use crate::error::{ConvertError, Scope, Unsupported};
+use crate::error::{ConvertError, Oversize, SchemaPart, Scope, TooLarge, TypeError, Unsupported};
 use crate::schema;
+use crate::size::Budget;
+use crate::source::TypeSource;
+use crate::ty::{Bounded, LowerFail, lower};
 
 const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 
@@ -58,28 +61,64 @@ fn wrap_of(ty: &Ty) -> Wrap<'_> {
 impl Signature {
     /// Reads a wasmtime function type. Fails if any parameter or the result
     /// contains a type with no JSON form (naming which parameter and where),
-    /// or if the function has more than one result.
-    pub fn from_wasmtime(func_ty: &ComponentFunc) -> Result<Signature, Unsupported> {
-        let params = func_ty
-            .params()
-            .map(|(name, ty)| {
-                Ty::from_wasmtime(&ty)
-                    .map(|t| (name.to_string(), t))
-                    .map_err(|e| e.in_parameter(name))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut results = func_ty.results();
+    /// if the function has more than one result, or if its input or output
+    /// schema would exceed the caps ([`crate::MAX_SCHEMA_BYTES`],
+    /// [`crate::MAX_SCHEMA_DEPTH`]).
+    pub fn from_wasmtime(func_ty: &ComponentFunc) -> Result<Signature, TypeError> {
+        Signature::from_source(func_ty.params(), func_ty.results())
+    }
+
+    /// Reads a function type from any [`TypeSource`], as
+    /// [`Signature::from_wasmtime`]: `params` in declaration order, and the
+    /// results (at most one is supported).
+    ///
+    /// The parameters share one budget of [`crate::MAX_SCHEMA_BYTES`] and
+    /// the result has its own, so reading stops as soon as either schema is
+    /// known to be too large, whatever the types would expand to.
+    pub fn from_source<S: TypeSource, N: AsRef<str>>(
+        params: impl IntoIterator<Item = (N, S)>,
+        results: impl ExactSizeIterator<Item = S>,
+    ) -> Result<Signature, TypeError> {
+        let mut budget = Budget::new(crate::MAX_SCHEMA_BYTES);
+        let mut depth = 0;
+        let mut lowered = Vec::new();
+        for (name, source) in params {
+            let name = name.as_ref();
+            let ty = lower(&source, &mut Vec::new(), &mut budget).map_err(|e| match e {
+                LowerFail::Unsupported(e) => TypeError::Unsupported(e.in_parameter(name)),
+                other => other.into_error(SchemaPart::Input),
+            })?;
+            depth = depth.max(ty.schema_size().depth);
+            lowered.push((name.to_string(), ty));
+        }
+        // `{"properties": {"name": <type>}}`
+        check_depth(SchemaPart::Input, depth + 2)?;
+        let mut results = results;
         if results.len() > 1 {
             return Err(Unsupported::function(format!(
                 "a function with {} results has no JSON representation",
                 results.len()
-            )));
+            ))
+            .into());
         }
         let result = match results.next() {
-            Some(ty) => Some(Ty::from_wasmtime(&ty).map_err(Unsupported::in_result)?),
+            Some(source) => {
+                let mut budget = Budget::new(crate::MAX_SCHEMA_BYTES);
+                let ty = lower(&source, &mut Vec::new(), &mut budget).map_err(|e| match e {
+                    LowerFail::Unsupported(e) => TypeError::Unsupported(e.in_result()),
+                    other => other.into_error(SchemaPart::Output),
+                })?;
+                // A record is its own object, anything else
+                // `{"properties": {"result": <type>}}`: two levels at most.
+                check_depth(SchemaPart::Output, ty.schema_size().depth + 2)?;
+                Some(ty)
+            }
             None => None,
         };
-        Ok(Signature { params, result })
+        Ok(Signature {
+            params: lowered,
+            result,
+        })
     }
 
     /// The number of result slots a caller must provide to wasmtime (0 or 1).
@@ -93,7 +132,11 @@ impl Signature {
     /// supplies a parameter's documentation, which becomes that property's
     /// `description`.
     pub fn input_schema(&self, param_docs: &impl Fn(&str) -> Option<String>) -> Map<String, Value> {
-        let mut s = schema::record(self.params.iter().map(|(n, t)| (n, t)));
+        let mut s = schema::record(
+            self.params
+                .iter()
+                .map(|(n, t)| (n, t.json_schema(), matches!(t, Ty::Option(_)))),
+        );
         if let Some(Value::Object(props)) = s.get_mut("properties") {
             for (name, prop) in props.iter_mut() {
                 if let (Some(doc), Value::Object(prop)) = (param_docs(name), prop) {
@@ -115,7 +158,11 @@ impl Signature {
     pub fn output_schema(&self) -> Option<Map<String, Value>> {
         let payload = self.payload_ty()?;
         let mut s = match wrap_of(payload) {
-            Wrap::Record(fields) => schema::record(fields.iter().map(|(n, t)| (n, t))),
+            Wrap::Record(fields) => schema::record(
+                fields
+                    .iter()
+                    .map(|(n, t)| (n, t.json_schema(), matches!(t, Ty::Option(_)))),
+            ),
             Wrap::Field(t) => match schema::single_property("result", t.json_schema()) {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -205,26 +252,40 @@ impl Signature {
     /// WIT-like rendering, e.g. `add: func(a: u32, b: u32) -> u32`; without
     /// the `name: ` prefix if `name` is empty.
     pub fn wit(&self, name: &str) -> String {
-        let mut out = String::new();
+        self.wit_within(name, usize::MAX)
+    }
+
+    /// [`Signature::wit`], cut to at most `max` bytes (plus a closing `…`
+    /// when cut), with work bounded by `max`.
+    pub fn wit_within(&self, name: &str, max: usize) -> String {
+        let mut out = Bounded::new(max);
         if !name.is_empty() {
-            out.push_str(name);
-            out.push_str(": ");
+            out.push(name);
+            out.push(": ");
         }
-        out.push_str("func(");
+        out.push("func(");
         for (i, (n, t)) in self.params.iter().enumerate() {
             if i > 0 {
-                out.push_str(", ");
+                out.push(", ");
             }
-            out.push_str(n);
-            out.push_str(": ");
-            out.push_str(&t.wit());
+            out.push(n);
+            out.push(": ");
+            t.write_wit(&mut out);
         }
-        out.push(')');
+        out.push(")");
         if let Some(r) = &self.result {
-            out.push_str(" -> ");
-            out.push_str(&r.wit());
+            out.push(" -> ");
+            r.write_wit(&mut out);
         }
-        out
+        out.finish()
+    }
+}
+
+fn check_depth(part: SchemaPart, depth: u32) -> Result<(), TooLarge> {
+    if depth > crate::MAX_SCHEMA_DEPTH {
+        Err(TooLarge::new(part, Oversize::Depth(depth)))
+    } else {
+        Ok(())
     }
 }
 

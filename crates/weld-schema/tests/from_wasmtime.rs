@@ -7,7 +7,9 @@
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, Type};
 use wasmtime::{Config, Engine};
-use weld_schema::{Signature, Ty};
+use weld_schema::{
+    MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, Oversize, SchemaPart, SchemaSize, Signature, Ty, TypeError,
+};
 
 fn engine() -> Engine {
     let mut config = Config::new();
@@ -209,11 +211,124 @@ fn a_bare_type_converts_through_ty_from_wasmtime() {
         Ty::from_wasmtime(&types[0]),
         Ok(Ty::Record(vec![("n".into(), Ty::List(Box::new(Ty::U8)))]))
     );
-    let err = Ty::from_wasmtime(&types[1]).expect_err("resource");
+    let Err(TypeError::Unsupported(err)) = Ty::from_wasmtime(&types[1]) else {
+        panic!("a resource has no JSON form");
+    };
     assert_eq!(
         err.to_string(),
         "type at `[1]`: resource handle `own<…>` has no JSON representation"
     );
     assert_eq!(err.path(), "[1]");
     assert_eq!(err.what(), "resource handle `own<…>`");
+}
+
+/// A function `f` taking `x`, a record of `fields` fields (names of
+/// `name_len` bytes) of a record of `fields` fields … `levels` deep, the
+/// lowest holding `u8`s: every level uses the one below it `fields` times,
+/// so the schema grows as `fields^levels` while the WAT grows as `levels`.
+fn nested_records(levels: usize, fields: usize, name_len: usize) -> String {
+    let name = |j: usize| format!("f{j}-{}", "x".repeat(name_len - 3));
+    let mut wat = String::from("(component\n");
+    for level in 0..levels {
+        let part = if level == 0 {
+            "u8".to_string()
+        } else {
+            format!("$r{}", level - 1)
+        };
+        wat.push_str(&format!("(type $r{level}' (record"));
+        for j in 0..fields {
+            wat.push_str(&format!(" (field \"{}\" {part})", name(j)));
+        }
+        wat.push_str("))\n");
+        wat.push_str(&format!(
+            "(import \"r{level}\" (type $r{level} (eq $r{level}')))\n"
+        ));
+    }
+    wat.push_str(&format!(
+        "(import \"f\" (func (param \"x\" $r{}) (result $r{}))))",
+        levels - 1,
+        levels - 1
+    ));
+    wat
+}
+
+#[test]
+fn a_shared_type_that_expands_past_the_cap_is_refused_after_at_most_the_cap() {
+    // 4^8 leaves, 21845 records of ~7 KB each: ~160 MB of schema each for
+    // parameter and result, from a component of ~30 KB. (A level more and
+    // the validator's own limit on type size refuses it.)
+    let f = func(&nested_records(8, 4, 900));
+    let err = Signature::from_wasmtime(&f).expect_err("over the cap");
+    let TypeError::TooLarge(too_large) = &err else {
+        panic!("expected TooLarge, got {err}");
+    };
+    assert_eq!(too_large.part(), SchemaPart::Input);
+    let Oversize::MoreBytesThan(spent) = too_large.oversize() else {
+        panic!("expected a lower bound, got {:?}", too_large.oversize());
+    };
+    // It stopped within one record of the cap: the largest node here (a
+    // record of 4 fields of 900-byte names) is under 8 KB of its own.
+    assert!(spent > MAX_SCHEMA_BYTES, "{spent}");
+    assert!(spent <= MAX_SCHEMA_BYTES + 8 * 1024, "{spent}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the input schema is more than {spent} bytes of JSON (the cap is 262144 bytes; \
+             shared types are written out in full at every use)"
+        )
+    );
+}
+
+#[test]
+fn a_shared_type_just_under_the_cap_is_read_whole_and_measured_exactly() {
+    // 4 levels of 4 fields: 85 records; 350-byte names put the schema just
+    // under 256 KiB.
+    let f = func(&nested_records(4, 4, 350));
+    let sig = Signature::from_wasmtime(&f).expect("within the cap");
+    let ty = &sig.params[0].1;
+    let size = ty.schema_size();
+    let built = ty.json_schema();
+    assert_eq!(size, SchemaSize::of(&built));
+    assert_eq!(size.bytes, built.to_string().len() as u64);
+    assert!(size.bytes <= MAX_SCHEMA_BYTES);
+    assert!(size.bytes > MAX_SCHEMA_BYTES - 16 * 1024, "{}", size.bytes);
+}
+
+#[test]
+fn the_result_has_a_budget_of_its_own() {
+    // Parameter and result each just under the cap: both fit, although
+    // together they are over it.
+    let f = func(&nested_records(4, 4, 350));
+    let sig = Signature::from_wasmtime(&f).expect("each within the cap");
+    let result = sig.result.as_ref().expect("a result");
+    assert!(result.schema_size().bytes + sig.params[0].1.schema_size().bytes > MAX_SCHEMA_BYTES);
+}
+
+#[test]
+fn a_type_nested_past_the_depth_cap_is_refused_naming_the_depth() {
+    // Each `option<option<…>>` level adds four levels of JSON.
+    let mut ty = "u8".to_string();
+    for _ in 0..20 {
+        ty = format!("(option {ty})");
+    }
+    let err = signature(&format!(
+        r#"(component (import "f" (func (param "deep" {ty}))))"#
+    ))
+    .expect_err("too deep");
+    assert!(
+        err.starts_with("the input schema nests ")
+            && err.contains(&format!("the cap is {MAX_SCHEMA_DEPTH} levels")),
+        "{err}"
+    );
+}
+
+#[test]
+fn ty_from_wasmtime_is_bounded_too() {
+    let f = func(&nested_records(8, 4, 900));
+    let (_, ty) = f.params().next().expect("a parameter");
+    let err = Ty::from_wasmtime(&ty).expect_err("over the cap");
+    assert!(
+        matches!(&err, TypeError::TooLarge(e) if e.part() == SchemaPart::Type),
+        "{err}"
+    );
 }

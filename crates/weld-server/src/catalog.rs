@@ -4,6 +4,19 @@
 //! Everything a call needs that can be worked out ahead — the tool's name,
 //! its schemas, the export index, the parameter signature — is worked out
 //! here, at load time.
+//!
+//! **Size caps.** A tool's schemas, its description and the whole listing
+//! are bounded ([`weld_schema::MAX_SCHEMA_BYTES`] and
+//! [`weld_schema::MAX_SCHEMA_DEPTH`] for each schema,
+//! [`MAX_DESCRIPTION_BYTES`], [`MAX_LISTING_BYTES`]), because component
+//! types share sub-types and their schemas write every use out: a 32 KB
+//! component can stand for gigabytes of JSON. The schemas were already
+//! bounded when the component's types were read (reading stops at the cap);
+//! here each tool is built once, measured exactly, and a component with any
+//! tool over a cap is left out whole, with the reason, rather than served in
+//! part. `weld add` refuses such a component with the same reason; `weld
+//! serve` leaves it out and logs why, and serves the rest. The listing is
+//! built once per catalog, and `tools/list` hands out the schemas by `Arc`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -11,12 +24,40 @@ use std::sync::{Arc, RwLock};
 use rmcp::model::Tool;
 use weld_policy::Excess;
 use weld_runtime::{ExportedFunction, Limits, LoadedComponent, Sandbox, Signature};
+use weld_schema::{SchemaPart, SchemaSize, TypeError};
 
 use crate::sandbox::ToolPolicy;
 use weld_store::ComponentDocs;
 
 /// Longest tool name MCP allows.
 pub const MAX_TOOL_NAME: usize = 128;
+
+/// The longest description a component may give one tool, in bytes.
+///
+/// A description is what a model reads to choose a tool: real ones are a
+/// sentence to a few paragraphs (under 2 KiB in every example). 64 KiB
+/// leaves room for a full manual page while keeping a component from
+/// making every `tools/list` carry megabytes of text.
+pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
+
+/// The most bytes of JSON all served components' tools may take together
+/// in `tools/list` (built-in tools aside).
+///
+/// Every listing request serialises the whole list, every client holds it
+/// (and usually hands it to a model), and weld keeps it in memory as JSON
+/// values, which take up to 18 times their text (measured on schemas made
+/// of many small nodes): 4 MiB of listing is at most about 80 MB resident.
+/// A hundred real tools take a few hundred kilobytes, so 4 MiB leaves
+/// tenfold headroom and still fits seven tools at the per-schema cap.
+/// Components are added in order (installed ones by name, then
+/// `--component` files); one that would take the listing over the cap is
+/// left out with the reason.
+pub const MAX_LISTING_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The longest signature a generated description writes out. Beyond it the
+/// signature is cut (`…`): the schemas still carry the full types, and a
+/// model gains nothing from pages of WIT.
+const GENERATED_SIGNATURE_BYTES: usize = 4 * 1024;
 
 /// The tool name for a function: `component_function` at world level,
 /// `component_interface_function` inside an exported interface (the
@@ -123,11 +164,57 @@ impl Catalog {
     }
 
     /// Builds the tools of `components`. Functions that cannot be tools are
-    /// listed in [`Catalog::skipped`] with the reason.
+    /// listed in [`Catalog::skipped`] with the reason; so is a component
+    /// left out whole because a tool of it, or the listing, would exceed a
+    /// size cap (and it is logged).
     pub fn build(components: Vec<ComponentEntry>) -> Self {
         let mut by_name = HashMap::new();
         let mut skipped = Vec::new();
+        let mut listing_bytes = 0u64;
         for component in components {
+            let functions = component.loaded.functions();
+            let built = match component_tools(
+                &component.name,
+                &component.docs,
+                functions
+                    .iter()
+                    .map(|f| (f.interface.as_deref(), f.name.as_str(), &f.signature)),
+            ) {
+                Ok(built) => built,
+                Err(refused) => {
+                    refused.log();
+                    skipped.push(refused);
+                    continue;
+                }
+            };
+            skipped.extend(built.skipped);
+            let (tools, duplicates): (Vec<_>, Vec<_>) = built
+                .tools
+                .into_iter()
+                .partition(|t| !by_name.contains_key(t.tool.name.as_ref()));
+            for duplicate in duplicates {
+                skipped.push(Skipped {
+                    component: component.name.clone(),
+                    function: duplicate.tool.name.to_string(),
+                    reason: "another export already has this tool name".into(),
+                });
+            }
+            let bytes: u64 = tools.iter().map(|t| t.listing_bytes).sum();
+            if listing_bytes.saturating_add(bytes) > MAX_LISTING_BYTES {
+                let refused = Skipped {
+                    component: component.name.clone(),
+                    function: String::new(),
+                    reason: format!(
+                        "its tools would take {bytes} bytes of the tool listing, which already \
+                         holds {listing_bytes}: over the cap of {MAX_LISTING_BYTES} bytes for all \
+                         components together; the component is left out"
+                    ),
+                };
+                refused.log();
+                skipped.push(refused);
+                continue;
+            }
+            listing_bytes += bytes;
             let slots = component.policy.concurrency.map(|c| {
                 Arc::new(Slots {
                     free: tokio::sync::Semaphore::new(c.max as usize),
@@ -135,47 +222,15 @@ impl Catalog {
                     excess: c.excess,
                 })
             });
-            for function in component.loaded.functions() {
-                let interface = function.interface_short_name();
-                let name = tool_name(&component.name, interface, &function.name);
-                let skip = |reason: String| Skipped {
-                    component: component.name.clone(),
-                    function: name.clone(),
-                    reason,
-                };
-                if component.name == weld_store::RESERVED_NAME {
-                    // Only a component installed before the name was
-                    // reserved gets here: its tools could shadow the
-                    // built-in ones, so none is served.
-                    skipped.push(skip(format!(
-                        "the component name `{}` is reserved for weld's built-in tools; \
-                         install it under another name (`weld add PATH --name OTHER`)",
-                        weld_store::RESERVED_NAME
-                    )));
-                    continue;
-                }
-                let signature = match &function.signature {
-                    Ok(signature) => signature.clone(),
-                    Err(reason) => {
-                        skipped.push(skip(reason.clone()));
-                        continue;
-                    }
-                };
-                if name.len() > MAX_TOOL_NAME {
-                    skipped.push(skip(format!(
-                        "the tool name is longer than MCP's {MAX_TOOL_NAME} characters; \
-                         install the component under a shorter name"
-                    )));
-                    continue;
-                }
-                if by_name.contains_key(&name) {
-                    skipped.push(skip("another export already has this tool name".into()));
-                    continue;
-                }
-                let docs = component.docs.get(interface, &function.name);
-                let tool = describe(&component.name, function, &signature, docs);
+            for BuiltTool {
+                function,
+                tool,
+                signature,
+                ..
+            } in tools
+            {
                 by_name.insert(
-                    name,
+                    tool.name.to_string(),
                     Arc::new(ToolEntry {
                         tool,
                         component: component.name.clone(),
@@ -186,7 +241,7 @@ impl Catalog {
                         output: component.policy.output,
                         slots: slots.clone(),
                         loaded: Arc::clone(&component.loaded),
-                        function: function.clone(),
+                        function: functions[function].clone(),
                     }),
                 );
             }
@@ -227,38 +282,228 @@ impl Catalog {
     }
 }
 
-/// The MCP tool definition of one function.
+/// One tool of a component, built and measured.
+pub struct BuiltTool {
+    /// The position of its function in the list given to [`component_tools`].
+    pub function: usize,
+    pub tool: Tool,
+    pub signature: Signature,
+    /// Bytes of JSON it takes in `tools/list`.
+    pub listing_bytes: u64,
+}
+
+/// The tools of one component.
+pub struct ComponentTools {
+    pub tools: Vec<BuiltTool>,
+    /// Functions that are not tools, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Skipped {
+    /// A component left out whole is an operator's concern: say so in the
+    /// log, whichever path (start, reload) built the catalog.
+    fn log(&self) {
+        tracing::error!(
+            component = %self.component,
+            tool = %self.function,
+            reason = %self.reason,
+            "component not served"
+        );
+    }
+}
+
+/// Builds the tools of component `component` from its exported functions
+/// (interface, name and signature, in declaration order) and checks each
+/// against the size caps.
+///
+/// # Errors
+///
+/// When a function's schema or a tool's description exceeds a cap, the
+/// component is refused whole: the [`Skipped`] names the tool (empty when
+/// it is not about one tool) and the reason, with the size and the cap.
+pub fn component_tools<'a>(
+    component: &str,
+    docs: &weld_store::ComponentDocs,
+    functions: impl IntoIterator<Item = (Option<&'a str>, &'a str, &'a Result<Signature, TypeError>)>,
+) -> Result<ComponentTools, Skipped> {
+    let mut built = ComponentTools {
+        tools: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut names = std::collections::HashSet::new();
+    for (position, (interface, function, signature)) in functions.into_iter().enumerate() {
+        let interface_short = interface.map(weld_runtime::short_interface_name);
+        let name = tool_name(component, interface_short, function);
+        let skip = |reason: String| Skipped {
+            component: component.to_string(),
+            function: name.clone(),
+            reason,
+        };
+        let refuse = |reason: String| skip(format!("{reason}; the component is refused whole"));
+        if component == weld_store::RESERVED_NAME {
+            // Only a component installed before the name was reserved gets
+            // here: its tools could shadow the built-in ones, so none is
+            // served.
+            built.skipped.push(skip(format!(
+                "the component name `{}` is reserved for weld's built-in tools; \
+                 install it under another name (`weld add PATH --name OTHER`)",
+                weld_store::RESERVED_NAME
+            )));
+            continue;
+        }
+        let signature = match signature {
+            Ok(signature) => signature,
+            Err(TypeError::TooLarge(e)) => return Err(refuse(e.to_string())),
+            Err(reason) => {
+                built.skipped.push(skip(reason.to_string()));
+                continue;
+            }
+        };
+        if name.len() > MAX_TOOL_NAME {
+            built.skipped.push(skip(format!(
+                "the tool name is longer than MCP's {MAX_TOOL_NAME} characters; \
+                 install the component under a shorter name"
+            )));
+            continue;
+        }
+        if !names.insert(name.clone()) {
+            built
+                .skipped
+                .push(skip("another export already has this tool name".into()));
+            continue;
+        }
+        let docs = docs.get(interface_short, function);
+        let tool = describe(component, interface, function, signature, docs).map_err(refuse)?;
+        let listing_bytes = json_len(&tool);
+        built.tools.push(BuiltTool {
+            function: position,
+            tool,
+            signature: signature.clone(),
+            listing_bytes,
+        });
+    }
+    let total: u64 = built.tools.iter().map(|t| t.listing_bytes).sum();
+    if total > MAX_LISTING_BYTES {
+        return Err(Skipped {
+            component: component.to_string(),
+            function: String::new(),
+            reason: format!(
+                "its tools take {total} bytes of JSON in the tool listing, over the cap of \
+                 {MAX_LISTING_BYTES} bytes; the component is refused whole"
+            ),
+        });
+    }
+    Ok(built)
+}
+
+/// [`component_tools`] for a component described without compiling it
+/// ([`weld_runtime::Runtime::inspect`]).
+///
+/// # Errors
+///
+/// As [`component_tools`].
+pub fn inspected_tools(
+    component: &str,
+    docs: &weld_store::ComponentDocs,
+    inspection: &weld_runtime::Inspection,
+) -> Result<ComponentTools, Skipped> {
+    component_tools(
+        component,
+        docs,
+        inspection
+            .functions
+            .iter()
+            .map(|f| (f.interface.as_deref(), f.name.as_str(), &f.signature)),
+    )
+}
+
+/// The MCP tool definition of one function, checked against the caps on
+/// its schemas and description.
+///
+/// # Errors
+///
+/// Which cap is exceeded, by how much.
 pub fn describe(
     component: &str,
-    function: &ExportedFunction,
+    interface: Option<&str>,
+    function: &str,
     signature: &Signature,
     docs: Option<&weld_store::FunctionDocs>,
-) -> Tool {
-    let name = tool_name(component, function.interface_short_name(), &function.name);
-    let description = docs
-        .and_then(|d| d.description.clone())
-        .unwrap_or_else(|| generated_description(component, function, signature));
+) -> Result<Tool, String> {
+    let interface_short = interface.map(weld_runtime::short_interface_name);
+    let name = tool_name(component, interface_short, function);
+    let description = match docs.and_then(|d| d.description.clone()) {
+        Some(given) if given.len() > MAX_DESCRIPTION_BYTES => {
+            return Err(format!(
+                "its description is {} bytes (the cap is {MAX_DESCRIPTION_BYTES} bytes)",
+                given.len()
+            ));
+        }
+        Some(given) => given,
+        None => generated_description(component, interface, function, signature),
+    };
     let param_doc = |param: &str| docs.and_then(|d| d.params.get(param).cloned());
-    let input_schema = signature.input_schema(&param_doc);
+    let input_schema =
+        checked(SchemaPart::Input, Some(signature.input_schema(&param_doc)))?.unwrap_or_default();
+    let output_schema = checked(SchemaPart::Output, signature.output_schema())?;
     let mut tool = Tool::new(name, description, Arc::new(input_schema));
-    tool.output_schema = signature.output_schema().map(Arc::new);
-    tool
+    tool.output_schema = output_schema.map(Arc::new);
+    Ok(tool)
+}
+
+/// `schema`, if it is within the caps. Its types were already read within
+/// them; what the parameters' documentation adds is measured here.
+fn checked(
+    part: SchemaPart,
+    schema: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
+    let Some(schema) = schema else {
+        return Ok(None);
+    };
+    let schema = serde_json::Value::Object(schema);
+    SchemaSize::of(&schema)
+        .check(part)
+        .map_err(|e| e.to_string())?;
+    match schema {
+        serde_json::Value::Object(schema) => Ok(Some(schema)),
+        _ => Ok(None),
+    }
+}
+
+/// Bytes of `value`'s compact JSON text, without keeping the text.
+fn json_len(value: &impl serde::Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Serialising plain data to a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// The description a tool gets when its author gave none: what it is and
-/// its full signature, so a model can still use it correctly.
+/// its signature (cut at [`GENERATED_SIGNATURE_BYTES`]), so a model can
+/// still use it correctly.
 fn generated_description(
     component: &str,
-    function: &ExportedFunction,
+    interface: Option<&str>,
+    function: &str,
     signature: &Signature,
 ) -> String {
-    let place = match &function.interface {
+    let place = match interface {
         Some(interface) => format!("interface `{interface}` of component `{component}`"),
         None => format!("component `{component}`"),
     };
     format!(
         "Calls `{}` from {place}. (The component has no description for it.)",
-        signature.wit(&function.name)
+        signature.wit_within(function, GENERATED_SIGNATURE_BYTES)
     )
 }
 
@@ -308,7 +553,145 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use super::tool_name;
+    use super::{MAX_DESCRIPTION_BYTES, component_tools, tool_name};
+    use weld_runtime::Signature;
+    use weld_schema::{Node, Opaque, TypeError, TypeSource};
+    use weld_store::{ComponentDocs, FunctionDocs};
+
+    /// A record of `width` fields of a record of `width` fields … `depth`
+    /// deep: one node per level, `width^depth` when written out.
+    #[derive(Clone, Copy)]
+    struct Fan {
+        depth: u32,
+        width: usize,
+        name_len: usize,
+    }
+
+    impl TypeSource for Fan {
+        fn node(&self) -> Node<Self> {
+            if self.depth == 0 {
+                return Node::U8;
+            }
+            let below = Fan {
+                depth: self.depth - 1,
+                ..*self
+            };
+            Node::Record(
+                (0..self.width)
+                    .map(|i| (format!("f{i}-{}", "x".repeat(self.name_len)), below))
+                    .collect(),
+            )
+        }
+    }
+
+    /// An opaque type: a resource handle.
+    struct Handle;
+
+    impl TypeSource for Handle {
+        fn node(&self) -> Node<Self> {
+            Node::Opaque(Opaque::Own)
+        }
+    }
+
+    fn signature(param: Fan) -> Result<Signature, TypeError> {
+        Signature::from_source([("x", param)], std::iter::empty::<Fan>())
+    }
+
+    #[test]
+    fn a_function_whose_types_expand_past_the_cap_refuses_the_whole_component() {
+        let huge = signature(Fan {
+            depth: 12,
+            width: 4,
+            name_len: 100,
+        });
+        let small = signature(Fan {
+            depth: 1,
+            width: 2,
+            name_len: 1,
+        });
+        let unsupported = Signature::from_source([("h", Handle)], std::iter::empty::<Handle>());
+        assert!(matches!(unsupported, Err(TypeError::Unsupported(_))));
+        let functions = [
+            (None, "small", &small),
+            (None, "odd", &unsupported),
+            (None, "huge", &huge),
+        ];
+        let Err(refused) = component_tools("c", &ComponentDocs::default(), functions) else {
+            panic!("the component must be refused");
+        };
+        assert_eq!(refused.function, "c_huge");
+        assert!(
+            refused.reason.contains("the input schema is more than")
+                && refused.reason.contains("the cap is 262144 bytes")
+                && refused.reason.ends_with("the component is refused whole"),
+            "{}",
+            refused.reason
+        );
+
+        // Without it, the unsupported function is merely not a tool.
+        let built = component_tools(
+            "c",
+            &ComponentDocs::default(),
+            functions.into_iter().take(2),
+        )
+        .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        assert_eq!(built.tools.len(), 1);
+        assert_eq!(built.skipped.len(), 1);
+        assert_eq!(built.skipped[0].function, "c_odd");
+    }
+
+    #[test]
+    fn a_description_over_the_cap_refuses_the_component_naming_its_size() {
+        let sig = signature(Fan {
+            depth: 1,
+            width: 1,
+            name_len: 1,
+        });
+        let mut docs = ComponentDocs::default();
+        docs.0.insert(
+            "f".into(),
+            FunctionDocs {
+                description: Some("d".repeat(MAX_DESCRIPTION_BYTES + 1)),
+                params: Default::default(),
+            },
+        );
+        let Err(refused) = component_tools("c", &docs, [(None, "f", &sig)]) else {
+            panic!("the component must be refused");
+        };
+        assert_eq!(refused.function, "c_f");
+        assert_eq!(
+            refused.reason,
+            "its description is 65537 bytes (the cap is 65536 bytes); the component is refused whole"
+        );
+        docs.0.get_mut("f").expect("docs").description = Some("d".repeat(MAX_DESCRIPTION_BYTES));
+        assert!(component_tools("c", &docs, [(None, "f", &sig)]).is_ok());
+    }
+
+    #[test]
+    fn a_generated_description_cuts_a_long_signature() {
+        // Within the schema cap, but its WIT runs to ~40 KB.
+        let sig = signature(Fan {
+            depth: 3,
+            width: 4,
+            name_len: 400,
+        });
+        let built = component_tools("c", &ComponentDocs::default(), [(None, "f", &sig)])
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        let description = built.tools[0]
+            .tool
+            .description
+            .as_deref()
+            .expect("described");
+        assert!(
+            description.starts_with("Calls `f: func(x: record { f0-"),
+            "{description}"
+        );
+        assert!(
+            description.contains("…` from component `c`"),
+            "{description}"
+        );
+        assert!(description.len() < 4 * 1024 + 200, "{}", description.len());
+    }
 
     #[tokio::test]
     async fn replacing_the_catalog_wakes_subscribers() {

@@ -444,6 +444,13 @@ fn add(
     if !args.force && store.index()?.components.contains_key(&file.name) {
         return Err(weld_store::StoreError::AlreadyInstalled(file.name).into());
     }
+    // Described from its types before anything is compiled: a component
+    // whose tools exceed the size caps is refused with the reason, without
+    // spending the compile on it.
+    let inspection = runtime.inspect(&file.bytes).with_context(cannot)?;
+    catalog::inspected_tools(&file.name, &file.docs, &inspection)
+        .map_err(|refused| anyhow::anyhow!("{}", refusal(&refused)))
+        .with_context(cannot)?;
     // Compile (and link) before touching the state: a component weld cannot
     // run is never installed. It runs deny-all, so unmetered, until a
     // policy says otherwise.
@@ -689,29 +696,39 @@ fn print_listing(component: &Value) -> Result<()> {
     Ok(())
 }
 
+/// Why a component is refused, for a person.
+fn refusal(refused: &catalog::Skipped) -> String {
+    if refused.function.is_empty() {
+        refused.reason.clone()
+    } else {
+        format!("tool `{}`: {}", refused.function, refused.reason)
+    }
+}
+
 fn inspect(runtime: &Runtime, path: &Path, name: Option<&str>, as_json: bool) -> Result<()> {
     let file = load::read_component_file(path, name)?;
+    // Described from its types alone: nothing of an untrusted file is
+    // compiled (see `Runtime::inspect`).
     let inspection = runtime
         .inspect(&file.bytes)
         .with_context(|| format!("inspecting {}", path.display()))?;
-    let mut tools = Vec::new();
-    let mut not_tools = Vec::new();
-    for function in &inspection.functions {
-        let interface = function.interface_short_name();
-        let tool_name = catalog::tool_name(&file.name, interface, &function.name);
-        match &function.signature {
-            Ok(signature) => {
-                let tool = catalog::describe(
-                    &file.name,
-                    function,
-                    signature,
-                    file.docs.get(interface, &function.name),
-                );
-                tools.push(serde_json::to_value(&tool)?);
-            }
-            Err(reason) => not_tools.push(json!({ "function": tool_name, "reason": reason })),
-        }
-    }
+    let (tools, not_tools, refused) =
+        match catalog::inspected_tools(&file.name, &file.docs, &inspection) {
+            Ok(built) => (
+                built
+                    .tools
+                    .iter()
+                    .map(|t| serde_json::to_value(&t.tool))
+                    .collect::<Result<Vec<_>, _>>()?,
+                built
+                    .skipped
+                    .iter()
+                    .map(|s| json!({ "function": s.function, "reason": s.reason }))
+                    .collect::<Vec<_>>(),
+                None,
+            ),
+            Err(refused) => (Vec::new(), Vec::new(), Some(refusal(&refused))),
+        };
     let report = json!({
         "name": file.name,
         "digest": file.digest,
@@ -719,8 +736,9 @@ fn inspect(runtime: &Runtime, path: &Path, name: Option<&str>, as_json: bool) ->
         "tools": tools,
         "not_tools": not_tools,
         "imports": inspection.imports,
-        "loadable": inspection.link_error.is_none(),
+        "loadable": inspection.link_error.is_none() && refused.is_none(),
         "link_error": inspection.link_error,
+        "refused": refused,
     });
     if as_json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
@@ -729,6 +747,9 @@ fn inspect(runtime: &Runtime, path: &Path, name: Option<&str>, as_json: bool) ->
     outln!("{} {} ({} bytes)", file.name, file.digest, file.bytes.len());
     if let Some(error) = &inspection.link_error {
         outln!("  cannot run here: {error}");
+    }
+    if let Some(reason) = &refused {
+        outln!("  would be refused: {reason}");
     }
     for tool in &tools {
         outln!("\ntool {}", tool["name"].as_str().unwrap_or(""));
