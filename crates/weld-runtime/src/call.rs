@@ -350,10 +350,7 @@ async fn take(
             match tokio::time::timeout_at(deadline, semaphore.acquire_many(n)).await {
                 Ok(Ok(permit)) => Ok(permit),
                 Ok(Err(_)) => Err(closed()),
-                Err(_) => Err(CallError::QueueTimeout {
-                    resource,
-                    limit,
-                }),
+                Err(_) => Err(CallError::QueueTimeout { resource, limit }),
             }
         }
     }

@@ -162,7 +162,9 @@ impl Capacity {
         match self {
             Self::InstanceSlots => "weld's instance slots",
             Self::MeteredSlots => "the instance slots of tools with a fuel budget",
-            Self::MemoryBudget => "weld's memory budget (each running call reserves its memory limit)",
+            Self::MemoryBudget => {
+                "weld's memory budget (each running call reserves its memory limit)"
+            }
         }
     }
 

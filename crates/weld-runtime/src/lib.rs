@@ -114,14 +114,17 @@ pub struct RuntimeConfig {
 impl RuntimeConfig {
     /// Defaults suited to a local server: 128 concurrent instances, 16 of
     /// them metered, 10 ms ticks, and a memory budget of half the machine's
-    /// memory ([`machine_memory_budget`], which reads `/proc`).
+    /// memory ([`machine_memory_budget`], which reads `/proc`), at least the
+    /// default memory limit of one call.
     pub fn new(cache_dir: PathBuf) -> Self {
         Self {
             cache_dir,
             max_instances: 128,
             max_metered_instances: 16,
             epoch_tick: Duration::from_millis(10),
-            memory_budget: machine_memory_budget(),
+            // Never below one call at the default limit, so that weld runs
+            // a call with default limits on any machine.
+            memory_budget: machine_memory_budget().max(Limits::default().memory),
         }
     }
 }

@@ -383,7 +383,12 @@ async fn a_call_whose_memory_limit_exceeds_the_whole_budget_is_refused_naming_th
     let error = add_one(&loaded, &limits).await.expect_err("refused");
     assert_eq!(error.kind(), "over_budget");
     let message = error.to_string();
-    for expected in ["65 MiB", "64 MiB", "--memory-budget-mib", "resources.limits.memory"] {
+    for expected in [
+        "65 MiB",
+        "64 MiB",
+        "--memory-budget-mib",
+        "resources.limits.memory",
+    ] {
         assert!(message.contains(expected), "{expected} not in: {message}");
     }
     assert!(runtime.idle());
@@ -408,7 +413,10 @@ async fn calls_beyond_the_memory_budget_wait_for_it_and_then_all_run() {
     for call in &mut waiting {
         still_waiting(call).await;
     }
-    assert!(runtime.free_slots() >= 14, "a call waiting for memory holds no slot");
+    assert!(
+        runtime.free_slots() >= 14,
+        "a call waiting for memory holds no slot"
+    );
     for holder in holders {
         holder.abort();
         let _ = holder.await;

@@ -45,14 +45,24 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         let dir = dirs::state_dir(d.state_dir.clone())?;
         Store::open(&dir).with_context(|| format!("opening the state directory {}", dir.display()))
     };
-    let runtime = |max_instances: u32| -> Result<Runtime> {
+    let serving = |max_instances: u32, memory_budget_mib: Option<u64>| -> Result<Runtime> {
         let mut config = RuntimeConfig::new(dirs::cache_dir(d.cache_dir.clone())?);
         config.max_instances = max_instances;
+        if let Some(mib) = memory_budget_mib {
+            config.memory_budget = mib.saturating_mul(1024 * 1024);
+        }
         Ok(Runtime::new(&config)?)
     };
+    let runtime = |max_instances: u32| serving(max_instances, None);
     match command {
         Command::Serve(args) => {
-            serve(&state()?, Arc::new(runtime(args.max_instances)?), args).await?;
+            let runtime = serving(args.max_instances, args.limits.memory_budget_mib)?;
+            tracing::info!(
+                max_instances = args.max_instances,
+                memory_budget_mib = runtime.memory_budget() / (1024 * 1024),
+                "calls beyond the instance slots or the memory budget wait"
+            );
+            serve(&state()?, Arc::new(runtime), args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Add(args) => {
@@ -72,7 +82,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             inspect(&runtime(1)?, &path, name.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Call(args) => call(&state()?, &runtime(4)?, args).await,
+        Command::Call(args) => {
+            let runtime = serving(4, args.limits.memory_budget_mib)?;
+            call(&state()?, &runtime, args).await
+        }
         Command::Policy(cli::PolicyCommand::Show { name }) => {
             let store = state()?;
             store

@@ -3,6 +3,7 @@
 //! link time and gigabytes of disk per build.
 
 mod architecture;
+mod capacity;
 mod cli;
 mod common;
 mod concurrency;
