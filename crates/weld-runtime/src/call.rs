@@ -328,7 +328,8 @@ struct Admission<'a> {
 }
 
 /// Takes `n` permits of `resource`, at once or (as `queue` says) after
-/// waiting. Uncontended, this is one atomic operation: no future, no timer.
+/// waiting. Uncontended, this is one atomic operation: no timer, no place
+/// in a queue.
 async fn take(
     semaphore: &Semaphore,
     n: u32,
@@ -339,7 +340,7 @@ async fn take(
     // The semaphores are never closed; if one were, the call could not
     // start, which is no reason to panic.
     let closed = || CallError::Instantiate {
-        message: format!("{resource} are unavailable (weld is shutting down)"),
+        message: format!("{resource}: unavailable (weld is shutting down)"),
     };
     match (semaphore.try_acquire_many(n), queue) {
         (Ok(permit), _) => Ok(permit),
@@ -604,8 +605,9 @@ impl LoadedComponent {
 impl LoadedComponent {
     /// Takes what one call needs before it may instantiate: the metered
     /// engine's own slots, the memory budget, the shared slots, in that
-    /// order. Every call takes them in the same order, so no two calls wait
-    /// for each other; the smaller, more specific resources come first so
+    /// order. Every call takes them in the same order (after its
+    /// component's slot, taken by the server), so no calls can wait for
+    /// each other in a cycle; the more specific resources come first, so
     /// that a call waiting for them holds none of those every tool needs.
     async fn admit(&self, limits: &Limits, queue: Queue) -> Result<Admission<'_>, CallError> {
         let pages = self

@@ -507,8 +507,8 @@ impl Runtime {
         // Wasmtime has already refused a component beyond the per-component
         // maxima, which every pool holds; this guards that promise.
         let footprint = Footprint::of(&component);
-        let take = |semaphore: &Arc<tokio::sync::Semaphore>, shape: PoolShape| {
-            let slots = SlotTake {
+        let slots_of = |semaphore: &Arc<tokio::sync::Semaphore>, shape: PoolShape| {
+            let slots = PoolSlots {
                 semaphore: Arc::clone(semaphore),
                 weight: shape.weight(footprint),
                 total: shape.slots(),
@@ -524,7 +524,7 @@ impl Runtime {
             Ok(slots)
         };
         let pool = match &flavour.pool {
-            Some(pool) => Some(take(pool, flavour.shape)?),
+            Some(pool) => Some(slots_of(pool, flavour.shape)?),
             None => None,
         };
         Ok(LoadedComponent {
@@ -533,7 +533,7 @@ impl Runtime {
             imports,
             metering: flavour.metering,
             pool,
-            slots: take(&self.slots, self.shape)?,
+            slots: slots_of(&self.slots, self.shape)?,
             budget: Arc::clone(&self.budget),
         })
     }
@@ -548,20 +548,20 @@ pub struct LoadedComponent {
     metering: Metering,
     /// Its engine's own slots, taken before the shared ones (see
     /// [`RuntimeConfig::max_metered_instances`]).
-    pool: Option<SlotTake>,
+    pool: Option<PoolSlots>,
     /// The instance slots shared by both engines.
-    slots: SlotTake,
+    slots: PoolSlots,
     budget: Arc<Budget>,
 }
 
 /// A pool's slots, and how many of them one call of a component takes.
-struct SlotTake {
+struct PoolSlots {
     semaphore: Arc<tokio::sync::Semaphore>,
     weight: u32,
     total: u32,
 }
 
-impl SlotTake {
+impl PoolSlots {
     /// The calls that fit in half the pool.
     fn half(&self) -> u32 {
         capacity::half(u64::from(self.total), u64::from(self.weight))
