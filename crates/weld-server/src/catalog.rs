@@ -323,7 +323,57 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use super::tool_name;
+    use super::{Bound, Slots, tool_name};
+    use weld_policy::{Concurrency, Excess};
+    use weld_runtime::{Capacity, Share};
+
+    const SHARE: Share = Share {
+        calls: 3,
+        bound_by: Capacity::MemoryBudget,
+    };
+
+    #[test]
+    fn a_component_without_a_concurrency_limit_gets_its_share_and_waits() {
+        let slots = Slots::new(None, SHARE);
+        assert_eq!((slots.max, slots.excess), (3, Excess::Wait));
+        assert_eq!(slots.bound, Bound::Share(Capacity::MemoryBudget));
+        assert_eq!(slots.free.available_permits(), 3);
+    }
+
+    #[test]
+    fn a_policy_limit_within_the_share_is_kept_and_one_above_it_is_lowered() {
+        let within = Slots::new(
+            Some(Concurrency {
+                max: 2,
+                excess: Excess::Refuse,
+            }),
+            SHARE,
+        );
+        assert_eq!((within.max, within.bound), (2, Bound::Policy));
+        let above = Slots::new(
+            Some(Concurrency {
+                max: 10,
+                excess: Excess::Refuse,
+            }),
+            SHARE,
+        );
+        assert_eq!(
+            (above.max, above.excess, above.bound),
+            (3, Excess::Refuse, Bound::Share(Capacity::MemoryBudget))
+        );
+    }
+
+    #[test]
+    fn a_component_beyond_the_whole_budget_still_gets_a_slot_so_its_calls_hear_why() {
+        let slots = Slots::new(
+            None,
+            Share {
+                calls: 0,
+                bound_by: Capacity::MemoryBudget,
+            },
+        );
+        assert_eq!(slots.max, 1);
+    }
 
     #[tokio::test]
     async fn replacing_the_catalog_wakes_subscribers() {

@@ -228,6 +228,57 @@ async fn a_call_never_fails_because_another_tool_holds_part_of_the_pool() {
 }
 
 #[tokio::test]
+async fn one_component_gets_at_most_half_the_pool_so_another_tool_always_starts() {
+    let dirs = Dirs::new();
+    let mut gate = gate().await;
+    // The policy asks for more than half of a pool of 2, and to be refused
+    // rather than wait beyond it.
+    install_gated(
+        &dirs,
+        &gate,
+        "hostile",
+        ", concurrency: { max: 5, excess: refuse }",
+    )
+    .await;
+    let client = Arc::new(
+        stdio_client(
+            &dirs,
+            &[
+                "--max-instances",
+                "2",
+                "--component",
+                &path_arg(&component("add")),
+            ],
+            legacy(),
+        )
+        .await,
+    );
+    let held = hold(&client, &mut gate, "hostile_http-get").await;
+
+    let refused = call(&client, "hostile_echo", json!({"text": "second"})).await;
+    assert_eq!(refused.is_error, Some(true), "{}", text(&refused));
+    let message = text(&refused);
+    for expected in [
+        "`hostile_echo` is at its share of weld's capacity",
+        "at most 1 call(s) of component `hostile`'s tools",
+        "half of weld's instance slots",
+        "raise `--max-instances`",
+    ] {
+        assert!(message.contains(expected), "{expected} not in: {message}");
+    }
+    // The other half is there for every other tool.
+    ok_result(
+        &call(&client, "add_add", json!({"a": 1, "b": 2})).await,
+        json!(3),
+    );
+
+    gate.release(1);
+    ok_result(&held.await.expect("held call"), json!("200 released"));
+    let after = call(&client, "hostile_echo", json!({"text": "after"})).await;
+    ok_result(&after, json!("after"));
+}
+
+#[tokio::test]
 async fn many_calls_of_a_heavy_component_wait_their_turn_and_other_tools_still_run() {
     let dirs = Dirs::new();
     let tmp = tempfile::tempdir().expect("tempdir");
