@@ -170,7 +170,8 @@ impl std::error::Error for DeadlineExceeded {}
 pub struct CallStats {
     /// From the start of instantiation to the return (or trap).
     pub duration: Duration,
-    /// Time spent waiting for an instance slot before that.
+    /// Time spent waiting before that, for instance slots and the memory
+    /// budget.
     pub queued: Duration,
     /// The largest total linear memory the instance reached, in bytes.
     pub peak_memory: u64,

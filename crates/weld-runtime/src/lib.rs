@@ -27,6 +27,13 @@
 //! it is loaded; a call checks that its limits agree (a budget on the metered
 //! engine, none on the other) and refuses to start otherwise.
 //!
+//! **Capacity.** Every call takes, before it instantiates, the instance
+//! slots its component needs and its memory limit from a budget shared by
+//! all calls (see `capacity`), so the pooling allocator is never found
+//! exhausted: calls beyond what fits wait (or are refused, [`Queue`]), and
+//! [`LoadedComponent::share`] says how many of one component's calls fit
+//! in half of it, leaving the rest to other tools.
+//!
 //! This crate knows nothing of MCP or of where components come from.
 
 mod cache;
