@@ -3,7 +3,8 @@
 //! Cancellation is by dropping the future returned by
 //! [`LoadedComponent::call`]: guest code yields to the executor at every
 //! epoch tick, so a dropped call stops within one tick and its instance slot
-//! is returned to the pool.
+//! is returned to the pool. A call still waiting for its slots or its memory
+//! leaves the queue when dropped, and gives back whatever it already took.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,9 @@ use wasmtime_wasi::sockets::WasiSocketsView;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError};
+
+use crate::capacity::{Capacity, deadline_after};
 use crate::files::{FileDenial, GatedDirs};
 use crate::net::{self, NetHooks, NetLog, NetworkEvent};
 use crate::output::CappedOutput;
@@ -166,7 +170,8 @@ impl std::error::Error for DeadlineExceeded {}
 pub struct CallStats {
     /// From the start of instantiation to the return (or trap).
     pub duration: Duration,
-    /// Time spent waiting for an instance slot before that.
+    /// Time spent waiting before that, for instance slots and the memory
+    /// budget.
     pub queued: Duration,
     /// The largest total linear memory the instance reached, in bytes.
     pub peak_memory: u64,
@@ -227,6 +232,37 @@ pub enum CallError {
     GrantMoved { message: String, stats: CallStats },
     #[error("the tool could not be started: {message}")]
     Instantiate { message: String },
+    #[error(
+        "the tool cannot run: its memory limit of {} MiB is more than weld's whole memory \
+         budget of {} MiB (each running call reserves its memory limit); lower the tool's \
+         memory limit (`resources.limits.memory` in its policy, or `--memory-mib`), or raise \
+         `--memory-budget-mib`",
+        .limit.div_ceil(1024 * 1024),
+        .budget / (1024 * 1024)
+    )]
+    OverBudget { limit: u64, budget: u64 },
+    #[error(
+        "the tool did not start: other calls hold all of {resource}, and its policy refuses \
+         to wait (`excess: refuse`); retry later, or {}",
+        .resource.remedy()
+    )]
+    Busy { resource: Capacity },
+    #[error(
+        "the tool did not start within its {}-second time limit: it waited all that time for \
+         {resource}, held by other calls; retry later, or {}",
+        .limit.as_secs_f64(),
+        .resource.remedy()
+    )]
+    QueueTimeout { resource: Capacity, limit: Duration },
+}
+
+/// What a call does when what it needs to start is held by other calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Wait, in arrival order, until this instant at most.
+    Until(Instant),
+    /// Give up at once (a policy's `excess: refuse`).
+    Refuse,
 }
 
 impl CallError {
@@ -241,7 +277,10 @@ impl CallError {
             | Self::Exit { stats, .. }
             | Self::Trap { stats, .. }
             | Self::GrantMoved { stats, .. } => Some(stats),
-            Self::Instantiate { .. } => None,
+            Self::Instantiate { .. }
+            | Self::OverBudget { .. }
+            | Self::Busy { .. }
+            | Self::QueueTimeout { .. } => None,
         }
     }
 
@@ -256,7 +295,10 @@ impl CallError {
             | Self::Exit { stats, .. }
             | Self::Trap { stats, .. }
             | Self::GrantMoved { stats, .. } => Some(stats),
-            Self::Instantiate { .. } => None,
+            Self::Instantiate { .. }
+            | Self::OverBudget { .. }
+            | Self::Busy { .. }
+            | Self::QueueTimeout { .. } => None,
         }
     }
 
@@ -272,6 +314,46 @@ impl CallError {
             Self::Trap { .. } => "trap",
             Self::GrantMoved { .. } => "grant_moved",
             Self::Instantiate { .. } => "instantiate",
+            Self::OverBudget { .. } => "over_budget",
+            Self::Busy { .. } => "refused_busy",
+            Self::QueueTimeout { .. } => "queue_timeout",
+        }
+    }
+}
+
+/// What a started call holds until it ends; dropped after its store.
+struct Admission<'a> {
+    _pool: Option<SemaphorePermit<'a>>,
+    _budget: SemaphorePermit<'a>,
+    _slots: SemaphorePermit<'a>,
+}
+
+/// Takes `n` permits of `resource`, at once or (as `queue` says) after
+/// waiting. Uncontended, this is one atomic operation: no timer, no place
+/// in a queue.
+async fn take(
+    semaphore: &Semaphore,
+    n: u32,
+    resource: Capacity,
+    queue: Queue,
+    limit: Duration,
+) -> Result<SemaphorePermit<'_>, CallError> {
+    // The semaphores are never closed; if one were, the call could not
+    // start, which is no reason to panic.
+    let closed = || CallError::Instantiate {
+        message: format!("{resource}: unavailable (weld is shutting down)"),
+    };
+    match (semaphore.try_acquire_many(n), queue) {
+        (Ok(permit), _) => Ok(permit),
+        (Err(TryAcquireError::Closed), _) => Err(closed()),
+        (Err(TryAcquireError::NoPermits), Queue::Refuse) => Err(CallError::Busy { resource }),
+        (Err(TryAcquireError::NoPermits), Queue::Until(deadline)) => {
+            let deadline = tokio::time::Instant::from_std(deadline);
+            match tokio::time::timeout_at(deadline, semaphore.acquire_many(n)).await {
+                Ok(Ok(permit)) => Ok(permit),
+                Ok(Err(_)) => Err(closed()),
+                Err(_) => Err(CallError::QueueTimeout { resource, limit }),
+            }
         }
     }
 }
@@ -281,6 +363,11 @@ impl LoadedComponent {
     ///
     /// `args` must match the function's parameter types (the schema layer
     /// guarantees it); a mismatch is reported as a trap, never a panic.
+    ///
+    /// A call that cannot start at once waits for its instance slots and
+    /// its memory at most `limits.timeout` (then fails with
+    /// [`CallError::QueueTimeout`]); its own time limit starts when it
+    /// starts.
     ///
     /// # Errors
     ///
@@ -294,24 +381,34 @@ impl LoadedComponent {
         sandbox: &Sandbox,
         label: &str,
     ) -> Result<CallOutcome, CallError> {
+        let queue = Queue::Until(deadline_after(limits.timeout));
+        self.call_queued(function, args, limits, sandbox, label, queue)
+            .await
+    }
+
+    /// As [`call`](Self::call), waiting to start as `queue` says.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_queued(
+        &self,
+        function: &ExportedFunction,
+        args: &[Val],
+        limits: &Limits,
+        sandbox: &Sandbox,
+        label: &str,
+        queue: Queue,
+    ) -> Result<CallOutcome, CallError> {
         let fuel = self
             .fuel_budget(limits)
             .map_err(|message| CallError::Instantiate {
                 message: message.into(),
             })?;
         let queued_at = Instant::now();
-        // The semaphores are never closed, so acquiring only fails if one
-        // were; treat that as "cannot start" rather than panicking. The
-        // engine's own (smaller) pool first, so a call waiting for it holds
-        // none of the slots other tools share.
-        let cannot_start = |e: tokio::sync::AcquireError| CallError::Instantiate {
-            message: e.to_string(),
-        };
-        let _pool_slot = match &self.pool {
-            Some(pool) => Some(pool.acquire().await.map_err(cannot_start)?),
-            None => None,
-        };
-        let _slot = self.slots.acquire().await.map_err(cannot_start)?;
+        // Declared before the store, so dropped after it: the pool has its
+        // memories and instances back before another call may take them.
+        let _admission = self.admit(limits, queue).await?;
         let started = Instant::now();
         let queued = started - queued_at;
 
@@ -507,6 +604,57 @@ impl LoadedComponent {
 }
 
 impl LoadedComponent {
+    /// Takes what one call needs before it may instantiate: the metered
+    /// engine's own slots, the memory budget, the shared slots, in that
+    /// order. Every call takes them in the same order (after its
+    /// component's slot, taken by the server), so no calls can wait for
+    /// each other in a cycle; the more specific resources come first, so
+    /// that a call waiting for them holds none of those every tool needs.
+    async fn admit(&self, limits: &Limits, queue: Queue) -> Result<Admission<'_>, CallError> {
+        let pages = self
+            .budget
+            .pages_for(limits.memory)
+            .ok_or(CallError::OverBudget {
+                limit: limits.memory,
+                budget: self.budget.bytes(),
+            })?;
+        let limit = limits.timeout;
+        let pool = match &self.pool {
+            Some(pool) => Some(
+                take(
+                    &pool.semaphore,
+                    pool.weight,
+                    Capacity::MeteredSlots,
+                    queue,
+                    limit,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let budget = take(
+            &self.budget.pages,
+            pages,
+            Capacity::MemoryBudget,
+            queue,
+            limit,
+        )
+        .await?;
+        let slots = take(
+            &self.slots.semaphore,
+            self.slots.weight,
+            Capacity::InstanceSlots,
+            queue,
+            limit,
+        )
+        .await?;
+        Ok(Admission {
+            _pool: pool,
+            _budget: budget,
+            _slots: slots,
+        })
+    }
+
     /// The fuel the call starts with, checked against the engine the
     /// component is on: a metered component without a budget would trap at
     /// its first instruction, and a budget on an unmetered one would be

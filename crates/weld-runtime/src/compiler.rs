@@ -365,7 +365,7 @@ fn parse_args(
 
 /// The engine the parent would build for `metering`, minus the pool.
 pub(crate) fn compile_engine(metering: Metering) -> Result<Engine, RuntimeError> {
-    let mut config = engine_config(1, metering);
+    let mut config = engine_config(crate::capacity::PoolShape::new(1), metering)?;
     config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
     Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:?}")))
 }

@@ -27,10 +27,18 @@
 //! it is loaded; a call checks that its limits agree (a budget on the metered
 //! engine, none on the other) and refuses to start otherwise.
 //!
+//! **Capacity.** Every call takes, before it instantiates, the instance
+//! slots its component needs and its memory limit from a budget shared by
+//! all calls (see `capacity`), so the pooling allocator is never found
+//! exhausted: calls beyond what fits wait (or are refused, [`Queue`]), and
+//! [`LoadedComponent::share`] says how many of one component's calls fit
+//! in half of it, leaving the rest to other tools.
+//!
 //! This crate knows nothing of MCP or of where components come from.
 
 mod cache;
 mod call;
+mod capacity;
 pub mod compiler;
 mod describe;
 mod files;
@@ -42,10 +50,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 
 pub use cache::CacheKey;
-pub use call::{CallError, CallOutcome, CallStats};
+pub use call::{CallError, CallOutcome, CallStats, Queue};
+pub use capacity::{Capacity, Share, machine_memory_budget};
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use describe::{ExportedFunction, ExportedFunctionType, short_interface_name};
 pub use files::{FileDenial, FileView, GrantedFile};
@@ -55,6 +64,7 @@ pub use weld_schema::{Signature, Ty, min_json_len};
 
 use cache::CompileCache;
 use call::CallState;
+use capacity::{Budget, Footprint, PoolShape};
 
 /// Errors from building the engine or loading a component.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +78,16 @@ pub enum RuntimeError {
          (weld offers the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http)"
     )]
     Link(String),
+    #[error(
+        "the component needs {slots} instance slots per call (it defines {memories} linear \
+         memories and {tables} tables), more than the pool's {capacity}; raise --max-instances"
+    )]
+    TooLarge {
+        slots: u32,
+        memories: u32,
+        tables: u32,
+        capacity: u32,
+    },
     #[error("compile cache at {path}: {cause}")]
     Cache {
         path: PathBuf,
@@ -91,7 +111,9 @@ pub struct RuntimeConfig {
     /// Where compiled artefacts are kept.
     pub cache_dir: PathBuf,
     /// How many instances may exist at once, across all tools: the size of
-    /// the instance pool. Calls beyond it wait for a slot.
+    /// the instance pool, in slots. A call takes one slot, or more for a
+    /// component with many memories or tables (see [`Capacity`]); calls
+    /// beyond it wait for a slot.
     pub max_instances: u32,
     /// How many instances of fuel-metered components may exist at once
     /// (never more than `max_instances`, whose slots they also take): the
@@ -109,11 +131,17 @@ pub struct RuntimeConfig {
     pub cache_key: Option<CacheKey>,
     /// Where, and within which limits, components are compiled.
     pub compiler: Compiler,
+    /// Bytes of linear memory all running calls may reserve together: each
+    /// call reserves its memory limit before it starts, and calls beyond
+    /// the budget wait for it.
+    pub memory_budget: u64,
 }
 
 impl RuntimeConfig {
     /// Defaults suited to a local server: 128 concurrent instances, 16 of
-    /// them metered, 10 ms ticks.
+    /// them metered, 10 ms ticks, and a memory budget of half the machine's
+    /// memory ([`machine_memory_budget`], which reads `/proc`), at least the
+    /// default memory limit of one call.
     pub fn new(cache_dir: PathBuf) -> Self {
         Self {
             cache_dir,
@@ -122,6 +150,9 @@ impl RuntimeConfig {
             epoch_tick: Duration::from_millis(10),
             cache_key: None,
             compiler: Compiler::InProcess,
+            // Never below one call at the default limit, so that weld runs
+            // a call with default limits on any machine.
+            memory_budget: machine_memory_budget().max(Limits::default().memory),
         }
     }
 }
@@ -301,8 +332,12 @@ pub struct Runtime {
     /// The fuel-metered engine, built by the first load that needs it (the
     /// lock is taken at load time only, never on the call path).
     metered: Mutex<Option<Arc<Flavour>>>,
-    /// Instance slots shared by both engines.
+    /// Instance slots shared by both engines, shaped like the plain
+    /// engine's pool.
     slots: Arc<tokio::sync::Semaphore>,
+    shape: PoolShape,
+    /// Linear memory all calls of both engines may reserve.
+    budget: Arc<Budget>,
 }
 
 /// One engine with its linker and compile cache.
@@ -311,6 +346,8 @@ struct Flavour {
     engine: Engine,
     linker: Arc<Linker<CallState>>,
     cache: CompileCache,
+    /// This engine's pool.
+    shape: PoolShape,
     /// This engine's own slots, when its pool is smaller than the shared
     /// slots (the metered one).
     pool: Option<Arc<tokio::sync::Semaphore>>,
@@ -324,7 +361,8 @@ impl Flavour {
             Metering::Off => config.max_instances,
             Metering::Fuel => config.max_metered_instances.min(config.max_instances),
         };
-        let engine = Engine::new(&engine_config(instances.max(1), metering))
+        let shape = PoolShape::new(instances);
+        let engine = Engine::new(&engine_config(shape, metering)?)
             .map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -338,12 +376,13 @@ impl Flavour {
             .map_err(|e| RuntimeError::Engine(format!("could not start the epoch ticker: {e}")))?;
         let cache = CompileCache::open(&config.cache_dir, &engine, config.cache_key.as_ref())?;
         let pool = (instances < config.max_instances)
-            .then(|| Arc::new(tokio::sync::Semaphore::new(instances.max(1) as usize)));
+            .then(|| Arc::new(tokio::sync::Semaphore::new(shape.slots() as usize)));
         Ok(Self {
             metering,
             engine,
             linker: Arc::new(linker),
             cache,
+            shape,
             pool,
         })
     }
@@ -364,12 +403,22 @@ impl Runtime {
     /// When Wasmtime rejects the configuration (e.g. the pool cannot reserve
     /// its address space).
     pub fn new(config: &RuntimeConfig) -> Result<Self, RuntimeError> {
+        let plain = Flavour::new(config, Metering::Off)?;
+        let shape = plain.shape;
         Ok(Self {
             config: config.clone(),
-            plain: Arc::new(Flavour::new(config, Metering::Off)?),
+            plain: Arc::new(plain),
             metered: Mutex::new(None),
-            slots: Arc::new(tokio::sync::Semaphore::new(config.max_instances as usize)),
+            slots: Arc::new(tokio::sync::Semaphore::new(shape.slots() as usize)),
+            shape,
+            budget: Arc::new(Budget::new(config.memory_budget)),
         })
+    }
+
+    /// The memory budget, in bytes (whole 64 KiB pages of
+    /// [`RuntimeConfig::memory_budget`]).
+    pub fn memory_budget(&self) -> u64 {
+        self.budget.bytes()
     }
 
     /// Whether the metered engine has been built (some component loaded
@@ -532,13 +581,37 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::Link(format!("{e}")))?;
+        // Wasmtime has already refused a component beyond the per-component
+        // maxima, which every pool holds; this guards that promise.
+        let footprint = Footprint::of(&component);
+        let slots_of = |semaphore: &Arc<tokio::sync::Semaphore>, shape: PoolShape| {
+            let slots = PoolSlots {
+                semaphore: Arc::clone(semaphore),
+                weight: shape.weight(footprint),
+                total: shape.slots(),
+            };
+            if slots.weight > slots.total {
+                return Err(RuntimeError::TooLarge {
+                    slots: slots.weight,
+                    memories: footprint.memories,
+                    tables: footprint.tables,
+                    capacity: slots.total,
+                });
+            }
+            Ok(slots)
+        };
+        let pool = match &flavour.pool {
+            Some(pool) => Some(slots_of(pool, flavour.shape)?),
+            None => None,
+        };
         Ok(LoadedComponent {
             pre,
             functions,
             imports,
             metering: flavour.metering,
-            pool: flavour.pool.clone(),
-            slots: Arc::clone(&self.slots),
+            pool,
+            slots: slots_of(&self.slots, self.shape)?,
+            budget: Arc::clone(&self.budget),
         })
     }
 }
@@ -552,8 +625,24 @@ pub struct LoadedComponent {
     metering: Metering,
     /// Its engine's own slots, taken before the shared ones (see
     /// [`RuntimeConfig::max_metered_instances`]).
-    pool: Option<Arc<tokio::sync::Semaphore>>,
-    slots: Arc<tokio::sync::Semaphore>,
+    pool: Option<PoolSlots>,
+    /// The instance slots shared by both engines.
+    slots: PoolSlots,
+    budget: Arc<Budget>,
+}
+
+/// A pool's slots, and how many of them one call of a component takes.
+struct PoolSlots {
+    semaphore: Arc<tokio::sync::Semaphore>,
+    weight: u32,
+    total: u32,
+}
+
+impl PoolSlots {
+    /// The calls that fit in half the pool.
+    fn half(&self) -> u32 {
+        capacity::half(u64::from(self.total), u64::from(self.weight))
+    }
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -581,6 +670,60 @@ impl LoadedComponent {
     pub fn imports(&self) -> &[String] {
         &self.imports
     }
+
+    /// The instance slots one call takes (see [`RuntimeConfig::max_instances`]).
+    pub fn slots_per_call(&self) -> u32 {
+        self.slots.weight
+    }
+
+    /// How many calls of this component may run at once, each with memory
+    /// limit `memory`, so that together they hold at most half of the
+    /// instance slots and half of the memory budget: the rest is left for
+    /// other tools. `calls` is 0 when one call's limit exceeds the whole
+    /// budget (such a call is refused).
+    pub fn share(&self, memory: u64) -> Share {
+        let Some(pages) = self.budget.pages_for(memory) else {
+            return Share {
+                calls: 0,
+                bound_by: Capacity::MemoryBudget,
+            };
+        };
+        let shares = [
+            Some((self.slots.half(), Capacity::InstanceSlots)),
+            self.pool
+                .as_ref()
+                .map(|pool| (pool.half(), Capacity::MeteredSlots)),
+            Some((
+                capacity::half(u64::from(self.budget.total_pages), u64::from(pages)),
+                Capacity::MemoryBudget,
+            )),
+        ];
+        let (calls, bound_by) = shares
+            .into_iter()
+            .flatten()
+            .min_by_key(|(calls, _)| *calls)
+            .unwrap_or((1, Capacity::InstanceSlots));
+        Share { calls, bound_by }
+    }
+}
+
+#[cfg(test)]
+impl Runtime {
+    /// Whether every shared slot and every page of the budget is free.
+    fn idle(&self) -> bool {
+        self.slots.available_permits() == self.shape.slots() as usize
+            && self.budget.pages.available_permits() == self.budget.total_pages as usize
+    }
+
+    /// Free pages of the memory budget.
+    fn free_budget_pages(&self) -> usize {
+        self.budget.pages.available_permits()
+    }
+
+    /// Free shared slots.
+    fn free_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
 }
 
 /// What [`Runtime::inspect`] finds.
@@ -592,19 +735,11 @@ pub struct Inspection {
     pub link_error: Option<String>,
 }
 
-fn engine_config(max_instances: u32, metering: Metering) -> Config {
-    let mut pool = PoolingAllocationConfig::new();
-    // One call is one component instance; core instances, memories and
-    // tables per component vary by toolchain (an interpreter brings several),
-    // so the totals leave headroom for the larger ones.
-    pool.total_component_instances(max_instances)
-        .total_core_instances(max_instances * 8)
-        .total_memories(max_instances * 2)
-        .total_tables(max_instances * 8)
-        .total_stacks(max_instances)
-        .max_core_instances_per_component(64)
-        .max_memories_per_component(8)
-        .max_tables_per_component(32)
+fn engine_config(shape: PoolShape, metering: Metering) -> Result<Config, RuntimeError> {
+    // Sized in slots, which calls take before they instantiate, so the
+    // pool itself is never found exhausted (see `capacity`).
+    let mut pool = shape.pooling().map_err(RuntimeError::Engine)?;
+    pool
         // Reset a reused slot by rewriting only its resident pages instead of
         // `madvise(DONTNEED)`: the latter forces a TLB shootdown on every
         // other core running a weld thread, once per call (measured: 2x the
@@ -623,7 +758,7 @@ fn engine_config(max_instances: u32, metering: Metering) -> Config {
         .consume_fuel(metering == Metering::Fuel)
         .memory_init_cow(true)
         .parallel_compilation(true);
-    config
+    Ok(config)
 }
 
 /// Without the ticker no deadline would ever fire, so failing to start it is

@@ -1,7 +1,9 @@
 //! The two engines, proved with a tiny component written in WAT: fuel
 //! stops a loop deterministically, deadlines and cancellation still work on
 //! the metered engine, and the two engines' artefacts share a cache
-//! directory without ever being mistaken for each other.
+//! directory without ever being mistaken for each other. Then the pool and
+//! the memory budget: calls wait for them (or are refused) and never find
+//! the pooling allocator exhausted, whatever the component's footprint.
 
 use std::time::Duration;
 
@@ -263,4 +265,278 @@ async fn load_cached_never_compiles_and_finds_what_load_compiled() {
             .is_none(),
         "each engine has its own artefacts"
     );
+}
+
+/// `GUEST`'s functions in a component that also instantiates `memories`
+/// modules defining a memory each, `tables` defining a table each, and
+/// empty ones up to `core_instances` core instances in all: the footprint
+/// of an interpreter built with many libraries (componentize-py).
+fn heavy_guest(core_instances: u32, memories: u32, tables: u32) -> Vec<u8> {
+    let mut wat = String::from(
+        r#"(component
+    (core module $m
+        (func (export "spin") (loop $forever (br $forever)))
+        (func (export "add-one") (param i32) (result i32)
+            (i32.add (local.get 0) (i32.const 1))))
+    (core module $memory (memory 1))
+    (core module $table (table 1 funcref))
+    (core module $empty)
+    (core instance $i (instantiate $m))
+"#,
+    );
+    let extra = core_instances - 1;
+    for n in 0..extra {
+        let module = if n < memories {
+            "$memory"
+        } else if n < memories + tables {
+            "$table"
+        } else {
+            "$empty"
+        };
+        wat.push_str(&format!("    (core instance (instantiate {module}))\n"));
+    }
+    wat.push_str(
+        r#"    (func (export "spin") (canon lift (core func $i "spin")))
+    (func (export "add-one") (param "x" u32) (result u32)
+        (canon lift (core func $i "add-one"))))"#,
+    );
+    match wat::parse_str(&wat) {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("bad test WAT: {e}"),
+    }
+}
+
+fn runtime_with_budget(cache: &std::path::Path, max_instances: u32, budget: u64) -> Runtime {
+    let mut config = RuntimeConfig::new(cache.to_path_buf());
+    config.max_instances = max_instances;
+    config.memory_budget = budget;
+    config.epoch_tick = Duration::from_millis(5);
+    Runtime::new(&config).expect("runtime")
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Limits for a call that only its cancellation ends.
+fn endless(memory: u64) -> Limits {
+    Limits {
+        memory,
+        timeout: Duration::from_secs(600),
+        ..Limits::default()
+    }
+}
+
+/// Starts an endless call on its own task.
+fn spawn_spin(loaded: &Arc<LoadedComponent>, limits: Limits) -> tokio::task::JoinHandle<()> {
+    let loaded = Arc::clone(loaded);
+    tokio::spawn(async move {
+        let _ = spin(&loaded, &limits).await;
+    })
+}
+
+/// Yields until `ready` holds (what other tasks do is not instant).
+async fn until(mut ready: impl FnMut() -> bool) {
+    for _ in 0..10_000 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("the condition never held");
+}
+
+/// Polls `call` once: it must be waiting, not done.
+async fn still_waiting<F: std::future::Future>(call: &mut std::pin::Pin<Box<F>>) {
+    tokio::select! {
+        biased;
+        _ = call.as_mut() => panic!("the call ran although what it needs was taken"),
+        () = std::future::ready(()) => {}
+    }
+}
+
+use std::sync::Arc;
+
+#[tokio::test]
+async fn a_component_beyond_the_old_pool_totals_runs_in_a_small_pool_and_extra_calls_wait() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    // Two slots used to mean 16 core instances and 4 memories in all: this
+    // component could not be instantiated even once.
+    let runtime = runtime_with_budget(cache.path(), 2, 64 * 1024 * MIB);
+    let loaded = runtime
+        .load("heavy", Metering::Off, || Ok(heavy_guest(40, 8, 20)))
+        .expect("load");
+    assert_eq!(loaded.slots_per_call(), 2, "8 memories take the whole pool");
+    let limits = limits(None);
+    let (a, b, c) = tokio::join!(
+        add_one(&loaded, &limits),
+        add_one(&loaded, &limits),
+        add_one(&loaded, &limits)
+    );
+    for outcome in [a, b, c] {
+        assert_eq!(outcome.expect("waits, then runs").results, [Val::U32(42)]);
+    }
+    assert!(runtime.idle());
+}
+
+#[tokio::test]
+async fn a_heavy_component_takes_slots_for_its_memories_and_tables_and_a_usual_one_takes_one() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime_with_budget(cache.path(), 128, 64 * 1024 * MIB);
+    let usual = load(&runtime, Metering::Off);
+    assert_eq!(usual.slots_per_call(), 1);
+    let heavy = runtime
+        .load("heavy", Metering::Off, || Ok(heavy_guest(64, 8, 0)))
+        .expect("load");
+    assert_eq!(heavy.slots_per_call(), 4);
+    let tables = runtime
+        .load("tables", Metering::Off, || Ok(heavy_guest(30, 0, 25)))
+        .expect("load");
+    assert_eq!(tables.slots_per_call(), 4);
+    // Half the pool each, so the rest stays free for other tools.
+    assert_eq!(usual.share(MIB).calls, 64);
+    assert_eq!(heavy.share(MIB).calls, 16);
+    assert_eq!(heavy.share(MIB).bound_by, crate::Capacity::InstanceSlots);
+}
+
+#[tokio::test]
+async fn a_call_whose_memory_limit_exceeds_the_whole_budget_is_refused_naming_the_flag() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime_with_budget(cache.path(), 4, 64 * MIB);
+    let loaded = load(&runtime, Metering::Off);
+    let limits = Limits {
+        memory: 65 * MIB,
+        ..limits(None)
+    };
+    assert_eq!(loaded.share(limits.memory).calls, 0);
+    let error = add_one(&loaded, &limits).await.expect_err("refused");
+    assert_eq!(error.kind(), "over_budget");
+    let message = error.to_string();
+    for expected in [
+        "65 MiB",
+        "64 MiB",
+        "--memory-budget-mib",
+        "resources.limits.memory",
+    ] {
+        assert!(message.contains(expected), "{expected} not in: {message}");
+    }
+    assert!(runtime.idle());
+}
+
+#[tokio::test]
+async fn calls_beyond_the_memory_budget_wait_for_it_and_then_all_run() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime_with_budget(cache.path(), 16, 128 * MIB);
+    let loaded = Arc::new(load(&runtime, Metering::Off));
+    // Two endless calls take the whole budget.
+    let holders = [
+        spawn_spin(&loaded, endless(64 * MIB)),
+        spawn_spin(&loaded, endless(64 * MIB)),
+    ];
+    until(|| runtime.free_budget_pages() == 0).await;
+    let small = Limits {
+        memory: MIB,
+        ..limits(None)
+    };
+    let mut waiting: Vec<_> = (0..8).map(|_| Box::pin(add_one(&loaded, &small))).collect();
+    for call in &mut waiting {
+        still_waiting(call).await;
+    }
+    assert!(
+        runtime.free_slots() >= 14,
+        "a call waiting for memory holds no slot"
+    );
+    for holder in holders {
+        holder.abort();
+        let _ = holder.await;
+    }
+    for call in waiting {
+        assert_eq!(call.await.expect("runs").results, [Val::U32(42)]);
+    }
+    assert!(runtime.idle());
+}
+
+#[tokio::test]
+async fn a_call_cancelled_while_waiting_leaves_no_permit_behind() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime_with_budget(cache.path(), 2, 1024 * MIB);
+    let usual = Arc::new(load(&runtime, Metering::Off));
+    let heavy = runtime
+        .load("heavy", Metering::Off, || Ok(heavy_guest(10, 8, 0)))
+        .expect("load");
+    assert_eq!(heavy.slots_per_call(), 2);
+    let holders = [
+        spawn_spin(&usual, endless(MIB)),
+        spawn_spin(&usual, endless(MIB)),
+    ];
+    until(|| runtime.free_slots() == 0).await;
+    // The waiter takes its memory, then waits for two slots; when one holder
+    // ends, the waiter is given that slot and waits for the other.
+    let plain = limits(None);
+    let mut waiter = Box::pin(add_one(&heavy, &plain));
+    still_waiting(&mut waiter).await;
+    let [first, second] = holders;
+    first.abort();
+    let _ = first.await;
+    still_waiting(&mut waiter).await;
+    assert_eq!(runtime.free_slots(), 0, "the freed slot went to the waiter");
+    drop(waiter);
+    until(|| runtime.free_slots() == 1).await;
+    second.abort();
+    let _ = second.await;
+    assert!(runtime.idle(), "a cancelled waiter kept a permit");
+    assert_eq!(
+        add_one(&heavy, &limits(None)).await.expect("runs").results,
+        [Val::U32(42)]
+    );
+}
+
+#[tokio::test]
+async fn a_refusing_call_is_refused_at_once_when_the_slots_are_taken() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime_with_budget(cache.path(), 1, 1024 * MIB);
+    let loaded = Arc::new(load(&runtime, Metering::Off));
+    let holder = spawn_spin(&loaded, endless(MIB));
+    until(|| runtime.free_slots() == 0).await;
+    let add = function(&loaded, "add-one");
+    let error = loaded
+        .call_queued(
+            &add,
+            &[Val::U32(1)],
+            &limits(None),
+            &Sandbox::default(),
+            "test",
+            crate::Queue::Refuse,
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(error.kind(), "refused_busy");
+    let message = error.to_string();
+    for expected in ["instance slots", "excess: refuse", "--max-instances"] {
+        assert!(message.contains(expected), "{expected} not in: {message}");
+    }
+    holder.abort();
+    let _ = holder.await;
+    assert!(runtime.idle());
+}
+
+#[tokio::test]
+async fn a_call_that_cannot_start_within_its_timeout_says_what_it_waited_for() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime_with_budget(cache.path(), 4, 64 * MIB);
+    let loaded = Arc::new(load(&runtime, Metering::Off));
+    let holder = spawn_spin(&loaded, endless(64 * MIB));
+    until(|| runtime.free_budget_pages() == 0).await;
+    let impatient = Limits {
+        memory: MIB,
+        timeout: Duration::from_millis(20),
+        ..limits(None)
+    };
+    let error = add_one(&loaded, &impatient).await.expect_err("timed out");
+    assert_eq!(error.kind(), "queue_timeout");
+    let message = error.to_string();
+    for expected in ["memory budget", "--memory-budget-mib", "0.02-second"] {
+        assert!(message.contains(expected), "{expected} not in: {message}");
+    }
+    holder.abort();
+    let _ = holder.await;
+    assert!(runtime.idle());
 }

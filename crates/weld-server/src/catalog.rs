@@ -22,8 +22,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use rmcp::model::Tool;
-use weld_policy::Excess;
-use weld_runtime::{ExportedFunction, Limits, LoadedComponent, Sandbox, Signature};
+use weld_policy::{Concurrency, Excess};
+use weld_runtime::{
+    Capacity, ExportedFunction, Limits, LoadedComponent, Sandbox, Share, Signature,
+};
 use weld_schema::{SchemaPart, SchemaSize, TypeError};
 
 use crate::sandbox::ToolPolicy;
@@ -93,18 +95,52 @@ pub struct ToolEntry {
     pub(crate) sandbox: Sandbox,
     /// Largest result, in bytes of its JSON text.
     pub(crate) output: Option<u64>,
-    /// Shared by all tools of one component when its policy caps concurrency.
-    pub(crate) slots: Option<Arc<Slots>>,
+    /// How many calls of the component's tools may run at once; shared by
+    /// all its tools.
+    pub(crate) slots: Arc<Slots>,
     pub(crate) loaded: Arc<LoadedComponent>,
     pub(crate) function: ExportedFunction,
 }
 
-/// A component's concurrency cap, shared by its tools.
+/// A component's concurrency cap, shared by its tools: its policy's
+/// `concurrency`, or its share of weld's capacity ([`Share`]: half of the
+/// instance slots and half of the memory budget) when that is smaller or
+/// the policy sets none. So no component can keep the others from starting,
+/// and one without a policy has a limit too.
 pub(crate) struct Slots {
     pub(crate) free: tokio::sync::Semaphore,
     /// The cap, for the message a refused call gets.
     pub(crate) max: u32,
     pub(crate) excess: Excess,
+    /// Where `max` comes from, for that message.
+    pub(crate) bound: Bound,
+}
+
+/// What sets a component's concurrency cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// Its policy's `concurrency`.
+    Policy,
+    /// Its share of this resource.
+    Share(Capacity),
+}
+
+impl Slots {
+    fn new(policy: Option<Concurrency>, share: Share) -> Self {
+        // A component whose memory limit exceeds the whole budget still
+        // gets a slot: the runtime refuses each call with the reason.
+        let fair = share.calls.max(1);
+        let (max, bound) = match policy {
+            Some(c) if c.max <= fair => (c.max, Bound::Policy),
+            _ => (fair, Bound::Share(share.bound_by)),
+        };
+        Self {
+            free: tokio::sync::Semaphore::new(max as usize),
+            max,
+            excess: policy.map_or(Excess::Wait, |c| c.excess),
+            bound,
+        }
+    }
 }
 
 /// Why a function is not offered as a tool.
@@ -146,19 +182,20 @@ impl Catalog {
         let old: HashMap<&str, &Arc<Slots>> = previous
             .by_name
             .values()
-            .filter_map(|e| Some((e.component.as_str(), e.slots.as_ref()?)))
+            .map(|e| (e.component.as_str(), &e.slots))
             .collect();
         for entry in self.by_name.values_mut() {
             // Just built, so not shared yet.
             let Some(entry) = Arc::get_mut(entry) else {
                 continue;
             };
-            let Some(new) = &entry.slots else { continue };
+            let new = &entry.slots;
             if let Some(old) = old.get(entry.component.as_str())
                 && old.max == new.max
                 && old.excess == new.excess
+                && old.bound == new.bound
             {
-                entry.slots = Some(Arc::clone(old));
+                entry.slots = Arc::clone(old);
             }
         }
     }
@@ -215,13 +252,16 @@ impl Catalog {
                 continue;
             }
             listing_bytes += bytes;
-            let slots = component.policy.concurrency.map(|c| {
-                Arc::new(Slots {
-                    free: tokio::sync::Semaphore::new(c.max as usize),
-                    max: c.max,
-                    excess: c.excess,
-                })
-            });
+            let share = component.loaded.share(component.policy.limits.memory);
+            if share.calls == 0 {
+                tracing::warn!(
+                    component = %component.name,
+                    memory_limit = component.policy.limits.memory,
+                    "the component's memory limit is more than weld's whole memory budget: \
+                     its calls will be refused (raise --memory-budget-mib, or lower its limit)"
+                );
+            }
+            let slots = Arc::new(Slots::new(component.policy.concurrency, share));
             for BuiltTool {
                 function,
                 tool,
@@ -239,7 +279,7 @@ impl Catalog {
                         limits: component.policy.limits,
                         sandbox: component.policy.sandbox.clone(),
                         output: component.policy.output,
-                        slots: slots.clone(),
+                        slots: Arc::clone(&slots),
                         loaded: Arc::clone(&component.loaded),
                         function: functions[function].clone(),
                     }),
@@ -553,8 +593,10 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_DESCRIPTION_BYTES, component_tools, tool_name};
+    use super::{Bound, MAX_DESCRIPTION_BYTES, Slots, component_tools, tool_name};
+    use weld_policy::{Concurrency, Excess};
     use weld_runtime::Signature;
+    use weld_runtime::{Capacity, Share};
     use weld_schema::{Node, Opaque, TypeError, TypeSource};
     use weld_store::{ComponentDocs, FunctionDocs};
 
@@ -691,6 +733,54 @@ mod tests {
             "{description}"
         );
         assert!(description.len() < 4 * 1024 + 200, "{}", description.len());
+    }
+
+    const SHARE: Share = Share {
+        calls: 3,
+        bound_by: Capacity::MemoryBudget,
+    };
+
+    #[test]
+    fn a_component_without_a_concurrency_limit_gets_its_share_and_waits() {
+        let slots = Slots::new(None, SHARE);
+        assert_eq!((slots.max, slots.excess), (3, Excess::Wait));
+        assert_eq!(slots.bound, Bound::Share(Capacity::MemoryBudget));
+        assert_eq!(slots.free.available_permits(), 3);
+    }
+
+    #[test]
+    fn a_policy_limit_within_the_share_is_kept_and_one_above_it_is_lowered() {
+        let within = Slots::new(
+            Some(Concurrency {
+                max: 2,
+                excess: Excess::Refuse,
+            }),
+            SHARE,
+        );
+        assert_eq!((within.max, within.bound), (2, Bound::Policy));
+        let above = Slots::new(
+            Some(Concurrency {
+                max: 10,
+                excess: Excess::Refuse,
+            }),
+            SHARE,
+        );
+        assert_eq!(
+            (above.max, above.excess, above.bound),
+            (3, Excess::Refuse, Bound::Share(Capacity::MemoryBudget))
+        );
+    }
+
+    #[test]
+    fn a_component_beyond_the_whole_budget_still_gets_a_slot_so_its_calls_hear_why() {
+        let slots = Slots::new(
+            None,
+            Share {
+                calls: 0,
+                bound_by: Capacity::MemoryBudget,
+            },
+        );
+        assert_eq!(slots.max, 1);
     }
 
     #[tokio::test]

@@ -13,12 +13,13 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
-use tokio::sync::TryAcquireError;
+use tokio::sync::{SemaphorePermit, TryAcquireError};
 use weld_policy::Excess;
+use weld_runtime::{CallError, Queue};
 
 use crate::audit::{Audit, CallRecord, args_bytes};
 use crate::builtin::Management;
-use crate::catalog::{Registry, ToolEntry};
+use crate::catalog::{Bound, Registry, ToolEntry};
 
 /// Server-wide settings for the MCP surface.
 #[derive(Debug, Clone)]
@@ -100,52 +101,38 @@ async fn run(
             );
         }
     };
-    // The policy's concurrency cap. A waiting call ends its wait when the
-    // client cancels it or closes its connection: the caller drops this
-    // future, and with it the place in the semaphore's queue.
-    let waiting_since = Instant::now();
-    let _permit = match &entry.slots {
-        None => None,
-        Some(slots) => {
-            let taken = match slots.excess {
-                Excess::Wait => slots.free.acquire().await.map_err(|_| None),
-                Excess::Refuse => slots.free.try_acquire().map_err(|e| match e {
-                    TryAcquireError::NoPermits => Some(slots.max),
-                    TryAcquireError::Closed => None,
-                }),
-            };
-            match taken {
-                Ok(permit) => Some(permit),
-                Err(Some(max)) => {
-                    let message = format!(
-                        "`{}` is at its concurrency limit of {max}: its policy lets at most {max} \
-                         call(s) of component `{}`'s tools run at once and refuses more; retry \
-                         later, or raise `resources.limits.concurrency` in its policy",
-                        entry.tool.name, entry.component
-                    );
-                    return (error_result(message.clone()), "refused_busy", Some(message));
-                }
-                // weld never closes the semaphore; if it were, running
-                // without the cap would loosen the policy.
-                Err(None) => {
-                    let message =
-                        "internal error: the concurrency limit is unavailable".to_string();
-                    return (error_result(message.clone()), "instantiate", Some(message));
-                }
-            }
+    // A call waits (or, under `excess: refuse`, does not) first for a slot
+    // of its component, then in the runtime for its instance slots and its
+    // memory; all of it within its time limit. A waiting call ends its wait
+    // when the client cancels it or closes its connection: the caller drops
+    // this future, and with it the place in each queue.
+    let arrived = Instant::now();
+    let queue = match entry.slots.excess {
+        Excess::Wait => Queue::Until(arrived + entry.limits.timeout.min(weld_policy::MAX_TIMEOUT)),
+        Excess::Refuse => Queue::Refuse,
+    };
+    let _permit = match component_slot(entry, queue).await {
+        Ok(permit) => permit,
+        Err((outcome, message)) => {
+            record.queued_us = arrived.elapsed().as_micros() as u64;
+            return (error_result(message.clone()), outcome, Some(message));
         }
     };
-    let waited = waiting_since.elapsed();
+    let waited = arrived.elapsed();
     let mut outcome = entry
         .loaded
-        .call(
+        .call_queued(
             &entry.function,
             &args,
             &entry.limits,
             &entry.sandbox,
             &entry.tool.name,
+            queue,
         )
         .await;
+    if let Err(CallError::Busy { .. } | CallError::QueueTimeout { .. }) = &outcome {
+        record.queued_us = arrived.elapsed().as_micros() as u64;
+    }
     let stats = match &mut outcome {
         Ok(outcome) => Some(&mut outcome.stats),
         Err(error) => error.stats_mut(),
@@ -241,6 +228,70 @@ fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
         | "resources/directory/read" => "they do not match the method's schema".into(),
         _ => return None,
     })
+}
+
+/// A slot of the call's component (see [`crate::catalog::Slots`]), or the
+/// outcome and message of a call that got none.
+async fn component_slot(
+    entry: &ToolEntry,
+    queue: Queue,
+) -> Result<SemaphorePermit<'_>, (&'static str, String)> {
+    let slots = &entry.slots;
+    let timed_out = match (slots.free.try_acquire(), queue) {
+        (Ok(permit), _) => return Ok(permit),
+        (Err(TryAcquireError::NoPermits), Queue::Refuse) => false,
+        (Err(TryAcquireError::NoPermits), Queue::Until(deadline)) => {
+            let deadline = tokio::time::Instant::from_std(deadline);
+            match tokio::time::timeout_at(deadline, slots.free.acquire()).await {
+                Ok(Ok(permit)) => return Ok(permit),
+                Ok(Err(_)) => return Err(closed()),
+                Err(_) => true,
+            }
+        }
+        (Err(TryAcquireError::Closed), _) => return Err(closed()),
+    };
+    let (tool, component, max) = (&entry.tool.name, &entry.component, slots.max);
+    let why = match slots.bound {
+        Bound::Policy => format!(
+            "its policy lets at most {max} call(s) of component `{component}`'s tools run at once"
+        ),
+        Bound::Share(capacity) => format!(
+            "at most {max} call(s) of component `{component}`'s tools run at once: its share \
+             of weld's capacity, half of {capacity}, so that other tools can always start"
+        ),
+    };
+    let remedy = match slots.bound {
+        Bound::Policy => "raise `resources.limits.concurrency` in its policy",
+        Bound::Share(capacity) => capacity.remedy(),
+    };
+    if timed_out {
+        let limit = entry.limits.timeout.as_secs_f64();
+        let message = format!(
+            "`{tool}` did not start within its {limit}-second time limit: it waited all that \
+             time for one of its component's call slots ({why}); retry later, or {remedy}"
+        );
+        return Err(("queue_timeout", message));
+    }
+    let message = match slots.bound {
+        Bound::Policy => format!(
+            "`{tool}` is at its concurrency limit of {max}: {why} and refuses more; retry \
+             later, or {remedy}"
+        ),
+        Bound::Share(_) => format!(
+            "`{tool}` is at its share of weld's capacity: {why}; its policy refuses to wait \
+             (`excess: refuse`); retry later, or {remedy}"
+        ),
+    };
+    Err(("refused_busy", message))
+}
+
+/// weld never closes the semaphore; if it were, running without the cap
+/// would loosen the policy.
+fn closed() -> (&'static str, String) {
+    (
+        "instantiate",
+        "internal error: the concurrency limit is unavailable".to_string(),
+    )
 }
 
 fn error_result(message: String) -> CallToolResult {

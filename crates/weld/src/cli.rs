@@ -137,9 +137,16 @@ pub struct Limits {
     /// Memory limit per call, in MiB (all linear memories together).
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     pub memory_mib: u64,
-    /// Wall-clock limit per call, in seconds (at most 86400, a day).
+    /// Wall-clock limit per call, in seconds (at most 86400, a day). A call
+    /// that must wait for capacity waits at most as long, then fails.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// Memory all running calls may reserve together, in MiB: each call
+    /// reserves its memory limit while it runs, and calls beyond the budget
+    /// wait. Default: half of the machine's memory (or of weld's cgroup
+    /// memory limit, if smaller).
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_budget_mib: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -170,8 +177,10 @@ pub struct ServeArgs {
     pub max_request_bytes: usize,
     #[command(flatten)]
     pub http_limits: HttpLimitArgs,
-    /// Calls that may run at once across all tools; more wait.
-    #[arg(long, default_value_t = 128, value_name = "N")]
+    /// Calls that may run at once across all tools; more wait. A call of a
+    /// component with more than 2 linear memories or 8 tables counts as
+    /// several. One component's tools get at most half.
+    #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_instances: u32,
     /// Serve no built-in tools (weld_list_components, weld_show_policy,
     /// weld_request_grant, weld_revoke): only the components' tools.
@@ -296,7 +305,8 @@ pub struct AuditArgs {
     #[arg(long)]
     pub component: Option<String>,
     /// Only this outcome: ok, tool_error, invalid_arguments, cancelled,
-    /// refused_busy, output_limit, deadline, out_of_memory, out_of_fuel,
+    /// refused_busy, queue_timeout, over_budget, output_limit, deadline,
+    /// out_of_memory, out_of_fuel,
     /// stack_overflow, panic, exit, trap, grant_moved, instantiate; for
     /// policy changes (built-in tools and the CLI) also applied,
     /// applied_unapproved, approval_requested, declined, refused; and

@@ -55,10 +55,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let compiler = compiler(&compile)?;
     // With the state's key the cache's artefacts are trusted across runs;
     // without a store (`weld inspect`) nothing cached is.
-    let runtime_for = |store: Option<&Store>, max_instances: u32| -> Result<Runtime> {
+    let runtime_for = |store: Option<&Store>,
+                       max_instances: u32,
+                       memory_budget_mib: Option<u64>|
+     -> Result<Runtime> {
         let cache_dir = dirs::cache_dir(d.cache_dir.clone())?;
         let mut config = RuntimeConfig::new(cache_dir.clone());
         config.max_instances = max_instances;
+        if let Some(mib) = memory_budget_mib {
+            config.memory_budget = mib.saturating_mul(1024 * 1024);
+        }
         config.compiler = compiler.clone();
         if let Some(store) = store {
             config.cache_key = Some(CacheKey::new(store.cache_key()?));
@@ -66,11 +72,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Runtime::new(&config)
             .with_context(|| format!("opening the compile cache {}", cache_dir.display()))
     };
-    let state_and_runtime = |max_instances: u32| -> Result<(Store, Runtime)> {
-        let store = state()?;
-        let runtime = runtime_for(Some(&store), max_instances)?;
-        Ok((store, runtime))
-    };
+    let state_and_runtime =
+        |max_instances: u32, memory_budget_mib: Option<u64>| -> Result<(Store, Runtime)> {
+            let store = state()?;
+            let runtime = runtime_for(Some(&store), max_instances, memory_budget_mib)?;
+            Ok((store, runtime))
+        };
     // Where a person granting `fs://./` means: --base-dir, else the
     // directory they run the command in.
     let granting_base = || base_dir(d.base_dir.clone(), true);
@@ -80,12 +87,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve(args) => {
             let base = base_dir(d.base_dir.clone(), false)?;
-            let (store, runtime) = state_and_runtime(args.max_instances)?;
+            let (store, runtime) =
+                state_and_runtime(args.max_instances, args.limits.memory_budget_mib)?;
+            tracing::info!(
+                max_instances = args.max_instances,
+                memory_budget_mib = runtime.memory_budget() / (1024 * 1024),
+                "calls beyond the instance slots or the memory budget wait"
+            );
             serve(&store, Arc::new(runtime), args, base).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Add(args) => {
-            let (store, runtime) = state_and_runtime(1)?;
+            let (store, runtime) = state_and_runtime(1, None)?;
             add(&store, Arc::new(runtime), &args, granting_base()?)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -95,16 +108,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { json } => {
-            let (store, runtime) = state_and_runtime(1)?;
+            let (store, runtime) = state_and_runtime(1, None)?;
             list(&store, &runtime, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { path, name, json } => {
-            inspect(&runtime_for(None, 1)?, &path, name.as_deref(), json)?;
+            inspect(&runtime_for(None, 1, None)?, &path, name.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Call(args) => {
-            let (store, runtime) = state_and_runtime(4)?;
+            let (store, runtime) = state_and_runtime(4, args.limits.memory_budget_mib)?;
             call(&store, &runtime, args).await
         }
         Command::Policy(cli::PolicyCommand::Show { name }) => {
@@ -142,7 +155,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let policy = weld_policy::Policy::parse(&text)
                 .map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
-            let (store, runtime) = state_and_runtime(1)?;
+            let (store, runtime) = state_and_runtime(1, None)?;
             let policies = policies(store, runtime, granting_base()?);
             let result = policies.set(&name, &policy).map_err(anyhow::Error::from);
             let change = format!("set policy from {}", shown_path(&file));
@@ -153,13 +166,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Grant(change) => {
-            let (store, runtime) = state_and_runtime(1)?;
+            let (store, runtime) = state_and_runtime(1, None)?;
             let policies = policies(store, runtime, granting_base()?);
             change_policy(&policies, change, Direction::Grant)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Revoke(change) => {
-            let (store, runtime) = state_and_runtime(1)?;
+            let (store, runtime) = state_and_runtime(1, None)?;
             let policies = policies(store, runtime, granting_base()?);
             change_policy(&policies, change, Direction::Revoke)?;
             Ok(ExitCode::SUCCESS)

@@ -108,7 +108,8 @@ fn a_crash_is_a_compiler_failure_not_a_limit() {
 fn the_compiler_engine_makes_artefacts_the_pooled_engine_accepts() {
     for metering in [Metering::Off, Metering::Fuel] {
         let child = compile_engine(metering).expect("compile engine");
-        let parent = Engine::new(&engine_config(4, metering)).expect("pooled engine");
+        let config = engine_config(crate::capacity::PoolShape::new(4), metering).expect("config");
+        let parent = Engine::new(&config).expect("pooled engine");
         assert_eq!(
             cache::engine_key(&child),
             cache::engine_key(&parent),

@@ -4,6 +4,7 @@
 
 mod architecture;
 mod audit;
+mod capacity;
 mod cli;
 mod common;
 mod compile_limits;
