@@ -233,7 +233,7 @@ pub enum AuditFailure {
     RefuseCalls,
 }
 
-impl From<AuditFailure> for weld_server::AuditFailure {
+impl From<AuditFailure> for weld_host::AuditFailure {
     fn from(value: AuditFailure) -> Self {
         match value {
             AuditFailure::KeepServing => Self::KeepServing,

@@ -2,7 +2,7 @@
 //! with behaviour worth testing lives in the library crates.
 
 mod cli;
-mod commands;
+mod cmd;
 mod dirs;
 
 use std::process::ExitCode;
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = match runtime.block_on(commands::run(cli)) {
+    let code = match runtime.block_on(cmd::run(cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");

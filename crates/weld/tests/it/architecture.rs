@@ -1,9 +1,14 @@
-//! Keeps the code map in docs/ARCHITECTURE.md true: the dependency edges it
-//! promises, and a `//!` doc on every source file.
+//! Keeps the code map in docs/ARCHITECTURE.md true: each crate's weld
+//! dependencies are exactly those its "Dependencies" block lists, the
+//! outside crates an invariant keeps out stay out, every source file has a
+//! `//!` doc, and no source file outside tests grows past the size the
+//! document promises.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-/// The names in a crate's `[dependencies]` table (not dev-dependencies).
+/// The names in a crate's `[dependencies]` table (not dev-dependencies, not
+/// target-specific tables).
 fn dependencies(krate: &str) -> Vec<String> {
     let manifest = crate::common::repo_root()
         .join("crates")
@@ -18,14 +23,75 @@ fn dependencies(krate: &str) -> Vec<String> {
             in_deps = line == "[dependencies]";
             continue;
         }
-        if in_deps && let Some((name, _)) = line.split_once('=') {
+        if in_deps
+            && !line.starts_with('#')
+            && let Some((name, _)) = line.split_once('=')
+        {
             let name = name.trim().trim_end_matches(".workspace").to_string();
-            if !name.is_empty() && !name.starts_with('#') {
+            if !name.is_empty() {
                 out.push(name);
             }
         }
     }
     out
+}
+
+/// Every crate in `crates/`.
+fn crates() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(crate::common::repo_root().join("crates"))
+        .expect("read crates/")
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The block in docs/ARCHITECTURE.md between the `dependencies` markers:
+/// `crate -> weld-a weld-b` per line.
+fn documented_dependencies() -> BTreeMap<String, Vec<String>> {
+    let doc = std::fs::read_to_string(crate::common::repo_root().join("docs/ARCHITECTURE.md"))
+        .expect("read docs/ARCHITECTURE.md");
+    let start = doc
+        .find("<!-- dependencies -->")
+        .expect("docs/ARCHITECTURE.md has a `<!-- dependencies -->` block");
+    let end = doc[start..]
+        .find("<!-- /dependencies -->")
+        .expect("the dependencies block ends")
+        + start;
+    let mut out = BTreeMap::new();
+    for line in doc[start..end].lines() {
+        let Some((krate, deps)) = line.split_once("->") else {
+            continue;
+        };
+        let mut deps: Vec<String> = deps.split_whitespace().map(str::to_string).collect();
+        deps.sort();
+        out.insert(krate.trim().to_string(), deps);
+    }
+    out
+}
+
+#[test]
+fn every_crate_depends_on_exactly_the_weld_crates_the_architecture_lists() {
+    let documented = documented_dependencies();
+    let crates = crates();
+    assert_eq!(
+        documented.keys().cloned().collect::<Vec<_>>(),
+        crates,
+        "docs/ARCHITECTURE.md must list every crate in crates/, and only those"
+    );
+    for krate in &crates {
+        let mut actual: Vec<String> = dependencies(krate)
+            .into_iter()
+            .filter(|d| d.starts_with("weld-") || d == "weld")
+            .collect();
+        actual.sort();
+        assert_eq!(
+            &actual, &documented[krate],
+            "{krate}'s weld dependencies differ from docs/ARCHITECTURE.md"
+        );
+    }
 }
 
 fn assert_absent(krate: &str, forbidden: &[&str]) {
@@ -41,75 +107,44 @@ fn assert_absent(krate: &str, forbidden: &[&str]) {
 }
 
 #[test]
-fn schema_knows_nothing_of_mcp_tokio_or_the_other_crates() {
-    assert_absent(
-        "weld-schema",
-        &["rmcp", "tokio", "weld-runtime", "weld-store", "weld-server"],
-    );
-}
-
-#[test]
-fn runtime_knows_nothing_of_mcp_or_the_store() {
-    assert_absent("weld-runtime", &["rmcp", "weld-store", "weld-server"]);
-}
-
-#[test]
-fn store_knows_nothing_of_wasmtime_or_mcp() {
-    assert_absent(
-        "weld-store",
-        &["wasmtime", "rmcp", "tokio", "weld-runtime", "weld-server"],
-    );
-}
-
-#[test]
-fn policy_knows_nothing_of_wasmtime_tokio_mcp_or_the_other_crates() {
-    assert_absent(
-        "weld-policy",
-        &[
-            "wasmtime",
-            "tokio",
-            "rmcp",
-            "hyper",
-            "weld-schema",
-            "weld-runtime",
-            "weld-store",
-            "weld-server",
-        ],
-    );
-}
-
-#[test]
-fn fs_knows_nothing_of_wasmtime_tokio_mcp_or_the_other_crates() {
-    assert_absent(
-        "weld-fs",
-        &[
-            "wasmtime",
-            "tokio",
-            "rmcp",
-            "weld-policy",
-            "weld-schema",
-            "weld-runtime",
-            "weld-store",
-            "weld-server",
-        ],
-    );
-}
-
-#[test]
-fn only_the_server_speaks_mcp() {
-    for krate in [
-        "weld-fs",
-        "weld-policy",
-        "weld-schema",
-        "weld-runtime",
-        "weld-store",
-    ] {
-        assert_absent(krate, &["rmcp"]);
+fn only_the_mcp_crate_speaks_mcp() {
+    for krate in crates() {
+        // The benchmark's baseline is a native rmcp server.
+        if krate != "weld-mcp" && krate != "weld-bench" {
+            assert_absent(&krate, &["rmcp"]);
+        }
     }
-    assert!(dependencies("weld-server").contains(&"rmcp".to_string()));
+    assert!(dependencies("weld-mcp").contains(&"rmcp".to_string()));
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+#[test]
+fn the_host_knows_no_protocol() {
+    assert_absent("weld-host", &["rmcp", "hyper", "http", "tower-service"]);
+}
+
+#[test]
+fn the_runtime_knows_neither_the_store_nor_policy_documents_nor_mcp() {
+    assert_absent("weld-runtime", &["rmcp", "weld-store", "saphyr-parser"]);
+}
+
+#[test]
+fn the_leaf_crates_know_no_wasmtime_tokio_or_network() {
+    for krate in ["weld-policy", "weld-store", "weld-fs"] {
+        assert_absent(krate, &["wasmtime", "tokio", "hyper", "rmcp"]);
+    }
+    assert_absent("weld-schema", &["tokio", "hyper", "rmcp"]);
+}
+
+#[test]
+fn only_the_binary_sets_up_logging() {
+    for krate in crates() {
+        if krate != "weld" {
+            assert_absent(&krate, &["tracing-subscriber"]);
+        }
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -120,17 +155,9 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-#[test]
-fn every_source_file_says_what_it_is_for() {
+fn source_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for krate in [
-        "weld-fs",
-        "weld-schema",
-        "weld-runtime",
-        "weld-store",
-        "weld-server",
-        "weld",
-    ] {
+    for krate in crates() {
         rust_files(
             &crate::common::repo_root()
                 .join("crates")
@@ -140,7 +167,12 @@ fn every_source_file_says_what_it_is_for() {
         );
     }
     assert!(!files.is_empty());
-    for file in files {
+    files
+}
+
+#[test]
+fn every_source_file_says_what_it_is_for() {
+    for file in source_files() {
         let text = std::fs::read_to_string(&file).expect("read");
         assert!(
             text.trim_start().starts_with("//!"),
@@ -148,4 +180,31 @@ fn every_source_file_says_what_it_is_for() {
             file.display()
         );
     }
+}
+
+/// The most lines of code a source file may have before its unit tests
+/// (`#[cfg(test)]`); docs/ARCHITECTURE.md promises files a reader can hold.
+const MAX_SOURCE_LINES: usize = 800;
+
+#[test]
+fn no_source_file_outside_tests_is_longer_than_the_architecture_allows() {
+    let mut long = Vec::new();
+    for file in source_files() {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == "tests.rs" || name.ends_with("_tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read");
+        let code = text
+            .lines()
+            .take_while(|l| !l.starts_with("#[cfg(test)]"))
+            .count();
+        if code > MAX_SOURCE_LINES {
+            long.push(format!("{} ({code} lines)", file.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "over {MAX_SOURCE_LINES} lines before the tests: {long:?}"
+    );
 }

@@ -10,7 +10,7 @@ use weld_runtime::{Limits, Metering, Runtime, RuntimeError};
 use weld_store::{Digest, Store, StoreError, docs};
 
 use crate::catalog::{ComponentEntry, Disabled};
-use crate::sandbox::{self, ToolPolicy};
+use crate::enforce::{self as sandbox, Enforcement};
 
 /// Why loading stopped.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +190,7 @@ pub fn load_all(
             };
             let policy = match &stored {
                 Some(stored) => compile_policy(store, name, stored, loaded.imports(), limits)?,
-                None => ToolPolicy::deny_all(limits),
+                None => Enforcement::deny_all(limits),
             };
             Ok(Some((loaded, policy)))
         });
@@ -252,7 +252,7 @@ pub fn load_all(
             loaded: Arc::new(loaded),
             // Only a person grants: a component given on the command line
             // runs deny-all, whatever lies next to it.
-            policy: ToolPolicy::deny_all(limits),
+            policy: Enforcement::deny_all(limits),
         });
     }
     Ok(Loaded {
@@ -319,7 +319,7 @@ pub fn compile_policy(
     stored: &StoredPolicy,
     imports: &[String],
     limits: Limits,
-) -> Result<ToolPolicy, LoadError> {
+) -> Result<Enforcement, LoadError> {
     let unenforceable = |message: String| LoadError::Unenforceable {
         name: name.to_string(),
         message,
@@ -329,7 +329,7 @@ pub fn compile_policy(
         .compile_pinned(&stored.pins, &RealFileSystem)
         .map_err(|e| unenforceable(e.to_string()))?;
     let secrets = store.secrets(name)?;
-    crate::sandbox::compile(
+    crate::enforce::compile(
         &grant,
         imports,
         limits,

@@ -22,9 +22,10 @@ use weld_runtime::{
 /// is sent (and weld never renders) an unbounded answer.
 pub const DEFAULT_OUTPUT: u64 = 4 * 1024 * 1024;
 
-/// What a tool's policy compiles to.
+/// What a component's policy compiles to: the sandbox and limits every call
+/// of its tools runs under.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ToolPolicy {
+pub struct Enforcement {
     pub sandbox: Sandbox,
     pub limits: Limits,
     /// Largest result, in bytes of its JSON text.
@@ -34,7 +35,7 @@ pub struct ToolPolicy {
     pub concurrency: Option<weld_policy::Concurrency>,
 }
 
-impl ToolPolicy {
+impl Enforcement {
     /// A tool without a policy: nothing beyond the defaults, and no fuel
     /// (it is loaded unmetered).
     pub fn deny_all(limits: Limits) -> Self {
@@ -74,7 +75,7 @@ pub fn compile(
     defaults: Limits,
     env: &dyn Fn(&str) -> Option<String>,
     secret: &dyn Fn(&str) -> Option<String>,
-) -> Result<ToolPolicy, String> {
+) -> Result<Enforcement, String> {
     for import in imports {
         let decision = grant.interfaces.check(import);
         if !decision.allowed {
@@ -136,7 +137,7 @@ pub fn compile(
     if let Some(timeout) = grant.limits.timeout {
         limits.timeout = timeout.max(Duration::from_millis(1));
     }
-    Ok(ToolPolicy {
+    Ok(Enforcement {
         sandbox,
         limits,
         output: Some(grant.limits.output.map_or(DEFAULT_OUTPUT, |o| o.0)),
@@ -261,7 +262,7 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
 mod tests {
     use super::*;
 
-    fn compile_text(text: &str, imports: &[&str]) -> Result<ToolPolicy, String> {
+    fn compile_text(text: &str, imports: &[&str]) -> Result<Enforcement, String> {
         let policy = Policy::parse(text).map_err(|e| e.to_string())?;
         let grant = policy.compile(Path::new("/")).map_err(|e| e.to_string())?;
         let imports: Vec<String> = imports.iter().map(|s| s.to_string()).collect();

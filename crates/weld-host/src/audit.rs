@@ -47,6 +47,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::Outcome;
+
 /// How often the writer drains the queue.
 pub const PERIOD: Duration = Duration::from_millis(20);
 
@@ -56,9 +58,6 @@ const QUEUE: usize = 16 * 1024;
 
 /// While records are being lost, the log says so at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(60);
-
-/// The outcome of the record that stands for records that were lost.
-pub const RECORDS_LOST: &str = "records_lost";
 
 /// What weld does while audit records cannot be written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -192,7 +191,7 @@ pub struct StorageDenial {
 /// into an [`AuditRecord`] (formatting, copying) on the writer thread, so the
 /// call pays for a reference count and a few integers.
 pub struct CallRecord {
-    pub entry: Arc<crate::ToolEntry>,
+    pub entry: Arc<crate::catalog::ToolEntry>,
     pub at: SystemTime,
     pub client: Option<String>,
     pub args_bytes: u64,
@@ -202,7 +201,7 @@ pub struct CallRecord {
     pub fuel_used: Option<u64>,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub error: Option<String>,
     pub network: Vec<weld_runtime::NetworkEvent>,
     pub network_dropped: u64,
@@ -211,7 +210,7 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    pub fn new(entry: Arc<crate::ToolEntry>, client: Option<String>) -> Self {
+    pub fn new(entry: Arc<crate::catalog::ToolEntry>, client: Option<String>) -> Self {
         Self {
             entry,
             at: SystemTime::now(),
@@ -223,7 +222,9 @@ impl CallRecord {
             fuel_used: None,
             stdout_bytes: 0,
             stderr_bytes: 0,
-            outcome: "",
+            // Until the call says otherwise: a record of a call that never
+            // finished is a cancellation.
+            outcome: Outcome::Cancelled,
             error: None,
             network: Vec::new(),
             network_dropped: 0,
@@ -247,7 +248,7 @@ impl CallRecord {
             fuel_used: self.fuel_used,
             stdout_bytes: self.stdout_bytes,
             stderr_bytes: self.stderr_bytes,
-            outcome: self.outcome.to_string(),
+            outcome: self.outcome.as_str().to_string(),
             error: self.error.clone(),
             network: self
                 .network
@@ -291,11 +292,11 @@ pub struct BuiltinRecord {
     pub digest: String,
     pub client: Option<String>,
     pub args_bytes: u64,
-    /// `ok`, `invalid_arguments`, or for a grant or revocation: `applied`
-    /// (a revocation, or a grant a person approved), `applied_unapproved`
-    /// (a grant under `--allow-model-grants`), `approval_requested`,
-    /// `declined`, `refused`.
-    pub outcome: &'static str,
+    /// `Ok`, `InvalidArguments`, or for a grant or revocation: `Applied`
+    /// (a revocation, or a grant a person approved), `AppliedUnapproved`
+    /// (a grant under `--allow-model-grants`), `ApprovalRequested`,
+    /// `Declined`, `Refused`.
+    pub outcome: Outcome,
     pub change: Option<String>,
     pub error: Option<String>,
 }
@@ -316,7 +317,7 @@ impl BuiltinRecord {
             fuel_used: None,
             stdout_bytes: 0,
             stderr_bytes: 0,
-            outcome: self.outcome.to_string(),
+            outcome: self.outcome.as_str().to_string(),
             error: self.error.clone(),
             change: self.change.clone(),
             network: Vec::new(),
@@ -464,7 +465,7 @@ impl Audit {
                     $level,
                     tool = %record.entry.tool.name,
                     component = %record.entry.component,
-                    outcome = record.outcome,
+                    outcome = record.outcome.as_str(),
                     duration_us = record.duration_us,
                     peak_memory = record.peak_memory,
                     fuel_used = record.fuel_used,
@@ -477,7 +478,7 @@ impl Audit {
                 )
             };
         }
-        if record.outcome == "ok" {
+        if record.outcome == Outcome::Ok {
             event!(tracing::Level::DEBUG);
         } else {
             event!(tracing::Level::INFO);
@@ -514,7 +515,7 @@ impl Audit {
             target: "weld::audit",
             tool = record.tool,
             component = %record.component,
-            outcome = record.outcome,
+            outcome = record.outcome.as_str(),
             change = record.change.as_deref().unwrap_or(""),
             client = record.client.as_deref().unwrap_or(""),
             error = record.error.as_deref().unwrap_or(""),
@@ -801,7 +802,7 @@ impl<W: Write> Writer<W> {
             fuel_used: None,
             stdout_bytes: 0,
             stderr_bytes: 0,
-            outcome: RECORDS_LOST.to_string(),
+            outcome: Outcome::RecordsLost.as_str().to_string(),
             error: Some(format!(
                 "{n} audit record(s) before this one could not be written{since}: {cause}"
             )),
@@ -932,7 +933,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// The size of a call's JSON arguments, counted without keeping a copy: the
 /// size is audited, the content is not.
-pub(crate) fn args_bytes(arguments: Option<&serde_json::Map<String, serde_json::Value>>) -> u64 {
+pub fn args_bytes(arguments: Option<&serde_json::Map<String, serde_json::Value>>) -> u64 {
     let Some(arguments) = arguments else { return 0 };
     let mut bytes = ByteCount::default();
     let _ = serde_json::to_writer(&mut bytes, arguments);
@@ -1074,7 +1075,7 @@ mod tests {
             digest: String::new(),
             client: None,
             args_bytes: n,
-            outcome: "applied",
+            outcome: Outcome::Applied,
             change: None,
             error: None,
         }
@@ -1110,7 +1111,7 @@ mod tests {
         let lost = record(&lines[1]);
         assert_eq!(
             (lost.tool.as_str(), lost.outcome.as_str(), lost.records_lost),
-            ("weld", RECORDS_LOST, 3)
+            ("weld", Outcome::RecordsLost.as_str(), 3)
         );
         let error = lost.error.unwrap_or_default();
         assert!(error.contains("No space left on device"), "{error}");

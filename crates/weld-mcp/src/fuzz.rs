@@ -15,7 +15,9 @@ use tokio::io::AsyncWrite;
 
 use crate::line_cap::{Chunked, Line, LineReader, PREFIX};
 use crate::stdio::StdioTransport;
-use crate::{Audit, Catalog, Registry, WeldServer};
+use weld_host::{Audit, Catalog, Registry};
+
+use crate::WeldServer;
 
 /// The request the harness starts each session with.
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":"weld-fuzz-init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"fuzz","version":"0"}}}"#;

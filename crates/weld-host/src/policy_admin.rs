@@ -1,6 +1,6 @@
 //! Changing a component's policy: the one code path behind `weld grant`,
-//! `weld revoke`, `weld policy set` and the built-in MCP tools
-//! ([`crate::builtin`]).
+//! `weld revoke`, `weld policy set`, `weld add` and `weld-mcp`'s built-in
+//! tools.
 //!
 //! A change is applied to the stored policy with `weld-policy`'s pure
 //! operations, checked with [`compile_policy`] against the component as
@@ -436,6 +436,19 @@ impl Policies {
         Ok((stored.policy, stored.text))
     }
 
+    /// Whether `name` is installed.
+    ///
+    /// # Errors
+    ///
+    /// `NotInstalled` naming it, or a state that cannot be read.
+    pub fn require_installed(&self, name: &str) -> Result<(), ManageError> {
+        if self.store.index()?.components.contains_key(name) {
+            Ok(())
+        } else {
+            Err(StoreError::NotInstalled(name.to_string()).into())
+        }
+    }
+
     /// The pins of `name`'s stored policy (empty without one).
     ///
     /// # Errors
@@ -484,7 +497,7 @@ impl Policies {
     ) -> Result<(), ManageError> {
         // Loaded as the policy would run it, so a server reloading after the
         // change finds the artefact for that engine already compiled.
-        let metering = crate::sandbox::metering(policy);
+        let metering = crate::enforce::metering(policy);
         let loaded = load_installed(&self.store, &self.runtime, &installed.digest, metering)
             .map_err(|e| ManageError::Load {
                 name: name.to_string(),

@@ -21,14 +21,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use rmcp::model::Tool;
 use weld_policy::{Concurrency, Excess};
 use weld_runtime::{
     Capacity, ExportedFunction, Limits, LoadedComponent, Sandbox, Share, Signature,
 };
 use weld_schema::{SchemaPart, SchemaSize, TypeError};
 
-use crate::sandbox::ToolPolicy;
+use crate::enforce::Enforcement;
 use weld_store::ComponentDocs;
 
 /// Longest tool name MCP allows.
@@ -75,6 +74,25 @@ pub fn tool_name(component: &str, interface_short: Option<&str>, function: &str)
     }
 }
 
+/// A tool as the catalog knows it: what any protocol needs to offer it.
+/// Serialises as MCP's tool definition does, so the listing cap measures
+/// what clients receive.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolSpec {
+    /// `component_function` or `component_interface_function`
+    /// ([`tool_name`]).
+    pub name: String,
+    /// From the component's docs, or generated from the signature.
+    pub description: String,
+    /// The JSON Schema of the arguments object.
+    pub input_schema: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// The JSON Schema of the structured result, when the function returns
+    /// a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+}
+
 /// A component ready to contribute tools.
 pub struct ComponentEntry {
     pub name: String,
@@ -82,12 +100,12 @@ pub struct ComponentEntry {
     pub docs: ComponentDocs,
     pub loaded: Arc<LoadedComponent>,
     /// What its policy grants (or the deny-all default).
-    pub policy: ToolPolicy,
+    pub policy: Enforcement,
 }
 
 /// One servable tool.
 pub struct ToolEntry {
-    pub tool: Tool,
+    pub tool: ToolSpec,
     pub component: String,
     pub digest: String,
     pub signature: Signature,
@@ -167,7 +185,7 @@ pub struct Disabled {
 pub struct Catalog {
     by_name: HashMap<String, Arc<ToolEntry>>,
     /// In name order, for `tools/list`.
-    listed: Vec<Tool>,
+    listed: Vec<ToolSpec>,
     skipped: Vec<Skipped>,
     disabled: Vec<Disabled>,
 }
@@ -228,7 +246,7 @@ impl Catalog {
             let (tools, duplicates): (Vec<_>, Vec<_>) = built
                 .tools
                 .into_iter()
-                .partition(|t| !by_name.contains_key(t.tool.name.as_ref()));
+                .partition(|t| !by_name.contains_key(t.tool.name.as_str()));
             for duplicate in duplicates {
                 skipped.push(Skipped {
                     component: component.name.clone(),
@@ -286,7 +304,7 @@ impl Catalog {
                 );
             }
         }
-        let mut listed: Vec<Tool> = by_name.values().map(|e| e.tool.clone()).collect();
+        let mut listed: Vec<ToolSpec> = by_name.values().map(|e| e.tool.clone()).collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Self {
             by_name,
@@ -313,7 +331,7 @@ impl Catalog {
     }
 
     /// All tools, in name order.
-    pub fn tools(&self) -> &[Tool] {
+    pub fn tools(&self) -> &[ToolSpec] {
         &self.listed
     }
 
@@ -326,7 +344,7 @@ impl Catalog {
 pub struct BuiltTool {
     /// The position of its function in the list given to [`component_tools`].
     pub function: usize,
-    pub tool: Tool,
+    pub tool: ToolSpec,
     pub signature: Signature,
     /// Bytes of JSON it takes in `tools/list`.
     pub listing_bytes: u64,
@@ -469,7 +487,7 @@ pub fn describe(
     function: &str,
     signature: &Signature,
     docs: Option<&weld_store::FunctionDocs>,
-) -> Result<Tool, String> {
+) -> Result<ToolSpec, String> {
     let interface_short = interface.map(weld_runtime::short_interface_name);
     let name = tool_name(component, interface_short, function);
     let description = match docs.and_then(|d| d.description.clone()) {
@@ -486,9 +504,12 @@ pub fn describe(
     let input_schema =
         checked(SchemaPart::Input, Some(signature.input_schema(&param_doc)))?.unwrap_or_default();
     let output_schema = checked(SchemaPart::Output, signature.output_schema())?;
-    let mut tool = Tool::new(name, description, Arc::new(input_schema));
-    tool.output_schema = output_schema.map(Arc::new);
-    Ok(tool)
+    Ok(ToolSpec {
+        name,
+        description,
+        input_schema: Arc::new(input_schema),
+        output_schema: output_schema.map(Arc::new),
+    })
 }
 
 /// `schema`, if it is within the caps. Its types were already read within
@@ -719,11 +740,7 @@ mod tests {
         });
         let built = component_tools("c", &ComponentDocs::default(), [(None, "f", &sig)])
             .unwrap_or_else(|e| panic!("refused: {}", e.reason));
-        let description = built.tools[0]
-            .tool
-            .description
-            .as_deref()
-            .expect("described");
+        let description = &built.tools[0].tool.description;
         assert!(
             description.starts_with("Calls `f: func(x: record { f0-"),
             "{description}"

@@ -35,9 +35,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::audit::{Audit, BuiltinRecord};
-use crate::catalog::Registry;
-use crate::manage::{Capability, Changed, Direction, ManageError, Policies, PolicyChange};
+use weld_host::audit::{Audit, BuiltinRecord};
+use weld_host::catalog::Registry;
+use weld_host::outcome::Outcome;
+use weld_host::policy_admin::{
+    Capability, Changed, Direction, ManageError, Policies, PolicyChange,
+};
 use weld_policy::Pin;
 
 /// How long a person has to answer, and an approval stays valid.
@@ -311,11 +314,11 @@ impl Management {
             digest: String::new(),
             client,
             args_bytes: 0,
-            outcome: "ok",
+            outcome: Outcome::Ok,
             change: None,
             error: None,
         };
-        record.args_bytes = crate::audit::args_bytes(request.arguments.as_ref());
+        record.args_bytes = weld_host::audit::args_bytes(request.arguments.as_ref());
         let response = match builtin.op {
             Op::List => self.list(registry, &mut record).await.into(),
             Op::Show => self.show(request, &mut record).await.into(),
@@ -358,8 +361,8 @@ impl Management {
             .await;
         let listed = match listed {
             Ok(Ok(listed)) => listed,
-            Ok(Err(error)) => return failed(record, "refused", error.to_string()),
-            Err(error) => return failed(record, "refused", error),
+            Ok(Err(error)) => return failed(record, Outcome::Refused, error.to_string()),
+            Err(error) => return failed(record, Outcome::Refused, error),
         };
         let components: Vec<Value> = listed
             .into_iter()
@@ -367,7 +370,7 @@ impl Management {
                 let tools: Vec<&str> = catalog
                     .tools()
                     .iter()
-                    .map(|t| t.name.as_ref())
+                    .map(|t| t.name.as_str())
                     .filter(|t| {
                         t.strip_prefix(name.as_str())
                             .is_some_and(|rest| rest.starts_with('_'))
@@ -395,16 +398,14 @@ impl Management {
         }
         let args: Args = match parse_args(request) {
             Ok(args) => args,
-            Err(message) => return failed(record, "invalid_arguments", message),
+            Err(message) => return failed(record, Outcome::InvalidArguments, message),
         };
         record.component.clone_from(&args.component);
         let name = args.component;
         let shown = self
             .blocking(
                 move |p| -> Result<(bool, String, Vec<Value>), ManageError> {
-                    if !p.store.index()?.components.contains_key(&name) {
-                        return Err(weld_store::StoreError::NotInstalled(name).into());
-                    }
+                    p.require_installed(&name)?;
                     let (policy, text) = p.current(&name)?;
                     let storage = p
                         .pins(&name)?
@@ -429,8 +430,8 @@ impl Management {
                 "policy": policy,
                 "storage": storage,
             })),
-            Ok(Err(error)) => failed(record, "refused", error.to_string()),
-            Err(error) => failed(record, "refused", error),
+            Ok(Err(error)) => failed(record, Outcome::Refused, error.to_string()),
+            Err(error) => failed(record, Outcome::Refused, error),
         }
     }
 
@@ -441,10 +442,10 @@ impl Management {
     ) -> CallToolResult {
         let change = match parse_change(request, Direction::Revoke) {
             Ok(change) => change,
-            Err(message) => return failed(record, "invalid_arguments", message),
+            Err(message) => return failed(record, Outcome::InvalidArguments, message),
         };
         note(record, &change, None);
-        self.apply(change, None, "applied", record).await
+        self.apply(change, None, Outcome::Applied, record).await
     }
 
     /// Applies `change`; for a storage grant, only if its path still
@@ -453,7 +454,7 @@ impl Management {
         &self,
         change: PolicyChange,
         approved: Option<Pin>,
-        outcome: &'static str,
+        outcome: Outcome,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
         let applied = {
@@ -467,7 +468,7 @@ impl Management {
                 record.digest = changed.digest;
                 note(record, &change, changed.resolved.as_ref());
                 let summary = change.summary_resolved(changed.resolved.as_ref());
-                tracing::info!(component = %change.component, change = %summary, outcome, "policy changed");
+                tracing::info!(component = %change.component, change = %summary, outcome = outcome.as_str(), "policy changed");
                 let mut out = json!({
                     "component": change.component,
                     "change": summary,
@@ -478,8 +479,8 @@ impl Management {
                 }
                 structured(out)
             }
-            Ok(Err(error)) => failed(record, "refused", error.to_string()),
-            Err(error) => failed(record, "refused", error),
+            Ok(Err(error)) => failed(record, Outcome::Refused, error.to_string()),
+            Err(error) => failed(record, Outcome::Refused, error),
         }
     }
 
@@ -491,7 +492,7 @@ impl Management {
     ) -> CallToolResponse {
         let change = match parse_change(request, Direction::Grant) {
             Ok(change) => change,
-            Err(message) => return failed(record, "invalid_arguments", message).into(),
+            Err(message) => return failed(record, Outcome::InvalidArguments, message).into(),
         };
         note(record, &change, None);
         // Never ask a person to approve what would be refused anyway, and
@@ -508,7 +509,7 @@ impl Management {
         }
         if self.options.allow_model_grants {
             return self
-                .apply(change, preview.resolved, "applied_unapproved", record)
+                .apply(change, preview.resolved, Outcome::AppliedUnapproved, record)
                 .await
                 .into();
         }
@@ -526,10 +527,10 @@ impl Management {
                 self.command(&change),
                 change.meaning(preview.resolved.as_ref())
             );
-            return failed(record, "refused", text).into();
+            return failed(record, Outcome::Refused, text).into();
         }
         if is_modern(context) {
-            record.outcome = "approval_requested";
+            record.outcome = Outcome::ApprovalRequested;
             let state = self
                 .approvals
                 .issue(&change.binding(preview.resolved.as_ref()));
@@ -543,7 +544,7 @@ impl Management {
         let asked = tokio::select! {
             asked = context.peer.create_elicitation_with_timeout(elicit_params(message), Some(APPROVAL_TIMEOUT)) => asked,
             () = context.ct.cancelled() => {
-                return failed(record, "declined", "the request was cancelled before the user answered".into()).into();
+                return failed(record, Outcome::Declined, "the request was cancelled before the user answered".into()).into();
             }
         };
         match asked {
@@ -557,7 +558,7 @@ impl Management {
                      can run:\n\n  {}",
                     self.command(&change)
                 );
-                failed(record, "refused", text).into()
+                failed(record, Outcome::Refused, text).into()
             }
         }
     }
@@ -578,8 +579,8 @@ impl Management {
                 note(record, change, preview.resolved.as_ref());
                 Ok(preview)
             }
-            Ok(Err(error)) => Err(failed(record, "refused", error.to_string())),
-            Err(error) => Err(failed(record, "refused", error)),
+            Ok(Err(error)) => Err(failed(record, Outcome::Refused, error.to_string())),
+            Err(error) => Err(failed(record, Outcome::Refused, error)),
         }
     }
 
@@ -596,7 +597,7 @@ impl Management {
         let Some(state) = &request.request_state else {
             return failed(
                 record,
-                "refused",
+                Outcome::Refused,
                 "an approval came without its requestState; call weld_request_grant again \
                  without inputResponses to ask the user"
                     .into(),
@@ -608,7 +609,7 @@ impl Management {
         {
             return failed(
                 record,
-                "refused",
+                Outcome::Refused,
                 format!(
                     "Not granted: {why}. Call weld_request_grant again (without inputResponses \
                      or requestState) to ask the user."
@@ -624,7 +625,7 @@ impl Management {
             Some(answer) => self.decide(change, resolved, &answer, record).await,
             None => failed(
                 record,
-                "refused",
+                Outcome::Refused,
                 format!("Not granted: no answer to input request `{APPROVE_KEY}`."),
             ),
         }
@@ -647,11 +648,11 @@ impl Management {
         if !approved {
             return failed(
                 record,
-                "declined",
+                Outcome::Declined,
                 format!("Not granted: the user declined ({}).", change.summary()),
             );
         }
-        self.apply(change, resolved, "applied", record).await
+        self.apply(change, resolved, Outcome::Applied, record).await
     }
 
     fn command(&self, change: &PolicyChange) -> String {
@@ -674,7 +675,7 @@ fn structured(value: Value) -> CallToolResult {
     result
 }
 
-fn failed(record: &mut BuiltinRecord, outcome: &'static str, message: String) -> CallToolResult {
+fn failed(record: &mut BuiltinRecord, outcome: Outcome, message: String) -> CallToolResult {
     record.outcome = outcome;
     record.error = Some(message.clone());
     CallToolResult::error(vec![ContentBlock::text(message)])
@@ -702,7 +703,7 @@ fn parse_change(
         secret: Option<bool>,
     }
     let args: Args = parse_args(request)?;
-    weld_store::validate_name(&args.component)
+    weld_host::names::validate_name(&args.component)
         .map_err(|e| format!("invalid arguments: `component`: {e}"))?;
     if args.access.is_some() && args.kind != "storage" {
         return Err("invalid arguments: `access` applies to storage only".into());
@@ -717,8 +718,10 @@ fn parse_change(
                 Direction::Revoke => &["read", "write"],
             };
             let access = match &args.access {
-                Some(given) => crate::manage::access_modes(given.iter().map(String::as_str)),
-                None => crate::manage::access_modes(default.iter().copied()),
+                Some(given) => {
+                    weld_host::policy_admin::access_modes(given.iter().map(String::as_str))
+                }
+                None => weld_host::policy_admin::access_modes(default.iter().copied()),
             }
             .map_err(|e| format!("invalid arguments: `access`: {e}"))?;
             Capability::Storage {
@@ -980,7 +983,7 @@ mod tests {
             assert_eq!((tool.output)()["type"], "object", "{}", tool.name);
             assert!(
                 tool.name
-                    .starts_with(&format!("{}_", weld_store::RESERVED_NAME)),
+                    .starts_with(&format!("{}_", weld_host::names::RESERVED_NAME)),
                 "{}",
                 tool.name
             );

@@ -1,0 +1,177 @@
+//! Installing a component: read, describe, compile, check the policy it
+//! offers, store it.
+//!
+//! Everything that can refuse a component happens before the state is
+//! touched, in order of cost: its tools' sizes are checked from its types
+//! (no compile), then it is compiled and linked (a component weld cannot
+//! run is never installed), then the policy it offers is pinned and
+//! compiled against it (so accepting it later cannot fail). Only then are
+//! its bytes written. The offered policy is *not* applied here: a person
+//! decides, and the front end applies it through
+//! [`crate::policy_admin::Policies::set`], the one policy writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use weld_policy::{Pins, Policy, PolicyError, RealFileSystem};
+use weld_runtime::{Limits, Metering, RuntimeError};
+use weld_store::StoreError;
+
+use crate::Host;
+use crate::catalog::{Catalog, ComponentEntry, Skipped};
+use crate::enforce::Enforcement;
+use crate::load::{LoadError, StoredPolicy, compile_policy, read_component_file};
+use crate::policy_admin::{ManageError, refuse_symlink};
+
+/// What to install.
+pub struct Request<'a> {
+    /// The component file.
+    pub path: &'a Path,
+    /// Its name; derived from the file name when `None`.
+    pub name: Option<&'a str>,
+    /// Replace a component installed under the same name.
+    pub force: bool,
+    /// The policy the component offers, and where it was read from.
+    pub policy: Option<(&'a Path, &'a Policy)>,
+}
+
+/// An installed component, described.
+pub struct Installed {
+    /// Its name.
+    pub name: String,
+    /// The digest of its bytes.
+    pub digest: String,
+    /// Its tools (and the functions that are not tools, with the reason),
+    /// as they will be served under a deny-all policy.
+    pub catalog: Catalog,
+    /// The interfaces it imports.
+    pub imports: Vec<String>,
+    /// What the offered policy's storage rules resolve to, for the person
+    /// deciding whether to apply it.
+    pub pins: Pins,
+}
+
+/// Why a component was not installed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The file could not be read, or its docs section is malformed.
+    #[error(transparent)]
+    Read(#[from] LoadError),
+    /// A component of that name is installed, and `force` was not given.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A tool of the component is over a size cap.
+    #[error("{}", refusal(.0))]
+    Refused(Box<Skipped>),
+    /// It could not be described, compiled or linked.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The policy it offers cannot be honoured.
+    #[error("{} is refused", .path.display())]
+    Policy {
+        /// Where the policy was read from.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        cause: Box<PolicyRefusal>,
+    },
+}
+
+/// Why an offered policy is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyRefusal {
+    /// A path does not resolve, or is not what the rule says.
+    #[error(transparent)]
+    Pin(#[from] PolicyError),
+    /// A path leads through a symlink.
+    #[error(transparent)]
+    Symlink(#[from] ManageError),
+    /// The component cannot be held to it.
+    #[error(transparent)]
+    Unenforceable(#[from] LoadError),
+}
+
+/// How a refused tool reads in an error.
+pub fn refusal(refused: &Skipped) -> String {
+    if refused.function.is_empty() {
+        refused.reason.clone()
+    } else {
+        format!("tool `{}`: {}", refused.function, refused.reason)
+    }
+}
+
+/// Installs `request` into `host`'s state.
+///
+/// # Errors
+///
+/// See [`InstallError`]; nothing is written when it is returned.
+pub fn install(host: &Host, request: &Request<'_>) -> Result<Installed, InstallError> {
+    let store = host.store();
+    let runtime = host.runtime();
+    let file = read_component_file(request.path, request.name)?;
+    if !request.force && store.index()?.components.contains_key(&file.name) {
+        return Err(StoreError::AlreadyInstalled(file.name).into());
+    }
+    // Described from its types before anything is compiled: a component
+    // whose tools exceed the size caps is refused with the reason, without
+    // spending the compile on it.
+    let inspection = runtime.inspect(&file.bytes)?;
+    crate::catalog::inspected_tools(&file.name, &file.docs, &inspection)
+        .map_err(|refused| InstallError::Refused(Box::new(refused)))?;
+    // It runs deny-all, so unmetered, until a policy says otherwise.
+    let loaded = runtime.compile(file.digest.hex(), Metering::Off, &file.bytes)?;
+    let mut pins = Pins::default();
+    if let Some((path, policy)) = request.policy {
+        let refused = |cause: PolicyRefusal| InstallError::Policy {
+            path: path.to_path_buf(),
+            cause: Box::new(cause),
+        };
+        let (_, pinned) = policy
+            .pin(host.base(), &Pins::default(), &RealFileSystem)
+            .map_err(|e| refused(e.into()))?;
+        for pin in pinned.as_slice().iter().filter(|p| p.is_allow()) {
+            refuse_symlink(pin).map_err(|e| refused(e.into()))?;
+        }
+        let stored = StoredPolicy {
+            policy: policy.clone(),
+            pins: pinned.clone(),
+            text: String::new(),
+        };
+        compile_policy(
+            store,
+            &file.name,
+            &stored,
+            loaded.imports(),
+            Limits::default(),
+        )
+        .map_err(|e| refused(e.into()))?;
+        pins = pinned;
+    }
+    let source = format!("file:{}", absolute(request.path).display());
+    let installed = store.install(
+        &file.name,
+        &file.bytes,
+        &source,
+        file.docs.clone(),
+        request.force,
+    )?;
+    let imports = loaded.imports().to_vec();
+    let catalog = Catalog::build(vec![ComponentEntry {
+        name: file.name.clone(),
+        digest: installed.digest.to_string(),
+        docs: file.docs,
+        loaded: Arc::new(loaded),
+        policy: Enforcement::deny_all(Limits::default()),
+    }]);
+    Ok(Installed {
+        name: file.name,
+        digest: installed.digest.to_string(),
+        catalog,
+        imports,
+        pins,
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}

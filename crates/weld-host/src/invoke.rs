@@ -1,0 +1,269 @@
+//! Invoking a tool: arguments in, the sandboxed call, the result out, one
+//! audit record. The same path for every front end (MCP's `tools/call`,
+//! `weld call`), and free of any protocol's types: what comes out is a
+//! [`ToolOutput`], which the MCP crate turns into its result.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+use tokio::sync::{SemaphorePermit, TryAcquireError};
+use weld_policy::Excess;
+use weld_runtime::{CallError, Queue};
+
+use crate::audit::{Audit, CallRecord, args_bytes};
+use crate::catalog::{Bound, ToolEntry};
+use crate::outcome::Outcome;
+
+/// A JSON object: a tool's arguments or its structured result.
+pub type JsonObject = Map<String, Value>;
+
+/// What a tool call gave its caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    /// The result as text (JSON for a structured result), or why the call
+    /// failed; `None` for a function that returns nothing.
+    pub text: Option<String>,
+    /// The result as a JSON object, for a tool with an output schema.
+    pub structured: Option<JsonObject>,
+    /// The tool failed, or reported an error of its own.
+    pub is_error: bool,
+}
+
+impl ToolOutput {
+    /// A failed call, saying why.
+    pub fn error(message: String) -> Self {
+        Self {
+            text: Some(message),
+            structured: None,
+            is_error: true,
+        }
+    }
+}
+
+/// How an invocation ended.
+#[derive(Debug)]
+pub enum Invoked {
+    /// It ran to an output (which may be an error).
+    Done(ToolOutput),
+    /// `cancelled` resolved first; the guest was stopped.
+    Cancelled,
+}
+
+/// Runs one tool call and records it in `audit`. Every problem with the
+/// arguments or the run is a tool error the caller can read; `cancelled`
+/// (a client's cancellation, a closed connection) stops the guest at its
+/// next epoch tick and is audited as such.
+pub async fn invoke(
+    entry: &Arc<ToolEntry>,
+    arguments: Option<&JsonObject>,
+    audit: &Audit,
+    client: Option<String>,
+    cancelled: impl Future<Output = ()>,
+) -> Invoked {
+    let mut record = CallRecord::new(Arc::clone(entry), client);
+    record.args_bytes = args_bytes(arguments);
+    let invoked = tokio::select! {
+        (output, outcome, error) = run(entry, arguments, &mut record) => {
+            record.outcome = outcome;
+            record.error = error;
+            Invoked::Done(output)
+        }
+        () = cancelled => {
+            // Dropping `run` drops the call, which stops the guest.
+            record.outcome = Outcome::Cancelled;
+            Invoked::Cancelled
+        }
+    };
+    audit.record(record);
+    invoked
+}
+
+/// The call itself; fills in the record's measurements.
+async fn run(
+    entry: &ToolEntry,
+    arguments: Option<&JsonObject>,
+    record: &mut CallRecord,
+) -> (ToolOutput, Outcome, Option<String>) {
+    let args = match entry.signature.args_from_json(arguments) {
+        Ok(args) => args,
+        Err(error) => {
+            let message = format!("invalid arguments: {error}");
+            return (
+                ToolOutput::error(message.clone()),
+                Outcome::InvalidArguments,
+                Some(message),
+            );
+        }
+    };
+    // A call waits (or, under `excess: refuse`, does not) first for a slot
+    // of its component, then in the runtime for its instance slots and its
+    // memory; all of it within its time limit. A waiting call ends its wait
+    // when the client cancels it or closes its connection: the caller drops
+    // this future, and with it the place in each queue.
+    let arrived = Instant::now();
+    let queue = match entry.slots.excess {
+        Excess::Wait => Queue::Until(arrived + entry.limits.timeout.min(weld_policy::MAX_TIMEOUT)),
+        Excess::Refuse => Queue::Refuse,
+    };
+    let _permit = match component_slot(entry, queue).await {
+        Ok(permit) => permit,
+        Err((outcome, message)) => {
+            record.queued_us = arrived.elapsed().as_micros() as u64;
+            return (ToolOutput::error(message.clone()), outcome, Some(message));
+        }
+    };
+    let waited = arrived.elapsed();
+    let mut outcome = entry
+        .loaded
+        .call_queued(
+            &entry.function,
+            &args,
+            &entry.limits,
+            &entry.sandbox,
+            &entry.tool.name,
+            queue,
+        )
+        .await;
+    if let Err(CallError::Busy { .. } | CallError::QueueTimeout { .. }) = &outcome {
+        record.queued_us = arrived.elapsed().as_micros() as u64;
+    }
+    let stats = match &mut outcome {
+        Ok(outcome) => Some(&mut outcome.stats),
+        Err(error) => error.stats_mut(),
+    };
+    if let Some(stats) = stats {
+        // Both waits: for the policy's concurrency slot and for an instance.
+        record.queued_us = (waited + stats.queued).as_micros() as u64;
+        record.duration_us = stats.duration.as_micros() as u64;
+        record.peak_memory = stats.peak_memory;
+        record.fuel_used = stats.fuel_used;
+        record.stdout_bytes = stats.stdout_bytes;
+        record.stderr_bytes = stats.stderr_bytes;
+        record.network = std::mem::take(&mut stats.network);
+        record.network_dropped = stats.network_dropped;
+        record.storage_denied = std::mem::take(&mut stats.storage_denied);
+        record.storage_denied_dropped = stats.storage_denied_dropped;
+    }
+    match outcome {
+        Ok(outcome) => {
+            // Refuse an oversized result before rendering copies it twice
+            // more; the exact size is checked after rendering.
+            let bound: u64 = outcome.results.iter().map(weld_schema::min_json_len).sum();
+            if let Some(cap) = entry.output.filter(|cap| bound > *cap) {
+                let message = format!(
+                    "the tool returned at least {bound} bytes, more than its output limit of {cap} bytes"
+                );
+                return (
+                    ToolOutput::error(message.clone()),
+                    Outcome::OutputLimit,
+                    Some(message),
+                );
+            }
+            let rendered = entry.signature.render_result(&outcome.results);
+            let size = rendered.text.as_ref().map_or(0, |t| t.len() as u64);
+            if let Some(cap) = entry.output.filter(|cap| size > *cap) {
+                let message = format!(
+                    "the tool returned {size} bytes, more than its output limit of {cap} bytes"
+                );
+                return (
+                    ToolOutput::error(message.clone()),
+                    Outcome::OutputLimit,
+                    Some(message),
+                );
+            }
+            let output = ToolOutput {
+                text: rendered.text.or_else(|| {
+                    rendered
+                        .is_error
+                        .then(|| "the tool reported an error".to_string())
+                }),
+                structured: if rendered.is_error {
+                    None
+                } else {
+                    rendered.structured
+                },
+                is_error: rendered.is_error,
+            };
+            let outcome = if output.is_error {
+                Outcome::ToolError
+            } else {
+                Outcome::Ok
+            };
+            (output, outcome, None)
+        }
+        Err(error) => {
+            let message = error.to_string();
+            (
+                ToolOutput::error(message.clone()),
+                Outcome::from(&error),
+                Some(message),
+            )
+        }
+    }
+}
+
+/// A slot of the call's component (see [`crate::catalog::Slots`]), or the
+/// outcome and message of a call that got none.
+async fn component_slot(
+    entry: &ToolEntry,
+    queue: Queue,
+) -> Result<SemaphorePermit<'_>, (Outcome, String)> {
+    let slots = &entry.slots;
+    let timed_out = match (slots.free.try_acquire(), queue) {
+        (Ok(permit), _) => return Ok(permit),
+        (Err(TryAcquireError::NoPermits), Queue::Refuse) => false,
+        (Err(TryAcquireError::NoPermits), Queue::Until(deadline)) => {
+            let deadline = tokio::time::Instant::from_std(deadline);
+            match tokio::time::timeout_at(deadline, slots.free.acquire()).await {
+                Ok(Ok(permit)) => return Ok(permit),
+                Ok(Err(_)) => return Err(closed()),
+                Err(_) => true,
+            }
+        }
+        (Err(TryAcquireError::Closed), _) => return Err(closed()),
+    };
+    let (tool, component, max) = (&entry.tool.name, &entry.component, slots.max);
+    let why = match slots.bound {
+        Bound::Policy => format!(
+            "its policy lets at most {max} call(s) of component `{component}`'s tools run at once"
+        ),
+        Bound::Share(capacity) => format!(
+            "at most {max} call(s) of component `{component}`'s tools run at once: its share \
+             of weld's capacity, half of {capacity}, so that other tools can always start"
+        ),
+    };
+    let remedy = match slots.bound {
+        Bound::Policy => "raise `resources.limits.concurrency` in its policy",
+        Bound::Share(capacity) => capacity.remedy(),
+    };
+    if timed_out {
+        let limit = entry.limits.timeout.as_secs_f64();
+        let message = format!(
+            "`{tool}` did not start within its {limit}-second time limit: it waited all that \
+             time for one of its component's call slots ({why}); retry later, or {remedy}"
+        );
+        return Err((Outcome::QueueTimeout, message));
+    }
+    let message = match slots.bound {
+        Bound::Policy => format!(
+            "`{tool}` is at its concurrency limit of {max}: {why} and refuses more; retry \
+             later, or {remedy}"
+        ),
+        Bound::Share(_) => format!(
+            "`{tool}` is at its share of weld's capacity: {why}; its policy refuses to wait \
+             (`excess: refuse`); retry later, or {remedy}"
+        ),
+    };
+    Err((Outcome::RefusedBusy, message))
+}
+
+/// weld never closes the semaphore; if it were, running without the cap
+/// would loosen the policy.
+fn closed() -> (Outcome, String) {
+    (
+        Outcome::Instantiate,
+        "internal error: the concurrency limit is unavailable".to_string(),
+    )
+}

@@ -1,0 +1,160 @@
+//! weld's application, free of any protocol: what tools there are, what
+//! each may touch, and running one.
+//!
+//! A [`Host`] is one state directory served by one runtime: it loads the
+//! installed components (and any extra files) into a [`Catalog`] of
+//! [`ToolSpec`]s, compiles each component's policy into the sandbox its
+//! calls run in ([`enforce`]), watches the state and swaps the catalog whole
+//! when it changes ([`load`]), changes policies through one writer
+//! ([`policy_admin`]), installs components ([`install`]), runs a tool call
+//! from arguments to output ([`invoke`]) and audits every call and change
+//! ([`audit`]).
+//!
+//! The front ends sit on top: `weld-mcp` turns this into MCP (and is the
+//! only crate that knows MCP's wire types), the `weld` binary's commands
+//! call it directly (`weld call`, `weld add`, `weld grant`).
+//!
+//! # Invariants (written as absences)
+//!
+//! - No MCP, JSON-RPC or HTTP: no `rmcp`, no `hyper`; its types are not wire
+//!   types. A front end converts them.
+//! - Opens no socket and serves nothing: a guest's network access is the
+//!   runtime's, checked against the policy this crate compiled.
+//! - Writes a policy only through [`policy_admin::Policies`], under the
+//!   state's lock, with its pins.
+
+pub mod audit;
+pub mod catalog;
+pub mod enforce;
+pub mod install;
+pub mod invoke;
+pub mod load;
+pub mod outcome;
+mod pins;
+pub mod policy_admin;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use weld_runtime::{Limits, Runtime};
+use weld_store::Store;
+
+pub use audit::{Audit, AuditError, AuditFailure, AuditRecord};
+pub use catalog::{Catalog, ComponentEntry, Disabled, Registry, ToolEntry, ToolSpec, tool_name};
+pub use invoke::{Invoked, JsonObject, ToolOutput, invoke};
+pub use load::{Compiling, LoadError, Loaded};
+pub use outcome::Outcome;
+pub use policy_admin::{ManageError, Policies, PolicyChange};
+
+/// One state directory served by one runtime, with what every load and
+/// policy change needs: the default limits, the files served beside the
+/// installed components, and the base directory `fs://./` grants are
+/// resolved against.
+#[derive(Clone)]
+pub struct Host {
+    store: Store,
+    runtime: Arc<Runtime>,
+    limits: Limits,
+    files: Vec<PathBuf>,
+    base: Option<PathBuf>,
+}
+
+impl Host {
+    /// The installed components of `store`, run by `runtime`, with `limits`
+    /// for components whose policy sets none.
+    pub fn new(store: Store, runtime: Arc<Runtime>, limits: Limits) -> Self {
+        Self {
+            store,
+            runtime,
+            limits,
+            files: Vec::new(),
+            base: None,
+        }
+    }
+
+    /// Also serves these component files (not installed; reloaded when they
+    /// change).
+    #[must_use]
+    pub fn with_files(mut self, files: Vec<PathBuf>) -> Self {
+        self.files = files;
+        self
+    }
+
+    /// Resolves `fs://./` grants against `base` (without one they are
+    /// refused).
+    #[must_use]
+    pub fn with_base(mut self, base: Option<PathBuf>) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// The state directory.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The runtime every component is compiled for and called in.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Limits for components whose policy sets none.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// What `fs://./` grants are resolved against.
+    pub fn base(&self) -> Option<&Path> {
+        self.base.as_deref()
+    }
+
+    /// Loads every installed component and file, each with its sandbox; a
+    /// component that cannot be served is listed as disabled, never fatal.
+    ///
+    /// # Errors
+    ///
+    /// Only what stops every component: the index cannot be read.
+    pub fn load(&self, compiling: Compiling) -> Result<Loaded, LoadError> {
+        load::load_all(
+            &self.store,
+            &self.runtime,
+            &self.files,
+            self.limits,
+            compiling,
+        )
+    }
+
+    /// The one writer of policies.
+    pub fn policies(&self) -> Policies {
+        Policies {
+            store: self.store.clone(),
+            runtime: Arc::clone(&self.runtime),
+            base: self.base.clone(),
+            limits: self.limits,
+        }
+    }
+
+    /// Watches the state (and the files) and swaps `registry`'s catalog
+    /// when they change, until `shutdown`.
+    pub async fn watch(
+        self,
+        registry: Arc<Registry>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        load::watch_state(
+            self.store,
+            self.runtime,
+            self.files,
+            self.limits,
+            registry,
+            shutdown,
+        )
+        .await;
+    }
+}
+
+/// Component names, as the state directory keeps them: the front ends check
+/// a name a client sends before anything else reads it.
+pub mod names {
+    pub use weld_store::{RESERVED_NAME, validate_name};
+}

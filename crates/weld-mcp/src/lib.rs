@@ -1,0 +1,32 @@
+//! weld's MCP surface on rmcp: the request handler, the built-in management
+//! tools and the stdio and Streamable HTTP transports, over a `weld-host`.
+//!
+//! Start reading at [`handler::WeldServer`]: every request enters there
+//! (from [`transport::serve_stdio`] or [`http_transport::serve_http`]);
+//! `tools/call` goes to a built-in tool ([`builtin`]) or to
+//! `weld_host::invoke`.
+//!
+//! # Invariants (written as absences)
+//!
+//! - The only crate that depends on `rmcp` or knows MCP's wire types; the
+//!   only weld crates it uses are `weld-host` and `weld-policy` (the
+//!   vocabulary of grants).
+//! - Decides nothing about what a tool may do: policies are changed through
+//!   `weld_host::Policies` and only after a person approved (or the operator
+//!   allowed it); calls run through `weld_host::invoke`.
+//! - Nothing but JSON-RPC is written to stdout in stdio mode.
+
+pub mod builtin;
+#[doc(hidden)]
+pub mod fuzz;
+pub mod handler;
+pub mod http_transport;
+mod jsonrpc;
+mod line_cap;
+mod stdio;
+pub mod transport;
+
+pub use builtin::{BuiltinOptions, Management};
+pub use handler::{ServerOptions, WeldServer};
+pub use http_transport::{HttpLimits, HttpOptions, serve_http};
+pub use transport::{TransportError, serve_stdio};

@@ -1,0 +1,130 @@
+//! `weld list`: what is installed, and what of it is served.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde::Serialize;
+use weld_host::{Catalog, Compiling, Host, ToolSpec};
+
+use super::audit::one_line;
+
+/// One installed component, as listed (`--json` prints these).
+#[derive(Serialize)]
+struct Listed<'a> {
+    name: &'a str,
+    digest: String,
+    size: u64,
+    source: &'a str,
+    installed_at: u64,
+    tools: Vec<&'a ToolSpec>,
+    not_tools: Vec<NotTool<'a>>,
+    imports: Vec<String>,
+    /// Why none of its tools is served, when it is disabled.
+    error: Option<&'a str>,
+}
+
+/// A function that is not offered as a tool, and why.
+#[derive(Serialize)]
+pub(super) struct NotTool<'a> {
+    pub(super) function: &'a str,
+    pub(super) reason: &'a str,
+}
+
+pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
+    let index = host.store().index()?;
+    // Loaded as `weld serve` loads them, so the listing says exactly which
+    // components are served and why the others are not.
+    let loaded = host.load(Compiling::Now)?;
+    let mut imports: HashMap<String, Vec<String>> = loaded
+        .entries
+        .iter()
+        .map(|e| (e.name.clone(), e.loaded.imports().to_vec()))
+        .collect();
+    let catalog = loaded.into_catalog();
+    let listed: Vec<Listed<'_>> = index
+        .components
+        .iter()
+        .map(|(name, installed)| Listed {
+            name,
+            digest: installed.digest.to_string(),
+            size: installed.size,
+            source: &installed.source,
+            installed_at: installed.installed_at,
+            tools: catalog
+                .tools()
+                .iter()
+                .filter(|t| catalog.get(&t.name).is_some_and(|e| &e.component == name))
+                .collect(),
+            not_tools: catalog
+                .skipped()
+                .iter()
+                .filter(|s| &s.component == name)
+                .map(|s| NotTool {
+                    function: &s.function,
+                    reason: &s.reason,
+                })
+                .collect(),
+            imports: imports.remove(name).unwrap_or_default(),
+            error: catalog
+                .disabled()
+                .iter()
+                .find(|d| &d.component == name)
+                .map(|d| d.reason.as_str()),
+        })
+        .collect();
+    if as_json {
+        outln!("{}", serde_json::to_string_pretty(&listed)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if listed.is_empty() {
+        outln!("no components installed (add one with `weld add PATH`)");
+    }
+    for component in &listed {
+        outln!(
+            "{} {} ({} bytes, from {})",
+            component.name,
+            component.digest,
+            component.size,
+            component.source
+        );
+        if let Some(error) = component.error {
+            outln!(
+                "  DISABLED, none of its tools is served: {}",
+                one_line(error)
+            );
+        }
+        print_tool_lines(component.tools.iter().copied(), &component.not_tools)?;
+        for import in &component.imports {
+            outln!("  imports {import}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A catalog's tools and refused functions, one line each.
+pub(super) fn print_tools(catalog: &Catalog) -> Result<()> {
+    let not_tools: Vec<NotTool<'_>> = catalog
+        .skipped()
+        .iter()
+        .map(|s| NotTool {
+            function: &s.function,
+            reason: &s.reason,
+        })
+        .collect();
+    print_tool_lines(catalog.tools().iter(), &not_tools)
+}
+
+fn print_tool_lines<'a>(
+    tools: impl Iterator<Item = &'a ToolSpec>,
+    not_tools: &[NotTool<'_>],
+) -> Result<()> {
+    for tool in tools {
+        let first_line = tool.description.lines().next().unwrap_or("");
+        outln!("  tool {}: {first_line}", tool.name);
+    }
+    for skipped in not_tools {
+        outln!("  not a tool: {} ({})", skipped.function, skipped.reason);
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! One module per subcommand. The commands parse and print; what they do
+//! is `weld-host`'s (install, load, invoke, the policy writer, audit).
+
+/// `println!` that ends the process quietly when stdout is closed (`weld list
+/// | head`), instead of panicking on the broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout(), $($arg)*) {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            return Err(anyhow::Error::new(error).context("writing to stdout"));
+        }
+    }};
+}
+
+mod add;
+mod audit;
+mod call;
+mod docs;
+mod inspect;
+mod list;
+mod policy;
+mod secret;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use weld_host::Host;
+use weld_runtime::{
+    CacheKey, CompileLimits, Compiler, CompilerProcess, Limits, Runtime, RuntimeConfig,
+};
+use weld_store::Store;
+
+use crate::cli::{self, Cli, Command, DocsCommand};
+use crate::dirs;
+
+/// Exit status for `weld call` when the tool itself reported an error.
+const EXIT_TOOL_ERROR: u8 = 3;
+
+/// What every command may open: the state, the compile cache, the base
+/// directory, as the global flags say.
+pub(crate) struct Env {
+    dirs: cli::Dirs,
+    compiler: Compiler,
+}
+
+impl Env {
+    /// The state directory.
+    fn state(&self) -> Result<Store> {
+        let dir = dirs::state_dir(self.dirs.state_dir.clone())?;
+        Store::open(&dir).with_context(|| format!("opening the state directory {}", dir.display()))
+    }
+
+    /// A runtime with `max_instances` slots. With the state's key the
+    /// cache's artefacts are trusted across runs; without a store
+    /// (`weld inspect`) nothing cached is.
+    fn runtime(
+        &self,
+        store: Option<&Store>,
+        max_instances: u32,
+        memory_budget_mib: Option<u64>,
+    ) -> Result<Runtime> {
+        let cache_dir = dirs::cache_dir(self.dirs.cache_dir.clone())?;
+        let mut config = RuntimeConfig::new(cache_dir.clone());
+        config.max_instances = max_instances;
+        if let Some(mib) = memory_budget_mib {
+            config.memory_budget = mib.saturating_mul(1024 * 1024);
+        }
+        config.compiler = self.compiler.clone();
+        if let Some(store) = store {
+            config.cache_key = Some(CacheKey::new(store.cache_key()?));
+        }
+        Runtime::new(&config)
+            .with_context(|| format!("opening the compile cache {}", cache_dir.display()))
+    }
+
+    /// The state served by a runtime of `max_instances` slots.
+    fn host(
+        &self,
+        max_instances: u32,
+        memory_budget_mib: Option<u64>,
+        limits: Limits,
+    ) -> Result<Host> {
+        let store = self.state()?;
+        let runtime = self.runtime(Some(&store), max_instances, memory_budget_mib)?;
+        Ok(Host::new(store, Arc::new(runtime), limits))
+    }
+
+    /// The host a person changes policies through: default limits, and
+    /// `fs://./` meaning --base-dir, else the directory they run the
+    /// command in.
+    fn granting_host(&self) -> Result<Host> {
+        let base = base_dir(self.dirs.base_dir.clone(), true)?;
+        Ok(self.host(1, None, Limits::default())?.with_base(base))
+    }
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let Cli {
+        dirs,
+        compile,
+        command,
+    } = cli;
+    let env = Env {
+        compiler: compiler(&compile)?,
+        dirs,
+    };
+    match command {
+        Command::CompileWorker { .. } => {
+            bail!("`weld __compile` is weld's own compiler process; it is not for people")
+        }
+        Command::Serve(args) => serve::serve(&env, args).await,
+        Command::Add(args) => add::add(&env.granting_host()?, &args),
+        Command::Remove { name } => {
+            let removed = env.state()?.remove(&name)?;
+            outln!("removed `{name}` ({})", removed.digest);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { json } => list::list(&env.host(1, None, Limits::default())?, json),
+        Command::Inspect { path, name, json } => {
+            inspect::inspect(&env.runtime(None, 1, None)?, &path, name.as_deref(), json)
+        }
+        Command::Call(args) => {
+            let limits = limits(&args.limits)?;
+            let host = env
+                .host(4, args.limits.memory_budget_mib, limits)?
+                .with_files(args.components.clone());
+            call::call(&host, &args).await
+        }
+        Command::Policy(cli::PolicyCommand::Show { name }) => policy::show(&env.state()?, &name),
+        Command::Policy(cli::PolicyCommand::Set { name, file }) => {
+            policy::set(&env.granting_host()?, &name, &file)
+        }
+        Command::Policy(cli::PolicyCommand::Validate { file }) => policy::validate(&file),
+        Command::Grant(change) => policy::change(
+            &env.granting_host()?,
+            change,
+            weld_host::policy_admin::Direction::Grant,
+        ),
+        Command::Revoke(change) => policy::change(
+            &env.granting_host()?,
+            change,
+            weld_host::policy_admin::Direction::Revoke,
+        ),
+        Command::Secret(command) => secret::run(&env.state()?, command),
+        Command::Audit(args) => audit::show(&env.state()?, &args),
+        Command::Docs(DocsCommand::Embed {
+            component,
+            wit,
+            output,
+        }) => docs::embed(&component, &wit, output.as_deref()),
+    }
+}
+
+fn limits(args: &cli::Limits) -> Result<Limits> {
+    let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= max) {
+        bail!("--timeout must be a positive number of seconds, at most {max} (24 hours)");
+    }
+    Ok(Limits {
+        memory: args.memory_mib.saturating_mul(1024 * 1024),
+        timeout: Duration::from_secs_f64(args.timeout),
+        ..Limits::default()
+    })
+}
+
+/// Components are compiled by weld itself, run again as its compiler
+/// process (`weld __compile`), within the limits of `args`.
+fn compiler(args: &cli::CompileArgs) -> Result<Compiler> {
+    let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
+    let timeout = args.compile_timeout;
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= max) {
+        bail!("--compile-timeout must be a positive number of seconds, at most {max} (24 hours)");
+    }
+    if args.compile_memory_mib == 0 {
+        bail!("--compile-memory-mib must be at least 1");
+    }
+    // The running executable itself, even if its file was replaced since
+    // (an upgrade): the compiler must be this very build, or its artefacts
+    // would not fit this engine.
+    let program = if cfg!(target_os = "linux") {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe().context("finding weld's own executable")?
+    };
+    Ok(Compiler::Process(CompilerProcess {
+        program,
+        args: vec!["__compile".into()],
+        limits: CompileLimits {
+            timeout: Duration::from_secs_f64(timeout),
+            memory: args.compile_memory_mib.saturating_mul(1024 * 1024),
+        },
+    }))
+}
+
+/// The base directory `fs://./` URIs are resolved against when granted:
+/// `given`, else (when `or_current`) the current directory; absolute, real
+/// (symlinks resolved), and a directory.
+fn base_dir(given: Option<PathBuf>, or_current: bool) -> Result<Option<PathBuf>> {
+    let dir = match given {
+        Some(dir) => dir,
+        None if or_current => std::env::current_dir().context("reading the current directory")?,
+        None => return Ok(None),
+    };
+    let real = std::fs::canonicalize(&dir)
+        .with_context(|| format!("the base directory {} cannot be used", dir.display()))?;
+    if !real.is_dir() {
+        bail!("the base directory {} is not a directory", dir.display());
+    }
+    Ok(Some(real))
+}

@@ -1,0 +1,168 @@
+//! `weld serve`: MCP over stdio or Streamable HTTP.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio_util::sync::CancellationToken;
+use weld_host::{Audit, AuditFailure, Catalog, Compiling, Host, Registry};
+use weld_mcp::{BuiltinOptions, HttpLimits, HttpOptions, Management, ServerOptions, WeldServer};
+use weld_store::Store;
+
+use super::{Env, base_dir, limits};
+use crate::cli;
+
+pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
+    let base = base_dir(env.dirs.base_dir.clone(), false)?;
+    let limits = limits(&args.limits)?;
+    let host = env
+        .host(args.max_instances, args.limits.memory_budget_mib, limits)?
+        .with_files(args.components.clone())
+        .with_base(base.clone());
+    tracing::info!(
+        max_instances = args.max_instances,
+        memory_budget_mib = host.runtime().memory_budget() / (1024 * 1024),
+        "calls beyond the instance slots or the memory budget wait"
+    );
+    let store = host.store();
+    let catalog = build_catalog(&host)?;
+    tracing::info!(tools = catalog.tools().len(), "tools loaded");
+    let registry = Arc::new(Registry::new(catalog));
+    let audit = open_audit(store, args.audit_failure.into())?;
+    let mut server = WeldServer::new(Arc::clone(&registry), audit.clone());
+    if !args.no_builtin_tools {
+        if args.allow_model_grants {
+            tracing::warn!(
+                "--allow-model-grants: grants asked for over MCP are applied without asking \
+                 a person; the model can widen any tool's access"
+            );
+        }
+        let policies = host.policies();
+        match &base {
+            Some(base) => {
+                tracing::info!(base = %base.display(), "fs://./ URIs asked for over MCP are resolved against the base directory")
+            }
+            None => tracing::debug!("no --base-dir: fs://./ URIs asked for over MCP are refused"),
+        }
+        let options = BuiltinOptions {
+            allow_model_grants: args.allow_model_grants,
+        };
+        let management =
+            Management::new(policies, options).context("drawing a key for grant approvals")?;
+        server = server.with_management(Arc::new(management));
+    }
+    let options = ServerOptions {
+        max_request_bytes: args.max_request_bytes,
+    };
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone())?;
+    tokio::spawn(host.clone().watch(registry, shutdown.clone()));
+    match args.http {
+        None => weld_mcp::serve_stdio(server, &options, shutdown).await?,
+        Some(addr) => {
+            let bearer_token = match &args.token_file {
+                Some(path) => Some(read_token(path)?),
+                None => None,
+            };
+            if !addr.ip().is_loopback() && bearer_token.is_none() {
+                bail!(
+                    "refusing to serve {addr} without authentication: anyone who can reach it \
+                     could run every tool. Pass --token-file FILE (clients then send \
+                     `Authorization: Bearer <token>`), or bind 127.0.0.1"
+                );
+            }
+            if !addr.ip().is_loopback() && args.allowed_hosts.is_empty() {
+                tracing::warn!(
+                    %addr,
+                    "bound to a non-loopback address but no --allow-host given: only requests \
+                     with a loopback Host header will be accepted"
+                );
+            }
+            let http = HttpOptions {
+                addr,
+                allowed_hosts: args.allowed_hosts,
+                allowed_origins: args.allowed_origins,
+                bearer_token,
+                limits: http_limits(&args.http_limits)?,
+            };
+            weld_mcp::serve_http(server, &options, &http, shutdown, |bound| {
+                tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over HTTP");
+            })
+            .await?;
+        }
+    }
+    audit.flush(Duration::from_secs(5));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Everything installed (and the files), compiled now: a server starts with
+/// every tool it can serve.
+pub(super) fn build_catalog(host: &Host) -> Result<Catalog> {
+    let catalog = host.load(Compiling::Now)?.into_catalog();
+    for skipped in catalog.skipped() {
+        tracing::warn!(
+            component = %skipped.component,
+            function = %skipped.function,
+            reason = %skipped.reason,
+            "function not served as a tool"
+        );
+    }
+    Ok(catalog)
+}
+
+fn http_limits(args: &cli::HttpLimitArgs) -> Result<HttpLimits> {
+    let seconds = |value: f64, flag: &str| {
+        let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
+        if value.is_finite() && value > 0.0 && value <= max {
+            Ok(Duration::from_secs_f64(value))
+        } else {
+            Err(anyhow::anyhow!(
+                "{flag} must be a positive number of seconds, at most {max} (24 hours)"
+            ))
+        }
+    };
+    Ok(HttpLimits {
+        max_connections: args.max_connections as usize,
+        header_timeout: seconds(args.header_timeout, "--header-timeout")?,
+        body_timeout: seconds(args.body_timeout, "--body-timeout")?,
+        max_buffered_request_bytes: args.max_buffered_request_bytes,
+    })
+}
+
+pub(super) fn open_audit(store: &Store, failure: AuditFailure) -> Result<Audit> {
+    weld_host::audit::survive_file_size_limit();
+    let path = store.root().join("audit.jsonl");
+    Ok(Audit::to_file(&path, failure)?)
+}
+
+/// The first line of `path`, which must not be empty or short.
+fn read_token(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.len() < 16 {
+        bail!(
+            "the token in {} is shorter than 16 characters; use a long random one \
+             (e.g. `head -c 32 /dev/urandom | base64 > {}`)",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(token)
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        shutdown.cancel();
+    });
+    Ok(())
+}
