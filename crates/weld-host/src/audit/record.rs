@@ -1,0 +1,298 @@
+//! The records: what a call or a policy change leaves in the log, as built
+//! by callers and as written.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::Outcome;
+
+/// One tool call, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRecord {
+    /// RFC 3339, UTC, milliseconds.
+    pub time: String,
+    pub tool: String,
+    pub component: String,
+    pub digest: String,
+    /// `name/version` of the client, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Size of the JSON arguments in bytes.
+    pub args_bytes: u64,
+    pub queued_us: u64,
+    pub duration_us: u64,
+    pub peak_memory: u64,
+    /// Fuel the call burned, when its policy sets a budget (see
+    /// `weld_runtime::CallStats::fuel_used`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_used: Option<u64>,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    /// `ok`, `tool_error` (the function returned `err`), `invalid_arguments`,
+    /// `cancelled`, `refused_busy` (refused at the policy's concurrency
+    /// limit, with `excess: refuse`), `output_limit`, or the failure kind
+    /// (`deadline`, `out_of_memory`, `out_of_fuel`, `stack_overflow`,
+    /// `panic`, `exit`, `trap`, `grant_moved`, `instantiate`); for policy
+    /// changes, see [`BuiltinRecord::outcome`].
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Every network decision of the call, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network: Vec<NetworkDecision>,
+    /// Decisions made beyond those kept in `network`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub network_dropped: u64,
+    /// Every path refused through a single-file view, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storage_denied: Vec<StorageDenial>,
+    /// Refusals beyond those kept in `storage_denied`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub storage_denied_dropped: u64,
+    /// For the built-in policy tools: the change asked for
+    /// (`grant storage fs:///x/** access=read`), whatever the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
+    /// For a `records_lost` record (tool `weld`): how many records before it
+    /// could not be written.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub records_lost: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One network decision, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkDecision {
+    /// `http`, `https`, `tcp`, `udp`, `lookup` or `bind`.
+    pub kind: String,
+    /// The host as the tool named it.
+    pub host: String,
+    /// 0 for lookups.
+    pub port: u16,
+    /// The address checked, when the decision was about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    pub allowed: bool,
+    /// The rule that decided; absent when no rule matched (denied by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+/// A filesystem call refused through a single-file view, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageDenial {
+    /// The `wasi:filesystem` method, e.g. `open-at`.
+    pub op: String,
+    /// The path the tool asked for.
+    pub path: String,
+    /// The WASI error code it got, e.g. `no-entry`.
+    pub error: String,
+}
+
+/// A call as the call path sees it: borrowed identity, raw time. Turned
+/// into an [`AuditRecord`] (formatting, copying) on the writer thread, so the
+/// call pays for a reference count and a few integers.
+pub struct CallRecord {
+    pub entry: Arc<crate::catalog::ToolEntry>,
+    pub at: SystemTime,
+    pub client: Option<String>,
+    pub args_bytes: u64,
+    pub queued_us: u64,
+    pub duration_us: u64,
+    pub peak_memory: u64,
+    pub fuel_used: Option<u64>,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    pub network: Vec<weld_runtime::NetworkEvent>,
+    pub network_dropped: u64,
+    pub storage_denied: Vec<weld_runtime::FileDenial>,
+    pub storage_denied_dropped: u64,
+}
+
+impl CallRecord {
+    pub fn new(entry: Arc<crate::catalog::ToolEntry>, client: Option<String>) -> Self {
+        Self {
+            entry,
+            at: SystemTime::now(),
+            client,
+            args_bytes: 0,
+            queued_us: 0,
+            duration_us: 0,
+            peak_memory: 0,
+            fuel_used: None,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            // Until the call says otherwise: a record of a call that never
+            // finished is a cancellation.
+            outcome: Outcome::Cancelled,
+            error: None,
+            network: Vec::new(),
+            network_dropped: 0,
+            storage_denied: Vec::new(),
+            storage_denied_dropped: 0,
+        }
+    }
+
+    /// The record as written.
+    pub fn to_record(&self) -> AuditRecord {
+        AuditRecord {
+            time: rfc3339(self.at.duration_since(UNIX_EPOCH).unwrap_or_default()),
+            tool: self.entry.tool.name.to_string(),
+            component: self.entry.component.clone(),
+            digest: self.entry.digest.clone(),
+            client: self.client.clone(),
+            args_bytes: self.args_bytes,
+            queued_us: self.queued_us,
+            duration_us: self.duration_us,
+            peak_memory: self.peak_memory,
+            fuel_used: self.fuel_used,
+            stdout_bytes: self.stdout_bytes,
+            stderr_bytes: self.stderr_bytes,
+            outcome: self.outcome.as_str().to_string(),
+            error: self.error.clone(),
+            network: self
+                .network
+                .iter()
+                .map(|e| NetworkDecision {
+                    kind: e.kind.as_str().to_string(),
+                    host: e.host.clone(),
+                    port: e.port,
+                    addr: e.addr.map(|a| a.to_string()),
+                    allowed: e.allowed,
+                    rule: e.rule.clone(),
+                })
+                .collect(),
+            network_dropped: self.network_dropped,
+            storage_denied: self
+                .storage_denied
+                .iter()
+                .map(|d| StorageDenial {
+                    op: d.op.to_string(),
+                    path: d.path.clone(),
+                    error: d.error.to_string(),
+                })
+                .collect(),
+            storage_denied_dropped: self.storage_denied_dropped,
+            change: None,
+            records_lost: 0,
+        }
+    }
+}
+
+/// A call of a built-in tool (`weld_*`): no sandbox, so no measurements,
+/// but the component it concerns and, for grants and revocations, the
+/// change and what became of it.
+#[derive(Debug, Clone)]
+pub struct BuiltinRecord {
+    pub at: SystemTime,
+    pub tool: &'static str,
+    /// The component the call is about (empty when none).
+    pub component: String,
+    /// Its digest, when known.
+    pub digest: String,
+    pub client: Option<String>,
+    pub args_bytes: u64,
+    /// `Ok`, `InvalidArguments`, or for a grant or revocation: `Applied`
+    /// (a revocation, or a grant a person approved), `AppliedUnapproved`
+    /// (a grant under `--allow-model-grants`), `ApprovalRequested`,
+    /// `Declined`, `Refused`.
+    pub outcome: Outcome,
+    pub change: Option<String>,
+    pub error: Option<String>,
+}
+
+impl BuiltinRecord {
+    /// The record as written.
+    pub fn to_record(&self) -> AuditRecord {
+        AuditRecord {
+            time: rfc3339(self.at.duration_since(UNIX_EPOCH).unwrap_or_default()),
+            tool: self.tool.to_string(),
+            component: self.component.clone(),
+            digest: self.digest.clone(),
+            client: self.client.clone(),
+            args_bytes: self.args_bytes,
+            queued_us: 0,
+            duration_us: 0,
+            peak_memory: 0,
+            fuel_used: None,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            outcome: self.outcome.as_str().to_string(),
+            error: self.error.clone(),
+            change: self.change.clone(),
+            network: Vec::new(),
+            network_dropped: 0,
+            storage_denied: Vec::new(),
+            storage_denied_dropped: 0,
+            records_lost: 0,
+        }
+    }
+}
+
+pub(super) fn timestamp(at: SystemTime) -> String {
+    rfc3339(at.duration_since(UNIX_EPOCH).unwrap_or_default())
+}
+
+pub(super) fn rfc3339(since_epoch: Duration) -> String {
+    let secs = since_epoch.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The size of a call's JSON arguments, counted without keeping a copy: the
+/// size is audited, the content is not.
+pub fn args_bytes(arguments: Option<&serde_json::Map<String, serde_json::Value>>) -> u64 {
+    let Some(arguments) = arguments else { return 0 };
+    let mut bytes = ByteCount::default();
+    let _ = serde_json::to_writer(&mut bytes, arguments);
+    bytes.0
+}
+
+/// Counts bytes written.
+#[derive(Default)]
+struct ByteCount(u64);
+
+impl Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
