@@ -53,9 +53,11 @@ fn crates() -> Vec<String> {
 fn documented_dependencies() -> BTreeMap<String, Vec<String>> {
     let doc = std::fs::read_to_string(crate::common::repo_root().join("docs/ARCHITECTURE.md"))
         .expect("read docs/ARCHITECTURE.md");
+    const OPEN: &str = "<!-- dependencies -->";
     let start = doc
-        .find("<!-- dependencies -->")
-        .expect("docs/ARCHITECTURE.md has a `<!-- dependencies -->` block");
+        .find(OPEN)
+        .expect("docs/ARCHITECTURE.md has a `<!-- dependencies -->` block")
+        + OPEN.len();
     let end = doc[start..]
         .find("<!-- /dependencies -->")
         .expect("the dependencies block ends")
