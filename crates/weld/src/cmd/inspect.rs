@@ -5,11 +5,28 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use serde_json::json;
+use serde::Serialize;
 use weld_host::catalog::inspected_tools;
-use weld_host::install;
 use weld_host::load::read_component_file;
+use weld_host::{ToolSpec, install};
 use weld_runtime::Runtime;
+
+use super::list::NotTool;
+
+/// What `weld inspect --json` prints.
+#[derive(Serialize)]
+struct Report<'a> {
+    name: &'a str,
+    digest: String,
+    size: usize,
+    tools: &'a [&'a ToolSpec],
+    not_tools: &'a [NotTool<'a>],
+    imports: &'a [String],
+    /// Whether weld would install it: it links, and no tool is over a cap.
+    loadable: bool,
+    link_error: Option<&'a str>,
+    refused: Option<&'a str>,
+}
 
 pub(super) fn inspect(
     runtime: &Runtime,
@@ -23,34 +40,35 @@ pub(super) fn inspect(
     let inspection = runtime
         .inspect(&file.bytes)
         .with_context(|| format!("inspecting {}", path.display()))?;
-    let (tools, not_tools, refused) = match inspected_tools(&file.name, &file.docs, &inspection) {
-        Ok(built) => (
-            built
-                .tools
-                .iter()
-                .map(|t| serde_json::to_value(&t.tool))
-                .collect::<Result<Vec<_>, _>>()?,
-            built
-                .skipped
-                .iter()
-                .map(|s| json!({ "function": s.function, "reason": s.reason }))
-                .collect::<Vec<_>>(),
-            None,
-        ),
-        Err(refused) => (Vec::new(), Vec::new(), Some(install::refusal(&refused))),
+    let (built, refused) = match inspected_tools(&file.name, &file.docs, &inspection) {
+        Ok(built) => (Some(built), None),
+        Err(refused) => (None, Some(install::refusal(&refused))),
     };
-    let report = json!({
-        "name": file.name,
-        "digest": file.digest,
-        "size": file.bytes.len(),
-        "tools": tools,
-        "not_tools": not_tools,
-        "imports": inspection.imports,
-        "loadable": inspection.link_error.is_none() && refused.is_none(),
-        "link_error": inspection.link_error,
-        "refused": refused,
-    });
+    let tools: Vec<&ToolSpec> = built
+        .iter()
+        .flat_map(|b| &b.tools)
+        .map(|t| &t.tool)
+        .collect();
+    let not_tools: Vec<NotTool<'_>> = built
+        .iter()
+        .flat_map(|b| &b.skipped)
+        .map(|s| NotTool {
+            function: &s.function,
+            reason: &s.reason,
+        })
+        .collect();
     if as_json {
+        let report = Report {
+            name: &file.name,
+            digest: file.digest.to_string(),
+            size: file.bytes.len(),
+            tools: &tools,
+            not_tools: &not_tools,
+            imports: &inspection.imports,
+            loadable: inspection.link_error.is_none() && refused.is_none(),
+            link_error: inspection.link_error.as_deref(),
+            refused: refused.as_deref(),
+        };
         outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -62,26 +80,20 @@ pub(super) fn inspect(
         outln!("  would be refused: {reason}");
     }
     for tool in &tools {
-        outln!("\ntool {}", tool["name"].as_str().unwrap_or(""));
-        if let Some(description) = tool["description"].as_str() {
-            for line in description.lines() {
-                outln!("  {line}");
-            }
+        outln!("\ntool {}", tool.name);
+        for line in tool.description.lines() {
+            outln!("  {line}");
         }
-        outln!("  input:  {}", tool["inputSchema"]);
-        if !tool["outputSchema"].is_null() {
-            outln!("  output: {}", tool["outputSchema"]);
+        outln!("  input:  {}", serde_json::to_string(&tool.input_schema)?);
+        if let Some(output) = &tool.output_schema {
+            outln!("  output: {}", serde_json::to_string(output)?);
         }
     }
     if !not_tools.is_empty() {
         outln!();
     }
     for skipped in &not_tools {
-        outln!(
-            "not a tool: {} ({})",
-            skipped["function"].as_str().unwrap_or(""),
-            skipped["reason"].as_str().unwrap_or("")
-        );
+        outln!("not a tool: {} ({})", skipped.function, skipped.reason);
     }
     outln!("\nimports (the capabilities it will ask for):");
     if inspection.imports.is_empty() {
