@@ -195,7 +195,7 @@ pub struct Disabled {
     pub component: String,
     /// Its digest, as installed.
     pub(crate) digest: String,
-    /// Why it is not served, and what to do about it.
+    /// Why it is not served, for the operator.
     pub reason: String,
 }
 

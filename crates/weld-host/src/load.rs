@@ -179,9 +179,10 @@ impl Loaded {
 /// An installed component that cannot be served — it fails to load, its
 /// policy does not parse, or a grant can no longer be honoured (a granted
 /// directory moved) — is left out and reported in `Loaded::disabled` (see
-/// [`Catalog::disabled`](crate::Catalog::disabled)) and the log: one component's trouble never stops the others, nor the next
-/// start. A bad state index, or a bad `--component` file (which the
-/// operator just named), is an error.
+/// [`Catalog::disabled`](crate::Catalog::disabled)) and the log: one
+/// component's trouble never stops the others, nor the next start. A bad
+/// state index, or a bad `--component` file (which the operator just
+/// named), is an error.
 ///
 /// # Errors
 ///

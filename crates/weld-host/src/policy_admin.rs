@@ -447,7 +447,7 @@ pub enum ManageError {
     Pins {
         /// The component.
         name: String,
-        /// Why.
+        /// The path that could not be written.
         cause: crate::pins::PinsError,
     },
 }
