@@ -95,9 +95,15 @@ pub struct ToolSpec {
 
 /// A component ready to contribute tools.
 pub struct ComponentEntry {
+    /// The name its tools are prefixed with ([`tool_name`]).
     pub name: String,
+    /// Its content digest (`sha256:…`), carried into every audit record of
+    /// its tools.
     pub digest: String,
+    /// The descriptions from its `package-docs` section; a function without
+    /// one gets a description generated from its signature.
     pub docs: ComponentDocs,
+    /// The compiled component, on the engine its policy's metering needs.
     pub loaded: Arc<LoadedComponent>,
     /// What its policy grants (or the deny-all default).
     pub policy: Enforcement,
@@ -105,11 +111,17 @@ pub struct ComponentEntry {
 
 /// One servable tool.
 pub struct ToolEntry {
+    /// What the tool is offered as: name, description, schemas.
     pub tool: ToolSpec,
+    /// The name of the component it runs in.
     pub component: String,
-    pub digest: String,
-    pub signature: Signature,
-    pub limits: Limits,
+    /// The component's digest, for the audit record.
+    pub(crate) digest: String,
+    /// Its parameters and result: turns the JSON arguments into values and
+    /// the result back, without reading the component's types per call.
+    pub(crate) signature: Signature,
+    /// The limits of each call, from the component's [`Enforcement`].
+    pub(crate) limits: Limits,
     pub(crate) sandbox: Sandbox,
     /// Largest result, in bytes of its JSON text.
     pub(crate) output: Option<u64>,
@@ -164,8 +176,12 @@ impl Slots {
 /// Why a function is not offered as a tool.
 #[derive(Debug, Clone)]
 pub struct Skipped {
+    /// The component the function belongs to.
     pub component: String,
+    /// The tool name the function would have had; empty when the whole
+    /// component was left out for a reason that is about no one tool.
     pub function: String,
+    /// Why, and what to do about it, for the operator.
     pub reason: String,
 }
 
@@ -175,8 +191,11 @@ pub struct Skipped {
 /// are served all the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disabled {
+    /// The installed component's name.
     pub component: String,
-    pub digest: String,
+    /// Its digest, as installed.
+    pub(crate) digest: String,
+    /// Why it is not served, for the operator.
     pub reason: String,
 }
 
@@ -326,6 +345,8 @@ impl Catalog {
         &self.disabled
     }
 
+    /// The tool a call names, with everything its call needs; `None` for a
+    /// name this catalog does not serve.
     pub fn get(&self, name: &str) -> Option<&Arc<ToolEntry>> {
         self.by_name.get(name)
     }
@@ -335,6 +356,8 @@ impl Catalog {
         &self.listed
     }
 
+    /// Functions not offered as tools, and components left out whole, with
+    /// the reason ([`Catalog::build`]).
     pub fn skipped(&self) -> &[Skipped] {
         &self.skipped
     }
@@ -344,14 +367,17 @@ impl Catalog {
 pub struct BuiltTool {
     /// The position of its function in the list given to [`component_tools`].
     pub function: usize,
+    /// What it is offered as.
     pub tool: ToolSpec,
-    pub signature: Signature,
+    /// Its parameters and result, for the catalog entry that calls it.
+    pub(crate) signature: Signature,
     /// Bytes of JSON it takes in `tools/list`.
     pub listing_bytes: u64,
 }
 
 /// The tools of one component.
 pub struct ComponentTools {
+    /// Its tools, in the order of its functions.
     pub tools: Vec<BuiltTool>,
     /// Functions that are not tools, with the reason.
     pub skipped: Vec<Skipped>,
@@ -582,6 +608,7 @@ impl Default for Registry {
 }
 
 impl Registry {
+    /// A registry serving `catalog` until the first [`Registry::replace`].
     pub fn new(catalog: Catalog) -> Self {
         Self {
             current: RwLock::new(Arc::new(catalog)),

@@ -26,7 +26,11 @@ pub const DEFAULT_OUTPUT: u64 = 4 * 1024 * 1024;
 /// of its tools runs under.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Enforcement {
+    /// What the guest may reach: directories and files, network rules,
+    /// environment variables, interfaces.
     pub sandbox: Sandbox,
+    /// The limits of each call: memory and time from the policy (else the
+    /// defaults), fuel only from the policy, the rest the defaults.
     pub limits: Limits,
     /// Largest result, in bytes of its JSON text.
     pub output: Option<u64>,

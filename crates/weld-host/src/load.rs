@@ -15,28 +15,58 @@ use crate::enforce::{self as sandbox, Enforcement};
 /// Why loading stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The state directory could not be read (its index, a policy, a
+    /// secret), or a component name is invalid.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A component file (`--component`, `weld add`, `weld inspect`) could
+    /// not be read.
     #[error("could not read {path}: {cause}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why reading failed.
         cause: std::io::Error,
     },
+    /// A component file's `package-docs` section is malformed.
     #[error("{path}: {cause}")]
     Docs {
+        /// The file.
         path: PathBuf,
+        /// What is wrong with the section.
         cause: docs::DocsError,
     },
+    /// A component does not compile or link, or its installed blob is
+    /// missing or no longer matches its digest.
     #[error("component `{name}` ({path}) could not be loaded: {cause}")]
     Runtime {
+        /// The component.
         name: String,
+        /// Its file: the installed blob, or the file given.
         path: String,
+        /// What the runtime refused.
         cause: RuntimeError,
     },
+    /// A stored policy or its pins file does not parse; weld never falls
+    /// back to a default.
     #[error("{path}: {message}")]
-    Policy { path: PathBuf, message: String },
+    Policy {
+        /// The policy or pins file.
+        path: PathBuf,
+        /// Where and why it does not parse, and what to do.
+        message: String,
+    },
+    /// A policy parses but weld cannot enforce it exactly for this
+    /// component, so it is refused rather than loosened.
     #[error("the policy of `{name}` cannot be enforced: {message}")]
-    Unenforceable { name: String, message: String },
+    Unenforceable {
+        /// The component.
+        name: String,
+        /// What cannot be enforced, and what to do instead.
+        message: String,
+    },
+    /// Two components would be served under one name, so their tool
+    /// names would clash; carries the name.
     #[error(
         "two components are named `{0}`; give one another name (`weld add PATH --name OTHER`, \
          or rename the file passed to --component)"
@@ -46,9 +76,13 @@ pub enum LoadError {
 
 /// A component file given with `--component`, read and described.
 pub struct FileComponent {
+    /// The name given, or the one derived from the file name; validated.
     pub name: String,
+    /// The digest of its bytes, as the store would install it under.
     pub digest: Digest,
+    /// The file's contents, to compile, inspect or install.
     pub bytes: Vec<u8>,
+    /// Its `package-docs` section (empty without one).
     pub docs: docs::ComponentDocs,
 }
 
@@ -106,15 +140,15 @@ pub enum Compiling {
     /// Compile it now (bounded by the runtime's compile limits): at start,
     /// and for commands that load once.
     Now,
-    /// Leave it out of this load and report it in [`Loaded::pending`]: a
-    /// running server reloads for every policy change, and a revocation
-    /// must not wait behind a compile.
+    /// Leave it out of this load (disabled while it compiles) and report it
+    /// in `Loaded::pending` for the watcher: a running server reloads for
+    /// every policy change, and a revocation must not wait behind a compile.
     Later,
 }
 
 /// A component [`load_all`] left out because it must be compiled first.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Pending {
+pub(crate) struct Pending {
     pub name: String,
     pub digest: Digest,
     pub metering: Metering,
@@ -123,9 +157,10 @@ pub struct Pending {
 /// What [`load_all`] found: the components to serve, the installed ones
 /// that are not served (with the reason), and those waiting to be compiled.
 pub struct Loaded {
+    /// The components to serve, each with its compiled policy.
     pub entries: Vec<ComponentEntry>,
-    pub disabled: Vec<Disabled>,
-    pub pending: Vec<Pending>,
+    pub(crate) disabled: Vec<Disabled>,
+    pub(crate) pending: Vec<Pending>,
 }
 
 impl Loaded {
@@ -143,10 +178,11 @@ impl Loaded {
 ///
 /// An installed component that cannot be served — it fails to load, its
 /// policy does not parse, or a grant can no longer be honoured (a granted
-/// directory moved) — is left out and reported in [`Loaded::disabled`] (and
-/// the log): one component's trouble never stops the others, nor the next
-/// start. A bad state index, or a bad `--component` file (which the
-/// operator just named), is an error.
+/// directory moved) — is left out and reported in `Loaded::disabled` (see
+/// [`Catalog::disabled`](crate::Catalog::disabled)) and the log: one
+/// component's trouble never stops the others, nor the next start. A bad
+/// state index, or a bad `--component` file (which the operator just
+/// named), is an error.
 ///
 /// # Errors
 ///
@@ -265,6 +301,8 @@ pub fn load_all(
 /// A stored policy, parsed, with the pins of its storage rules.
 #[derive(Debug, Clone)]
 pub struct StoredPolicy {
+    /// The parsed policy, still to be compiled against its pins
+    /// ([`compile_policy`]).
     pub policy: Policy,
     /// What its storage rules resolved to when granted (empty when the
     /// pins file is missing: then every storage rule is refused as not

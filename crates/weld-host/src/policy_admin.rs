@@ -25,12 +25,16 @@ use crate::load::{LoadError, StoredPolicy, compile_policy, load_installed};
 /// Whether a change adds or takes away.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// Adds the capability to the policy (`weld grant`, `weld_request_grant`).
     Grant,
+    /// Takes it away (`weld revoke`, `weld_revoke`); always written, even
+    /// when the component stays disabled.
     Revoke,
 }
 
 impl Direction {
-    pub fn as_str(self) -> &'static str {
+    /// `grant` or `revoke`, as summaries and commands spell it.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Direction::Grant => "grant",
             Direction::Revoke => "revoke",
@@ -43,12 +47,27 @@ impl Direction {
 pub enum Capability {
     /// A storage URI (`fs:///dir/**`) with access modes, sorted, no
     /// duplicates.
-    Storage { uri: String, access: Vec<Access> },
+    Storage {
+        /// The URI as given (`fs:///dir/**`, or `fs://./` relative to the
+        /// base directory); resolved and pinned when granted.
+        uri: String,
+        /// See [`access_modes`].
+        access: Vec<Access>,
+    },
     /// HTTPS to `HOST[:PORT]`.
-    Network { target: String },
+    Network {
+        /// `HOST[:PORT]`.
+        target: String,
+    },
     /// An environment variable, from weld's environment or (`secret`) its
     /// secret store.
-    Env { key: String, secret: bool },
+    Env {
+        /// The variable's name, as the guest sees it.
+        key: String,
+        /// Whether its value comes from weld's secret store rather than
+        /// weld's own environment.
+        secret: bool,
+    },
 }
 
 /// Storage access modes from their names (`read`, `write`), as the CLI's
@@ -102,8 +121,11 @@ impl Capability {
 /// One grant or revocation for one component.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyChange {
+    /// The installed component whose policy changes.
     pub component: String,
+    /// Grant or revoke.
     pub direction: Direction,
+    /// What is granted or revoked.
     pub capability: Capability,
 }
 
@@ -340,45 +362,92 @@ pub fn shell_quote(word: &str) -> String {
 /// Why a policy was not changed.
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
+    /// The state could not be read or written, or the component is not
+    /// installed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The stored policy or its pins file does not parse; nothing is
+    /// changed on top of a policy weld cannot read.
     #[error("{path}:{message}")]
-    StoredPolicy { path: PathBuf, message: String },
+    StoredPolicy {
+        /// The policy or pins file.
+        path: PathBuf,
+        /// Where and why it does not parse.
+        message: String,
+    },
+    /// `weld-policy` refused the change (see [`PolicyChange::apply_to`]),
+    /// or a path of a policy being set could not be resolved.
     #[error("{0}")]
     Change(#[from] weld_policy::PolicyError),
+    /// The changed policy is valid but weld could not enforce it for this
+    /// component, so it was not written.
     #[error("the policy of `{name}` was not changed: weld could not enforce the result: {message}")]
-    Unenforceable { name: String, message: String },
+    Unenforceable {
+        /// The component.
+        name: String,
+        /// What cannot be enforced, and what to do instead.
+        message: String,
+    },
+    /// The installed component could not be loaded to check the changed
+    /// policy against its imports, so nothing was written.
     #[error("component `{name}` could not be loaded to check its policy: {message}")]
-    Load { name: String, message: String },
+    Load {
+        /// The component.
+        name: String,
+        /// Why loading (or checking) failed.
+        message: String,
+    },
+    /// A storage grant names a path that leads through a symbolic link:
+    /// weld grants only real locations, so it names the one to grant
+    /// instead.
     #[error(
         "storage rule `{uri}` names {lexical}, which leads through a symlink to {real}; weld \
          grants a path only by its real location, so that what a person approves is exactly \
          what the tool gets. If {real} is what you mean, grant `{suggested}` instead"
     )]
     ThroughSymlink {
+        /// The storage rule as given.
         uri: String,
+        /// The path it names.
         lexical: String,
+        /// Where that path really leads.
         real: String,
+        /// The rule that grants the real location.
         suggested: String,
     },
+    /// A storage grant a person approved no longer resolves to what they
+    /// were shown (the path was moved or replaced since); nothing is
+    /// granted.
     #[error(
         "storage rule `{uri}` was approved as {approved}, but now resolves to {now}; nothing was \
          granted. Ask again: the person will be shown where it leads now"
     )]
     ChangedSinceApproval {
+        /// The storage rule.
         uri: String,
+        /// The real path the person approved.
         approved: String,
+        /// What it resolves to now (`nothing` when it no longer resolves).
         now: String,
     },
+    /// A storage rule of the current policy has no pin, so weld cannot
+    /// tell what it was granted as; the whole policy must be set again.
     #[error(
         "storage rule `{uri}` of the current policy was never resolved when it was granted \
          (written by hand or by an older weld); set the whole policy again first (`weld policy \
          set`), so that a person sees where each rule leads"
     )]
-    NotPinned { uri: String },
+    NotPinned {
+        /// The rule without a pin.
+        uri: String,
+    },
+    /// The pins of the changed policy could not be written as text (a
+    /// granted path that is not UTF-8).
     #[error("the pins of `{name}` could not be written: {cause}")]
     Pins {
+        /// The component.
         name: String,
+        /// The path that could not be written.
         cause: crate::pins::PinsError,
     },
 }
@@ -409,10 +478,13 @@ pub struct Changed {
 /// refused), and the default limits.
 #[derive(Clone)]
 pub struct Policies {
+    /// The state directory the policies are written in.
     pub store: Store,
-    pub runtime: Arc<Runtime>,
+    pub(crate) runtime: Arc<Runtime>,
+    /// What relative storage URIs (`fs://./`) are resolved against; none:
+    /// they are refused.
     pub base: Option<PathBuf>,
-    pub limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 /// A policy and its pins, about to be written.

@@ -50,9 +50,8 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-pub use record::{
-    AuditRecord, BuiltinRecord, CallRecord, NetworkDecision, StorageDenial, args_bytes,
-};
+pub(crate) use record::CallRecord;
+pub use record::{AuditRecord, BuiltinRecord, NetworkDecision, StorageDenial, args_bytes};
 use writer::Writer;
 
 use crate::outcome::Outcome;
@@ -85,23 +84,39 @@ pub enum AuditFailure {
 /// Why the audit log could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    /// Something other than a regular file is at the log's path: weld
+    /// refuses to write through a link, into a pipe or onto a device.
     #[error(
         "the audit log {path} is {kind}, not a regular file; weld writes audit records only to \
          a regular file (remove it and weld creates one)"
     )]
-    NotRegular { path: PathBuf, kind: &'static str },
+    NotRegular {
+        /// The log's path.
+        path: PathBuf,
+        /// What is there instead, in words (`a symbolic link`, `a named pipe`).
+        kind: &'static str,
+    },
+    /// The log could not be opened: to append to (created if missing), or
+    /// to read back.
     #[error("could not open the audit log {path}")]
     Open {
+        /// The log's path.
         path: PathBuf,
+        /// Why the operating system refused.
         #[source]
         source: std::io::Error,
     },
+    /// The log was opened but could not be read back as text (`weld audit`).
     #[error("could not read the audit log {path}")]
     Read {
+        /// The log's path.
         path: PathBuf,
+        /// Why reading failed (I/O, or text that is not UTF-8).
         #[source]
         source: std::io::Error,
     },
+    /// The writer thread could not be started, so no record could be
+    /// written.
     #[error("could not start the audit writer")]
     Spawn(#[source] std::io::Error),
 }
@@ -234,7 +249,7 @@ impl Audit {
     /// line per successful call cost about as much as the call's own
     /// bookkeeping (measured, docs/PERFORMANCE.md). `WELD_LOG=weld::audit=debug`
     /// shows them all.
-    pub fn record(&self, record: CallRecord) {
+    pub(crate) fn record(&self, record: CallRecord) {
         macro_rules! event {
             ($level:expr) => {
                 tracing::event!(

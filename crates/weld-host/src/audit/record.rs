@@ -15,22 +15,35 @@ use crate::outcome::Outcome;
 pub struct AuditRecord {
     /// RFC 3339, UTC, milliseconds.
     pub time: String,
+    /// The tool called (`component_function`), a built-in tool (`weld_*`),
+    /// the CLI command that changed a policy (`weld grant`), or `weld` for
+    /// a `records_lost` record.
     pub tool: String,
+    /// The component the call ran in or was about (empty when none).
     pub component: String,
+    /// That component's digest (`sha256:…`), so a record names the exact
+    /// code that ran even after the component is replaced; empty when
+    /// unknown.
     pub digest: String,
     /// `name/version` of the client, when it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
     /// Size of the JSON arguments in bytes.
     pub args_bytes: u64,
+    /// Microseconds the call waited for a concurrency slot of its
+    /// component and for the runtime's instances and memory.
     pub queued_us: u64,
+    /// Microseconds from instantiating the guest to its return (or trap).
     pub duration_us: u64,
+    /// The most linear memory the guest held at once, in bytes.
     pub peak_memory: u64,
     /// Fuel the call burned, when its policy sets a budget (see
     /// `weld_runtime::CallStats::fuel_used`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel_used: Option<u64>,
+    /// Bytes the guest wrote to stdout, whether or not they were kept.
     pub stdout_bytes: u64,
+    /// Bytes the guest wrote to stderr, whether or not they were kept.
     pub stderr_bytes: u64,
     /// `ok`, `tool_error` (the function returned `err`), `invalid_arguments`,
     /// `cancelled`, `refused_busy` (refused at the policy's concurrency
@@ -39,6 +52,9 @@ pub struct AuditRecord {
     /// `panic`, `exit`, `trap`, `grant_moved`, `instantiate`); for policy
     /// changes, see [`BuiltinRecord::outcome`].
     pub outcome: String,
+    /// The message the caller was given when weld failed the call: invalid
+    /// arguments, a refusal, a limit or trap, a declined or refused change.
+    /// Absent otherwise (a tool's own `err` result is not copied here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Every network decision of the call, in order.
@@ -80,6 +96,7 @@ pub struct NetworkDecision {
     /// The address checked, when the decision was about one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
+    /// Whether the request, connection or lookup was let through.
     pub allowed: bool,
     /// The rule that decided; absent when no rule matched (denied by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,7 +118,7 @@ pub struct StorageDenial {
 /// A call as the call path sees it: borrowed identity, raw time. Turned
 /// into an [`AuditRecord`] (formatting, copying) on the writer thread, so the
 /// call pays for a reference count and a few integers.
-pub struct CallRecord {
+pub(crate) struct CallRecord {
     pub entry: Arc<crate::catalog::ToolEntry>,
     pub at: SystemTime,
     pub client: Option<String>,
@@ -195,20 +212,30 @@ impl CallRecord {
 /// change and what became of it.
 #[derive(Debug, Clone)]
 pub struct BuiltinRecord {
+    /// When the call was made (the record's `time`).
     pub at: SystemTime,
+    /// The built-in tool's name, or the CLI command (`weld grant`) for a
+    /// change made from the command line.
     pub tool: &'static str,
     /// The component the call is about (empty when none).
     pub component: String,
     /// Its digest, when known.
     pub digest: String,
+    /// `name/version` of the MCP client, or `cli` for a command.
     pub client: Option<String>,
+    /// Size of the JSON arguments in bytes ([`args_bytes`]).
     pub args_bytes: u64,
     /// `Ok`, `InvalidArguments`, or for a grant or revocation: `Applied`
     /// (a revocation, or a grant a person approved), `AppliedUnapproved`
     /// (a grant under `--allow-model-grants`), `ApprovalRequested`,
     /// `Declined`, `Refused`.
     pub outcome: Outcome,
+    /// For a grant or revocation: the change asked for, whatever became of
+    /// it ([`PolicyChange::summary_resolved`](crate::policy_admin::PolicyChange::summary_resolved):
+    /// with the real path of a storage grant, once resolved).
     pub change: Option<String>,
+    /// The message its caller was given when the call failed: invalid
+    /// arguments, a refused change, a declined grant.
     pub error: Option<String>,
 }
 

@@ -11,6 +11,7 @@ use super::list::print_tools;
 use super::policy::{audit_cli_change, print_pins, shown_path};
 use crate::cli;
 
+/// `weld add`.
 pub(super) fn add(host: &Host, args: &cli::AddArgs) -> Result<ExitCode> {
     let cannot = || format!("{} cannot be installed", args.path.display());
     let proposed = proposed_policy(args)?;

@@ -8,6 +8,7 @@ use weld_store::Store;
 
 use crate::cli;
 
+/// `weld audit`.
 pub(super) fn show(store: &Store, args: &cli::AuditArgs) -> Result<ExitCode> {
     if let Some(since) = &args.since {
         check_since(since)?;

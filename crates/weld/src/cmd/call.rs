@@ -12,6 +12,7 @@ use super::EXIT_TOOL_ERROR;
 use super::serve::{build_catalog, open_audit};
 use crate::cli;
 
+/// `weld call`.
 pub(super) async fn call(host: &Host, args: &cli::CallArgs) -> Result<ExitCode> {
     let arguments: Value = serde_json::from_str(&args.arguments)
         .with_context(|| format!("the arguments are not valid JSON: {}", args.arguments))?;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use weld_store::{ComponentDocs, docs};
 
+/// `weld docs embed`.
 pub(super) fn embed(component: &Path, wit: &Path, output: Option<&Path>) -> Result<ExitCode> {
     let bytes =
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;

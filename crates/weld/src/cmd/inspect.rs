@@ -28,6 +28,7 @@ struct Report<'a> {
     refused: Option<&'a str>,
 }
 
+/// `weld inspect`.
 pub(super) fn inspect(
     runtime: &Runtime,
     path: &Path,

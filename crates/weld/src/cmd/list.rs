@@ -31,6 +31,7 @@ pub(super) struct NotTool<'a> {
     pub(super) reason: &'a str,
 }
 
+/// `weld list`.
 pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
     let index = host.store().index()?;
     // Loaded as `weld serve` loads them, so the listing says exactly which

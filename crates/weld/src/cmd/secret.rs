@@ -8,6 +8,7 @@ use weld_store::Store;
 
 use crate::cli::SecretCommand;
 
+/// `weld secret set`, `weld secret remove` and `weld secret list`.
 pub(super) fn run(store: &Store, command: SecretCommand) -> Result<ExitCode> {
     match command {
         SecretCommand::Set { name, key } => {

@@ -14,6 +14,7 @@ use weld_store::Store;
 use super::{Env, base_dir, limits};
 use crate::cli;
 
+/// `weld serve`.
 pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
     let base = base_dir(env.dirs.base_dir.clone(), false)?;
     let limits = limits(&args.limits)?;
