@@ -7,7 +7,7 @@
 //! calls run in ([`enforce`]), watches the state and swaps the catalog whole
 //! when it changes ([`load`]), changes policies through one writer
 //! ([`policy_admin`]), installs components ([`install`]), runs a tool call
-//! from arguments to output ([`invoke`]) and audits every call and change
+//! from arguments to output ([`invoke`](mod@invoke)) and audits every call and change
 //! ([`audit`]).
 //!
 //! The front ends sit on top: `weld-mcp` turns this into MCP (and is the
