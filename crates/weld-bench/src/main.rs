@@ -7,6 +7,18 @@
 //!
 //! See docs/PERFORMANCE.md for what each metric measures; `scripts/bench.sh`
 //! builds everything and runs this.
+//!
+//! ## Invariants (written as absences)
+//!
+//! - Nothing in weld depends on it, and it reaches weld only as a user
+//!   does (the binary over stdio and HTTP), except metric 7, which calls
+//!   `weld-runtime` in process.
+//! - No traffic leaves 127.0.0.1, and no loop is unbounded: every count has
+//!   a flag, and `scripts/bench.sh` kills a run after 10 minutes.
+//! - No figure is judged alone: each weld figure is reported next to
+//!   native-add's from the same round.
+//! - `unsafe` only for the libc calls std lacks (CPU affinity, pipe size),
+//!   each allowed where it is, with its `SAFETY` comment.
 
 mod http;
 mod inproc;

@@ -96,7 +96,6 @@
 //! - **Limits**: [`Limits`]; unset fields keep the runtime's defaults.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod change;
 mod compile;

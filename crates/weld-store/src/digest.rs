@@ -19,6 +19,7 @@ impl Digest {
         &self.0["sha256:".len()..]
     }
 
+    /// The whole digest, `sha256:<hex>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }

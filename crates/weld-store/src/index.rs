@@ -18,12 +18,15 @@ use crate::name::validate_name;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstalledComponent {
+    /// The content digest of the component's bytes.
     pub digest: Digest,
+    /// The component's size in bytes.
     pub size: u64,
     /// Where it was installed from (for people; never re-read).
     pub source: String,
     /// Seconds since the Unix epoch.
     pub installed_at: u64,
+    /// The component's documentation (empty when it has none).
     #[serde(default)]
     pub docs: ComponentDocs,
 }
@@ -32,7 +35,9 @@ pub struct InstalledComponent {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Index {
+    /// The index format's version; this weld reads and writes 1.
     pub version: u32,
+    /// Installed components by name.
     pub components: BTreeMap<String, InstalledComponent>,
 }
 

@@ -27,7 +27,22 @@
 //! never a name without bytes. An index that fails to parse is an error that
 //! names the file — weld never starts over from an empty state silently.
 //!
-//! This crate knows nothing of Wasmtime or MCP.
+//! ## Invariants (written as absences)
+//!
+//! - It knows nothing of Wasmtime, MCP, tokio or the network, and does not
+//!   parse policies: policy and pins are text to it (weld-policy reads them).
+//! - It never writes a file in place: every write goes through
+//!   [`write_atomically`], and the index is changed only under the state
+//!   lock.
+//! - It never follows a symlink or reads anything but a regular file among
+//!   the files that decide access (index, policies, pins, secrets, key).
+//! - It never starts over silently: a file that does not parse is an error
+//!   naming it, not an empty state.
+//! - Secret values never leave it except through [`Store::secrets`], and it
+//!   never logs them.
+//! - No `unsafe` (`forbid`).
+
+#![forbid(unsafe_code)]
 
 mod digest;
 pub mod docs;
@@ -74,6 +89,7 @@ impl Store {
         Ok(Self { root })
     }
 
+    /// The state directory, canonical, as checked when opened.
     pub fn root(&self) -> &Path {
         &self.root
     }

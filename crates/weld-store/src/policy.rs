@@ -12,7 +12,9 @@ use crate::index::InstalledComponent;
 /// parsed by the caller), each `None` when the file does not exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredPolicy {
+    /// The policy text (YAML or JSON), `None` when there is no policy file.
     pub text: Option<String>,
+    /// The pins (JSON), `None` when there is no pins file.
     pub pins: Option<String>,
 }
 
