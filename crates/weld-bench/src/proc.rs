@@ -57,11 +57,15 @@ impl Launch {
         }
         command.kill_on_drop(true);
         if let Some(cpu) = self.cpu {
+            #[allow(
+                unsafe_code,
+                reason = "pre_exec is unsafe; pinning a server to a CPU needs it"
+            )]
             // SAFETY: the closure makes one async-signal-safe system call
             // (sched_setaffinity) and allocates nothing.
             unsafe {
                 command.pre_exec(move || pin_current_thread(cpu));
-            }
+            };
         }
         command
     }
@@ -69,6 +73,10 @@ impl Launch {
 
 /// Restricts the calling thread (and processes it starts afterwards) to
 /// `cpu`.
+#[allow(
+    unsafe_code,
+    reason = "libc's CPU set calls are unsafe; there is no safe wrapper in the tree"
+)]
 pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
     // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET and
     // sched_setaffinity only read and write that local set.
@@ -80,6 +88,10 @@ pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
 }
 
 /// The calling thread's CPU set, to restore with [`set_affinity`].
+#[allow(
+    unsafe_code,
+    reason = "libc's CPU set calls are unsafe; there is no safe wrapper in the tree"
+)]
 pub fn current_affinity() -> std::io::Result<libc::cpu_set_t> {
     // SAFETY: sched_getaffinity writes at most `size_of::<cpu_set_t>()`
     // bytes into the set it is given.
@@ -93,6 +105,7 @@ pub fn current_affinity() -> std::io::Result<libc::cpu_set_t> {
 }
 
 pub fn set_affinity(set: &libc::cpu_set_t) -> std::io::Result<()> {
+    #[allow(unsafe_code, reason = "sched_setaffinity is a raw libc call")]
     // SAFETY: sched_setaffinity reads `size_of::<cpu_set_t>()` bytes of `set`.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
     if rc != 0 {

@@ -198,6 +198,10 @@ impl Session {
         use std::os::fd::AsRawFd;
         let fd = self.client.stdin.as_raw_fd();
         let size = libc::c_int::try_from(bytes)?;
+        #[allow(
+            unsafe_code,
+            reason = "fcntl is a raw libc call; std has no F_SETPIPE_SZ"
+        )]
         // SAFETY: F_SETPIPE_SZ on a pipe descriptor we own; no memory is
         // passed.
         let got = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size) };

@@ -24,7 +24,7 @@ use crate::error::{ErrorKind, PolicyError};
 use crate::interfaces::Interfaces;
 use crate::limits::Limits;
 use crate::network::NetworkRules;
-use crate::pin::{Pin, Pinned, Pins};
+use crate::pin::{Identity, Pin, Pinned, Pins};
 use crate::policy::Policy;
 use crate::storage::{self, AccessSet, Label, Shape, Side, StorageUri};
 
@@ -57,16 +57,6 @@ pub struct StorageGrant {
     /// directory holding it, which the runtime shows the file through. A
     /// runtime checks every handle it opens against it.
     pub identity: Identity,
-}
-
-/// A directory's device and inode numbers: what identifies it whatever
-/// path leads to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Identity {
-    /// The device number.
-    pub dev: u64,
-    /// The inode number.
-    pub ino: u64,
 }
 
 /// What a runtime enforces for one tool: the compiled form of a [`Policy`].

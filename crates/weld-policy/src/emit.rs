@@ -4,11 +4,12 @@
 
 use std::fmt::Write as _;
 
-use crate::limits::format_duration;
+use crate::env::EnvSource;
+use crate::interfaces::InterfacePattern;
+use crate::limits::{ByteSize, Excess, format_duration};
 use crate::network::{NetTarget, Scheme};
 use crate::policy::Policy;
 use crate::storage::AccessSet;
-use crate::{EnvSource, Excess, InterfacePattern};
 
 /// A YAML double-quoted scalar. Escapes everything YAML would not keep
 /// verbatim: `"`, `\`, C0/C1 controls, DEL, and the characters YAML or
@@ -174,7 +175,7 @@ fn model(p: &Policy) -> Vec<(&'static str, Doc)> {
     if !p.limits.is_empty() {
         let l = &p.limits;
         let mut m = Vec::new();
-        let size = |b: crate::ByteSize| {
+        let size = |b: ByteSize| {
             let s = b.to_string();
             if s.bytes().all(|c| c.is_ascii_digit()) {
                 Doc::Bare(s)

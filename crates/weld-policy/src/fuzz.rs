@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::compile::{FileSystem, Probe};
 use crate::network::{HostPattern, NetTarget, RuleRef, Scheme};
+use crate::pin::Identity;
 use crate::policy::Policy;
 
 /// A filesystem where every path is a directory at its own name.
@@ -17,8 +18,8 @@ impl FileSystem for AllDirs {
         Ok(Probe::Dir(path.to_path_buf()))
     }
 
-    fn identity(&self, _: &Path) -> io::Result<crate::Identity> {
-        Ok(crate::Identity { dev: 1, ino: 1 })
+    fn identity(&self, _: &Path) -> io::Result<Identity> {
+        Ok(Identity { dev: 1, ino: 1 })
     }
 }
 

@@ -96,8 +96,8 @@
 //! - **Limits**: [`Limits`]; unset fields keep the runtime's defaults.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
+mod change;
 mod compile;
 mod decode;
 mod emit;
@@ -114,7 +114,7 @@ mod storage;
 mod tree;
 mod yaml;
 
-pub use compile::{FileSystem, Grant, Identity, PathKind, Probe, RealFileSystem, StorageGrant};
+pub use compile::{FileSystem, Grant, PathKind, Probe, RealFileSystem, StorageGrant};
 pub use decode::MAX_DESCRIPTION_CHARS;
 pub use env::{EnvKey, EnvRule, EnvSource};
 pub use error::{ErrorKind, Location, PolicyError};
@@ -129,7 +129,7 @@ pub use network::{
     BUILT_IN_DENIES, BuiltInDeny, Cidr, Decision, HostPattern, NetTarget, NetworkAllow,
     NetworkDeny, NetworkRules, RuleRef, Scheme, built_in_deny,
 };
-pub use pin::{Pin, Pinned, Pins};
+pub use pin::{Identity, Pin, Pinned, Pins};
 pub use policy::Policy;
 pub use storage::{Access, AccessSet, Shape, StorageAllow, StorageDeny, StorageRules, StorageUri};
 pub use tree::{MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_LIST_ITEMS};

@@ -19,8 +19,18 @@
 
 use std::path::PathBuf;
 
-use crate::compile::Identity;
+use crate::policy::Policy;
 use crate::storage::StorageUri;
+
+/// A directory's device and inode numbers: what identifies it whatever
+/// path leads to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// The device number.
+    pub dev: u64,
+    /// The inode number.
+    pub ino: u64,
+}
 
 /// What one storage rule was resolved to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -139,7 +149,7 @@ impl Pins {
     /// The pins of `policy`'s storage rules among these (what to keep when
     /// rules are taken away: nothing is resolved).
     #[must_use]
-    pub fn for_policy(&self, policy: &crate::Policy) -> Self {
+    pub fn for_policy(&self, policy: &Policy) -> Self {
         let storage = policy.storage();
         Self(
             self.0

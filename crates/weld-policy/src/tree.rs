@@ -140,6 +140,15 @@ pub(crate) fn too_deep(at: Location) -> PolicyError {
     )
 }
 
+/// A list longer than [`MAX_LIST_ITEMS`]: refused, never truncated.
+pub(crate) fn too_many(at: impl Into<Option<Location>>, path: &str, n: usize) -> PolicyError {
+    PolicyError::new(
+        ErrorKind::TooLarge,
+        at.into(),
+        format!("`{path}` has {n} entries; weld reads at most {MAX_LIST_ITEMS} per list"),
+    )
+}
+
 pub(crate) fn empty_document() -> PolicyError {
     PolicyError::at(
         ErrorKind::Empty,

@@ -86,12 +86,26 @@
 //! [`Signature::wit_within`] render WIT under a byte limit, with work
 //! bounded by it.
 //!
+//! ## Invariants (written as absences)
+//!
+//! - It knows nothing of MCP, JSON-RPC, tokio, the filesystem, the store or
+//!   policies: its only dependencies are `wasmtime` (for `Type` and `Val`)
+//!   and `serde_json`. It never compiles, instantiates or calls a component.
+//! - It does no I/O and holds no state: every function is a pure mapping of
+//!   its arguments.
+//! - No `unsafe` (`forbid`), and no panic on any type or JSON (fuzzed and
+//!   property-tested).
+//! - No work or memory beyond the schema caps: a type is never expanded past
+//!   [`MAX_SCHEMA_BYTES`] before being refused.
+//!
 //! ## Fuzzing
 //!
 //! [`fuzz_schema`] and [`fuzz_arguments`] are the oracles of the cargo-fuzz
 //! targets `schema_agreement` and `argument_conversion` (`fuzz/`): they
 //! read bytes as choices that build a type and near-values of it, and check
 //! the promises above against a JSON Schema validator the caller supplies.
+
+#![forbid(unsafe_code)]
 
 mod convert;
 mod error;

@@ -11,31 +11,53 @@ use wasmtime::component::Type;
 /// each of which is again a `T`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node<T> {
+    /// `bool`.
     Bool,
+    /// `s8`.
     S8,
+    /// `u8`.
     U8,
+    /// `s16`.
     S16,
+    /// `u16`.
     U16,
+    /// `s32`.
     S32,
+    /// `u32`.
     U32,
+    /// `s64`.
     S64,
+    /// `u64`.
     U64,
+    /// `f32`.
     F32,
+    /// `f64`.
     F64,
+    /// `char`.
     Char,
+    /// `string`.
     String,
+    /// `list<T>`.
     List(T),
+    /// `list<T, N>`: a list of exactly `N` elements.
     FixedList(T, u32),
+    /// `map<K, V>`: the key type, then the value type.
     Map(T, T),
+    /// `tuple<...>`, its parts in order.
     Tuple(Vec<T>),
     /// Fields in declaration order.
     Record(Vec<(String, T)>),
     /// Cases in declaration order, each with an optional payload.
     Variant(Vec<(String, Option<T>)>),
+    /// `enum`: case names in declaration order.
     Enum(Vec<String>),
+    /// `option<T>`.
     Option(T),
+    /// `result<ok, err>`; either side may be absent.
     Result {
+        /// The `ok` payload, if any.
         ok: Option<T>,
+        /// The `err` payload, if any.
         err: Option<T>,
     },
     /// Flag names in declaration order.
@@ -47,10 +69,15 @@ pub enum Node<T> {
 /// The kinds of type that have no JSON form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opaque {
+    /// An owned resource handle, `own<R>`.
     Own,
+    /// A borrowed resource handle, `borrow<R>`.
     Borrow,
+    /// `future<T>`.
     Future,
+    /// `stream<T>`.
     Stream,
+    /// `error-context`.
     ErrorContext,
 }
 

@@ -18,32 +18,53 @@ use crate::source::{Node, TypeSource};
 /// the mapping of each case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Ty {
+    /// `bool`.
     Bool,
+    /// `s8`.
     S8,
+    /// `u8`.
     U8,
+    /// `s16`.
     S16,
+    /// `u16`.
     U16,
+    /// `s32`.
     S32,
+    /// `u32`.
     U32,
+    /// `s64`.
     S64,
+    /// `u64`.
     U64,
+    /// `f32`.
     F32,
+    /// `f64`.
     F64,
+    /// `char`.
     Char,
+    /// `string`.
     String,
+    /// `list<T>`.
     List(Box<Ty>),
     /// `list<T, N>`: a list of exactly `N` elements.
     FixedList(Box<Ty>, u32),
+    /// `map<K, V>`: the key type, then the value type.
     Map(Box<Ty>, Box<Ty>),
+    /// `tuple<...>`, its parts in order.
     Tuple(Vec<Ty>),
     /// Fields in declaration order.
     Record(Vec<(String, Ty)>),
     /// Cases in declaration order, each with an optional payload.
     Variant(Vec<(String, Option<Ty>)>),
+    /// `enum`: case names in declaration order.
     Enum(Vec<String>),
+    /// `option<T>`.
     Option(Box<Ty>),
+    /// `result<ok, err>`; either side may be absent.
     Result {
+        /// The `ok` payload, if any.
         ok: Option<Box<Ty>>,
+        /// The `err` payload, if any.
         err: Option<Box<Ty>>,
     },
     /// Flag names in declaration order.

@@ -27,8 +27,10 @@ pub const SECTION_NAME: &str = "package-docs";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionDocs {
+    /// What the function does, if documented.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Each documented parameter's description, by parameter name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
 }
@@ -57,16 +59,25 @@ impl ComponentDocs {
 /// Errors reading or writing docs.
 #[derive(Debug, thiserror::Error)]
 pub enum DocsError {
+    /// The bytes do not start with a component header.
     #[error(
         "not a WebAssembly component (expected the component header `\\0asm` version 0x0d layer 1)"
     )]
     NotAComponent,
+    /// The component ends, or stops making sense, at this byte offset.
     #[error("the component is truncated or malformed at byte {0}")]
     Malformed(usize),
+    /// The `package-docs` custom section does not parse.
     #[error("the `package-docs` section is not valid: {0}")]
     BadSection(String),
+    /// The WIT to take docs from could not be read.
     #[error("could not read the WIT in {path}: {message}")]
-    Wit { path: String, message: String },
+    Wit {
+        /// The WIT file or directory.
+        path: String,
+        /// What the WIT parser said.
+        message: String,
+    },
 }
 
 /// The `package-docs` JSON, only the parts weld uses. Unknown fields are

@@ -5,7 +5,10 @@
 //! nested type), and a value equality that treats NaNs as equal and maps as
 //! unordered.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary includes this module and uses a different part of it"
+)]
 
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};

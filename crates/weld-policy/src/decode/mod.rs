@@ -1,4 +1,11 @@
-//! The spanned tree → [`Policy`]: every field checked, every error placed.
+//! Policy text → [`Policy`]: the document read into the spanned tree
+//! (`yaml.rs`, `json.rs`), then every field checked and every error placed.
+//! The parse entry points of [`Policy`] live here, so `policy.rs` (the type
+//! and its cross-rule checks) never reads text.
+
+mod fields;
+
+use fields::{Fields, count, empty, fields, invalid, list, place, section, string, wrong_type};
 
 use crate::env::{EnvKey, EnvRule, EnvSource};
 use crate::error::{ErrorKind, Location, PolicyError};
@@ -9,198 +16,50 @@ use crate::network::{
 };
 use crate::policy::{Policy, Spans};
 use crate::storage::{Access, AccessSet, StorageAllow, StorageDeny, StorageRules, StorageUri};
-use crate::tree::{self, Entry, MAX_LIST_ITEMS, Node, Value};
+use crate::tree::{self, Node, Value};
+use crate::{json, yaml};
 
 /// The longest description weld accepts, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 4096;
 
-/// A mapping whose keys were all checked against the known fields.
-struct Fields<'a> {
-    entries: &'a [Entry],
-}
-
-impl<'a> Fields<'a> {
-    fn get(&self, key: &str) -> Option<&'a Node> {
-        self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
+impl Policy {
+    /// Parses and validates a YAML policy.
+    ///
+    /// # Errors
+    /// The first problem found, at its line and column.
+    pub fn parse_yaml(text: &str) -> Result<Policy, PolicyError> {
+        let root = yaml::read(text)?;
+        decode(root.as_ref()).map(|(p, _)| p)
     }
-}
 
-/// Checks that `node` is a mapping whose keys are distinct and known.
-/// `hints` gives a specific message for fields weld knows but refuses.
-fn fields<'a>(
-    node: &'a Node,
-    path: &str,
-    known: &[&str],
-    hints: &[(&str, &str)],
-) -> Result<Fields<'a>, PolicyError> {
-    let Value::Map(entries) = &node.value else {
-        return Err(wrong_type(node, path, "a mapping"));
-    };
-    for (i, e) in entries.iter().enumerate() {
-        if let Some(first) = entries[..i].iter().find(|f| f.key == e.key) {
-            return Err(PolicyError::at(
-                ErrorKind::Duplicate,
-                e.key_at,
-                format!(
-                    "`{}` appears twice in `{path}` (first at {}); keep one",
-                    e.key, first.key_at
-                ),
-            ));
-        }
-        if known.contains(&e.key.as_str()) {
-            continue;
-        }
-        if let Some((_, hint)) = hints.iter().find(|(k, _)| *k == e.key) {
-            return Err(PolicyError::at(
-                ErrorKind::UnknownField,
-                e.key_at,
-                format!("`{path}.{}`: {hint}", e.key),
-            ));
-        }
-        let suggestion = suggest(&e.key, known)
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        return Err(PolicyError::at(
-            ErrorKind::UnknownField,
-            e.key_at,
-            format!(
-                "unknown field `{}` in `{path}`; expected one of: {}{suggestion}",
-                e.key.escape_debug(),
-                known.join(", ")
-            ),
-        ));
+    /// Parses and validates a JSON policy (same schema as YAML).
+    ///
+    /// # Errors
+    /// The first problem found, at its line and column.
+    pub fn parse_json(text: &str) -> Result<Policy, PolicyError> {
+        let root = json::read(text)?;
+        decode(root.as_ref()).map(|(p, _)| p)
     }
-    Ok(Fields { entries })
-}
 
-/// The known field closest to `key`, if it is a plausible typo.
-fn suggest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    known
-        .iter()
-        .map(|k| (distance(key, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map(|(_, k)| k)
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+    /// Parses JSON if the first character that is not whitespace (or a
+    /// byte-order mark) is `{` or `[`, YAML otherwise. (A YAML policy in flow
+    /// style, `{version: …}`, must therefore be parsed with
+    /// [`Policy::parse_yaml`].)
+    ///
+    /// # Errors
+    /// The first problem found, at its line and column.
+    pub fn parse(text: &str) -> Result<Policy, PolicyError> {
+        let start = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_ascii_whitespace());
+        if start.starts_with(['{', '[']) {
+            Self::parse_json(text)
+        } else {
+            Self::parse_yaml(text)
         }
-    }
-    row[b.len()]
-}
-
-fn wrong_type(node: &Node, path: &str, expected: &str) -> PolicyError {
-    let hint = match node.value {
-        Value::Int(_) | Value::Float(_) | Value::Bool(_) if expected == "a string" => {
-            "; put it in quotes"
-        }
-        _ => "",
-    };
-    PolicyError::at(
-        ErrorKind::WrongType,
-        node.at,
-        format!(
-            "`{path}` must be {expected}, found {}{hint}",
-            node.value.describe()
-        ),
-    )
-}
-
-fn empty(node: &Node, path: &str, fix: &str) -> PolicyError {
-    let what = match node.value {
-        Value::Seq(_) => "an empty list",
-        Value::Map(_) => "an empty mapping",
-        _ => "empty",
-    };
-    PolicyError::at(
-        ErrorKind::Empty,
-        node.at,
-        format!("`{path}` is {what}; {fix}"),
-    )
-}
-
-/// Prefixes a location-less error from a value parser with the field's path
-/// and places it at the value.
-fn place(err: PolicyError, node: &Node, path: &str) -> PolicyError {
-    PolicyError::at(err.kind(), node.at, format!("`{path}`: {}", err.message()))
-}
-
-fn invalid(node: &Node, path: &str, message: impl std::fmt::Display) -> PolicyError {
-    PolicyError::at(
-        ErrorKind::InvalidValue,
-        node.at,
-        format!("`{path}`: {message}"),
-    )
-}
-
-pub(crate) fn too_many(at: impl Into<Option<Location>>, path: &str, n: usize) -> PolicyError {
-    PolicyError::new(
-        ErrorKind::TooLarge,
-        at.into(),
-        format!("`{path}` has {n} entries; weld reads at most {MAX_LIST_ITEMS} per list"),
-    )
-}
-
-fn string<'a>(node: &'a Node, path: &str) -> Result<&'a str, PolicyError> {
-    match &node.value {
-        Value::Str(s) => Ok(s),
-        Value::Null => Err(empty(node, path, "give a value or remove the field")),
-        _ => Err(wrong_type(node, path, "a string")),
-    }
-}
-
-fn list<'a>(node: &'a Node, path: &str, fix: &str) -> Result<&'a [Node], PolicyError> {
-    match &node.value {
-        Value::Seq(items) if items.is_empty() => Err(empty(node, path, fix)),
-        Value::Seq(items) if items.len() > MAX_LIST_ITEMS => {
-            Err(too_many(node.at, path, items.len()))
-        }
-        Value::Seq(items) => Ok(items),
-        Value::Null => Err(empty(node, path, fix)),
-        _ => Err(wrong_type(node, path, "a list")),
-    }
-}
-
-/// A mapping section that must say something.
-fn section<'a>(
-    node: &'a Node,
-    path: &str,
-    known: &[&str],
-    hints: &[(&str, &str)],
-) -> Result<Fields<'a>, PolicyError> {
-    if matches!(node.value, Value::Null) || matches!(&node.value, Value::Map(e) if e.is_empty()) {
-        return Err(empty(node, path, "remove it"));
-    }
-    fields(node, path, known, hints)
-}
-
-/// A whole number ≥ 1 that fits `max`.
-fn count(node: &Node, path: &str, max: u64) -> Result<u64, PolicyError> {
-    let Value::Int(raw) = &node.value else {
-        return Err(wrong_type(node, path, "a whole number"));
-    };
-    match raw.parse::<i128>() {
-        Ok(n) if n < 1 => Err(invalid(node, path, format!("`{raw}` must be at least 1"))),
-        Ok(n) if n <= i128::from(max) => Ok(u64::try_from(n).unwrap_or(max)),
-        _ => Err(invalid(
-            node,
-            path,
-            format!("`{raw}` is too large (at most {max})"),
-        )),
     }
 }
 
 /// Reads a document tree into a policy and the places of its rules.
-pub(crate) fn decode(root: Option<&Node>) -> Result<(Policy, Spans), PolicyError> {
+fn decode(root: Option<&Node>) -> Result<(Policy, Spans), PolicyError> {
     let root = match root {
         None => return Err(tree::empty_document()),
         Some(n) if matches!(n.value, Value::Null) => return Err(tree::empty_document()),
@@ -813,24 +672,5 @@ fn size(node: &Node, path: &str) -> Result<ByteSize, PolicyError> {
             path,
             "a size like `128Mi` or a number of bytes",
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typos_get_a_suggestion_and_strangers_do_not() {
-        assert_eq!(suggest("acess", &["uri", "access"]), Some("access"));
-        assert_eq!(
-            suggest("hots", &["host", "cidr", "ports", "schemes"]),
-            Some("host")
-        );
-        assert_eq!(
-            suggest("permission", &["version", "description", "permissions"]),
-            Some("permissions")
-        );
-        assert_eq!(suggest("zzzzzz", &["uri", "access"]), None);
     }
 }
