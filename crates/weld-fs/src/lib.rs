@@ -44,9 +44,12 @@ mod groups;
 /// Why a directory is not trusted, or could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum DirError {
+    /// The directory could not be created, read or checked.
     #[error("{path}: {source}")]
     Io {
+        /// The directory.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: io::Error,
     },
@@ -58,6 +61,7 @@ pub enum DirError {
         path: PathBuf,
         /// The one that failed the check: `path` or a parent of it.
         dir: PathBuf,
+        /// What is wrong with `dir`.
         problem: Problem,
     },
 }
@@ -65,15 +69,20 @@ pub enum DirError {
 /// What is wrong with a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
+    /// It is something else (a file, a device), or a symlink to one.
     NotADirectory,
     /// Owned by `owner`, who is neither this user (`me`) nor root.
     Owner {
+        /// Its owner's uid.
         owner: u32,
+        /// This process's uid.
         me: u32,
     },
     /// Writable by its group or by everyone.
     Writable {
+        /// Its permission bits.
         mode: u32,
+        /// Who else may write it.
         by: Writers,
     },
 }
@@ -81,7 +90,9 @@ pub enum Problem {
 /// Who besides the owner may write a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writers {
+    /// Its group (not this user's own private group).
     Group,
+    /// Everyone.
     Others,
 }
 

@@ -222,8 +222,10 @@ fn the_audit_log_must_be_a_regular_file() {
 
     let fifo = dir.path().join("fifo");
     let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+    #[allow(unsafe_code, reason = "making a FIFO needs libc::mkfifo")]
     // SAFETY: `c_path` is a NUL-terminated path that outlives the call.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let made = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+    assert_eq!(made, 0);
     // Opening a pipe nobody reads must fail at once, not wait.
     assert_eq!(not_regular(&fifo), "a named pipe");
 

@@ -58,10 +58,8 @@ mod full_disk {
             rlim_max: 0,
         };
         // SAFETY: `current` is a valid rlimit for getrlimit to fill.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut current) },
-            0
-        );
+        let got = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut current) };
+        assert_eq!(got, 0);
         let hard = current.rlim_max;
         // SAFETY: the closure only calls setrlimit, which is async-signal-safe,
         // on a value it owns.
@@ -119,21 +117,15 @@ mod full_disk {
             rlim_max: 0,
         };
         // SAFETY: `current` is a valid rlimit for prlimit to fill.
-        assert_eq!(
-            unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, std::ptr::null(), &mut current) },
-            0
-        );
+        let got = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, std::ptr::null(), &mut current) };
+        assert_eq!(got, 0);
         let lifted = libc::rlimit {
             rlim_cur: current.rlim_max,
             rlim_max: current.rlim_max,
         };
         // SAFETY: `lifted` is a valid rlimit; the old value is not asked for.
-        assert_eq!(
-            unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &lifted, std::ptr::null_mut()) },
-            0,
-            "{}",
-            std::io::Error::last_os_error()
-        );
+        let set = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &lifted, std::ptr::null_mut()) };
+        assert_eq!(set, 0, "{}", std::io::Error::last_os_error());
     }
 
     /// An audit log already at `bytes` (blank lines, which `weld audit` skips),

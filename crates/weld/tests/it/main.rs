@@ -2,6 +2,13 @@
 //! its own executable, and every one of them embedded Wasmtime, which cost
 //! link time and gigabytes of disk per build.
 
+// The audit tests limit a child's file size (setrlimit before exec,
+// prlimit after): libc calls with no safe wrapper here.
+#![allow(
+    unsafe_code,
+    reason = "resource limits on child processes in the audit tests"
+)]
+
 mod architecture;
 mod audit;
 mod capacity;
