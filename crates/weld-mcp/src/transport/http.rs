@@ -45,7 +45,7 @@ pub use fd_limit::FdLimitError;
 
 use self::body::{BodyBudget, BodyFailure, BodyLimits, MeteredBody, Reservation};
 use crate::handler::{ServerOptions, WeldServer};
-use crate::transport::TransportError;
+use super::TransportError;
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
