@@ -46,14 +46,17 @@ use self::schemas::object;
 
 /// One built-in tool.
 pub struct Builtin {
+    /// The tool's name, `weld_` and what it does.
     pub name: &'static str,
     op: Op,
+    /// What the model reads about the tool.
     pub description: &'static str,
     input: fn() -> Value,
     output: fn() -> Value,
     read_only: bool,
 }
 
+/// What a built-in tool does; dispatch matches on it.
 #[derive(Clone, Copy)]
 enum Op {
     List,

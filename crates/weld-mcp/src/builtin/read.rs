@@ -12,7 +12,11 @@ use super::args::parse_args;
 use super::{Management, failed, structured};
 
 impl Management {
-    pub(super) async fn list(&self, registry: &Registry, record: &mut BuiltinRecord) -> CallToolResult {
+    pub(super) async fn list(
+        &self,
+        registry: &Registry,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResult {
         let catalog = registry.snapshot();
         let listed = self
             .blocking(

@@ -44,12 +44,13 @@ use tokio_util::sync::CancellationToken;
 pub use fd_limit::FdLimitError;
 
 use self::body::{BodyBudget, BodyFailure, BodyLimits, MeteredBody, Reservation};
-use crate::handler::{ServerOptions, WeldServer};
 use super::TransportError;
+use crate::handler::{ServerOptions, WeldServer};
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
+    /// Where to listen (port 0: any free port, reported through `on_bound`).
     pub addr: SocketAddr,
     /// Extra `Host` values accepted besides loopback names (needed when
     /// bound to a non-loopback address).
@@ -58,6 +59,7 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// When set, every request must carry `Authorization: Bearer <token>`.
     pub bearer_token: Option<String>,
+    /// How much of weld's connections, time and memory clients may hold.
     pub limits: HttpLimits,
 }
 
