@@ -254,4 +254,29 @@ mod tests {
         names.sort_unstable();
         assert_eq!(names, TOOLS.iter().map(|t| t.name).collect::<Vec<_>>());
     }
+
+    /// The built-in tools exactly as `tools/list` carries them (names,
+    /// descriptions, schemas, annotations), pinned by `tools.json`: a change
+    /// to what a model reads must be made on purpose. After such a change,
+    /// run with `WELD_UPDATE_SNAPSHOTS=1` to rewrite the file, and review its
+    /// diff.
+    #[test]
+    fn the_built_in_tools_wire_definitions_are_pinned() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/builtin/tools.json");
+        let tools: Vec<Tool> = TOOLS.iter().map(Builtin::tool).collect();
+        let actual = serde_json::to_value(&tools).expect("tools serialise");
+        let pretty = serde_json::to_string_pretty(&actual).expect("JSON") + "\n";
+        if std::env::var_os("WELD_UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &pretty).expect("write tools.json");
+        }
+        let pinned: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("src/builtin/tools.json"))
+                .expect("tools.json is JSON");
+        assert!(
+            actual == pinned,
+            "the built-in tools' definitions differ from {}; if that is intended, rerun with \
+             WELD_UPDATE_SNAPSHOTS=1 and review the diff. Now:\n{pretty}",
+            path.display()
+        );
+    }
 }
