@@ -59,52 +59,70 @@ impl Management {
                 .await
                 .into();
         }
-        let message = approval_message(&change, &preview);
         if !can_elicit(context) {
-            let text = format!(
-                "Not granted: weld applies a grant only when a person approves it, and this \
-                 client cannot ask its user (it did not declare MCP elicitation{}). To grant \
-                 it, the user can run:\n\n  {}\n\n{}.",
-                if is_modern(context) {
-                    ""
-                } else {
-                    ", or it is served over stateless HTTP, where weld cannot send requests"
-                },
-                self.command(&change),
-                change.meaning(preview.resolved.as_ref())
-            );
+            let text = self.cannot_ask(&change, &preview, context);
             return failed(record, Outcome::Refused, text).into();
         }
+        let message = approval_message(&change, &preview);
         if is_modern(context) {
             record.outcome = Outcome::ApprovalRequested;
             let state = self
                 .approvals
                 .issue(&change.binding(preview.resolved.as_ref()));
-            let mut requests = std::collections::BTreeMap::new();
-            requests.insert(
-                APPROVE_KEY.to_string(),
-                InputRequest::Elicitation(ElicitRequest::new(elicit_params(message))),
-            );
-            return InputRequiredResult::new(Some(requests), Some(state)).into();
+            return ask_for_input(message, state).into();
         }
+        self.ask_now(change, preview.resolved, message, context, record)
+            .await
+            .into()
+    }
+
+    /// The refusal for a client that cannot ask its user: what a person can
+    /// run instead.
+    fn cannot_ask(
+        &self,
+        change: &PolicyChange,
+        preview: &Changed,
+        context: &RequestContext<RoleServer>,
+    ) -> String {
+        format!(
+            "Not granted: weld applies a grant only when a person approves it, and this \
+             client cannot ask its user (it did not declare MCP elicitation{}). To grant \
+             it, the user can run:\n\n  {}\n\n{}.",
+            if is_modern(context) {
+                ""
+            } else {
+                ", or it is served over stateless HTTP, where weld cannot send requests"
+            },
+            self.command(change),
+            change.meaning(preview.resolved.as_ref())
+        )
+    }
+
+    /// Up to 2025-11-25: sends `elicitation/create` and waits for the
+    /// person's answer (at most [`APPROVAL_TIMEOUT`]) within this call.
+    async fn ask_now(
+        &self,
+        change: PolicyChange,
+        resolved: Option<Pin>,
+        message: String,
+        context: &RequestContext<RoleServer>,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResult {
         let asked = tokio::select! {
             asked = context.peer.create_elicitation_with_timeout(elicit_params(message), Some(APPROVAL_TIMEOUT)) => asked,
             () = context.ct.cancelled() => {
-                return failed(record, Outcome::Declined, "the request was cancelled before the user answered".into()).into();
+                return failed(record, Outcome::Declined, "the request was cancelled before the user answered".into());
             }
         };
         match asked {
-            Ok(answer) => self
-                .decide(change, preview.resolved, &answer, record)
-                .await
-                .into(),
+            Ok(answer) => self.decide(change, resolved, &answer, record).await,
             Err(error) => {
                 let text = format!(
                     "Not granted: weld could not ask the user ({error}). To grant it, the user \
                      can run:\n\n  {}",
                     self.command(&change)
                 );
-                failed(record, Outcome::Refused, text).into()
+                failed(record, Outcome::Refused, text)
             }
         }
     }
@@ -200,6 +218,17 @@ impl Management {
         }
         self.apply(change, resolved, Outcome::Applied, record).await
     }
+}
+
+/// From 2026-07-28: the result that asks the client to put `message` to
+/// its user and call again with the answer and `state`.
+fn ask_for_input(message: String, state: String) -> InputRequiredResult {
+    let mut requests = std::collections::BTreeMap::new();
+    requests.insert(
+        APPROVE_KEY.to_string(),
+        InputRequest::Elicitation(ElicitRequest::new(elicit_params(message))),
+    );
+    InputRequiredResult::new(Some(requests), Some(state))
 }
 
 /// What the person is shown: exactly what is asked, where its path really
