@@ -27,7 +27,7 @@ const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":"weld-fuzz-init","method":"ini
 /// (cycled; 0 reads all there is) and the line cap (256 to 1276 bytes:
 /// room for the harness's `initialize`, and oversized lines are common). The rest is stdin.
 ///
-/// - [`LineReader`] yields exactly the input's lines (a line over the cap as
+/// - `LineReader` yields exactly the input's lines (a line over the cap as
 ///   its prefix), however the input is split into reads, and never holds
 ///   more than its limit.
 /// - A whole session with rmcp and [`WeldServer`] (no tools; started with an

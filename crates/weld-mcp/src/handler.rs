@@ -12,11 +12,12 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
+use weld_host::Invoked;
 use weld_host::audit::Audit;
 use weld_host::catalog::Registry;
-use weld_host::{Invoked, ToolOutput, ToolSpec};
 
 use crate::builtin::Management;
+use crate::tools::{mcp_result, mcp_tool};
 
 /// Server-wide settings for the MCP surface.
 #[derive(Debug, Clone)]
@@ -91,32 +92,6 @@ fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
 
 fn error_result(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
-}
-
-/// A catalog tool as MCP lists it.
-pub fn mcp_tool(spec: &ToolSpec) -> Tool {
-    let mut tool = Tool::new(
-        spec.name.clone(),
-        spec.description.clone(),
-        Arc::clone(&spec.input_schema),
-    );
-    tool.output_schema = spec.output_schema.clone();
-    tool
-}
-
-/// A tool's output as MCP's result.
-pub fn mcp_result(output: ToolOutput) -> CallToolResult {
-    let content = output
-        .text
-        .map(|t| vec![ContentBlock::text(t)])
-        .unwrap_or_default();
-    if output.is_error {
-        CallToolResult::error(content)
-    } else {
-        let mut result = CallToolResult::success(content);
-        result.structured_content = output.structured.map(Value::Object);
-        result
-    }
 }
 
 impl ServerHandler for WeldServer {

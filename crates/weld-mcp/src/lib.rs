@@ -22,6 +22,7 @@ pub mod builtin;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod handler;
+pub mod tools;
 pub mod transport;
 
 pub use builtin::{BuiltinOptions, Management};

@@ -1,5 +1,5 @@
-//! The two ways in: stdio ([`stdio`]: one client, the one that started us)
-//! and Streamable HTTP ([`http`]: any number, on `/mcp`).
+//! The two ways in: stdio ([`serve_stdio`]: one client, the one that
+//! started us) and Streamable HTTP ([`serve_http`]: any number, on `/mcp`).
 //!
 //! Each transport answers what it can tell is wrong on the wire itself
 //! (a line or body over the size cap, malformed JSON-RPC, an id already in
