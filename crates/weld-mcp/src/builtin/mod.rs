@@ -18,6 +18,12 @@
 //! Revoking never needs approval: it only takes access away.
 //!
 //! Every change, applied or not, leaves an audit record.
+//!
+//! Here: the table and dispatch. `schemas` holds the hand-written JSON
+//! Schemas (pinned as listed by `tools.json`), `args` reads arguments,
+//! `read` serves the read-only tools, `change` applies a change, `grant`
+//! asks a person in either era, and `approvals` issues and redeems the HMAC
+//! `requestState`.
 
 mod approvals;
 mod args;
