@@ -13,8 +13,8 @@ use rmcp::model::RequestId;
 use serde_json::Value;
 use tokio::io::AsyncWrite;
 
-use crate::line_cap::{Chunked, Line, LineReader, PREFIX};
-use crate::stdio::StdioTransport;
+use crate::transport::line_cap::{Chunked, Line, LineReader, PREFIX};
+use crate::transport::stdio::StdioTransport;
 use weld_host::{Audit, Catalog, Registry};
 
 use crate::WeldServer;
@@ -27,7 +27,7 @@ const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":"weld-fuzz-init","method":"ini
 /// (cycled; 0 reads all there is) and the line cap (256 to 1276 bytes:
 /// room for the harness's `initialize`, and oversized lines are common). The rest is stdin.
 ///
-/// - [`LineReader`] yields exactly the input's lines (a line over the cap as
+/// - `LineReader` yields exactly the input's lines (a line over the cap as
 ///   its prefix), however the input is split into reads, and never holds
 ///   more than its limit.
 /// - A whole session with rmcp and [`WeldServer`] (no tools; started with an
@@ -43,8 +43,8 @@ const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":"weld-fuzz-init","method":"ini
 ///   its text could name).
 ///
 /// What expects an answer is decided here from a plain `serde_json::Value`,
-/// by the rules of JSON-RPC as `crate::jsonrpc` documents them, not by
-/// `crate::jsonrpc`'s own walk.
+/// by the rules of JSON-RPC as `crate::transport::jsonrpc` documents them, not by
+/// `crate::transport::jsonrpc`'s own walk.
 ///
 /// # Panics
 /// When one of those does not hold: that is the bug the fuzzer looks for.
@@ -261,9 +261,9 @@ fn cancelled_ids(input: &[u8], cap: usize) -> Vec<RequestId> {
 }
 
 /// Counts the id the text of a line that cannot be parsed puts first at
-/// its top level, read as [`crate::line_cap::find_id`] documents.
+/// its top level, read as [`crate::transport::line_cap::find_id`] documents.
 fn carry_text_id(text: &[u8], carried: &mut Carried) {
-    let id = crate::line_cap::find_id(text)
+    let id = crate::transport::line_cap::find_id(text)
         .and_then(|raw| serde_json::from_slice::<Value>(raw).ok())
         .and_then(|value| serde_json::from_value::<RequestId>(value).ok());
     if let Some(id) = id {

@@ -12,11 +12,12 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
+use weld_host::Invoked;
 use weld_host::audit::Audit;
 use weld_host::catalog::Registry;
-use weld_host::{Invoked, ToolOutput, ToolSpec};
 
 use crate::builtin::Management;
+use crate::tools::{mcp_result, mcp_tool};
 
 /// Server-wide settings for the MCP surface.
 #[derive(Debug, Clone)]
@@ -58,13 +59,16 @@ impl WeldServer {
         self
     }
 
+    /// The live catalog this server serves.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
 }
 
-/// Why `params` do not fit `method`, when it is a standard MCP method
-/// (`None` for any other method).
+/// Why `params` do not fit `method`, when it is a method weld serves
+/// (`None` for any other: a method weld does not advertise is "not found"
+/// whatever its params, so the answer does not depend on how well a client
+/// spelled a request nobody will serve).
 fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
     fn read<P: serde::de::DeserializeOwned>(params: Option<&Value>) -> String {
         match params.map(|p| serde_json::from_value::<P>(p.clone())) {
@@ -79,24 +83,9 @@ fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
         "tools/call" => read::<CallToolRequestParams>(params),
         "tools/list" => read::<PaginatedRequestParams>(params),
         "initialize" => read::<rmcp::model::InitializeRequestParams>(params),
-        "ping"
-        | "server/discover"
-        | "subscriptions/listen"
-        | "completion/complete"
-        | "logging/setLevel"
-        | "prompts/get"
-        | "prompts/list"
-        | "resources/list"
-        | "resources/templates/list"
-        | "resources/read"
-        | "resources/subscribe"
-        | "resources/unsubscribe"
-        | "tasks/get"
-        | "tasks/update"
-        | "tasks/cancel"
-        | "skills/list"
-        | "skills/get"
-        | "resources/directory/read" => "they do not match the method's schema".into(),
+        "ping" | "server/discover" | "subscriptions/listen" => {
+            "they do not match the method's schema".into()
+        }
         _ => return None,
     })
 }
@@ -105,33 +94,10 @@ fn error_result(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
 }
 
-/// A catalog tool as MCP lists it.
-pub fn mcp_tool(spec: &ToolSpec) -> Tool {
-    let mut tool = Tool::new(
-        spec.name.clone(),
-        spec.description.clone(),
-        Arc::clone(&spec.input_schema),
-    );
-    tool.output_schema = spec.output_schema.clone();
-    tool
-}
-
-/// A tool's output as MCP's result.
-pub fn mcp_result(output: ToolOutput) -> CallToolResult {
-    let content = output
-        .text
-        .map(|t| vec![ContentBlock::text(t)])
-        .unwrap_or_default();
-    if output.is_error {
-        CallToolResult::error(content)
-    } else {
-        let mut result = CallToolResult::success(content);
-        result.structured_content = output.structured.map(Value::Object);
-        result
-    }
-}
-
 impl ServerHandler for WeldServer {
+    /// Tools and tool-list changes, nothing else: rmcp answers the methods of
+    /// every other capability (prompts, resources, completion, logging,
+    /// tasks, skills) with "method not found" because they are not here.
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
@@ -280,3 +246,6 @@ impl ServerHandler for WeldServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,7 @@
 //! tools and the stdio and Streamable HTTP transports, over a `weld-host`.
 //!
 //! Start reading at [`handler::WeldServer`]: every request enters there
-//! (from [`transport::serve_stdio`] or [`http_transport::serve_http`]);
+//! (from [`transport::serve_stdio`] or [`transport::serve_http`]);
 //! `tools/call` goes to a built-in tool ([`builtin`]) or to
 //! `weld_host::invoke`.
 //!
@@ -14,19 +14,17 @@
 //! - Decides nothing about what a tool may do: policies are changed through
 //!   `weld_host::Policies` and only after a person approved (or the operator
 //!   allowed it); calls run through `weld_host::invoke`.
+//! - Advertises exactly what it serves: tools, and tool-list changes. Every
+//!   other capability's methods are answered "method not found".
 //! - Nothing but JSON-RPC is written to stdout in stdio mode.
 
 pub mod builtin;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod handler;
-pub mod http_transport;
-mod jsonrpc;
-mod line_cap;
-mod stdio;
+pub mod tools;
 pub mod transport;
 
 pub use builtin::{BuiltinOptions, Management};
 pub use handler::{ServerOptions, WeldServer};
-pub use http_transport::{HttpLimits, HttpOptions, serve_http};
-pub use transport::{TransportError, serve_stdio};
+pub use transport::{HttpLimits, HttpOptions, TransportError, serve_http, serve_stdio};

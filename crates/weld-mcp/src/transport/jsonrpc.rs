@@ -23,7 +23,7 @@
 //! | a line over the size cap                   | -32600 invalid request           |
 //!
 //! An error carries the request's `id` whenever it can be read (for a line
-//! that is not JSON, from its text, as [`crate::line_cap::find_id`] does for
+//! that is not JSON, from its text, as [`super::line_cap::find_id`] does for
 //! oversized lines), so the client waiting for it gets its answer; when it
 //! cannot, the `id` is absent, as MCP specifies and rmcp writes it. A
 //! notification or a response is never answered: JSON-RPC forbids it, and
@@ -133,7 +133,7 @@ fn invalid_request(id: Option<RequestId>, message: impl Into<String>) -> Entry {
 /// The id of a line that could not be parsed, read from its text, when it
 /// is one rmcp would accept.
 fn id_in_text(line: &[u8]) -> Option<RequestId> {
-    let raw = crate::line_cap::find_id(line)?;
+    let raw = super::line_cap::find_id(line)?;
     let value: serde_json::Value = serde_json::from_slice(raw).ok()?;
     serde_json::from_value(value).ok()
 }

@@ -14,16 +14,21 @@ pub(super) const RESERVED: u64 = 256;
 /// Why the open-file limit cannot hold the connection cap.
 #[derive(Debug, thiserror::Error)]
 pub enum FdLimitError {
+    /// The hard limit is below what `--max-connections` needs.
     #[error(
         "{connections} HTTP connections (--max-connections) need about {needed} open files, but \
          this process may open at most {hard} (the hard limit, `ulimit -Hn`); lower \
          --max-connections or raise the limit"
     )]
     TooLow {
+        /// `--max-connections`.
         connections: usize,
+        /// Open files those connections need, with weld's own.
         needed: u64,
+        /// The hard limit.
         hard: u64,
     },
+    /// `getrlimit` or `setrlimit` failed.
     #[error("could not read or raise the open-file limit: {0}")]
     System(#[source] std::io::Error),
 }

@@ -1,6 +1,7 @@
 //! Streamable HTTP on `/mcp` (HTTP/1.1, and HTTP/2 with prior knowledge):
-//! the accept loop, each connection's lifetime, and the checks a request
-//! passes before rmcp sees it.
+//! the accept loop and the checks a request passes before rmcp sees it;
+//! each connection's lifetime is in `connection`, request bodies in
+//! `body`, `Host` and target checks in `target`.
 //!
 //! Every limit here stops one client from taking what the others need:
 //!
@@ -19,6 +20,7 @@
 //! second way to run out of descriptors.
 
 mod body;
+mod connection;
 mod fd_limit;
 mod target;
 
@@ -32,24 +34,24 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode, Version};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use fd_limit::FdLimitError;
 
 use self::body::{BodyBudget, BodyFailure, BodyLimits, MeteredBody, Reservation};
+use self::connection::{Slot, connection_builder, serve_connection};
+use super::TransportError;
 use crate::handler::{ServerOptions, WeldServer};
-use crate::transport::TransportError;
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
+    /// Where to listen (port 0: any free port, reported through `on_bound`).
     pub addr: SocketAddr,
     /// Extra `Host` values accepted besides loopback names (needed when
     /// bound to a non-loopback address).
@@ -58,6 +60,7 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// When set, every request must carry `Authorization: Bearer <token>`.
     pub bearer_token: Option<String>,
+    /// How much of weld's connections, time and memory clients may hold.
     pub limits: HttpLimits,
 }
 
@@ -317,169 +320,6 @@ fn is_per_connection(error: &std::io::Error) -> bool {
     )
 }
 
-fn connection_builder(limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(H1_MAX_BUF);
-    // A peer that stops answering pings while a call runs is gone; its call
-    // is cancelled like a closed connection's.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(H2_MAX_STREAMS)
-        .max_header_list_size(H2_MAX_HEADER_LIST)
-        .keep_alive_interval(limits.header_timeout)
-        .keep_alive_timeout(limits.header_timeout);
-    builder
-}
-
-/// What an accepted connection holds until it closes: a place among the
-/// served connections, or among the ones being answered 503.
-struct Slot {
-    _permit: OwnedSemaphorePermit,
-    refusing: bool,
-}
-
-impl Slot {
-    fn serve(permit: OwnedSemaphorePermit) -> Self {
-        Self {
-            _permit: permit,
-            refusing: false,
-        }
-    }
-
-    fn refuse(permit: OwnedSemaphorePermit) -> Self {
-        Self {
-            _permit: permit,
-            refusing: true,
-        }
-    }
-}
-
-/// Why a connection is being closed by weld.
-#[derive(Debug)]
-enum Ending {
-    Idle,
-    Refused,
-    Shutdown,
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    slot: Slot,
-    shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    shutdown: CancellationToken,
-) {
-    let refusing = slot.refusing;
-    let activity = Activity::new();
-    let close = CancellationToken::new();
-    let svc = {
-        let (shared, activity, close) = (Arc::clone(&shared), Arc::clone(&activity), close.clone());
-        hyper::service::service_fn(move |req: Request<Incoming>| {
-            let (shared, activity, close) =
-                (Arc::clone(&shared), Arc::clone(&activity), close.clone());
-            async move {
-                let _busy = activity.begin();
-                let response = if refusing {
-                    refuse_at_capacity(&shared, req, &close).await
-                } else {
-                    route(&shared, req).await
-                };
-                Ok::<_, Infallible>(response)
-            }
-        })
-    };
-    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-    tokio::pin!(conn);
-    let grace = shared.limits.header_timeout;
-    let ending = tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-            return;
-        }
-        () = activity.idle_for(grace) => Ending::Idle,
-        () = close.cancelled() => Ending::Refused,
-        () = shutdown.cancelled() => Ending::Shutdown,
-    };
-    tracing::debug!(%peer, ?ending, "closing the connection");
-    // Lets a response being written finish (HTTP/1) and tells an HTTP/2
-    // client which streams were served (GOAWAY).
-    conn.as_mut().graceful_shutdown();
-    let result = match ending {
-        Ending::Shutdown => conn.await,
-        Ending::Idle | Ending::Refused => match tokio::time::timeout(grace, conn).await {
-            Ok(result) => result,
-            // A client that reads nothing is not waited for.
-            Err(_elapsed) => Ok(()),
-        },
-    };
-    if let Err(error) = result {
-        tracing::debug!(%peer, %error, "connection ended with an error");
-    }
-    drop(slot);
-}
-
-/// Whether a connection has a request in progress, and since when not.
-struct Activity(watch::Sender<Idle>);
-
-#[derive(Clone, Copy)]
-struct Idle {
-    requests: usize,
-    since: Instant,
-}
-
-impl Activity {
-    fn new() -> Arc<Self> {
-        Arc::new(Self(watch::Sender::new(Idle {
-            requests: 0,
-            since: Instant::now(),
-        })))
-    }
-
-    fn begin(self: &Arc<Self>) -> Busy {
-        self.0.send_modify(|idle| idle.requests += 1);
-        Busy(Arc::clone(self))
-    }
-
-    /// Resolves once no request has been in progress for `limit`.
-    async fn idle_for(&self, limit: Duration) {
-        let mut changes = self.0.subscribe();
-        loop {
-            let idle = *changes.borrow_and_update();
-            if idle.requests == 0 {
-                tokio::select! {
-                    () = tokio::time::sleep_until(idle.since + limit) => return,
-                    _ = changes.changed() => {}
-                }
-            } else if changes.changed().await.is_err() {
-                // Cannot happen while `self` holds the sender.
-                return std::future::pending().await;
-            }
-        }
-    }
-}
-
-/// One request in progress on a connection.
-struct Busy(Arc<Activity>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.0.send_modify(|idle| {
-            idle.requests -= 1;
-            if idle.requests == 0 {
-                idle.since = Instant::now();
-            }
-        });
-    }
-}
-
 type Body = BoxBody<Bytes, Infallible>;
 
 async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
@@ -584,37 +424,6 @@ fn body_refusal(shared: &Shared, failure: BodyFailure, version: Version) -> Resp
         response
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// The answer on a connection over the cap: 503, then close.
-async fn refuse_at_capacity(
-    shared: &Shared,
-    req: Request<Incoming>,
-    close: &CancellationToken,
-) -> Response<Body> {
-    let version = req.version();
-    let mut body = req.into_body();
-    body::discard(
-        &mut body,
-        REFUSAL_DRAIN_BYTES,
-        Instant::now() + REFUSAL_DRAIN_TIME,
-    )
-    .await;
-    close.cancel();
-    let mut response = plain(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "weld is serving as many connections as it may ({}, --max-connections); retry in a \
-             moment, or close idle connections\n",
-            shared.limits.max_connections
-        ),
-    );
-    let headers = response.headers_mut();
-    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    if version < Version::HTTP_2 {
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }

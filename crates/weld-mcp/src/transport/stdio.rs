@@ -29,16 +29,71 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rmcp::RoleServer;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, JsonRpcMessage, RequestId,
     ServerJsonRpcMessage,
 };
 use rmcp::transport::Transport;
+use rmcp::{RoleServer, ServiceExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
-use crate::jsonrpc::{self, Entry};
-use crate::line_cap::{Line, LineReader};
+use super::TransportError;
+use super::jsonrpc::{self, Entry};
+use super::line_cap::{Line, LineReader};
+use crate::handler::{ServerOptions, WeldServer};
+
+/// Serves one client over this process's stdin and stdout until stdin
+/// closes or `shutdown` fires.
+///
+/// # Errors
+///
+/// When the session fails to start or ends abnormally.
+pub async fn serve_stdio(
+    server: WeldServer,
+    options: &ServerOptions,
+    shutdown: CancellationToken,
+) -> Result<(), TransportError> {
+    let registry = Arc::clone(server.registry());
+    let (read, write) = rmcp::transport::io::stdio_pipes();
+    let transport = StdioTransport::new(read, write, options.max_request_bytes);
+    let started = transport.started();
+    let running = tokio::select! {
+        running = server.serve_with_ct(transport, shutdown.child_token()) => running,
+        () = shutdown.cancelled() => return Ok(()),
+    };
+    let running = match running {
+        Ok(running) => running,
+        // A client that connects and leaves without a word is not an error
+        // worth failing the process for.
+        Err(error) => {
+            tracing::info!(%error, "stdio session ended before it started");
+            return Ok(());
+        }
+    };
+    started.store(true, Ordering::Release);
+    // A client that initialized (the legacy lifecycle) is told of tool
+    // changes directly; 2026-07-28 clients subscribe instead (see
+    // `WeldServer::listen`).
+    if running.peer().peer_info().is_some() {
+        let peer = running.peer().clone();
+        let mut changes = registry.changes();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if let Err(error) = peer.notify_tool_list_changed().await {
+                    tracing::debug!(%error, "could not send tools/list_changed; the session is gone");
+                    break;
+                }
+            }
+        });
+    }
+    let quit = running
+        .waiting()
+        .await
+        .map_err(|e| TransportError::Session(e.to_string()))?;
+    tracing::info!(reason = ?quit, "stdio session ended");
+    Ok(())
+}
 
 /// How long closing waits for the last answer to be written.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -340,7 +395,7 @@ fn encode(message: &ServerJsonRpcMessage) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::line_cap::Chunked;
+    use crate::transport::line_cap::Chunked;
 
     fn transport(input: &str) -> (StdioTransport<Chunked>, tokio::io::DuplexStream) {
         let (write, read) = tokio::io::duplex(1 << 20);

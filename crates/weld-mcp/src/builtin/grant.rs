@@ -1,0 +1,294 @@
+//! `weld_request_grant`: asking a person to approve a grant, in both MCP
+//! eras. A client that initialized (up to 2025-11-25) is sent
+//! `elicitation/create` and weld waits for the answer; a 2026-07-28 client
+//! gets an `input_required` result with a `requestState`
+//! ([`super::approvals`]) and retries with the answer. Either way the
+//! person is shown exactly what is asked, where its path leads and the
+//! policy that would result, and the change is applied only if its path
+//! still leads there.
+
+use rmcp::RoleServer;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ElicitRequest, ElicitRequestParams,
+    ElicitResult, ElicitationAction, ElicitationSchema, InputRequest, InputRequiredResult,
+    ProtocolVersion,
+};
+use rmcp::service::RequestContext;
+use serde_json::{Value, json};
+use weld_host::audit::BuiltinRecord;
+use weld_host::outcome::Outcome;
+use weld_host::policy_admin::{Changed, Direction, PolicyChange};
+use weld_policy::Pin;
+
+use super::Management;
+use super::approvals::APPROVAL_TIMEOUT;
+use super::args::parse_change;
+use super::schemas::object;
+use super::{failed, note};
+
+/// The key of the one input request of a grant awaiting approval.
+const APPROVE_KEY: &str = "approve";
+
+impl Management {
+    pub(super) async fn grant(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResponse {
+        let change = match parse_change(request, Direction::Grant) {
+            Ok(change) => change,
+            Err(message) => return failed(record, Outcome::InvalidArguments, message).into(),
+        };
+        note(record, &change, None);
+        // Never ask a person to approve what would be refused anyway, and
+        // resolve the path now: the person approves what it leads to.
+        let preview = match self.preview(&change, record).await {
+            Ok(preview) => preview,
+            Err(refused) => return refused.into(),
+        };
+        if request.request_state.is_some() || request.input_responses.is_some() {
+            return self
+                .answered(request, change, preview.resolved, record)
+                .await
+                .into();
+        }
+        if self.options.allow_model_grants {
+            return self
+                .apply(change, preview.resolved, Outcome::AppliedUnapproved, record)
+                .await
+                .into();
+        }
+        if !can_elicit(context) {
+            let text = self.cannot_ask(&change, &preview, context);
+            return failed(record, Outcome::Refused, text).into();
+        }
+        let message = approval_message(&change, &preview);
+        if is_modern(context) {
+            record.outcome = Outcome::ApprovalRequested;
+            let state = self
+                .approvals
+                .issue(&change.binding(preview.resolved.as_ref()));
+            return ask_for_input(message, state).into();
+        }
+        self.ask_now(change, preview.resolved, message, context, record)
+            .await
+            .into()
+    }
+
+    /// The refusal for a client that cannot ask its user: what a person can
+    /// run instead.
+    fn cannot_ask(
+        &self,
+        change: &PolicyChange,
+        preview: &Changed,
+        context: &RequestContext<RoleServer>,
+    ) -> String {
+        format!(
+            "Not granted: weld applies a grant only when a person approves it, and this \
+             client cannot ask its user (it did not declare MCP elicitation{}). To grant \
+             it, the user can run:\n\n  {}\n\n{}.",
+            if is_modern(context) {
+                ""
+            } else {
+                ", or it is served over stateless HTTP, where weld cannot send requests"
+            },
+            self.command(change),
+            change.meaning(preview.resolved.as_ref())
+        )
+    }
+
+    /// Up to 2025-11-25: sends `elicitation/create` and waits for the
+    /// person's answer (at most [`APPROVAL_TIMEOUT`]) within this call.
+    async fn ask_now(
+        &self,
+        change: PolicyChange,
+        resolved: Option<Pin>,
+        message: String,
+        context: &RequestContext<RoleServer>,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResult {
+        let asked = tokio::select! {
+            asked = context.peer.create_elicitation_with_timeout(elicit_params(message), Some(APPROVAL_TIMEOUT)) => asked,
+            () = context.ct.cancelled() => {
+                return failed(record, Outcome::Declined, "the request was cancelled before the user answered".into());
+            }
+        };
+        match asked {
+            Ok(answer) => self.decide(change, resolved, &answer, record).await,
+            Err(error) => {
+                let text = format!(
+                    "Not granted: weld could not ask the user ({error}). To grant it, the user \
+                     can run:\n\n  {}",
+                    self.command(&change)
+                );
+                failed(record, Outcome::Refused, text)
+            }
+        }
+    }
+
+    /// The change previewed (checked, its path resolved), or the refusal.
+    async fn preview(
+        &self,
+        change: &PolicyChange,
+        record: &mut BuiltinRecord,
+    ) -> Result<Changed, CallToolResult> {
+        let preview = {
+            let change = change.clone();
+            self.blocking(move |p| p.preview(&change)).await
+        };
+        match preview {
+            Ok(Ok(preview)) => {
+                record.digest.clone_from(&preview.digest);
+                note(record, change, preview.resolved.as_ref());
+                Ok(preview)
+            }
+            Ok(Err(error)) => Err(failed(record, Outcome::Refused, error.to_string())),
+            Err(error) => Err(failed(record, Outcome::Refused, error)),
+        }
+    }
+
+    /// A 2026-07-28 retry: the approval must belong to exactly this change,
+    /// with its path resolving to what it resolved to when the person was
+    /// asked (`resolved`, as resolved again now).
+    async fn answered(
+        &self,
+        request: &CallToolRequestParams,
+        change: PolicyChange,
+        resolved: Option<Pin>,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResult {
+        let Some(state) = &request.request_state else {
+            return failed(
+                record,
+                Outcome::Refused,
+                "an approval came without its requestState; call weld_request_grant again \
+                 without inputResponses to ask the user"
+                    .into(),
+            );
+        };
+        if let Err(why) = self
+            .approvals
+            .redeem(state, &change.binding(resolved.as_ref()))
+        {
+            return failed(
+                record,
+                Outcome::Refused,
+                format!(
+                    "Not granted: {why}. Call weld_request_grant again (without inputResponses \
+                     or requestState) to ask the user."
+                ),
+            );
+        }
+        let answer = request
+            .input_responses
+            .as_ref()
+            .and_then(|r| r.get(APPROVE_KEY))
+            .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok());
+        match answer {
+            Some(answer) => self.decide(change, resolved, &answer, record).await,
+            None => failed(
+                record,
+                Outcome::Refused,
+                format!("Not granted: no answer to input request `{APPROVE_KEY}`."),
+            ),
+        }
+    }
+
+    async fn decide(
+        &self,
+        change: PolicyChange,
+        resolved: Option<Pin>,
+        answer: &ElicitResult,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResult {
+        let approved = answer.action == ElicitationAction::Accept
+            && answer
+                .content
+                .as_ref()
+                .and_then(|c| c.get("approve"))
+                .and_then(Value::as_bool)
+                == Some(true);
+        if !approved {
+            return failed(
+                record,
+                Outcome::Declined,
+                format!("Not granted: the user declined ({}).", change.summary()),
+            );
+        }
+        self.apply(change, resolved, Outcome::Applied, record).await
+    }
+}
+
+/// From 2026-07-28: the result that asks the client to put `message` to
+/// its user and call again with the answer and `state`.
+fn ask_for_input(message: String, state: String) -> InputRequiredResult {
+    let mut requests = std::collections::BTreeMap::new();
+    requests.insert(
+        APPROVE_KEY.to_string(),
+        InputRequest::Elicitation(ElicitRequest::new(elicit_params(message))),
+    );
+    InputRequiredResult::new(Some(requests), Some(state))
+}
+
+/// What the person is shown: exactly what is asked, where its path really
+/// leads, what it means, and the policy that would result.
+fn approval_message(change: &PolicyChange, preview: &Changed) -> String {
+    let mut message = format!(
+        "A tool call asks weld to change the policy of component `{}`:\n\n  {}\n\n{}.\n\n",
+        change.component,
+        change.summary_resolved(preview.resolved.as_ref()),
+        change.meaning(preview.resolved.as_ref())
+    );
+    let (before, after) = (preview.before.as_deref(), preview.after.as_str());
+    match before {
+        Some(before) => {
+            message.push_str("Its policy now:\n\n");
+            message.push_str(&indent(before));
+        }
+        None => message.push_str("It has no policy now (it may reach nothing).\n"),
+    }
+    message.push_str("\nIts policy if you approve:\n\n");
+    message.push_str(&indent(after));
+    message.push_str("\nApprove only if you trust this component with this access.");
+    message
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+fn elicit_params(message: String) -> ElicitRequestParams {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            APPROVE_KEY: {
+                "type": "boolean",
+                "title": "Grant this access?",
+                "description": "true grants exactly the change shown; anything else grants nothing."
+            }
+        },
+        "required": [APPROVE_KEY]
+    });
+    ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema: ElicitationSchema::from_json_schema(object(schema))
+            .unwrap_or_else(|_| ElicitationSchema::new(Default::default())),
+    }
+}
+
+fn is_modern(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+}
+
+/// Whether the client declared form elicitation (an empty `elicitation`
+/// object means form, for clients older than the `form`/`url` split).
+fn can_elicit(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .client_capabilities()
+        .and_then(|c| c.elicitation)
+        .is_some_and(|e| e.form.is_some() || e.url.is_none())
+}

@@ -1,0 +1,114 @@
+//! `weld_list_components` and `weld_show_policy`: the read-only tools.
+
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use weld_host::audit::BuiltinRecord;
+use weld_host::catalog::Registry;
+use weld_host::outcome::Outcome;
+use weld_host::policy_admin::ManageError;
+
+use super::args::parse_args;
+use super::{Management, failed, structured};
+
+impl Management {
+    pub(super) async fn list(
+        &self,
+        registry: &Registry,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResult {
+        let catalog = registry.snapshot();
+        let listed = self
+            .blocking(
+                |p| -> Result<Vec<(String, String, String, bool)>, ManageError> {
+                    let index = p.store.index()?;
+                    let mut out = Vec::new();
+                    for (name, installed) in index.components {
+                        let has_policy = p.store.read_policy(&name)?.is_some();
+                        out.push((
+                            name,
+                            installed.digest.to_string(),
+                            installed.source,
+                            has_policy,
+                        ));
+                    }
+                    Ok(out)
+                },
+            )
+            .await;
+        let listed = match listed {
+            Ok(Ok(listed)) => listed,
+            Ok(Err(error)) => return failed(record, Outcome::Refused, error.to_string()),
+            Err(error) => return failed(record, Outcome::Refused, error),
+        };
+        let components: Vec<Value> = listed
+            .into_iter()
+            .map(|(name, digest, source, has_policy)| {
+                let tools: Vec<&str> = catalog
+                    .tools()
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .filter(|t| {
+                        t.strip_prefix(name.as_str())
+                            .is_some_and(|rest| rest.starts_with('_'))
+                    })
+                    .collect();
+                let mut out = json!({"name": name, "digest": digest, "source": source, "tools": tools, "has_policy": has_policy});
+                if let Some(disabled) = catalog.disabled().iter().find(|d| d.component == name) {
+                    out["disabled"] = Value::String(disabled.reason.clone());
+                }
+                out
+            })
+            .collect();
+        structured(json!({ "components": components }))
+    }
+
+    pub(super) async fn show(
+        &self,
+        request: &CallToolRequestParams,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResult {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Args {
+            component: String,
+        }
+        let args: Args = match parse_args(request) {
+            Ok(args) => args,
+            Err(message) => return failed(record, Outcome::InvalidArguments, message),
+        };
+        record.component.clone_from(&args.component);
+        let name = args.component;
+        let shown = self
+            .blocking(
+                move |p| -> Result<(bool, String, Vec<Value>), ManageError> {
+                    p.require_installed(&name)?;
+                    let (policy, text) = p.current(&name)?;
+                    let storage = p
+                        .pins(&name)?
+                        .as_slice()
+                        .iter()
+                        .map(|pin| {
+                            json!({
+                                "rule": if pin.is_allow() { "allow" } else { "deny" },
+                                "uri": pin.uri.to_string(),
+                                "path": pin.real.display().to_string(),
+                            })
+                        })
+                        .collect();
+                    Ok((text.is_some(), policy.to_yaml(), storage))
+                },
+            )
+            .await;
+        match shown {
+            Ok(Ok((has_policy, policy, storage))) => structured(json!({
+                "component": record.component,
+                "has_policy": has_policy,
+                "policy": policy,
+                "storage": storage,
+            })),
+            Ok(Err(error)) => failed(record, Outcome::Refused, error.to_string()),
+            Err(error) => failed(record, Outcome::Refused, error),
+        }
+    }
+}
