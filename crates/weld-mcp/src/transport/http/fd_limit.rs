@@ -37,34 +37,23 @@ pub enum FdLimitError {
 /// limit allows.
 #[cfg(unix)]
 pub(super) fn ensure(connections: usize, needed: u64) -> Result<(), FdLimitError> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable `rlimit` owned by this frame, and
-    // RLIMIT_NOFILE is a resource getrlimit knows; it writes nothing else.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0 {
-        return Err(FdLimitError::System(std::io::Error::last_os_error()));
-    }
-    // rlim_t is u64 on every unix weld builds for.
-    let enough = |value: u64| value == libc::RLIM_INFINITY || value >= needed;
-    if enough(limit.rlim_cur) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    // `None` is no limit at all.
+    let enough = |value: Option<u64>| value.is_none_or(|v| v >= needed);
+    if enough(limit.current) {
         return Ok(());
     }
-    if !enough(limit.rlim_max) {
+    if !enough(limit.maximum) {
         return Err(FdLimitError::TooLow {
             connections,
             needed,
-            hard: limit.rlim_max,
+            hard: limit.maximum.unwrap_or(u64::MAX),
         });
     }
-    let previous = limit.rlim_cur;
-    limit.rlim_cur = needed;
-    // SAFETY: `limit` is a valid `rlimit` whose soft value does not exceed
-    // its hard one (checked above); setrlimit only reads it.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) } != 0 {
-        return Err(FdLimitError::System(std::io::Error::last_os_error()));
-    }
+    let previous = limit.current;
+    limit.current = Some(needed);
+    setrlimit(Resource::Nofile, limit).map_err(|e| FdLimitError::System(e.into()))?;
     tracing::info!(
         from = previous,
         to = needed,
