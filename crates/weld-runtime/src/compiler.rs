@@ -40,7 +40,10 @@ use std::time::Duration;
 
 use wasmtime::{Engine, InstanceAllocationStrategy};
 
-use crate::{Metering, RuntimeError, cache, engine_config};
+use crate::cache;
+use crate::component::Metering;
+use crate::engine::engine_config;
+use crate::error::RuntimeError;
 
 /// Where components are compiled.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +63,7 @@ pub struct CompilerProcess {
     pub program: PathBuf,
     /// Arguments before the ones [`child_main`] reads.
     pub args: Vec<OsString>,
+    /// How long, and with how much memory, the child may compile.
     pub limits: CompileLimits,
 }
 

@@ -123,9 +123,13 @@ fn the_compiler_engine_makes_artefacts_the_pooled_engine_accepts() {
         )
         .expect("wat");
         let artefact = child.precompile_component(&wasm).expect("compile");
+        #[allow(
+            unsafe_code,
+            reason = "loading what the compiler engine built is what the test is about"
+        )]
         // SAFETY: `artefact` was just produced by `precompile_component`;
         // this is the compatibility the test is about.
-        unsafe { wasmtime::component::Component::deserialize(&parent, &artefact) }
-            .expect("the pooled engine loads what the compiler engine built");
+        let loaded = unsafe { wasmtime::component::Component::deserialize(&parent, &artefact) };
+        loaded.expect("the pooled engine loads what the compiler engine built");
     }
 }
