@@ -77,8 +77,6 @@ pub use sandbox::{
 };
 pub use wasi::files::FileDenial;
 pub use wasi::net::{NetUse, NetworkEvent};
-pub use weld_policy::NetworkRules;
-pub use weld_schema::{Signature, Ty, min_json_len};
 
 #[cfg(test)]
 mod tests;

@@ -23,10 +23,8 @@ use std::sync::{Arc, RwLock};
 
 use rmcp::model::Tool;
 use weld_policy::{Concurrency, Excess};
-use weld_runtime::{
-    Capacity, ExportedFunction, Limits, LoadedComponent, Sandbox, Share, Signature,
-};
-use weld_schema::{SchemaPart, SchemaSize, TypeError};
+use weld_runtime::{Capacity, ExportedFunction, Limits, LoadedComponent, Sandbox, Share};
+use weld_schema::{SchemaPart, SchemaSize, Signature, TypeError};
 
 use crate::sandbox::ToolPolicy;
 use weld_store::ComponentDocs;
@@ -595,8 +593,8 @@ impl Registry {
 mod tests {
     use super::{Bound, MAX_DESCRIPTION_BYTES, Slots, component_tools, tool_name};
     use weld_policy::{Concurrency, Excess};
-    use weld_runtime::Signature;
     use weld_runtime::{Capacity, Share};
+    use weld_schema::Signature;
     use weld_schema::{Node, Opaque, TypeError, TypeSource};
     use weld_store::{ComponentDocs, FunctionDocs};
 

@@ -154,7 +154,7 @@ async fn run(
         Ok(outcome) => {
             // Refuse an oversized result before rendering copies it twice
             // more; the exact size is checked after rendering.
-            let bound: u64 = outcome.results.iter().map(weld_runtime::min_json_len).sum();
+            let bound: u64 = outcome.results.iter().map(weld_schema::min_json_len).sum();
             if let Some(cap) = entry.output.filter(|cap| bound > *cap) {
                 let message = format!(
                     "the tool returned at least {bound} bytes, more than its output limit of {cap} bytes"
