@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use wasmtime::component::{InstancePre, Val};
 
-use crate::call::report::{CallError, CallOutcome, Queue};
+#[cfg(doc)]
+use crate::call::report::CallError;
+use crate::call::report::{CallReport, Queue};
 use crate::call::{self, CallState};
 use crate::capacity::{self, Budget, Capacity, Share, deadline_after};
 use crate::describe::{ExportedFunction, ExportedFunctionType};
@@ -87,10 +89,9 @@ impl LoadedComponent {
     /// [`CallError::QueueTimeout`]); its own time limit starts when it
     /// starts.
     ///
-    /// # Errors
-    ///
-    /// See [`CallError`]: every way a guest can fail ends here, and the host
-    /// is unaffected.
+    /// The report's `result` is the function's results, or the
+    /// [`CallError`] that says why there are none: every way a guest can
+    /// fail ends there, and the host is unaffected.
     pub async fn call(
         &self,
         function: &ExportedFunction,
@@ -98,17 +99,13 @@ impl LoadedComponent {
         limits: &Limits,
         sandbox: &Sandbox,
         label: &str,
-    ) -> Result<CallOutcome, CallError> {
+    ) -> CallReport {
         let queue = Queue::Until(deadline_after(limits.timeout));
         self.call_queued(function, args, limits, sandbox, label, queue)
             .await
     }
 
     /// As [`call`](Self::call), waiting to start as `queue` says.
-    ///
-    /// # Errors
-    ///
-    /// As [`call`](Self::call).
     pub async fn call_queued(
         &self,
         function: &ExportedFunction,
@@ -117,7 +114,7 @@ impl LoadedComponent {
         sandbox: &Sandbox,
         label: &str,
         queue: Queue,
-    ) -> Result<CallOutcome, CallError> {
+    ) -> CallReport {
         call::run(self, function, args, limits, sandbox, label, queue).await
     }
 

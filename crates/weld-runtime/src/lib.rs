@@ -65,7 +65,7 @@ mod sandbox;
 mod wasi;
 
 pub use cache::CacheKey;
-pub use call::report::{CallError, CallOutcome, CallStats, Queue};
+pub use call::report::{CallError, CallReport, CallStats, Queue};
 pub use capacity::{Capacity, Share, machine_memory_budget};
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};

@@ -119,7 +119,7 @@ async fn run(
         }
     };
     let waited = arrived.elapsed();
-    let mut outcome = entry
+    let report = entry
         .loaded
         .call_queued(
             &entry.function,
@@ -130,14 +130,10 @@ async fn run(
             queue,
         )
         .await;
-    if let Err(CallError::Busy { .. } | CallError::QueueTimeout { .. }) = &outcome {
+    if let Err(CallError::Busy { .. } | CallError::QueueTimeout { .. }) = &report.result {
         record.queued_us = arrived.elapsed().as_micros() as u64;
     }
-    let stats = match &mut outcome {
-        Ok(outcome) => Some(&mut outcome.stats),
-        Err(error) => error.stats_mut(),
-    };
-    if let Some(stats) = stats {
+    if let Some(mut stats) = report.stats {
         // Both waits: for the policy's concurrency slot and for an instance.
         record.queued_us = (waited + stats.queued).as_micros() as u64;
         record.duration_us = stats.duration.as_micros() as u64;
@@ -150,18 +146,18 @@ async fn run(
         record.storage_denied = std::mem::take(&mut stats.storage_denied);
         record.storage_denied_dropped = stats.storage_denied_dropped;
     }
-    match outcome {
-        Ok(outcome) => {
+    match report.result {
+        Ok(results) => {
             // Refuse an oversized result before rendering copies it twice
             // more; the exact size is checked after rendering.
-            let bound: u64 = outcome.results.iter().map(weld_schema::min_json_len).sum();
+            let bound: u64 = results.iter().map(weld_schema::min_json_len).sum();
             if let Some(cap) = entry.output.filter(|cap| bound > *cap) {
                 let message = format!(
                     "the tool returned at least {bound} bytes, more than its output limit of {cap} bytes"
                 );
                 return (error_result(message.clone()), "output_limit", Some(message));
             }
-            let rendered = entry.signature.render_result(&outcome.results);
+            let rendered = entry.signature.render_result(&results);
             let size = rendered.text.as_ref().map_or(0, |t| t.len() as u64);
             if let Some(cap) = entry.output.filter(|cap| size > *cap) {
                 let message = format!(

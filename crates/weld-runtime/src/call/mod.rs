@@ -11,11 +11,6 @@
 //! is returned to the pool. A call still waiting for its slots or its memory
 //! leaves the queue when dropped, and gives back whatever it already took.
 
-#![allow(
-    clippy::result_large_err,
-    reason = "CallError carries the stats of the call it ends"
-)]
-
 pub(crate) mod report;
 mod state;
 
@@ -35,7 +30,7 @@ use crate::sandbox::{Limits, Sandbox};
 use crate::wasi::files::GatedDirs;
 use crate::wasi::net::{self, NetHooks, NetLog};
 use crate::wasi::output::CappedOutput;
-use report::{CallError, CallOutcome, CallStats, DeadlineExceeded, Ending, Failure, Queue};
+use report::{CallError, CallReport, CallStats, DeadlineExceeded, Ending, Failure, Queue};
 
 pub(crate) use state::CallState;
 use state::MemoryLimiter;
@@ -55,7 +50,23 @@ pub(crate) async fn run(
     sandbox: &Sandbox,
     label: &str,
     queue: Queue,
-) -> Result<CallOutcome, CallError> {
+) -> CallReport {
+    run_steps(component, function, args, limits, sandbox, label, queue)
+        .await
+        .unwrap_or_else(CallReport::not_run)
+}
+
+/// The steps of [`run`]; an error is a call that ended before the guest
+/// ran.
+async fn run_steps(
+    component: &LoadedComponent,
+    function: &ExportedFunction,
+    args: &[Val],
+    limits: &Limits,
+    sandbox: &Sandbox,
+    label: &str,
+    queue: Queue,
+) -> Result<CallReport, CallError> {
     let fuel =
         fuel_budget(component.metering, limits).map_err(|message| CallError::Instantiate {
             message: message.into(),
@@ -98,7 +109,7 @@ pub(crate) async fn run(
         limits,
         stderr: &printed.stderr,
     };
-    report::outcome(ran, &ending, results, stats)
+    Ok(report::report(ran, &ending, results, stats))
 }
 
 /// The fuel the call starts with, checked against the engine the

@@ -2,11 +2,6 @@
 //! failure is told apart (a deadline, memory, fuel, a panic, a moved
 //! grant, …).
 
-#![allow(
-    clippy::result_large_err,
-    reason = "CallError carries the stats of the call it ends"
-)]
-
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Val;
@@ -47,13 +42,25 @@ pub struct CallStats {
     pub fuel_used: Option<u64>,
 }
 
-/// A completed call.
+/// What a call reports: how it ended, and what it measured.
 #[derive(Debug)]
-pub struct CallOutcome {
-    /// The function's results (zero or one value).
-    pub results: Vec<Val>,
-    /// What the call measured.
-    pub stats: CallStats,
+pub struct CallReport {
+    /// What the call measured; `None` when the guest never ran (the call
+    /// was refused, waited out its time limit, or could not be
+    /// instantiated).
+    pub stats: Option<CallStats>,
+    /// The function's results (zero or one value), or why there are none.
+    pub result: Result<Vec<Val>, CallError>,
+}
+
+impl CallReport {
+    /// A call that ended before the guest ran.
+    pub(crate) fn not_run(error: CallError) -> Self {
+        Self {
+            stats: None,
+            result: Err(error),
+        }
+    }
 }
 
 /// Why a call produced no result. Each message is written for the person
@@ -65,8 +72,6 @@ pub enum CallError {
     Deadline {
         /// The time limit.
         limit: Duration,
-        /// What the call measured.
-        stats: CallStats,
     },
     /// The guest asked for more memory than its limit.
     #[error(
@@ -76,8 +81,6 @@ pub enum CallError {
     OutOfMemory {
         /// The memory limit, in bytes.
         limit: u64,
-        /// What the call measured.
-        stats: CallStats,
     },
     /// The guest used up its fuel.
     #[error(
@@ -89,38 +92,27 @@ pub enum CallError {
     OutOfFuel {
         /// The fuel budget.
         limit: u64,
-        /// What the call measured.
-        stats: CallStats,
     },
     /// The guest overflowed its stack.
     #[error("the tool overflowed its stack (unbounded recursion?)")]
-    StackOverflow {
-        /// What the call measured.
-        stats: CallStats,
-    },
+    StackOverflow,
     /// A Rust guest panicked (its message read from its stderr).
     #[error("the tool panicked: {message}")]
     Panic {
         /// The panic message and location.
         message: String,
-        /// What the call measured.
-        stats: CallStats,
     },
     /// The guest called `exit`.
     #[error("the tool exited with status {code} instead of returning a result")]
     Exit {
         /// The exit status.
         code: i32,
-        /// What the call measured.
-        stats: CallStats,
     },
     /// The guest trapped for another reason.
     #[error("the tool crashed: {message}")]
     Trap {
         /// The trap, as Wasmtime describes it.
         message: String,
-        /// What the call measured.
-        stats: CallStats,
     },
     /// A granted directory is no longer the one its policy was compiled
     /// against.
@@ -128,8 +120,6 @@ pub enum CallError {
     GrantMoved {
         /// What happened and what to do.
         message: String,
-        /// What the call measured.
-        stats: CallStats,
     },
     /// The instance could not be created.
     #[error("the tool could not be started: {message}")]
@@ -188,49 +178,13 @@ pub enum Queue {
 }
 
 impl CallError {
-    /// Measurements, when the guest got as far as running.
-    pub fn stats(&self) -> Option<&CallStats> {
-        match self {
-            Self::Deadline { stats, .. }
-            | Self::OutOfMemory { stats, .. }
-            | Self::OutOfFuel { stats, .. }
-            | Self::StackOverflow { stats }
-            | Self::Panic { stats, .. }
-            | Self::Exit { stats, .. }
-            | Self::Trap { stats, .. }
-            | Self::GrantMoved { stats, .. } => Some(stats),
-            Self::Instantiate { .. }
-            | Self::OverBudget { .. }
-            | Self::Busy { .. }
-            | Self::QueueTimeout { .. } => None,
-        }
-    }
-
-    /// As [`stats`](Self::stats), to move the recorded decisions out.
-    pub fn stats_mut(&mut self) -> Option<&mut CallStats> {
-        match self {
-            Self::Deadline { stats, .. }
-            | Self::OutOfMemory { stats, .. }
-            | Self::OutOfFuel { stats, .. }
-            | Self::StackOverflow { stats }
-            | Self::Panic { stats, .. }
-            | Self::Exit { stats, .. }
-            | Self::Trap { stats, .. }
-            | Self::GrantMoved { stats, .. } => Some(stats),
-            Self::Instantiate { .. }
-            | Self::OverBudget { .. }
-            | Self::Busy { .. }
-            | Self::QueueTimeout { .. } => None,
-        }
-    }
-
     /// A short machine-readable kind, for logs and audit records.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Deadline { .. } => "deadline",
             Self::OutOfMemory { .. } => "out_of_memory",
             Self::OutOfFuel { .. } => "out_of_fuel",
-            Self::StackOverflow { .. } => "stack_overflow",
+            Self::StackOverflow => "stack_overflow",
             Self::Panic { .. } => "panic",
             Self::Exit { .. } => "exit",
             Self::Trap { .. } => "trap",
@@ -276,17 +230,24 @@ pub(super) struct Ending<'a> {
     pub(super) stderr: &'a str,
 }
 
-/// The call's outcome from how its run ended.
-pub(super) fn outcome(
+/// The call's report from how its run ended.
+pub(super) fn report(
     ran: Result<(), Failure>,
     ending: &Ending<'_>,
     results: Vec<Val>,
     stats: CallStats,
-) -> Result<CallOutcome, CallError> {
-    match ran {
-        Ok(()) => Ok(CallOutcome { results, stats }),
-        Err(Failure::Instantiate(error)) => Err(classify_start_failure(&error, ending, stats)),
-        Err(Failure::Run(error)) => Err(classify(&error, ending, stats)),
+) -> CallReport {
+    let result = match ran {
+        Ok(()) => Ok(results),
+        Err(Failure::Instantiate(error)) => Err(classify_start_failure(&error, ending)),
+        Err(Failure::Run(error)) => Err(classify(&error, ending)),
+    };
+    // The host's failure to start the guest is reported without
+    // measurements, like every failure before the guest ran.
+    let ran = !matches!(result, Err(CallError::Instantiate { .. }));
+    CallReport {
+        stats: ran.then_some(stats),
+        result,
     }
 }
 
@@ -294,22 +255,17 @@ pub(super) fn outcome(
 /// fuel, memory or time, trapping, exiting or meeting a moved grant is
 /// reported like the same failure during the call; anything else is the
 /// host's failure to start it.
-fn classify_start_failure(
-    error: &wasmtime::Error,
-    ending: &Ending<'_>,
-    stats: CallStats,
-) -> CallError {
+fn classify_start_failure(error: &wasmtime::Error, ending: &Ending<'_>) -> CallError {
     // Instantiation runs guest code too (start functions), on the same
     // budget.
     if let (Some(limit), Some(wasmtime::Trap::OutOfFuel)) =
         (ending.fuel, error.downcast_ref::<wasmtime::Trap>())
     {
-        return CallError::OutOfFuel { limit, stats };
+        return CallError::OutOfFuel { limit };
     }
     if ending.memory_refused {
         return CallError::OutOfMemory {
             limit: ending.limits.memory,
-            stats,
         };
     }
     let guest_failure = error.downcast_ref::<DeadlineExceeded>().is_some()
@@ -317,7 +273,7 @@ fn classify_start_failure(
         || error.downcast_ref::<I32Exit>().is_some()
         || error.downcast_ref::<wasmtime::Trap>().is_some();
     if guest_failure {
-        return classify(error, ending, stats);
+        return classify(error, ending);
     }
     CallError::Instantiate {
         message: format!("{error:#}"),
@@ -325,32 +281,27 @@ fn classify_start_failure(
 }
 
 /// Why a running guest failed.
-fn classify(error: &wasmtime::Error, ending: &Ending<'_>, stats: CallStats) -> CallError {
+fn classify(error: &wasmtime::Error, ending: &Ending<'_>) -> CallError {
     let limits = ending.limits;
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
         return CallError::Deadline {
             limit: limits.timeout,
-            stats,
         };
     }
     if let Some(moved) = error.downcast_ref::<GrantMoved>() {
         return CallError::GrantMoved {
             message: moved.to_string(),
-            stats,
         };
     }
     if let Some(exit) = error.downcast_ref::<I32Exit>() {
-        return CallError::Exit {
-            code: exit.0,
-            stats,
-        };
+        return CallError::Exit { code: exit.0 };
     }
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         match trap {
-            wasmtime::Trap::StackOverflow => return CallError::StackOverflow { stats },
+            wasmtime::Trap::StackOverflow => return CallError::StackOverflow,
             wasmtime::Trap::OutOfFuel => {
                 if let Some(limit) = limits.fuel {
-                    return CallError::OutOfFuel { limit, stats };
+                    return CallError::OutOfFuel { limit };
                 }
             }
             wasmtime::Trap::UnreachableCodeReached => {
@@ -359,29 +310,25 @@ fn classify(error: &wasmtime::Error, ending: &Ending<'_>, stats: CallStats) -> C
                 if ending.memory_refused {
                     return CallError::OutOfMemory {
                         limit: limits.memory,
-                        stats,
                     };
                 }
                 if let Some(message) = panic_message(ending.stderr) {
-                    return CallError::Panic { message, stats };
+                    return CallError::Panic { message };
                 }
             }
             _ => {}
         }
         return CallError::Trap {
             message: trap.to_string(),
-            stats,
         };
     }
     if ending.memory_refused {
         return CallError::OutOfMemory {
             limit: limits.memory,
-            stats,
         };
     }
     CallError::Trap {
         message: format!("{error:#}"),
-        stats,
     }
 }
 
