@@ -72,9 +72,7 @@ impl CacheKey {
     /// A key for this process only.
     pub(crate) fn random() -> Result<Self, RuntimeError> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| {
-            RuntimeError::Engine(format!("no randomness for the compile cache's key: {e}"))
-        })?;
+        getrandom::fill(&mut bytes).map_err(|source| RuntimeError::Randomness { source })?;
         Ok(Self(bytes))
     }
 }

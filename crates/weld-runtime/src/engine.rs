@@ -115,14 +115,13 @@ impl EngineBundle {
             Metering::Fuel => config.max_metered_instances.min(config.max_instances),
         };
         let shape = PoolShape::new(instances);
-        let engine = Engine::new(&engine_config(shape, metering)?)
-            .map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
+        let engine = Engine::new(&engine_config(shape, metering)?).map_err(RuntimeError::engine)?;
         let mut linker = Linker::new(&engine);
-        wasi::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:?}")))?;
+        wasi::add_to_linker(&mut linker).map_err(RuntimeError::engine)?;
         // Deadlines and cancellation rely on epochs on both engines: fuel
         // bounds the work, not the time spent waiting in host calls.
         spawn_epoch_ticker(&engine, config.epoch_tick)
-            .map_err(|e| RuntimeError::Engine(format!("could not start the epoch ticker: {e}")))?;
+            .map_err(|source| RuntimeError::EpochTicker { source })?;
         let cache = CompileCache::open(&config.cache_dir, &engine, config.cache_key.as_ref())?;
         let own_slots = (instances < config.max_instances)
             .then(|| Arc::new(Semaphore::new(shape.slots() as usize)));
@@ -299,7 +298,7 @@ impl Runtime {
         // compatibility key `compiler::compile` checked is this engine's.
         // Wasmtime checks version and configuration again while loading.
         let loaded = unsafe { Component::deserialize(&bundle.engine, &artefact) };
-        loaded.map_err(|e| RuntimeError::Compile(format!("{e:?}")))
+        loaded.map_err(RuntimeError::compile)
     }
 
     /// Describes `wasm` without compiling it: validates it with the engine's
@@ -316,7 +315,7 @@ impl Runtime {
     pub fn inspect(&self, wasm: &[u8]) -> Result<Inspection, RuntimeError> {
         let plain = &self.plain;
         let found = describe::uncompiled(&plain.engine, &plain.linker, wasm)
-            .map_err(RuntimeError::Compile)?;
+            .map_err(|source| RuntimeError::Compile { source })?;
         Ok(Inspection {
             functions: found.functions,
             imports: found.imports,
@@ -334,7 +333,9 @@ impl Runtime {
         let pre = bundle
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| RuntimeError::Link(format!("{e}")))?;
+            .map_err(|e| RuntimeError::Link {
+                source: e.into_boxed_dyn_error(),
+            })?;
         // Wasmtime has already refused a component beyond the per-component
         // maxima, which every pool holds; this guards that promise.
         let footprint = Footprint::of(&component);
@@ -392,7 +393,9 @@ impl Runtime {
 pub(crate) fn engine_config(shape: PoolShape, metering: Metering) -> Result<Config, RuntimeError> {
     // Sized in slots, which calls take before they instantiate, so the
     // pool itself is never found exhausted (see `capacity`).
-    let mut pool = shape.pooling().map_err(RuntimeError::Engine)?;
+    let mut pool = shape.pooling().map_err(|problem| RuntimeError::Engine {
+        source: problem.into(),
+    })?;
     pool
         // Reset a reused slot by rewriting only its resident pages instead of
         // `madvise(DONTNEED)`: the latter forces a TLB shootdown on every

@@ -71,7 +71,7 @@ pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};
 pub use describe::{ExportedFunction, ExportedFunctionType, short_interface_name};
 pub use engine::{Runtime, RuntimeConfig};
-pub use error::RuntimeError;
+pub use error::{Cause, RuntimeError};
 pub use sandbox::{
     DirIdentity, FileView, GrantedFile, HttpLimits, Limits, NetworkGrant, Preopen, Sandbox,
 };

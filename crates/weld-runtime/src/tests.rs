@@ -164,7 +164,9 @@ async fn metered_and_unmetered_artefacts_of_one_component_share_a_cache_without_
     let cached = |metering| {
         runtime
             .load("test-guest", metering, || {
-                Err(crate::RuntimeError::Compile("cache miss".into()))
+                Err(crate::RuntimeError::Compile {
+                    source: "cache miss".into(),
+                })
             })
             .expect("cache hit")
     };

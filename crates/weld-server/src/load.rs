@@ -95,7 +95,7 @@ pub fn load_installed(
     runtime.load(digest.hex(), metering, || {
         store
             .read_blob(digest)
-            .map_err(|e| RuntimeError::Compile(e.to_string()))
+            .map_err(|e| RuntimeError::Compile { source: e.into() })
     })
 }
 
