@@ -114,12 +114,20 @@ pub enum CallError {
         /// The trap, as Wasmtime describes it.
         message: String,
     },
-    /// A granted directory is no longer the one its policy was compiled
-    /// against.
-    #[error("{message}")]
+    /// A granted directory is no longer the one it was granted as: it, or
+    /// a directory on its path, was replaced after weld checked it. A grant
+    /// is pinned to the directory a person granted, so it stays disabled
+    /// until a person grants the new one or revokes it.
+    #[error(
+        "the granted directory {guest} was replaced after weld checked it (it, or a directory \
+         on its path, was moved, swapped or turned into a symlink), so the call was stopped \
+         before the tool could use it. The grant stays pinned to the directory that was \
+         granted: a person must check the new directory and grant it again (`weld grant TOOL \
+         storage URI`), or revoke the grant (`weld revoke TOOL storage URI`)"
+    )]
     GrantMoved {
-        /// What happened and what to do.
-        message: String,
+        /// Where the guest finds the directory.
+        guest: String,
     },
     /// The instance could not be created.
     #[error("the tool could not be started: {message}")]
@@ -290,7 +298,7 @@ fn classify(error: &wasmtime::Error, ending: &Ending<'_>) -> CallError {
     }
     if let Some(moved) = error.downcast_ref::<GrantMoved>() {
         return CallError::GrantMoved {
-            message: moved.to_string(),
+            guest: moved.guest.clone(),
         };
     }
     if let Some(exit) = error.downcast_ref::<I32Exit>() {

@@ -79,14 +79,7 @@ pub(crate) struct GrantMoved {
 
 impl std::fmt::Display for GrantMoved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the granted directory {} is no longer the directory its policy was loaded with \
-             (it, or a directory on its path, was replaced or turned into a symlink); the call \
-             was stopped before the tool could use it — check the directory, then re-apply the \
-             policy (`weld policy set`) or restart weld",
-            self.guest
-        )
+        write!(f, "the granted directory {} was replaced", self.guest)
     }
 }
 
