@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use weld_runtime::{Limits, Metering, Runtime, RuntimeConfig};
+use weld_runtime::{CallLimits, Metering, Runtime, RuntimeConfig};
 
 /// Round-trip times of `LoadedComponent::call` (instantiate from the pool,
 /// call, drop), and the runtime's own measure of each (`CallStats::duration`,
@@ -48,7 +48,7 @@ pub fn run(
         .context("`add` is not callable as a tool")?;
     let arguments = json!({ "a": 2, "b": 3 });
     let args = signature.args_from_json(arguments.as_object())?;
-    let limits = Limits::default();
+    let limits = CallLimits::default();
     let sandbox = weld_runtime::Sandbox::default();
 
     let stop = Arc::new(AtomicBool::new(false));

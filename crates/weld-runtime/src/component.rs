@@ -13,17 +13,17 @@ use crate::call::report::{CallReport, Queue};
 use crate::call::{self, CallState};
 use crate::capacity::{self, Budget, Capacity, Share, deadline_after};
 use crate::describe::{ExportedFunction, ExportedFunctionType};
-use crate::sandbox::{Limits, Sandbox};
+use crate::sandbox::{CallLimits, Sandbox};
 
 /// Whether a component's calls count fuel: which engine it is loaded on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Metering {
     /// The default engine: no fuel, no cost for counting it. A call's
-    /// [`Limits::fuel`] must be `None`.
+    /// [`CallLimits::fuel`] must be `None`.
     #[default]
     Off,
-    /// The metered engine: every call starts with [`Limits::fuel`] units
-    /// and traps when they run out. A call's `Limits::fuel` must be set.
+    /// The metered engine: every call starts with [`CallLimits::fuel`] units
+    /// and traps when they run out. A call's `CallLimits::fuel` must be set.
     Fuel,
 }
 
@@ -83,6 +83,7 @@ impl LoadedComponent {
     ///
     /// `args` must match the function's parameter types (the schema layer
     /// guarantees it); a mismatch is reported as a trap, never a panic.
+    /// `tool_name` tags what the guest prints in weld's log.
     ///
     /// A call that cannot start at once waits for its instance slots and
     /// its memory at most `limits.timeout` (then fails with
@@ -96,12 +97,12 @@ impl LoadedComponent {
         &self,
         function: &ExportedFunction,
         args: &[Val],
-        limits: &Limits,
+        limits: &CallLimits,
         sandbox: &Sandbox,
-        label: &str,
+        tool_name: &str,
     ) -> CallReport {
         let queue = Queue::Until(deadline_after(limits.timeout));
-        self.call_queued(function, args, limits, sandbox, label, queue)
+        self.call_queued(function, args, limits, sandbox, tool_name, queue)
             .await
     }
 
@@ -110,12 +111,12 @@ impl LoadedComponent {
         &self,
         function: &ExportedFunction,
         args: &[Val],
-        limits: &Limits,
+        limits: &CallLimits,
         sandbox: &Sandbox,
-        label: &str,
+        tool_name: &str,
         queue: Queue,
     ) -> CallReport {
-        call::run(self, function, args, limits, sandbox, label, queue).await
+        call::run(self, function, args, limits, sandbox, tool_name, queue).await
     }
 
     /// The engine it was loaded on.

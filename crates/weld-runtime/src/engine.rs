@@ -22,7 +22,7 @@ use crate::compiler::{self, Compiler};
 use crate::component::{Inspection, LoadedComponent, Metering, SlotPermits};
 use crate::describe;
 use crate::error::RuntimeError;
-use crate::sandbox::Limits;
+use crate::sandbox::CallLimits;
 use crate::wasi;
 
 /// Engine-wide settings, fixed for the life of the process.
@@ -72,7 +72,7 @@ impl RuntimeConfig {
             compiler: Compiler::InProcess,
             // Never below one call at the default limit, so that weld runs
             // a call with default limits on any machine.
-            memory_budget: machine_memory_budget().max(Limits::default().memory),
+            memory_budget: machine_memory_budget().max(CallLimits::default().memory),
         }
     }
 }

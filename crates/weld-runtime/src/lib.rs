@@ -47,7 +47,7 @@
 //!   contract), `compiler` compiling within limits, `describe` what a
 //!   component exports and imports.
 //! - `component`: [`LoadedComponent`] and its [`call`](LoadedComponent::call).
-//! - `sandbox`: what a call may reach ([`Sandbox`]) and use ([`Limits`]).
+//! - `sandbox`: what a call may reach ([`Sandbox`]) and use ([`CallLimits`]).
 //! - `call/`: one call in named steps, its store data and its report.
 //! - `wasi/`: what a guest reaches through WASI, and weld's shadows over it;
 //!   the only code that decides what a guest reaches.
@@ -73,7 +73,7 @@ pub use describe::{ExportedFunction, ExportedFunctionType, short_interface_name}
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};
 pub use sandbox::{
-    DirIdentity, FileView, GrantedFile, HttpLimits, Limits, NetworkGrant, Preopen, Sandbox,
+    CallLimits, DirIdentity, FileView, GrantedFile, HttpLimits, NetworkGrant, Preopen, Sandbox,
 };
 pub use wasi::files::FileDenial;
 pub use wasi::net::{NetUse, NetworkEvent};

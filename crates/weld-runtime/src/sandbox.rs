@@ -1,5 +1,5 @@
 //! What one call may reach and use: the [`Sandbox`] (directories, single
-//! files, environment, network) and the per-call [`Limits`].
+//! files, environment, network) and the per-call [`CallLimits`].
 //!
 //! Both are worked out from a tool's policy when the tool is loaded, never
 //! on the call path; the shadows in `wasi/` and the steps in `call/` only
@@ -19,7 +19,7 @@ use weld_policy::NetworkRules;
 /// work itself, the same for every run of the same call, whatever the load
 /// of the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct CallLimits {
     /// Total bytes of linear memory (all memories of the instance together).
     pub memory: u64,
     /// Wall-clock time from the start of instantiation.
@@ -36,7 +36,7 @@ pub struct Limits {
     pub http: HttpLimits,
 }
 
-impl Default for Limits {
+impl Default for CallLimits {
     fn default() -> Self {
         Self {
             memory: 256 * 1024 * 1024,

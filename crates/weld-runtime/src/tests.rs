@@ -10,7 +10,7 @@ use std::time::Duration;
 use wasmtime::component::Val;
 
 use crate::{
-    CallError, CallReport, ExportedFunction, Limits, LoadedComponent, Metering, Runtime,
+    CallError, CallLimits, CallReport, ExportedFunction, LoadedComponent, Metering, Runtime,
     RuntimeConfig, Sandbox,
 };
 
@@ -58,21 +58,21 @@ fn function(loaded: &LoadedComponent, name: &str) -> ExportedFunction {
         .clone()
 }
 
-fn limits(fuel: Option<u64>) -> Limits {
-    Limits {
+fn limits(fuel: Option<u64>) -> CallLimits {
+    CallLimits {
         fuel,
-        ..Limits::default()
+        ..CallLimits::default()
     }
 }
 
-async fn add_one(loaded: &LoadedComponent, limits: &Limits) -> CallReport {
+async fn add_one(loaded: &LoadedComponent, limits: &CallLimits) -> CallReport {
     let add = function(loaded, "add-one");
     loaded
         .call(&add, &[Val::U32(41)], limits, &Sandbox::default(), "test")
         .await
 }
 
-async fn spin(loaded: &LoadedComponent, limits: &Limits) -> CallReport {
+async fn spin(loaded: &LoadedComponent, limits: &CallLimits) -> CallReport {
     let spin = function(loaded, "spin");
     loaded
         .call(&spin, &[], limits, &Sandbox::default(), "test")
@@ -207,7 +207,7 @@ async fn a_metered_call_still_stops_at_its_deadline() {
     let cache = tempfile::tempdir().expect("tempdir");
     let runtime = runtime(cache.path(), 2);
     let loaded = load(&runtime, Metering::Fuel);
-    let limits = Limits {
+    let limits = CallLimits {
         timeout: Duration::from_millis(50),
         ..limits(Some(u64::MAX))
     };
@@ -326,17 +326,17 @@ fn runtime_with_budget(cache: &std::path::Path, max_instances: u32, budget: u64)
 
 const MIB: u64 = 1024 * 1024;
 
-/// Limits for a call that only its cancellation ends.
-fn endless(memory: u64) -> Limits {
-    Limits {
+/// CallLimits for a call that only its cancellation ends.
+fn endless(memory: u64) -> CallLimits {
+    CallLimits {
         memory,
         timeout: Duration::from_secs(600),
-        ..Limits::default()
+        ..CallLimits::default()
     }
 }
 
 /// Starts an endless call on its own task.
-fn spawn_spin(loaded: &Arc<LoadedComponent>, limits: Limits) -> tokio::task::JoinHandle<()> {
+fn spawn_spin(loaded: &Arc<LoadedComponent>, limits: CallLimits) -> tokio::task::JoinHandle<()> {
     let loaded = Arc::clone(loaded);
     tokio::spawn(async move {
         let _ = spin(&loaded, &limits).await;
@@ -412,7 +412,7 @@ async fn a_call_whose_memory_limit_exceeds_the_whole_budget_is_refused_naming_th
     let cache = tempfile::tempdir().expect("tempdir");
     let runtime = runtime_with_budget(cache.path(), 4, 64 * MIB);
     let loaded = load(&runtime, Metering::Off);
-    let limits = Limits {
+    let limits = CallLimits {
         memory: 65 * MIB,
         ..limits(None)
     };
@@ -442,7 +442,7 @@ async fn calls_beyond_the_memory_budget_wait_for_it_and_then_all_run() {
         spawn_spin(&loaded, endless(64 * MIB)),
     ];
     until(|| runtime.free_budget_pages() == 0).await;
-    let small = Limits {
+    let small = CallLimits {
         memory: MIB,
         ..limits(None)
     };
@@ -536,7 +536,7 @@ async fn a_call_that_cannot_start_within_its_timeout_says_what_it_waited_for() {
     let loaded = Arc::new(load(&runtime, Metering::Off));
     let holder = spawn_spin(&loaded, endless(64 * MIB));
     until(|| runtime.free_budget_pages() == 0).await;
-    let impatient = Limits {
+    let impatient = CallLimits {
         memory: MIB,
         timeout: Duration::from_millis(20),
         ..limits(None)

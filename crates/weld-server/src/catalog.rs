@@ -23,7 +23,7 @@ use std::sync::{Arc, RwLock};
 
 use rmcp::model::Tool;
 use weld_policy::{Concurrency, Excess};
-use weld_runtime::{Capacity, ExportedFunction, Limits, LoadedComponent, Sandbox, Share};
+use weld_runtime::{CallLimits, Capacity, ExportedFunction, LoadedComponent, Sandbox, Share};
 use weld_schema::{SchemaPart, SchemaSize, Signature, TypeError};
 
 use crate::sandbox::ToolPolicy;
@@ -89,7 +89,7 @@ pub struct ToolEntry {
     pub component: String,
     pub digest: String,
     pub signature: Signature,
-    pub limits: Limits,
+    pub limits: CallLimits,
     pub(crate) sandbox: Sandbox,
     /// Largest result, in bytes of its JSON text.
     pub(crate) output: Option<u64>,

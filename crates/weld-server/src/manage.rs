@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use weld_policy::{Access, EnvSource, Pin, Pins, Policy, RealFileSystem, StorageUri};
-use weld_runtime::{Limits, Runtime};
+use weld_runtime::{CallLimits, Runtime};
 use weld_store::{InstalledComponent, PolicyUpdate, Store, StoreError};
 
 use crate::load::{LoadError, StoredPolicy, compile_policy, load_installed};
@@ -412,7 +412,7 @@ pub struct Policies {
     pub store: Store,
     pub runtime: Arc<Runtime>,
     pub base: Option<PathBuf>,
-    pub limits: Limits,
+    pub limits: CallLimits,
 }
 
 /// A policy and its pins, about to be written.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use weld_policy::{EnvSource, Grant, PathKind, Policy, StorageGrant};
 use weld_runtime::{
-    DirIdentity, FileView, GrantedFile, Limits, Metering, NetworkGrant, Preopen, Sandbox,
+    CallLimits, DirIdentity, FileView, GrantedFile, Metering, NetworkGrant, Preopen, Sandbox,
 };
 
 /// The largest result a tool may return when its policy sets no
@@ -26,7 +26,7 @@ pub const DEFAULT_OUTPUT: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ToolPolicy {
     pub sandbox: Sandbox,
-    pub limits: Limits,
+    pub limits: CallLimits,
     /// Largest result, in bytes of its JSON text.
     pub output: Option<u64>,
     /// Calls of the component's tools that may run at once, and whether
@@ -37,9 +37,9 @@ pub struct ToolPolicy {
 impl ToolPolicy {
     /// A tool without a policy: nothing beyond the defaults, and no fuel
     /// (it is loaded unmetered).
-    pub fn deny_all(limits: Limits) -> Self {
+    pub fn deny_all(limits: CallLimits) -> Self {
         Self {
-            limits: Limits {
+            limits: CallLimits {
                 fuel: None,
                 ..limits
             },
@@ -52,7 +52,7 @@ impl ToolPolicy {
 /// The engine a component under `policy` must be loaded on: the metered one
 /// exactly when the policy sets a fuel budget. Known before the component is
 /// loaded (unlike [`compile`], which needs its imports), and derived from the
-/// same field [`compile`] puts into [`Limits::fuel`], so the two agree.
+/// same field [`compile`] puts into [`CallLimits::fuel`], so the two agree.
 pub fn metering(policy: &Policy) -> Metering {
     Metering::for_budget(policy.limits().fuel)
 }
@@ -71,7 +71,7 @@ pub fn metering(policy: &Policy) -> Metering {
 pub fn compile(
     grant: &Grant,
     imports: &[String],
-    defaults: Limits,
+    defaults: CallLimits,
     env: &dyn Fn(&str) -> Option<String>,
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ToolPolicy, String> {
@@ -267,7 +267,7 @@ mod tests {
         let imports: Vec<String> = imports.iter().map(|s| s.to_string()).collect();
         let env = |key: &str| (key == "GRANTED").then(|| "value".to_string());
         let secret = |key: &str| (key == "TOKEN").then(|| "s3cret".to_string());
-        compile(&grant, &imports, Limits::default(), &env, &secret)
+        compile(&grant, &imports, CallLimits::default(), &env, &secret)
     }
 
     #[test]
@@ -305,9 +305,9 @@ mod tests {
     #[test]
     fn without_a_fuel_budget_there_is_no_fuel_even_if_the_defaults_had_one() {
         let policy = Policy::parse("version: \"1.0\"\n").expect("parses");
-        let defaults = Limits {
+        let defaults = CallLimits {
             fuel: Some(5),
-            ..Limits::default()
+            ..CallLimits::default()
         };
         let grant = policy.compile(Path::new("/")).expect("compiles");
         let compiled = compile(&grant, &[], defaults, &|_| None, &|_| None).expect("compiles");

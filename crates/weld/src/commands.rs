@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use weld_policy::RealFileSystem;
 use weld_runtime::{
-    CacheKey, CompileLimits, Compiler, CompilerProcess, Limits, Metering, Runtime, RuntimeConfig,
+    CacheKey, CallLimits, CompileLimits, Compiler, CompilerProcess, Metering, Runtime,
+    RuntimeConfig,
 };
 use weld_server::catalog::{self, Catalog};
 use weld_server::load::{self, load_all};
@@ -226,15 +227,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn limits(args: &cli::Limits) -> Result<Limits> {
+fn limits(args: &cli::Limits) -> Result<CallLimits> {
     let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= max) {
         bail!("--timeout must be a positive number of seconds, at most {max} (24 hours)");
     }
-    Ok(Limits {
+    Ok(CallLimits {
         memory: args.memory_mib.saturating_mul(1024 * 1024),
         timeout: Duration::from_secs_f64(args.timeout),
-        ..Limits::default()
+        ..CallLimits::default()
     })
 }
 
@@ -271,7 +272,7 @@ fn build_catalog(
     store: &Store,
     runtime: &Runtime,
     extra: &[PathBuf],
-    limits: Limits,
+    limits: CallLimits,
 ) -> Result<Catalog> {
     let catalog = load_all(store, runtime, extra, limits, load::Compiling::Now)?.into_catalog();
     for skipped in catalog.skipped() {
@@ -501,7 +502,7 @@ fn add(
             &file.name,
             &stored,
             loaded.imports(),
-            Limits::default(),
+            CallLimits::default(),
         )
         .with_context(refused)
         .with_context(cannot)?;
@@ -521,7 +522,7 @@ fn add(
         digest: installed.digest.to_string(),
         docs: file.docs,
         loaded: Arc::new(loaded),
-        policy: ToolPolicy::deny_all(Limits::default()),
+        policy: ToolPolicy::deny_all(CallLimits::default()),
     }]);
     outln!("installed `{}` ({})", file.name, installed.digest);
     print_tools(&catalog)?;
@@ -623,7 +624,13 @@ fn list(store: &Store, runtime: &Runtime, as_json: bool) -> Result<()> {
     let index = store.index()?;
     // Loaded as `weld serve` loads them, so the listing says exactly which
     // components are served and why the others are not.
-    let loaded = load_all(store, runtime, &[], Limits::default(), load::Compiling::Now)?;
+    let loaded = load_all(
+        store,
+        runtime,
+        &[],
+        CallLimits::default(),
+        load::Compiling::Now,
+    )?;
     let imports: std::collections::HashMap<String, Vec<String>> = loaded
         .entries
         .iter()
@@ -968,7 +975,7 @@ fn policies(store: Store, runtime: impl Into<Arc<Runtime>>, base: Option<PathBuf
         store,
         runtime: runtime.into(),
         base,
-        limits: Limits::default(),
+        limits: CallLimits::default(),
     }
 }
 

@@ -26,7 +26,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use crate::capacity::Capacity;
 use crate::component::{LoadedComponent, Metering};
 use crate::describe::ExportedFunction;
-use crate::sandbox::{Limits, Sandbox};
+use crate::sandbox::{CallLimits, Sandbox};
 use crate::wasi::files::GatedDirs;
 use crate::wasi::net::{self, NetHooks, NetLog};
 use crate::wasi::output::CappedOutput;
@@ -46,12 +46,12 @@ pub(crate) async fn run(
     component: &LoadedComponent,
     function: &ExportedFunction,
     args: &[Val],
-    limits: &Limits,
+    limits: &CallLimits,
     sandbox: &Sandbox,
-    label: &str,
+    tool_name: &str,
     queue: Queue,
 ) -> CallReport {
-    run_steps(component, function, args, limits, sandbox, label, queue)
+    run_steps(component, function, args, limits, sandbox, tool_name, queue)
         .await
         .unwrap_or_else(CallReport::not_run)
 }
@@ -62,9 +62,9 @@ async fn run_steps(
     component: &LoadedComponent,
     function: &ExportedFunction,
     args: &[Val],
-    limits: &Limits,
+    limits: &CallLimits,
     sandbox: &Sandbox,
-    label: &str,
+    tool_name: &str,
     queue: Queue,
 ) -> Result<CallReport, CallError> {
     let fuel =
@@ -102,7 +102,7 @@ async fn run_steps(
         started,
         started - queued_at,
     );
-    printed.log(label);
+    printed.log(tool_name);
     let ending = Ending {
         fuel,
         memory_refused: store.data().memory.refused,
@@ -118,7 +118,7 @@ async fn run_steps(
 /// silently ignored, so either is refused before anything runs. (The
 /// loader picks the engine from the same policy that sets the budget;
 /// this is the guard that a mismatch cannot slip through.)
-fn fuel_budget(metering: Metering, limits: &Limits) -> Result<Option<u64>, &'static str> {
+fn fuel_budget(metering: Metering, limits: &CallLimits) -> Result<Option<u64>, &'static str> {
     match (metering, limits.fuel) {
         (Metering::Fuel, Some(fuel)) => Ok(Some(fuel)),
         (Metering::Off, None) => Ok(None),
@@ -149,7 +149,7 @@ struct Admission<'a> {
 /// call waiting for them holds none of those every tool needs.
 async fn admit<'a>(
     component: &'a LoadedComponent,
-    limits: &Limits,
+    limits: &CallLimits,
     queue: Queue,
 ) -> Result<Admission<'a>, CallError> {
     let budget = &component.budget;
@@ -253,9 +253,9 @@ struct Printed {
 impl Printed {
     /// Logs both streams, tagged with the tool's name (never written to
     /// the host's own streams).
-    fn log(&self, label: &str) {
-        log_guest_output(label, "stdout", &self.stdout, self.stdout_dropped);
-        log_guest_output(label, "stderr", &self.stderr, self.stderr_dropped);
+    fn log(&self, tool_name: &str) {
+        log_guest_output(tool_name, "stdout", &self.stdout, self.stdout_dropped);
+        log_guest_output(tool_name, "stderr", &self.stderr, self.stderr_dropped);
     }
 }
 
@@ -324,7 +324,7 @@ fn wasi_ctx(sandbox: &Sandbox, output: &Output, log: &NetLog) -> Result<WasiCtx,
 fn new_store(
     pre: &InstancePre<CallState>,
     wasi: WasiCtx,
-    limits: &Limits,
+    limits: &CallLimits,
     sandbox: &Sandbox,
     log: &NetLog,
     fuel: Option<u64>,
@@ -356,7 +356,7 @@ fn new_store(
 /// Stops guest code at the call's deadline (`started` plus its timeout),
 /// and makes it yield at every epoch tick meanwhile. Returns the timeout
 /// applied.
-fn arm_deadline(store: &mut Store<CallState>, limits: &Limits, started: Instant) -> Duration {
+fn arm_deadline(store: &mut Store<CallState>, limits: &CallLimits, started: Instant) -> Duration {
     // Policies and the CLI cap the timeout at a day; the cap here keeps a
     // library caller's `Duration::MAX` from overflowing `Instant`.
     let timeout = limits.timeout.min(weld_policy::MAX_TIMEOUT);
@@ -450,13 +450,13 @@ fn collect_stats(
 }
 
 /// Logs what the guest printed, tagged with the tool's name.
-fn log_guest_output(label: &str, stream: &'static str, text: &str, dropped: u64) {
+fn log_guest_output(tool_name: &str, stream: &'static str, text: &str, dropped: u64) {
     if text.is_empty() && dropped == 0 {
         return;
     }
     tracing::info!(
         target: "weld::guest",
-        tool = label,
+        tool = tool_name,
         stream,
         dropped_bytes = dropped,
         output = %text.trim_end(),

@@ -8,7 +8,7 @@ use wasmtime::component::Val;
 use wasmtime_wasi::I32Exit;
 
 use crate::capacity::Capacity;
-use crate::sandbox::Limits;
+use crate::sandbox::CallLimits;
 use crate::wasi::files::{FileDenial, GrantMoved};
 use crate::wasi::net::NetworkEvent;
 
@@ -233,7 +233,7 @@ pub(super) struct Ending<'a> {
     /// Whether a memory growth was refused.
     pub(super) memory_refused: bool,
     /// The call's limits.
-    pub(super) limits: &'a Limits,
+    pub(super) limits: &'a CallLimits,
     /// What the guest wrote to stderr (kept part), for a panic message.
     pub(super) stderr: &'a str,
 }
