@@ -74,6 +74,7 @@ pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};
 pub use sandbox::{
     CallLimits, DirIdentity, FileView, GrantedFile, HttpLimits, NetworkGrant, Preopen, Sandbox,
+    SandboxBuilder, SandboxError,
 };
 pub use wasi::files::FileDenial;
 pub use wasi::net::{NetUse, NetworkEvent};

@@ -70,17 +70,44 @@ impl Default for HttpLimits {
 /// What a call may reach beyond the deny-all default, worked out from the
 /// tool's policy when the tool is loaded. Its `Debug` shows variable names,
 /// never values (they may be secrets).
+///
+/// [`Sandbox::default`] (and a [`SandboxBuilder`] given nothing) grants
+/// nothing: no directory, no file, no environment variable, no network.
+/// Each grant is an explicit call on the builder.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Sandbox {
-    /// Directories the guest sees, each opened afresh for every call.
     /// Shared, so a call takes them without copying.
-    pub preopens: Arc<[Preopen]>,
+    preopens: Arc<[Preopen]>,
+    env: Vec<(String, String)>,
+    files: Arc<[Arc<FileView>]>,
+    network: NetworkGrant,
+}
+
+impl Sandbox {
+    /// A builder starting from the deny-all sandbox.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// Directories the guest sees, each opened afresh for every call.
+    pub fn preopens(&self) -> &Arc<[Preopen]> {
+        &self.preopens
+    }
+
     /// Environment variables the guest sees, values already resolved.
-    pub env: Vec<(String, String)>,
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Single granted files, by the directory the guest finds them in.
-    pub files: Arc<[Arc<FileView>]>,
+    pub fn files(&self) -> &Arc<[Arc<FileView>]> {
+        &self.files
+    }
+
     /// What the guest may reach over the network; empty denies everything.
-    pub network: NetworkGrant,
+    pub fn network(&self) -> &NetworkGrant {
+        &self.network
+    }
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -95,6 +122,94 @@ impl std::fmt::Debug for Sandbox {
             .field("network", &self.network)
             .finish()
     }
+}
+
+/// Builds a [`Sandbox`], one grant at a time, from nothing.
+#[derive(Default)]
+pub struct SandboxBuilder {
+    preopens: Vec<Preopen>,
+    env: Vec<(String, String)>,
+    files: Vec<FileView>,
+    network: NetworkGrant,
+}
+
+impl SandboxBuilder {
+    /// Grants the directory `dir`.
+    pub fn preopened_dir(&mut self, dir: Preopen) -> &mut Self {
+        self.preopens.push(dir);
+        self
+    }
+
+    /// Grants the files of `view`, through their own view of their
+    /// directory (see [`FileView`]).
+    pub fn file_view(&mut self, view: FileView) -> &mut Self {
+        self.files.push(view);
+        self
+    }
+
+    /// Sets the environment variable `key` to `value` for the guest.
+    pub fn env(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// What the guest may reach over the network.
+    pub fn network(&mut self, grant: NetworkGrant) -> &mut Self {
+        self.network = grant;
+        self
+    }
+
+    /// The sandbox.
+    ///
+    /// # Errors
+    ///
+    /// When two grants would appear at the same place in the guest (two
+    /// directories, or a directory and a file view): the guest would see
+    /// only one of them, and the identity check could not tell which.
+    pub fn build(self) -> Result<Sandbox, SandboxError> {
+        let guests = self
+            .preopens
+            .iter()
+            .map(|p| p.guest.as_str())
+            .chain(self.files.iter().map(|v| v.guest_dir.as_str()));
+        let mut seen = std::collections::HashSet::new();
+        for guest in guests {
+            if !seen.insert(guest) {
+                return Err(SandboxError::SamePlace {
+                    guest: guest.to_string(),
+                });
+            }
+        }
+        Ok(Sandbox {
+            preopens: self.preopens.into(),
+            env: self.env,
+            files: self.files.into_iter().map(Arc::new).collect(),
+            network: self.network,
+        })
+    }
+}
+
+/// A grant a [`Sandbox`] cannot hold as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    /// A host path that is not absolute.
+    #[error("the granted path {} is not absolute", .path.display())]
+    NotAbsolute {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file name that is not one plain name in its directory.
+    #[error("the granted file name `{name}` is not a plain name (no `/`, not `.` or `..`)")]
+    NotAName {
+        /// The name.
+        name: String,
+    },
+    /// Two grants at the same place in the guest.
+    #[error("two grants appear at {guest} in the tool's view; grant each place once")]
+    SamePlace {
+        /// The guest path.
+        guest: String,
+    },
 }
 
 /// A tool's network rules, with what they mean for WASI's socket setup
@@ -143,14 +258,57 @@ impl NetworkGrant {
 /// One granted directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preopen {
-    /// The directory on the host (absolute, symlinks resolved).
-    pub host: PathBuf,
+    host: PathBuf,
+    guest: String,
+    writable: bool,
+    identity: DirIdentity,
+}
+
+impl Preopen {
+    /// The directory `host` (absolute, symlinks resolved), shown to the
+    /// guest at `guest`, read-write when `writable`, which must still be
+    /// the directory `identity` names when a call opens it (see
+    /// [`DirIdentity`]; the policy pins it when a person grants it).
+    ///
+    /// # Errors
+    ///
+    /// When `host` is not absolute.
+    pub fn new(
+        host: PathBuf,
+        guest: String,
+        writable: bool,
+        identity: DirIdentity,
+    ) -> Result<Self, SandboxError> {
+        if !host.is_absolute() {
+            return Err(SandboxError::NotAbsolute { path: host });
+        }
+        Ok(Self {
+            host,
+            guest,
+            writable,
+            identity,
+        })
+    }
+
+    /// The directory on the host.
+    pub fn host(&self) -> &std::path::Path {
+        &self.host
+    }
+
     /// Where the guest finds it.
-    pub guest: String,
+    pub fn guest(&self) -> &str {
+        &self.guest
+    }
+
     /// Read-write when true, read-only otherwise.
-    pub writable: bool,
-    /// What `host` was when the policy was compiled; see [`DirIdentity`].
-    pub identity: DirIdentity,
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// What `host` must still be when a call opens it.
+    pub fn identity(&self) -> DirIdentity {
+        self.identity
+    }
 }
 
 /// A directory's device and inode numbers.
@@ -190,31 +348,75 @@ impl DirIdentity {
 }
 
 /// The granted files of one directory, and where the guest finds them.
+///
+/// The guest sees the directory holding only these files (see the
+/// `wasi::files` module): each at most once, by a plain name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileView {
-    /// The directory on the host that holds the files (absolute, real).
-    pub host_dir: PathBuf,
-    /// Where the guest finds that directory.
-    pub guest_dir: String,
-    /// What `host_dir` was when the policy was compiled.
-    pub identity: DirIdentity,
-    /// The files, each at most once.
-    pub files: Vec<GrantedFile>,
-}
-
-/// One granted file in a [`FileView`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantedFile {
-    /// The name the guest uses (the last component of the policy's path).
-    pub guest_name: String,
-    /// The real file's name in `host_dir` (differs when the policy's path is
-    /// a symlink).
-    pub host_name: String,
-    /// Read-write when true, read-only otherwise.
-    pub writable: bool,
+    host_dir: PathBuf,
+    guest_dir: String,
+    identity: DirIdentity,
+    files: Vec<GrantedFile>,
 }
 
 impl FileView {
+    /// An empty view of `host_dir` (absolute, real), shown to the guest at
+    /// `guest_dir`, which must still be the directory `identity` names when
+    /// a call opens it.
+    ///
+    /// # Errors
+    ///
+    /// When `host_dir` is not absolute.
+    pub fn new(
+        host_dir: PathBuf,
+        guest_dir: String,
+        identity: DirIdentity,
+    ) -> Result<Self, SandboxError> {
+        if !host_dir.is_absolute() {
+            return Err(SandboxError::NotAbsolute { path: host_dir });
+        }
+        Ok(Self {
+            host_dir,
+            guest_dir,
+            identity,
+            files: Vec::new(),
+        })
+    }
+
+    /// Adds `file`; a file already in the view under the same guest name
+    /// becomes read-write if either grant is.
+    pub fn add(&mut self, file: GrantedFile) -> &mut Self {
+        match self
+            .files
+            .iter_mut()
+            .find(|f| f.guest_name == file.guest_name)
+        {
+            Some(same) => same.writable |= file.writable,
+            None => self.files.push(file),
+        }
+        self
+    }
+
+    /// The directory on the host that holds the files.
+    pub fn host_dir(&self) -> &std::path::Path {
+        &self.host_dir
+    }
+
+    /// Where the guest finds that directory.
+    pub fn guest_dir(&self) -> &str {
+        &self.guest_dir
+    }
+
+    /// What `host_dir` must still be when a call opens it.
+    pub fn identity(&self) -> DirIdentity {
+        self.identity
+    }
+
+    /// The files, each at most once.
+    pub fn files(&self) -> &[GrantedFile] {
+        &self.files
+    }
+
     /// Whether any file of the view may be written: the directory's
     /// permissions, which each file then narrows.
     pub(crate) fn any_writable(&self) -> bool {
@@ -230,21 +432,69 @@ impl FileView {
     }
 }
 
+/// One granted file in a [`FileView`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantedFile {
+    guest_name: String,
+    host_name: String,
+    writable: bool,
+}
+
+impl GrantedFile {
+    /// The file `host_name` in its view's host directory, shown to the
+    /// guest as `guest_name` (they differ when the policy's path is a
+    /// symlink), read-write when `writable`.
+    ///
+    /// # Errors
+    ///
+    /// When either name is not one plain name (empty, `.`, `..`, or with a
+    /// `/`): a view holds files of its own directory only.
+    pub fn new(
+        guest_name: String,
+        host_name: String,
+        writable: bool,
+    ) -> Result<Self, SandboxError> {
+        for name in [&guest_name, &host_name] {
+            if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+                return Err(SandboxError::NotAName { name: name.clone() });
+            }
+        }
+        Ok(Self {
+            guest_name,
+            host_name,
+            writable,
+        })
+    }
+
+    /// The name the guest uses.
+    pub fn guest_name(&self) -> &str {
+        &self.guest_name
+    }
+
+    /// The real file's name in the view's host directory.
+    pub fn host_name(&self) -> &str {
+        &self.host_name
+    }
+
+    /// Read-write when true, read-only otherwise.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn view() -> FileView {
-        FileView {
-            host_dir: PathBuf::from("/real"),
-            guest_dir: "/notes".into(),
-            identity: DirIdentity { dev: 0, ino: 0 },
-            files: vec![GrantedFile {
-                guest_name: "todo.md".into(),
-                host_name: "real-todo.md".into(),
-                writable: false,
-            }],
-        }
+        let mut view = FileView::new(
+            PathBuf::from("/real"),
+            "/notes".into(),
+            DirIdentity { dev: 0, ino: 0 },
+        )
+        .expect("absolute");
+        view.add(GrantedFile::new("todo.md".into(), "real-todo.md".into(), false).expect("names"));
+        view
     }
 
     #[test]
@@ -273,5 +523,52 @@ mod tests {
         ] {
             assert!(view.lookup(path).is_none(), "{path}");
         }
+    }
+
+    #[test]
+    fn a_file_name_with_a_path_in_it_is_refused() {
+        for name in ["", ".", "..", "a/b", "../x", "/etc"] {
+            assert!(
+                GrantedFile::new(name.into(), "ok".into(), false).is_err(),
+                "{name}"
+            );
+            assert!(
+                GrantedFile::new("ok".into(), name.into(), false).is_err(),
+                "{name}"
+            );
+        }
+        assert!(GrantedFile::new("todo.md".into(), "..todo".into(), true).is_ok());
+    }
+
+    #[test]
+    fn a_relative_host_directory_is_refused() {
+        let identity = DirIdentity { dev: 0, ino: 0 };
+        assert!(Preopen::new("rel".into(), "/g".into(), false, identity).is_err());
+        assert!(FileView::new("rel".into(), "/g".into(), identity).is_err());
+    }
+
+    #[test]
+    fn a_file_granted_twice_is_one_file_writable_if_either_grant_is() {
+        let mut view = view();
+        view.add(GrantedFile::new("todo.md".into(), "real-todo.md".into(), true).expect("names"));
+        assert_eq!(view.files().len(), 1);
+        assert!(view.files()[0].writable());
+    }
+
+    #[test]
+    fn two_grants_at_one_place_in_the_guest_are_refused() {
+        let identity = DirIdentity { dev: 0, ino: 0 };
+        let dir = Preopen::new("/a".into(), "/notes".into(), false, identity).expect("dir");
+        let mut builder = Sandbox::builder();
+        builder.preopened_dir(dir).file_view(view());
+        assert!(matches!(
+            builder.build(),
+            Err(SandboxError::SamePlace { guest }) if guest == "/notes"
+        ));
+        let mut builder = Sandbox::builder();
+        builder.file_view(view()).env("KEY", "value");
+        let sandbox = builder.build().expect("one grant per place");
+        assert_eq!(sandbox.files().len(), 1);
+        assert_eq!(sandbox.env(), [("KEY".to_string(), "value".to_string())]);
     }
 }

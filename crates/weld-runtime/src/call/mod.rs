@@ -266,7 +266,7 @@ impl Printed {
 /// `net::gate_name_lookups`), its environment and its directories.
 fn wasi_ctx(sandbox: &Sandbox, output: &Output, log: &NetLog) -> Result<WasiCtx, CallError> {
     let mut builder = WasiCtxBuilder::new();
-    let network = &sandbox.network;
+    let network = sandbox.network();
     let (tcp, udp) = (network.tcp(), network.udp());
     builder
         .stdout(output.stdout.clone())
@@ -286,20 +286,20 @@ fn wasi_ctx(sandbox: &Sandbox, output: &Output, log: &NetLog) -> Result<WasiCtx,
             ))
         });
     }
-    for (key, value) in &sandbox.env {
+    for (key, value) in sandbox.env() {
         builder.env(key, value);
     }
     // Directory grants, then the directories holding single granted files
     // (whose view the filesystem shadows enforce).
     let dirs = sandbox
-        .preopens
+        .preopens()
         .iter()
-        .map(|p| (&p.host, &p.guest, p.writable))
+        .map(|p| (p.host(), p.guest(), p.writable()))
         .chain(
             sandbox
-                .files
+                .files()
                 .iter()
-                .map(|v| (&v.host_dir, &v.guest_dir, v.any_writable())),
+                .map(|v| (v.host_dir(), v.guest_dir(), v.any_writable())),
         );
     for (host, guest, writable) in dirs {
         let perms = if writable {
@@ -337,11 +337,11 @@ fn new_store(
             memory: MemoryLimiter::new(limits.memory),
             http: WasiHttpCtx::new(),
             net: NetHooks {
-                rules: Arc::clone(sandbox.network.rules()),
+                rules: Arc::clone(sandbox.network().rules()),
                 log: log.clone(),
                 limits: limits.http,
             },
-            files: GatedDirs::new(Arc::clone(&sandbox.preopens), Arc::clone(&sandbox.files)),
+            files: GatedDirs::new(Arc::clone(sandbox.preopens()), Arc::clone(sandbox.files())),
         },
     );
     store.limiter(|state| &mut state.memory);

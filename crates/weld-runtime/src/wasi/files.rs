@@ -135,20 +135,20 @@ impl GatedDirs {
     fn expected(&self, guest: &str) -> Option<DirIdentity> {
         self.preopens
             .iter()
-            .find(|p| p.guest == guest)
-            .map(|p| p.identity)
+            .find(|p| p.guest() == guest)
+            .map(Preopen::identity)
             .or_else(|| {
                 self.views
                     .iter()
-                    .find(|v| v.guest_dir == guest)
-                    .map(|v| v.identity)
+                    .find(|v| v.guest_dir() == guest)
+                    .map(|v| v.identity())
             })
     }
 
     /// Remembers the handle at `address` as the gated directory of the view
     /// the guest finds at `guest`, if one is.
     fn found(&mut self, address: usize, guest: &str) {
-        let Some(index) = self.views.iter().position(|v| v.guest_dir == guest) else {
+        let Some(index) = self.views.iter().position(|v| v.guest_dir() == guest) else {
             return;
         };
         if !self.handles.contains(&(address, index)) {
@@ -171,9 +171,13 @@ impl GatedDirs {
     fn record(&mut self, view: &FileView, op: &'static str, path: &str, error: ErrorCode) {
         if self.denials.len() < MAX_DENIALS {
             let path = if path.is_empty() {
-                view.guest_dir.clone()
+                view.guest_dir().to_string()
             } else {
-                format!("{}/{}", view.guest_dir.trim_end_matches('/'), shorten(path))
+                format!(
+                    "{}/{}",
+                    view.guest_dir().trim_end_matches('/'),
+                    shorten(path)
+                )
             };
             self.denials.push(FileDenial {
                 op,
@@ -250,8 +254,8 @@ fn route<T: GatedFsView>(
         return Ok((path_flags, path));
     };
     let code = match view.lookup(&path) {
-        Some(file) if access == Access::Read || file.writable => {
-            return Ok((no_follow(), file.host_name.clone()));
+        Some(file) if access == Access::Read || file.writable() => {
+            return Ok((no_follow(), file.host_name().to_string()));
         }
         Some(_) => ErrorCode::NotPermitted,
         None => ErrorCode::NoEntry,

@@ -93,7 +93,7 @@ pub(super) fn open_at<T: GatedFsView>(
         }
         let writes = oflags.intersects(OpenFlags::CREATE | OpenFlags::TRUNCATE)
             || flags.contains(DescriptorFlags::WRITE);
-        if writes && !file.writable {
+        if writes && !file.writable() {
             return Ok((Err(refuse(
                 state,
                 &view,
@@ -124,7 +124,10 @@ async fn open_granted<T: GatedFsView>(
     // between the two calls.
     let mut fs = state.filesystem();
     let probe = Resource::<Descriptor>::new_borrow(fd.rep());
-    match lower(fs.stat_at(probe, no_follow(), file.host_name.clone()).await)? {
+    match lower(
+        fs.stat_at(probe, no_follow(), file.host_name().to_string())
+            .await,
+    )? {
         Ok(stat) if stat.type_ != DescriptorType::RegularFile => {
             return Ok(Err(refuse(state, view, OP, path, ErrorCode::NoEntry)));
         }
@@ -132,7 +135,7 @@ async fn open_granted<T: GatedFsView>(
     }
     let mut fs = state.filesystem();
     let opened = fs
-        .open_at(fd, no_follow(), file.host_name.clone(), oflags, flags)
+        .open_at(fd, no_follow(), file.host_name().to_string(), oflags, flags)
         .await;
     let opened = match lower(opened)? {
         Ok(opened) => opened,
@@ -140,7 +143,7 @@ async fn open_granted<T: GatedFsView>(
     };
     match fs.table.get_mut(&opened)? {
         Descriptor::File(f) => {
-            if !file.writable {
+            if !file.writable() {
                 f.perms = FsPerms::ReadOnly;
             }
             Ok(Ok(opened))
@@ -288,9 +291,10 @@ pub(super) fn metadata_hash<T: GatedFsView>(
         if let Some(view) = view_of(state, &fd) {
             use std::hash::{Hash, Hasher};
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            (view.identity.dev, view.identity.ino).hash(&mut hasher);
+            let identity = view.identity();
+            (identity.dev, identity.ino).hash(&mut hasher);
             let lower = hasher.finish();
-            view.guest_dir.hash(&mut hasher);
+            view.guest_dir().hash(&mut hasher);
             let upper = hasher.finish();
             return Ok((Ok(MetadataHashValue { lower, upper }),));
         }
