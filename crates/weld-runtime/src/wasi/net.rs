@@ -211,29 +211,7 @@ async fn send(
     let first_byte_timeout = capped(options.and_then(|o| o.first_byte_timeout));
     let between_bytes_timeout = capped(options.and_then(|o| o.between_bytes_timeout));
 
-    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::time::timeout(
-            connect_timeout,
-            tokio::net::lookup_host((host.as_str(), port)),
-        )
-        .await
-        .map_err(|_| HttpError::DnsTimeout)?
-        .map_err(|_| HttpError::DestinationNotFound)?
-        .map(|a| a.ip().to_canonical())
-        .collect(),
-    };
-    // Every address the name resolves to is checked and recorded; weld
-    // connects only to one that passed.
-    let mut chosen = None;
-    for ip in addrs {
-        if log.decide(kind, &host, port, Some(ip), rules.check_addr(ip, port)) && chosen.is_none() {
-            chosen = Some(ip);
-        }
-    }
-    let Some(ip) = chosen else {
-        return Err(HttpError::DestinationIpProhibited);
-    };
+    let ip = checked_address(&rules, &log, kind, &host, port, connect_timeout).await?;
 
     let tcp = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect((ip, port)))
         .await
@@ -275,6 +253,35 @@ async fn send(
         )
         .await
     }
+}
+
+/// The address to connect to for `host` (an address, or a name resolved
+/// now): every address the name resolves to is checked and recorded, and
+/// the first one that passed is chosen.
+async fn checked_address(
+    rules: &NetworkRules,
+    log: &NetLog,
+    kind: NetUse,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<IpAddr, HttpError> {
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| HttpError::DnsTimeout)?
+            .map_err(|_| HttpError::DestinationNotFound)?
+            .map(|a| a.ip().to_canonical())
+            .collect(),
+    };
+    let mut chosen = None;
+    for ip in addrs {
+        if log.decide(kind, host, port, Some(ip), rules.check_addr(ip, port)) && chosen.is_none() {
+            chosen = Some(ip);
+        }
+    }
+    chosen.ok_or(HttpError::DestinationIpProhibited)
 }
 
 /// One HTTP/1.1 exchange over a connected stream.
