@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use weld_runtime::{Limits, Metering, Runtime, RuntimeConfig};
+use weld_runtime::{CallLimits, Metering, Runtime, RuntimeConfig};
 
 /// Round-trip times of `LoadedComponent::call` (instantiate from the pool,
 /// call, drop), and the runtime's own measure of each (`CallStats::duration`,
@@ -48,7 +48,7 @@ pub fn run(
         .context("`add` is not callable as a tool")?;
     let arguments = json!({ "a": 2, "b": 3 });
     let args = signature.args_from_json(arguments.as_object())?;
-    let limits = Limits::default();
+    let limits = CallLimits::default();
     let sandbox = weld_runtime::Sandbox::default();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -68,11 +68,15 @@ pub fn run(
         let mut runtime_durations = Vec::with_capacity(calls as usize);
         for i in 0..warmup + calls {
             let started = Instant::now();
-            let outcome = loaded
+            let report = loaded
                 .call(&function, &args, &limits, &sandbox, "add_add")
-                .await?;
+                .await;
             let took = started.elapsed();
-            let rendered = signature.render_result(&outcome.results);
+            let results = report.result?;
+            let stats = report
+                .stats
+                .context("a call that returned has measurements")?;
+            let rendered = signature.render_result(&results);
             if rendered.is_error
                 || rendered.structured != json!({ "result": 5 }).as_object().cloned()
             {
@@ -80,7 +84,7 @@ pub fn run(
             }
             if i >= warmup {
                 samples.push(took);
-                runtime_durations.push(outcome.stats.duration);
+                runtime_durations.push(stats.duration);
             }
         }
         anyhow::Ok(InProcess {

@@ -22,10 +22,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use weld_policy::{Concurrency, Excess};
-use weld_runtime::{
-    Capacity, ExportedFunction, Limits, LoadedComponent, Sandbox, Share, Signature,
-};
-use weld_schema::{SchemaPart, SchemaSize, TypeError};
+use weld_runtime::{CallLimits, Capacity, ExportedFunction, LoadedComponent, Sandbox, Share};
+use weld_schema::{SchemaPart, SchemaSize, Signature, TypeError};
 
 use crate::enforce::Enforcement;
 use weld_store::ComponentDocs;
@@ -121,7 +119,7 @@ pub struct ToolEntry {
     /// the result back, without reading the component's types per call.
     pub(crate) signature: Signature,
     /// The limits of each call, from the component's [`Enforcement`].
-    pub(crate) limits: Limits,
+    pub(crate) limits: CallLimits,
     pub(crate) sandbox: Sandbox,
     /// Largest result, in bytes of its JSON text.
     pub(crate) output: Option<u64>,
@@ -643,8 +641,8 @@ impl Registry {
 mod tests {
     use super::{Bound, MAX_DESCRIPTION_BYTES, Slots, component_tools, tool_name};
     use weld_policy::{Concurrency, Excess};
-    use weld_runtime::Signature;
     use weld_runtime::{Capacity, Share};
+    use weld_schema::Signature;
     use weld_schema::{Node, Opaque, TypeError, TypeSource};
     use weld_store::{ComponentDocs, FunctionDocs};
 

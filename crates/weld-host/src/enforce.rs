@@ -9,12 +9,11 @@
 //! memory, timeout, output, concurrency and fuel limits.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use weld_policy::{EnvSource, Grant, PathKind, Policy, StorageGrant};
 use weld_runtime::{
-    DirIdentity, FileView, GrantedFile, Limits, Metering, NetworkGrant, Preopen, Sandbox,
+    CallLimits, DirIdentity, FileView, GrantedFile, Metering, NetworkGrant, Preopen, Sandbox,
 };
 
 /// The largest result a tool may return when its policy sets no
@@ -31,7 +30,7 @@ pub struct Enforcement {
     pub sandbox: Sandbox,
     /// The limits of each call: memory and time from the policy (else the
     /// defaults), fuel only from the policy, the rest the defaults.
-    pub limits: Limits,
+    pub limits: CallLimits,
     /// Largest result, in bytes of its JSON text.
     pub output: Option<u64>,
     /// Calls of the component's tools that may run at once, and whether
@@ -42,9 +41,9 @@ pub struct Enforcement {
 impl Enforcement {
     /// A tool without a policy: nothing beyond the defaults, and no fuel
     /// (it is loaded unmetered).
-    pub fn deny_all(limits: Limits) -> Self {
+    pub fn deny_all(limits: CallLimits) -> Self {
         Self {
-            limits: Limits {
+            limits: CallLimits {
                 fuel: None,
                 ..limits
             },
@@ -57,7 +56,7 @@ impl Enforcement {
 /// The engine a component under `policy` must be loaded on: the metered one
 /// exactly when the policy sets a fuel budget. Known before the component is
 /// loaded (unlike [`compile`], which needs its imports), and derived from the
-/// same field [`compile`] puts into [`Limits::fuel`], so the two agree.
+/// same field [`compile`] puts into [`CallLimits::fuel`], so the two agree.
 pub fn metering(policy: &Policy) -> Metering {
     Metering::for_budget(policy.limits().fuel)
 }
@@ -76,7 +75,7 @@ pub fn metering(policy: &Policy) -> Metering {
 pub fn compile(
     grant: &Grant,
     imports: &[String],
-    defaults: Limits,
+    defaults: CallLimits,
     env: &dyn Fn(&str) -> Option<String>,
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Enforcement, String> {
@@ -92,37 +91,38 @@ pub fn compile(
             ));
         }
     }
-    let mut sandbox = Sandbox {
-        network: NetworkGrant::new(grant.network.clone()),
-        ..Sandbox::default()
-    };
-    sandbox.preopens = grant
-        .storage
-        .iter()
-        .filter(|storage| storage.kind == PathKind::Dir)
-        .map(|storage| Preopen {
-            host: storage.host_path.clone(),
-            guest: storage.guest_path.clone(),
-            writable: storage.write,
-            identity: identity(storage.identity),
-        })
-        .collect();
-    sandbox.files = file_views(&grant.storage)?
-        .into_iter()
-        .map(Arc::new)
-        .collect();
+    let mut sandbox = Sandbox::builder();
+    sandbox.network(NetworkGrant::new(grant.network.clone()));
+    for storage in grant.storage.iter().filter(|s| s.kind == PathKind::Dir) {
+        sandbox.preopened_dir(
+            Preopen::new(
+                storage.host_path.clone(),
+                storage.guest_path.clone(),
+                storage.write,
+                identity(storage.identity),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+    }
+    for view in file_views(&grant.storage)? {
+        sandbox.file_view(view);
+    }
     for rule in &grant.env {
         let key = rule.key().as_str();
         match rule.from() {
             EnvSource::Host => match env(key) {
-                Some(value) => sandbox.env.push((key.to_string(), value)),
+                Some(value) => {
+                    sandbox.env(key, value);
+                }
                 None => tracing::warn!(
                     key,
                     "the policy grants an environment variable that is not set; the tool will not see it"
                 ),
             },
             EnvSource::Secret => match secret(key) {
-                Some(value) => sandbox.env.push((key.to_string(), value)),
+                Some(value) => {
+                    sandbox.env(key, value);
+                }
                 None => tracing::warn!(
                     key,
                     "the policy grants a secret that is not in weld's secret store \
@@ -142,7 +142,7 @@ pub fn compile(
         limits.timeout = timeout.max(Duration::from_millis(1));
     }
     Ok(Enforcement {
-        sandbox,
+        sandbox: sandbox.build().map_err(|e| e.to_string())?,
         limits,
         output: Some(grant.limits.output.map_or(DEFAULT_OUTPUT, |o| o.0)),
         concurrency: grant.limits.concurrency,
@@ -228,35 +228,28 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
                 access(d.write),
             ));
         }
-        let entry = GrantedFile {
-            guest_name,
-            host_name,
-            writable: file.write,
-        };
-        match views.iter_mut().find(|v| v.guest_dir == guest_dir) {
-            Some(view) if view.host_dir != host_dir => {
+        let entry =
+            GrantedFile::new(guest_name, host_name, file.write).map_err(|e| e.to_string())?;
+        match views.iter_mut().find(|v| v.guest_dir() == guest_dir) {
+            Some(view) if view.host_dir() != host_dir => {
                 return Err(format!(
                     "the granted files in {guest_dir} are really in two directories ({} and {}, \
                      through a symlink); weld shows one directory per path — grant each file by \
                      its real path",
-                    view.host_dir.display(),
+                    view.host_dir().display(),
                     host_dir.display()
                 ));
             }
-            Some(view) => match view
-                .files
-                .iter_mut()
-                .find(|f| f.guest_name == entry.guest_name)
-            {
-                Some(same) => same.writable |= entry.writable,
-                None => view.files.push(entry),
-            },
-            None => views.push(FileView {
-                host_dir: host_dir.to_path_buf(),
-                guest_dir,
-                identity: identity(file.identity),
-                files: vec![entry],
-            }),
+            Some(view) => {
+                view.add(entry);
+            }
+            None => {
+                let mut view =
+                    FileView::new(host_dir.to_path_buf(), guest_dir, identity(file.identity))
+                        .map_err(|e| e.to_string())?;
+                view.add(entry);
+                views.push(view);
+            }
         }
     }
     Ok(views)
@@ -272,7 +265,7 @@ mod tests {
         let imports: Vec<String> = imports.iter().map(|s| s.to_string()).collect();
         let env = |key: &str| (key == "GRANTED").then(|| "value".to_string());
         let secret = |key: &str| (key == "TOKEN").then(|| "s3cret".to_string());
-        compile(&grant, &imports, Limits::default(), &env, &secret)
+        compile(&grant, &imports, CallLimits::default(), &env, &secret)
     }
 
     #[test]
@@ -283,10 +276,10 @@ mod tests {
             dir.path().display()
         );
         let compiled = compile_text(&text, &[]).expect("compiles");
-        assert_eq!(compiled.sandbox.preopens.len(), 1);
-        assert!(!compiled.sandbox.preopens[0].writable);
+        assert_eq!(compiled.sandbox.preopens().len(), 1);
+        assert!(!compiled.sandbox.preopens()[0].writable());
         assert_eq!(
-            compiled.sandbox.env,
+            compiled.sandbox.env(),
             [("GRANTED".to_string(), "value".to_string())]
         );
         assert_eq!(compiled.limits.memory, 64 * 1024 * 1024);
@@ -310,9 +303,9 @@ mod tests {
     #[test]
     fn without_a_fuel_budget_there_is_no_fuel_even_if_the_defaults_had_one() {
         let policy = Policy::parse("version: \"1.0\"\n").expect("parses");
-        let defaults = Limits {
+        let defaults = CallLimits {
             fuel: Some(5),
-            ..Limits::default()
+            ..CallLimits::default()
         };
         let grant = policy.compile(Path::new("/")).expect("compiles");
         let compiled = compile(&grant, &[], defaults, &|_| None, &|_| None).expect("compiles");
@@ -343,15 +336,15 @@ mod tests {
             (format!("fs://{}/link.md", root.display()), "read, write"),
         ]);
         let compiled = compile_text(&text, &[]).expect("compiles");
-        assert!(compiled.sandbox.preopens.is_empty());
-        let views = &compiled.sandbox.files;
+        assert!(compiled.sandbox.preopens().is_empty());
+        let views = compiled.sandbox.files();
         assert_eq!(views.len(), 1, "{views:?}");
-        assert_eq!(views[0].host_dir, root);
-        assert_eq!(views[0].guest_dir, root.display().to_string());
+        assert_eq!(views[0].host_dir(), root);
+        assert_eq!(views[0].guest_dir(), root.display().to_string());
         let files: Vec<(&str, &str, bool)> = views[0]
-            .files
+            .files()
             .iter()
-            .map(|f| (f.guest_name.as_str(), f.host_name.as_str(), f.writable))
+            .map(|f| (f.guest_name(), f.host_name(), f.writable()))
             .collect();
         assert_eq!(files, [("a.md", "a.md", false), ("link.md", "b.md", true)]);
     }
@@ -367,8 +360,8 @@ mod tests {
             (format!("fs://{}/sub/a.md", root.display()), "read"),
         ]);
         let compiled = compile_text(&text, &[]).expect("compiles");
-        assert_eq!(compiled.sandbox.preopens.len(), 1);
-        assert!(compiled.sandbox.files.is_empty());
+        assert_eq!(compiled.sandbox.preopens().len(), 1);
+        assert!(compiled.sandbox.files().is_empty());
     }
 
     #[test]
@@ -411,7 +404,7 @@ mod tests {
     fn network_rules_reach_the_sandbox() {
         let text = "version: \"1.0\"\npermissions:\n  network:\n    allow:\n      - host: \"api.github.com\"\n    deny:\n      - host: \"evil.example.com\"\n";
         let compiled = compile_text(text, &[]).expect("compiles");
-        let rules = compiled.sandbox.network.rules();
+        let rules = compiled.sandbox.network().rules();
         assert!(
             rules
                 .check(weld_policy::Scheme::Https, "api.github.com", 443)
@@ -434,7 +427,7 @@ mod tests {
         let text = "version: \"1.0\"\npermissions:\n  environment:\n    allow:\n      - key: TOKEN\n        from: secret\n";
         let compiled = compile_text(text, &[]).expect("compiles");
         assert_eq!(
-            compiled.sandbox.env,
+            compiled.sandbox.env(),
             [("TOKEN".to_string(), "s3cret".to_string())]
         );
         let shown = format!("{compiled:?}");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use weld_policy::{Pins, Policy, PolicyError, RealFileSystem};
-use weld_runtime::{Limits, Metering, RuntimeError};
+use weld_runtime::{CallLimits, Metering, RuntimeError};
 use weld_store::StoreError;
 
 use crate::Host;
@@ -142,7 +142,7 @@ pub fn install(host: &Host, request: &Request<'_>) -> Result<Installed, InstallE
             &file.name,
             &stored,
             loaded.imports(),
-            Limits::default(),
+            CallLimits::default(),
         )
         .map_err(|e| refused(e.into()))?;
         pins = pinned;
@@ -161,7 +161,7 @@ pub fn install(host: &Host, request: &Request<'_>) -> Result<Installed, InstallE
         digest: installed.digest.to_string(),
         docs: file.docs,
         loaded: Arc::new(loaded),
-        policy: Enforcement::deny_all(Limits::default()),
+        policy: Enforcement::deny_all(CallLimits::default()),
     }]);
     Ok(Installed {
         name: file.name,

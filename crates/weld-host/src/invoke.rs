@@ -110,12 +110,12 @@ async fn run(
     let _permit = match component_slot(entry, queue).await {
         Ok(permit) => permit,
         Err((outcome, message)) => {
-            record.queued_us = arrived.elapsed().as_micros() as u64;
+            record.queued = arrived.elapsed();
             return (ToolOutput::error(message.clone()), outcome, Some(message));
         }
     };
     let waited = arrived.elapsed();
-    let mut outcome = entry
+    let report = entry
         .loaded
         .call_queued(
             &entry.function,
@@ -126,31 +126,20 @@ async fn run(
             queue,
         )
         .await;
-    if let Err(CallError::Busy { .. } | CallError::QueueTimeout { .. }) = &outcome {
-        record.queued_us = arrived.elapsed().as_micros() as u64;
-    }
-    let stats = match &mut outcome {
-        Ok(outcome) => Some(&mut outcome.stats),
-        Err(error) => error.stats_mut(),
+    // Both waits: for the component's slot, and (when it got that far) for
+    // instance slots and memory in the runtime.
+    record.queued = match (&report.stats, &report.result) {
+        (Some(stats), _) => waited + stats.queued,
+        // It waited in the runtime until refused or out of time.
+        (None, Err(CallError::Busy { .. } | CallError::QueueTimeout { .. })) => arrived.elapsed(),
+        (None, _) => waited,
     };
-    if let Some(stats) = stats {
-        // Both waits: for the policy's concurrency slot and for an instance.
-        record.queued_us = (waited + stats.queued).as_micros() as u64;
-        record.duration_us = stats.duration.as_micros() as u64;
-        record.peak_memory = stats.peak_memory;
-        record.fuel_used = stats.fuel_used;
-        record.stdout_bytes = stats.stdout_bytes;
-        record.stderr_bytes = stats.stderr_bytes;
-        record.network = std::mem::take(&mut stats.network);
-        record.network_dropped = stats.network_dropped;
-        record.storage_denied = std::mem::take(&mut stats.storage_denied);
-        record.storage_denied_dropped = stats.storage_denied_dropped;
-    }
-    match outcome {
-        Ok(outcome) => {
+    record.stats = report.stats;
+    match report.result {
+        Ok(results) => {
             // Refuse an oversized result before rendering copies it twice
             // more; the exact size is checked after rendering.
-            let bound: u64 = outcome.results.iter().map(weld_schema::min_json_len).sum();
+            let bound: u64 = results.iter().map(weld_schema::min_json_len).sum();
             if let Some(cap) = entry.output.filter(|cap| bound > *cap) {
                 let message = format!(
                     "the tool returned at least {bound} bytes, more than its output limit of {cap} bytes"
@@ -161,7 +150,7 @@ async fn run(
                     Some(message),
                 );
             }
-            let rendered = entry.signature.render_result(&outcome.results);
+            let rendered = entry.signature.render_result(&results);
             let size = rendered.text.as_ref().map_or(0, |t| t.len() as u64);
             if let Some(cap) = entry.output.filter(|cap| size > *cap) {
                 let message = format!(

@@ -36,7 +36,7 @@ pub mod policy_admin;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use weld_runtime::{Limits, Runtime};
+use weld_runtime::{CallLimits, Runtime};
 use weld_store::Store;
 
 pub use audit::{Audit, AuditError, AuditFailure, AuditRecord};
@@ -54,7 +54,7 @@ pub use policy_admin::{ManageError, Policies, PolicyChange};
 pub struct Host {
     store: Store,
     runtime: Arc<Runtime>,
-    limits: Limits,
+    limits: CallLimits,
     files: Vec<PathBuf>,
     base: Option<PathBuf>,
 }
@@ -62,7 +62,7 @@ pub struct Host {
 impl Host {
     /// The installed components of `store`, run by `runtime`, with `limits`
     /// for components whose policy sets none.
-    pub fn new(store: Store, runtime: Arc<Runtime>, limits: Limits) -> Self {
+    pub fn new(store: Store, runtime: Arc<Runtime>, limits: CallLimits) -> Self {
         Self {
             store,
             runtime,
@@ -99,7 +99,7 @@ impl Host {
     }
 
     /// Limits for components whose policy sets none.
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self) -> CallLimits {
         self.limits
     }
 

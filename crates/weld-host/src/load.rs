@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use weld_policy::{Pins, Policy, RealFileSystem};
-use weld_runtime::{Limits, Metering, Runtime, RuntimeError};
+use weld_runtime::{CallLimits, Metering, Runtime, RuntimeError};
 use weld_store::{Digest, Store, StoreError, docs};
 
 use crate::catalog::{ComponentEntry, Disabled};
@@ -129,7 +129,7 @@ pub fn load_installed(
     runtime.load(digest.hex(), metering, || {
         store
             .read_blob(digest)
-            .map_err(|e| RuntimeError::Compile(e.to_string()))
+            .map_err(|e| RuntimeError::Compile { source: e.into() })
     })
 }
 
@@ -191,7 +191,7 @@ pub fn load_all(
     store: &Store,
     runtime: &Runtime,
     extra: &[PathBuf],
-    limits: Limits,
+    limits: CallLimits,
     compiling: Compiling,
 ) -> Result<Loaded, LoadError> {
     let index = store.index()?;
@@ -356,7 +356,7 @@ pub fn compile_policy(
     name: &str,
     stored: &StoredPolicy,
     imports: &[String],
-    limits: Limits,
+    limits: CallLimits,
 ) -> Result<Enforcement, LoadError> {
     let unenforceable = |message: String| LoadError::Unenforceable {
         name: name.to_string(),
@@ -408,7 +408,7 @@ pub async fn watch_state(
     store: Store,
     runtime: Arc<Runtime>,
     extra: Vec<PathBuf>,
-    limits: Limits,
+    limits: CallLimits,
     registry: Arc<crate::Registry>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {

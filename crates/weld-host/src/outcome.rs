@@ -84,7 +84,7 @@ impl From<&CallError> for Outcome {
             CallError::Deadline { .. } => Self::Deadline,
             CallError::OutOfMemory { .. } => Self::OutOfMemory,
             CallError::OutOfFuel { .. } => Self::OutOfFuel,
-            CallError::StackOverflow { .. } => Self::StackOverflow,
+            CallError::StackOverflow => Self::StackOverflow,
             CallError::Panic { .. } => Self::Panic,
             CallError::Exit { .. } => Self::Exit,
             CallError::Trap { .. } => Self::Trap,

@@ -12,7 +12,7 @@ use weld_host::{
     ToolEntry, invoke,
 };
 use weld_policy::{Concurrency, Excess};
-use weld_runtime::{CacheKey, Limits, Metering, Runtime, RuntimeConfig};
+use weld_runtime::{CacheKey, CallLimits, Metering, Runtime, RuntimeConfig};
 
 /// `add-one` returns its argument plus one; `spin` never returns.
 const GUEST: &str = r#"(component
@@ -62,10 +62,10 @@ fn fixture(policy: Enforcement) -> Fixture {
     }
 }
 
-fn limits() -> Limits {
-    Limits {
+fn limits() -> CallLimits {
+    CallLimits {
         timeout: Duration::from_secs(30),
-        ..Limits::default()
+        ..CallLimits::default()
     }
 }
 

@@ -47,7 +47,7 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::RuntimeError;
+use crate::error::RuntimeError;
 
 /// What every MAC file starts with; the version changes with the layout
 /// or the MAC's input.
@@ -63,6 +63,8 @@ const MAC_FILE_LEN: usize = MAGIC.len() + TAG_LEN;
 pub struct CacheKey([u8; 32]);
 
 impl CacheKey {
+    /// A key of these 32 bytes (weld draws them once and keeps them in its
+    /// state directory).
     pub fn new(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
@@ -70,9 +72,7 @@ impl CacheKey {
     /// A key for this process only.
     pub(crate) fn random() -> Result<Self, RuntimeError> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| {
-            RuntimeError::Engine(format!("no randomness for the compile cache's key: {e}"))
-        })?;
+        getrandom::fill(&mut bytes).map_err(|source| RuntimeError::Randomness { source })?;
         Ok(Self(bytes))
     }
 }
@@ -214,6 +214,11 @@ impl CompileCache {
                 return None;
             }
         };
+        #[allow(
+            unsafe_code,
+            reason = "deserializing is how a cached artefact is loaded; only artefacts weld \
+                      wrote pass the checks above (see the SAFETY comment and the module docs)"
+        )]
         // SAFETY: the path names the open descriptor `file`, whose whole
         // content the MAC just checked; it is a regular file only this user
         // can write, and weld never writes one in place (it renames new

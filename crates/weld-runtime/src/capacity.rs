@@ -24,7 +24,7 @@
 //!   run, whatever `max_instances` is.
 //!
 //! **The memory budget** is a byte count shared by all calls: a call
-//! reserves its whole memory limit ([`crate::Limits::memory`]) before it
+//! reserves its whole memory limit ([`crate::CallLimits::memory`]) before it
 //! instantiates and gives it back when it ends, so the linear memory of all
 //! running calls together never exceeds the budget. Reserving the limit up
 //! front (rather than each page as the guest grows) means a running call

@@ -40,7 +40,10 @@ use std::time::Duration;
 
 use wasmtime::{Engine, InstanceAllocationStrategy};
 
-use crate::{Metering, RuntimeError, cache, engine_config};
+use crate::cache;
+use crate::component::Metering;
+use crate::engine::engine_config;
+use crate::error::RuntimeError;
 
 /// Where components are compiled.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +63,7 @@ pub struct CompilerProcess {
     pub program: PathBuf,
     /// Arguments before the ones [`child_main`] reads.
     pub args: Vec<OsString>,
+    /// How long, and with how much memory, the child may compile.
     pub limits: CompileLimits,
 }
 
@@ -136,7 +140,7 @@ pub(crate) fn compile(
     match compiler {
         Compiler::InProcess => engine
             .precompile_component(wasm)
-            .map_err(|e| RuntimeError::Compile(format!("{e:?}"))),
+            .map_err(RuntimeError::compile),
         Compiler::Process(process) => process.compile(engine_key, metering, wasm),
     }
 }
@@ -173,7 +177,12 @@ impl CompilerProcess {
         metering: Metering,
         wasm: &[u8],
     ) -> Result<Vec<u8>, RuntimeError> {
-        let failed = |what: String| RuntimeError::Compiler(what);
+        let io = |problem: String| {
+            move |source| RuntimeError::Compiler {
+                problem,
+                source: Some(source),
+            }
+        };
         let mut child = Command::new(&self.program)
             .args(&self.args)
             .arg(metering_arg(metering))
@@ -189,11 +198,11 @@ impl CompilerProcess {
             .env("RUST_BACKTRACE", "0")
             .env("RUST_LIB_BACKTRACE", "0")
             .spawn()
-            .map_err(|e| failed(format!("could not start {}: {e}", self.program.display())))?;
+            .map_err(io(format!("could not start {}", self.program.display())))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(failed("its pipes could not be opened".into()));
+            return Err(RuntimeError::compiler("its pipes could not be opened"));
         };
         // The artefact cannot be larger than the memory that produced it.
         let cap = self.limits.memory.saturating_add(1024 * 1024);
@@ -209,9 +218,7 @@ impl CompilerProcess {
             }
             answer
         });
-        let status = child
-            .wait()
-            .map_err(|e| failed(format!("could not wait for it: {e}")))?;
+        let status = child.wait().map_err(io("could not wait for it".into()))?;
         let output = match answer {
             Err(_) => {
                 return Err(RuntimeError::CompileLimit(CompileLimit::Time(
@@ -231,7 +238,7 @@ impl CompilerProcess {
     ) -> Result<Vec<u8>, RuntimeError> {
         use rustix::process::Signal;
         use std::os::unix::process::ExitStatusExt;
-        let failed = |what: String| RuntimeError::Compiler(what);
+        let failed = RuntimeError::compiler;
         let time = RuntimeError::CompileLimit(CompileLimit::Time(self.limits.timeout));
         let memory = RuntimeError::CompileLimit(CompileLimit::Memory(self.limits.memory));
         if let Some(signal) = status.signal() {
@@ -246,11 +253,20 @@ impl CompilerProcess {
                 ))
             });
         }
-        let output = output.map_err(|e| failed(format!("reading its answer: {e}")))?;
+        let output = output.map_err(|source| RuntimeError::Compiler {
+            problem: "reading its answer".into(),
+            source: Some(source),
+        })?;
         let text = || String::from_utf8_lossy(&output).trim().to_string();
         match status.code().and_then(|c| u8::try_from(c).ok()) {
             Some(0) => {}
-            Some(EXIT_INVALID) => return Err(RuntimeError::Compile(text())),
+            // What Wasmtime said in the child, as text: the one cause that
+            // crosses a process boundary.
+            Some(EXIT_INVALID) => {
+                return Err(RuntimeError::Compile {
+                    source: text().into(),
+                });
+            }
             Some(EXIT_MEMORY) => return Err(memory),
             Some(EXIT_USAGE) => {
                 return Err(failed(format!("it refused its arguments: {}", text())));
@@ -328,7 +344,7 @@ pub fn child_main(args: &[OsString]) -> ExitCode {
         Ok(artefact) => artefact,
         Err(error) if out_of_memory(&error) => return ExitCode::from(EXIT_MEMORY),
         Err(error) => {
-            print!("{error:?}");
+            print!("{error:#}");
             return ExitCode::from(EXIT_INVALID);
         }
     };
@@ -367,7 +383,7 @@ fn parse_args(
 pub(crate) fn compile_engine(metering: Metering) -> Result<Engine, RuntimeError> {
     let mut config = engine_config(crate::capacity::PoolShape::new(1), metering)?;
     config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-    Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:?}")))
+    Engine::new(&config).map_err(RuntimeError::engine)
 }
 
 fn limit_self(memory: u64, cpu: u64) -> std::io::Result<()> {

@@ -21,6 +21,7 @@
 //! byte for byte): the same imports meet the same linker, and there is no
 //! code to compile.
 
+use crate::error::Cause;
 use wasmparser::collections::IndexSet;
 use wasmparser::component_types::{
     ComponentAnyTypeId, ComponentDefinedType, ComponentEntityType, ComponentFuncType,
@@ -191,7 +192,7 @@ pub(crate) fn uncompiled<T>(
     engine: &Engine,
     linker: &Linker<T>,
     wasm: &[u8],
-) -> Result<Uncompiled, String> {
+) -> Result<Uncompiled, Cause> {
     let features = engine.get_wasm_features();
     if !Parser::is_component(wasm) {
         return Err(
@@ -200,9 +201,9 @@ pub(crate) fn uncompiled<T>(
         );
     }
     let mut validator = Validator::new_with_features(features);
-    let types = validator.validate_all(wasm).map_err(|e| e.to_string())?;
+    let types = validator.validate_all(wasm)?;
     let types = types.as_ref();
-    let layout = top_level(features, wasm).map_err(|e| e.to_string())?;
+    let layout = top_level(features, wasm)?;
 
     let mut functions = Vec::new();
     for export in &layout.exports {

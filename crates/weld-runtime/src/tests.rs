@@ -10,7 +10,8 @@ use std::time::Duration;
 use wasmtime::component::Val;
 
 use crate::{
-    CallError, ExportedFunction, Limits, LoadedComponent, Metering, Runtime, RuntimeConfig, Sandbox,
+    CallError, CallLimits, CallReport, ExportedFunction, LoadedComponent, Metering, Runtime,
+    RuntimeConfig, Sandbox,
 };
 
 /// `spin` loops forever; `add-one` returns its argument plus one.
@@ -57,24 +58,21 @@ fn function(loaded: &LoadedComponent, name: &str) -> ExportedFunction {
         .clone()
 }
 
-fn limits(fuel: Option<u64>) -> Limits {
-    Limits {
+fn limits(fuel: Option<u64>) -> CallLimits {
+    CallLimits {
         fuel,
-        ..Limits::default()
+        ..CallLimits::default()
     }
 }
 
-async fn add_one(
-    loaded: &LoadedComponent,
-    limits: &Limits,
-) -> Result<crate::CallOutcome, CallError> {
+async fn add_one(loaded: &LoadedComponent, limits: &CallLimits) -> CallReport {
     let add = function(loaded, "add-one");
     loaded
         .call(&add, &[Val::U32(41)], limits, &Sandbox::default(), "test")
         .await
 }
 
-async fn spin(loaded: &LoadedComponent, limits: &Limits) -> Result<crate::CallOutcome, CallError> {
+async fn spin(loaded: &LoadedComponent, limits: &CallLimits) -> CallReport {
     let spin = function(loaded, "spin");
     loaded
         .call(&spin, &[], limits, &Sandbox::default(), "test")
@@ -86,9 +84,8 @@ async fn a_fuel_budget_stops_an_endless_loop_as_out_of_fuel() {
     let cache = tempfile::tempdir().expect("tempdir");
     let runtime = runtime(cache.path(), 2);
     let loaded = load(&runtime, Metering::Fuel);
-    let error = spin(&loaded, &limits(Some(100_000)))
-        .await
-        .expect_err("an endless loop cannot return");
+    let CallReport { stats, result } = spin(&loaded, &limits(Some(100_000))).await;
+    let error = result.expect_err("an endless loop cannot return");
     assert_eq!(error.kind(), "out_of_fuel");
     assert!(
         matches!(error, CallError::OutOfFuel { limit: 100_000, .. }),
@@ -100,7 +97,7 @@ async fn a_fuel_budget_stops_an_endless_loop_as_out_of_fuel() {
         "{message}"
     );
     assert_eq!(
-        error.stats().and_then(|s| s.fuel_used),
+        stats.and_then(|s| s.fuel_used),
         Some(100_000),
         "running out uses the whole budget"
     );
@@ -112,12 +109,17 @@ async fn a_call_within_its_budget_reports_the_same_fuel_every_time() {
     let runtime = runtime(cache.path(), 2);
     let loaded = load(&runtime, Metering::Fuel);
     let budget = limits(Some(1_000_000));
-    let first = add_one(&loaded, &budget).await.expect("within budget");
-    let second = add_one(&loaded, &budget).await.expect("within budget");
-    assert_eq!(first.results, [Val::U32(42)]);
-    let used = first.stats.fuel_used.expect("metered");
+    let first = add_one(&loaded, &budget).await;
+    let second = add_one(&loaded, &budget).await;
+    assert_eq!(first.result.expect("within budget"), [Val::U32(42)]);
+    second.result.expect("within budget");
+    let used = first.stats.and_then(|s| s.fuel_used).expect("metered");
     assert!(used > 0 && used < 1_000_000, "{used}");
-    assert_eq!(second.stats.fuel_used, Some(used), "fuel is deterministic");
+    assert_eq!(
+        second.stats.and_then(|s| s.fuel_used),
+        Some(used),
+        "fuel is deterministic"
+    );
 }
 
 #[tokio::test]
@@ -126,10 +128,9 @@ async fn the_metered_engine_is_built_only_when_a_component_needs_fuel() {
     let runtime = runtime(cache.path(), 2);
     let plain = load(&runtime, Metering::Off);
     assert!(!runtime.has_metered_engine());
-    let outcome = add_one(&plain, &limits(None))
-        .await
-        .expect("unmetered call");
-    assert_eq!(outcome.stats.fuel_used, None);
+    let report = add_one(&plain, &limits(None)).await;
+    report.result.expect("unmetered call");
+    assert_eq!(report.stats.expect("it ran").fuel_used, None);
     let metered = load(&runtime, Metering::Fuel);
     assert!(runtime.has_metered_engine());
     assert_eq!(
@@ -163,16 +164,20 @@ async fn metered_and_unmetered_artefacts_of_one_component_share_a_cache_without_
     let cached = |metering| {
         runtime
             .load("test-guest", metering, || {
-                Err(crate::RuntimeError::Compile("cache miss".into()))
+                Err(crate::RuntimeError::Compile {
+                    source: "cache miss".into(),
+                })
             })
             .expect("cache hit")
     };
     let plain = cached(Metering::Off);
     let metered = cached(Metering::Fuel);
-    let outcome = add_one(&plain, &limits(None)).await.expect("unmetered");
-    assert_eq!(outcome.stats.fuel_used, None);
+    let report = add_one(&plain, &limits(None)).await;
+    report.result.expect("unmetered");
+    assert_eq!(report.stats.expect("it ran").fuel_used, None);
     let error = spin(&metered, &limits(Some(10_000)))
         .await
+        .result
         .expect_err("loop");
     assert_eq!(error.kind(), "out_of_fuel");
 }
@@ -185,10 +190,14 @@ async fn a_budget_that_does_not_match_the_engine_is_refused_before_the_call() {
     let metered = load(&runtime, Metering::Fuel);
     let unenforced = add_one(&plain, &limits(Some(1_000)))
         .await
+        .result
         .expect_err("refused");
     assert_eq!(unenforced.kind(), "instantiate");
     assert!(unenforced.to_string().contains("fuel"), "{unenforced}");
-    let unbudgeted = add_one(&metered, &limits(None)).await.expect_err("refused");
+    let unbudgeted = add_one(&metered, &limits(None))
+        .await
+        .result
+        .expect_err("refused");
     assert_eq!(unbudgeted.kind(), "instantiate");
     assert!(unbudgeted.to_string().contains("fuel"), "{unbudgeted}");
 }
@@ -198,16 +207,17 @@ async fn a_metered_call_still_stops_at_its_deadline() {
     let cache = tempfile::tempdir().expect("tempdir");
     let runtime = runtime(cache.path(), 2);
     let loaded = load(&runtime, Metering::Fuel);
-    let limits = Limits {
+    let limits = CallLimits {
         timeout: Duration::from_millis(50),
         ..limits(Some(u64::MAX))
     };
-    let error = spin(&loaded, &limits).await.expect_err("endless loop");
+    let CallReport { stats, result } = spin(&loaded, &limits).await;
+    let error = result.expect_err("endless loop");
     assert_eq!(error.kind(), "deadline");
     // Reported, but not necessarily exact: Wasmtime writes a function's fuel
     // count back to the store only at calls and returns, and this loop makes
     // none before the deadline stops it.
-    assert!(error.stats().and_then(|s| s.fuel_used).is_some());
+    assert!(stats.and_then(|s| s.fuel_used).is_some());
 }
 
 #[tokio::test]
@@ -239,8 +249,8 @@ async fn a_cancelled_metered_call_gives_back_its_instance_slots() {
     let (m, p) = tokio::time::timeout(Duration::from_secs(10), both)
         .await
         .expect("a slot was kept by the cancelled call");
-    m.expect("metered call");
-    p.expect("plain call");
+    m.result.expect("metered call");
+    p.result.expect("plain call");
 }
 
 #[tokio::test]
@@ -256,8 +266,8 @@ async fn load_cached_never_compiles_and_finds_what_load_compiled() {
         .load_cached("test-guest", Metering::Off)
         .expect("read")
         .expect("cached by load");
-    let outcome = add_one(&hit, &limits(None)).await.expect("call");
-    assert_eq!(outcome.results, [Val::U32(42)]);
+    let results = add_one(&hit, &limits(None)).await.result.expect("call");
+    assert_eq!(results, [Val::U32(42)]);
     assert!(
         runtime
             .load_cached("test-guest", Metering::Fuel)
@@ -316,17 +326,17 @@ fn runtime_with_budget(cache: &std::path::Path, max_instances: u32, budget: u64)
 
 const MIB: u64 = 1024 * 1024;
 
-/// Limits for a call that only its cancellation ends.
-fn endless(memory: u64) -> Limits {
-    Limits {
+/// CallLimits for a call that only its cancellation ends.
+fn endless(memory: u64) -> CallLimits {
+    CallLimits {
         memory,
         timeout: Duration::from_secs(600),
-        ..Limits::default()
+        ..CallLimits::default()
     }
 }
 
 /// Starts an endless call on its own task.
-fn spawn_spin(loaded: &Arc<LoadedComponent>, limits: Limits) -> tokio::task::JoinHandle<()> {
+fn spawn_spin(loaded: &Arc<LoadedComponent>, limits: CallLimits) -> tokio::task::JoinHandle<()> {
     let loaded = Arc::clone(loaded);
     tokio::spawn(async move {
         let _ = spin(&loaded, &limits).await;
@@ -372,7 +382,7 @@ async fn a_component_beyond_the_old_pool_totals_runs_in_a_small_pool_and_extra_c
         add_one(&loaded, &limits)
     );
     for outcome in [a, b, c] {
-        assert_eq!(outcome.expect("waits, then runs").results, [Val::U32(42)]);
+        assert_eq!(outcome.result.expect("waits, then runs"), [Val::U32(42)]);
     }
     assert!(runtime.idle());
 }
@@ -402,12 +412,12 @@ async fn a_call_whose_memory_limit_exceeds_the_whole_budget_is_refused_naming_th
     let cache = tempfile::tempdir().expect("tempdir");
     let runtime = runtime_with_budget(cache.path(), 4, 64 * MIB);
     let loaded = load(&runtime, Metering::Off);
-    let limits = Limits {
+    let limits = CallLimits {
         memory: 65 * MIB,
         ..limits(None)
     };
     assert_eq!(loaded.share(limits.memory).calls, 0);
-    let error = add_one(&loaded, &limits).await.expect_err("refused");
+    let error = add_one(&loaded, &limits).await.result.expect_err("refused");
     assert_eq!(error.kind(), "over_budget");
     let message = error.to_string();
     for expected in [
@@ -432,7 +442,7 @@ async fn calls_beyond_the_memory_budget_wait_for_it_and_then_all_run() {
         spawn_spin(&loaded, endless(64 * MIB)),
     ];
     until(|| runtime.free_budget_pages() == 0).await;
-    let small = Limits {
+    let small = CallLimits {
         memory: MIB,
         ..limits(None)
     };
@@ -449,7 +459,7 @@ async fn calls_beyond_the_memory_budget_wait_for_it_and_then_all_run() {
         let _ = holder.await;
     }
     for call in waiting {
-        assert_eq!(call.await.expect("runs").results, [Val::U32(42)]);
+        assert_eq!(call.await.result.expect("runs"), [Val::U32(42)]);
     }
     assert!(runtime.idle());
 }
@@ -484,7 +494,7 @@ async fn a_call_cancelled_while_waiting_leaves_no_permit_behind() {
     let _ = second.await;
     assert!(runtime.idle(), "a cancelled waiter kept a permit");
     assert_eq!(
-        add_one(&heavy, &limits(None)).await.expect("runs").results,
+        add_one(&heavy, &limits(None)).await.result.expect("runs"),
         [Val::U32(42)]
     );
 }
@@ -497,7 +507,7 @@ async fn a_refusing_call_is_refused_at_once_when_the_slots_are_taken() {
     let holder = spawn_spin(&loaded, endless(MIB));
     until(|| runtime.free_slots() == 0).await;
     let add = function(&loaded, "add-one");
-    let error = loaded
+    let report = loaded
         .call_queued(
             &add,
             &[Val::U32(1)],
@@ -506,8 +516,9 @@ async fn a_refusing_call_is_refused_at_once_when_the_slots_are_taken() {
             "test",
             crate::Queue::Refuse,
         )
-        .await
-        .expect_err("refused");
+        .await;
+    assert!(report.stats.is_none(), "a refused call never ran");
+    let error = report.result.expect_err("refused");
     assert_eq!(error.kind(), "refused_busy");
     let message = error.to_string();
     for expected in ["instance slots", "excess: refuse", "--max-instances"] {
@@ -525,12 +536,15 @@ async fn a_call_that_cannot_start_within_its_timeout_says_what_it_waited_for() {
     let loaded = Arc::new(load(&runtime, Metering::Off));
     let holder = spawn_spin(&loaded, endless(64 * MIB));
     until(|| runtime.free_budget_pages() == 0).await;
-    let impatient = Limits {
+    let impatient = CallLimits {
         memory: MIB,
         timeout: Duration::from_millis(20),
         ..limits(None)
     };
-    let error = add_one(&loaded, &impatient).await.expect_err("timed out");
+    let error = add_one(&loaded, &impatient)
+        .await
+        .result
+        .expect_err("timed out");
     assert_eq!(error.kind(), "queue_timeout");
     let message = error.to_string();
     for expected in ["memory budget", "--memory-budget-mib", "0.02-second"] {

@@ -250,6 +250,7 @@ impl Audit {
     /// bookkeeping (measured, docs/PERFORMANCE.md). `WELD_LOG=weld::audit=debug`
     /// shows them all.
     pub(crate) fn record(&self, record: CallRecord) {
+        let stats = record.stats.as_ref();
         macro_rules! event {
             ($level:expr) => {
                 tracing::event!(
@@ -258,14 +259,14 @@ impl Audit {
                     tool = %record.entry.tool.name,
                     component = %record.entry.component,
                     outcome = record.outcome.as_str(),
-                    duration_us = record.duration_us,
-                    peak_memory = record.peak_memory,
-                    fuel_used = record.fuel_used,
+                    duration_us = stats.map_or(0, |s| s.duration.as_micros() as u64),
+                    peak_memory = stats.map_or(0, |s| s.peak_memory),
+                    fuel_used = stats.and_then(|s| s.fuel_used),
                     args_bytes = record.args_bytes,
                     client = record.client.as_deref().unwrap_or(""),
                     error = record.error.as_deref().unwrap_or(""),
-                    network_denied = record.network.iter().filter(|e| !e.allowed).count(),
-                    storage_denied = record.storage_denied.len(),
+                    network_denied = stats.map_or(0, |s| s.network.iter().filter(|e| !e.allowed).count()),
+                    storage_denied = stats.map_or(0, |s| s.storage_denied.len()),
                     "call"
                 )
             };

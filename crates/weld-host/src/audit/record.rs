@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use weld_runtime::CallStats;
+
 use crate::outcome::Outcome;
 
 /// One tool call, as recorded.
@@ -123,18 +125,14 @@ pub(crate) struct CallRecord {
     pub at: SystemTime,
     pub client: Option<String>,
     pub args_bytes: u64,
-    pub queued_us: u64,
-    pub duration_us: u64,
-    pub peak_memory: u64,
-    pub fuel_used: Option<u64>,
-    pub stdout_bytes: u64,
-    pub stderr_bytes: u64,
+    /// All the call waited: for its component's slot, then (in `stats`) for
+    /// instance slots and memory.
+    pub queued: Duration,
+    /// What the runtime measured, carried as it came; `None` when the guest
+    /// never ran.
+    pub stats: Option<CallStats>,
     pub outcome: Outcome,
     pub error: Option<String>,
-    pub network: Vec<weld_runtime::NetworkEvent>,
-    pub network_dropped: u64,
-    pub storage_denied: Vec<weld_runtime::FileDenial>,
-    pub storage_denied_dropped: u64,
 }
 
 impl CallRecord {
@@ -144,25 +142,19 @@ impl CallRecord {
             at: SystemTime::now(),
             client,
             args_bytes: 0,
-            queued_us: 0,
-            duration_us: 0,
-            peak_memory: 0,
-            fuel_used: None,
-            stdout_bytes: 0,
-            stderr_bytes: 0,
+            queued: Duration::ZERO,
+            stats: None,
             // Until the call says otherwise: a record of a call that never
             // finished is a cancellation.
             outcome: Outcome::Cancelled,
             error: None,
-            network: Vec::new(),
-            network_dropped: 0,
-            storage_denied: Vec::new(),
-            storage_denied_dropped: 0,
         }
     }
 
     /// The record as written.
     pub fn to_record(&self) -> AuditRecord {
+        let stats = self.stats.as_ref();
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         AuditRecord {
             time: rfc3339(self.at.duration_since(UNIX_EPOCH).unwrap_or_default()),
             tool: self.entry.tool.name.to_string(),
@@ -170,16 +162,17 @@ impl CallRecord {
             digest: self.entry.digest.clone(),
             client: self.client.clone(),
             args_bytes: self.args_bytes,
-            queued_us: self.queued_us,
-            duration_us: self.duration_us,
-            peak_memory: self.peak_memory,
-            fuel_used: self.fuel_used,
-            stdout_bytes: self.stdout_bytes,
-            stderr_bytes: self.stderr_bytes,
+            queued_us: micros(self.queued),
+            duration_us: stats.map_or(0, |s| micros(s.duration)),
+            peak_memory: stats.map_or(0, |s| s.peak_memory),
+            fuel_used: stats.and_then(|s| s.fuel_used),
+            stdout_bytes: stats.map_or(0, |s| s.stdout_bytes),
+            stderr_bytes: stats.map_or(0, |s| s.stderr_bytes),
             outcome: self.outcome.as_str().to_string(),
             error: self.error.clone(),
-            network: self
-                .network
+            network: stats
+                .map(|s| s.network.as_slice())
+                .unwrap_or_default()
                 .iter()
                 .map(|e| NetworkDecision {
                     kind: e.kind.as_str().to_string(),
@@ -190,9 +183,10 @@ impl CallRecord {
                     rule: e.rule.clone(),
                 })
                 .collect(),
-            network_dropped: self.network_dropped,
-            storage_denied: self
-                .storage_denied
+            network_dropped: stats.map_or(0, |s| s.network_dropped),
+            storage_denied: stats
+                .map(|s| s.storage_denied.as_slice())
+                .unwrap_or_default()
                 .iter()
                 .map(|d| StorageDenial {
                     op: d.op.to_string(),
@@ -200,7 +194,7 @@ impl CallRecord {
                     error: d.error.to_string(),
                 })
                 .collect(),
-            storage_denied_dropped: self.storage_denied_dropped,
+            storage_denied_dropped: stats.map_or(0, |s| s.storage_denied_dropped),
             change: None,
             records_lost: 0,
         }

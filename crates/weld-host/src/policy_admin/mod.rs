@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use weld_policy::{Pin, Pins, Policy, RealFileSystem, StorageUri};
-use weld_runtime::{Limits, Runtime};
+use weld_runtime::{CallLimits, Runtime};
 use weld_store::{InstalledComponent, PolicyUpdate, Store, StoreError};
 
 use crate::load::{LoadError, StoredPolicy, compile_policy, load_installed};
@@ -150,7 +150,7 @@ pub struct Policies {
     /// What relative storage URIs (`fs://./`) are resolved against; none:
     /// they are refused.
     pub base: Option<PathBuf>,
-    pub(crate) limits: Limits,
+    pub(crate) limits: CallLimits,
 }
 
 /// A policy and its pins, about to be written.

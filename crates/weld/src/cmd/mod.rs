@@ -33,7 +33,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use weld_host::Host;
 use weld_runtime::{
-    CacheKey, CompileLimits, Compiler, CompilerProcess, Limits, Runtime, RuntimeConfig,
+    CacheKey, CallLimits, CompileLimits, Compiler, CompilerProcess, Runtime, RuntimeConfig,
 };
 use weld_store::Store;
 
@@ -85,7 +85,7 @@ impl Env {
         &self,
         max_instances: u32,
         memory_budget_mib: Option<u64>,
-        limits: Limits,
+        limits: CallLimits,
     ) -> Result<Host> {
         let store = self.state()?;
         let runtime = self.runtime(Some(&store), max_instances, memory_budget_mib)?;
@@ -97,7 +97,7 @@ impl Env {
     /// command in.
     fn granting_host(&self) -> Result<Host> {
         let base = base_dir(self.dirs.base_dir.clone(), true)?;
-        Ok(self.host(1, None, Limits::default())?.with_base(base))
+        Ok(self.host(1, None, CallLimits::default())?.with_base(base))
     }
 }
 
@@ -123,7 +123,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             outln!("removed `{name}` ({})", removed.digest);
             Ok(ExitCode::SUCCESS)
         }
-        Command::List { json } => list::list(&env.host(1, None, Limits::default())?, json),
+        Command::List { json } => list::list(&env.host(1, None, CallLimits::default())?, json),
         Command::Inspect { path, name, json } => {
             inspect::inspect(&env.runtime(None, 1, None)?, &path, name.as_deref(), json)
         }
@@ -159,15 +159,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn limits(args: &cli::Limits) -> Result<Limits> {
+fn limits(args: &cli::Limits) -> Result<CallLimits> {
     let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= max) {
         bail!("--timeout must be a positive number of seconds, at most {max} (24 hours)");
     }
-    Ok(Limits {
+    Ok(CallLimits {
         memory: args.memory_mib.saturating_mul(1024 * 1024),
         timeout: Duration::from_secs_f64(args.timeout),
-        ..Limits::default()
+        ..CallLimits::default()
     })
 }
 

@@ -19,17 +19,29 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::WasiView;
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{self, ResolveAddressStream};
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, Network};
+use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 use weld_policy::{Decision, NetworkRules, Scheme};
 
+use crate::sandbox::HttpLimits;
+use crate::wasi::shadow::replace;
+
 /// What a network decision was about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetUse {
+    /// An outbound `wasi:http` request over plain HTTP.
     Http,
+    /// An outbound `wasi:http` request over HTTPS.
     Https,
+    /// A TCP connection (`wasi:sockets`).
     Tcp,
+    /// A UDP datagram sent or received (`wasi:sockets`).
     Udp,
     /// A `wasi:sockets` name lookup.
     Lookup,
@@ -38,6 +50,7 @@ pub enum NetUse {
 }
 
 impl NetUse {
+    /// The name audit records and logs use.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,6 +67,7 @@ impl NetUse {
 /// One network decision made during a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkEvent {
+    /// What the decision was about.
     pub kind: NetUse,
     /// The host as the tool named it (a name or an address).
     pub host: String,
@@ -61,6 +75,7 @@ pub struct NetworkEvent {
     pub port: u16,
     /// The address that was checked, when the decision was about one.
     pub addr: Option<IpAddr>,
+    /// Whether it was allowed.
     pub allowed: bool,
     /// The rule that decided (`permissions.network.allow[0]`, a built-in
     /// deny, …); `None` when nothing matched and the default decided.
@@ -122,25 +137,6 @@ impl NetLog {
             rule: decision.rule.map(|r| r.to_string()),
         });
         decision.allowed
-    }
-}
-
-/// Caps on one outbound HTTP request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// Largest response body, in bytes; a larger one fails the body stream.
-    pub response_bytes: u64,
-    /// Longest wait to connect (DNS, TCP, TLS), for the response headers,
-    /// and between two pieces of the body. A tool may ask for less, not more.
-    pub timeout: Duration,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        Self {
-            response_bytes: 16 * 1024 * 1024,
-            timeout: Duration::from_secs(30),
-        }
     }
 }
 
@@ -215,29 +211,7 @@ async fn send(
     let first_byte_timeout = capped(options.and_then(|o| o.first_byte_timeout));
     let between_bytes_timeout = capped(options.and_then(|o| o.between_bytes_timeout));
 
-    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::time::timeout(
-            connect_timeout,
-            tokio::net::lookup_host((host.as_str(), port)),
-        )
-        .await
-        .map_err(|_| HttpError::DnsTimeout)?
-        .map_err(|_| HttpError::DestinationNotFound)?
-        .map(|a| a.ip().to_canonical())
-        .collect(),
-    };
-    // Every address the name resolves to is checked and recorded; weld
-    // connects only to one that passed.
-    let mut chosen = None;
-    for ip in addrs {
-        if log.decide(kind, &host, port, Some(ip), rules.check_addr(ip, port)) && chosen.is_none() {
-            chosen = Some(ip);
-        }
-    }
-    let Some(ip) = chosen else {
-        return Err(HttpError::DestinationIpProhibited);
-    };
+    let ip = checked_address(&rules, &log, kind, &host, port, connect_timeout).await?;
 
     let tcp = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect((ip, port)))
         .await
@@ -279,6 +253,35 @@ async fn send(
         )
         .await
     }
+}
+
+/// The address to connect to for `host` (an address, or a name resolved
+/// now): every address the name resolves to is checked and recorded, and
+/// the first one that passed is chosen.
+async fn checked_address(
+    rules: &NetworkRules,
+    log: &NetLog,
+    kind: NetUse,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<IpAddr, HttpError> {
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| HttpError::DnsTimeout)?
+            .map_err(|_| HttpError::DestinationNotFound)?
+            .map(|a| a.ip().to_canonical())
+            .collect(),
+    };
+    let mut chosen = None;
+    for ip in addrs {
+        if log.decide(kind, host, port, Some(ip), rules.check_addr(ip, port)) && chosen.is_none() {
+            chosen = Some(ip);
+        }
+    }
+    chosen.ok_or(HttpError::DestinationIpProhibited)
 }
 
 /// One HTTP/1.1 exchange over a connected stream.
@@ -485,6 +488,41 @@ pub(crate) async fn check_socket(
 }
 
 /// Decides a `wasi:sockets` name lookup.
-pub(crate) fn check_lookup(rules: &NetworkRules, log: &NetLog, name: &str) -> bool {
+fn check_lookup(rules: &NetworkRules, log: &NetLog, name: &str) -> bool {
     log.decide(NetUse::Lookup, name, 0, None, rules.check_lookup(name))
+}
+
+/// What the name-lookup shadow needs of a call's store data: WASI itself,
+/// and the call's network hooks (its rules and its log).
+pub(crate) trait NetView: WasiView + 'static {
+    /// The call's network hooks.
+    fn net(&mut self) -> &mut NetHooks;
+}
+
+/// Replaces `wasi:sockets/ip-name-lookup`'s `resolve-addresses` with one
+/// that asks the call's policy first: Wasmtime can only allow all lookups or
+/// none, and a tool may resolve only the names its policy grants.
+pub(crate) fn gate_name_lookups<T: NetView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    replace(
+        linker,
+        "wasi:sockets/ip-name-lookup@0.2.12",
+        "resolve-addresses",
+        |lookup, name| lookup.func_wrap(name, resolve_addresses),
+    )
+}
+
+/// A name lookup, when the call's rules allow looking up `name`.
+fn resolve_addresses<T: NetView>(
+    mut store: StoreContextMut<'_, T>,
+    (network, name): (Resource<Network>, String),
+) -> wasmtime::Result<(Result<Resource<ResolveAddressStream>, ErrorCode>,)> {
+    let state = store.data_mut();
+    let net = state.net();
+    if !check_lookup(&net.rules, &net.log, &name) {
+        return Ok((Err(ErrorCode::AccessDenied),));
+    }
+    match ip_name_lookup::Host::resolve_addresses(&mut state.sockets(), network, name) {
+        Ok(stream) => Ok((Ok(stream),)),
+        Err(error) => Ok((Err(error.downcast()?),)),
+    }
 }
