@@ -86,7 +86,8 @@ fn the_crate_depends_on_no_runtime_network_or_protocol_crate() {
         "rmcp",
         "hyper",
         "weld-runtime",
-        "weld-server",
+        "weld-host",
+        "weld-mcp",
         "weld-store",
     ] {
         assert!(

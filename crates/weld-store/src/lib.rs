@@ -10,7 +10,7 @@
 //! policies/<name>.pins.json  what its storage rules resolved to when granted (weld-policy's pins)
 //! secrets/<name>.json      secrets its policy may pass on (mode 0600)
 //! cache.key                authenticates the compile cache's artefacts (mode 0600)
-//! audit.jsonl              one record per tool call (appended by weld-server)
+//! audit.jsonl              one record per tool call (appended by weld-host)
 //! lock                     held (flock) while the index is being changed
 //! ```
 //!

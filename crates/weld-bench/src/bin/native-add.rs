@@ -7,7 +7,7 @@
 //! TCP_NODELAY, loopback-only Host and Origin allowlists, a 4 MiB body
 //! limit, no legacy sessions and plain JSON responses), on the same tokio
 //! multi-threaded runtime. Keep these in step with
-//! `crates/weld-server/src/transport.rs` and `crates/weld/src/main.rs`.
+//! `crates/weld-mcp/src/transport/` and `crates/weld/src/main.rs`.
 //!
 //! Whatever weld costs above this binary is the price of its sandbox and
 //! catalog, not of rmcp or the transports.
