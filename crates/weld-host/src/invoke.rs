@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 use tokio::sync::{SemaphorePermit, TryAcquireError};
 use weld_policy::Excess;
-use weld_runtime::{CallError, Queue};
+use weld_runtime::{CallError, Queue, Val};
 
 use crate::audit::{Audit, CallRecord, args_bytes};
 use crate::catalog::{Bound, ToolEntry};
@@ -136,52 +136,7 @@ async fn run(
     };
     record.stats = report.stats;
     match report.result {
-        Ok(results) => {
-            // Refuse an oversized result before rendering copies it twice
-            // more; the exact size is checked after rendering.
-            let bound: u64 = results.iter().map(weld_schema::min_json_len).sum();
-            if let Some(cap) = entry.output.filter(|cap| bound > *cap) {
-                let message = format!(
-                    "the tool returned at least {bound} bytes, more than its output limit of {cap} bytes"
-                );
-                return (
-                    ToolOutput::error(message.clone()),
-                    Outcome::OutputLimit,
-                    Some(message),
-                );
-            }
-            let rendered = entry.signature.render_result(&results);
-            let size = rendered.text.as_ref().map_or(0, |t| t.len() as u64);
-            if let Some(cap) = entry.output.filter(|cap| size > *cap) {
-                let message = format!(
-                    "the tool returned {size} bytes, more than its output limit of {cap} bytes"
-                );
-                return (
-                    ToolOutput::error(message.clone()),
-                    Outcome::OutputLimit,
-                    Some(message),
-                );
-            }
-            let output = ToolOutput {
-                text: rendered.text.or_else(|| {
-                    rendered
-                        .is_error
-                        .then(|| "the tool reported an error".to_string())
-                }),
-                structured: if rendered.is_error {
-                    None
-                } else {
-                    rendered.structured
-                },
-                is_error: rendered.is_error,
-            };
-            let outcome = if output.is_error {
-                Outcome::ToolError
-            } else {
-                Outcome::Ok
-            };
-            (output, outcome, None)
-        }
+        Ok(results) => render(entry, &results),
         Err(error) => {
             let message = error.to_string();
             (
@@ -191,6 +146,49 @@ async fn run(
             )
         }
     }
+}
+
+/// The function's results as the tool's output, within its output cap.
+fn render(entry: &ToolEntry, results: &[Val]) -> (ToolOutput, Outcome, Option<String>) {
+    let too_large = |message: String| {
+        (
+            ToolOutput::error(message.clone()),
+            Outcome::OutputLimit,
+            Some(message),
+        )
+    };
+    // Refuse an oversized result before rendering copies it twice more; the
+    // exact size is checked after rendering.
+    let bound: u64 = results.iter().map(weld_schema::min_json_len).sum();
+    if let Some(cap) = entry.output.filter(|cap| bound > *cap) {
+        return too_large(format!(
+            "the tool returned at least {bound} bytes, more than its output limit of {cap} bytes"
+        ));
+    }
+    let rendered = entry.signature.render_result(results);
+    let size = rendered.text.as_ref().map_or(0, |t| t.len() as u64);
+    if let Some(cap) = entry.output.filter(|cap| size > *cap) {
+        return too_large(format!(
+            "the tool returned {size} bytes, more than its output limit of {cap} bytes"
+        ));
+    }
+    if rendered.is_error {
+        let text = rendered
+            .text
+            .unwrap_or_else(|| "the tool reported an error".to_string());
+        let output = ToolOutput {
+            text: Some(text),
+            structured: None,
+            is_error: true,
+        };
+        return (output, Outcome::ToolError, None);
+    }
+    let output = ToolOutput {
+        text: rendered.text,
+        structured: rendered.structured,
+        is_error: false,
+    };
+    (output, Outcome::Ok, None)
 }
 
 /// A slot of the call's component (see [`crate::catalog::Slots`]), or the

@@ -75,6 +75,8 @@ pub use sandbox::{
 };
 pub use wasi::files::FileDenial;
 pub use wasi::net::{NetUse, NetworkEvent};
+/// The values a call takes and returns (Wasmtime's component values).
+pub use wasmtime::component::Val;
 
 #[cfg(test)]
 mod tests;
