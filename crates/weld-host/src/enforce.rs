@@ -21,6 +21,30 @@ use weld_runtime::{
 /// is sent (and weld never renders) an unbounded answer.
 pub const DEFAULT_OUTPUT: u64 = 4 * 1024 * 1024;
 
+/// Why a policy cannot be enforced exactly for a component: it is refused,
+/// never loosened.
+#[derive(Debug, thiserror::Error)]
+pub enum EnforceError {
+    /// The component imports an interface the policy denies.
+    #[error("the component imports `{import}`, which the policy denies ({rule})")]
+    DeniedImport {
+        /// The import.
+        import: String,
+        /// The rule that denies it.
+        rule: String,
+    },
+    /// A single granted file cannot be shown as the policy means it.
+    #[error("{0}")]
+    FileView(String),
+    /// The stored grant no longer holds (a pinned path moved), or does not
+    /// compile.
+    #[error(transparent)]
+    Grant(#[from] weld_policy::PolicyError),
+    /// The runtime refused the sandbox the grant describes.
+    #[error(transparent)]
+    Sandbox(#[from] weld_runtime::SandboxError),
+}
+
 /// What a component's policy compiles to: the sandbox and limits every call
 /// of its tools runs under.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,31 +102,28 @@ pub fn compile(
     defaults: CallLimits,
     env: &dyn Fn(&str) -> Option<String>,
     secret: &dyn Fn(&str) -> Option<String>,
-) -> Result<Enforcement, String> {
+) -> Result<Enforcement, EnforceError> {
     for import in imports {
         let decision = grant.interfaces.check(import);
         if !decision.allowed {
-            return Err(format!(
-                "the component imports `{import}`, which the policy denies ({})",
-                decision
+            return Err(EnforceError::DeniedImport {
+                import: import.clone(),
+                rule: decision
                     .rule
                     .map(|r| r.to_string())
-                    .unwrap_or_else(|| "not in interfaces.allow".into())
-            ));
+                    .unwrap_or_else(|| "not in interfaces.allow".into()),
+            });
         }
     }
     let mut sandbox = Sandbox::builder();
     sandbox.network(NetworkGrant::new(grant.network.clone()));
     for storage in grant.storage.iter().filter(|s| s.kind == PathKind::Dir) {
-        sandbox.preopened_dir(
-            Preopen::new(
-                storage.host_path.clone(),
-                storage.guest_path.clone(),
-                storage.write,
-                identity(storage.identity),
-            )
-            .map_err(|e| e.to_string())?,
-        );
+        sandbox.preopened_dir(Preopen::new(
+            storage.host_path.clone(),
+            storage.guest_path.clone(),
+            storage.write,
+            identity(storage.identity),
+        )?);
     }
     for view in file_views(&grant.storage)? {
         sandbox.file_view(view);
@@ -142,7 +163,7 @@ pub fn compile(
         limits.timeout = timeout.max(Duration::from_millis(1));
     }
     Ok(Enforcement {
-        sandbox: sandbox.build().map_err(|e| e.to_string())?,
+        sandbox: sandbox.build()?,
         limits,
         output: Some(grant.limits.output.map_or(DEFAULT_OUTPUT, |o| o.0)),
         concurrency: grant.limits.concurrency,
@@ -166,7 +187,7 @@ fn identity(pinned: weld_policy::Identity) -> DirIdentity {
 /// granted directory tree is refused unless that tree already gives the
 /// file's access (then the tree exposes the file and no view is needed):
 /// the view would take away part of the tree's grant.
-fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
+fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, EnforceError> {
     let dirs: Vec<&StorageGrant> = storage.iter().filter(|g| g.kind == PathKind::Dir).collect();
     let mut views: Vec<FileView> = Vec::new();
     for file in storage.iter().filter(|g| g.kind == PathKind::File) {
@@ -181,11 +202,11 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
             split(&file.host_path),
             file.host_path.parent(),
         ) else {
-            return Err(format!(
+            return Err(EnforceError::FileView(format!(
                 "the granted file {} cannot be shown in a view of its directory: its path (or \
                  its real path) has no parent directory or is not UTF-8; grant the directory",
                 file.guest_path
-            ));
+            )));
         };
         let access = |write: bool| if write { "read-write" } else { "read-only" };
         // The tree exposes the file only where the file's path inside the
@@ -218,7 +239,7 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
                     file.host_path.display(),
                 )
             };
-            return Err(format!(
+            return Err(EnforceError::FileView(format!(
                 "the policy grants the file {} {} inside the directory {}, granted {}; weld shows \
                  a single file through its own view of {guest_dir} holding only the granted \
                  files, which would hide the rest of that directory: {why}",
@@ -226,27 +247,25 @@ fn file_views(storage: &[StorageGrant]) -> Result<Vec<FileView>, String> {
                 access(file.write),
                 d.guest_path,
                 access(d.write),
-            ));
+            )));
         }
-        let entry =
-            GrantedFile::new(guest_name, host_name, file.write).map_err(|e| e.to_string())?;
+        let entry = GrantedFile::new(guest_name, host_name, file.write)?;
         match views.iter_mut().find(|v| v.guest_dir() == guest_dir) {
             Some(view) if view.host_dir() != host_dir => {
-                return Err(format!(
+                return Err(EnforceError::FileView(format!(
                     "the granted files in {guest_dir} are really in two directories ({} and {}, \
                      through a symlink); weld shows one directory per path — grant each file by \
                      its real path",
                     view.host_dir().display(),
                     host_dir.display()
-                ));
+                )));
             }
             Some(view) => {
                 view.add(entry);
             }
             None => {
                 let mut view =
-                    FileView::new(host_dir.to_path_buf(), guest_dir, identity(file.identity))
-                        .map_err(|e| e.to_string())?;
+                    FileView::new(host_dir.to_path_buf(), guest_dir, identity(file.identity))?;
                 view.add(entry);
                 views.push(view);
             }
@@ -265,7 +284,7 @@ mod tests {
         let imports: Vec<String> = imports.iter().map(|s| s.to_string()).collect();
         let env = |key: &str| (key == "GRANTED").then(|| "value".to_string());
         let secret = |key: &str| (key == "TOKEN").then(|| "s3cret".to_string());
-        compile(&grant, &imports, CallLimits::default(), &env, &secret)
+        compile(&grant, &imports, CallLimits::default(), &env, &secret).map_err(|e| e.to_string())
     }
 
     #[test]

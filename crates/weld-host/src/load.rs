@@ -58,12 +58,13 @@ pub enum LoadError {
     },
     /// A policy parses but weld cannot enforce it exactly for this
     /// component, so it is refused rather than loosened.
-    #[error("the policy of `{name}` cannot be enforced: {message}")]
+    #[error("the policy of `{name}` cannot be enforced: {cause}")]
     Unenforceable {
         /// The component.
         name: String,
         /// What cannot be enforced, and what to do instead.
-        message: String,
+        #[source]
+        cause: Box<crate::enforce::EnforceError>,
     },
     /// Two components would be served under one name, so their tool
     /// names would clash; carries the name.
@@ -358,14 +359,14 @@ pub fn compile_policy(
     imports: &[String],
     limits: CallLimits,
 ) -> Result<Enforcement, LoadError> {
-    let unenforceable = |message: String| LoadError::Unenforceable {
+    let unenforceable = |cause: crate::enforce::EnforceError| LoadError::Unenforceable {
         name: name.to_string(),
-        message,
+        cause: Box::new(cause),
     };
     let grant = stored
         .policy
         .compile_pinned(&stored.pins, &RealFileSystem)
-        .map_err(|e| unenforceable(e.to_string()))?;
+        .map_err(|e| unenforceable(e.into()))?;
     let secrets = store.secrets(name)?;
     crate::enforce::compile(
         &grant,

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let code = match runtime.block_on(cmd::run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", cmd::describe(&error));
             ExitCode::FAILURE
         }
     };

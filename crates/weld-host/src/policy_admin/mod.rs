@@ -47,12 +47,13 @@ pub enum ManageError {
     Change(#[from] weld_policy::PolicyError),
     /// The changed policy is valid but weld could not enforce it for this
     /// component, so it was not written.
-    #[error("the policy of `{name}` was not changed: weld could not enforce the result: {message}")]
+    #[error("the policy of `{name}` was not changed: weld could not enforce the result: {cause}")]
     Unenforceable {
         /// The component.
         name: String,
         /// What cannot be enforced, and what to do instead.
-        message: String,
+        #[source]
+        cause: Box<crate::enforce::EnforceError>,
     },
     /// The installed component could not be loaded to check the changed
     /// policy against its imports, so nothing was written.
@@ -249,9 +250,9 @@ impl Policies {
         compile_policy(&self.store, name, &stored, loaded.imports(), self.limits)
             .map(drop)
             .map_err(|error| match error {
-                LoadError::Unenforceable { message, .. } => ManageError::Unenforceable {
+                LoadError::Unenforceable { cause, .. } => ManageError::Unenforceable {
                     name: name.to_string(),
-                    message,
+                    cause,
                 },
                 LoadError::Store(error) => ManageError::Store(error),
                 other => ManageError::Load {

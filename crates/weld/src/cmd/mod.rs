@@ -101,6 +101,21 @@ impl Env {
     }
 }
 
+/// An error and its causes on one line, each cause once: weld's library
+/// errors often say their cause in their own message too (so that a message
+/// shown alone is complete), and a cause already said is not repeated.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut out = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 /// Runs one command.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let Cli {
@@ -215,4 +230,25 @@ fn base_dir(given: Option<PathBuf>, or_current: bool) -> Result<Option<PathBuf>>
         bail!("the base directory {} is not a directory", dir.display());
     }
     Ok(Some(real))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the policy cannot be enforced: {0}")]
+    struct SaysItsCause(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_chain_is_one_line_and_says_each_cause_once() {
+        let io = || std::io::Error::other("disk on fire");
+        let error = anyhow::Error::new(SaysItsCause(io())).context("weld add failed");
+        assert_eq!(
+            describe(&error),
+            "weld add failed: the policy cannot be enforced: disk on fire"
+        );
+        let error = anyhow::Error::new(io()).context("reading x");
+        assert_eq!(describe(&error), "reading x: disk on fire");
+    }
 }

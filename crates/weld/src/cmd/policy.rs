@@ -170,7 +170,7 @@ pub(super) fn audit_cli_change<T>(
     let audit = match open_audit(store, AuditFailure::KeepServing) {
         Ok(audit) => audit,
         Err(error) => {
-            tracing::warn!(error = format!("{error:#}"), "policy change not audited");
+            tracing::warn!(error = super::describe(&error), "policy change not audited");
             return;
         }
     };
@@ -197,7 +197,7 @@ pub(super) fn audit_cli_change<T>(
             Outcome::Refused
         },
         change: Some(change),
-        error: result.as_ref().err().map(|e| format!("{e:#}")),
+        error: result.as_ref().err().map(super::describe),
     });
     audit.flush(Duration::from_secs(5));
 }
