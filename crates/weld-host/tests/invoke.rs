@@ -182,32 +182,43 @@ async fn a_component_at_its_concurrency_limit_refuses_the_next_call_when_its_pol
         }),
         ..Enforcement::deny_all(limits())
     });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let entry = Arc::clone(f.entry("g_spin"));
-    let audit = f.audit.clone();
-    let holder = tokio::spawn(async move {
-        invoke(&entry, None, &audit, None, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    // Until the holder has its slot, a second call may still get one.
+    // A call that spins until stopped holds the component's one slot. It
+    // is itself refused if a probe holds the slot when it starts, so it is
+    // started again until it runs; a probe while it runs must be refused.
+    let spawn_holder = || {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let entry = Arc::clone(f.entry("g_spin"));
+        let audit = f.audit.clone();
+        let task = tokio::spawn(async move {
+            invoke(&entry, None, &audit, None, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        (task, stop)
+    };
+    let mut holder = spawn_holder();
     let mut refused = None;
-    for _ in 0..1000 {
+    for _ in 0..2000 {
+        if holder.0.is_finished() {
+            holder = spawn_holder();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
         let output = done(f.call("g_add-one", json!({"x": 1})).await);
         if output.is_error {
             refused = output.text;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let refused = refused.expect("the second call is refused while the first runs");
+    let refused = refused.expect("a call is refused while another runs");
     assert!(
         refused.contains("concurrency limit of 1") && refused.contains("refuses more"),
         "{refused}"
     );
+    let (task, stop) = holder;
     drop(stop);
-    holder.await.expect("holder");
+    let invoked = task.await.expect("holder");
+    assert!(matches!(invoked, Invoked::Cancelled), "{invoked:?}");
     let outcomes: Vec<String> = f.records().into_iter().map(|r| r.outcome).collect();
     assert!(
         outcomes.contains(&"refused_busy".to_string()),
