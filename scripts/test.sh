@@ -3,6 +3,7 @@
 # components built from source, the rmcp client over real pipes and
 # sockets), then the official Python MCP SDK against the built binary.
 # Installs what it needs (the wasm32-wasip2 target, cargo-nextest if absent,
+# Debian's docker-registry, htpasswd and openssl for the distribution tests,
 # a Python venv under target/). Safe to re-run; only changed parts rebuild.
 set -euo pipefail
 
@@ -14,6 +15,20 @@ step() { printf '\n==> %s\n' "$*"; }
 if ! cargo nextest --version >/dev/null 2>&1; then
   step "installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+# The distribution tests start a real OCI registry (CNCF Distribution, as
+# Debian packages it) on loopback, one with htpasswd basic auth, and check
+# signatures against openssl.
+missing=()
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if ((${#missing[@]})); then
+  step "installing ${missing[*]}"
+  if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # One build of the whole workspace with its test features unified; it also

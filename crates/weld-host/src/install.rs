@@ -15,24 +15,47 @@ use std::sync::Arc;
 
 use weld_policy::{Pins, Policy, PolicyError, RealFileSystem};
 use weld_runtime::{CallLimits, Metering, RuntimeError};
-use weld_store::StoreError;
+use weld_store::{NewComponent, Provenance, StoreError};
 
 use crate::Host;
 use crate::catalog::{Catalog, ComponentEntry, Skipped};
 use crate::enforce::Enforcement;
-use crate::load::{LoadError, StoredPolicy, compile_policy, read_component_file};
+use crate::load::{
+    FileComponent, LoadError, StoredPolicy, compile_policy, read_component_file,
+};
 use crate::policy_admin::{ManageError, refuse_symlink};
 
 /// What to install.
 pub struct Request<'a> {
-    /// The component file.
-    pub path: &'a Path,
-    /// Its name; derived from the file name when `None`.
-    pub name: Option<&'a str>,
+    /// The component, read (from a file, a registry or a URL) and named.
+    pub component: FileComponent,
+    /// Where it came from, as recorded and shown (`file:/abs/path`,
+    /// `oci://…`, `https://…`).
+    pub source: String,
+    /// What was proven about its origin (`None` for a local file).
+    pub provenance: Option<Provenance>,
     /// Replace a component installed under the same name.
     pub force: bool,
     /// The policy the component offers, and where it was read from.
     pub policy: Option<(&'a Path, &'a Policy)>,
+}
+
+impl Request<'_> {
+    /// A request for the component file at `path`, named `name` or after
+    /// the file.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be read or its docs section is malformed.
+    pub fn file(path: &Path, name: Option<&str>) -> Result<Self, InstallError> {
+        Ok(Self {
+            component: read_component_file(path, name)?,
+            source: format!("file:{}", absolute(path).display()),
+            provenance: None,
+            force: false,
+            policy: None,
+        })
+    }
 }
 
 /// An installed component, described.
@@ -105,10 +128,10 @@ pub fn refusal(refused: &Skipped) -> String {
 /// # Errors
 ///
 /// See [`InstallError`]; nothing is written when it is returned.
-pub fn install(host: &Host, request: &Request<'_>) -> Result<Installed, InstallError> {
+pub fn install(host: &Host, request: Request<'_>) -> Result<Installed, InstallError> {
     let store = host.store();
     let runtime = host.runtime();
-    let file = read_component_file(request.path, request.name)?;
+    let file = request.component;
     if !request.force && store.index()?.components.contains_key(&file.name) {
         return Err(StoreError::AlreadyInstalled(file.name).into());
     }
@@ -118,8 +141,10 @@ pub fn install(host: &Host, request: &Request<'_>) -> Result<Installed, InstallE
     let inspection = runtime.inspect(&file.bytes)?;
     crate::catalog::inspected_tools(&file.name, &file.docs, &inspection)
         .map_err(|refused| InstallError::Refused(Box::new(refused)))?;
-    // It runs deny-all, so unmetered, until a policy says otherwise.
-    let loaded = runtime.compile(file.digest.hex(), Metering::Off, &file.bytes)?;
+    // It runs deny-all, so unmetered, until a policy says otherwise. A
+    // digest compiled before (installed under another name, or earlier)
+    // comes from the cache: no second compile.
+    let loaded = runtime.load(file.digest.hex(), Metering::Off, || Ok(file.bytes.clone()))?;
     let mut pins = Pins::default();
     if let Some((path, policy)) = request.policy {
         let refused = |cause: PolicyRefusal| InstallError::Policy {
@@ -147,15 +172,18 @@ pub fn install(host: &Host, request: &Request<'_>) -> Result<Installed, InstallE
         .map_err(|e| refused(e.into()))?;
         pins = pinned;
     }
-    let source = format!("file:{}", absolute(request.path).display());
-    let installed = store.install(
-        &file.name,
-        &file.bytes,
-        &source,
-        file.docs.clone(),
+    let imports = loaded.imports().to_vec();
+    let installed = store.install_component(
+        &NewComponent {
+            name: &file.name,
+            bytes: &file.bytes,
+            source: &request.source,
+            docs: file.docs.clone(),
+            provenance: request.provenance,
+            imports: imports.clone(),
+        },
         request.force,
     )?;
-    let imports = loaded.imports().to_vec();
     let catalog = Catalog::build(vec![ComponentEntry {
         name: file.name.clone(),
         digest: installed.digest.to_string(),

@@ -6,7 +6,9 @@
 //! [`ToolSpec`]s, compiles each component's policy into the sandbox its
 //! calls run in ([`enforce`]), watches the state and swaps the catalog whole
 //! when it changes ([`load`]), changes policies through one writer
-//! ([`policy_admin`]), installs components ([`install`]), runs a tool call
+//! ([`policy_admin`]), fetches and proves remote components
+//! ([`distribution`], [`trust`]), installs components ([`install`]) and
+//! pins them ([`lockfile`]), runs a tool call
 //! from arguments to output ([`invoke`](mod@invoke)) and audits every call and change
 //! ([`audit`]).
 //!
@@ -18,20 +20,29 @@
 //!
 //! - No MCP, JSON-RPC or HTTP: no `rmcp`, no `hyper`; its types are not wire
 //!   types. A front end converts them.
-//! - Opens no socket and serves nothing: a guest's network access is the
-//!   runtime's, checked against the policy this crate compiled.
+//! - Serves nothing, and opens no socket of its own: a guest's network
+//!   access is the runtime's, checked against the policy this crate
+//!   compiled; fetching a component ([`distribution`]) goes through
+//!   `weld-dist`'s client, and never happens on a tool call's path.
+//! - Keeps nothing it fetched that it has not proven: a remote component's
+//!   signature is verified (`weld-trust`) against the trust policy
+//!   ([`trust`]) before its layer is downloaded, and its bytes against the
+//!   signed digest before they are installed.
 //! - Writes a policy only through [`policy_admin::Policies`], under the
 //!   state's lock, with its pins.
 
 pub mod audit;
 pub mod catalog;
+pub mod distribution;
 pub mod enforce;
 pub mod install;
 pub mod invoke;
 pub mod load;
+pub mod lockfile;
 pub mod outcome;
 mod pins;
 pub mod policy_admin;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

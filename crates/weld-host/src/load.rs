@@ -97,14 +97,28 @@ pub fn read_component_file(path: &Path, name: Option<&str>) -> Result<FileCompon
         path: path.to_path_buf(),
         cause,
     })?;
-    let docs = docs::read(&bytes).map_err(|cause| LoadError::Docs {
-        path: path.to_path_buf(),
-        cause,
-    })?;
     let name = match name {
         Some(name) => name.to_string(),
         None => weld_store::default_name(path),
     };
+    component_from_bytes(bytes, name, path)
+}
+
+/// Describes a component's `bytes` (read from `origin`, named in errors)
+/// to be installed or served as `name`.
+///
+/// # Errors
+///
+/// When the name is invalid or the docs section is malformed.
+pub fn component_from_bytes(
+    bytes: Vec<u8>,
+    name: String,
+    origin: &Path,
+) -> Result<FileComponent, LoadError> {
+    let docs = docs::read(&bytes).map_err(|cause| LoadError::Docs {
+        path: origin.to_path_buf(),
+        cause,
+    })?;
     weld_store::validate_name(&name)?;
     Ok(FileComponent {
         name,

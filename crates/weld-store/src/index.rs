@@ -29,6 +29,47 @@ pub struct InstalledComponent {
     /// The component's documentation (empty when it has none).
     #[serde(default)]
     pub docs: ComponentDocs,
+    /// How it was fetched and whose signature it carries; `None` for a
+    /// local file, which a person chose by its path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// The interfaces it imports, as described when it was installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<String>,
+}
+
+/// What was proven about a component fetched from a registry or a URL
+/// when it was installed (weld-host decides it; the store records it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The OCI manifest digest the signature covers (`None` for https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Digest>,
+    /// Who signed it: `key sha256:…` or `SUBJECT (issuer ISSUER)`; `None`
+    /// when it was installed unsigned under an explicit opt-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// When the signature (or the opt-out) was checked, seconds since the
+    /// Unix epoch.
+    pub verified_at: u64,
+}
+
+/// A component to install: what [`Store::install_component`] records.
+#[derive(Debug, Clone)]
+pub struct NewComponent<'a> {
+    /// The name to install it under.
+    pub name: &'a str,
+    /// Its bytes.
+    pub bytes: &'a [u8],
+    /// Where it came from, for people.
+    pub source: &'a str,
+    /// Its documentation.
+    pub docs: ComponentDocs,
+    /// What was proven about where it came from.
+    pub provenance: Option<Provenance>,
+    /// The interfaces it imports.
+    pub imports: Vec<String>,
 }
 
 /// The index file.
@@ -120,6 +161,33 @@ impl Store {
         docs: ComponentDocs,
         replace: bool,
     ) -> Result<InstalledComponent, StoreError> {
+        let new = NewComponent {
+            name,
+            bytes,
+            source,
+            docs,
+            provenance: None,
+            imports: Vec::new(),
+        };
+        self.install_component(&new, replace)
+    }
+
+    /// Installs `new`: blob first, then the index.
+    ///
+    /// # Errors
+    ///
+    /// On a bad name, a name already taken (unless `replace`), or I/O.
+    pub fn install_component(
+        &self,
+        new: &NewComponent<'_>,
+        replace: bool,
+    ) -> Result<InstalledComponent, StoreError> {
+        let NewComponent {
+            name,
+            bytes,
+            source,
+            ..
+        } = *new;
         validate_name(name)?;
         let _lock = self.lock()?;
         let mut index = self.index()?;
@@ -140,7 +208,9 @@ impl Store {
             size: bytes.len() as u64,
             source: source.to_string(),
             installed_at,
-            docs,
+            docs: new.docs.clone(),
+            provenance: new.provenance.clone(),
+            imports: new.imports.clone(),
         };
         index.components.insert(name.to_string(), entry.clone());
         self.write_index(&index)?;

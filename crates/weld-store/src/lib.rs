@@ -49,6 +49,7 @@ pub mod docs;
 mod error;
 mod files;
 mod index;
+mod maintenance;
 mod name;
 mod policy;
 mod secrets;
@@ -60,7 +61,8 @@ pub use digest::Digest;
 pub use docs::{ComponentDocs, FunctionDocs};
 pub use error::StoreError;
 pub use files::{create_private_dir, write_atomically};
-pub use index::{Index, InstalledComponent};
+pub use index::{Index, InstalledComponent, NewComponent, Provenance};
+pub use maintenance::BlobCheck;
 pub use name::{RESERVED_NAME, default_name, validate_name};
 pub use policy::{PolicyUpdate, StoredPolicy};
 

@@ -64,6 +64,16 @@ pub struct Dirs {
     /// relative URIs a model asks for.
     #[arg(long, global = true, env = "WELD_BASE_DIR", value_name = "DIR")]
     pub base_dir: Option<PathBuf>,
+    /// The configuration file: registries, download limits, and whose
+    /// signatures to trust for which sources (docs/trust.md). Default:
+    /// $XDG_CONFIG_HOME/weld/weld.toml, else ~/.config/weld/weld.toml.
+    #[arg(long, global = true, env = "WELD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The lock file `weld add`, `update`, `remove` and `sync` keep, and
+    /// `weld sync` installs from. Default: weld.lock beside the
+    /// configuration file.
+    #[arg(long, global = true, env = "WELD_LOCK", value_name = "FILE")]
+    pub lock: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +85,34 @@ pub enum Command {
     /// ahead of time and describe its tools. Atomic: a failure leaves the
     /// previous state as it was.
     Add(AddArgs),
+    /// Install exactly the tools a lock file names (by digest, signer
+    /// re-verified, approved policies checked against their digests), and
+    /// remove the ones it does not name.
+    Sync(SyncArgs),
+    /// Fetch a newer version of an installed tool from its source, verify
+    /// it, show what changed (signer, imports, proposed policy), and install
+    /// it when confirmed.
+    Update(UpdateArgs),
+    /// Write the lock file (and the approved policies beside it) from what
+    /// is installed now.
+    Lock,
+    /// Make a signing key pair: FILE.key (private, 0600) and FILE.pub (the
+    /// public key others put in their weld.toml). Same PEM formats as
+    /// openssl and cosign's public keys.
+    Keygen {
+        /// Where to write (without extension).
+        #[arg(long, short, default_value = "weld", value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Sign a published component (oci://…) in the registry, in cosign's
+    /// formats, or a file (writes FILE.sig, as `cosign sign-blob`).
+    Sign(SignArgs),
+    /// Push a component (and the policy it proposes) to an OCI registry in
+    /// the CNCF Wasm layout, and sign it when --key is given.
+    Publish(PublishArgs),
+    /// The stored component blobs.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Uninstall a component.
     Remove {
         /// The component's name (see `weld list`).
@@ -244,8 +282,10 @@ impl From<AuditFailure> for weld_host::AuditFailure {
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// The component file (.wasm).
-    pub path: PathBuf,
+    /// What to install: a component file (.wasm), `oci://REGISTRY/REPO:TAG`,
+    /// `oci://REGISTRY/REPO@sha256:…`, or `https://…/tool.wasm`. Remote
+    /// sources must be signed by a signer weld.toml trusts for them.
+    pub source: String,
     /// Install under this name (default: from the file name). Tool names
     /// start with it.
     #[arg(long)]
@@ -262,6 +302,95 @@ pub struct AddArgs {
     /// Apply the proposed policy without asking.
     #[arg(long)]
     pub accept_policy: bool,
+    /// Install a remote source without a signature. Recorded, and shown by
+    /// `weld list` next to the tool.
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// https: the detached signature (cosign sign-blob) or Sigstore bundle
+    /// file. Default: URL.sigstore.json, then URL.sig, beside it.
+    #[arg(long, value_name = "FILE", conflicts_with = "digest")]
+    pub signature: Option<PathBuf>,
+    /// https: the sha256 digest the file must have, given by you instead of
+    /// a signature.
+    #[arg(long, value_name = "SHA256")]
+    pub digest: Option<String>,
+    /// Install the digest the lock file names for this source; never
+    /// resolve a tag.
+    #[arg(long)]
+    pub locked: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The lock file (default: --lock, else weld.lock beside weld.toml).
+    pub lock_file: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The installed component's name.
+    pub name: String,
+    /// Accept the new version (and a wider proposed policy) without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// `oci://REGISTRY/REPO:TAG` (or @sha256:…), or a file.
+    pub target: String,
+    /// The private key (PEM, from `weld keygen` or openssl).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Which signature formats to write (oci).
+    #[arg(long, value_enum, default_value_t = SignatureFormat::Both)]
+    pub format: SignatureFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The component file.
+    pub component: PathBuf,
+    /// Where: `oci://REGISTRY/REPO:TAG`.
+    pub reference: String,
+    /// The policy the component proposes, pushed as a second layer
+    /// (default: the file beside it named like it with .policy.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Sign what was pushed with this private key.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Which signature formats to write.
+    #[arg(long, value_enum, default_value_t = SignatureFormat::Both)]
+    pub format: SignatureFormat,
+}
+
+/// Signature formats weld writes (both verify with cosign).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignatureFormat {
+    /// cosign's legacy simple signing payload under the sha256-HEX.sig tag.
+    Simple,
+    /// A Sigstore bundle v0.3 attached as an OCI referrer.
+    Bundle,
+    /// Both.
+    Both,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Re-check every stored component against its digest.
+    Verify,
+    /// Delete the stored blobs no installed component names.
+    Gc,
 }
 
 #[derive(Debug, Args)]

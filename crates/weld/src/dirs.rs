@@ -36,3 +36,8 @@ pub fn cache_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
         None => xdg("XDG_CACHE_HOME", ".cache"),
     }
 }
+
+/// `$XDG_CONFIG_HOME/weld`, else `~/.config/weld`.
+pub fn config_dir() -> Result<PathBuf> {
+    xdg("XDG_CONFIG_HOME", ".config")
+}

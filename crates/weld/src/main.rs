@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod config;
 mod dirs;
 
 use std::process::ExitCode;

@@ -1,4 +1,5 @@
-//! HMAC approval tokens: the `requestState` a 2026-07-28 client carries
+//! Asking a person: the yes/no form both eras put to the user, and the
+//! HMAC approval tokens — the `requestState` a 2026-07-28 client carries
 //! from the `input_required` result that asked its user back to the retry
 //! that answers, binding the approval to exactly one change.
 
@@ -7,7 +8,20 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
+use rmcp::RoleServer;
+use rmcp::model::{
+    ElicitRequest, ElicitRequestParams, ElicitationSchema, InputRequest, InputRequiredResult,
+    ProtocolVersion,
+};
+use rmcp::service::RequestContext;
+use serde_json::json;
 use sha2::Sha256;
+
+use super::schemas::object;
+
+/// The key of the one input request of a change awaiting approval; its
+/// answer is `{"approve": true}`.
+pub(super) const APPROVE_KEY: &str = "approve";
 
 /// How long a person has to answer, and an approval stays valid.
 pub(super) const APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
@@ -90,6 +104,59 @@ impl Approvals {
         }
         Ok(())
     }
+}
+
+/// From 2026-07-28: the result that asks the client to put `question` to
+/// its user and call again with the answer and `state`.
+pub(super) fn ask_for_input(question: ElicitRequestParams, state: String) -> InputRequiredResult {
+    let mut requests = std::collections::BTreeMap::new();
+    requests.insert(
+        APPROVE_KEY.to_string(),
+        InputRequest::Elicitation(ElicitRequest::new(question)),
+    );
+    InputRequiredResult::new(Some(requests), Some(state))
+}
+
+/// A yes/no form: `message`, and one boolean `approve` titled `title`.
+pub(super) fn elicit_params(
+    message: String,
+    title: &str,
+    description: &str,
+) -> ElicitRequestParams {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            APPROVE_KEY: {
+                "type": "boolean",
+                "title": title,
+                "description": description,
+            }
+        },
+        "required": [APPROVE_KEY]
+    });
+    ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema: ElicitationSchema::from_json_schema(object(schema))
+            .unwrap_or_else(|_| ElicitationSchema::new(Default::default())),
+    }
+}
+
+/// Whether the client speaks 2026-07-28 or later (input_required, not
+/// elicitation/create).
+pub(super) fn is_modern(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+}
+
+/// Whether the client declared form elicitation (an empty `elicitation`
+/// object means form, for clients older than the `form`/`url` split).
+pub(super) fn can_elicit(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .client_capabilities()
+        .and_then(|c| c.elicitation)
+        .is_some_and(|e| e.form.is_some() || e.url.is_none())
 }
 
 fn now() -> u64 {

@@ -9,25 +9,22 @@
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ElicitRequest, ElicitRequestParams,
-    ElicitResult, ElicitationAction, ElicitationSchema, InputRequest, InputRequiredResult,
-    ProtocolVersion,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ElicitRequestParams, ElicitResult,
+    ElicitationAction,
 };
 use rmcp::service::RequestContext;
-use serde_json::{Value, json};
+use serde_json::Value;
 use weld_host::audit::BuiltinRecord;
 use weld_host::outcome::Outcome;
 use weld_host::policy_admin::{Changed, Direction, PolicyChange};
 use weld_policy::Pin;
 
 use super::Management;
-use super::approvals::APPROVAL_TIMEOUT;
+use super::approvals::{
+    APPROVAL_TIMEOUT, APPROVE_KEY, ask_for_input, can_elicit, elicit_params, is_modern,
+};
 use super::args::parse_change;
-use super::schemas::object;
 use super::{failed, note};
-
-/// The key of the one input request of a grant awaiting approval.
-const APPROVE_KEY: &str = "approve";
 
 impl Management {
     pub(super) async fn grant(
@@ -69,7 +66,7 @@ impl Management {
             let state = self
                 .approvals
                 .issue(&change.binding(preview.resolved.as_ref()));
-            return ask_for_input(message, state).into();
+            return ask_for_input(grant_question(message), state).into();
         }
         self.ask_now(change, preview.resolved, message, context, record)
             .await
@@ -109,7 +106,7 @@ impl Management {
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
         let asked = tokio::select! {
-            asked = context.peer.create_elicitation_with_timeout(elicit_params(message), Some(APPROVAL_TIMEOUT)) => asked,
+            asked = context.peer.create_elicitation_with_timeout(grant_question(message), Some(APPROVAL_TIMEOUT)) => asked,
             () = context.ct.cancelled() => {
                 return failed(record, Outcome::Declined, "the request was cancelled before the user answered".into());
             }
@@ -206,7 +203,7 @@ impl Management {
             && answer
                 .content
                 .as_ref()
-                .and_then(|c| c.get("approve"))
+                .and_then(|c| c.get(APPROVE_KEY))
                 .and_then(Value::as_bool)
                 == Some(true);
         if !approved {
@@ -218,17 +215,6 @@ impl Management {
         }
         self.apply(change, resolved, Outcome::Applied, record).await
     }
-}
-
-/// From 2026-07-28: the result that asks the client to put `message` to
-/// its user and call again with the answer and `state`.
-fn ask_for_input(message: String, state: String) -> InputRequiredResult {
-    let mut requests = std::collections::BTreeMap::new();
-    requests.insert(
-        APPROVE_KEY.to_string(),
-        InputRequest::Elicitation(ElicitRequest::new(elicit_params(message))),
-    );
-    InputRequiredResult::new(Some(requests), Some(state))
 }
 
 /// What the person is shown: exactly what is asked, where its path really
@@ -258,37 +244,10 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
-fn elicit_params(message: String) -> ElicitRequestParams {
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            APPROVE_KEY: {
-                "type": "boolean",
-                "title": "Grant this access?",
-                "description": "true grants exactly the change shown; anything else grants nothing."
-            }
-        },
-        "required": [APPROVE_KEY]
-    });
-    ElicitRequestParams::FormElicitationParams {
-        meta: None,
+fn grant_question(message: String) -> ElicitRequestParams {
+    elicit_params(
         message,
-        requested_schema: ElicitationSchema::from_json_schema(object(schema))
-            .unwrap_or_else(|_| ElicitationSchema::new(Default::default())),
-    }
-}
-
-fn is_modern(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .protocol_version()
-        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
-}
-
-/// Whether the client declared form elicitation (an empty `elicitation`
-/// object means form, for clients older than the `form`/`url` split).
-fn can_elicit(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .client_capabilities()
-        .and_then(|c| c.elicitation)
-        .is_some_and(|e| e.form.is_some() || e.url.is_none())
+        "Grant this access?",
+        "true grants exactly the change shown; anything else grants nothing.",
+    )
 }

@@ -1,5 +1,5 @@
 //! weld's built-in MCP tools: list components, show a policy, request a
-//! grant, revoke. One table ([`TOOLS`]) gives each its name, description and
+//! grant, request an install, revoke. One table ([`TOOLS`]) gives each its name, description and
 //! schemas; `tools/list`, dispatch and the docs follow it.
 //!
 //! The model can ask; only a person or the operator grants. A grant asked
@@ -29,6 +29,7 @@ mod approvals;
 mod args;
 mod change;
 mod grant;
+mod install;
 mod read;
 mod schemas;
 
@@ -43,6 +44,7 @@ use rmcp::{ErrorData as McpError, RoleServer};
 use serde_json::Value;
 use weld_host::audit::{Audit, BuiltinRecord};
 use weld_host::catalog::Registry;
+use weld_host::distribution::Installer;
 use weld_host::outcome::Outcome;
 use weld_host::policy_admin::{Policies, PolicyChange};
 use weld_policy::Pin;
@@ -68,11 +70,12 @@ enum Op {
     List,
     Show,
     Grant,
+    Install,
     Revoke,
 }
 
 /// The built-in tools, in name order.
-pub const TOOLS: [Builtin; 4] = [
+pub const TOOLS: [Builtin; 5] = [
     Builtin {
         name: "weld_list_components",
         op: Op::List,
@@ -94,6 +97,20 @@ pub const TOOLS: [Builtin; 4] = [
                       can run instead.",
         input: schemas::change_input,
         output: schemas::change_output,
+        read_only: false,
+    },
+    Builtin {
+        name: "weld_request_install",
+        op: Op::Install,
+        description: "Asks to install a tool from an OCI registry (oci://REGISTRY/REPO:TAG or \
+                      @sha256:…) or an https:// URL. weld first verifies its signature against \
+                      the publishers the user trusts (weld.toml) and refuses anything else; then \
+                      it shows the user who signed it, its digest, what it imports and offers, \
+                      and installs it only if a person approves, with no access until granted. \
+                      If the client cannot ask the user, the result names the `weld add` \
+                      command the user can run instead.",
+        input: schemas::install_input,
+        output: schemas::install_output,
         read_only: false,
     },
     Builtin {
@@ -152,6 +169,9 @@ pub struct Management {
     options: BuiltinOptions,
     tools: Vec<Tool>,
     approvals: Approvals,
+    installer: Option<Arc<Installer>>,
+    /// Why there is no installer, for the refusal.
+    installer_unavailable: Option<String>,
 }
 
 impl Management {
@@ -164,7 +184,20 @@ impl Management {
             options,
             tools: TOOLS.iter().map(Builtin::tool).collect(),
             approvals: Approvals::new()?,
+            installer: None,
+            installer_unavailable: None,
         })
+    }
+
+    /// Serves install requests through `installer` (or refuses them, saying
+    /// `why` not, when it is an error).
+    #[must_use]
+    pub fn with_installer(mut self, installer: Result<Installer, String>) -> Self {
+        match installer {
+            Ok(installer) => self.installer = Some(Arc::new(installer)),
+            Err(why) => self.installer_unavailable = Some(why),
+        }
+        self
     }
 
     /// The built-in tools' definitions.
@@ -198,6 +231,7 @@ impl Management {
             Op::List => self.list(registry, &mut record).await.into(),
             Op::Show => self.show(request, &mut record).await.into(),
             Op::Grant => self.grant(request, context, &mut record).await,
+            Op::Install => self.install(request, context, &mut record).await,
             Op::Revoke => self.revoke(request, &mut record).await.into(),
         };
         audit.record_builtin(record);
@@ -232,6 +266,21 @@ fn structured(value: Value) -> CallToolResult {
     let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
     result.structured_content = Some(value);
     result
+}
+
+/// An error and its causes on one line, each cause once.
+fn describe_error(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn failed(record: &mut BuiltinRecord, outcome: Outcome, message: String) -> CallToolResult {

@@ -74,6 +74,41 @@ pub(super) fn change_output() -> Value {
     })
 }
 
+pub(super) fn install_input() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "source": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 2048,
+                "description": "oci://REGISTRY/REPOSITORY:TAG, oci://REGISTRY/REPOSITORY@sha256:HEX, or an https:// URL of a .wasm component. Local paths are refused: a person installs those."
+            },
+            "name": {
+                "type": "string",
+                "description": "The name to install it under (default: the repository's or file's last segment); its tools are named NAME_FUNCTION.",
+                "pattern": "^[a-z][a-z0-9-]{0,63}$"
+            }
+        },
+        "required": ["source"],
+        "additionalProperties": false
+    })
+}
+
+pub(super) fn install_output() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "installed": {"type": "string", "description": "The name it was installed under."},
+            "digest": {"type": "string", "description": "The sha256 digest of the component installed."},
+            "tools": {"type": "array", "items": {"type": "string"}, "description": "The tools it serves; a running weld lists them within a second."},
+            "note": {"type": "string"}
+        },
+        "required": ["installed", "digest", "tools", "note"],
+        "additionalProperties": false
+    })
+}
+
 pub(super) fn show_output() -> Value {
     json!({
         "type": "object",

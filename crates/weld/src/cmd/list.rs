@@ -17,6 +17,11 @@ struct Listed<'a> {
     size: u64,
     source: &'a str,
     installed_at: u64,
+    /// Who signed it (`key sha256:…`, an identity), `unsigned`, or `None`
+    /// for a local file.
+    trust: Option<String>,
+    /// The OCI manifest digest the signature covers.
+    manifest: Option<String>,
     tools: Vec<&'a ToolSpec>,
     not_tools: Vec<NotTool<'a>>,
     imports: Vec<String>,
@@ -52,6 +57,14 @@ pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
             size: installed.size,
             source: &installed.source,
             installed_at: installed.installed_at,
+            trust: installed.provenance.as_ref().map(|p| match &p.signer {
+                Some(signer) => format!("signed by {signer}"),
+                None => "UNSIGNED (installed with an explicit opt-out)".to_string(),
+            }),
+            manifest: installed
+                .provenance
+                .as_ref()
+                .and_then(|p| p.manifest.as_ref().map(ToString::to_string)),
             tools: catalog
                 .tools()
                 .iter()
@@ -89,6 +102,9 @@ pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
             component.size,
             component.source
         );
+        if let Some(trust) = &component.trust {
+            outln!("  {trust}");
+        }
         if let Some(error) = component.error {
             outln!(
                 "  DISABLED, none of its tools is served: {}",

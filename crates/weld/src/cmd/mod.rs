@@ -17,11 +17,14 @@ macro_rules! outln {
 
 mod add;
 mod audit;
+mod cache;
 mod call;
+mod distribute;
 mod docs;
 mod inspect;
 mod list;
 mod policy;
+mod progress;
 mod secret;
 mod serve;
 
@@ -92,6 +95,34 @@ impl Env {
         Ok(Host::new(store, Arc::new(runtime), limits))
     }
 
+    /// weld.toml, read and checked.
+    fn config(&self) -> Result<crate::config::Config> {
+        crate::config::load(self.dirs.config.as_deref())
+    }
+
+    /// Where the lock file is: --lock, else weld.lock beside weld.toml.
+    fn lock_path(&self) -> Result<PathBuf> {
+        if let Some(lock) = &self.dirs.lock {
+            return Ok(lock.clone());
+        }
+        let config = match &self.dirs.config {
+            Some(config) => config.clone(),
+            None => crate::config::default_path()?,
+        };
+        Ok(config.with_file_name("weld.lock"))
+    }
+
+    /// Writes the lock file of what `store` has installed now.
+    fn write_lock(&self, store: &Store) -> Result<()> {
+        let path = self.lock_path()?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        weld_host::lockfile::Lock::write_state(store, &path)
+            .with_context(|| format!("writing the lock file {}", path.display()))?;
+        Ok(())
+    }
+
     /// The host a person changes policies through: default limits, and
     /// `fs://./` meaning --base-dir, else the directory they run the
     /// command in.
@@ -132,10 +163,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             bail!("`weld __compile` is weld's own compiler process; it is not for people")
         }
         Command::Serve(args) => serve::serve(&env, args).await,
-        Command::Add(args) => add::add(&env.granting_host()?, &args),
+        Command::Add(args) => add::add(&env, &args).await,
+        Command::Sync(args) => distribute::sync(&env, &args).await,
+        Command::Update(args) => distribute::update(&env, &args).await,
+        Command::Lock => {
+            env.write_lock(&env.state()?)?;
+            outln!("wrote {}", env.lock_path()?.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keygen { output } => distribute::keygen(&output),
+        Command::Sign(args) => distribute::sign(&env, &args).await,
+        Command::Publish(args) => distribute::publish(&env, &args).await,
+        Command::Cache(command) => cache::run(&env, &command),
         Command::Remove { name } => {
-            let removed = env.state()?.remove(&name)?;
+            let store = env.state()?;
+            let removed = store.remove(&name)?;
             outln!("removed `{name}` ({})", removed.digest);
+            env.write_lock(&store)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List { json } => list::list(&env.host(1, None, CallLimits::default())?, json),

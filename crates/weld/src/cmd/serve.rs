@@ -50,8 +50,22 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
         let options = BuiltinOptions {
             allow_model_grants: args.allow_model_grants,
         };
-        let management =
-            Management::new(policies, options).context("drawing a key for grant approvals")?;
+        // A weld.toml that cannot be read refuses install requests (saying
+        // why); it never stops the installed tools from being served.
+        let installer = env
+            .config()
+            .and_then(|config| {
+                Ok(weld_host::distribution::Fetcher::new(config.dist, config.trust)?)
+            })
+            .map(|fetcher| weld_host::distribution::Installer::new(host.clone(), fetcher))
+            .map_err(|error| {
+                let why = super::describe(&error);
+                tracing::error!(error = %why, "install requests are refused: the configuration could not be used");
+                why
+            });
+        let management = Management::new(policies, options)
+            .context("drawing a key for grant approvals")?
+            .with_installer(installer);
         server = server.with_management(Arc::new(management));
     }
     let options = ServerOptions {

@@ -68,6 +68,8 @@ impl Dirs {
         let mut cmd = Command::new(weld_bin());
         cmd.env("WELD_STATE_DIR", &self.state)
             .env("WELD_CACHE_DIR", &self.cache)
+            // weld.toml and weld.lock: never the real user's.
+            .env("XDG_CONFIG_HOME", self.state.with_file_name("config"))
             .env(
                 "WELD_LOG",
                 std::env::var("WELD_LOG").unwrap_or_else(|_| "warn".into()),

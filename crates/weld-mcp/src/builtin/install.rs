@@ -1,0 +1,258 @@
+//! `weld_request_install`: the model asks for a tool from a registry or a
+//! URL; weld fetches it and proves its signature under the trust policy
+//! first (a source weld.toml does not trust is refused without asking
+//! anyone: a person cannot vouch for a publisher over MCP), then shows the
+//! person who signed it, its digest, what it imports and the functions it
+//! offers, and installs it only when they approve — in either MCP era, like
+//! a grant. It installs deny-all: a policy the artifact proposes is shown,
+//! never applied here.
+
+use rmcp::RoleServer;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ElicitRequestParams, ElicitResult,
+    ElicitationAction,
+};
+use rmcp::service::RequestContext;
+use serde_json::{Value, json};
+use weld_host::audit::BuiltinRecord;
+use weld_host::distribution::Preview;
+use weld_host::outcome::Outcome;
+
+use super::approvals::{
+    APPROVAL_TIMEOUT, APPROVE_KEY, ask_for_input, can_elicit, elicit_params, is_modern,
+};
+use super::{Management, failed, structured};
+
+impl Management {
+    pub(super) async fn install(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResponse {
+        let arguments = request.arguments.clone().unwrap_or_default();
+        let Some(source) = arguments.get("source").and_then(Value::as_str) else {
+            return failed(
+                record,
+                Outcome::InvalidArguments,
+                "`source` (an oci:// reference or an https:// URL) is required".into(),
+            )
+            .into();
+        };
+        let name = arguments.get("name").and_then(Value::as_str);
+        record.change = Some(format!("install {source}"));
+        let Some(installer) = &self.installer else {
+            let text = format!(
+                "Not installed: this weld serves no install requests ({}). The user can run:\n\n  \
+                 weld add {source}",
+                self.installer_unavailable
+                    .as_deref()
+                    .unwrap_or("started without a configuration for it")
+            );
+            return failed(record, Outcome::Refused, text).into();
+        };
+        // Fetched and proven before anyone is asked: a person approves a
+        // verified publisher's exact bytes, never an unchecked source.
+        let preview = match installer.preview(source, name).await {
+            Ok(preview) => preview,
+            Err(error) => {
+                let text = format!(
+                    "Not installed: {}. Nothing was written.",
+                    super::describe_error(&error)
+                );
+                return failed(record, Outcome::Refused, text).into();
+            }
+        };
+        record.component.clone_from(&preview.name);
+        record.digest.clone_from(&preview.digest);
+        record.change = Some(summary(&preview));
+        if request.request_state.is_some() || request.input_responses.is_some() {
+            return self.install_answered(request, preview, record).await.into();
+        }
+        if !can_elicit(context) {
+            let text = format!(
+                "Not installed: weld installs a tool only when a person approves it, and this \
+                 client cannot ask its user. The user can run:\n\n  weld add {source}{}",
+                name.map(|n| format!(" --name {n}")).unwrap_or_default()
+            );
+            return failed(record, Outcome::Refused, text).into();
+        }
+        let message = approval_message(&preview);
+        if is_modern(context) {
+            record.outcome = Outcome::ApprovalRequested;
+            let state = self.approvals.issue(&preview.binding());
+            return ask_for_input(install_question(message), state).into();
+        }
+        let asked = tokio::select! {
+            asked = context.peer.create_elicitation_with_timeout(install_question(message), Some(APPROVAL_TIMEOUT)) => asked,
+            () = context.ct.cancelled() => {
+                return failed(record, Outcome::Declined, "the request was cancelled before the user answered".into()).into();
+            }
+        };
+        match asked {
+            Ok(answer) => self.install_decided(preview, &answer, record).await.into(),
+            Err(error) => failed(
+                record,
+                Outcome::Refused,
+                format!(
+                    "Not installed: weld could not ask the user ({error}). The user can run:\n\n  \
+                     weld add {source}"
+                ),
+            )
+            .into(),
+        }
+    }
+
+    async fn install_answered(
+        &self,
+        request: &CallToolRequestParams,
+        preview: Preview,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResult {
+        let Some(state) = &request.request_state else {
+            return failed(
+                record,
+                Outcome::Refused,
+                "an approval came without its requestState; call weld_request_install again \
+                 without inputResponses to ask the user"
+                    .into(),
+            );
+        };
+        // Fetched again for the retry: the approval holds only if the
+        // source still proves the very bytes and signer the person saw.
+        if let Err(why) = self.approvals.redeem(state, &preview.binding()) {
+            return failed(
+                record,
+                Outcome::Refused,
+                format!(
+                    "Not installed: {why}. Call weld_request_install again (without \
+                     inputResponses or requestState) to ask the user."
+                ),
+            );
+        }
+        let answer = request
+            .input_responses
+            .as_ref()
+            .and_then(|r| r.get(APPROVE_KEY))
+            .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok());
+        match answer {
+            Some(answer) => self.install_decided(preview, &answer, record).await,
+            None => failed(
+                record,
+                Outcome::Refused,
+                format!("Not installed: no answer to input request `{APPROVE_KEY}`."),
+            ),
+        }
+    }
+
+    async fn install_decided(
+        &self,
+        preview: Preview,
+        answer: &ElicitResult,
+        record: &mut BuiltinRecord,
+    ) -> CallToolResult {
+        let approved = answer.action == ElicitationAction::Accept
+            && answer
+                .content
+                .as_ref()
+                .and_then(|c| c.get(APPROVE_KEY))
+                .and_then(Value::as_bool)
+                == Some(true);
+        if !approved {
+            return failed(
+                record,
+                Outcome::Declined,
+                format!("Not installed: the user declined ({}).", summary(&preview)),
+            );
+        }
+        let Some(installer) = self.installer.clone() else {
+            return failed(record, Outcome::Refused, "no installer".into());
+        };
+        let done = tokio::task::spawn_blocking(move || installer.install(preview)).await;
+        match done {
+            Ok(Ok(installed)) => {
+                record.outcome = Outcome::Applied;
+                let tools: Vec<&str> = installed
+                    .catalog
+                    .tools()
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect();
+                structured(json!({
+                    "installed": installed.name,
+                    "digest": installed.digest,
+                    "tools": tools,
+                    "note": "installed without a policy: it may use nothing but the clocks and \
+                             randomness until access is granted (weld_request_grant)",
+                }))
+            }
+            Ok(Err(error)) => failed(
+                record,
+                Outcome::Refused,
+                format!("Not installed: {}", super::describe_error(&error)),
+            ),
+            Err(error) => failed(record, Outcome::Refused, format!("internal error: {error}")),
+        }
+    }
+}
+
+fn summary(preview: &Preview) -> String {
+    format!(
+        "install {} as `{}` ({}, {})",
+        preview.fetched.source,
+        preview.name,
+        preview.digest,
+        preview
+            .fetched
+            .provenance
+            .signer
+            .as_deref()
+            .map_or_else(|| "UNSIGNED".to_string(), |s| format!("signed by {s}"))
+    )
+}
+
+/// What the person is shown: the source, the exact bytes, who signed them,
+/// what the tool imports and offers, and what it proposes.
+fn approval_message(preview: &Preview) -> String {
+    let fetched = &preview.fetched;
+    let mut message = format!(
+        "A tool call asks weld to install a tool:\n\n  source:  {}\n  name:    {}\n  \
+         digest:  {}\n",
+        fetched.source, preview.name, preview.digest
+    );
+    if let Some(manifest) = &fetched.provenance.manifest {
+        message.push_str(&format!("  manifest: {manifest}\n"));
+    }
+    match &fetched.provenance.signer {
+        Some(signer) => message.push_str(&format!("  signed by: {signer} (verified)\n")),
+        None => message.push_str("  UNSIGNED (allowed by an opt-out in weld.toml)\n"),
+    }
+    message.push_str("\nIt exports:\n");
+    for function in &preview.functions {
+        message.push_str(&format!("    {function}\n"));
+    }
+    message.push_str("It imports:\n");
+    for import in &preview.imports {
+        message.push_str(&format!("    {import}\n"));
+    }
+    if let Some((media_type, bytes)) = &fetched.proposed_policy {
+        message.push_str(&format!(
+            "\nIt proposes this policy ({media_type}); it will NOT be applied:\n\n"
+        ));
+        for line in String::from_utf8_lossy(bytes).lines().take(60) {
+            message.push_str(&format!("    {line}\n"));
+        }
+    }
+    message.push_str(
+        "\nIt is installed with no access at all. Approve only if you want this tool.",
+    );
+    message
+}
+
+fn install_question(message: String) -> ElicitRequestParams {
+    elicit_params(
+        message,
+        "Install this tool?",
+        "true installs exactly the tool shown; anything else installs nothing.",
+    )
+}

@@ -1,0 +1,237 @@
+//! `weld.toml`: weld's configuration file — for now where to fetch from and
+//! whom to trust (docs/trust.md). Strict like the policy parser: an unknown
+//! key, a missing key file or a scope that names nothing is an error with
+//! the line, never ignored.
+//!
+//! ```toml
+//! [distribution]
+//! insecure_registries = ["127.0.0.1:5000"]   # plain HTTP only for these
+//! max_component_mib = 64
+//! docker_config = "/home/me/.docker/config.json"
+//! credential_helpers = false
+//!
+//! [[trust]]
+//! scope = "oci://ghcr.io/acme/"
+//! keys = ["keys/acme.pub"]                    # relative to this file
+//!
+//! [[trust]]
+//! scope = "oci://ghcr.io/acme/"
+//! identities = [{ subject = "https://github.com/acme/tools/.github/workflows/release.yml@refs/tags/v1", issuer = "https://token.actions.githubusercontent.com" }]
+//! trusted_root = "trusted_root.json"
+//!
+//! [[unsigned]]
+//! scope = "oci://127.0.0.1:5000/dev/"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use weld_host::trust::{NamedSigner, Scope, TrustPolicy};
+use weld_trust::{PublicKey, TrustedRoot, TrustedSigner};
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    distribution: Distribution,
+    #[serde(default)]
+    trust: Vec<TrustRule>,
+    #[serde(default)]
+    unsigned: Vec<UnsignedRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Distribution {
+    #[serde(default)]
+    insecure_registries: Vec<String>,
+    max_component_mib: Option<u64>,
+    docker_config: Option<PathBuf>,
+    #[serde(default)]
+    credential_helpers: bool,
+    timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustRule {
+    scope: String,
+    #[serde(default)]
+    keys: Vec<PathBuf>,
+    #[serde(default)]
+    identities: Vec<Identity>,
+    trusted_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Identity {
+    subject: String,
+    issuer: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsignedRule {
+    scope: String,
+}
+
+/// The configuration, read and checked.
+pub struct Config {
+    /// Where the file was (or would be).
+    pub path: PathBuf,
+    /// Registry and download settings.
+    pub dist: weld_dist::Config,
+    /// Whom to trust for what.
+    pub trust: TrustPolicy,
+}
+
+/// The default place: `$XDG_CONFIG_HOME/weld/weld.toml`.
+pub fn default_path() -> Result<PathBuf> {
+    Ok(crate::dirs::config_dir()?.join("weld.toml"))
+}
+
+/// Reads the configuration at `path` (explicit) or the default place; a
+/// missing default file is the default configuration (signatures required,
+/// nobody trusted), a missing explicit one an error.
+pub fn load(explicit: Option<&Path>) -> Result<Config> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => default_path()?,
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            String::new()
+        }
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading {}", path.display()));
+        }
+    };
+    parse(&text, &path)
+}
+
+fn parse(text: &str, path: &Path) -> Result<Config> {
+    let file: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut dist = weld_dist::Config::default();
+    dist.insecure_registries = file.distribution.insecure_registries;
+    if let Some(mib) = file.distribution.max_component_mib {
+        if mib == 0 {
+            bail!("{}: max_component_mib must be at least 1", path.display());
+        }
+        dist.max_component_bytes = mib.saturating_mul(1024 * 1024);
+    }
+    dist.docker_config = file.distribution.docker_config.map(|p| base.join(p));
+    dist.credential_helpers = file.distribution.credential_helpers;
+    if let Some(secs) = file.distribution.timeout_seconds {
+        dist.timeout = Duration::from_secs(secs.max(1));
+    }
+    let mut trust = TrustPolicy::default();
+    for rule in file.trust {
+        let scope = Scope::new(&rule.scope).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut signers = Vec::new();
+        for key in &rule.keys {
+            let key_path = base.join(key);
+            let pem = std::fs::read_to_string(&key_path)
+                .with_context(|| format!("{}: reading the key {}", path.display(), key_path.display()))?;
+            let key = PublicKey::from_pem(&pem)
+                .with_context(|| format!("{}: the key {}", path.display(), key_path.display()))?;
+            signers.push(NamedSigner {
+                label: format!("key {} ({})", key.key_id(), key_path.display()),
+                signer: TrustedSigner::Key(key),
+            });
+        }
+        if !rule.identities.is_empty() {
+            let Some(root_path) = &rule.trusted_root else {
+                bail!(
+                    "{}: the rule for {} trusts identities but names no trusted_root \
+                     (a Sigstore trusted_root.json with the CA and log keys to check them against)",
+                    path.display(),
+                    rule.scope
+                );
+            };
+            let root_path = base.join(root_path);
+            let bytes = std::fs::read(&root_path)
+                .with_context(|| format!("{}: reading {}", path.display(), root_path.display()))?;
+            let root = Arc::new(
+                TrustedRoot::from_json(&bytes)
+                    .with_context(|| format!("{}: {}", path.display(), root_path.display()))?,
+            );
+            for identity in rule.identities {
+                signers.push(NamedSigner {
+                    label: format!("{} (issuer {})", identity.subject, identity.issuer),
+                    signer: TrustedSigner::Identity {
+                        root: Arc::clone(&root),
+                        subject: identity.subject,
+                        issuer: identity.issuer,
+                    },
+                });
+            }
+        } else if rule.trusted_root.is_some() {
+            bail!("{}: trusted_root is given for {} but no identities", path.display(), rule.scope);
+        }
+        if signers.is_empty() {
+            bail!(
+                "{}: the rule for {} names no keys and no identities; a rule that trusts \
+                 nobody would refuse everything under it",
+                path.display(),
+                rule.scope
+            );
+        }
+        trust.trust(scope, signers);
+    }
+    for rule in file.unsigned {
+        let scope = Scope::new(&rule.scope).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        trust.allow_unsigned(scope);
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        dist,
+        trust,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_key_is_an_error_with_its_line() {
+        let error = parse("[distribution]\ninsecure = true\n", Path::new("/x/weld.toml"))
+            .err()
+            .expect("refused");
+        let text = format!("{error:#}");
+        assert!(text.contains("unknown field `insecure`"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn a_rule_that_trusts_nobody_is_refused() {
+        let error = parse("[[trust]]\nscope = \"oci://r/x\"\n", Path::new("/x/weld.toml"))
+            .err()
+            .expect("refused");
+        assert!(format!("{error:#}").contains("names no keys"), "{error:#}");
+    }
+
+    #[test]
+    fn keys_are_read_relative_to_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = weld_trust::SigningKey::generate().expect("key");
+        std::fs::create_dir(dir.path().join("keys")).expect("mkdir");
+        std::fs::write(dir.path().join("keys/p.pub"), key.public_key().to_pem()).expect("key");
+        let config = parse(
+            "[[trust]]\nscope = \"oci://r/x\"\nkeys = [\"keys/p.pub\"]\n",
+            &dir.path().join("weld.toml"),
+        )
+        .expect("parsed");
+        assert!(matches!(
+            config.trust.requirement("oci://r/x:1"),
+            weld_host::trust::Requirement::Signed(s) if s.len() == 1
+        ));
+    }
+}

@@ -1,0 +1,511 @@
+//! Distribution against a real registry (Debian's `docker-registry`, on
+//! loopback): `weld publish` + `weld sign`, then `weld add oci://…`
+//! accepted only when signed by a trusted signer over exactly the digest
+//! installed — and refused, with nothing changed, when unsigned, signed by
+//! another key, re-pointed, tampered with, over the cap, unreachable or
+//! lying, or killed midway.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{Dirs, component, weld_ok};
+use crate::registry::TestRegistry;
+use crate::tamper::{Rule, Tamper};
+
+/// A registry, weld's directories, a publisher key pair, and a weld.toml
+/// that trusts the key for `oci://ADDR/tools` (and lets `oci://ADDR/dev` in
+/// unsigned).
+struct World {
+    registry: TestRegistry,
+    dirs: Dirs,
+    keys: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let registry = TestRegistry::start();
+        let dirs = Dirs::new();
+        let keys = tempfile::tempdir().expect("keys");
+        let world = Self {
+            registry,
+            dirs,
+            keys,
+        };
+        weld_ok(&world.dirs, &["keygen", "-o", &world.key("publisher")]).await;
+        weld_ok(&world.dirs, &["keygen", "-o", &world.key("stranger")]).await;
+        world.configure(&world.registry.addr().to_string(), "");
+        world
+    }
+
+    fn key(&self, name: &str) -> String {
+        self.keys.path().join(name).display().to_string()
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.dirs.state.with_file_name("config").join("weld")
+    }
+
+    /// Writes weld.toml trusting the publisher's key for `addr`'s `tools`
+    /// repositories (and plain HTTP to `addr` and the real registry).
+    fn configure(&self, addr: &str, extra: &str) {
+        self.configure_key(addr, extra, &format!("{}.pub", self.key("publisher")));
+    }
+
+    /// Writes weld.toml trusting the public key file `key` for `addr`'s
+    /// `tools` repositories.
+    fn configure_key(&self, addr: &str, extra: &str, key: &str) {
+        let dir = self.config_dir();
+        std::fs::create_dir_all(&dir).expect("config dir");
+        let real = self.registry.addr();
+        let text = format!(
+            "[distribution]\ninsecure_registries = [\"{real}\", \"{addr}\"]\n{extra}\n\
+             [[trust]]\nscope = \"oci://{addr}/tools\"\nkeys = [\"{key}\"]\n\n\
+             [[unsigned]]\nscope = \"oci://{addr}/dev\"\n"
+        );
+        std::fs::write(dir.join("weld.toml"), text).expect("weld.toml");
+    }
+
+    fn oci(&self, path: &str) -> String {
+        format!("oci://{}/{path}", self.registry.addr())
+    }
+
+    async fn publish(&self, file: &Path, reference: &str, signer: Option<&str>, format: &str) {
+        let mut args = vec![
+            "publish".to_string(),
+            file.display().to_string(),
+            reference.to_string(),
+            "--format".into(),
+            format.into(),
+        ];
+        if let Some(signer) = signer {
+            args.push("--key".into());
+            args.push(format!("{}.key", self.key(signer)));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        weld_ok(&self.dirs, &args).await;
+    }
+
+    async fn add(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["add", "--quiet"];
+        all.extend_from_slice(args);
+        self.dirs.run(&all).await
+    }
+
+    fn index(&self) -> String {
+        std::fs::read_to_string(self.dirs.state.join("index.json")).unwrap_or_default()
+    }
+
+    fn blobs(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dirs.state.join("blobs/sha256"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts `output` failed saying `what`, and the state is as `before`.
+fn refused(world: &World, output: &std::process::Output, what: &str, before: &(String, Vec<String>)) {
+    assert!(!output.status.success(), "installed: {}", stdout(output));
+    assert!(stderr(output).contains(what), "expected `{what}` in: {}", stderr(output));
+    assert_eq!(&(world.index(), world.blobs()), before, "the state changed");
+}
+
+#[tokio::test]
+async fn a_signed_component_installs_by_tag_and_by_digest_in_both_signature_formats() {
+    let world = World::new().await;
+    for format in ["simple", "bundle"] {
+        let reference = world.oci(&format!("tools/text-{format}:1.0"));
+        world.publish(&component("text"), &reference, Some("publisher"), format).await;
+        let output = world.add(&[&reference, "--name", &format!("by-tag-{format}")]).await;
+        assert!(output.status.success(), "{}", stderr(&output));
+        let printed = stdout(&output);
+        assert!(printed.contains("signed by key sha256:"), "{printed}");
+        assert!(printed.contains("tool by-tag-"), "{printed}");
+    }
+    // By digest: the lock file written by the adds names the manifest.
+    let lock = std::fs::read_to_string(world.config_dir().join("weld.lock")).expect("lock");
+    let manifest = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("manifest = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("a manifest digest in the lock")
+        .to_string();
+    let by_digest = format!("{}@{manifest}", world.oci("tools/text-simple"));
+    let output = world.add(&[&by_digest, "--name", "by-digest"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let list = stdout(&world.dirs.run(&["list"]).await);
+    assert!(list.contains("by-digest"), "{list}");
+    assert!(list.contains("signed by key sha256:"), "{list}");
+}
+
+#[tokio::test]
+async fn unsigned_or_untrusted_components_are_refused_and_nothing_is_written() {
+    let world = World::new().await;
+    let unsigned = world.oci("tools/text:unsigned");
+    world.publish(&component("text"), &unsigned, None, "both").await;
+    let stranger = world.oci("tools/text:stranger");
+    world.publish(&component("text"), &stranger, Some("stranger"), "both").await;
+    let nobody = world.oci("elsewhere/text:1");
+    world.publish(&component("text"), &nobody, Some("publisher"), "both").await;
+    let before = (world.index(), world.blobs());
+
+    refused(&world, &world.add(&[&unsigned]).await, "holds no signature", &before);
+    refused(&world, &world.add(&[&stranger]).await, "not signed by a trusted signer", &before);
+    refused(&world, &world.add(&[&nobody]).await, "no signer is trusted", &before);
+
+    // An explicit opt-out never overrides a publisher's rule …
+    refused(
+        &world,
+        &world.add(&[&unsigned, "--allow-unsigned"]).await,
+        "holds no signature",
+        &before,
+    );
+    // … but lets in what no rule covers, and says so in the listing.
+    let dev = world.oci("dev/text:1");
+    world.publish(&component("text"), &dev, None, "both").await;
+    let output = world.add(&[&dev]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let list = stdout(&world.dirs.run(&["list"]).await);
+    assert!(list.contains("UNSIGNED"), "{list}");
+}
+
+#[tokio::test]
+async fn a_tag_moved_to_unsigned_content_after_signing_is_refused() {
+    let world = World::new().await;
+    let reference = world.oci("tools/text:1.0");
+    world.publish(&component("text"), &reference, Some("publisher"), "both").await;
+    // Same tag, other bytes, no signature.
+    world.publish(&component("add"), &reference, None, "both").await;
+    let before = (world.index(), world.blobs());
+    refused(&world, &world.add(&[&reference]).await, "holds no signature", &before);
+}
+
+#[tokio::test]
+async fn a_valid_signature_copied_onto_another_digest_is_refused() {
+    let world = World::new().await;
+    let signed = world.oci("tools/text:signed");
+    world.publish(&component("text"), &signed, Some("publisher"), "simple").await;
+    let other = world.oci("tools/text:other");
+    world.publish(&component("add"), &other, None, "simple").await;
+    let signed_digest = world.registry.digest("tools/text", "signed").await;
+    let other_digest = world.registry.digest("tools/text", "other").await;
+    // The publisher's signature manifest, re-tagged for the other digest.
+    world
+        .registry
+        .copy_manifest(
+            "tools/text",
+            &format!("sha256-{}.sig", &signed_digest["sha256:".len()..]),
+            &format!("sha256-{}.sig", &other_digest["sha256:".len()..]),
+        )
+        .await;
+    let before = (world.index(), world.blobs());
+    let output = world.add(&[&other]).await;
+    refused(&world, &output, &signed_digest, &before);
+}
+
+#[tokio::test]
+async fn tampered_manifests_layers_and_policy_layers_are_refused() {
+    let world = World::new().await;
+    let policy = tempfile::tempdir().expect("dir");
+    let text = policy.path().join("text.wasm");
+    std::fs::copy(component("text"), &text).expect("copy");
+    std::fs::write(text.with_extension("policy.yaml"), "version: 1\n").expect("policy");
+    world
+        .publish(&text, &world.oci("tools/text:1"), Some("publisher"), "both")
+        .await;
+    let manifest = world.registry.digest("tools/text", "1").await;
+    let layers = world.registry.layers("tools/text", &manifest).await;
+    assert_eq!(layers.len(), 2, "component and policy layers: {layers:?}");
+    for target in [manifest.clone(), layers[0].clone(), layers[1].clone()] {
+        let proxy = Tamper::start(world.registry.addr(), Rule::Flip { path: target.clone() }).await;
+        world.configure(&proxy.addr().to_string(), "");
+        let reference = format!("oci://{}/tools/text:1", proxy.addr());
+        let before = (world.index(), world.blobs());
+        let output = world.add(&[&reference, "--accept-policy"]).await;
+        refused(&world, &output, "sha256:", &before);
+        assert!(proxy.hits() > 0, "the proxy changed nothing for {target}");
+    }
+}
+
+#[tokio::test]
+async fn a_layer_over_the_size_cap_is_refused_before_it_is_downloaded() {
+    let world = World::new().await;
+    let big = tempfile::tempdir().expect("dir");
+    let file = big.path().join("big.wasm");
+    std::fs::write(&file, vec![0u8; 2 * 1024 * 1024]).expect("big");
+    world
+        .publish(&file, &world.oci("tools/big:1"), Some("publisher"), "simple")
+        .await;
+    let addr = world.registry.addr().to_string();
+    world.configure(&addr, "max_component_mib = 1");
+    let before = (world.index(), world.blobs());
+    refused(&world, &world.add(&[&world.oci("tools/big:1")]).await, "cap", &before);
+}
+
+#[tokio::test]
+async fn a_registry_that_is_down_or_lies_changes_nothing() {
+    let world = World::new().await;
+    let before = (world.index(), world.blobs());
+    // Nothing listens on a port just closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    world.configure(&closed.to_string(), "");
+    let output = world.add(&[&format!("oci://{closed}/tools/text:1")]).await;
+    refused(&world, &output, &closed.to_string(), &before);
+
+    let liar = Tamper::start(world.registry.addr(), Rule::Garbage).await;
+    world.configure(&liar.addr().to_string(), "");
+    let output = world.add(&[&format!("oci://{}/tools/text:1", liar.addr())]).await;
+    refused(&world, &output, &liar.addr().to_string(), &before);
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_for_a_registry_not_listed_as_insecure() {
+    let world = World::new().await;
+    let reference = world.oci("tools/text:1");
+    world.publish(&component("text"), &reference, Some("publisher"), "simple").await;
+    // The same registry, reached as localhost: not in insecure_registries.
+    let port = world.registry.addr().port();
+    let dir = world.config_dir();
+    let text = std::fs::read_to_string(dir.join("weld.toml")).expect("toml");
+    std::fs::write(
+        dir.join("weld.toml"),
+        text.replace(&world.registry.addr().to_string(), &format!("localhost:{port}"))
+            .replacen(&format!("\"localhost:{port}\", "), "", 1),
+    )
+    .expect("toml");
+    let before = (world.index(), world.blobs());
+    let output = world.add(&[&format!("oci://localhost:{port}/tools/text:1")]).await;
+    assert!(!output.status.success());
+    assert_eq!((world.index(), world.blobs()), before);
+}
+
+#[tokio::test]
+async fn killing_weld_mid_download_leaves_the_state_unchanged_and_readable() {
+    let world = World::new().await;
+    weld_ok(&world.dirs, &["add", &component("add").display().to_string()]).await;
+    world
+        .publish(&component("text"), &world.oci("tools/text:1"), Some("publisher"), "simple")
+        .await;
+    let manifest = world.registry.digest("tools/text", "1").await;
+    let layer = world.registry.layers("tools/text", &manifest).await.remove(0);
+    let proxy = Tamper::start(world.registry.addr(), Rule::Stall { path: layer }).await;
+    world.configure(&proxy.addr().to_string(), "");
+    let before = (world.index(), world.blobs());
+    let mut child = world
+        .dirs
+        .weld()
+        .args(["add", "--quiet", &format!("oci://{}/tools/text:1", proxy.addr())])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait until the download has begun, then kill -9.
+    for _ in 0..200 {
+        if proxy.hits() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(proxy.hits() > 0, "the download never started");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    child.start_kill().expect("kill");
+    child.wait().await.expect("wait");
+
+    assert_eq!(world.index(), before.0, "the index changed");
+    let list = world.dirs.run(&["list"]).await;
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(stdout(&list).contains("add"), "{}", stdout(&list));
+    // What the kill left behind is only temporary, and gc takes it.
+    weld_ok(&world.dirs, &["cache", "gc"]).await;
+    assert_eq!(world.blobs(), before.1);
+}
+
+#[tokio::test]
+async fn sync_installs_exactly_the_lock_and_refuses_a_changed_policy() {
+    let world = World::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let text = dir.path().join("text.wasm");
+    std::fs::copy(component("text"), &text).expect("copy");
+    std::fs::write(text.with_extension("policy.yaml"), "version: 1\n").expect("policy");
+    world
+        .publish(&text, &world.oci("tools/text:1"), Some("publisher"), "both")
+        .await;
+    let output = world.add(&[&world.oci("tools/text:1"), "--accept-policy"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lock = world.config_dir().join("weld.lock");
+    assert!(std::fs::read_to_string(&lock).expect("lock").contains("policy = \"sha256:"));
+
+    // A second machine: empty state, same config, the lock and its
+    // policies copied; the tag moved meanwhile.
+    world
+        .publish(&component("add"), &world.oci("tools/text:1"), Some("publisher"), "both")
+        .await;
+    let second = Dirs::new();
+    let config = second.state.with_file_name("config").join("weld");
+    std::fs::create_dir_all(config.join("policies")).expect("dirs");
+    for file in ["weld.toml", "weld.lock", "policies/text.yaml"] {
+        std::fs::copy(world.config_dir().join(file), config.join(file)).expect("copy");
+    }
+    weld_ok(&second, &["sync", "--quiet"]).await;
+    let first_index: serde_json::Value = serde_json::from_str(&world.index()).expect("json");
+    let second_index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(second.state.join("index.json")).expect("index"))
+            .expect("json");
+    assert_eq!(
+        first_index["components"]["text"]["digest"], second_index["components"]["text"]["digest"],
+        "sync followed the moved tag"
+    );
+
+    // A policy changed by hand after locking is not applied.
+    let third = Dirs::new();
+    let config = third.state.with_file_name("config").join("weld");
+    std::fs::create_dir_all(config.join("policies")).expect("dirs");
+    for file in ["weld.toml", "weld.lock"] {
+        std::fs::copy(world.config_dir().join(file), config.join(file)).expect("copy");
+    }
+    std::fs::write(config.join("policies/text.yaml"), "version: 1\nnetwork:\n  allow:\n    - host: \"*\"\n").expect("policy");
+    let output = third.run(&["sync", "--quiet"]).await;
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("changed after the lock was written"), "{}", stderr(&output));
+}
+
+fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
+    let output = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    assert!(output.status.success(), "openssl {args:?}: {}", stderr(&output));
+    output
+}
+
+#[tokio::test]
+async fn a_signature_weld_makes_verifies_with_openssl() {
+    let world = World::new().await;
+    let reference = world.oci("tools/text:1");
+    world.publish(&component("text"), &reference, Some("publisher"), "simple").await;
+    let digest = world.registry.digest("tools/text", "1").await;
+    let tag = format!("sha256-{}.sig", &digest["sha256:".len()..]);
+    let (bytes, _) = world.registry.manifest("tools/text", &tag).await;
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let layer = &manifest["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.dev.cosign.simplesigning.v1+json");
+    let payload = world
+        .registry
+        .blob("tools/text", layer["digest"].as_str().expect("digest"))
+        .await;
+    let claimed: serde_json::Value = serde_json::from_slice(&payload).expect("payload");
+    assert_eq!(claimed["critical"]["image"]["docker-manifest-digest"], digest.as_str());
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("payload"), &payload).expect("payload");
+    let signature = layer["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .expect("signature annotation");
+    std::fs::write(dir.path().join("sig.b64"), signature).expect("sig");
+    openssl(&["base64", "-d", "-A", "-in", "sig.b64", "-out", "sig.der"], dir.path());
+    let public = format!("{}.pub", world.key("publisher"));
+    let verified = openssl(
+        &["dgst", "-sha256", "-verify", &public, "-signature", "sig.der", "payload"],
+        dir.path(),
+    );
+    assert_eq!(stdout(&verified).trim(), "Verified OK");
+}
+
+#[tokio::test]
+async fn a_signature_openssl_makes_over_a_cosign_payload_verifies_with_weld() {
+    let world = World::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    openssl(
+        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "o.key"],
+        dir.path(),
+    );
+    openssl(&["pkey", "-in", "o.key", "-pubout", "-out", "o.pub"], dir.path());
+    let addr = world.registry.addr().to_string();
+    world.configure_key(&addr, "", &dir.path().join("o.pub").display().to_string());
+    let reference = world.oci("tools/text:1");
+    world.publish(&component("text"), &reference, None, "simple").await;
+    let digest = world.registry.digest("tools/text", "1").await;
+    // cosign's payload, as cosign writes it, signed by openssl.
+    let payload = format!(
+        "{{\"critical\":{{\"identity\":{{\"docker-reference\":\"{addr}/tools/text\"}},\
+         \"image\":{{\"docker-manifest-digest\":\"{digest}\"}},\
+         \"type\":\"cosign container image signature\"}},\"optional\":null}}"
+    );
+    std::fs::write(dir.path().join("payload"), &payload).expect("payload");
+    openssl(&["dgst", "-sha256", "-sign", "o.key", "-out", "sig.der", "payload"], dir.path());
+    let signature = openssl(&["base64", "-A", "-in", "sig.der"], dir.path());
+    let signature = stdout(&signature).trim().to_string();
+    let payload_digest = world.registry.push_blob("tools/text", payload.clone().into_bytes()).await;
+    let config = b"{}".to_vec();
+    let config_digest = world.registry.push_blob("tools/text", config.clone()).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": config.len(), "digest": config_digest},
+        "layers": [{
+            "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+            "size": payload.len(),
+            "digest": payload_digest,
+            "annotations": {"dev.cosignproject.cosign/signature": signature}
+        }]
+    });
+    world
+        .registry
+        .put_manifest(
+            "tools/text",
+            &format!("sha256-{}.sig", &digest["sha256:".len()..]),
+            serde_json::to_vec(&manifest).expect("json"),
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+        .await;
+    let output = world.add(&[&reference]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("signed by key sha256:"), "{}", stdout(&output));
+}
+
+#[tokio::test]
+async fn a_model_install_request_is_verified_then_installed_only_when_the_person_approves() {
+    use crate::common::{legacy, text};
+    use crate::manage::{Answer, Person, call_on, serve_with};
+    let world = World::new().await;
+    let reference = world.oci("tools/text:1");
+    world.publish(&component("text"), &reference, Some("publisher"), "both").await;
+    let unsigned = world.oci("tools/other:1");
+    world.publish(&component("add"), &unsigned, None, "both").await;
+
+    let declines = Person::new(Answer::SayNo);
+    let client = serve_with(&world.dirs, &[], declines.clone(), legacy()).await;
+    // Untrusted: refused before anyone is asked.
+    let refused = call_on(&client, "weld_request_install", serde_json::json!({"source": unsigned})).await;
+    assert_eq!(refused.is_error, Some(true));
+    assert!(text(&refused).contains("holds no signature"), "{}", text(&refused));
+    assert!(declines.shown().is_empty(), "{:?}", declines.shown());
+    // Trusted, but the person says no.
+    let said_no = call_on(&client, "weld_request_install", serde_json::json!({"source": reference})).await;
+    assert_eq!(said_no.is_error, Some(true), "{}", text(&said_no));
+    let shown = declines.shown();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].contains("signed by: key sha256:"), "{}", shown[0]);
+    assert!(!world.index().contains("\"text\""), "installed without approval");
+    client.cancel().await.expect("close");
+
+    let approves = Person::new(Answer::Approve);
+    let client = serve_with(&world.dirs, &[], approves.clone(), legacy()).await;
+    let installed = call_on(&client, "weld_request_install", serde_json::json!({"source": reference})).await;
+    assert_eq!(installed.is_error, Some(false), "{}", text(&installed));
+    assert!(world.index().contains("\"text\""), "{}", world.index());
+    let record = crate::common::audited(&world.dirs, "weld_request_install", "applied").await;
+    assert!(record["change"].as_str().is_some_and(|c| c.contains("signed by key")), "{record}");
+    client.cancel().await.expect("close");
+}
