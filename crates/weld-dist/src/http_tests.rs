@@ -1,0 +1,3 @@
+//! Unit tests of the HTTPS download path against loopback servers.
+
+use super::*;
