@@ -214,6 +214,8 @@ async fn a_layer_over_the_cap_is_refused_before_it_is_fetched() {
     let reference = reference(&registry, "tools/big:1");
     let bytes = component(4096);
     let digest = client.push(&reference, &bytes, None).await.unwrap();
+    // Had weld asked for the layer, it would now get a 404, not "too large".
+    std::fs::remove_file(registry.blob_path(&sha256_digest(&bytes))).unwrap();
     let small = Registry::new(Config {
         max_component_bytes: 1024,
         ..config(&registry)
@@ -515,5 +517,48 @@ async fn the_bundle_referrer_has_cosigns_shape() {
     assert_eq!(
         referrer["subject"]["mediaType"],
         "application/vnd.oci.image.manifest.v1+json"
+    );
+}
+
+#[tokio::test]
+async fn a_referrer_listed_for_another_subject_is_ignored() {
+    let registry = TestRegistry::start();
+    let client = Registry::new(config(&registry)).unwrap();
+    let reference = reference(&registry, "tools/echo:1");
+    let signed = client.push(&reference, &component(10), None).await.unwrap();
+    let unsigned = client.push(&reference, &component(20), None).await.unwrap();
+    let bundle = br#"{"messageSignature":{}}"#;
+    client
+        .push_bundle(&reference, &signed, bundle)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.signatures(&reference, &signed).await.unwrap().len(),
+        1
+    );
+
+    // Someone copies the signed digest's referrers index to the unsigned
+    // digest's referrers tag: the listed bundle names another subject.
+    let base = format!("http://{}/v2/tools/echo/manifests", registry.addr());
+    let index = http()
+        .get(format!("{base}/{}", signed.replace(':', "-")))
+        .header("accept", "application/vnd.oci.image.index.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let put = http()
+        .put(format!("{base}/{}", unsigned.replace(':', "-")))
+        .header("content-type", "application/vnd.oci.image.index.v1+json")
+        .body(index)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    assert_eq!(
+        client.signatures(&reference, &unsigned).await.unwrap(),
+        vec![]
     );
 }
