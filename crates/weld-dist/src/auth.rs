@@ -95,10 +95,11 @@ impl DockerConfig {
         run_helpers: bool,
         timeout: Duration,
     ) -> Result<RegistryAuth, DistError> {
-        if run_helpers && let Some(helper) = self.helper_for(registry) {
-            if let Some(auth) = run_helper(helper, registry, timeout).await? {
-                return Ok(auth);
-            }
+        if run_helpers
+            && let Some(helper) = self.helper_for(registry)
+            && let Some(auth) = run_helper(helper, registry, timeout).await?
+        {
+            return Ok(auth);
         }
         let Some(entry) = aliases(registry).find_map(|name| self.auths.get(name)) else {
             return Ok(RegistryAuth::Anonymous);
