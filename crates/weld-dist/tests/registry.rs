@@ -2,6 +2,8 @@
 //! distribution 2.8, which has no referrers API): push, resolve, pull, caps,
 //! tampering, auth, failures, and both signature layouts.
 
+#[path = "support/proxy.rs"]
+mod proxy;
 #[path = "support/registry.rs"]
 mod support;
 
@@ -9,6 +11,7 @@ use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::time::Duration;
 
+use proxy::{Proxy, Route};
 use support::TestRegistry;
 use weld_dist::{Config, DistError, FoundSignature, OciReference, Registry, sha256_digest};
 
@@ -561,4 +564,131 @@ async fn a_referrer_listed_for_another_subject_is_ignored() {
         client.signatures(&reference, &unsigned).await.unwrap(),
         vec![]
     );
+}
+
+fn through(proxy: &Proxy) -> Config {
+    Config {
+        insecure_registries: vec![proxy.addr().to_owned()],
+        timeout: Duration::from_secs(10),
+        ..Config::default()
+    }
+}
+
+#[tokio::test]
+async fn a_registry_with_the_referrers_api_is_asked_first_and_its_answer_used() {
+    let registry = TestRegistry::start();
+    let direct = Registry::new(config(&registry)).unwrap();
+    let digest = direct
+        .push(&reference(&registry, "tools/echo:1"), &component(10), None)
+        .await
+        .unwrap();
+    let bundle = br#"{"messageSignature":{}}"#;
+    direct
+        .push_bundle(&reference(&registry, "tools/echo:1"), &digest, bundle)
+        .await
+        .unwrap();
+    // The index weld wrote under the referrers tag, served instead as the
+    // referrers API's answer; the tag itself now answers 404.
+    let tag = digest.replace(':', "-");
+    let index = http()
+        .get(format!(
+            "http://{}/v2/tools/echo/manifests/{tag}",
+            registry.addr()
+        ))
+        .header("accept", "application/vnd.oci.image.index.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let referrers_path = format!("/v2/tools/echo/referrers/{digest}");
+    let tag_path = format!("/v2/tools/echo/manifests/{tag}");
+    let proxy = Proxy::start(registry.addr(), move |_, path| {
+        if path.starts_with(&referrers_path) {
+            Route::Answer(proxy::answer(
+                "200 OK",
+                "application/vnd.oci.image.index.v1+json",
+                &index,
+            ))
+        } else if path == tag_path {
+            Route::Answer(proxy::answer("404 Not Found", "application/json", b"{}"))
+        } else {
+            Route::Forward
+        }
+    });
+    let client = Registry::new(through(&proxy)).unwrap();
+    let via_proxy = OciReference::parse(&format!("oci://{}/tools/echo:1", proxy.addr())).unwrap();
+    let found = client.signatures(&via_proxy, &digest).await.unwrap();
+    assert_eq!(found, vec![FoundSignature::Bundle(bundle.to_vec())]);
+}
+
+#[tokio::test]
+async fn push_bundle_leaves_the_referrers_tag_alone_when_the_registry_has_the_api() {
+    let registry = TestRegistry::start();
+    let proxy = Proxy::start(registry.addr(), |method, path| {
+        if method == "GET" && path.contains("/referrers/") {
+            let empty = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+            Route::Answer(proxy::answer(
+                "200 OK",
+                "application/vnd.oci.image.index.v1+json",
+                empty,
+            ))
+        } else {
+            Route::Forward
+        }
+    });
+    let client = Registry::new(through(&proxy)).unwrap();
+    let reference = OciReference::parse(&format!("oci://{}/tools/echo:1", proxy.addr())).unwrap();
+    let digest = client.push(&reference, &component(10), None).await.unwrap();
+    client
+        .push_bundle(&reference, &digest, br#"{"messageSignature":{}}"#)
+        .await
+        .unwrap();
+    let requests = proxy.requests();
+    let tag = format!("/v2/tools/echo/manifests/{}", digest.replace(':', "-"));
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /v2/tools/echo/referrers/")),
+        "{requests:?}"
+    );
+    assert!(!requests.iter().any(|r| r.ends_with(&tag)), "{requests:?}");
+}
+
+#[tokio::test]
+async fn a_policy_layer_changed_in_transit_is_a_digest_mismatch_and_leaves_nothing() {
+    let registry = TestRegistry::start();
+    let direct = Registry::new(config(&registry)).unwrap();
+    let policy = b"version: 1\n";
+    let digest = direct
+        .push(
+            &reference(&registry, "tools/echo:1"),
+            &component(10),
+            Some(policy),
+        )
+        .await
+        .unwrap();
+    let policy_path = format!("/v2/tools/echo/blobs/{}", sha256_digest(policy));
+    let proxy = Proxy::start(registry.addr(), move |_, path| {
+        if path == policy_path {
+            Route::Rewrite(Box::new(|mut body| {
+                body[0] ^= 1;
+                body
+            }))
+        } else {
+            Route::Forward
+        }
+    });
+    let client = Registry::new(through(&proxy)).unwrap();
+    let via_proxy = OciReference::parse(&format!("oci://{}/tools/echo:1", proxy.addr())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = client
+        .pull(&via_proxy, &digest, dir.path())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DistError::DigestMismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains("policy"), "{err}");
+    assert!(entries(dir.path()).is_empty());
 }
