@@ -692,3 +692,28 @@ async fn a_policy_layer_changed_in_transit_is_a_digest_mismatch_and_leaves_nothi
     assert!(err.to_string().contains("policy"), "{err}");
     assert!(entries(dir.path()).is_empty());
 }
+
+#[test]
+fn every_operation_is_send_so_the_binary_can_spawn_it() {
+    fn send<T: Send + Sync>(_: &T) {}
+    let home = tempfile::tempdir().unwrap();
+    let empty = home.path().join("config.json");
+    std::fs::write(&empty, "{}").unwrap();
+    let client = Registry::new(Config {
+        docker_config: Some(empty),
+        ..Config::default()
+    })
+    .unwrap();
+    send(&client);
+    let reference = OciReference::parse("oci://r.io/x:1").unwrap();
+    let url = url::Url::parse("https://r.io/x.wasm").unwrap();
+    let config = Config::default();
+    send(&client.resolve(&reference));
+    send(&client.pull(&reference, "sha256:00", home.path()));
+    send(&client.signatures(&reference, "sha256:00"));
+    send(&client.push(&reference, b"x", None));
+    send(&client.push_simple_signature(&reference, "sha256:00", b"p", "s"));
+    send(&client.push_bundle(&reference, "sha256:00", b"{}"));
+    send(&weld_dist::fetch_https(&url, &config, home.path()));
+    send(&weld_dist::fetch_https_small(&url, &config, 10));
+}
