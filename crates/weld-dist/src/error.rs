@@ -187,3 +187,17 @@ pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// Server-sent text made safe to print: control characters (terminal
+/// escapes among them) become spaces, and at most 300 characters are kept.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(300)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(300).is_some() {
+        out.push('…');
+    }
+    out.trim().to_owned()
+}

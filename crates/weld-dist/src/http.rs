@@ -94,10 +94,8 @@ pub(crate) async fn check_status(
         code => {
             // The start of the body only: it is for a person, and the server
             // decides how long it is.
-            let body = read_capped(response, target, what, 512)
-                .await
-                .unwrap_or_default();
-            let message = String::from_utf8_lossy(&body).trim().to_owned();
+            let body = read_prefix(response, 512).await;
+            let message = crate::error::printable(&String::from_utf8_lossy(&body));
             Err(DistError::Status {
                 target: target.to_owned(),
                 status: code,
@@ -110,6 +108,18 @@ pub(crate) async fn check_status(
             })
         }
     }
+}
+
+/// The first `max` bytes of a body (or fewer), for an error message.
+async fn read_prefix(mut response: reqwest::Response, max: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < max {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(max - body.len())]),
+            _ => break,
+        }
+    }
+    body
 }
 
 /// Reads the whole body into memory, refusing more than `limit` bytes (a

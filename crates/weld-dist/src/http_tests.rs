@@ -285,3 +285,30 @@ async fn the_public_functions_refuse_plain_http_without_connecting() {
     assert!(matches!(err, DistError::InvalidSource { .. }), "{err:?}");
     assert_eq!(server.hits.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn a_server_error_message_is_shown_short_and_without_control_characters() {
+    let body = format!("\x1b[31mdisk full{}", "x".repeat(5000));
+    let server = Server::start(move |_| {
+        let mut raw = format!(
+            "HTTP/1.1 500 Oops\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(body.as_bytes());
+        raw
+    });
+    let err = fetch_https_small_with(&server.url("/x"), &config(0), 10, server.allowed())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, DistError::Status { status: 500, .. }),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("disk full") && !text.contains('\x1b'),
+        "{text}"
+    );
+    assert!(text.len() < 600, "{}", text.len());
+}

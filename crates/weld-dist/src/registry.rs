@@ -15,7 +15,7 @@ use oci_client::secrets::RegistryAuth;
 use reqwest::header::{self, HeaderValue};
 
 use crate::auth::DockerConfig;
-use crate::error::chain;
+use crate::error::{chain, printable};
 use crate::http::{self, Expect, PlainHttp};
 use crate::manifest::{self, Descriptor, MANIFEST_ACCEPT, Manifest, OCI_MANIFEST, WasmConfig};
 use crate::source::check_digest;
@@ -333,9 +333,12 @@ fn oci_error(target: &str, hint: &str, err: OciDistributionError) -> DistError {
         | OciDistributionError::UnauthorizedError { url: message } => DistError::Auth {
             target: target.to_owned(),
             status: 401,
-            hint: format!("the token service refused ({}); {hint}", shorten(&message)),
+            hint: format!(
+                "the token service refused ({}); {hint}",
+                printable(&message)
+            ),
         },
-        other => DistError::malformed(target, shorten(&chain(&other))),
+        other => DistError::malformed(target, printable(&chain(&other))),
     }
 }
 
@@ -372,14 +375,6 @@ fn with_plain_http_hint(err: DistError, registry: &str) -> DistError {
         }
         other => other,
     }
-}
-
-fn shorten(text: &str) -> String {
-    let mut short: String = text.chars().take(300).collect();
-    if short.len() < text.len() {
-        short.push('…');
-    }
-    short
 }
 
 /// One repository on one registry, authenticated.
