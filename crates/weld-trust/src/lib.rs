@@ -344,3 +344,6 @@ pub fn verify_blob(
 pub fn sign_blob(key: &SigningKey, bytes: &[u8]) -> String {
     STANDARD.encode(key.sign(bytes))
 }
+
+#[cfg(test)]
+mod tests;
