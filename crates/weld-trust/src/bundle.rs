@@ -146,7 +146,9 @@ pub(crate) fn claim<'a>(
         what: "the Sigstore bundle",
         source,
     })?;
-    if bundle.media_type != BUNDLE_MEDIA_TYPE && !OLDER_MEDIA_TYPES.contains(&bundle.media_type.as_str()) {
+    if bundle.media_type != BUNDLE_MEDIA_TYPE
+        && !OLDER_MEDIA_TYPES.contains(&bundle.media_type.as_str())
+    {
         return Err(TrustError::bundle(format!(
             "mediaType is {:?}, expected {BUNDLE_MEDIA_TYPE}",
             bundle.media_type

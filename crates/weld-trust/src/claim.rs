@@ -79,13 +79,16 @@ impl Claim<'_> {
         subject: &str,
         issuer: &str,
     ) -> Result<Verified, TrustError> {
-        let der = self.certificate.as_deref().ok_or_else(|| TrustError::SignerMismatch {
-            reason: format!(
-                "this {} is signed with a key, not a certificate: an identity cannot \
+        let der = self
+            .certificate
+            .as_deref()
+            .ok_or_else(|| TrustError::SignerMismatch {
+                reason: format!(
+                    "this {} is signed with a key, not a certificate: an identity cannot \
                  verify it; trust the publisher's key instead",
-                self.kind
-            ),
-        })?;
+                    self.kind
+                ),
+            })?;
         let leaf = Cert::parse(der)?;
         let subjects = leaf.subjects()?;
         if !subjects.iter().any(|s| s == subject) {
@@ -107,7 +110,10 @@ impl Claim<'_> {
                 expected: issuer.to_owned(),
             });
         }
-        if !leaf.key()?.verifies_default(self.message()?, &self.signature) {
+        if !leaf
+            .key()?
+            .verifies_default(self.message()?, &self.signature)
+        {
             return Err(TrustError::BadSignature {
                 signer: format!("the certificate of {subject}"),
             });

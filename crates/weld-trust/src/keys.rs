@@ -202,7 +202,12 @@ impl AnyKey {
             });
         };
         if bytes.point.len() != len || bytes.point.first() != Some(&4) {
-            return Err(bad_length(what, "uncompressed EC point", len, bytes.point.len()));
+            return Err(bad_length(
+                what,
+                "uncompressed EC point",
+                len,
+                bytes.point.len(),
+            ));
         }
         Ok(key(bytes))
     }

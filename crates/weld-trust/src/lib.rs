@@ -108,9 +108,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 
-pub use bundle::{
-    BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, sign_bundle,
-};
+pub use bundle::{BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, sign_bundle};
 pub use error::TrustError;
 pub use keys::{KeyBytes, PublicKey, SigningKey};
 pub use root::TrustedRoot;
@@ -222,7 +220,10 @@ impl Digest {
     }
 
     fn from_hex(hex_part: &str) -> Option<Self> {
-        if hex_part.len() != 64 || !hex_part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        if hex_part.len() != 64
+            || !hex_part
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         {
             return None;
         }

@@ -50,17 +50,16 @@ pub(crate) fn blocks(text: &str, what: &'static str) -> Result<Vec<Block>, Trust
         }
     }
     if let Some((label, _)) = open {
-        return Err(pem_error(what, format!("block \"{label}\" has no END line")));
+        return Err(pem_error(
+            what,
+            format!("block \"{label}\" has no END line"),
+        ));
     }
     Ok(out)
 }
 
 /// The one block of `text`, whose label must be one of `labels`.
-pub(crate) fn single(
-    text: &str,
-    what: &'static str,
-    labels: &[&str],
-) -> Result<Block, TrustError> {
+pub(crate) fn single(text: &str, what: &'static str, labels: &[&str]) -> Result<Block, TrustError> {
     let mut found = blocks(text, what)?;
     let expected = labels
         .iter()
@@ -68,7 +67,10 @@ pub(crate) fn single(
         .collect::<Vec<_>>()
         .join(" or ");
     match found.len() {
-        0 => Err(pem_error(what, format!("no PEM block found (expected {expected})"))),
+        0 => Err(pem_error(
+            what,
+            format!("no PEM block found (expected {expected})"),
+        )),
         1 => {
             let block = found.remove(0);
             if labels.contains(&block.0.as_str()) {
@@ -80,7 +82,10 @@ pub(crate) fn single(
                 ))
             }
         }
-        n => Err(pem_error(what, format!("found {n} PEM blocks, expected one"))),
+        n => Err(pem_error(
+            what,
+            format!("found {n} PEM blocks, expected one"),
+        )),
     }
 }
 

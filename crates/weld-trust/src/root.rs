@@ -204,7 +204,10 @@ fn authority(index: usize, ca: AuthorityJson) -> Result<Authority, TrustError> {
 
 fn tlog(index: usize, log: LogJson) -> Result<Log, TrustError> {
     let what = format!("tlogs[{index}]");
-    let der = decode(&format!("{what}.publicKey.rawBytes"), &log.public_key.raw_bytes)?;
+    let der = decode(
+        &format!("{what}.publicKey.rawBytes"),
+        &log.public_key.raw_bytes,
+    )?;
     let key = AnyKey::from_spki_der(&der, "transparency log key")?;
     let hash = match log.public_key.key_details.as_deref() {
         None => None,
@@ -297,7 +300,11 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<u64> {
             }
             let d = |c: u8| i64::from(c - b'0');
             let minutes = (d(*h1) * 10 + d(*h2)) * 60 + d(*m1) * 10 + d(*m2);
-            if *sign == b'+' { minutes * 60 } else { -minutes * 60 }
+            if *sign == b'+' {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
         }
         _ => return None,
     };

@@ -41,7 +41,10 @@ struct Payload {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Critical {
-    #[expect(dead_code, reason = "parsed to enforce its shape; not compared (see crate docs)")]
+    #[expect(
+        dead_code,
+        reason = "parsed to enforce its shape; not compared (see crate docs)"
+    )]
     identity: Identity,
     image: Image,
     #[serde(rename = "type")]
@@ -101,7 +104,10 @@ pub(crate) fn claim<'a>(
     Ok(Claim {
         kind: "simple signing signature",
         message: Some(Cow::Borrowed(payload)),
-        signature: decode_b64("the dev.cosignproject.cosign/signature annotation", signature_b64)?,
+        signature: decode_b64(
+            "the dev.cosignproject.cosign/signature annotation",
+            signature_b64,
+        )?,
         certificate,
         tlog,
         binding: Binding::HashedRekord {

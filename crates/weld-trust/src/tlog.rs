@@ -231,7 +231,13 @@ impl TlogEntry {
                 "its signed entry timestamp does not verify with the log's key",
             ));
         }
-        check_body(&self.body, self.kind.as_deref(), binding, signature, certificate)?;
+        check_body(
+            &self.body,
+            self.kind.as_deref(),
+            binding,
+            signature,
+            certificate,
+        )?;
         if let Some(proof) = &self.proof {
             let leaf = leaf_hash(&self.body);
             if !verify_inclusion(
@@ -260,12 +266,11 @@ fn check_body(
     signature: &[u8],
     certificate: &[u8],
 ) -> Result<(), TrustError> {
-    let json: serde_json::Value = serde_json::from_slice(body).map_err(|source| {
-        TrustError::Json {
+    let json: serde_json::Value =
+        serde_json::from_slice(body).map_err(|source| TrustError::Json {
             what: "the log entry's body",
             source,
-        }
-    })?;
+        })?;
     let body_kind = json["kind"].as_str().unwrap_or_default();
     if let Some(kind) = kind
         && kind != body_kind
@@ -287,7 +292,11 @@ fn check_body(
             (&spec["payloadHash"], *payload_sha256),
             spec["signatures"]
                 .as_array()
-                .map(|all| all.iter().map(|s| (&s["signature"], &s["verifier"])).collect())
+                .map(|all| {
+                    all.iter()
+                        .map(|s| (&s["signature"], &s["verifier"]))
+                        .collect()
+                })
                 .unwrap_or_default(),
         ),
         (Binding::HashedRekord { .. }, other) => {

@@ -62,7 +62,10 @@ fn a_tampered_payload_is_refused() {
     let tampered = simple_signing_payload("registry.test/acme/toot", DIGEST);
     let err = verify_manifest(&simple(&tampered, &sig), DIGEST, &key_signer(&key)).unwrap_err();
     assert!(matches!(err, TrustError::BadSignature { .. }), "{err}");
-    assert!(err.to_string().contains(&key.public_key().key_id()), "{err}");
+    assert!(
+        err.to_string().contains(&key.public_key().key_id()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -84,7 +87,10 @@ fn a_valid_signature_copied_onto_another_digest_names_both_digests() {
         verify_manifest(&simple(&payload, &sig), OTHER_DIGEST, &key_signer(&key)).unwrap_err();
     assert!(matches!(err, TrustError::DigestMismatch { .. }), "{err}");
     let text = err.to_string();
-    assert!(text.contains(DIGEST) && text.contains(OTHER_DIGEST), "{text}");
+    assert!(
+        text.contains(DIGEST) && text.contains(OTHER_DIGEST),
+        "{text}"
+    );
 }
 
 #[test]
@@ -112,17 +118,17 @@ fn a_payload_with_an_unknown_critical_field_or_type_is_refused() {
 fn malformed_base64_json_pem_and_digests_are_named() {
     let key = SigningKey::generate().unwrap();
     let payload = simple_signing_payload("r", DIGEST);
-    let err = verify_manifest(&simple(&payload, "not base64!"), DIGEST, &key_signer(&key))
-        .unwrap_err();
+    let err =
+        verify_manifest(&simple(&payload, "not base64!"), DIGEST, &key_signer(&key)).unwrap_err();
     assert!(matches!(err, TrustError::Base64 { .. }), "{err}");
-    let err = verify_manifest(&simple(b"{not json", "AAAA"), DIGEST, &key_signer(&key))
-        .unwrap_err();
+    let err =
+        verify_manifest(&simple(b"{not json", "AAAA"), DIGEST, &key_signer(&key)).unwrap_err();
     assert!(matches!(err, TrustError::Json { .. }), "{err}");
-    let err = verify_manifest(&ManifestSignature::Bundle(b"[]"), DIGEST, &key_signer(&key))
-        .unwrap_err();
+    let err =
+        verify_manifest(&ManifestSignature::Bundle(b"[]"), DIGEST, &key_signer(&key)).unwrap_err();
     assert!(matches!(err, TrustError::Json { .. }), "{err}");
-    let err = verify_manifest(&simple(&payload, "AAAA"), "sha256:ABC", &key_signer(&key))
-        .unwrap_err();
+    let err =
+        verify_manifest(&simple(&payload, "AAAA"), "sha256:ABC", &key_signer(&key)).unwrap_err();
     assert!(matches!(err, TrustError::InvalidDigest { .. }), "{err}");
     let err = PublicKey::from_pem("hello").unwrap_err();
     assert!(matches!(err, TrustError::Pem { .. }), "{err}");
@@ -176,19 +182,33 @@ fn a_weld_bundle_has_the_shape_cosign_3_writes_and_verifies() {
     )
     .unwrap();
     assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
-    assert_eq!(statement["predicateType"], "https://sigstore.dev/cosign/sign/v1");
+    assert_eq!(
+        statement["predicateType"],
+        "https://sigstore.dev/cosign/sign/v1"
+    );
     assert_eq!(statement["subject"][0]["digest"]["sha256"], &DIGEST[7..]);
-    let verified =
-        verify_manifest(&ManifestSignature::Bundle(&bundle), DIGEST, &key_signer(&key)).unwrap();
-    assert_eq!(verified.signer.to_string(), format!("key {}", key.public_key().key_id()));
+    let verified = verify_manifest(
+        &ManifestSignature::Bundle(&bundle),
+        DIGEST,
+        &key_signer(&key),
+    )
+    .unwrap();
+    assert_eq!(
+        verified.signer.to_string(),
+        format!("key {}", key.public_key().key_id())
+    );
 }
 
 #[test]
 fn a_bundle_for_another_digest_is_refused_naming_both() {
     let key = SigningKey::generate().unwrap();
     let bundle = sign_bundle(&key, DIGEST).unwrap();
-    let err = verify_manifest(&ManifestSignature::Bundle(&bundle), OTHER_DIGEST, &key_signer(&key))
-        .unwrap_err();
+    let err = verify_manifest(
+        &ManifestSignature::Bundle(&bundle),
+        OTHER_DIGEST,
+        &key_signer(&key),
+    )
+    .unwrap_err();
     assert!(matches!(err, TrustError::DigestMismatch { .. }), "{err}");
     assert!(err.to_string().contains(DIGEST) && err.to_string().contains(OTHER_DIGEST));
 }
@@ -203,14 +223,38 @@ fn an_attestation_bundle_is_not_a_signature() {
         r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{"sha256":"{}"}}}}],"predicateType":"https://cyclonedx.org/bom","predicate":{{}}}}"#,
         &DIGEST[7..]
     );
-    let sig = key.sign(&crate::bundle::pae("application/vnd.in-toto+json", statement.as_bytes()));
+    let sig = key.sign(&crate::bundle::pae(
+        "application/vnd.in-toto+json",
+        statement.as_bytes(),
+    ));
     json["dsseEnvelope"]["payload"] = STANDARD.encode(&statement).into();
     json["dsseEnvelope"]["signatures"][0]["sig"] = STANDARD.encode(sig).into();
     let bytes = serde_json::to_vec(&json).unwrap();
-    let err = verify_manifest(&ManifestSignature::Bundle(&bytes), DIGEST, &key_signer(&key))
-        .unwrap_err();
+    let err = verify_manifest(
+        &ManifestSignature::Bundle(&bytes),
+        DIGEST,
+        &key_signer(&key),
+    )
+    .unwrap_err();
     assert!(matches!(err, TrustError::Payload { .. }), "{err}");
     assert!(err.to_string().contains("cyclonedx"), "{err}");
+}
+
+#[test]
+fn a_dsse_envelope_of_another_payload_type_is_refused() {
+    let key = SigningKey::generate().unwrap();
+    let bundle = sign_bundle(&key, DIGEST).unwrap();
+    let mut json: Value = serde_json::from_slice(&bundle).unwrap();
+    json["dsseEnvelope"]["payloadType"] = "text/plain".into();
+    let bytes = serde_json::to_vec(&json).unwrap();
+    let err = verify_manifest(
+        &ManifestSignature::Bundle(&bytes),
+        DIGEST,
+        &key_signer(&key),
+    )
+    .unwrap_err();
+    assert!(matches!(err, TrustError::Bundle { .. }), "{err}");
+    assert!(err.to_string().contains("text/plain"), "{err}");
 }
 
 #[test]
@@ -222,11 +266,18 @@ fn a_tampered_bundle_signature_is_refused() {
     let statement = STANDARD
         .decode(json["dsseEnvelope"]["payload"].as_str().unwrap())
         .unwrap();
-    let sig = other.sign(&crate::bundle::pae("application/vnd.in-toto+json", &statement));
+    let sig = other.sign(&crate::bundle::pae(
+        "application/vnd.in-toto+json",
+        &statement,
+    ));
     json["dsseEnvelope"]["signatures"][0]["sig"] = STANDARD.encode(sig).into();
     let bytes = serde_json::to_vec(&json).unwrap();
-    let err = verify_manifest(&ManifestSignature::Bundle(&bytes), DIGEST, &key_signer(&key))
-        .unwrap_err();
+    let err = verify_manifest(
+        &ManifestSignature::Bundle(&bytes),
+        DIGEST,
+        &key_signer(&key),
+    )
+    .unwrap_err();
     assert!(matches!(err, TrustError::BadSignature { .. }), "{err}");
 }
 
@@ -255,7 +306,10 @@ fn the_first_signer_that_verifies_wins_and_failures_are_listed() {
         panic!("{err}");
     };
     assert_eq!(failures.len(), 2);
-    assert!(err.to_string().contains(&stranger.public_key().key_id()), "{err}");
+    assert!(
+        err.to_string().contains(&stranger.public_key().key_id()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -294,17 +348,37 @@ fn a_message_signature_bundle_verifies_with_the_bytes_and_names_its_digest() {
     let blob = b"a blob";
     let bundle = message_bundle(&key, blob);
     let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(blob));
-    verify_blob(&digest, Some(blob), &BlobSignature::Bundle(&bundle), &key_signer(&key)).unwrap();
-    let err = verify_blob(&digest, None, &BlobSignature::Bundle(&bundle), &key_signer(&key))
-        .unwrap_err();
+    verify_blob(
+        &digest,
+        Some(blob),
+        &BlobSignature::Bundle(&bundle),
+        &key_signer(&key),
+    )
+    .unwrap();
+    let err = verify_blob(
+        &digest,
+        None,
+        &BlobSignature::Bundle(&bundle),
+        &key_signer(&key),
+    )
+    .unwrap_err();
     assert!(matches!(err, TrustError::NeedsArtifact { .. }), "{err}");
-    let err = verify_blob(&"0".repeat(64), None, &BlobSignature::Bundle(&bundle), &key_signer(&key))
-        .unwrap_err();
+    let err = verify_blob(
+        &"0".repeat(64),
+        None,
+        &BlobSignature::Bundle(&bundle),
+        &key_signer(&key),
+    )
+    .unwrap_err();
     assert!(matches!(err, TrustError::DigestMismatch { .. }), "{err}");
     // The same shape over a manifest needs the manifest's bytes.
     let manifest_digest = format!("sha256:{digest}");
-    let err = verify_manifest(&ManifestSignature::Bundle(&bundle), &manifest_digest, &key_signer(&key))
-        .unwrap_err();
+    let err = verify_manifest(
+        &ManifestSignature::Bundle(&bundle),
+        &manifest_digest,
+        &key_signer(&key),
+    )
+    .unwrap_err();
     assert!(matches!(err, TrustError::NeedsArtifact { .. }), "{err}");
     verify_manifest_bytes(&ManifestSignature::Bundle(&bundle), blob, &key_signer(&key)).unwrap();
 }
@@ -312,8 +386,14 @@ fn a_message_signature_bundle_verifies_with_the_bytes_and_names_its_digest() {
 #[test]
 fn rfc3339_times_parse_and_format() {
     assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-    assert_eq!(parse_rfc3339("2024-01-01T12:00:00.000Z"), Some(1_704_110_400));
-    assert_eq!(parse_rfc3339("2024-01-01T13:00:00+01:00"), Some(1_704_110_400));
+    assert_eq!(
+        parse_rfc3339("2024-01-01T12:00:00.000Z"),
+        Some(1_704_110_400)
+    );
+    assert_eq!(
+        parse_rfc3339("2024-01-01T13:00:00+01:00"),
+        Some(1_704_110_400)
+    );
     assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800));
     assert_eq!(parse_rfc3339("2024-01-01 12:00:00Z"), None);
     assert_eq!(parse_rfc3339("2024-13-01T12:00:00Z"), None);
@@ -330,7 +410,10 @@ fn inclusion_proofs_verify_for_every_leaf_of_every_small_tree() {
         for index in 0..size {
             let path = audit_path(index, &leaves);
             let (i, n) = (index as u64, size as u64);
-            assert!(verify_inclusion(i, n, leaves[index], &path, &root), "{index}/{size}");
+            assert!(
+                verify_inclusion(i, n, leaves[index], &path, &root),
+                "{index}/{size}"
+            );
             let wrong = (index + 1) % size;
             if wrong != index {
                 assert!(!verify_inclusion(i, n, leaves[wrong], &path, &root));

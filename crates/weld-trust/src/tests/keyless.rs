@@ -43,7 +43,10 @@ fn a_keyless_bundle_from_a_trusted_identity_is_accepted() {
         }
     );
     assert_eq!(verified.signed_at, Some(SIGNED_AT));
-    assert_eq!(verified.signer.to_string(), format!("{SUBJECT} (issuer {ISSUER})"));
+    assert_eq!(
+        verified.signer.to_string(),
+        format!("{SUBJECT} (issuer {ISSUER})")
+    );
 }
 
 #[test]
@@ -65,7 +68,16 @@ fn another_subject_is_refused() {
             .to_owned(),
         ..Options::default()
     });
-    assert!(matches!(err, TrustError::Identity { field: "subject", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TrustError::Identity {
+                field: "subject",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("mallory"), "{err}");
 }
 
@@ -95,7 +107,16 @@ fn another_issuer_is_refused() {
         issuer: "https://accounts.example.test".to_owned(),
         ..Options::default()
     });
-    assert!(matches!(err, TrustError::Identity { field: "OIDC issuer", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TrustError::Identity {
+                field: "OIDC issuer",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -157,6 +178,78 @@ fn a_log_body_naming_another_signature_is_refused() {
     });
     assert!(matches!(err, TrustError::Tlog { .. }), "{err}");
     assert!(err.to_string().contains("another signature"), "{err}");
+}
+
+#[test]
+fn a_log_body_naming_another_certificate_is_refused() {
+    let err = refused(Options {
+        body_names_other_certificate: true,
+        ..Options::default()
+    });
+    assert!(err.to_string().contains("another certificate"), "{err}");
+}
+
+#[test]
+fn a_signature_not_made_by_the_certificate_key_is_refused() {
+    let err = refused(Options {
+        signed_by_other_key: true,
+        ..Options::default()
+    });
+    assert!(matches!(err, TrustError::BadSignature { .. }), "{err}");
+}
+
+#[test]
+fn a_certificate_without_code_signing_use_is_refused() {
+    let err = refused(Options {
+        leaf_code_signing: false,
+        ..Options::default()
+    });
+    assert!(err.to_string().contains("codeSigning"), "{err}");
+}
+
+#[test]
+fn a_ca_certificate_cannot_sign_artifacts() {
+    let err = refused(Options {
+        leaf_is_ca: true,
+        ..Options::default()
+    });
+    assert!(err.to_string().contains("CA certificate"), "{err}");
+}
+
+/// Edits the trusted root, then verifies the default fixture against it.
+fn refused_by_root(edit: impl FnOnce(&mut Value)) -> TrustError {
+    let fixture = keyless_bundle(DIGEST, &Options::default());
+    let mut json: Value = serde_json::from_slice(&fixture.root).unwrap();
+    edit(&mut json);
+    let root = serde_json::to_vec(&json).unwrap();
+    verify_manifest(
+        &ManifestSignature::Bundle(&fixture.bundle),
+        DIGEST,
+        &identity(&root),
+    )
+    .unwrap_err()
+}
+
+#[test]
+fn a_log_key_not_yet_valid_at_the_entry_time_is_refused() {
+    let err = refused_by_root(|root| {
+        root["tlogs"][0]["publicKey"]["validFor"]["start"] = "2024-06-01T00:00:00Z".into();
+    });
+    assert!(matches!(err, TrustError::Tlog { .. }), "{err}");
+    assert!(err.to_string().contains("not valid"), "{err}");
+}
+
+#[test]
+fn a_ca_no_longer_valid_at_the_entry_time_is_refused() {
+    let err = refused_by_root(|root| {
+        root["certificateAuthorities"][0]["validFor"]["end"] = "2023-12-31T00:00:00Z".into();
+    });
+    assert!(matches!(err, TrustError::Certificate { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is not valid at 2024-01-01T12:00:00Z"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -243,8 +336,12 @@ fn keys_and_identities_do_not_stand_in_for_each_other() {
     .unwrap_err();
     assert!(matches!(err, TrustError::BadSignature { .. }), "{err}");
     let keyed = sign_bundle(&stranger, DIGEST).unwrap();
-    let err = verify_manifest(&ManifestSignature::Bundle(&keyed), DIGEST, &identity(&fixture.root))
-        .unwrap_err();
+    let err = verify_manifest(
+        &ManifestSignature::Bundle(&keyed),
+        DIGEST,
+        &identity(&fixture.root),
+    )
+    .unwrap_err();
     assert!(matches!(err, TrustError::SignerMismatch { .. }), "{err}");
 }
 
@@ -255,6 +352,10 @@ fn a_trusted_root_without_a_log_or_with_bad_times_is_refused() {
     json["tlogs"] = Value::Array(Vec::new());
     let err = TrustedRoot::from_json(&serde_json::to_vec(&json).unwrap()).unwrap_err();
     assert!(matches!(err, TrustError::TrustedRoot { .. }), "{err}");
+    let mut json: Value = serde_json::from_slice(&fixture.root).unwrap();
+    json["mediaType"] = "application/json".into();
+    let err = TrustedRoot::from_json(&serde_json::to_vec(&json).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("mediaType"), "{err}");
     let mut json: Value = serde_json::from_slice(&fixture.root).unwrap();
     json["certificateAuthorities"][0]["validFor"]["start"] = "yesterday".into();
     let err = TrustedRoot::from_json(&serde_json::to_vec(&json).unwrap()).unwrap_err();

@@ -54,7 +54,15 @@ fn openssl_verifies_a_weld_signature_over_a_cosign_payload() {
     std::fs::write(dir.path().join("pub.pem"), key.public_key().to_pem()).unwrap();
     let out = openssl(
         dir.path(),
-        &["dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der", "payload"],
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            "pub.pem",
+            "-signature",
+            "sig.der",
+            "payload",
+        ],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Verified OK");
     // And weld's private key PEM is one openssl reads.
@@ -68,20 +76,41 @@ fn weld_verifies_an_openssl_signature_over_a_cosign_payload() {
     let d = dir.path();
     openssl(
         d,
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "key.pem"],
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "key.pem",
+        ],
     );
     openssl(d, &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"]);
     let payload = simple_signing_payload("registry.test/acme/tool", DIGEST);
     std::fs::write(d.join("payload"), &payload).unwrap();
-    openssl(d, &["dgst", "-sha256", "-sign", "key.pem", "-out", "sig.der", "payload"]);
+    openssl(
+        d,
+        &[
+            "dgst", "-sha256", "-sign", "key.pem", "-out", "sig.der", "payload",
+        ],
+    );
     let sig = STANDARD.encode(std::fs::read(d.join("sig.der")).unwrap());
     let public = PublicKey::from_pem(&read(d, "pub.pem")).unwrap();
     let signers = [TrustedSigner::Key(public.clone())];
     verify_manifest(&simple(&payload, &sig), DIGEST, &signers).unwrap();
     // The key id is the SHA-256 of the DER openssl writes for the key.
-    openssl(d, &["pkey", "-pubin", "-in", "pub.pem", "-outform", "DER", "-out", "pub.der"]);
+    openssl(
+        d,
+        &[
+            "pkey", "-pubin", "-in", "pub.pem", "-outform", "DER", "-out", "pub.der",
+        ],
+    );
     let der = std::fs::read(d.join("pub.der")).unwrap();
-    assert_eq!(public.key_id(), format!("sha256:{}", hex::encode(Sha256::digest(der))));
+    assert_eq!(
+        public.key_id(),
+        format!("sha256:{}", hex::encode(Sha256::digest(der)))
+    );
     // openssl's PKCS#8 private key signs in weld too.
     let key = SigningKey::from_pem(&read(d, "key.pem")).unwrap();
     assert_eq!(key.public_key(), public);
@@ -91,11 +120,25 @@ fn weld_verifies_an_openssl_signature_over_a_cosign_payload() {
 fn a_sec1_private_key_from_openssl_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl(d, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sec1.pem"]);
+    openssl(
+        d,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "sec1.pem",
+        ],
+    );
     assert!(read(d, "sec1.pem").contains("BEGIN EC PRIVATE KEY"));
     openssl(d, &["ec", "-in", "sec1.pem", "-pubout", "-out", "pub.pem"]);
     let key = SigningKey::from_pem(&read(d, "sec1.pem")).unwrap();
-    assert_eq!(key.public_key(), PublicKey::from_pem(&read(d, "pub.pem")).unwrap());
+    assert_eq!(
+        key.public_key(),
+        PublicKey::from_pem(&read(d, "pub.pem")).unwrap()
+    );
 }
 
 #[test]
@@ -108,12 +151,19 @@ fn an_ed25519_signature_made_by_openssl_verifies() {
     std::fs::write(d.join("payload"), &payload).unwrap();
     openssl(
         d,
-        &["pkeyutl", "-sign", "-rawin", "-inkey", "ed.pem", "-in", "payload", "-out", "sig"],
+        &[
+            "pkeyutl", "-sign", "-rawin", "-inkey", "ed.pem", "-in", "payload", "-out", "sig",
+        ],
     );
     let sig = STANDARD.encode(std::fs::read(d.join("sig")).unwrap());
     let public = PublicKey::from_pem(&read(d, "ed.pub")).unwrap();
     assert!(matches!(public, PublicKey::Ed25519(_)));
-    verify_manifest(&simple(&payload, &sig), DIGEST, &[TrustedSigner::Key(public)]).unwrap();
+    verify_manifest(
+        &simple(&payload, &sig),
+        DIGEST,
+        &[TrustedSigner::Key(public)],
+    )
+    .unwrap();
 }
 
 #[test]
@@ -122,15 +172,34 @@ fn p384_and_rsa_public_keys_are_refused_by_name() {
     let d = dir.path();
     openssl(
         d,
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", "p384.pem"],
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            "p384.pem",
+        ],
     );
-    openssl(d, &["pkey", "-in", "p384.pem", "-pubout", "-out", "p384.pub"]);
+    openssl(
+        d,
+        &["pkey", "-in", "p384.pem", "-pubout", "-out", "p384.pub"],
+    );
     let err = PublicKey::from_pem(&read(d, "p384.pub")).unwrap_err();
     assert!(matches!(err, TrustError::UnsupportedKey { .. }), "{err}");
     assert!(err.to_string().contains("P-384"), "{err}");
     openssl(
         d,
-        &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "rsa.pem"],
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa.pem",
+        ],
     );
     openssl(d, &["pkey", "-in", "rsa.pem", "-pubout", "-out", "rsa.pub"]);
     let err = PublicKey::from_pem(&read(d, "rsa.pub")).unwrap_err();

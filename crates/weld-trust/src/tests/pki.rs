@@ -16,7 +16,8 @@ use sha2::{Digest as _, Sha256};
 use crate::bundle::{IN_TOTO_PAYLOAD_TYPE, pae, statement};
 use crate::{Digest, SigningKey};
 
-pub(crate) const SUBJECT: &str = "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1.0.0";
+pub(crate) const SUBJECT: &str =
+    "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1.0.0";
 pub(crate) const ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// 2024-01-01T12:00:00Z: inside the leaf's default validity.
 pub(crate) const SIGNED_AT: u64 = 1_704_110_400;
@@ -34,6 +35,12 @@ pub(crate) struct Options {
     pub(crate) with_tlog: bool,
     pub(crate) set_by_other_key: bool,
     pub(crate) body_names_other_signature: bool,
+    pub(crate) body_names_other_certificate: bool,
+    /// The envelope is signed by a key other than the certificate's (and
+    /// the log entry records that signature).
+    pub(crate) signed_by_other_key: bool,
+    pub(crate) leaf_code_signing: bool,
+    pub(crate) leaf_is_ca: bool,
     pub(crate) break_inclusion_proof: bool,
     pub(crate) checkpoint_by_other_key: bool,
     /// The trusted root lists a CA other than the one that issued the leaf.
@@ -51,6 +58,10 @@ impl Default for Options {
             with_tlog: true,
             set_by_other_key: false,
             body_names_other_signature: false,
+            body_names_other_certificate: false,
+            signed_by_other_key: false,
+            leaf_code_signing: true,
+            leaf_is_ca: false,
             break_inclusion_proof: false,
             checkpoint_by_other_key: false,
             root_trusts_other_ca: false,
@@ -87,12 +98,21 @@ impl Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
         let san = Ia5String::try_from(opts.subject.as_str()).unwrap();
-        params.subject_alt_names = vec![if opts.subject.contains('@') && !opts.subject.contains('/') {
-            SanType::Rfc822Name(san)
+        params.subject_alt_names = vec![
+            if opts.subject.contains('@') && !opts.subject.contains('/') {
+                SanType::Rfc822Name(san)
+            } else {
+                SanType::URI(san)
+            },
+        ];
+        params.extended_key_usages = if opts.leaf_code_signing {
+            vec![ExtendedKeyUsagePurpose::CodeSigning]
         } else {
-            SanType::URI(san)
-        }];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+            vec![ExtendedKeyUsagePurpose::ServerAuth]
+        };
+        if opts.leaf_is_ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
         let ((y1, m1, d1), (y2, m2, d2)) = opts.leaf_valid;
         params.not_before = date_time_ymd(y1, m1, d1);
         params.not_after = date_time_ymd(y2, m2, d2);
@@ -207,7 +227,11 @@ impl Log {
     /// a small tree.
     pub(crate) fn entry(&self, kind: &str, body: &[u8], opts: &Options) -> Value {
         let other = SigningKey::generate().unwrap();
-        let set_key = if opts.set_by_other_key { &other } else { &self.key };
+        let set_key = if opts.set_by_other_key {
+            &other
+        } else {
+            &self.key
+        };
         let mut leaves: Vec<[u8; 32]> = (0u8..7).map(|i| leaf_hash(&[i])).collect();
         let index = 3usize;
         leaves[index] = leaf_hash(body);
@@ -221,7 +245,11 @@ impl Log {
             leaves.len(),
             STANDARD.encode(root)
         );
-        let note_key = if opts.checkpoint_by_other_key { &other } else { &self.key };
+        let note_key = if opts.checkpoint_by_other_key {
+            &other
+        } else {
+            &self.key
+        };
         let mut sig = self.id[..4].to_vec();
         sig.extend(note_key.sign(note_text.as_bytes()));
         let checkpoint = format!("{note_text}\n\u{2014} test.log {}\n", STANDARD.encode(sig));
@@ -285,7 +313,17 @@ pub(crate) fn keyless_bundle(digest: &str, opts: &Options) -> Keyless {
     let leaf = ca.leaf(&key, opts);
     let digest = Digest::parse(digest).unwrap();
     let payload = statement(&digest);
-    let signature = key.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &payload));
+    let signer = if opts.signed_by_other_key {
+        SigningKey::generate().unwrap()
+    } else {
+        SigningKey::from_pem(&key.to_pem()).unwrap()
+    };
+    let signature = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &payload));
+    let verifier = if opts.body_names_other_certificate {
+        ca.leaf(&SigningKey::generate().unwrap(), opts)
+    } else {
+        leaf.clone()
+    };
     let body_sig = if opts.body_names_other_signature {
         key.sign(b"something else")
     } else {
@@ -299,7 +337,7 @@ pub(crate) fn keyless_bundle(digest: &str, opts: &Options) -> Keyless {
             "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))},
             "signatures": [{
                 "signature": STANDARD.encode(&body_sig),
-                "verifier": STANDARD.encode(cert_pem(&leaf))
+                "verifier": STANDARD.encode(cert_pem(&verifier))
             }]
         }
     }))
