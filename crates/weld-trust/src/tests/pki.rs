@@ -241,7 +241,7 @@ impl Log {
             path[0][0] ^= 1;
         }
         let note_text = format!(
-            "test.log - 42\n{}\n{}\n",
+            "rekor.test - 42\n{}\n{}\n",
             leaves.len(),
             STANDARD.encode(root)
         );
@@ -252,7 +252,7 @@ impl Log {
         };
         let mut sig = self.id[..4].to_vec();
         sig.extend(note_key.sign(note_text.as_bytes()));
-        let checkpoint = format!("{note_text}\n\u{2014} test.log {}\n", STANDARD.encode(sig));
+        let checkpoint = format!("{note_text}\n\u{2014} rekor.test {}\n", STANDARD.encode(sig));
         json!({
             "logIndex": LOG_INDEX.to_string(),
             "logId": {"keyId": STANDARD.encode(&self.id)},
