@@ -24,9 +24,12 @@ use crate::{Digest, TrustError, decode_b64};
 
 /// The v0.3 bundle media type, the one weld writes.
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-const OLDER_MEDIA_TYPES: [&str; 2] = [
+/// Earlier versions, and v0.3 in the older spelling (sigstore-python and
+/// sigstore-go accept it too).
+const OTHER_MEDIA_TYPES: [&str; 3] = [
     "application/vnd.dev.sigstore.bundle+json;version=0.1",
     "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
 ];
 /// The DSSE payload type of an in-toto statement.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -147,7 +150,7 @@ pub(crate) fn claim<'a>(
         source,
     })?;
     if bundle.media_type != BUNDLE_MEDIA_TYPE
-        && !OLDER_MEDIA_TYPES.contains(&bundle.media_type.as_str())
+        && !OTHER_MEDIA_TYPES.contains(&bundle.media_type.as_str())
     {
         return Err(TrustError::bundle(format!(
             "mediaType is {:?}, expected {BUNDLE_MEDIA_TYPE}",

@@ -112,7 +112,7 @@ impl Claim<'_> {
         }
         if !leaf
             .key()?
-            .verifies_default(self.message()?, &self.signature)
+            .verifies_any_hash(self.message()?, &self.signature)
         {
             return Err(TrustError::BadSignature {
                 signer: format!("the certificate of {subject}"),

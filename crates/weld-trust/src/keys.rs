@@ -212,15 +212,22 @@ impl AnyKey {
         Ok(key(bytes))
     }
 
-    /// Verifies with the hash the key's kind is used with by Sigstore:
-    /// P-256/SHA-256, P-384/SHA-384, Ed25519, RSA PKCS#1 v1.5/SHA-256.
-    pub(crate) fn verifies_default(&self, message: &[u8], signature: &[u8]) -> bool {
-        let hash = match self {
-            Self::P256(_) | Self::Rsa(_) => SigHash::Sha256,
-            Self::P384(_) => SigHash::Sha384,
-            Self::Ed25519(_) => SigHash::None,
+    /// Verifies a signature over `message` by a certificate's key. The hash
+    /// is the signer's choice, not the key's: Sigstore clients sign with
+    /// P-384 keys over SHA-256 (sigstore-python) as well as SHA-384
+    /// (cosign), so both are accepted for EC keys, the conventional one
+    /// first. Either hash is collision resistant, so this widens nothing an
+    /// attacker without the private key could use.
+    pub(crate) fn verifies_any_hash(&self, message: &[u8], signature: &[u8]) -> bool {
+        let hashes: &[SigHash] = match self {
+            Self::P256(_) => &[SigHash::Sha256, SigHash::Sha384],
+            Self::P384(_) => &[SigHash::Sha384, SigHash::Sha256],
+            Self::Rsa(_) => &[SigHash::Sha256, SigHash::Sha384, SigHash::Sha512],
+            Self::Ed25519(_) => &[SigHash::None],
         };
-        self.verifies(hash, message, signature)
+        hashes
+            .iter()
+            .any(|hash| self.verifies(*hash, message, signature))
     }
 
     pub(crate) fn verifies(&self, hash: SigHash, message: &[u8], signature: &[u8]) -> bool {

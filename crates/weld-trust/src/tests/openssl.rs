@@ -207,3 +207,38 @@ fn p384_and_rsa_public_keys_are_refused_by_name() {
     let err = SigningKey::from_pem(&read(d, "p384.pem")).unwrap_err();
     assert!(matches!(err, TrustError::KeyRejected { .. }), "{err}");
 }
+
+/// sigstore-python signs with P-384 certificate keys over SHA-256, cosign
+/// over SHA-384: a certificate key accepts either, and nothing else.
+#[test]
+fn a_p384_certificate_key_accepts_sha256_and_sha384_signatures() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            "k.pem",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "pkey", "-in", "k.pem", "-pubout", "-outform", "DER", "-out", "k.der",
+        ],
+    );
+    std::fs::write(d.join("msg"), b"artifact").unwrap();
+    let key = crate::keys::AnyKey::from_spki_der(&std::fs::read(d.join("k.der")).unwrap(), "key")
+        .unwrap();
+    for hash in ["-sha256", "-sha384"] {
+        openssl(d, &["dgst", hash, "-sign", "k.pem", "-out", "sig", "msg"]);
+        let sig = std::fs::read(d.join("sig")).unwrap();
+        assert!(key.verifies_any_hash(b"artifact", &sig), "{hash}");
+        assert!(!key.verifies_any_hash(b"artifacT", &sig), "{hash}");
+    }
+}

@@ -252,7 +252,10 @@ impl Log {
         };
         let mut sig = self.id[..4].to_vec();
         sig.extend(note_key.sign(note_text.as_bytes()));
-        let checkpoint = format!("{note_text}\n\u{2014} rekor.test {}\n", STANDARD.encode(sig));
+        let checkpoint = format!(
+            "{note_text}\n\u{2014} rekor.test {}\n",
+            STANDARD.encode(sig)
+        );
         json!({
             "logIndex": LOG_INDEX.to_string(),
             "logId": {"keyId": STANDARD.encode(&self.id)},
