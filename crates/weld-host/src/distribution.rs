@@ -71,19 +71,19 @@ pub enum FetchError {
     Dist(#[from] DistError),
     /// No trusted signer is configured for the source.
     #[error(
-        "no signer is trusted for {source}: add a [[trust]] rule with its publisher's key or \
+        "no signer is trusted for {location}: add a [[trust]] rule with its publisher's key or \
          identity to weld.toml (docs/trust.md), or, if you accept running it unsigned, an \
          [[unsigned]] entry for it"
     )]
     NoSigner {
         /// The source.
-        source: String,
+        location: String,
     },
     /// No signature verified against the trusted signers.
-    #[error("{source} ({digest}) is not signed by a trusted signer: {reasons}")]
+    #[error("{location} ({digest}) is not signed by a trusted signer: {reasons}")]
     NotSigned {
         /// The source.
-        source: String,
+        location: String,
         /// The digest that was checked.
         digest: String,
         /// Why each signature found failed, or that none was found.
@@ -91,10 +91,10 @@ pub enum FetchError {
     },
     /// The bytes are not the ones the lock, the signature or the person
     /// named.
-    #[error("{source}: expected {expected}, got {actual}; nothing was installed")]
+    #[error("{location}: expected {expected}, got {actual}; nothing was installed")]
     DigestMismatch {
         /// The source.
-        source: String,
+        location: String,
         /// The digest required.
         expected: String,
         /// The digest found.
@@ -183,13 +183,13 @@ async fn fetch_oci(
     };
     let by_digest = reference.with_digest(&manifest);
     let signer = match trust.requirement(&scope_text(reference)) {
-        Requirement::NoSigner => return Err(FetchError::NoSigner { source: shown }),
+        Requirement::NoSigner => return Err(FetchError::NoSigner { location: shown }),
         Requirement::Unsigned(_) => None,
         Requirement::Signed(signers) => {
             let found = registry.signatures(&by_digest, &manifest).await?;
             Some(verify_manifest(&found, &manifest, &signers).map_err(|reasons| {
                 FetchError::NotSigned {
-                    source: shown.clone(),
+                    location: shown.clone(),
                     digest: manifest.clone(),
                     reasons,
                 }
@@ -203,7 +203,7 @@ async fn fetch_oci(
         && artifact.component.digest != pinned.component
     {
         return Err(FetchError::DigestMismatch {
-            source: shown,
+            location: shown,
             expected: pinned.component.to_string(),
             actual: artifact.component.digest,
         });
@@ -231,7 +231,7 @@ async fn fetch_https(
         && !matches!(proof, HttpsProof::Digest(_))
         && pinned.is_none()
     {
-        return Err(FetchError::NoSigner { source: shown });
+        return Err(FetchError::NoSigner { location: shown });
     }
     let downloaded = weld_dist::fetch_https(url, config, dir).await?;
     let bytes = read_verified(&downloaded.path, &downloaded.digest, &shown)?;
@@ -246,7 +246,7 @@ async fn fetch_https(
         && expected != digest
     {
         return Err(FetchError::DigestMismatch {
-            source: shown,
+            location: shown,
             expected,
             actual: digest,
         });
@@ -273,7 +273,7 @@ async fn fetch_https(
                 }
             }
             Some(verified.ok_or_else(|| FetchError::NotSigned {
-                source: shown.clone(),
+                location: shown.clone(),
                 digest: digest.clone(),
                 reasons: reasons.join("; "),
             })?)
@@ -322,7 +322,7 @@ async fn https_signature(
         }
     }
     Err(FetchError::NotSigned {
-        source: url.to_string(),
+        location: url.to_string(),
         digest: String::new(),
         reasons: format!(
             "no signature beside it (tried {url}.sigstore.json and {url}.sig{}); give one with \
@@ -402,7 +402,7 @@ fn read_verified(path: &Path, digest: &str, shown: &str) -> Result<Vec<u8>, Fetc
     if actual != digest {
         let _ = std::fs::remove_file(path);
         return Err(FetchError::DigestMismatch {
-            source: shown.to_string(),
+            location: shown.to_string(),
             expected: digest.to_string(),
             actual,
         });

@@ -82,8 +82,6 @@ struct UnsignedRule {
 
 /// The configuration, read and checked.
 pub struct Config {
-    /// Where the file was (or would be).
-    pub path: PathBuf,
     /// Registry and download settings.
     pub dist: weld_dist::Config,
     /// Whom to trust for what.
@@ -190,7 +188,6 @@ fn parse(text: &str, path: &Path) -> Result<Config> {
         trust.allow_unsigned(scope);
     }
     Ok(Config {
-        path: path.to_path_buf(),
         dist,
         trust,
     })
