@@ -121,13 +121,19 @@ pub enum TrustError {
         kind: &'static str,
     },
     /// The signature does not verify with the signer's key.
-    #[error("the signature does not verify with {signer}")]
+    #[error(
+        "the signature does not verify with {signer}: it was made by another key, or what \
+         it signs was changed after signing"
+    )]
     BadSignature {
         /// The key or certificate tried.
         signer: String,
     },
     /// The certificate names another identity or issuer than the trusted one.
-    #[error("the certificate's {field} is {found}, but the trusted signer requires {expected}")]
+    #[error(
+        "the certificate's {field} is {found}, but the trust policy requires {expected}: \
+         signed by someone else, or the policy names the wrong identity"
+    )]
     Identity {
         /// "subject" or "OIDC issuer".
         field: &'static str,

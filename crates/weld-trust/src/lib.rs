@@ -70,8 +70,12 @@
 //! checkpoint when present); at each entry's integrated time the
 //! certificate is valid, has the codeSigning EKU, is no CA, has no unknown
 //! critical extension, and chains (every signature checked) to a
-//! certificate authority of the root valid at that time. Not checked: SCTs
-//! (`ctlogs` are parsed and ignored), RFC 3161 timestamps, revocation,
+//! certificate authority of the root valid at that time. The certificate
+//! key's signature may use SHA-256 or SHA-384 (EC keys), as Sigstore
+//! clients differ. The log's integrated time is the only time source, so
+//! entries without a signed entry timestamp (Rekor v2, which relies on RFC
+//! 3161 timestamps) are refused. Not checked: SCTs (`ctlogs` and
+//! `timestampAuthorities` are ignored), RFC 3161 timestamps, revocation,
 //! name constraints, any other Fulcio extension (workflow, repository,
 //! ref: encode them in the subject, which for GitHub Actions names the
 //! workflow file and ref).
