@@ -187,13 +187,15 @@ async fn fetch_oci(
         Requirement::Unsigned(_) => None,
         Requirement::Signed(signers) => {
             let found = registry.signatures(&by_digest, &manifest).await?;
-            Some(verify_manifest(&found, &manifest, &signers).map_err(|reasons| {
-                FetchError::NotSigned {
-                    location: shown.clone(),
-                    digest: manifest.clone(),
-                    reasons,
-                }
-            })?)
+            Some(
+                verify_manifest(&found, &manifest, &signers).map_err(|reasons| {
+                    FetchError::NotSigned {
+                        location: shown.clone(),
+                        digest: manifest.clone(),
+                        reasons,
+                    }
+                })?,
+            )
         }
     };
     let artifact = registry.pull(&by_digest, &manifest, dir).await?;
@@ -264,7 +266,12 @@ async fn fetch_https(
             let mut reasons = Vec::new();
             let mut verified = None;
             for named in &signers {
-                match weld_trust::verify_blob(hex, Some(&bytes), &found, &[named.signer.clone()]) {
+                match weld_trust::verify_blob(
+                    hex,
+                    Some(&bytes),
+                    &found,
+                    std::slice::from_ref(&named.signer),
+                ) {
                     Ok(v) => {
                         verified = Some(v);
                         break;
@@ -348,9 +355,11 @@ fn verify_manifest(
     signers: &[&NamedSigner],
 ) -> Result<Verified, String> {
     if found.is_empty() {
-        return Err("the registry holds no signature for it (neither a sha256-….sig tag nor a \
+        return Err(
+            "the registry holds no signature for it (neither a sha256-….sig tag nor a \
                     Sigstore bundle referrer)"
-            .to_string());
+                .to_string(),
+        );
     }
     let trusted: Vec<_> = signers.iter().map(|s| s.signer.clone()).collect();
     let mut reasons = Vec::new();
@@ -468,7 +477,11 @@ impl Preview {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             self.digest,
-            self.fetched.provenance.signer.as_deref().unwrap_or("unsigned"),
+            self.fetched
+                .provenance
+                .signer
+                .as_deref()
+                .unwrap_or("unsigned"),
         )
     }
 }
@@ -530,17 +543,20 @@ impl Installer {
             .fetch(&parsed, None, &HttpsProof::Beside, tmp.path())
             .await?;
         let name = name.map_or_else(|| fetched.default_name.clone(), str::to_string);
-        weld_store::validate_name(&name)
-            .map_err(|e| InstallRefusal::Source(e.to_string()))?;
+        weld_store::validate_name(&name).map_err(|e| InstallRefusal::Source(e.to_string()))?;
         let inspection = self
             .host
             .runtime()
             .inspect(&fetched.bytes)
-            .map_err(|e| crate::install::InstallError::Runtime(e))?;
+            .map_err(crate::install::InstallError::Runtime)?;
         Ok(Preview {
             digest: Digest::of(&fetched.bytes).to_string(),
             imports: inspection.imports,
-            functions: inspection.functions.iter().map(|f| f.name.clone()).collect(),
+            functions: inspection
+                .functions
+                .iter()
+                .map(|f| f.name.clone())
+                .collect(),
             name,
             fetched,
         })

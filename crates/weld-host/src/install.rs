@@ -20,9 +20,7 @@ use weld_store::{NewComponent, Provenance, StoreError};
 use crate::Host;
 use crate::catalog::{Catalog, ComponentEntry, Skipped};
 use crate::enforce::Enforcement;
-use crate::load::{
-    FileComponent, LoadError, StoredPolicy, compile_policy, read_component_file,
-};
+use crate::load::{FileComponent, LoadError, StoredPolicy, compile_policy, read_component_file};
 use crate::policy_admin::{ManageError, refuse_symlink};
 
 /// What to install.

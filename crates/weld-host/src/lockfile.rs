@@ -110,9 +110,13 @@ impl Lock {
                 return Err(invalid(format!("`{}` is named twice", tool.name)));
             }
             weld_store::validate_name(&tool.name).map_err(|e| invalid(e.to_string()))?;
-            for digest in [Some(&tool.component), tool.manifest.as_ref(), tool.policy.as_ref()]
-                .into_iter()
-                .flatten()
+            for digest in [
+                Some(&tool.component),
+                tool.manifest.as_ref(),
+                tool.policy.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 weld_store::Digest::try_from(digest.clone()).map_err(invalid)?;
             }
@@ -180,7 +184,10 @@ impl Lock {
                     path: policies.clone(),
                     cause,
                 })?;
-                write_atomically(&policies.join(format!("{}.yaml", tool.name)), text.as_bytes())?;
+                write_atomically(
+                    &policies.join(format!("{}.yaml", tool.name)),
+                    text.as_bytes(),
+                )?;
             }
         }
         write_atomically(path, lock.to_toml().as_bytes())?;
@@ -246,7 +253,9 @@ mod tests {
         std::fs::write(&path, lock.to_toml()).expect("write");
         assert_eq!(Lock::read(&path).expect("read"), lock);
 
-        let text = lock.to_toml().replace("name = \"fetch\"", "name = \"fetch\"\nextra = 1");
+        let text = lock
+            .to_toml()
+            .replace("name = \"fetch\"", "name = \"fetch\"\nextra = 1");
         std::fs::write(&path, text).expect("write");
         assert!(matches!(Lock::read(&path), Err(LockError::Invalid { .. })));
 

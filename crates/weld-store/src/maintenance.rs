@@ -68,9 +68,8 @@ impl Store {
                 .to_str()
                 .and_then(|n| n.strip_suffix(".wasm"))
                 .and_then(|hex| Digest::try_from(format!("sha256:{hex}")).ok());
-            let keep = named.is_some_and(|digest| {
-                index.components.values().any(|c| c.digest == digest)
-            });
+            let keep =
+                named.is_some_and(|digest| index.components.values().any(|c| c.digest == digest));
             if keep {
                 continue;
             }

@@ -269,8 +269,12 @@ proptest::proptest! {
 #[test]
 fn garbage_collection_deletes_only_unreferenced_blobs_and_temp_files() {
     let (_dir, store) = store();
-    let kept = store.install("a", b"kept", "s", ComponentDocs::default(), false).expect("a");
-    let dropped = store.install("b", b"dropped", "s", ComponentDocs::default(), false).expect("b");
+    let kept = store
+        .install("a", b"kept", "s", ComponentDocs::default(), false)
+        .expect("a");
+    let dropped = store
+        .install("b", b"dropped", "s", ComponentDocs::default(), false)
+        .expect("b");
     // Removing `b` deletes its blob; put one back as a crash would leave it
     // (written, never named), plus a temp file of an interrupted write.
     store.remove("b").expect("remove");
@@ -289,13 +293,22 @@ fn garbage_collection_deletes_only_unreferenced_blobs_and_temp_files() {
 #[test]
 fn verification_names_the_component_whose_blob_changed() {
     let (_dir, store) = store();
-    let good = store.install("good", b"good", "s", ComponentDocs::default(), false).expect("good");
-    let bad = store.install("bad", b"bad", "s", ComponentDocs::default(), false).expect("bad");
+    let good = store
+        .install("good", b"good", "s", ComponentDocs::default(), false)
+        .expect("good");
+    let bad = store
+        .install("bad", b"bad", "s", ComponentDocs::default(), false)
+        .expect("bad");
     std::fs::write(store.blob_path(&bad.digest), b"evil").expect("tamper");
 
     let checks = store.verify_blobs().expect("verify");
 
-    let of = |digest: &Digest| checks.iter().find(|c| &c.digest == digest).expect("checked");
+    let of = |digest: &Digest| {
+        checks
+            .iter()
+            .find(|c| &c.digest == digest)
+            .expect("checked")
+    };
     assert_eq!(of(&good.digest).problem, None);
     assert_eq!(of(&bad.digest).names, ["bad"]);
     assert!(of(&bad.digest).problem.is_some());

@@ -114,10 +114,13 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
 }
 
 fn parse(text: &str, path: &Path) -> Result<Config> {
-    let file: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let file: File =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut dist = weld_dist::Config::default();
-    dist.insecure_registries = file.distribution.insecure_registries;
+    let mut dist = weld_dist::Config {
+        insecure_registries: file.distribution.insecure_registries,
+        ..weld_dist::Config::default()
+    };
     if let Some(mib) = file.distribution.max_component_mib {
         if mib == 0 {
             bail!("{}: max_component_mib must be at least 1", path.display());
@@ -131,12 +134,14 @@ fn parse(text: &str, path: &Path) -> Result<Config> {
     }
     let mut trust = TrustPolicy::default();
     for rule in file.trust {
-        let scope = Scope::new(&rule.scope).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let scope =
+            Scope::new(&rule.scope).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let mut signers = Vec::new();
         for key in &rule.keys {
             let key_path = base.join(key);
-            let pem = std::fs::read_to_string(&key_path)
-                .with_context(|| format!("{}: reading the key {}", path.display(), key_path.display()))?;
+            let pem = std::fs::read_to_string(&key_path).with_context(|| {
+                format!("{}: reading the key {}", path.display(), key_path.display())
+            })?;
             let key = PublicKey::from_pem(&pem)
                 .with_context(|| format!("{}: the key {}", path.display(), key_path.display()))?;
             signers.push(NamedSigner {
@@ -171,7 +176,11 @@ fn parse(text: &str, path: &Path) -> Result<Config> {
                 });
             }
         } else if rule.trusted_root.is_some() {
-            bail!("{}: trusted_root is given for {} but no identities", path.display(), rule.scope);
+            bail!(
+                "{}: trusted_root is given for {} but no identities",
+                path.display(),
+                rule.scope
+            );
         }
         if signers.is_empty() {
             bail!(
@@ -184,13 +193,11 @@ fn parse(text: &str, path: &Path) -> Result<Config> {
         trust.trust(scope, signers);
     }
     for rule in file.unsigned {
-        let scope = Scope::new(&rule.scope).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let scope =
+            Scope::new(&rule.scope).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         trust.allow_unsigned(scope);
     }
-    Ok(Config {
-        dist,
-        trust,
-    })
+    Ok(Config { dist, trust })
 }
 
 #[cfg(test)]
@@ -199,9 +206,12 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_an_error_with_its_line() {
-        let error = parse("[distribution]\ninsecure = true\n", Path::new("/x/weld.toml"))
-            .err()
-            .expect("refused");
+        let error = parse(
+            "[distribution]\ninsecure = true\n",
+            Path::new("/x/weld.toml"),
+        )
+        .err()
+        .expect("refused");
         let text = format!("{error:#}");
         assert!(text.contains("unknown field `insecure`"), "{text}");
         assert!(text.contains("line 2"), "{text}");
@@ -209,9 +219,12 @@ mod tests {
 
     #[test]
     fn a_rule_that_trusts_nobody_is_refused() {
-        let error = parse("[[trust]]\nscope = \"oci://r/x\"\n", Path::new("/x/weld.toml"))
-            .err()
-            .expect("refused");
+        let error = parse(
+            "[[trust]]\nscope = \"oci://r/x\"\n",
+            Path::new("/x/weld.toml"),
+        )
+        .err()
+        .expect("refused");
         assert!(format!("{error:#}").contains("names no keys"), "{error:#}");
     }
 

@@ -243,9 +243,8 @@ fn approval_message(preview: &Preview) -> String {
             message.push_str(&format!("    {line}\n"));
         }
     }
-    message.push_str(
-        "\nIt is installed with no access at all. Approve only if you want this tool.",
-    );
+    message
+        .push_str("\nIt is installed with no access at all. Approve only if you want this tool.");
     message
 }
 

@@ -28,7 +28,8 @@ pub(super) async fn add(env: &Env, args: &cli::AddArgs) -> Result<ExitCode> {
             if args.signature.is_some() || args.digest.is_some() || args.locked {
                 bail!("--signature, --digest and --locked are for remote sources, not files");
             }
-            let mut request = install::Request::file(path, args.name.as_deref()).with_context(cannot)?;
+            let mut request =
+                install::Request::file(path, args.name.as_deref()).with_context(cannot)?;
             request.force = args.force;
             (request, proposed_policy_file(args.policy.as_deref(), path)?)
         }
@@ -40,7 +41,10 @@ pub(super) async fn add(env: &Env, args: &cli::AddArgs) -> Result<ExitCode> {
                     .into_iter()
                     .find(|t| t.source == args.source)
                     .with_context(|| {
-                        format!("the lock file names no tool from {}; run without --locked", args.source)
+                        format!(
+                            "the lock file names no tool from {}; run without --locked",
+                            args.source
+                        )
                     })?;
                 Some(tool)
             } else {
@@ -55,14 +59,24 @@ pub(super) async fn add(env: &Env, args: &cli::AddArgs) -> Result<ExitCode> {
                 (None, Some(digest)) => HttpsProof::Digest(digest),
                 (None, None) => HttpsProof::Beside,
             };
-            let fetched = fetch(env, remote, args.allow_unsigned, args.quiet, pinned.as_ref(), &proof)
-                .await
-                .with_context(cannot)?;
+            let fetched = fetch(
+                env,
+                remote,
+                args.allow_unsigned,
+                args.quiet,
+                pinned.as_ref(),
+                &proof,
+            )
+            .await
+            .with_context(cannot)?;
             let proposed = match &args.policy {
                 Some(file) => read_policy_file(file)?,
                 None => layer_policy(&fetched)?,
             };
-            let name = args.name.clone().unwrap_or_else(|| fetched.default_name.clone());
+            let name = args
+                .name
+                .clone()
+                .unwrap_or_else(|| fetched.default_name.clone());
             let component = weld_host::load::component_from_bytes(
                 fetched.bytes,
                 name,
@@ -79,7 +93,14 @@ pub(super) async fn add(env: &Env, args: &cli::AddArgs) -> Result<ExitCode> {
             (request, proposed)
         }
     };
-    finish(env, &host, request, proposed, args.accept_policy, args.quiet)
+    finish(
+        env,
+        &host,
+        request,
+        proposed,
+        args.accept_policy,
+        args.quiet,
+    )
 }
 
 /// Fetches and proves a remote `source` under weld.toml's trust policy
@@ -124,7 +145,9 @@ pub(super) fn finish(
 ) -> Result<ExitCode> {
     let source = request.source.clone();
     let request = install::Request {
-        policy: proposed.as_ref().map(|(path, policy)| (path.as_path(), policy)),
+        policy: proposed
+            .as_ref()
+            .map(|(path, policy)| (path.as_path(), policy)),
         ..request
     };
     let spinner = progress::spinner(quiet, "checking and compiling");

@@ -19,7 +19,11 @@ pub(super) fn run(env: &Env, command: &CacheCommand) -> Result<ExitCode> {
                     None => outln!("ok   {} ({})", check.digest, check.names.join(", ")),
                     Some(problem) => {
                         bad += 1;
-                        outln!("BAD  {} ({}): {problem}", check.digest, check.names.join(", "));
+                        outln!(
+                            "BAD  {} ({}): {problem}",
+                            check.digest,
+                            check.names.join(", ")
+                        );
                     }
                 }
             }

@@ -43,7 +43,11 @@ pub(super) async fn sync(env: &Env, args: &cli::SyncArgs) -> Result<ExitCode> {
         let result = result.and_then(|()| sync_policy(&host, tool, &policies));
         if let Err(error) = result {
             failed += 1;
-            eprintln!("error: `{}` was not synced: {}", tool.name, describe(&error));
+            eprintln!(
+                "error: `{}` was not synced: {}",
+                tool.name,
+                describe(&error)
+            );
         }
     }
     let named: BTreeSet<&str> = lock.tools.iter().map(|t| t.name.as_str()).collect();
@@ -54,7 +58,10 @@ pub(super) async fn sync(env: &Env, args: &cli::SyncArgs) -> Result<ExitCode> {
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} tools could not be synced (see above)", lock.tools.len());
+        bail!(
+            "{failed} of {} tools could not be synced (see above)",
+            lock.tools.len()
+        );
     }
     outln!("{} tools in sync with {}", lock.tools.len(), path.display());
     Ok(ExitCode::SUCCESS)
@@ -86,8 +93,15 @@ async fn sync_one(env: &Env, host: &weld_host::Host, tool: &LockedTool, quiet: b
             // A tool locked unsigned was accepted unsigned by whoever wrote
             // the lock; its bytes are pinned by digest all the same.
             let unsigned = tool.signer.is_none();
-            let fetched =
-                fetch(env, remote, unsigned, quiet, Some(&pinned), &HttpsProof::Beside).await?;
+            let fetched = fetch(
+                env,
+                remote,
+                unsigned,
+                quiet,
+                Some(&pinned),
+                &HttpsProof::Beside,
+            )
+            .await?;
             let signer = fetched.provenance.signer.as_deref();
             if tool.signer.is_some() && signer != tool.signer.as_deref() {
                 bail!(
@@ -128,8 +142,12 @@ fn sync_policy(host: &weld_host::Host, tool: &LockedTool, policies: &Path) -> Re
         return Ok(());
     }
     let file = policies.join(format!("{}.yaml", tool.name));
-    let text = std::fs::read_to_string(&file)
-        .with_context(|| format!("the lock file pins a policy for it; reading {}", file.display()))?;
+    let text = std::fs::read_to_string(&file).with_context(|| {
+        format!(
+            "the lock file pins a policy for it; reading {}",
+            file.display()
+        )
+    })?;
     let actual = policy_digest(&text);
     if &actual != expected {
         bail!(
@@ -138,8 +156,8 @@ fn sync_policy(host: &weld_host::Host, tool: &LockedTool, policies: &Path) -> Re
             file.display()
         );
     }
-    let policy = weld_policy::Policy::parse(&text)
-        .map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
+    let policy =
+        weld_policy::Policy::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
     host.policies().set(&tool.name, &policy)?;
     outln!("applied the policy of `{}` ({expected})", tool.name);
     Ok(())
@@ -153,15 +171,25 @@ pub(super) async fn update(env: &Env, args: &cli::UpdateArgs) -> Result<ExitCode
         .components
         .get(&args.name)
         .with_context(|| format!("`{}` is not installed", args.name))?;
-    let source = Source::parse(&installed.source.trim_start_matches("file:").to_string())?;
+    let source = Source::parse(installed.source.trim_start_matches("file:"))?;
     let (request, proposed) = match &source {
         Source::File(path) => (install::Request::file(path, Some(&args.name))?, None),
         remote => {
             // The opt-out it was installed under still holds; nothing
             // signed before may come back unsigned.
-            let was_unsigned = installed.provenance.as_ref().is_some_and(|p| p.signer.is_none());
-            let fetched = fetch(env, remote, was_unsigned, args.quiet, None, &HttpsProof::Beside)
-                .await?;
+            let was_unsigned = installed
+                .provenance
+                .as_ref()
+                .is_some_and(|p| p.signer.is_none());
+            let fetched = fetch(
+                env,
+                remote,
+                was_unsigned,
+                args.quiet,
+                None,
+                &HttpsProof::Beside,
+            )
+            .await?;
             let proposed = layer_policy(&fetched)?;
             let component = weld_host::load::component_from_bytes(
                 fetched.bytes,
@@ -182,7 +210,12 @@ pub(super) async fn update(env: &Env, args: &cli::UpdateArgs) -> Result<ExitCode
         outln!("`{}` is up to date ({})", args.name, installed.digest);
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("`{}`: {} -> {}", args.name, installed.digest, request.component.digest);
+    outln!(
+        "`{}`: {} -> {}",
+        args.name,
+        installed.digest,
+        request.component.digest
+    );
     let old_signer = installed.provenance.as_ref().and_then(|p| p.signer.clone());
     let new_signer = request.provenance.as_ref().and_then(|p| p.signer.clone());
     if old_signer != new_signer {
@@ -224,19 +257,30 @@ pub(super) fn keygen(output: &Path) -> Result<ExitCode> {
         .create_new(true)
         .mode(0o600)
         .open(&private)
-        .with_context(|| format!("creating {} (an existing key is never overwritten)", private.display()))?;
+        .with_context(|| {
+            format!(
+                "creating {} (an existing key is never overwritten)",
+                private.display()
+            )
+        })?;
     file.write_all(key.to_pem().as_bytes())?;
     file.sync_all()?;
     std::fs::write(&public, key.public_key().to_pem())
         .with_context(|| format!("writing {}", public.display()))?;
     outln!("private key: {} (keep it secret)", private.display());
-    outln!("public key:  {} ({})", public.display(), key.public_key().key_id());
+    outln!(
+        "public key:  {} ({})",
+        public.display(),
+        key.public_key().key_id()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn read_key(path: &Path) -> Result<SigningKey> {
-    let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    SigningKey::from_pem(&pem).with_context(|| format!("{} is not a usable private key", path.display()))
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    SigningKey::from_pem(&pem)
+        .with_context(|| format!("{} is not a usable private key", path.display()))
 }
 
 fn registry(env: &Env) -> Result<Registry> {
@@ -258,7 +302,9 @@ pub(super) async fn sign(env: &Env, args: &cli::SignArgs) -> Result<ExitCode> {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let signature = path.with_extension(format!(
             "{}sig",
-            path.extension().map(|e| format!("{}.", e.to_string_lossy())).unwrap_or_default()
+            path.extension()
+                .map(|e| format!("{}.", e.to_string_lossy()))
+                .unwrap_or_default()
         ));
         std::fs::write(&signature, weld_trust::sign_blob(&key, &bytes))
             .with_context(|| format!("writing {}", signature.display()))?;

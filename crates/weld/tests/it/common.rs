@@ -17,6 +17,19 @@ use tokio::process::{Child, Command};
 
 pub type Client = RunningService<RoleClient, ()>;
 
+/// reqwest is built without a TLS provider of its own (weld's crates pick
+/// ring, and feature unification gives the tests the same reqwest): every
+/// client in the tests needs it installed first, as weld does.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A plain reqwest client.
+pub fn reqwest_client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::new()
+}
+
 pub fn weld_bin() -> &'static str {
     env!("CARGO_BIN_EXE_weld")
 }
@@ -143,6 +156,7 @@ pub async fn http_server(dirs: &Dirs, args: &[&str]) -> (Child, SocketAddr) {
 }
 
 pub async fn http_client(addr: SocketAddr, mode: ClientLifecycleMode) -> Client {
+    install_crypto();
     let transport = StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
     ().serve_with_lifecycle(transport, mode)
         .await

@@ -32,7 +32,7 @@ impl World {
         };
         weld_ok(&world.dirs, &["keygen", "-o", &world.key("publisher")]).await;
         weld_ok(&world.dirs, &["keygen", "-o", &world.key("stranger")]).await;
-        world.configure(&world.registry.addr().to_string(), "");
+        world.configure(world.registry.addr(), "");
         world
     }
 
@@ -116,9 +116,18 @@ fn stdout(output: &std::process::Output) -> String {
 }
 
 /// Asserts `output` failed saying `what`, and the state is as `before`.
-fn refused(world: &World, output: &std::process::Output, what: &str, before: &(String, Vec<String>)) {
+fn refused(
+    world: &World,
+    output: &std::process::Output,
+    what: &str,
+    before: &(String, Vec<String>),
+) {
     assert!(!output.status.success(), "installed: {}", stdout(output));
-    assert!(stderr(output).contains(what), "expected `{what}` in: {}", stderr(output));
+    assert!(
+        stderr(output).contains(what),
+        "expected `{what}` in: {}",
+        stderr(output)
+    );
     assert_eq!(&(world.index(), world.blobs()), before, "the state changed");
 }
 
@@ -127,8 +136,12 @@ async fn a_signed_component_installs_by_tag_and_by_digest_in_both_signature_form
     let world = World::new().await;
     for format in ["simple", "bundle"] {
         let reference = world.oci(&format!("tools/text-{format}:1.0"));
-        world.publish(&component("text"), &reference, Some("publisher"), format).await;
-        let output = world.add(&[&reference, "--name", &format!("by-tag-{format}")]).await;
+        world
+            .publish(&component("text"), &reference, Some("publisher"), format)
+            .await;
+        let output = world
+            .add(&[&reference, "--name", &format!("by-tag-{format}")])
+            .await;
         assert!(output.status.success(), "{}", stderr(&output));
         let printed = stdout(&output);
         assert!(printed.contains("signed by key sha256:"), "{printed}");
@@ -153,17 +166,40 @@ async fn a_signed_component_installs_by_tag_and_by_digest_in_both_signature_form
 #[tokio::test]
 async fn unsigned_or_untrusted_components_are_refused_and_nothing_is_written() {
     let world = World::new().await;
-    let unsigned = world.oci("tools/text:unsigned");
-    world.publish(&component("text"), &unsigned, None, "both").await;
-    let stranger = world.oci("tools/text:stranger");
-    world.publish(&component("text"), &stranger, Some("stranger"), "both").await;
+    // Each in its own repository: the same bytes pushed twice in one second
+    // are one manifest, and a signature for one would be for both.
+    let unsigned = world.oci("tools/unsigned:1");
+    world
+        .publish(&component("text"), &unsigned, None, "both")
+        .await;
+    let stranger = world.oci("tools/stranger:1");
+    world
+        .publish(&component("text"), &stranger, Some("stranger"), "both")
+        .await;
     let nobody = world.oci("elsewhere/text:1");
-    world.publish(&component("text"), &nobody, Some("publisher"), "both").await;
+    world
+        .publish(&component("text"), &nobody, Some("publisher"), "both")
+        .await;
     let before = (world.index(), world.blobs());
 
-    refused(&world, &world.add(&[&unsigned]).await, "holds no signature", &before);
-    refused(&world, &world.add(&[&stranger]).await, "not signed by a trusted signer", &before);
-    refused(&world, &world.add(&[&nobody]).await, "no signer is trusted", &before);
+    refused(
+        &world,
+        &world.add(&[&unsigned]).await,
+        "holds no signature",
+        &before,
+    );
+    refused(
+        &world,
+        &world.add(&[&stranger]).await,
+        "not signed by a trusted signer",
+        &before,
+    );
+    refused(
+        &world,
+        &world.add(&[&nobody]).await,
+        "no signer is trusted",
+        &before,
+    );
 
     // An explicit opt-out never overrides a publisher's rule …
     refused(
@@ -185,20 +221,33 @@ async fn unsigned_or_untrusted_components_are_refused_and_nothing_is_written() {
 async fn a_tag_moved_to_unsigned_content_after_signing_is_refused() {
     let world = World::new().await;
     let reference = world.oci("tools/text:1.0");
-    world.publish(&component("text"), &reference, Some("publisher"), "both").await;
+    world
+        .publish(&component("text"), &reference, Some("publisher"), "both")
+        .await;
     // Same tag, other bytes, no signature.
-    world.publish(&component("add"), &reference, None, "both").await;
+    world
+        .publish(&component("add"), &reference, None, "both")
+        .await;
     let before = (world.index(), world.blobs());
-    refused(&world, &world.add(&[&reference]).await, "holds no signature", &before);
+    refused(
+        &world,
+        &world.add(&[&reference]).await,
+        "holds no signature",
+        &before,
+    );
 }
 
 #[tokio::test]
 async fn a_valid_signature_copied_onto_another_digest_is_refused() {
     let world = World::new().await;
     let signed = world.oci("tools/text:signed");
-    world.publish(&component("text"), &signed, Some("publisher"), "simple").await;
+    world
+        .publish(&component("text"), &signed, Some("publisher"), "simple")
+        .await;
     let other = world.oci("tools/text:other");
-    world.publish(&component("add"), &other, None, "simple").await;
+    world
+        .publish(&component("add"), &other, None, "simple")
+        .await;
     let signed_digest = world.registry.digest("tools/text", "signed").await;
     let other_digest = world.registry.digest("tools/text", "other").await;
     // The publisher's signature manifest, re-tagged for the other digest.
@@ -221,7 +270,7 @@ async fn tampered_manifests_layers_and_policy_layers_are_refused() {
     let policy = tempfile::tempdir().expect("dir");
     let text = policy.path().join("text.wasm");
     std::fs::copy(component("text"), &text).expect("copy");
-    std::fs::write(text.with_extension("policy.yaml"), "version: 1\n").expect("policy");
+    std::fs::write(text.with_extension("policy.yaml"), "version: \"1.0\"\n").expect("policy");
     world
         .publish(&text, &world.oci("tools/text:1"), Some("publisher"), "both")
         .await;
@@ -229,12 +278,18 @@ async fn tampered_manifests_layers_and_policy_layers_are_refused() {
     let layers = world.registry.layers("tools/text", &manifest).await;
     assert_eq!(layers.len(), 2, "component and policy layers: {layers:?}");
     for target in [manifest.clone(), layers[0].clone(), layers[1].clone()] {
-        let proxy = Tamper::start(world.registry.addr(), Rule::Flip { path: target.clone() }).await;
+        let proxy = Tamper::start(
+            world.registry.addr(),
+            Rule::Flip {
+                path: target.clone(),
+            },
+        )
+        .await;
         world.configure(&proxy.addr().to_string(), "");
         let reference = format!("oci://{}/tools/text:1", proxy.addr());
         let before = (world.index(), world.blobs());
         let output = world.add(&[&reference, "--accept-policy"]).await;
-        refused(&world, &output, "sha256:", &before);
+        refused(&world, &output, "does not match its digest", &before);
         assert!(proxy.hits() > 0, "the proxy changed nothing for {target}");
     }
 }
@@ -246,12 +301,22 @@ async fn a_layer_over_the_size_cap_is_refused_before_it_is_downloaded() {
     let file = big.path().join("big.wasm");
     std::fs::write(&file, vec![0u8; 2 * 1024 * 1024]).expect("big");
     world
-        .publish(&file, &world.oci("tools/big:1"), Some("publisher"), "simple")
+        .publish(
+            &file,
+            &world.oci("tools/big:1"),
+            Some("publisher"),
+            "simple",
+        )
         .await;
     let addr = world.registry.addr().to_string();
     world.configure(&addr, "max_component_mib = 1");
     let before = (world.index(), world.blobs());
-    refused(&world, &world.add(&[&world.oci("tools/big:1")]).await, "cap", &before);
+    refused(
+        &world,
+        &world.add(&[&world.oci("tools/big:1")]).await,
+        "cap",
+        &before,
+    );
 }
 
 #[tokio::test]
@@ -259,14 +324,19 @@ async fn a_registry_that_is_down_or_lies_changes_nothing() {
     let world = World::new().await;
     let before = (world.index(), world.blobs());
     // Nothing listens on a port just closed.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
     world.configure(&closed.to_string(), "");
     let output = world.add(&[&format!("oci://{closed}/tools/text:1")]).await;
     refused(&world, &output, &closed.to_string(), &before);
 
     let liar = Tamper::start(world.registry.addr(), Rule::Garbage).await;
     world.configure(&liar.addr().to_string(), "");
-    let output = world.add(&[&format!("oci://{}/tools/text:1", liar.addr())]).await;
+    let output = world
+        .add(&[&format!("oci://{}/tools/text:1", liar.addr())])
+        .await;
     refused(&world, &output, &liar.addr().to_string(), &before);
 }
 
@@ -274,39 +344,68 @@ async fn a_registry_that_is_down_or_lies_changes_nothing() {
 async fn plain_http_is_refused_for_a_registry_not_listed_as_insecure() {
     let world = World::new().await;
     let reference = world.oci("tools/text:1");
-    world.publish(&component("text"), &reference, Some("publisher"), "simple").await;
+    world
+        .publish(&component("text"), &reference, Some("publisher"), "simple")
+        .await;
     // The same registry, reached as localhost: not in insecure_registries.
-    let port = world.registry.addr().port();
+    let port = world
+        .registry
+        .addr()
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .to_string();
     let dir = world.config_dir();
-    let text = std::fs::read_to_string(dir.join("weld.toml")).expect("toml");
     std::fs::write(
         dir.join("weld.toml"),
-        text.replace(&world.registry.addr().to_string(), &format!("localhost:{port}"))
-            .replacen(&format!("\"localhost:{port}\", "), "", 1),
+        format!(
+            "[distribution]\ninsecure_registries = [\"{}\"]\n\n[[trust]]\n\
+             scope = \"oci://localhost:{port}/tools\"\nkeys = [\"{}.pub\"]\n",
+            world.registry.addr(),
+            world.key("publisher")
+        ),
     )
     .expect("toml");
     let before = (world.index(), world.blobs());
-    let output = world.add(&[&format!("oci://localhost:{port}/tools/text:1")]).await;
-    assert!(!output.status.success());
-    assert_eq!((world.index(), world.blobs()), before);
+    let output = world
+        .add(&[&format!("oci://localhost:{port}/tools/text:1")])
+        .await;
+    refused(&world, &output, "insecure", &before);
 }
 
 #[tokio::test]
 async fn killing_weld_mid_download_leaves_the_state_unchanged_and_readable() {
     let world = World::new().await;
-    weld_ok(&world.dirs, &["add", &component("add").display().to_string()]).await;
+    weld_ok(
+        &world.dirs,
+        &["add", &component("add").display().to_string()],
+    )
+    .await;
     world
-        .publish(&component("text"), &world.oci("tools/text:1"), Some("publisher"), "simple")
+        .publish(
+            &component("text"),
+            &world.oci("tools/text:1"),
+            Some("publisher"),
+            "simple",
+        )
         .await;
     let manifest = world.registry.digest("tools/text", "1").await;
-    let layer = world.registry.layers("tools/text", &manifest).await.remove(0);
+    let layer = world
+        .registry
+        .layers("tools/text", &manifest)
+        .await
+        .remove(0);
     let proxy = Tamper::start(world.registry.addr(), Rule::Stall { path: layer }).await;
     world.configure(&proxy.addr().to_string(), "");
     let before = (world.index(), world.blobs());
     let mut child = world
         .dirs
         .weld()
-        .args(["add", "--quiet", &format!("oci://{}/tools/text:1", proxy.addr())])
+        .args([
+            "add",
+            "--quiet",
+            &format!("oci://{}/tools/text:1", proxy.addr()),
+        ])
         .stdin(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
@@ -337,19 +436,30 @@ async fn sync_installs_exactly_the_lock_and_refuses_a_changed_policy() {
     let dir = tempfile::tempdir().expect("dir");
     let text = dir.path().join("text.wasm");
     std::fs::copy(component("text"), &text).expect("copy");
-    std::fs::write(text.with_extension("policy.yaml"), "version: 1\n").expect("policy");
+    std::fs::write(text.with_extension("policy.yaml"), "version: \"1.0\"\n").expect("policy");
     world
         .publish(&text, &world.oci("tools/text:1"), Some("publisher"), "both")
         .await;
-    let output = world.add(&[&world.oci("tools/text:1"), "--accept-policy"]).await;
+    let output = world
+        .add(&[&world.oci("tools/text:1"), "--accept-policy"])
+        .await;
     assert!(output.status.success(), "{}", stderr(&output));
     let lock = world.config_dir().join("weld.lock");
-    assert!(std::fs::read_to_string(&lock).expect("lock").contains("policy = \"sha256:"));
+    assert!(
+        std::fs::read_to_string(&lock)
+            .expect("lock")
+            .contains("policy = \"sha256:")
+    );
 
     // A second machine: empty state, same config, the lock and its
     // policies copied; the tag moved meanwhile.
     world
-        .publish(&component("add"), &world.oci("tools/text:1"), Some("publisher"), "both")
+        .publish(
+            &component("add"),
+            &world.oci("tools/text:1"),
+            Some("publisher"),
+            "both",
+        )
         .await;
     let second = Dirs::new();
     let config = second.state.with_file_name("config").join("weld");
@@ -359,9 +469,10 @@ async fn sync_installs_exactly_the_lock_and_refuses_a_changed_policy() {
     }
     weld_ok(&second, &["sync", "--quiet"]).await;
     let first_index: serde_json::Value = serde_json::from_str(&world.index()).expect("json");
-    let second_index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(second.state.join("index.json")).expect("index"))
-            .expect("json");
+    let second_index: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(second.state.join("index.json")).expect("index"),
+    )
+    .expect("json");
     assert_eq!(
         first_index["components"]["text"]["digest"], second_index["components"]["text"]["digest"],
         "sync followed the moved tag"
@@ -374,10 +485,18 @@ async fn sync_installs_exactly_the_lock_and_refuses_a_changed_policy() {
     for file in ["weld.toml", "weld.lock"] {
         std::fs::copy(world.config_dir().join(file), config.join(file)).expect("copy");
     }
-    std::fs::write(config.join("policies/text.yaml"), "version: 1\nnetwork:\n  allow:\n    - host: \"*\"\n").expect("policy");
+    std::fs::write(
+        config.join("policies/text.yaml"),
+        "version: \"1.0\"\nnetwork:\n  allow:\n    - host: \"*\"\n",
+    )
+    .expect("policy");
     let output = third.run(&["sync", "--quiet"]).await;
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("changed after the lock was written"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("changed after the lock was written"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
@@ -386,7 +505,11 @@ fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
         .current_dir(dir)
         .output()
         .expect("openssl (apt-get install openssl)");
-    assert!(output.status.success(), "openssl {args:?}: {}", stderr(&output));
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        stderr(&output)
+    );
     output
 }
 
@@ -394,29 +517,48 @@ fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
 async fn a_signature_weld_makes_verifies_with_openssl() {
     let world = World::new().await;
     let reference = world.oci("tools/text:1");
-    world.publish(&component("text"), &reference, Some("publisher"), "simple").await;
+    world
+        .publish(&component("text"), &reference, Some("publisher"), "simple")
+        .await;
     let digest = world.registry.digest("tools/text", "1").await;
     let tag = format!("sha256-{}.sig", &digest["sha256:".len()..]);
     let (bytes, _) = world.registry.manifest("tools/text", &tag).await;
     let manifest: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
     let layer = &manifest["layers"][0];
-    assert_eq!(layer["mediaType"], "application/vnd.dev.cosign.simplesigning.v1+json");
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
     let payload = world
         .registry
         .blob("tools/text", layer["digest"].as_str().expect("digest"))
         .await;
     let claimed: serde_json::Value = serde_json::from_slice(&payload).expect("payload");
-    assert_eq!(claimed["critical"]["image"]["docker-manifest-digest"], digest.as_str());
+    assert_eq!(
+        claimed["critical"]["image"]["docker-manifest-digest"],
+        digest.as_str()
+    );
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("payload"), &payload).expect("payload");
     let signature = layer["annotations"]["dev.cosignproject.cosign/signature"]
         .as_str()
         .expect("signature annotation");
     std::fs::write(dir.path().join("sig.b64"), signature).expect("sig");
-    openssl(&["base64", "-d", "-A", "-in", "sig.b64", "-out", "sig.der"], dir.path());
+    openssl(
+        &["base64", "-d", "-A", "-in", "sig.b64", "-out", "sig.der"],
+        dir.path(),
+    );
     let public = format!("{}.pub", world.key("publisher"));
     let verified = openssl(
-        &["dgst", "-sha256", "-verify", &public, "-signature", "sig.der", "payload"],
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            &public,
+            "-signature",
+            "sig.der",
+            "payload",
+        ],
         dir.path(),
     );
     assert_eq!(stdout(&verified).trim(), "Verified OK");
@@ -427,14 +569,27 @@ async fn a_signature_openssl_makes_over_a_cosign_payload_verifies_with_weld() {
     let world = World::new().await;
     let dir = tempfile::tempdir().expect("dir");
     openssl(
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "o.key"],
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "o.key",
+        ],
         dir.path(),
     );
-    openssl(&["pkey", "-in", "o.key", "-pubout", "-out", "o.pub"], dir.path());
+    openssl(
+        &["pkey", "-in", "o.key", "-pubout", "-out", "o.pub"],
+        dir.path(),
+    );
     let addr = world.registry.addr().to_string();
     world.configure_key(&addr, "", &dir.path().join("o.pub").display().to_string());
     let reference = world.oci("tools/text:1");
-    world.publish(&component("text"), &reference, None, "simple").await;
+    world
+        .publish(&component("text"), &reference, None, "simple")
+        .await;
     let digest = world.registry.digest("tools/text", "1").await;
     // cosign's payload, as cosign writes it, signed by openssl.
     let payload = format!(
@@ -443,10 +598,18 @@ async fn a_signature_openssl_makes_over_a_cosign_payload_verifies_with_weld() {
          \"type\":\"cosign container image signature\"}},\"optional\":null}}"
     );
     std::fs::write(dir.path().join("payload"), &payload).expect("payload");
-    openssl(&["dgst", "-sha256", "-sign", "o.key", "-out", "sig.der", "payload"], dir.path());
+    openssl(
+        &[
+            "dgst", "-sha256", "-sign", "o.key", "-out", "sig.der", "payload",
+        ],
+        dir.path(),
+    );
     let signature = openssl(&["base64", "-A", "-in", "sig.der"], dir.path());
     let signature = stdout(&signature).trim().to_string();
-    let payload_digest = world.registry.push_blob("tools/text", payload.clone().into_bytes()).await;
+    let payload_digest = world
+        .registry
+        .push_blob("tools/text", payload.clone().into_bytes())
+        .await;
     let config = b"{}".to_vec();
     let config_digest = world.registry.push_blob("tools/text", config.clone()).await;
     let manifest = serde_json::json!({
@@ -471,7 +634,11 @@ async fn a_signature_openssl_makes_over_a_cosign_payload_verifies_with_weld() {
         .await;
     let output = world.add(&[&reference]).await;
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains("signed by key sha256:"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("signed by key sha256:"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[tokio::test]
@@ -480,32 +647,63 @@ async fn a_model_install_request_is_verified_then_installed_only_when_the_person
     use crate::manage::{Answer, Person, call_on, serve_with};
     let world = World::new().await;
     let reference = world.oci("tools/text:1");
-    world.publish(&component("text"), &reference, Some("publisher"), "both").await;
+    world
+        .publish(&component("text"), &reference, Some("publisher"), "both")
+        .await;
     let unsigned = world.oci("tools/other:1");
-    world.publish(&component("add"), &unsigned, None, "both").await;
+    world
+        .publish(&component("add"), &unsigned, None, "both")
+        .await;
 
     let declines = Person::new(Answer::SayNo);
     let client = serve_with(&world.dirs, &[], declines.clone(), legacy()).await;
     // Untrusted: refused before anyone is asked.
-    let refused = call_on(&client, "weld_request_install", serde_json::json!({"source": unsigned})).await;
+    let refused = call_on(
+        &client,
+        "weld_request_install",
+        serde_json::json!({"source": unsigned}),
+    )
+    .await;
     assert_eq!(refused.is_error, Some(true));
-    assert!(text(&refused).contains("holds no signature"), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("holds no signature"),
+        "{}",
+        text(&refused)
+    );
     assert!(declines.shown().is_empty(), "{:?}", declines.shown());
     // Trusted, but the person says no.
-    let said_no = call_on(&client, "weld_request_install", serde_json::json!({"source": reference})).await;
+    let said_no = call_on(
+        &client,
+        "weld_request_install",
+        serde_json::json!({"source": reference}),
+    )
+    .await;
     assert_eq!(said_no.is_error, Some(true), "{}", text(&said_no));
     let shown = declines.shown();
     assert_eq!(shown.len(), 1, "{shown:?}");
     assert!(shown[0].contains("signed by: key sha256:"), "{}", shown[0]);
-    assert!(!world.index().contains("\"text\""), "installed without approval");
+    assert!(
+        !world.index().contains("\"text\""),
+        "installed without approval"
+    );
     client.cancel().await.expect("close");
 
     let approves = Person::new(Answer::Approve);
     let client = serve_with(&world.dirs, &[], approves.clone(), legacy()).await;
-    let installed = call_on(&client, "weld_request_install", serde_json::json!({"source": reference})).await;
+    let installed = call_on(
+        &client,
+        "weld_request_install",
+        serde_json::json!({"source": reference}),
+    )
+    .await;
     assert_eq!(installed.is_error, Some(false), "{}", text(&installed));
     assert!(world.index().contains("\"text\""), "{}", world.index());
     let record = crate::common::audited(&world.dirs, "weld_request_install", "applied").await;
-    assert!(record["change"].as_str().is_some_and(|c| c.contains("signed by key")), "{record}");
+    assert!(
+        record["change"]
+            .as_str()
+            .is_some_and(|c| c.contains("signed by key")),
+        "{record}"
+    );
     client.cancel().await.expect("close");
 }

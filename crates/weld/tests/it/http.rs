@@ -62,7 +62,7 @@ async fn server(extra: &[&str]) -> (Dirs, tokio::process::Child, String) {
 #[tokio::test]
 async fn a_stateless_call_is_answered() {
     let (_dirs, _server, url) = server(&[]).await;
-    let http = reqwest::Client::new();
+    let http = crate::common::reqwest_client();
     let response = post(
         &http,
         &url,
@@ -85,7 +85,7 @@ async fn a_stateless_call_is_answered() {
 #[tokio::test]
 async fn a_foreign_origin_is_refused_with_403() {
     let (_dirs, _server, url) = server(&[]).await;
-    let http = reqwest::Client::new();
+    let http = crate::common::reqwest_client();
     let body = modern_call(1, "hostile_echo", json!({"text": "hi"}));
     let foreign = post(&http, &url, &body, "hostile_echo")
         .header("Origin", "http://evil.example")
@@ -104,7 +104,7 @@ async fn a_foreign_origin_is_refused_with_403() {
 #[tokio::test]
 async fn a_foreign_host_header_is_refused() {
     let (_dirs, _server, url) = server(&[]).await;
-    let http = reqwest::Client::new();
+    let http = crate::common::reqwest_client();
     let body = modern_call(1, "hostile_echo", json!({"text": "hi"}));
     let response = post(&http, &url, &body, "hostile_echo")
         .header("Host", "attacker.example")
@@ -118,7 +118,7 @@ async fn a_foreign_host_header_is_refused() {
 async fn only_the_mcp_path_is_served() {
     let (_dirs, _server, url) = server(&[]).await;
     let other = url.replace("/mcp", "/other");
-    let response = reqwest::Client::new()
+    let response = crate::common::reqwest_client()
         .post(other)
         .body("{}")
         .send()
@@ -130,7 +130,7 @@ async fn only_the_mcp_path_is_served() {
 #[tokio::test]
 async fn a_request_over_the_size_cap_is_refused_and_the_server_keeps_serving() {
     let (_dirs, _server, url) = server(&["--max-request-bytes", "4096"]).await;
-    let http = reqwest::Client::new();
+    let http = crate::common::reqwest_client();
     let big = modern_call(1, "hostile_echo", json!({"text": "x".repeat(10_000)}));
     let response = post(&http, &url, &big, "hostile_echo")
         .send()
@@ -151,13 +151,25 @@ async fn closing_the_response_stream_stops_the_running_call() {
     // can only run once the first instance is stopped by the disconnect.
     let (_dirs, _server, url) = server(&["--max-instances", "1", "--timeout", "600"]).await;
     let spin = modern_call(1, "hostile_spin", json!({}));
-    let request = post(&reqwest::Client::new(), &url, &spin, "hostile_spin").send();
+    let request = post(
+        &crate::common::reqwest_client(),
+        &url,
+        &spin,
+        "hostile_spin",
+    )
+    .send();
     // Dropping the in-flight request closes its connection.
     let _ = tokio::time::timeout(Duration::from_millis(500), request).await;
     let echo = modern_call(2, "hostile_echo", json!({"text": "freed"}));
     let response = tokio::time::timeout(
         Duration::from_secs(30),
-        post(&reqwest::Client::new(), &url, &echo, "hostile_echo").send(),
+        post(
+            &crate::common::reqwest_client(),
+            &url,
+            &echo,
+            "hostile_echo",
+        )
+        .send(),
     )
     .await
     .expect("the disconnected call must release its instance")
@@ -192,7 +204,7 @@ async fn with_a_token_file_every_request_needs_the_bearer_token() {
     let token_file = token_dir.path().join("token");
     std::fs::write(&token_file, "0123456789abcdef0123456789abcdef\n").expect("write token");
     let (_dirs, _server, url) = server(&["--token-file", &token_file.display().to_string()]).await;
-    let http = reqwest::Client::new();
+    let http = crate::common::reqwest_client();
     let body = modern_call(1, "hostile_echo", json!({"text": "hi"}));
     let anonymous = post(&http, &url, &body, "hostile_echo")
         .send()

@@ -260,8 +260,10 @@ async fn a_client_that_cannot_ask_its_user_is_told_the_weld_grant_command() {
     // Stateless HTTP cannot send a legacy client a request, elicitation
     // or not: refused the same way.
     let (_server, addr) = http_server(&dirs, &[]).await;
-    let transport =
-        rmcp::transport::StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
+    let transport = {
+        crate::common::install_crypto();
+        rmcp::transport::StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"))
+    };
     let client = Person::new(Answer::Approve)
         .serve_with_lifecycle(transport, legacy())
         .await
@@ -361,8 +363,10 @@ async fn over_stateless_http_an_approval_is_carried_by_its_request_state_and_cou
     let shown = Granted::new();
     let later = Granted::new();
     let (_server, addr) = http_server(&dirs, &[]).await;
-    let transport =
-        rmcp::transport::StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
+    let transport = {
+        crate::common::install_crypto();
+        rmcp::transport::StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"))
+    };
     let person = Person::new(Answer::Approve);
     let client = person
         .clone()

@@ -15,7 +15,7 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
                               application/vnd.docker.distribution.manifest.v2+json";
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    crate::common::reqwest_client()
 }
 
 impl TestRegistry {
@@ -32,7 +32,11 @@ impl TestRegistry {
             .send()
             .await
             .expect("GET manifest");
-        assert!(response.status().is_success(), "{repo}:{reference}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{repo}:{reference}: {}",
+            response.status()
+        );
         let media_type = response
             .headers()
             .get("content-type")
@@ -67,7 +71,11 @@ impl TestRegistry {
             .send()
             .await
             .expect("GET blob");
-        assert!(response.status().is_success(), "{digest}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{digest}: {}",
+            response.status()
+        );
         response.bytes().await.expect("body").to_vec()
     }
 
@@ -78,7 +86,13 @@ impl TestRegistry {
     }
 
     /// Puts a manifest under `reference`.
-    pub async fn put_manifest(&self, repo: &str, reference: &str, bytes: Vec<u8>, media_type: &str) {
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) {
         let response = client()
             .put(self.url(&format!("{repo}/manifests/{reference}")))
             .header("content-type", media_type)
@@ -86,7 +100,11 @@ impl TestRegistry {
             .send()
             .await
             .expect("PUT manifest");
-        assert!(response.status().is_success(), "PUT {repo}:{reference}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "PUT {repo}:{reference}: {}",
+            response.status()
+        );
     }
 
     /// Uploads a blob (monolithic POST then PUT); returns its digest.
@@ -97,7 +115,11 @@ impl TestRegistry {
             .send()
             .await
             .expect("POST upload");
-        assert!(started.status().is_success(), "upload: {}", started.status());
+        assert!(
+            started.status().is_success(),
+            "upload: {}",
+            started.status()
+        );
         let location = started
             .headers()
             .get("location")

@@ -31,12 +31,14 @@ pub struct Tamper {
 
 impl Tamper {
     /// Starts a proxy to `upstream` applying `rule`.
-    pub async fn start(upstream: SocketAddr, rule: Rule) -> Self {
+    pub async fn start(upstream: &str, rule: Rule) -> Self {
+        let upstream = upstream.to_string();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hits = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&hits);
         let task = tokio::spawn(async move {
+            crate::common::install_crypto();
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -46,8 +48,9 @@ impl Tamper {
                     return;
                 };
                 let (client, rule, hits) = (client.clone(), rule.clone(), Arc::clone(&counted));
+                let upstream = upstream.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream, upstream, &client, &rule, &hits).await;
+                    let _ = serve(stream, &upstream, &client, &rule, &hits).await;
                 });
             }
         });
@@ -73,7 +76,7 @@ impl Drop for Tamper {
 
 async fn serve(
     mut stream: TcpStream,
-    upstream: SocketAddr,
+    upstream: &str,
     client: &reqwest::Client,
     rule: &Rule,
     hits: &AtomicUsize,
@@ -91,7 +94,9 @@ async fn serve(
     }
     if let Rule::Garbage = rule {
         hits.fetch_add(1, Ordering::SeqCst);
-        stream.write_all(b"\x00\x01 this is not HTTP at all \xff\r\n\r\n").await?;
+        stream
+            .write_all(b"\x00\x01 this is not HTTP at all \xff\r\n\r\n")
+            .await?;
         return Ok(());
     }
     let text = String::from_utf8_lossy(&head).into_owned();
@@ -112,7 +117,11 @@ async fn serve(
     let response = request.send().await.map_err(std::io::Error::other)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let mut body = response.bytes().await.map_err(std::io::Error::other)?.to_vec();
+    let mut body = response
+        .bytes()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_vec();
     let mut stall = false;
     match rule {
         Rule::Flip { path: p } if path.contains(p.as_str()) && !body.is_empty() => {
@@ -147,7 +156,9 @@ async fn serve(
     } else {
         body.len()
     };
-    out.push_str(&format!("content-length: {length}\r\nconnection: close\r\n\r\n"));
+    out.push_str(&format!(
+        "content-length: {length}\r\nconnection: close\r\n\r\n"
+    ));
     stream.write_all(out.as_bytes()).await?;
     if method == reqwest::Method::HEAD {
         return Ok(());
