@@ -129,8 +129,11 @@ pub struct Artifact {
     pub manifest_digest: String,
     /// The manifest bytes, exactly as received and hashed.
     pub manifest: Vec<u8>,
-    /// The component, in a temporary file.
-    pub component: Downloaded,
+    /// The component layer's digest, as the manifest names it.
+    pub component_digest: String,
+    /// The component, in a temporary file; `None` when the caller said it
+    /// already has these bytes ([`Registry::pull_unless`]).
+    pub component: Option<Downloaded>,
     /// The proposed policy, if the artifact carries one.
     pub policy: Option<PolicyLayer>,
 }

@@ -189,6 +189,21 @@ impl Registry {
         manifest_digest: &str,
         dir: &std::path::Path,
     ) -> Result<Artifact, DistError> {
+        self.pull_unless(reference, manifest_digest, dir, &|_| false)
+            .await
+    }
+
+    /// As [`Registry::pull`], except that the component layer is not
+    /// downloaded when `have` says the caller already has a blob of its
+    /// digest (`component` is then `None`): installing a digest already
+    /// stored costs the manifest and the policy layer, not the component.
+    pub async fn pull_unless(
+        &self,
+        reference: &OciReference,
+        manifest_digest: &str,
+        dir: &std::path::Path,
+        have: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Artifact, DistError> {
         let pinned = reference.with_digest(manifest_digest);
         let session = self.session(&pinned, RegistryOperation::Pull).await?;
         let manifest = session.manifest(manifest_digest).await?;
@@ -217,6 +232,15 @@ impl Registry {
             }
             None => None,
         };
+        if have(&component.digest) {
+            return Ok(Artifact {
+                manifest_digest: manifest_digest.to_owned(),
+                manifest,
+                component_digest: component.digest.clone(),
+                component: None,
+                policy,
+            });
+        }
         let response = session
             .get_blob_response(component, "the component layer")
             .await?;
@@ -233,7 +257,8 @@ impl Registry {
         Ok(Artifact {
             manifest_digest: manifest_digest.to_owned(),
             manifest,
-            component: downloaded,
+            component_digest: component.digest.clone(),
+            component: Some(downloaded),
             policy,
         })
     }

@@ -102,10 +102,26 @@ async fn a_pushed_component_pulls_back_identical_by_tag_and_by_digest() {
         let artifact = client.pull(reference, &resolved, dir.path()).await.unwrap();
         assert_eq!(artifact.manifest_digest, pushed);
         assert_eq!(sha256_digest(&artifact.manifest), pushed);
-        assert_eq!(std::fs::read(&artifact.component.path).unwrap(), bytes);
-        assert_eq!(artifact.component.digest, sha256_digest(&bytes));
-        assert_eq!(artifact.component.size, bytes.len() as u64);
-        assert!(artifact.component.path.starts_with(dir.path()));
+        assert_eq!(
+            std::fs::read(&artifact.component.as_ref().unwrap().path).unwrap(),
+            bytes
+        );
+        assert_eq!(
+            artifact.component.as_ref().unwrap().digest,
+            sha256_digest(&bytes)
+        );
+        assert_eq!(
+            artifact.component.as_ref().unwrap().size,
+            bytes.len() as u64
+        );
+        assert!(
+            artifact
+                .component
+                .as_ref()
+                .unwrap()
+                .path
+                .starts_with(dir.path())
+        );
         assert!(artifact.policy.is_none());
     }
 }
@@ -172,7 +188,10 @@ async fn basic_auth_works_with_docker_config_credentials_and_fails_clearly_witho
     let digest = with.push(&reference, &bytes, None).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let artifact = with.pull(&reference, &digest, dir.path()).await.unwrap();
-    assert_eq!(std::fs::read(artifact.component.path).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read(&artifact.component.as_ref().unwrap().path).unwrap(),
+        bytes
+    );
 
     let empty = home.path().join("empty.json");
     std::fs::write(&empty, "{}").unwrap();

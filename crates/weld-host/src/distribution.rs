@@ -117,6 +117,9 @@ pub struct Fetcher {
     registry: Registry,
     config: weld_dist::Config,
     trust: TrustPolicy,
+    /// Where blobs already stored are found, so they are not downloaded
+    /// again.
+    store: Option<weld_store::Store>,
 }
 
 impl Fetcher {
@@ -131,7 +134,16 @@ impl Fetcher {
             registry,
             config,
             trust,
+            store: None,
         })
+    }
+
+    /// Reuses the blobs of `store` (re-verified) instead of downloading a
+    /// component layer it already holds.
+    #[must_use]
+    pub fn with_store(mut self, store: weld_store::Store) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// The registry client (for `weld publish`).
@@ -152,9 +164,7 @@ impl Fetcher {
         dir: &Path,
     ) -> Result<Fetched, FetchError> {
         match source {
-            Source::Oci(reference) => {
-                fetch_oci(&self.registry, &self.trust, reference, pinned, dir).await
-            }
+            Source::Oci(reference) => fetch_oci(self, reference, pinned, dir).await,
             Source::Https(url) => {
                 fetch_https(&self.config, &self.trust, url, pinned, https_proof, dir).await
             }
@@ -169,12 +179,12 @@ impl Fetcher {
 }
 
 async fn fetch_oci(
-    registry: &Registry,
-    trust: &TrustPolicy,
+    fetcher: &Fetcher,
     reference: &OciReference,
     pinned: Option<&Pinned<'_>>,
     dir: &Path,
 ) -> Result<Fetched, FetchError> {
+    let (registry, trust) = (&fetcher.registry, &fetcher.trust);
     let shown = reference.to_string();
     let manifest = match (pinned.and_then(|p| p.manifest), &reference.digest) {
         (Some(locked), _) => locked.to_string(),
@@ -198,16 +208,35 @@ async fn fetch_oci(
             )
         }
     };
-    let artifact = registry.pull(&by_digest, &manifest, dir).await?;
-    let bytes = read_verified(&artifact.component.path, &artifact.component.digest, &shown)?;
-    let _ = std::fs::remove_file(&artifact.component.path);
+    // A blob the store already holds (its bytes re-hashed to the digest
+    // the signed manifest names) is not downloaded again.
+    let stored = |digest: &str| -> Option<Vec<u8>> {
+        let digest = Digest::try_from(digest.to_string()).ok()?;
+        fetcher.store.as_ref()?.read_blob(&digest).ok()
+    };
+    let artifact = registry
+        .pull_unless(&by_digest, &manifest, dir, &|digest| {
+            stored(digest).is_some()
+        })
+        .await?;
+    let bytes = match &artifact.component {
+        Some(downloaded) => {
+            let bytes = read_verified(&downloaded.path, &downloaded.digest, &shown)?;
+            let _ = std::fs::remove_file(&downloaded.path);
+            bytes
+        }
+        None => stored(&artifact.component_digest).ok_or_else(|| FetchError::Io {
+            path: dir.to_path_buf(),
+            cause: std::io::Error::other("a stored blob vanished while it was being installed"),
+        })?,
+    };
     if let Some(pinned) = pinned
-        && artifact.component.digest != pinned.component
+        && artifact.component_digest != pinned.component
     {
         return Err(FetchError::DigestMismatch {
             location: shown,
             expected: pinned.component.to_string(),
-            actual: artifact.component.digest,
+            actual: artifact.component_digest,
         });
     }
     Ok(Fetched {
@@ -382,7 +411,14 @@ fn verify_manifest(
         };
         match weld_trust::verify_manifest(&view, manifest, &trusted) {
             Ok(verified) => return Ok(verified),
-            Err(error) => reasons.push(describe(&error)),
+            Err(error) => {
+                // The same signature in both formats fails the same way;
+                // say it once.
+                let reason = describe(&error);
+                if !reasons.contains(&reason) {
+                    reasons.push(reason);
+                }
+            }
         }
     }
     Err(reasons.join("; "))
@@ -514,6 +550,7 @@ pub enum InstallRefusal {
 impl Installer {
     /// An installer into `host`'s state through `fetcher`.
     pub fn new(host: crate::Host, fetcher: Fetcher) -> Self {
+        let fetcher = fetcher.with_store(host.store().clone());
         Self { host, fetcher }
     }
 

@@ -18,6 +18,8 @@ pub struct Cli {
     pub dirs: Dirs,
     #[command(flatten)]
     pub compile: CompileArgs,
+    #[command(flatten)]
+    pub registries: RegistryArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,6 +46,16 @@ pub struct CompileArgs {
         value_name = "MIB"
     )]
     pub compile_memory_mib: u64,
+}
+
+/// Registries, beyond what weld.toml says.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to this registry (HOST:PORT; repeatable), e.g. one
+    /// on loopback for development. Every other registry is HTTPS only.
+    /// Adds to weld.toml's `insecure_registries`.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST:PORT")]
+    pub insecure: Vec<String>,
 }
 
 /// Where weld keeps its state and cache.

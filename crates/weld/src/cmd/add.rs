@@ -121,8 +121,8 @@ pub(super) async fn fetch(
     }
     let mut dist = config.dist;
     dist.progress = progress::download(quiet);
-    let fetcher = weld_host::distribution::Fetcher::new(dist, trust)?;
     let store = env.state()?;
+    let fetcher = weld_host::distribution::Fetcher::new(dist, trust)?.with_store(store.clone());
     // Downloads land in the private state directory, then only their
     // verified bytes go on; the directory goes with the guard, and what a
     // kill -9 leaves there is taken by `weld cache gc`.

@@ -50,6 +50,7 @@ const EXIT_TOOL_ERROR: u8 = 3;
 /// directory, as the global flags say.
 pub(crate) struct Env {
     dirs: cli::Dirs,
+    registries: cli::RegistryArgs,
     compiler: Compiler,
 }
 
@@ -97,7 +98,12 @@ impl Env {
 
     /// weld.toml, read and checked.
     fn config(&self) -> Result<crate::config::Config> {
-        crate::config::load(self.dirs.config.as_deref())
+        let mut config = crate::config::load(self.dirs.config.as_deref())?;
+        config
+            .dist
+            .insecure_registries
+            .extend(self.registries.insecure.iter().cloned());
+        Ok(config)
     }
 
     /// Where the lock file is: --lock, else weld.lock beside weld.toml.
@@ -152,11 +158,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let Cli {
         dirs,
         compile,
+        registries,
         command,
     } = cli;
     let env = Env {
         compiler: compiler(&compile)?,
         dirs,
+        registries,
     };
     match command {
         Command::CompileWorker { .. } => {

@@ -135,6 +135,20 @@ fn the_leaf_crates_know_no_wasmtime_tokio_or_network() {
         assert_absent(krate, &["wasmtime", "tokio", "hyper", "rmcp"]);
     }
     assert_absent("weld-schema", &["tokio", "hyper", "rmcp"]);
+    // Signature checks are pure: bytes in, a verdict out.
+    assert_absent(
+        "weld-trust",
+        &[
+            "wasmtime",
+            "tokio",
+            "hyper",
+            "rmcp",
+            "reqwest",
+            "oci-client",
+        ],
+    );
+    // Moving bytes knows no sandbox, no protocol, and verifies nothing.
+    assert_absent("weld-dist", &["wasmtime", "rmcp", "weld-trust"]);
 }
 
 #[test]

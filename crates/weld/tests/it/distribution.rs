@@ -164,6 +164,66 @@ async fn a_signed_component_installs_by_tag_and_by_digest_in_both_signature_form
 }
 
 #[tokio::test]
+async fn a_digest_already_stored_and_compiled_is_neither_downloaded_nor_compiled_again() {
+    let world = World::new().await;
+    world
+        .publish(
+            &component("text"),
+            &world.oci("tools/text:1"),
+            Some("publisher"),
+            "simple",
+        )
+        .await;
+    let manifest = world.registry.digest("tools/text", "1").await;
+    let layer = world
+        .registry
+        .layers("tools/text", &manifest)
+        .await
+        .remove(0);
+    let proxy = Tamper::start(
+        world.registry.addr(),
+        Rule::Count {
+            path: layer.clone(),
+        },
+    )
+    .await;
+    world.configure(&proxy.addr().to_string(), "");
+    let reference = format!("oci://{}/tools/text:1", proxy.addr());
+    let first = world.add(&[&reference]).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(
+        proxy.hits(),
+        1,
+        "the first install downloads the layer once"
+    );
+    let artefact = std::fs::read_dir(world.dirs.cache.join("compiled"))
+        .expect("compiled")
+        .flatten()
+        .flat_map(|engine| std::fs::read_dir(engine.path()).expect("engine").flatten())
+        .find(|f| f.file_name().to_string_lossy().ends_with(".cwasm"))
+        .expect("an artefact")
+        .path();
+    let compiled_at = std::fs::metadata(&artefact)
+        .expect("artefact")
+        .modified()
+        .expect("mtime");
+
+    let again = world.add(&[&reference, "--name", "again"]).await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(proxy.hits(), 1, "the stored digest was downloaded again");
+    let after = std::fs::metadata(&artefact)
+        .expect("artefact")
+        .modified()
+        .expect("mtime");
+    assert_eq!(compiled_at, after, "the stored digest was compiled again");
+    assert!(
+        stdout(&again).contains("signed by key sha256:"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[tokio::test]
 async fn unsigned_or_untrusted_components_are_refused_and_nothing_is_written() {
     let world = World::new().await;
     // Each in its own repository: the same bytes pushed twice in one second
@@ -706,4 +766,77 @@ async fn a_model_install_request_is_verified_then_installed_only_when_the_person
         "{record}"
     );
     client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn update_shows_what_changed_and_installs_only_when_accepted() {
+    let world = World::new().await;
+    let reference = world.oci("tools/text:1");
+    world
+        .publish(&component("text"), &reference, Some("publisher"), "both")
+        .await;
+    let output = world.add(&[&reference]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let installed = world.index();
+    // The tag moves to another component, signed by the same publisher.
+    world
+        .publish(&component("hostile"), &reference, Some("publisher"), "both")
+        .await;
+    let asked = world.dirs.run(&["update", "text", "--quiet"]).await;
+    assert!(!asked.status.success(), "updated without being accepted");
+    let shown = stdout(&asked);
+    assert!(shown.contains("NEW IMPORT: wasi:"), "{shown}");
+    assert!(shown.contains("not updated"), "{shown}");
+    assert_eq!(world.index(), installed);
+
+    let accepted = world
+        .dirs
+        .run(&["update", "text", "--quiet", "--yes"])
+        .await;
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
+    assert_ne!(world.index(), installed);
+    let again = world.dirs.run(&["update", "text", "--quiet"]).await;
+    assert!(stdout(&again).contains("up to date"), "{}", stdout(&again));
+}
+
+#[tokio::test]
+async fn a_locked_add_installs_the_locked_digest_even_after_the_tag_moved() {
+    let world = World::new().await;
+    let reference = world.oci("tools/text:1");
+    world
+        .publish(&component("text"), &reference, Some("publisher"), "both")
+        .await;
+    let output = world.add(&[&reference]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let digest = |index: &str| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(index).expect("json")["components"]["text"]
+            ["digest"]
+            .clone()
+    };
+    let locked_digest = digest(&world.index());
+    let lock = world.config_dir().join("weld.lock");
+    let locked = std::fs::read_to_string(&lock).expect("lock");
+    // The tag moves; the tool is removed (which rewrites the lock), and the
+    // lock as it was comes back, as on another machine.
+    world
+        .publish(&component("add"), &reference, Some("publisher"), "both")
+        .await;
+    weld_ok(&world.dirs, &["remove", "text"]).await;
+    std::fs::write(&lock, &locked).expect("lock");
+
+    let output = world.add(&[&reference, "--locked"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        digest(&world.index()),
+        locked_digest,
+        "--locked followed the tag"
+    );
+
+    let output = world.add(&[&reference, "--force"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_ne!(
+        digest(&world.index()),
+        locked_digest,
+        "without --locked the tag is resolved"
+    );
 }

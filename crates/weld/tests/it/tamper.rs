@@ -20,6 +20,8 @@ pub enum Rule {
     Stall { path: String },
     /// Answer every request with bytes that are not HTTP.
     Garbage,
+    /// Change nothing; count the requests (not HEADs) for `path`.
+    Count { path: String },
 }
 
 /// A running proxy; stops when dropped.
@@ -129,6 +131,9 @@ async fn serve(
             if let Some(last) = body.last_mut() {
                 *last ^= 0x01;
             }
+        }
+        Rule::Count { path: p } if path.contains(p.as_str()) && method != reqwest::Method::HEAD => {
+            hits.fetch_add(1, Ordering::SeqCst);
         }
         Rule::Stall { path: p } if path.contains(p.as_str()) && method != reqwest::Method::HEAD => {
             hits.fetch_add(1, Ordering::SeqCst);
