@@ -349,10 +349,16 @@ async def test_list_tools(conn: Conn) -> None:
 @pytest.mark.anyio
 async def test_tools_match_weld_inspect(conn: Conn, inspected: dict[str, dict[str, Any]]) -> None:
     """tools/list offers exactly what `weld inspect` describes (names, descriptions, schemas),
-    besides weld's four built-in tools."""
+    besides weld's five built-in tools."""
     tools = dict(await conn.tools())
     builtin = sorted(name for name in tools if name.startswith("weld_"))
-    assert builtin == ["weld_list_components", "weld_request_grant", "weld_revoke", "weld_show_policy"]
+    assert builtin == [
+        "weld_list_components",
+        "weld_request_grant",
+        "weld_request_install",
+        "weld_revoke",
+        "weld_show_policy",
+    ]
     for name in builtin:
         del tools[name]
     assert sorted(tools) == sorted(inspected)

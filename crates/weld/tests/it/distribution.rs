@@ -840,3 +840,80 @@ async fn a_locked_add_installs_the_locked_digest_even_after_the_tag_moved() {
         "without --locked the tag is resolved"
     );
 }
+
+#[tokio::test]
+async fn an_https_tool_installs_with_a_trusted_signature_beside_it_or_the_digest_given() {
+    use crate::https::HttpsServer;
+    let world = World::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("text.wasm");
+    std::fs::copy(component("text"), &file).expect("copy");
+    let bytes = std::fs::read(&file).expect("read");
+    let sign = |signer: &str| {
+        let key = format!("{}.key", world.key(signer));
+        let file = file.display().to_string();
+        let dirs = &world.dirs;
+        async move {
+            weld_ok(dirs, &["sign", &file, "--key", &key]).await;
+            std::fs::read(format!("{file}.sig")).expect("signature")
+        }
+    };
+    let good = sign("publisher").await;
+    let bad = sign("stranger").await;
+    let files = std::collections::HashMap::from([
+        ("good/text.wasm".to_string(), bytes.clone()),
+        ("good/text.wasm.sig".to_string(), good),
+        ("bad/text.wasm".to_string(), bytes.clone()),
+        ("bad/text.wasm.sig".to_string(), bad),
+        ("none/text.wasm".to_string(), bytes.clone()),
+    ]);
+    let server = HttpsServer::start(files).await;
+    std::fs::write(
+        world.config_dir().join("weld.toml"),
+        format!(
+            "[[trust]]\nscope = \"{}\"\nkeys = [\"{}.pub\"]\n",
+            server.url(""),
+            world.key("publisher")
+        ),
+    )
+    .expect("weld.toml");
+    let add = |args: Vec<String>| {
+        let mut cmd = world.dirs.weld();
+        cmd.arg("add")
+            .arg("--quiet")
+            .args(args)
+            .env("SSL_CERT_FILE", server.ca());
+        async move {
+            cmd.stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .expect("weld add")
+        }
+    };
+    let before = (world.index(), world.blobs());
+    let output = add(vec![server.url("bad/text.wasm")]).await;
+    refused(&world, &output, "not signed by a trusted signer", &before);
+    let output = add(vec![server.url("none/text.wasm")]).await;
+    refused(&world, &output, "no signature beside it", &before);
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let output = add(vec![server.url("none/text.wasm"), "--digest".into(), wrong]).await;
+    refused(&world, &output, "expected sha256:0000", &before);
+
+    let output = add(vec![server.url("good/text.wasm")]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("signed by key sha256:"),
+        "{}",
+        stdout(&output)
+    );
+    let digest = crate::registry::sha256(&bytes);
+    let output = add(vec![
+        server.url("none/text.wasm"),
+        "--digest".into(),
+        digest,
+        "--name".into(),
+        "pinned".into(),
+    ])
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+}

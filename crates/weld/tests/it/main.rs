@@ -21,6 +21,7 @@ mod fuel;
 mod grants;
 mod http;
 mod http_limits;
+mod https;
 mod inspect;
 mod manage;
 mod mcp;
