@@ -147,14 +147,8 @@ async fn a_signed_component_installs_by_tag_and_by_digest_in_both_signature_form
         assert!(printed.contains("signed by key sha256:"), "{printed}");
         assert!(printed.contains("tool by-tag-"), "{printed}");
     }
-    // By digest: the lock file written by the adds names the manifest.
-    let lock = std::fs::read_to_string(world.config_dir().join("weld.lock")).expect("lock");
-    let manifest = lock
-        .lines()
-        .find_map(|l| l.strip_prefix("manifest = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("a manifest digest in the lock")
-        .to_string();
+    // By digest: the digest the simple-signed tag resolves to.
+    let manifest = world.registry.digest("tools/text-simple", "1.0").await;
     let by_digest = format!("{}@{manifest}", world.oci("tools/text-simple"));
     let output = world.add(&[&by_digest, "--name", "by-digest"]).await;
     assert!(output.status.success(), "{}", stderr(&output));

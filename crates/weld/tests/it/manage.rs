@@ -524,6 +524,7 @@ async fn no_builtin_tools_removes_them_entirely() {
                 [
                     "weld_list_components",
                     "weld_request_grant",
+                    "weld_request_install",
                     "weld_revoke",
                     "weld_show_policy"
                 ]
