@@ -6,6 +6,11 @@
 # with --stdio). Stop it with Ctrl-C.
 set -euo pipefail
 
+# With --stdio, stdout is the MCP channel from weld's first byte on: the
+# setup's own output (cargo, the component builds, `weld add`) goes to
+# stderr, so a client that starts this script parses nothing but JSON-RPC.
+exec 3>&1 1>&2
+
 repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
@@ -23,7 +28,7 @@ done
 
 if [ "${1:-}" = "--stdio" ]; then
   echo "==> serving over stdio (weld speaks MCP on stdin/stdout)"
-  exec "$weld" serve
+  exec "$weld" serve 1>&3 3>&-
 fi
 echo "==> serving MCP at http://127.0.0.1:8808/mcp (Ctrl-C stops it)"
-exec "$weld" serve --http 127.0.0.1:8808
+exec "$weld" serve --http 127.0.0.1:8808 1>&3 3>&-

@@ -12,7 +12,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging();
+    init_logging(matches!(cli.command, cli::Command::Serve(_)));
     if let cli::Command::CompileWorker { args } = &cli.command {
         // Before any thread or runtime exists: it limits its own memory.
         return weld_runtime::compiler::child_main(args);
@@ -44,10 +44,17 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr, always: in stdio mode stdout is the MCP channel.
-fn init_logging() {
+fn init_logging(serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("WELD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn,wasmtime=warn,cranelift=warn"));
+    // A server logs what it does; a one-shot command prints its result on
+    // stdout and logs only warnings (its audit record is in the log file,
+    // not on the person's terminal).
+    let default = if serving {
+        "info,rmcp=warn,wasmtime=warn,cranelift=warn"
+    } else {
+        "warn,rmcp=warn,wasmtime=warn,cranelift=warn"
+    };
+    let filter = EnvFilter::try_from_env("WELD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -264,10 +264,15 @@ pub(super) fn layer_policy(fetched: &Fetched) -> Result<Option<(PathBuf, weld_po
     Ok(Some((PathBuf::from(shown), policy)))
 }
 
-/// Asks a yes/no question on the terminal; no terminal means no.
+/// Asks a yes/no question on the terminal; no terminal means no, and says
+/// so (an answer piped in is not a person's).
 pub(super) fn confirm(question: &str) -> Result<bool> {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "note: not asking \"{question}\": standard input is not a terminal, so the answer is \
+             no (an answer piped in is not taken; pass --accept-policy or --yes to accept)"
+        );
         return Ok(false);
     }
     print!("{question} [y/N] ");

@@ -186,7 +186,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Remove { name } => {
             let store = env.state()?;
             let removed = store.remove(&name)?;
-            outln!("removed `{name}` ({})", removed.digest);
+            outln!(
+                "removed `{name}` ({}), with its policy and secrets",
+                removed.digest
+            );
             env.write_lock(&store)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -32,17 +32,24 @@ pub(super) fn run(store: &Store, command: SecretCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line from stdin (never from the command line, where it would land in
-/// shell history and process listings).
+/// The value, from stdin (never from the command line, where it would land
+/// in shell history and process listings): one line typed on a terminal;
+/// all of a pipe or file (a PEM key, say), less one final line break.
 fn read_secret_value(key: &str) -> Result<String> {
-    use std::io::{BufRead, IsTerminal, Write};
-    if std::io::stdin().is_terminal() {
-        eprint!("value for {key} (input is read from stdin, one line): ");
-        std::io::stderr().flush()?;
-    }
+    use std::io::{BufRead, IsTerminal, Read, Write};
     let mut value = String::new();
-    std::io::stdin().lock().read_line(&mut value)?;
-    let value = value.trim_end_matches(['\n', '\r']).to_string();
+    if std::io::stdin().is_terminal() {
+        eprint!("value for {key} (one line; pipe a file for more): ");
+        std::io::stderr().flush()?;
+        std::io::stdin().lock().read_line(&mut value)?;
+    } else {
+        std::io::stdin().lock().read_to_string(&mut value)?;
+    }
+    let value = value
+        .strip_suffix("\r\n")
+        .or_else(|| value.strip_suffix('\n'))
+        .unwrap_or(&value)
+        .to_string();
     if value.is_empty() {
         bail!("no value given on stdin (e.g. `printf %s \"$TOKEN\" | weld secret set TOOL {key}`)");
     }
