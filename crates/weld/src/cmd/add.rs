@@ -100,6 +100,7 @@ pub(super) async fn add(env: &Env, args: &cli::AddArgs) -> Result<ExitCode> {
         proposed,
         args.accept_policy,
         args.quiet,
+        "weld add",
     )
 }
 
@@ -142,8 +143,15 @@ pub(super) fn finish(
     proposed: Option<(PathBuf, weld_policy::Policy)>,
     accept_policy: bool,
     quiet: bool,
+    command: &'static str,
 ) -> Result<ExitCode> {
     let source = request.source.clone();
+    let name = request.component.name.clone();
+    let change = match request.provenance.as_ref().map(|p| p.signer.as_deref()) {
+        None => format!("install {source}"),
+        Some(Some(signer)) => format!("install {source} (signed by {signer})"),
+        Some(None) => format!("install {source} (UNSIGNED, by an explicit opt-out)"),
+    };
     let request = install::Request {
         policy: proposed
             .as_ref()
@@ -153,7 +161,10 @@ pub(super) fn finish(
     let spinner = progress::spinner(quiet, "checking and compiling");
     let installed = install::install(host, request);
     drop(spinner);
-    let installed = installed.with_context(|| format!("{source} cannot be installed"))?;
+    let installed = installed.with_context(|| format!("{source} cannot be installed"));
+    // Installs are changes of what may run: audited like policy changes.
+    audit_cli_change(host.store(), command, &name, change, &installed);
+    let installed = installed?;
     outln!("installed `{}` ({})", installed.name, installed.digest);
     if let Some(provenance) = host
         .store()

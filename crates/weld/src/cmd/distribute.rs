@@ -126,7 +126,16 @@ async fn sync_one(env: &Env, host: &weld_host::Host, tool: &LockedTool, quiet: b
             }
         }
     };
-    let installed = install::install(host, request)?;
+    let change = format!(
+        "install {} ({}) from the lock file",
+        request.source,
+        tool.signer
+            .as_deref()
+            .map_or_else(|| "unsigned".to_string(), |s| format!("signed by {s}"))
+    );
+    let installed = install::install(host, request).map_err(anyhow::Error::from);
+    super::policy::audit_cli_change(host.store(), "weld sync", &tool.name, change, &installed);
+    let installed = installed?;
     outln!("installed `{}` ({})", installed.name, installed.digest);
     Ok(())
 }
@@ -243,7 +252,15 @@ pub(super) async fn update(env: &Env, args: &cli::UpdateArgs) -> Result<ExitCode
         outln!("not updated (run again with --yes to accept)");
         return Ok(ExitCode::FAILURE);
     }
-    finish(env, &host, request, proposed, args.yes, args.quiet)
+    finish(
+        env,
+        &host,
+        request,
+        proposed,
+        args.yes,
+        args.quiet,
+        "weld update",
+    )
 }
 
 /// `weld keygen`.

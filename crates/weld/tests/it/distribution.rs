@@ -155,6 +155,18 @@ async fn a_signed_component_installs_by_tag_and_by_digest_in_both_signature_form
     let list = stdout(&world.dirs.run(&["list"]).await);
     assert!(list.contains("by-digest"), "{list}");
     assert!(list.contains("signed by key sha256:"), "{list}");
+    // Each install is audited with its source and signer.
+    let installs: Vec<_> = crate::common::audit_lines(&world.dirs)
+        .into_iter()
+        .filter(|r| r["tool"] == "weld add")
+        .collect();
+    assert_eq!(installs.len(), 3, "{installs:?}");
+    assert!(
+        installs.iter().all(|r| r["change"]
+            .as_str()
+            .is_some_and(|c| c.contains("(signed by key sha256:"))),
+        "{installs:?}"
+    );
 }
 
 #[tokio::test]
