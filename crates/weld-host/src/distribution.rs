@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use weld_dist::{DistError, FoundSignature, OciReference, Registry, Source};
 use weld_store::{Digest, Provenance};
-use weld_trust::{BlobSignature, ManifestSignature, TrustError, Verified};
+use weld_trust::{BlobSignature, ManifestSignature, Verified};
 
 use crate::trust::{NamedSigner, Requirement, TrustPolicy};
 
@@ -414,7 +414,7 @@ fn verify_manifest(
             Err(error) => {
                 // The same signature in both formats fails the same way;
                 // say it once.
-                let reason = describe(&error);
+                let reason = crate::describe_error(&error);
                 if !reasons.contains(&reason) {
                     reasons.push(reason);
                 }
@@ -422,20 +422,6 @@ fn verify_manifest(
         }
     }
     Err(reasons.join("; "))
-}
-
-fn describe(error: &TrustError) -> String {
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 fn read_verified(path: &Path, digest: &str, shown: &str) -> Result<Vec<u8>, FetchError> {

@@ -164,6 +164,23 @@ impl Host {
     }
 }
 
+/// An error and its causes on one line, each cause said once: weld's
+/// errors often repeat their cause in their own message (so that a message
+/// shown alone is complete), and a cause already said is not repeated.
+pub fn describe_error(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Component names, as the state directory keeps them: the front ends check
 /// a name a client sends before anything else reads it.
 pub mod names {

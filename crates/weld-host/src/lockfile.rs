@@ -141,7 +141,7 @@ impl Lock {
                 manifest: provenance.and_then(|p| p.manifest.as_ref().map(ToString::to_string)),
                 component: installed.digest.to_string(),
                 signer: provenance.and_then(|p| p.signer.clone()),
-                verified_at: provenance.map(|p| rfc3339(p.verified_at)),
+                verified_at: provenance.map(|p| weld_trust::format_unix(p.verified_at)),
                 imports,
                 policy,
                 name,
@@ -200,37 +200,18 @@ pub fn policy_digest(text: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
-/// `secs` since the Unix epoch as RFC 3339 in UTC.
-pub fn rfc3339(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn times_are_written_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_796_605_199), "2026-12-07T00:59:59Z");
+        assert_eq!(weld_trust::format_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(weld_trust::format_unix(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            weld_trust::format_unix(1_796_605_199),
+            "2026-12-07T00:59:59Z"
+        );
     }
 
     #[test]
@@ -244,7 +225,7 @@ mod tests {
                 manifest: Some(format!("sha256:{}", "a".repeat(64))),
                 component: format!("sha256:{}", "b".repeat(64)),
                 signer: Some("key sha256:cc".into()),
-                verified_at: Some(rfc3339(0)),
+                verified_at: Some(weld_trust::format_unix(0)),
                 imports: vec!["wasi:http/outgoing-handler@0.2.0".into()],
                 policy: None,
             }],

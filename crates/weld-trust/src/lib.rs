@@ -115,7 +115,7 @@ use sha2::{Digest as _, Sha256};
 pub use bundle::{BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, sign_bundle};
 pub use error::TrustError;
 pub use keys::{KeyBytes, PublicKey, SigningKey};
-pub use root::TrustedRoot;
+pub use root::{TrustedRoot, format_unix};
 pub use simple_signing::simple_signing_payload;
 
 /// Someone whose signature weld accepts.

@@ -325,8 +325,9 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// `t` (unix seconds) as `YYYY-MM-DDTHH:MM:SSZ`, for messages.
-pub(crate) fn format_unix(t: u64) -> String {
+/// `t` (unix seconds) as RFC 3339 in UTC, `YYYY-MM-DDTHH:MM:SSZ` (for
+/// messages, and the times weld records of a verification).
+pub fn format_unix(t: u64) -> String {
     let days = i64::try_from(t / 86_400).unwrap_or(i64::MAX / 2);
     let secs = t % 86_400;
     // Howard Hinnant's civil_from_days.

@@ -58,7 +58,7 @@ impl Management {
             Err(error) => {
                 let text = format!(
                     "Not installed: {}. Nothing was written.",
-                    super::describe_error(&error)
+                    weld_host::describe_error(&error)
                 );
                 return failed(record, Outcome::Refused, text).into();
             }
@@ -189,7 +189,7 @@ impl Management {
             Ok(Err(error)) => failed(
                 record,
                 Outcome::Refused,
-                format!("Not installed: {}", super::describe_error(&error)),
+                format!("Not installed: {}", weld_host::describe_error(&error)),
             ),
             Err(error) => failed(record, Outcome::Refused, format!("internal error: {error}")),
         }

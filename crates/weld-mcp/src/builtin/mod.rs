@@ -268,21 +268,6 @@ fn structured(value: Value) -> CallToolResult {
     result
 }
 
-/// An error and its causes on one line, each cause once.
-fn describe_error(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
-}
-
 fn failed(record: &mut BuiltinRecord, outcome: Outcome, message: String) -> CallToolResult {
     record.outcome = outcome;
     record.error = Some(message.clone());
