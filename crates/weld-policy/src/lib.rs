@@ -127,7 +127,7 @@ pub use limits::{
 };
 pub use network::{
     BUILT_IN_DENIES, BuiltInDeny, Cidr, Decision, HostPattern, NetTarget, NetworkAllow,
-    NetworkDeny, NetworkRules, RuleRef, Scheme, built_in_deny,
+    NetworkDeny, NetworkGrant, NetworkRules, RuleRef, Scheme, built_in_deny,
 };
 pub use pin::{Identity, Pin, Pinned, Pins};
 pub use policy::Policy;

@@ -253,7 +253,10 @@ fn duplicate_keys_are_refused_naming_both() {
 #[test]
 fn empty_sections_and_lists_are_refused() {
     let cases = [
-        ("permissions:\n", "2:12: `permissions` is empty; remove it, or write `permissions: {}`"),
+        (
+            "permissions:\n",
+            "2:12: `permissions` is empty; remove it, or write `permissions: {}`",
+        ),
         (
             "permissions:\n  storage: {}\n",
             "3:12: `permissions.storage` is an empty mapping; remove it",

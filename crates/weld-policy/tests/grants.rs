@@ -96,7 +96,10 @@ fn grant_storage_refuses_what_cannot_be_enforced_or_would_do_nothing() {
         err(p.grant_storage("fs:///srv/notes", RW)),
         (ErrorKind::Duplicate, "storage allow rule `fs:///srv/notes/**` names the same path as `fs:///srv/notes`; grant `fs:///srv/notes/**` to change its access".into())
     );
-    assert_eq!(err(p.grant_storage("fs://~/x", R)).0, ErrorKind::InvalidValue);
+    assert_eq!(
+        err(p.grant_storage("fs://~/x", R)).0,
+        ErrorKind::InvalidValue
+    );
 }
 
 #[test]

@@ -511,11 +511,15 @@ pub enum Grantable {
         #[arg(long, default_value = "read")]
         access: String,
     },
-    /// HTTPS to a host: HOST or HOST:PORT (port 443 if omitted; IPv6 in
-    /// brackets, [::1]:8443). Checked per request and on every address the
-    /// host resolves to.
+    /// A host: HOST[:PORT] is HTTPS (port 443 if omitted; IPv6 in
+    /// brackets, [::1]:8443); SCHEME://HOST[:PORT] is that scheme: http,
+    /// https (ports 80 and 443 if omitted), tcp or udp (a port is needed),
+    /// e.g. http://127.0.0.1:8080 or tcp://db.internal:5432. No path: weld
+    /// checks scheme, host and port, per request and on every address the
+    /// host resolves to. `weld revoke` with a bare HOST removes every rule
+    /// for it.
     Network {
-        /// HOST[:PORT].
+        /// HOST[:PORT] or SCHEME://HOST[:PORT].
         target: String,
     },
     /// An environment variable, passed from weld's own environment (or,

@@ -14,6 +14,15 @@ impl<'a> Fields<'a> {
     pub(super) fn get(&self, key: &str) -> Option<&'a Node> {
         self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
     }
+
+    /// The keys and values in document order (a repeated key once, the
+    /// first).
+    pub(super) fn in_order(&self) -> impl Iterator<Item = (&'a str, &'a Node)> {
+        let entries = self.entries;
+        (entries.iter().enumerate())
+            .filter(move |(i, e)| !entries[..*i].iter().any(|f| f.key == e.key))
+            .map(|(_, e)| (e.key.as_str(), &e.value))
+    }
 }
 
 /// Checks that `node` is a mapping whose keys are distinct and known.

@@ -53,8 +53,9 @@ impl Policy {
         Self::parse_all(text).map_err(first)
     }
 
-    /// Like [`Policy::parse`], but on failure every problem found, in
-    /// document order (at least one). A document that is not well-formed
+    /// Like [`Policy::parse`], but on failure every problem found (at least
+    /// one): section by section in document order, a mapping's unknown keys
+    /// before its values. A document that is not well-formed
     /// YAML or JSON has one error: where reading stopped. Otherwise each
     /// rule and field is checked on its own, so one bad rule does not hide
     /// the next; checks across rules run on the rules that were valid.
@@ -146,6 +147,22 @@ fn decode(root: Option<&Node>) -> Result<Policy, Vec<PolicyError>> {
         Ok(policy)
     } else {
         Err(errs)
+    }
+}
+
+/// Both values, or the error of one (the other's, if it failed too, kept).
+fn both<A, B>(
+    a: Result<A, PolicyError>,
+    b: Result<B, PolicyError>,
+    errs: &mut Vec<PolicyError>,
+) -> Result<(A, B), PolicyError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(e), Err(f)) => {
+            errs.push(e);
+            Err(f)
+        }
     }
 }
 
@@ -242,30 +259,26 @@ fn permissions(node: &Node, policy: &mut Policy, spans: &mut Spans, errs: &mut V
     let Some(f) = keep(errs, f) else {
         return;
     };
-    if let Some(n) = f.get("storage") {
-        policy.storage = storage(n, spans, errs);
-    }
-    if let Some(n) = f.get("network") {
-        policy.network = network(n, spans, errs);
-    }
-    if let Some(n) = f.get("environment") {
-        policy.environment = environment(n, spans, errs);
-    }
-    if let Some(n) = f.get("interfaces") {
-        if let Some(i) = keep(errs, interfaces(n, spans)) {
-            policy.interfaces = i;
+    // In document order, so the errors are too.
+    for (key, n) in f.in_order() {
+        match key {
+            "storage" => policy.storage = storage(n, spans, errs),
+            "network" => policy.network = network(n, spans, errs),
+            "environment" => policy.environment = environment(n, spans, errs),
+            "interfaces" => {
+                if let Some(i) = keep(errs, interfaces(n, spans)) {
+                    policy.interfaces = i;
+                }
+            }
+            "resources" => {
+                let r = resources(n, errs);
+                if let Some(l) = keep(errs, r) {
+                    policy.limits = l;
+                }
+            }
+            "runtime" => compat::runtime(n, errs),
+            _ => {}
         }
-    }
-    if let Some(n) = f.get("resources") {
-        if let Some(l) = {
-            let r = resources(n, errs);
-            keep(errs, r)
-        } {
-            policy.limits = l;
-        }
-    }
-    if let Some(n) = f.get("runtime") {
-        compat::runtime(n, errs);
     }
 }
 
@@ -326,10 +339,7 @@ fn storage_allow(
         ));
     };
     let access = access_list(access_node, &format!("{path}.access"));
-    let (uri, access) = (keep(errs, uri), keep(errs, access));
-    let (Some(uri), Some(access)) = (uri, access) else {
-        return Err(errs.pop().unwrap_or_else(|| tree::empty_document()));
-    };
+    let (uri, access) = both(uri, access, errs)?;
     if access == AccessSet::WRITE {
         return Err(PolicyError::at(
             ErrorKind::Conflict,
@@ -353,10 +363,7 @@ fn storage_deny(
         Some(n) => access_list(n, &format!("{path}.access")),
         None => Ok(AccessSet::READ_WRITE),
     };
-    let (uri, access) = (keep(errs, uri), keep(errs, access));
-    let (Some(uri), Some(access)) = (uri, access) else {
-        return Err(errs.pop().unwrap_or_else(|| tree::empty_document()));
-    };
+    let (uri, access) = both(uri, access, errs)?;
     Ok(StorageDeny { uri, access })
 }
 
@@ -495,14 +502,13 @@ fn network_allow(
     Ok(NetworkAllow::new(target, ports, schemes))
 }
 
+/// A URL-style host's target, and its scheme and port if written.
+type UrlHost = (NetTarget, Option<Scheme>, Option<u16>);
+
 /// A URL-style `host` (`https://rss.nytimes.com/`, `http://host:8080`), as
 /// policy-mcp and Wassette policies write it: scheme, host and port taken
 /// apart, each given once (in the URL or in `schemes`/`ports`, not both).
-#[allow(clippy::type_complexity)]
-fn url_host(
-    r: &Fields<'_>,
-    path: &str,
-) -> Result<Option<(NetTarget, Option<Scheme>, Option<u16>)>, PolicyError> {
+fn url_host(r: &Fields<'_>, path: &str) -> Result<Option<UrlHost>, PolicyError> {
     let Some(h) = r.get("host") else {
         return Ok(None);
     };

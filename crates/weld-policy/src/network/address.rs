@@ -113,6 +113,42 @@ fn split_port<'a>(authority: &'a str, text: &str) -> Result<(&'a str, Option<u16
     }
 }
 
+/// What a network grant or revoke names (`weld grant TOOL network
+/// TARGET`, `weld_request_grant`), taken apart for a person to read before
+/// approving it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkGrant {
+    /// The scheme: the written one, else HTTPS.
+    pub scheme: Scheme,
+    /// The host.
+    pub host: HostPattern,
+    /// The port: the written one, else the scheme's default when a scheme
+    /// was written; `None` for a bare `HOST` (443 for a grant, every rule
+    /// for the host for a revoke).
+    pub port: Option<u16>,
+}
+
+impl NetworkGrant {
+    /// Parses `HOST[:PORT]` or `SCHEME://HOST[:PORT]` as
+    /// [`Policy::grant_network`](crate::Policy::grant_network) does.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidValue`](crate::ErrorKind::InvalidValue) naming
+    /// the fix.
+    pub fn parse(text: &str) -> Result<NetworkGrant, PolicyError> {
+        let a = Address::parse(text, Side::Allow)?;
+        let port = match (a.scheme, a.port) {
+            (None, None) => None,
+            _ => Some(a.port_or_default(text)?),
+        };
+        Ok(NetworkGrant {
+            scheme: a.scheme.unwrap_or(Scheme::Https),
+            host: a.host,
+            port,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ mod host;
 mod rules;
 
 pub(crate) use address::Address;
+pub use address::NetworkGrant;
 pub use builtin_denies::{BUILT_IN_DENIES, BuiltInDeny, built_in_deny};
 pub use cidr::Cidr;
 pub use decision::{Decision, RuleRef};
