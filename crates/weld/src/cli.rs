@@ -307,8 +307,9 @@ pub struct AddArgs {
     #[arg(long)]
     pub force: bool,
     /// The policy the component proposes. Default: the file next to it named
-    /// like it with `.policy.yaml` (tool.wasm -> tool.policy.yaml), if any.
-    /// It is shown, and applied only when confirmed.
+    /// like it with `.policy.yaml` (tool.wasm -> tool.policy.yaml), else
+    /// `policy.yaml` in the same directory, if any. It is shown, and applied
+    /// only when confirmed.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Apply the proposed policy without asking.
