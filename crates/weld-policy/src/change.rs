@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::env::{EnvKey, EnvRule, EnvSource};
 use crate::error::{ErrorKind, PolicyError};
-use crate::network::{self, HostPattern, NetTarget, NetworkAllow, Scheme};
+use crate::network::{self, Address, NetTarget, NetworkAllow, Scheme, Side};
 use crate::policy::Policy;
 use crate::storage::{self, Access, AccessSet, StorageAllow, StorageUri};
 
@@ -167,51 +167,58 @@ impl Policy {
         Ok(next)
     }
 
-    /// Grants HTTPS to `HOST[:PORT]` (port 443 when omitted; IPv6 in
-    /// brackets when a port follows, `[::1]:8443`). The https-only allow rule
-    /// for that host gains the port, or a new one is added; a port already
-    /// granted leaves the policy unchanged.
+    /// Grants `target`: `HOST[:PORT]` is HTTPS (port 443 when omitted;
+    /// IPv6 in brackets when a port follows, `[::1]:8443`);
+    /// `SCHEME://HOST[:PORT]` grants that scheme (`http`, `https`, `tcp`,
+    /// `udp`) on the port, or on the scheme's default port (80, 443; tcp
+    /// and udp need one). The allow rule for that host with exactly that one
+    /// scheme gains the port, or a new one is added; a port already granted
+    /// leaves the policy unchanged.
     ///
     /// # Errors
-    /// An invalid host or port ([`ErrorKind::InvalidValue`]), or a deny rule
-    /// (or built-in deny) that would cancel the grant
+    /// An invalid scheme, host or port, a path ([`ErrorKind::InvalidValue`]),
+    /// or a deny rule (or built-in deny) that would cancel the grant
     /// ([`ErrorKind::NoEffect`]).
-    pub fn grant_network(&self, host_port: &str) -> Result<Policy, PolicyError> {
-        let (host, port) = parse_host_port(host_port)?;
-        let target = NetTarget::Host(host);
+    pub fn grant_network(&self, target: &str) -> Result<Policy, PolicyError> {
+        let address = Address::parse(target, Side::Allow)?;
+        let port = address.port_or_default(target)?;
+        let scheme = address.scheme.unwrap_or(Scheme::Https);
+        let target = NetTarget::Host(address.host);
         network::refuse_dead_allow(&target)?;
-        let port = port.unwrap_or(443);
         let mut next = self.clone();
-        let https = [Scheme::Https];
+        let only = [scheme];
         match next
             .network
             .allow
             .iter()
-            .position(|a| a.target == target && a.schemes == https)
+            .position(|a| a.target == target && a.schemes == only)
         {
-            Some(i) if next.network.allow[i].allows_port(Scheme::Https, port) => {
+            Some(i) if next.network.allow[i].allows_port(scheme, port) => {
                 return Ok(self.clone());
             }
             Some(i) => {
                 let rule = &next.network.allow[i];
-                let mut ports = rule.ports.clone().unwrap_or_else(|| vec![443]);
+                let mut ports = rule
+                    .ports
+                    .clone()
+                    .unwrap_or_else(|| scheme.default_port().into_iter().collect());
                 ports.push(port);
                 next.network.allow[i] =
-                    NetworkAllow::new(target.clone(), Some(ports), https.to_vec());
+                    NetworkAllow::new(target.clone(), Some(ports), only.to_vec());
             }
             None => next.network.allow.push(NetworkAllow::new(
                 target.clone(),
                 Some(vec![port]),
-                https.to_vec(),
+                only.to_vec(),
             )),
         }
         next.validate(None)?;
-        let probe = NetworkAllow::new(target.clone(), Some(vec![port]), https.to_vec());
+        let probe = NetworkAllow::new(target.clone(), Some(vec![port]), only.to_vec());
         if let Some(j) = next.network.covering_deny(&probe) {
             return Err(PolicyError::nowhere(
                 ErrorKind::NoEffect,
                 format!(
-                    "granting {target} port {port} would have no effect: network deny rule for {} denies it (deny beats allow); change the deny rule in the policy file first",
+                    "granting {target} port {port} over {scheme} would have no effect: network deny rule for {} denies it (deny beats allow); change the deny rule in the policy file first",
                     next.network.deny[j].target
                 ),
             ));
@@ -219,16 +226,25 @@ impl Policy {
         Ok(next)
     }
 
-    /// Revokes `HOST[:PORT]`: with a port, that port from the host's
-    /// https-only allow rule (the rule goes when no port is left); without
-    /// one, every allow rule for the host, whatever its schemes.
+    /// Revokes `target`. `HOST` alone: every allow rule for the host,
+    /// whatever its schemes. `HOST:PORT`: that port from the host's
+    /// https-only rule. `SCHEME://HOST[:PORT]`: that port (or the scheme's
+    /// default) from the host's rule for exactly that scheme. A rule goes
+    /// when no port is left.
     ///
     /// # Errors
     /// [`ErrorKind::NotGranted`] when nothing matches (the message lists the
     /// hosts that are allowed).
-    pub fn revoke_network(&self, host_port: &str) -> Result<Policy, PolicyError> {
-        let (host, port) = parse_host_port(host_port)?;
-        let target = NetTarget::Host(host);
+    pub fn revoke_network(&self, target: &str) -> Result<Policy, PolicyError> {
+        let address = Address::parse(target, Side::Allow)?;
+        let written = target;
+        let scheme = address.scheme;
+        let port = match (scheme, address.port) {
+            (None, None) => None,
+            _ => Some(address.port_or_default(written)?),
+        };
+        let scheme = scheme.unwrap_or(Scheme::Https);
+        let target = NetTarget::Host(address.host);
         let mut next = self.clone();
         let not_granted = |what: String| {
             let granted: Vec<String> = self
@@ -255,22 +271,19 @@ impl Policy {
             }
             Some(port) => {
                 let Some(i) = (next.network.allow.iter()).position(|a| {
-                    a.target == target
-                        && a.schemes == [Scheme::Https]
-                        && a.allows_port(Scheme::Https, port)
+                    a.target == target && a.schemes == [scheme] && a.allows_port(scheme, port)
                 }) else {
-                    return Err(not_granted(format!("{target} port {port} over https")));
+                    return Err(not_granted(format!("{target} port {port} over {scheme}")));
                 };
                 let mut ports = next.network.allow[i]
                     .ports
                     .clone()
-                    .unwrap_or_else(|| vec![443]);
+                    .unwrap_or_else(|| scheme.default_port().into_iter().collect());
                 ports.retain(|p| *p != port);
                 if ports.is_empty() {
                     next.network.allow.remove(i);
                 } else {
-                    next.network.allow[i] =
-                        NetworkAllow::new(target, Some(ports), vec![Scheme::Https]);
+                    next.network.allow[i] = NetworkAllow::new(target, Some(ports), vec![scheme]);
                 }
             }
         }
@@ -327,48 +340,5 @@ fn listing(items: &[String], none: &str) -> String {
         none.to_owned()
     } else {
         format!("allowed: {}", items.join(", "))
-    }
-}
-
-/// `HOST`, `HOST:PORT`, `[V6]:PORT`, or a bare IPv6 address.
-fn parse_host_port(text: &str) -> Result<(HostPattern, Option<u16>), PolicyError> {
-    let bad_port = |p: &str| {
-        PolicyError::nowhere(
-            ErrorKind::InvalidValue,
-            format!("`{text}` has port `{p}`; ports are 1–65535"),
-        )
-    };
-    let port = |p: &str| {
-        p.parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| bad_port(p))
-    };
-    if let Some(rest) = text.strip_prefix('[') {
-        let Some((v6, after)) = rest.split_once(']') else {
-            return Err(PolicyError::nowhere(
-                ErrorKind::InvalidValue,
-                format!("`{text}` opens `[` without closing it; write `[::1]:8443`"),
-            ));
-        };
-        let host = HostPattern::parse(&format!("[{v6}]"))?;
-        return match after {
-            "" => Ok((host, None)),
-            a => match a.strip_prefix(':') {
-                Some(p) => Ok((host, Some(port(p)?))),
-                None => Err(PolicyError::nowhere(
-                    ErrorKind::InvalidValue,
-                    format!("`{text}`: expected `:PORT` after `]`"),
-                )),
-            },
-        };
-    }
-    match text.matches(':').count() {
-        0 => Ok((HostPattern::parse(text)?, None)),
-        1 => {
-            let (h, p) = text.split_once(':').unwrap_or((text, ""));
-            Ok((HostPattern::parse(h)?, Some(port(p)?)))
-        }
-        _ => Ok((HostPattern::parse(text)?, None)),
     }
 }

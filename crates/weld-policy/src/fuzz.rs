@@ -23,8 +23,10 @@ impl FileSystem for AllDirs {
     }
 }
 
-/// Feeds `data` (as lossy UTF-8) to [`Policy::parse`]; when it parses,
-/// asserts what must hold of every valid policy:
+/// Feeds `data` (as lossy UTF-8) to [`Policy::parse`] and
+/// [`Policy::parse_all`], which must agree (same policy, or `parse`'s error
+/// first of `parse_all`'s); when it parses, asserts what must hold of every
+/// valid policy:
 ///
 /// - the YAML and JSON forms parse back to an equal policy, and the YAML
 ///   form is a fixpoint;
@@ -41,7 +43,14 @@ impl FileSystem for AllDirs {
 #[doc(hidden)]
 pub fn fuzz_check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let Ok(policy) = Policy::parse(&text) else {
+    let parsed = Policy::parse(&text);
+    // `parse` is `parse_all`'s first error: both agree on every input.
+    match (&parsed, Policy::parse_all(&text)) {
+        (Ok(a), Ok(b)) => assert_eq!(a, &b, "parse and parse_all read different policies"),
+        (Err(e), Err(all)) => assert_eq!(all.first(), Some(e), "parse_all's first error differs"),
+        (a, b) => panic!("parse and parse_all disagree: {a:?} / {b:?}"),
+    }
+    let Ok(policy) = parsed else {
         return;
     };
     check_policy(&policy);

@@ -57,10 +57,19 @@
 //!
 //! Both formats are read into one small spanned tree (`tree.rs`) — every
 //! value and every key keeps its line and column — and one hand-written
-//! decoder (`decode.rs`) turns that tree into a [`Policy`]. So YAML and JSON
+//! decoder (`decode/`) turns that tree into a [`Policy`]. So YAML and JSON
 //! get the same messages at exact places, including for errors serde cannot
 //! place (a deny rule that conflicts with an allow rule twelve lines up), and
 //! unknown fields are refused with a "did you mean".
+//! Each rule and field is checked on its own, so [`Policy::parse_all`]
+//! reports every error of a document, not only the first.
+//!
+//! The policy-mcp and Wassette shapes people already have are read with
+//! the same meaning (`fs://workspace/**` relative to the base directory,
+//! `permissions: {}`, version `"1.1"`, URL-style hosts taken apart into
+//! scheme, host and port, a `runtime` section weld's sandbox already
+//! satisfies); what weld cannot enforce exactly (a path in a host, a CPU
+//! share, capabilities) is refused with the reason and the fix.
 //!
 //! **The YAML crate: `saphyr-parser`** (0.3), the event parser of the saphyr
 //! project (the maintained successor of yaml-rust/yaml-rust2): YAML 1.2,
@@ -127,7 +136,7 @@ pub use limits::{
 };
 pub use network::{
     BUILT_IN_DENIES, BuiltInDeny, Cidr, Decision, HostPattern, NetTarget, NetworkAllow,
-    NetworkDeny, NetworkRules, RuleRef, Scheme, built_in_deny,
+    NetworkDeny, NetworkGrant, NetworkRules, RuleRef, Scheme, built_in_deny,
 };
 pub use pin::{Identity, Pin, Pinned, Pins};
 pub use policy::Policy;

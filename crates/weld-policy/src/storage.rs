@@ -147,11 +147,12 @@ pub enum Shape {
 /// - `fs:///abs/path` — exactly that path (a file, or a directory tree);
 /// - `fs://./rel/path/**`, `fs://./rel/path`, `fs://./**`, `fs://.` — the
 ///   same, relative to the base directory the operator gives
-///   [`Policy::compile`](crate::Policy::compile).
+///   [`Policy::compile`](crate::Policy::compile); `fs://rel/path/**` (the
+///   policy-mcp and Wassette spelling) is the same as `fs://./rel/path/**`.
 ///
 /// Normalised: `.` segments and repeated `/` are dropped, a trailing `/` is
 /// `/**`. Refused: `..`, globs other than a trailing `/**`, backslashes,
-/// control characters, any other form (`fs://host/...`, `file://`).
+/// control characters, `~`, any other scheme (`file://`).
 /// The path is taken literally (no percent-decoding).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StorageUri {
@@ -199,10 +200,18 @@ impl StorageUri {
             (false, rest)
         } else if rest == "." || rest.starts_with("./") {
             (true, &rest[1..])
-        } else {
+        } else if rest.is_empty() {
             return Err(invalid(format!(
-                "storage URI `{text}` names neither an absolute path (`fs:///{rest}`) nor a path relative to the operator's base directory (`fs://./{rest}`); write one of those"
+                "storage URI `{text}` names no path; write `fs:///absolute/path/**` or `fs://./relative/path/**`"
             )));
+        } else if rest == "~" || rest.starts_with("~/") {
+            return Err(invalid(format!(
+                "storage URI `{text}` starts with `~`; weld does not expand `~` — write the absolute path (`fs:///home/NAME/…`)"
+            )));
+        } else {
+            // policy-mcp and Wassette read `fs://workspace/**` relative to
+            // the directory they run tools from: the base directory here.
+            (true, rest)
         };
         let (path, shape) = if let Some(p) = path.strip_suffix("/**") {
             (p, Shape::Tree)
@@ -471,6 +480,8 @@ mod tests {
             ("fs:///home/me/notes/", "fs:///home/me/notes/**"),
             ("fs:///home//me/./notes", "fs:///home/me/notes"),
             ("fs://./workspace/**", "fs://./workspace/**"),
+            ("fs://workspace/**", "fs://./workspace/**"),
+            ("fs://config/app.yaml", "fs://./config/app.yaml"),
             ("fs://./", "fs://./**"),
             ("fs://.", "fs://."),
             ("fs://./**", "fs://./**"),
@@ -486,10 +497,8 @@ mod tests {
 
     #[test]
     fn malformed_uris_are_refused_with_the_fix() {
-        assert_eq!(
-            err("fs://workspace/**"),
-            "storage URI `fs://workspace/**` names neither an absolute path (`fs:///workspace/**`) nor a path relative to the operator's base directory (`fs://./workspace/**`); write one of those"
-        );
+        assert!(err("fs://~/notes").contains("weld does not expand `~`"));
+        assert!(err("fs://").contains("names no path"));
         assert_eq!(
             err("file:///etc"),
             "storage URI `file:///etc` uses `file://`; weld policies use `fs://` — write `fs:///etc`"

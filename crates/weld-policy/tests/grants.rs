@@ -96,7 +96,10 @@ fn grant_storage_refuses_what_cannot_be_enforced_or_would_do_nothing() {
         err(p.grant_storage("fs:///srv/notes", RW)),
         (ErrorKind::Duplicate, "storage allow rule `fs:///srv/notes/**` names the same path as `fs:///srv/notes`; grant `fs:///srv/notes/**` to change its access".into())
     );
-    assert_eq!(err(p.grant_storage("fs://x", R)).0, ErrorKind::InvalidValue);
+    assert_eq!(
+        err(p.grant_storage("fs://~/x", R)).0,
+        ErrorKind::InvalidValue
+    );
 }
 
 #[test]
@@ -172,7 +175,7 @@ fn grant_network_refuses_what_would_do_nothing() {
     let p = base();
     assert_eq!(
         err(p.grant_network("x.evil.example")),
-        (ErrorKind::NoEffect, "granting host `x.evil.example` port 443 would have no effect: network deny rule for host `*.evil.example` denies it (deny beats allow); change the deny rule in the policy file first".into())
+        (ErrorKind::NoEffect, "granting host `x.evil.example` port 443 over https would have no effect: network deny rule for host `*.evil.example` denies it (deny beats allow); change the deny rule in the policy file first".into())
     );
     assert_eq!(
         err(p.grant_network("169.254.169.254")),

@@ -113,7 +113,7 @@ fn limit_errors_name_the_value_and_the_fix() {
     assert_eq!(
         err("      cpu: 5\n"),
         format!(
-            "5:7: unknown field `cpu` in `{p}`; expected one of: memory, timeout, output, concurrency, fuel"
+            "5:7: `{p}.cpu`: weld cannot hold a tool to a share of a CPU (`500m`, `2`): each call runs guest code on one thread, and several calls run at once — bound a call by `timeout` (wall-clock time) and `fuel` (instructions executed), and the number of calls by `concurrency`; remove `cpu`"
         )
     );
 }

@@ -45,6 +45,20 @@ fn denied_by(i: usize) -> Decision {
     }
 }
 
+fn other_scheme(i: usize, scheme: Scheme) -> Decision {
+    Decision {
+        allowed: false,
+        rule: Some(RuleRef::OtherScheme { allow: i, scheme }),
+    }
+}
+
+fn other_port(i: usize, port: u16) -> Decision {
+    Decision {
+        allowed: false,
+        rule: Some(RuleRef::OtherPort { allow: i, port }),
+    }
+}
+
 fn built_in(addr: &str) -> Decision {
     let b = weld_policy::built_in_deny(ip(addr)).unwrap();
     Decision {
@@ -62,9 +76,18 @@ fn a_host_rule_allows_https_on_443_by_default_and_nothing_else() {
         allowed_by(0),
         "case and one trailing dot are ignored"
     );
-    assert_eq!(n.check(Scheme::Http, "api.github.com", 80), DEFAULT_DENY);
-    assert_eq!(n.check(Scheme::Https, "api.github.com", 8443), DEFAULT_DENY);
-    assert_eq!(n.check(Scheme::Tcp, "api.github.com", 443), DEFAULT_DENY);
+    assert_eq!(
+        n.check(Scheme::Http, "api.github.com", 80),
+        other_scheme(0, Scheme::Http)
+    );
+    assert_eq!(
+        n.check(Scheme::Https, "api.github.com", 8443),
+        other_port(0, 8443)
+    );
+    assert_eq!(
+        n.check(Scheme::Tcp, "api.github.com", 443),
+        other_scheme(0, Scheme::Tcp)
+    );
     assert_eq!(n.check(Scheme::Https, "github.com", 443), DEFAULT_DENY);
     assert_eq!(
         n.check(Scheme::Https, "x.api.github.com", 443),
@@ -92,20 +115,31 @@ fn ports_and_schemes_are_exact() {
     assert_eq!(n.check(Scheme::Https, "a.example", 8443), allowed_by(0));
     assert_eq!(
         n.check(Scheme::Https, "a.example", 443),
-        DEFAULT_DENY,
+        other_port(0, 443),
         "explicit ports replace the default"
     );
     assert_eq!(n.check(Scheme::Http, "b.example", 80), allowed_by(1));
     assert_eq!(n.check(Scheme::Https, "b.example", 443), allowed_by(1));
     assert_eq!(
         n.check(Scheme::Http, "b.example", 443),
-        DEFAULT_DENY,
+        other_port(1, 443),
         "defaults are per scheme"
     );
     assert_eq!(n.check(Scheme::Http, "c.example", 9090), allowed_by(2));
-    assert_eq!(n.check(Scheme::Https, "c.example", 9090), DEFAULT_DENY);
+    assert_eq!(
+        n.check(Scheme::Https, "c.example", 9090),
+        other_scheme(2, Scheme::Https)
+    );
     assert_eq!(n.check(Scheme::Tcp, "db.example", 5432), allowed_by(3));
-    assert_eq!(n.check(Scheme::Udp, "db.example", 5432), DEFAULT_DENY);
+    assert_eq!(
+        n.check(Scheme::Udp, "db.example", 5432),
+        other_scheme(3, Scheme::Udp)
+    );
+    assert_eq!(
+        n.check(Scheme::Udp, "e.example", 5432),
+        DEFAULT_DENY,
+        "no rule names the host"
+    );
 }
 
 #[test]
@@ -166,7 +200,13 @@ fn ip_literal_hosts_meet_the_built_in_denies() {
     assert_eq!(n.check(Scheme::Http, "127.0.0.1", 8080), allowed_by(0));
     assert_eq!(
         n.check(Scheme::Http, "127.0.0.1", 22),
-        built_in("127.0.0.1")
+        other_port(0, 22),
+        "the first reason is the port the rule for this address does not list"
+    );
+    assert_eq!(
+        n.check(Scheme::Http, "127.0.0.2", 8080),
+        built_in("127.0.0.2"),
+        "no rule names 127.0.0.2: the built-in range is the reason"
     );
     assert_eq!(
         n.check(Scheme::Http, "[::ffff:127.0.0.1]", 8080),
@@ -282,7 +322,7 @@ fn host_errors_name_the_fix() {
     );
     assert!(allow("a.*.com").ends_with("host `a.*.com` has a `*` that is not a leading `*.` label; write `*.example.com` to match the subdomains of a domain"));
     assert!(allow("*.*.com").ends_with("host `*.*.com` has more than one `*`; only one leading `*.` label is supported (`*.example.com`)"));
-    assert!(allow("https://api.github.com").ends_with("host `https://api.github.com` looks like a URL; write the host name alone (`api.example.com`), ports under `ports` and schemes under `schemes`"));
+    assert!(allow("https://api.github.com/v3").ends_with("`https://api.github.com/v3` names the path `/v3`; weld checks a request by scheme, host and port and cannot limit it to a path — grant `https://api.github.com` (every path on that host) or nothing"));
     assert!(allow("api.github.com:443").ends_with("host `api.github.com:443` contains `:`; write the host alone and its ports under `ports: [...]` (IPv6 addresses are written bare or in brackets)"));
     assert!(
         allow("api.github.com.").ends_with("host `api.github.com.` ends with a dot; remove it")

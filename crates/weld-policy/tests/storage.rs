@@ -171,8 +171,8 @@ fn access_lists_are_checked() {
 #[test]
 fn uri_errors_point_at_the_uri() {
     assert_eq!(
-        err("    allow:\n      - uri: \"fs://work/agent/**\"\n        access: [read]\n"),
-        "5:14: `permissions.storage.allow[0].uri`: storage URI `fs://work/agent/**` names neither an absolute path (`fs:///work/agent/**`) nor a path relative to the operator's base directory (`fs://./work/agent/**`); write one of those"
+        err("    allow:\n      - uri: \"fs://~/agent/**\"\n        access: [read]\n"),
+        "5:14: `permissions.storage.allow[0].uri`: storage URI `fs://~/agent/**` starts with `~`; weld does not expand `~` — write the absolute path (`fs:///home/NAME/…`)"
     );
     assert_eq!(
         err("    deny:\n      - uri: \"fs:///a/../etc\"\n"),

@@ -307,8 +307,9 @@ pub struct AddArgs {
     #[arg(long)]
     pub force: bool,
     /// The policy the component proposes. Default: the file next to it named
-    /// like it with `.policy.yaml` (tool.wasm -> tool.policy.yaml), if any.
-    /// It is shown, and applied only when confirmed.
+    /// like it with `.policy.yaml` (tool.wasm -> tool.policy.yaml), else
+    /// `policy.yaml` in the same directory, if any. It is shown, and applied
+    /// only when confirmed.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Apply the proposed policy without asking.
@@ -511,11 +512,15 @@ pub enum Grantable {
         #[arg(long, default_value = "read")]
         access: String,
     },
-    /// HTTPS to a host: HOST or HOST:PORT (port 443 if omitted; IPv6 in
-    /// brackets, [::1]:8443). Checked per request and on every address the
-    /// host resolves to.
+    /// A host: HOST[:PORT] is HTTPS (port 443 if omitted; IPv6 in
+    /// brackets, [::1]:8443); SCHEME://HOST[:PORT] is that scheme: http,
+    /// https (ports 80 and 443 if omitted), tcp or udp (a port is needed),
+    /// e.g. http://127.0.0.1:8080 or tcp://db.internal:5432. No path: weld
+    /// checks scheme, host and port, per request and on every address the
+    /// host resolves to. `weld revoke` with a bare HOST removes every rule
+    /// for it.
     Network {
-        /// HOST[:PORT].
+        /// HOST[:PORT] or SCHEME://HOST[:PORT].
         target: String,
     },
     /// An environment variable, passed from weld's own environment (or,

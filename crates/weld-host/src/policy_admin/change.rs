@@ -39,9 +39,10 @@ pub enum Capability {
         /// See [`access_modes`].
         access: Vec<Access>,
     },
-    /// HTTPS to `HOST[:PORT]`.
+    /// `HOST[:PORT]` (HTTPS), or `SCHEME://HOST[:PORT]` with `http`,
+    /// `https`, `tcp` or `udp` (the scheme's default port when none).
     Network {
-        /// `HOST[:PORT]`.
+        /// As given; parsed by [`weld_policy::NetworkGrant`].
         target: String,
     },
     /// An environment variable, from weld's environment or (`secret`) its
@@ -204,17 +205,28 @@ impl PolicyChange {
                 )
             }
             (Capability::Network { target }, Direction::Grant) => {
-                format!(
-                    "{who} could make HTTPS requests to `{target}`{}",
-                    if target.ends_with(']') || !target.contains(':') {
-                        " (port 443)"
-                    } else {
-                        ""
-                    }
-                )
+                match weld_policy::NetworkGrant::parse(target) {
+                    Ok(g) => format!(
+                        "{who} could {} `{}` on port {}",
+                        network_use(g.scheme),
+                        g.host,
+                        g.port.unwrap_or(443)
+                    ),
+                    Err(_) => format!("{who} could reach `{target}`"),
+                }
             }
             (Capability::Network { target }, Direction::Revoke) => {
-                format!("{who} lose HTTPS access to `{target}`")
+                match weld_policy::NetworkGrant::parse(target) {
+                    Ok(g) => match g.port {
+                        Some(port) => format!(
+                            "{who} lose {} access to `{}` on port {port}",
+                            g.scheme.to_string().to_uppercase(),
+                            g.host
+                        ),
+                        None => format!("{who} lose all network access to `{}`", g.host),
+                    },
+                    Err(_) => format!("{who} lose network access to `{target}`"),
+                }
             }
             (Capability::Env { key, secret: false }, Direction::Grant) => {
                 format!(
@@ -341,5 +353,15 @@ pub fn shell_quote(word: &str) -> String {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// What a grant of `scheme` lets a tool do, for a person approving it.
+fn network_use(scheme: weld_policy::Scheme) -> &'static str {
+    match scheme {
+        weld_policy::Scheme::Https => "make HTTPS requests to",
+        weld_policy::Scheme::Http => "make plain (unencrypted) HTTP requests to",
+        weld_policy::Scheme::Tcp => "open TCP connections to",
+        weld_policy::Scheme::Udp => "send UDP datagrams to",
     }
 }

@@ -34,13 +34,13 @@ pub(super) fn change_input() -> Value {
             "kind": {
                 "type": "string",
                 "enum": ["storage", "network", "env"],
-                "description": "storage: a directory tree or a file; network: HTTPS to a host; env: an environment variable."
+                "description": "storage: a directory tree or a file; network: a host, over HTTPS unless the target names another scheme; env: an environment variable."
             },
             "target": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 4096,
-                "description": "storage: a URI such as fs:///home/me/notes/** or fs:///home/me/notes/todo.md, by its real path (a path through a symlink is refused, naming where it leads); fs://./dir/** is under the base directory the operator gave weld (--base-dir), if any; network: HOST or HOST:PORT (port 443 if omitted); env: the variable's name."
+                "description": "storage: a URI such as fs:///home/me/notes/** or fs:///home/me/notes/todo.md, by its real path (a path through a symlink is refused, naming where it leads); fs://./dir/** is under the base directory the operator gave weld (--base-dir), if any; network: HOST[:PORT] for HTTPS (port 443 if omitted), or SCHEME://HOST[:PORT] with http, https, tcp or udp (http and https default to ports 80 and 443; tcp and udp need a port), e.g. http://127.0.0.1:8080; no path; env: the variable's name."
             },
             "access": {
                 "type": "array",

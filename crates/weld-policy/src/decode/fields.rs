@@ -14,6 +14,15 @@ impl<'a> Fields<'a> {
     pub(super) fn get(&self, key: &str) -> Option<&'a Node> {
         self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
     }
+
+    /// The keys and values in document order (a repeated key once, the
+    /// first).
+    pub(super) fn in_order(&self) -> impl Iterator<Item = (&'a str, &'a Node)> {
+        let entries = self.entries;
+        (entries.iter().enumerate())
+            .filter(move |(i, e)| !entries[..*i].iter().any(|f| f.key == e.key))
+            .map(|(_, e)| (e.key.as_str(), &e.value))
+    }
 }
 
 /// Checks that `node` is a mapping whose keys are distinct and known.
@@ -28,40 +37,77 @@ pub(super) fn fields<'a>(
         return Err(wrong_type(node, path, "a mapping"));
     };
     for (i, e) in entries.iter().enumerate() {
-        if let Some(first) = entries[..i].iter().find(|f| f.key == e.key) {
-            return Err(PolicyError::at(
-                ErrorKind::Duplicate,
-                e.key_at,
-                format!(
-                    "`{}` appears twice in `{path}` (first at {}); keep one",
-                    e.key, first.key_at
-                ),
-            ));
+        check_key(entries, i, e, path, known, hints)?;
+    }
+    Ok(Fields { entries })
+}
+
+/// Like [`fields`], but an unknown or refused key is kept in `errs` and
+/// skipped, so the rest of the mapping is still read and every such key is
+/// reported. Fails only when `node` is not a mapping.
+pub(super) fn fields_all<'a>(
+    node: &'a Node,
+    path: &str,
+    known: &[&str],
+    hints: &[(&str, &str)],
+    errs: &mut Vec<PolicyError>,
+) -> Result<Fields<'a>, PolicyError> {
+    let Value::Map(entries) = &node.value else {
+        return Err(wrong_type(node, path, "a mapping"));
+    };
+    for (i, e) in entries.iter().enumerate() {
+        if let Err(err) = check_key(entries, i, e, path, known, hints) {
+            errs.push(err);
         }
-        if known.contains(&e.key.as_str()) {
-            continue;
-        }
-        if let Some((_, hint)) = hints.iter().find(|(k, _)| *k == e.key) {
-            return Err(PolicyError::at(
-                ErrorKind::UnknownField,
-                e.key_at,
-                format!("`{path}.{}`: {hint}", e.key),
-            ));
-        }
-        let suggestion = suggest(&e.key, known)
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
+    }
+    Ok(Fields { entries })
+}
+
+/// Entry `i` of a mapping: not a repeat, and a known field.
+fn check_key(
+    entries: &[Entry],
+    i: usize,
+    e: &Entry,
+    path: &str,
+    known: &[&str],
+    hints: &[(&str, &str)],
+) -> Result<(), PolicyError> {
+    if let Some(first) = entries[..i].iter().find(|f| f.key == e.key) {
         return Err(PolicyError::at(
-            ErrorKind::UnknownField,
+            ErrorKind::Duplicate,
             e.key_at,
             format!(
-                "unknown field `{}` in `{path}`; expected one of: {}{suggestion}",
-                e.key.escape_debug(),
-                known.join(", ")
+                "`{}` appears twice in `{path}` (first at {}); keep one",
+                e.key, first.key_at
             ),
         ));
     }
-    Ok(Fields { entries })
+    if known.contains(&e.key.as_str()) {
+        return Ok(());
+    }
+    if let Some((_, hint)) = hints.iter().find(|(k, _)| *k == e.key) {
+        return Err(PolicyError::at(
+            ErrorKind::UnknownField,
+            e.key_at,
+            format!("`{path}.{}`: {hint}", e.key),
+        ));
+    }
+    let suggestion = suggest(&e.key, known)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    Err(PolicyError::at(
+        ErrorKind::UnknownField,
+        e.key_at,
+        format!(
+            "unknown field `{}` in `{path}`; expected one of: {}{suggestion}",
+            e.key.escape_debug(),
+            // Annotations (`$schema`) are accepted, not suggested.
+            (known.iter().filter(|k| !k.starts_with('$')))
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
 }
 
 /// The known field closest to `key`, if it is a plausible typo.

@@ -3,17 +3,16 @@
 //! The parse entry points of [`Policy`] live here, so `policy.rs` (the type
 //! and its cross-rule checks) never reads text.
 
+mod compat;
 mod fields;
+mod net;
 
-use fields::{Fields, count, empty, fields, invalid, list, place, section, string, wrong_type};
+use fields::{Fields, count, empty, fields_all, invalid, list, place, section, string, wrong_type};
 
 use crate::env::{EnvKey, EnvRule, EnvSource};
 use crate::error::{ErrorKind, Location, PolicyError};
 use crate::interfaces::{InterfacePattern, Interfaces};
 use crate::limits::{self, ByteSize, Concurrency, Excess, Limits};
-use crate::network::{
-    self, Cidr, HostPattern, NetTarget, NetworkAllow, NetworkDeny, NetworkRules, Scheme,
-};
 use crate::policy::{Policy, Spans};
 use crate::storage::{Access, AccessSet, StorageAllow, StorageDeny, StorageRules, StorageUri};
 use crate::tree::{self, Node, Value};
@@ -29,7 +28,7 @@ impl Policy {
     /// The first problem found, at its line and column.
     pub fn parse_yaml(text: &str) -> Result<Policy, PolicyError> {
         let root = yaml::read(text)?;
-        decode(root.as_ref()).map(|(p, _)| p)
+        decode(root.as_ref()).map_err(first)
     }
 
     /// Parses and validates a JSON policy (same schema as YAML).
@@ -38,7 +37,7 @@ impl Policy {
     /// The first problem found, at its line and column.
     pub fn parse_json(text: &str) -> Result<Policy, PolicyError> {
         let root = json::read(text)?;
-        decode(root.as_ref()).map(|(p, _)| p)
+        decode(root.as_ref()).map_err(first)
     }
 
     /// Parses JSON if the first character that is not whitespace (or a
@@ -49,79 +48,147 @@ impl Policy {
     /// # Errors
     /// The first problem found, at its line and column.
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
+        Self::parse_all(text).map_err(first)
+    }
+
+    /// Like [`Policy::parse`], but on failure every problem found (at least
+    /// one): section by section in document order, a mapping's unknown keys
+    /// before its values. A document that is not well-formed
+    /// YAML or JSON has one error: where reading stopped. Otherwise each
+    /// rule and field is checked on its own, so one bad rule does not hide
+    /// the next; checks across rules run on the rules that were valid.
+    ///
+    /// # Errors
+    /// Every problem found, each at its line and column.
+    pub fn parse_all(text: &str) -> Result<Policy, Vec<PolicyError>> {
         let start = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_ascii_whitespace());
-        if start.starts_with(['{', '[']) {
-            Self::parse_json(text)
+        let root = if start.starts_with(['{', '[']) {
+            json::read(text)
         } else {
-            Self::parse_yaml(text)
-        }
+            yaml::read(text)
+        };
+        decode(root.map_err(|e| vec![e])?.as_ref())
     }
 }
 
-/// Reads a document tree into a policy and the places of its rules.
-fn decode(root: Option<&Node>) -> Result<(Policy, Spans), PolicyError> {
+fn first(mut errors: Vec<PolicyError>) -> PolicyError {
+    // `decode` never fails with an empty list; the fallback only keeps this
+    // total.
+    if errors.is_empty() {
+        tree::empty_document()
+    } else {
+        errors.swap_remove(0)
+    }
+}
+
+/// The policy-mcp and Wassette format versions weld reads: the same
+/// document shape, with the same meaning.
+const VERSIONS: &[&str] = &["1.0", "1.1"];
+
+/// Reads a document tree into a policy; on failure, every error found in
+/// document order.
+fn decode(root: Option<&Node>) -> Result<Policy, Vec<PolicyError>> {
     let root = match root {
-        None => return Err(tree::empty_document()),
-        Some(n) if matches!(n.value, Value::Null) => return Err(tree::empty_document()),
+        None => return Err(vec![tree::empty_document()]),
+        Some(n) if matches!(n.value, Value::Null) => return Err(vec![tree::empty_document()]),
         Some(n) => n,
     };
     if !matches!(root.value, Value::Map(_)) {
-        return Err(PolicyError::at(
+        return Err(vec![PolicyError::at(
             ErrorKind::WrongType,
             root.at,
             format!(
                 "a policy is a mapping with `version` (and usually `description` and `permissions`), found {}",
                 root.value.describe()
             ),
-        ));
+        )]);
     }
-    let top = fields(
+    let mut errs = Vec::new();
+    let top = match fields_all(
         root,
         "policy",
-        &["version", "description", "permissions"],
+        &["version", "description", "permissions", "$schema"],
         &[],
-    )?;
-    let Some(version) = top.get("version") else {
-        return Err(PolicyError::at(
+        &mut errs,
+    ) {
+        Ok(top) => top,
+        Err(e) => return Err(vec![e]),
+    };
+    match top.get("version") {
+        None => errs.push(PolicyError::at(
             ErrorKind::MissingField,
             root.at,
             "the policy has no `version`; add `version: \"1.0\"` as its first line",
-        ));
-    };
-    match &version.value {
-        Value::Str(v) if v == "1.0" => {}
-        Value::Str(v) => {
-            return Err(invalid(
-                version,
-                "version",
-                format!(
-                    "weld reads policy version \"1.0\", not \"{}\"",
-                    v.escape_debug()
-                ),
-            ));
-        }
-        _ => {
-            return Err(PolicyError::at(
-                ErrorKind::WrongType,
-                version.at,
-                format!(
-                    "`version` must be the string \"1.0\" (in quotes), found {}",
-                    version.value.describe()
-                ),
-            ));
+        )),
+        Some(v) => {
+            keep(&mut errs, version(v));
         }
     }
-    let description = top.get("description").map(description).transpose()?;
+    if let Some(n) = top.get("$schema") {
+        // A JSON Schema reference for editors (policy-mcp's `$schema`):
+        // read as text, and not kept.
+        keep(&mut errs, string(n, "$schema").map(|_| ()));
+    }
+    let description = top
+        .get("description")
+        .and_then(|n| keep(&mut errs, description(n)));
     let mut policy = Policy {
         description,
         ..Policy::deny_all()
     };
     let mut spans = Spans::default();
     if let Some(perms) = top.get("permissions") {
-        permissions(perms, &mut policy, &mut spans)?;
+        permissions(perms, &mut policy, &mut spans, &mut errs);
     }
-    policy.validate(Some(&spans))?;
-    Ok((policy, spans))
+    keep(&mut errs, policy.validate(Some(&spans)));
+    if errs.is_empty() {
+        Ok(policy)
+    } else {
+        Err(errs)
+    }
+}
+
+/// Both values, or the error of one (the other's, if it failed too, kept).
+fn both<A, B>(
+    a: Result<A, PolicyError>,
+    b: Result<B, PolicyError>,
+    errs: &mut Vec<PolicyError>,
+) -> Result<(A, B), PolicyError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(e), Err(f)) => {
+            errs.push(e);
+            Err(f)
+        }
+    }
+}
+
+/// The value of `result`, or `None` with its error kept for the report.
+fn keep<T>(errs: &mut Vec<PolicyError>, result: Result<T, PolicyError>) -> Option<T> {
+    result.map_err(|e| errs.push(e)).ok()
+}
+
+fn version(node: &Node) -> Result<(), PolicyError> {
+    match &node.value {
+        Value::Str(v) if VERSIONS.contains(&v.as_str()) => Ok(()),
+        Value::Str(v) => Err(invalid(
+            node,
+            "version",
+            format!(
+                "weld reads policy versions \"1.0\" and \"1.1\" (the same format), not \"{}\"",
+                v.escape_debug()
+            ),
+        )),
+        _ => Err(PolicyError::at(
+            ErrorKind::WrongType,
+            node.at,
+            format!(
+                "`version` must be the string \"1.0\" (in quotes), found {}",
+                node.value.describe()
+            ),
+        )),
+    }
 }
 
 fn description(node: &Node) -> Result<String, PolicyError> {
@@ -160,8 +227,20 @@ pub(crate) fn is_refused_in_text(c: char) -> bool {
         || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-fn permissions(node: &Node, policy: &mut Policy, spans: &mut Spans) -> Result<(), PolicyError> {
-    let f = section(
+fn permissions(node: &Node, policy: &mut Policy, spans: &mut Spans, errs: &mut Vec<PolicyError>) {
+    // `permissions: {}` is policy-mcp's way to grant nothing.
+    if matches!(&node.value, Value::Map(e) if e.is_empty()) {
+        return;
+    }
+    if matches!(node.value, Value::Null) {
+        errs.push(empty(
+            node,
+            "permissions",
+            "remove it, or write `permissions: {}`",
+        ));
+        return;
+    }
+    let f = fields_all(
         node,
         "permissions",
         &[
@@ -170,88 +249,120 @@ fn permissions(node: &Node, policy: &mut Policy, spans: &mut Spans) -> Result<()
             "environment",
             "interfaces",
             "resources",
+            "runtime",
         ],
-        &[
-            (
-                "runtime",
-                "weld does not take runtime settings from a policy: every tool runs in a Wasmtime sandbox that weld configures — remove `runtime`",
-            ),
-            ("ipc", "weld gives tools no IPC; remove `ipc`"),
-        ],
-    )?;
-    if let Some(n) = f.get("storage") {
-        policy.storage = storage(n, spans)?;
+        &[("ipc", "weld gives tools no IPC; remove `ipc`")],
+        errs,
+    );
+    let Some(f) = keep(errs, f) else {
+        return;
+    };
+    // In document order, so the errors are too.
+    for (key, n) in f.in_order() {
+        match key {
+            "storage" => policy.storage = storage(n, spans, errs),
+            "network" => policy.network = net::network(n, spans, errs),
+            "environment" => policy.environment = environment(n, spans, errs),
+            "interfaces" => {
+                if let Some(i) = keep(errs, interfaces(n, spans)) {
+                    policy.interfaces = i;
+                }
+            }
+            "resources" => {
+                let r = resources(n, errs);
+                if let Some(l) = keep(errs, r) {
+                    policy.limits = l;
+                }
+            }
+            "runtime" => compat::runtime(n, errs),
+            _ => {}
+        }
     }
-    if let Some(n) = f.get("network") {
-        policy.network = network(n, spans)?;
-    }
-    if let Some(n) = f.get("environment") {
-        policy.environment = environment(n, spans)?;
-    }
-    if let Some(n) = f.get("interfaces") {
-        policy.interfaces = interfaces(n, spans)?;
-    }
-    if let Some(n) = f.get("resources") {
-        policy.limits = resources(n)?;
-    }
-    Ok(())
 }
 
-fn storage(node: &Node, spans: &mut Spans) -> Result<StorageRules, PolicyError> {
-    let f = section(node, "permissions.storage", &["allow", "deny"], &[])?;
+fn storage(node: &Node, spans: &mut Spans, errs: &mut Vec<PolicyError>) -> StorageRules {
     let mut rules = StorageRules::default();
+    let Some(f) = keep(
+        errs,
+        section(node, "permissions.storage", &["allow", "deny"], &[]),
+    ) else {
+        return rules;
+    };
     if let Some(allow) = f.get("allow") {
-        for (i, item) in list(
+        let items = list(
             allow,
             "permissions.storage.allow",
             "remove it or add a rule",
-        )?
-        .iter()
-        .enumerate()
-        {
+        );
+        for (i, item) in keep(errs, items).unwrap_or_default().iter().enumerate() {
             let path = format!("permissions.storage.allow[{i}]");
-            let r = fields(item, &path, &["uri", "access"], &[])?;
-            let uri = storage_uri(&r, item, &path)?;
-            let Some(access_node) = r.get("access") else {
-                return Err(PolicyError::at(
-                    ErrorKind::MissingField,
-                    item.at,
-                    format!(
-                        "`{path}` has no `access`; add `access: [read]` or `access: [read, write]`"
-                    ),
-                ));
-            };
-            let access = access_list(access_node, &format!("{path}.access"))?;
-            if access == AccessSet::WRITE {
-                return Err(PolicyError::at(
-                    ErrorKind::Conflict,
-                    access_node.at,
-                    format!(
-                        "`{path}.access` is [write] without read; weld cannot grant write without read (WASI preopens are read-only or read-write) — write `[read, write]`"
-                    ),
-                ));
+            if let Some(rule) = {
+                let r = storage_allow(item, &path, errs);
+                keep(errs, r)
+            } {
+                spans.storage_allow.push(item.at);
+                rules.allow.push(rule);
             }
-            spans.storage_allow.push(item.at);
-            rules.allow.push(StorageAllow { uri, access });
         }
     }
     if let Some(deny) = f.get("deny") {
-        for (i, item) in list(deny, "permissions.storage.deny", "remove it or add a rule")?
-            .iter()
-            .enumerate()
-        {
+        let items = list(deny, "permissions.storage.deny", "remove it or add a rule");
+        for (i, item) in keep(errs, items).unwrap_or_default().iter().enumerate() {
             let path = format!("permissions.storage.deny[{i}]");
-            let r = fields(item, &path, &["uri", "access"], &[])?;
-            let uri = storage_uri(&r, item, &path)?;
-            let access = match r.get("access") {
-                Some(n) => access_list(n, &format!("{path}.access"))?,
-                None => AccessSet::READ_WRITE,
-            };
-            spans.storage_deny.push(item.at);
-            rules.deny.push(StorageDeny { uri, access });
+            if let Some(rule) = {
+                let r = storage_deny(item, &path, errs);
+                keep(errs, r)
+            } {
+                spans.storage_deny.push(item.at);
+                rules.deny.push(rule);
+            }
         }
     }
-    Ok(rules)
+    rules
+}
+
+fn storage_allow(
+    item: &Node,
+    path: &str,
+    errs: &mut Vec<PolicyError>,
+) -> Result<StorageAllow, PolicyError> {
+    let r = fields_all(item, path, &["uri", "access"], &[], errs)?;
+    let uri = storage_uri(&r, item, path);
+    let Some(access_node) = r.get("access") else {
+        uri?;
+        return Err(PolicyError::at(
+            ErrorKind::MissingField,
+            item.at,
+            format!("`{path}` has no `access`; add `access: [read]` or `access: [read, write]`"),
+        ));
+    };
+    let access = access_list(access_node, &format!("{path}.access"));
+    let (uri, access) = both(uri, access, errs)?;
+    if access == AccessSet::WRITE {
+        return Err(PolicyError::at(
+            ErrorKind::Conflict,
+            access_node.at,
+            format!(
+                "`{path}.access` is [write] without read; weld cannot grant write without read (WASI preopens are read-only or read-write) — write `[read, write]`"
+            ),
+        ));
+    }
+    Ok(StorageAllow { uri, access })
+}
+
+fn storage_deny(
+    item: &Node,
+    path: &str,
+    errs: &mut Vec<PolicyError>,
+) -> Result<StorageDeny, PolicyError> {
+    let r = fields_all(item, path, &["uri", "access"], &[], errs)?;
+    let uri = storage_uri(&r, item, path);
+    let access = match r.get("access") {
+        Some(n) => access_list(n, &format!("{path}.access")),
+        None => Ok(AccessSet::READ_WRITE),
+    };
+    let (uri, access) = both(uri, access, errs)?;
+    Ok(StorageDeny { uri, access })
 }
 
 fn storage_uri(r: &Fields<'_>, item: &Node, path: &str) -> Result<StorageUri, PolicyError> {
@@ -299,179 +410,8 @@ fn access_list(node: &Node, path: &str) -> Result<AccessSet, PolicyError> {
     Ok(AccessSet::of(&seen))
 }
 
-fn network(node: &Node, spans: &mut Spans) -> Result<NetworkRules, PolicyError> {
-    let f = section(node, "permissions.network", &["allow", "deny"], &[])?;
-    let mut rules = NetworkRules::default();
-    if let Some(allow) = f.get("allow") {
-        for (i, item) in list(
-            allow,
-            "permissions.network.allow",
-            "remove it or add a rule",
-        )?
-        .iter()
-        .enumerate()
-        {
-            let path = format!("permissions.network.allow[{i}]");
-            let r = fields(
-                item,
-                &path,
-                &["host", "cidr", "ports", "schemes"],
-                &[(
-                    "defaults",
-                    "weld has no built-in list of hosts; list the hosts the tool needs",
-                )],
-            )?;
-            let target = target(&r, item, &path, network::Side::Allow)?;
-            network::refuse_dead_allow(&target).map_err(|e| {
-                PolicyError::at(e.kind(), item.at, format!("`{path}`: {}", e.message()))
-            })?;
-            let schemes = match r.get("schemes") {
-                Some(n) => schemes(n, &format!("{path}.schemes"))?,
-                None => vec![Scheme::Https],
-            };
-            let ports = r
-                .get("ports")
-                .map(|n| {
-                    ports(n, &format!("{path}.ports"), "remove it to use each scheme's default port (443 for https, 80 for http), or list ports")
-                })
-                .transpose()?;
-            if ports.is_none()
-                && let Some(s) = schemes.iter().find(|s| s.default_port().is_none())
-            {
-                return Err(PolicyError::at(
-                    ErrorKind::MissingField,
-                    item.at,
-                    format!(
-                        "`{path}` allows `{s}`, which has no default port; list the ports under `ports`"
-                    ),
-                ));
-            }
-            spans.network_allow.push(item.at);
-            rules.allow.push(NetworkAllow::new(target, ports, schemes));
-        }
-    }
-    if let Some(deny) = f.get("deny") {
-        for (i, item) in list(deny, "permissions.network.deny", "remove it or add a rule")?
-            .iter()
-            .enumerate()
-        {
-            let path = format!("permissions.network.deny[{i}]");
-            let r = fields(
-                item,
-                &path,
-                &["host", "cidr", "ports"],
-                &[(
-                    "schemes",
-                    "a deny rule applies to every scheme; remove `schemes`",
-                )],
-            )?;
-            let target = target(&r, item, &path, network::Side::Deny)?;
-            let ports = r
-                .get("ports")
-                .map(|n| {
-                    ports(
-                        n,
-                        &format!("{path}.ports"),
-                        "remove it to deny every port, or list ports",
-                    )
-                })
-                .transpose()?;
-            spans.network_deny.push(item.at);
-            rules.deny.push(NetworkDeny::new(target, ports));
-        }
-    }
-    Ok(rules)
-}
-
-fn target(
-    r: &Fields<'_>,
-    item: &Node,
-    path: &str,
-    side: network::Side,
-) -> Result<NetTarget, PolicyError> {
-    match (r.get("host"), r.get("cidr")) {
-        (Some(h), None) => {
-            let p = format!("{path}.host");
-            HostPattern::parse_for(string(h, &p)?, side)
-                .map(NetTarget::Host)
-                .map_err(|e| place(e, h, &p))
-        }
-        (None, Some(c)) => {
-            let p = format!("{path}.cidr");
-            Cidr::parse(string(c, &p)?)
-                .map(NetTarget::Cidr)
-                .map_err(|e| place(e, c, &p))
-        }
-        (Some(_), Some(_)) => Err(PolicyError::at(
-            ErrorKind::InvalidValue,
-            item.at,
-            format!(
-                "`{path}` has both `host` and `cidr`; a rule names one of them — split it into two rules"
-            ),
-        )),
-        (None, None) => Err(PolicyError::at(
-            ErrorKind::MissingField,
-            item.at,
-            format!(
-                "`{path}` has neither `host` nor `cidr`; add `host: \"api.example.com\"` (a name, `*.domain` or an IP address) or `cidr: \"10.0.0.0/8\"`"
-            ),
-        )),
-    }
-}
-
-fn ports(node: &Node, path: &str, fix: &str) -> Result<Vec<u16>, PolicyError> {
-    let mut out: Vec<u16> = Vec::new();
-    for (j, item) in list(node, path, fix)?.iter().enumerate() {
-        let item_path = format!("{path}[{j}]");
-        let Value::Int(raw) = &item.value else {
-            return Err(wrong_type(item, &item_path, "a port number (1–65535)"));
-        };
-        let port = raw.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-            invalid(
-                item,
-                &item_path,
-                format!("`{raw}` is not a port; ports are 1–65535"),
-            )
-        })?;
-        if out.contains(&port) {
-            return Err(PolicyError::at(
-                ErrorKind::Duplicate,
-                item.at,
-                format!("`{path}` lists port {port} twice; list it once"),
-            ));
-        }
-        out.push(port);
-    }
-    Ok(out)
-}
-
-fn schemes(node: &Node, path: &str) -> Result<Vec<Scheme>, PolicyError> {
-    let mut out: Vec<Scheme> = Vec::new();
-    for (j, item) in list(
-        node,
-        path,
-        "remove it for the default `[https]`, or list schemes",
-    )?
-    .iter()
-    .enumerate()
-    {
-        let item_path = format!("{path}[{j}]");
-        let scheme: Scheme = string(item, &item_path)?
-            .parse()
-            .map_err(|e| place(e, item, &item_path))?;
-        if out.contains(&scheme) {
-            return Err(PolicyError::at(
-                ErrorKind::Duplicate,
-                item.at,
-                format!("`{path}` lists `{scheme}` twice; list it once"),
-            ));
-        }
-        out.push(scheme);
-    }
-    Ok(out)
-}
-
-fn environment(node: &Node, spans: &mut Spans) -> Result<Vec<EnvRule>, PolicyError> {
+fn environment(node: &Node, spans: &mut Spans, errs: &mut Vec<PolicyError>) -> Vec<EnvRule> {
+    let mut rules = Vec::new();
     let f = section(
         node,
         "permissions.environment",
@@ -480,53 +420,62 @@ fn environment(node: &Node, spans: &mut Spans) -> Result<Vec<EnvRule>, PolicyErr
             "deny",
             "the environment has no deny list: a tool sees only the keys under `allow` — remove `deny`",
         )],
-    )?;
-    let mut rules = Vec::new();
+    );
+    let Some(f) = keep(errs, f) else {
+        return rules;
+    };
     if let Some(allow) = f.get("allow") {
-        for (i, item) in list(
+        let items = list(
             allow,
             "permissions.environment.allow",
             "remove it or add a key",
-        )?
-        .iter()
-        .enumerate()
-        {
+        );
+        for (i, item) in keep(errs, items).unwrap_or_default().iter().enumerate() {
             let path = format!("permissions.environment.allow[{i}]");
-            let r = fields(item, &path, &["key", "from"], &[])?;
-            let Some(k) = r.get("key") else {
-                return Err(PolicyError::at(
-                    ErrorKind::MissingField,
-                    item.at,
-                    format!("`{path}` has no `key`; add e.g. `key: \"GITHUB_TOKEN\"`"),
-                ));
-            };
-            let key_path = format!("{path}.key");
-            let key = EnvKey::parse(string(k, &key_path)?).map_err(|e| place(e, k, &key_path))?;
-            let from = match r.get("from") {
-                None => EnvSource::Host,
-                Some(n) => {
-                    let from_path = format!("{path}.from");
-                    match string(n, &from_path)? {
-                        "host" => EnvSource::Host,
-                        "secret" => EnvSource::Secret,
-                        other => {
-                            return Err(invalid(
-                                n,
-                                &from_path,
-                                format!(
-                                    "unknown source `{}`; expected `host` (weld's own environment) or `secret` (weld's secret store)",
-                                    other.escape_debug()
-                                ),
-                            ));
-                        }
-                    }
-                }
-            };
-            spans.env.push(item.at);
-            rules.push(EnvRule { key, from });
+            if let Some(rule) = {
+                let r = env_rule(item, &path, errs);
+                keep(errs, r)
+            } {
+                spans.env.push(item.at);
+                rules.push(rule);
+            }
         }
     }
-    Ok(rules)
+    rules
+}
+
+fn env_rule(item: &Node, path: &str, errs: &mut Vec<PolicyError>) -> Result<EnvRule, PolicyError> {
+    let r = fields_all(item, path, &["key", "from"], &[], errs)?;
+    let Some(k) = r.get("key") else {
+        return Err(PolicyError::at(
+            ErrorKind::MissingField,
+            item.at,
+            format!("`{path}` has no `key`; add e.g. `key: \"GITHUB_TOKEN\"`"),
+        ));
+    };
+    let key_path = format!("{path}.key");
+    let key = EnvKey::parse(string(k, &key_path)?).map_err(|e| place(e, k, &key_path))?;
+    let from = match r.get("from") {
+        None => EnvSource::Host,
+        Some(n) => {
+            let from_path = format!("{path}.from");
+            match string(n, &from_path)? {
+                "host" => EnvSource::Host,
+                "secret" => EnvSource::Secret,
+                other => {
+                    return Err(invalid(
+                        n,
+                        &from_path,
+                        format!(
+                            "unknown source `{}`; expected `host` (weld's own environment) or `secret` (weld's secret store)",
+                            other.escape_debug()
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    Ok(EnvRule { key, from })
 }
 
 fn interfaces(node: &Node, spans: &mut Spans) -> Result<Interfaces, PolicyError> {
@@ -554,7 +503,7 @@ fn interfaces(node: &Node, spans: &mut Spans) -> Result<Interfaces, PolicyError>
     Ok(Interfaces { allow, deny })
 }
 
-fn resources(node: &Node) -> Result<Limits, PolicyError> {
+fn resources(node: &Node, errs: &mut Vec<PolicyError>) -> Result<Limits, PolicyError> {
     let f = section(
         node,
         "permissions.resources",
@@ -579,37 +528,53 @@ fn resources(node: &Node) -> Result<Limits, PolicyError> {
         ));
     };
     let path = "permissions.resources.limits";
-    let f = section(
+    if matches!(node.value, Value::Null) || matches!(&node.value, Value::Map(e) if e.is_empty()) {
+        return Err(empty(node, path, "remove it"));
+    }
+    let f = fields_all(
         node,
         path,
         &["memory", "timeout", "output", "concurrency", "fuel"],
-        &[],
+        &[(
+            "cpu",
+            "weld cannot hold a tool to a share of a CPU (`500m`, `2`): each call runs guest code on one thread, and several calls run at once — bound a call by `timeout` (wall-clock time) and `fuel` (instructions executed), and the number of calls by `concurrency`; remove `cpu`",
+        )],
+        errs,
     )?;
     let mut limits = Limits::default();
     if let Some(n) = f.get("memory") {
         let p = format!("{path}.memory");
-        limits.memory = Some(limits::check_memory(size(n, &p)?).map_err(|m| invalid(n, &p, m))?);
+        limits.memory = keep(
+            errs,
+            size(n, &p).and_then(|s| limits::check_memory(s).map_err(|m| invalid(n, &p, m))),
+        );
     }
     if let Some(n) = f.get("output") {
         let p = format!("{path}.output");
-        limits.output = Some(limits::check_output(size(n, &p)?).map_err(|m| invalid(n, &p, m))?);
+        limits.output = keep(
+            errs,
+            size(n, &p).and_then(|s| limits::check_output(s).map_err(|m| invalid(n, &p, m))),
+        );
     }
     if let Some(n) = f.get("timeout") {
-        let p = format!("{path}.timeout");
-        let text = match &n.value {
-            Value::Str(s) | Value::Int(s) | Value::Float(s) => s,
-            _ => return Err(wrong_type(n, &p, "a duration like `10s`")),
-        };
-        let d = limits::parse_duration(text).map_err(|m| invalid(n, &p, m))?;
-        limits.timeout = Some(limits::check_timeout(d).map_err(|m| invalid(n, &p, m))?);
+        limits.timeout = keep(errs, timeout(n, &format!("{path}.timeout")));
     }
     if let Some(n) = f.get("concurrency") {
-        limits.concurrency = Some(concurrency(n, &format!("{path}.concurrency"))?);
+        limits.concurrency = keep(errs, concurrency(n, &format!("{path}.concurrency")));
     }
     if let Some(n) = f.get("fuel") {
-        limits.fuel = Some(count(n, &format!("{path}.fuel"), u64::MAX)?);
+        limits.fuel = keep(errs, count(n, &format!("{path}.fuel"), u64::MAX));
     }
     Ok(limits)
+}
+
+fn timeout(n: &Node, p: &str) -> Result<std::time::Duration, PolicyError> {
+    let text = match &n.value {
+        Value::Str(s) | Value::Int(s) | Value::Float(s) => s,
+        _ => return Err(wrong_type(n, p, "a duration like `10s`")),
+    };
+    let d = limits::parse_duration(text).map_err(|m| invalid(n, p, m))?;
+    limits::check_timeout(d).map_err(|m| invalid(n, p, m))
 }
 
 /// `concurrency: 4` (extra calls wait) or `concurrency: { max: 4, excess:

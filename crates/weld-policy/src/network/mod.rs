@@ -5,12 +5,15 @@
 //! `builtin_denies` is a table of [`Cidr`]s; `decision` names the rule that
 //! decided; `rules` builds on all of them.
 
+mod address;
 mod builtin_denies;
 mod cidr;
 mod decision;
 mod host;
 mod rules;
 
+pub(crate) use address::Address;
+pub use address::NetworkGrant;
 pub use builtin_denies::{BUILT_IN_DENIES, BuiltInDeny, built_in_deny};
 pub use cidr::Cidr;
 pub use decision::{Decision, RuleRef};

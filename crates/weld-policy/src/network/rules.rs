@@ -232,7 +232,9 @@ impl NetworkRules {
     /// that cannot be overridden is denied; the first allow rule matching
     /// scheme, host and port allows (for an overridable built-in range only
     /// an IP or CIDR rule can match, since names never match IPs); otherwise
-    /// denied — by the built-in range if there is one, else by default.
+    /// denied, naming the first reason: an allow rule that names the host
+    /// for another port or scheme, else the built-in range, else nothing
+    /// (the default).
     #[must_use]
     pub fn check(&self, scheme: Scheme, host: &str, port: u16) -> Decision {
         let Some(host) = RequestHost::parse(host) else {
@@ -258,8 +260,26 @@ impl NetworkRules {
             .position(|a| a.target.matches(&host) && a.allows_port(scheme, port))
         {
             Some(i) => Decision::allow(Some(RuleRef::NetworkAllow(i))),
-            None => Decision::deny(built_in.map(RuleRef::BuiltIn)),
+            None => Decision::deny(
+                self.near_miss(&host, scheme, port)
+                    .or(built_in.map(RuleRef::BuiltIn)),
+            ),
         }
+    }
+
+    /// Why no allow rule matched a host some rule does name: the port (a
+    /// rule grants this scheme on other ports) or the scheme. This is the
+    /// first reason a person needs, ahead of a built-in range an IP rule
+    /// would have lifted.
+    fn near_miss(&self, host: &RequestHost, scheme: Scheme, port: u16) -> Option<RuleRef> {
+        let named = |a: &&NetworkAllow| a.target.matches(host);
+        if let Some(i) = (self.allow.iter()).position(|a| named(&a) && a.schemes.contains(&scheme))
+        {
+            return Some(RuleRef::OtherPort { allow: i, port });
+        }
+        (self.allow.iter())
+            .position(|a| named(&a))
+            .map(|i| RuleRef::OtherScheme { allow: i, scheme })
     }
 
     /// Decides the address a request or socket actually connects to, after

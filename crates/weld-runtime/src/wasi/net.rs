@@ -459,7 +459,7 @@ pub(crate) async fn check_socket(
     };
     let host = ip.to_string();
     let by_address = rules.check(scheme, &host, port);
-    let explicit_deny = !by_address.allowed && by_address.rule.is_some();
+    let explicit_deny = by_address.denied_by_rule();
     let address = rules.check_addr(ip, port);
     if explicit_deny || !address.allowed {
         let decision = if explicit_deny { by_address } else { address };

@@ -245,11 +245,18 @@ fn proposed_policy_file(
     let path = match explicit {
         Some(path) => path.to_path_buf(),
         None => {
-            let beside = component.with_extension("policy.yaml");
-            if !beside.exists() {
-                return Ok(None);
+            // `NAME.policy.yaml`, else `policy.yaml` in the same directory
+            // (the layout of Wassette's and policy-mcp's examples).
+            let named = component.with_extension("policy.yaml");
+            let shared = component
+                .parent()
+                .map(|dir| dir.join("policy.yaml"))
+                .filter(|p| p.exists());
+            match (named.exists(), shared) {
+                (true, _) => named,
+                (false, Some(shared)) => shared,
+                (false, None) => return Ok(None),
             }
-            beside
         }
     };
     read_policy_file(&path)
@@ -258,8 +265,7 @@ fn proposed_policy_file(
 fn read_policy_file(path: &Path) -> Result<Option<(PathBuf, weld_policy::Policy)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let policy =
-        weld_policy::Policy::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+    let policy = super::policy::parse_policy(&text, &path.display().to_string())?;
     Ok(Some((path.to_path_buf(), policy)))
 }
 

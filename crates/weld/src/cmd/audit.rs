@@ -77,7 +77,12 @@ fn denied_summary(record: &AuditRecord) -> String {
     let mut parts = Vec::new();
     if network > 0 || record.network_dropped > 0 {
         let more = if record.network_dropped > 0 { "+" } else { "" };
-        parts.push(format!("{network}{more} network"));
+        // The first denial, by target and reason: usually the one the
+        // tool's error is about.
+        let first = (record.network.iter().find(|d| !d.allowed))
+            .map(|d| format!(" (first: {})", denied_target(d)))
+            .unwrap_or_default();
+        parts.push(format!("{network}{more} network{first}"));
     }
     if storage > 0 {
         parts.push(format!("{storage} storage"));
@@ -87,6 +92,23 @@ fn denied_summary(record: &AuditRecord) -> String {
     } else {
         format!("  denied: {}", parts.join(", "))
     }
+}
+
+/// `https api.example.com:443: REASON`, for a denied network decision.
+fn denied_target(d: &weld_host::audit::NetworkDecision) -> String {
+    let at = match (&d.addr, d.kind.as_str()) {
+        (_, "lookup") => one_line(&d.host),
+        (Some(addr), _) if *addr != d.host => {
+            format!("{}:{} ({})", one_line(&d.host), d.port, one_line(addr))
+        }
+        _ if d.host.contains(':') => format!("[{}]:{}", one_line(&d.host), d.port),
+        _ => format!("{}:{}", one_line(&d.host), d.port),
+    };
+    let why = d
+        .rule
+        .as_deref()
+        .map_or_else(|| "no rule grants it".to_owned(), one_line);
+    format!("{} {at}: {why}", one_line(&d.kind))
 }
 
 /// `text` for one line of a terminal: whitespace runs (newlines included)

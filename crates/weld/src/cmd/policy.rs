@@ -52,8 +52,7 @@ pub(super) fn show(store: &Store, name: &str) -> Result<ExitCode> {
 pub(super) fn set(host: &Host, name: &str, file: &Path) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let policy =
-        weld_policy::Policy::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
+    let policy = parse_policy(&text, &file.display().to_string())?;
     let result = host
         .policies()
         .set(name, &policy)
@@ -70,16 +69,35 @@ pub(super) fn set(host: &Host, name: &str, file: &Path) -> Result<ExitCode> {
 pub(super) fn validate(file: &Path) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    match weld_policy::Policy::parse(&text) {
+    match weld_policy::Policy::parse_all(&text) {
         Ok(policy) => {
             outln!("{}", policy.to_yaml().trim_end());
             Ok(ExitCode::SUCCESS)
         }
-        Err(error) => {
-            eprintln!("{}:{error}", file.display());
+        Err(errors) => {
+            // Every error, one per line, so a person fixes them in one pass.
+            for error in &errors {
+                eprintln!("{}:{error}", file.display());
+            }
+            if errors.len() > 1 {
+                eprintln!("{}: {} errors", file.display(), errors.len());
+            }
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Parses a policy a person offers (`weld policy set`, `weld add`): refused
+/// on the first error, but the refusal lists every error found, each as
+/// `SHOWN:LINE:COLUMN: message`, so one attempt shows all there is to fix.
+pub(super) fn parse_policy(text: &str, shown: &str) -> Result<weld_policy::Policy> {
+    weld_policy::Policy::parse_all(text).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("{shown}:{e}")).collect();
+        match lines.as_slice() {
+            [one] => anyhow::anyhow!("{one}"),
+            _ => anyhow::anyhow!("{shown} has {} errors:\n{}", lines.len(), lines.join("\n")),
+        }
+    })
 }
 
 /// What each storage rule of a policy just written is granted as.

@@ -26,6 +26,7 @@ mod inspect;
 mod manage;
 mod mcp;
 mod network;
+mod policy_compat;
 mod registry;
 mod reload;
 mod sandbox;
