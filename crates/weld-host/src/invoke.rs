@@ -135,7 +135,7 @@ async fn run(
         (None, _) => waited,
     };
     record.stats = report.stats;
-    match report.result {
+    let (mut output, outcome, error) = match report.result {
         Ok(results) => render(entry, &results),
         Err(error) => {
             let message = error.to_string();
@@ -145,7 +145,33 @@ async fn run(
                 Some(message),
             )
         }
+    };
+    // A guest told "denied" by wasi:http or wasi:sockets can say no more;
+    // weld knows which rule decided, and says so beside the tool's error.
+    if output.is_error
+        && let Some(denied) = record
+            .stats
+            .as_ref()
+            .and_then(|s| s.network.iter().find(|e| !e.allowed))
+    {
+        let note = format!(
+            "weld denied {} {}:{}: {}",
+            denied.kind.as_str(),
+            denied.host,
+            denied.port,
+            denied
+                .rule
+                .as_deref()
+                .unwrap_or("no rule of its policy grants it")
+        );
+        let text = output.text.take().unwrap_or_default();
+        output.text = Some(if text.is_empty() {
+            note
+        } else {
+            format!("{text}\n({note})")
+        });
     }
+    (output, outcome, error)
 }
 
 /// The function's results as the tool's output, within its output cap.

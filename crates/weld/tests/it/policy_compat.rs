@@ -268,6 +268,14 @@ async fn an_http_request_to_a_port_granted_for_https_names_the_scheme_as_the_rea
         "{}",
         text(&denied)
     );
+    // The tool's error says what weld knows and the guest cannot: the rule.
+    assert!(
+        text(&denied).contains(&format!(
+            "weld denied http 127.0.0.1:{port}: no http rule for this host"
+        )),
+        "{}",
+        text(&denied)
+    );
     client.cancel().await.expect("close");
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 
