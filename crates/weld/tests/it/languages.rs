@@ -464,9 +464,20 @@ fn run_script(project: &Path, script: &str) {
     );
 }
 
+/// How much of a new project a test runs.
+#[derive(PartialEq)]
+enum Run {
+    /// build.sh, then test.sh (which compiles the component in weld).
+    BuildAndTest,
+    /// build.sh, then `weld inspect` of what it built. For Python and
+    /// JavaScript, whose components carry an interpreter (12-18 MB): their
+    /// build takes 20-90 s here and compiling them in test.sh as long again.
+    BuildAndInspect,
+}
+
 /// `weld new` for `lang` writes a project with the common files, and its
-/// build.sh and test.sh succeed.
-fn new_project_builds_and_passes_its_test(lang: &str, source: &str) {
+/// build.sh (and test.sh, as `run` says) succeed.
+fn new_project_builds(lang: &str, source: &str, run: Run) {
     let dir = tempfile::tempdir().expect("tempdir");
     let output = weld_new(dir.path(), "hello-tool", lang);
     assert!(
@@ -501,27 +512,43 @@ fn new_project_builds_and_passes_its_test(lang: &str, source: &str) {
         project.join("hello-tool.wasm").is_file(),
         "{lang}: nothing built"
     );
-    run_script(&project, "test.sh");
+    if run == Run::BuildAndTest {
+        run_script(&project, "test.sh");
+        return;
+    }
+    let inspected = std::process::Command::new(weld_bin())
+        .args(["inspect", "hello-tool.wasm"])
+        .current_dir(&project)
+        .env("WELD_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .expect("weld inspect");
+    let shown = String::from_utf8_lossy(&inspected.stdout);
+    assert!(inspected.status.success(), "{lang}: weld inspect: {shown}");
+    assert!(shown.contains("tool hello-tool_greet"), "{lang}: {shown}");
+    assert!(
+        shown.contains("Greets someone by name."),
+        "{lang}: the WIT docs are not embedded: {shown}"
+    );
 }
 
 #[test]
 fn weld_new_rust_builds_with_one_command_and_its_test_passes() {
-    new_project_builds_and_passes_its_test("rust", "src/lib.rs");
+    new_project_builds("rust", "src/lib.rs", Run::BuildAndTest);
 }
 
 #[test]
-fn weld_new_python_builds_with_one_command_and_its_test_passes() {
-    new_project_builds_and_passes_its_test("python", "app.py");
+fn weld_new_python_builds_with_one_command_and_is_described_by_its_wit() {
+    new_project_builds("python", "app.py", Run::BuildAndInspect);
 }
 
 #[test]
-fn weld_new_js_builds_with_one_command_and_its_test_passes() {
-    new_project_builds_and_passes_its_test("js", "hello-tool.js");
+fn weld_new_js_builds_with_one_command_and_is_described_by_its_wit() {
+    new_project_builds("js", "hello-tool.js", Run::BuildAndInspect);
 }
 
 #[test]
 fn weld_new_c_builds_with_one_command_and_its_test_passes() {
-    new_project_builds_and_passes_its_test("c", "hello-tool.c");
+    new_project_builds("c", "hello-tool.c", Run::BuildAndTest);
 }
 
 #[test]
@@ -551,4 +578,34 @@ fn weld_new_refuses_a_name_no_toolchain_accepts() {
         assert!(stderr.contains("cannot name a tool"), "{bad}: {stderr}");
     }
     assert_eq!(std::fs::read_dir(dir.path()).expect("read dir").count(), 0);
+}
+
+/// The recipes (and every project's build.sh) run `weld docs embed
+/// NAME.wasm --wit wit` in the tool's directory: a bare file name.
+#[test]
+fn docs_are_embedded_into_a_component_named_by_a_bare_file_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(example("ctext"), dir.path().join("ctext.wasm")).expect("copy");
+    let wit = repo_root().join("examples/c-text/wit");
+    let output = std::process::Command::new(weld_bin())
+        .args([
+            "docs",
+            "embed",
+            "ctext.wasm",
+            "--wit",
+            &wit.display().to_string(),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("weld docs embed");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("wrote docs for 4 function(s)"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
