@@ -143,7 +143,7 @@ build_c() { # NAME DIR WORLD
   rm -rf "$bindings"
   "$tools/c/bin/wit-bindgen" c "$2/wit" --world "$3" --out-dir "$bindings" >/dev/null
   clang-19 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Werror -I"$bindings" \
-    -fuse-ld="$tools/c/bin/wasm-component-ld" -Wl,--wasm-ld-path=/usr/lib/llvm-19/bin/wasm-ld \
+    -fuse-ld="$tools/c/bin/wasm-component-ld" \
     "$2/$1.c" "$bindings/${3//-/_}.c" "$bindings/${3//-/_}_component_type.o" \
     -o "$out/$1.wasm"
 }

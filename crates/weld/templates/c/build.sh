@@ -7,7 +7,7 @@
 #   - wasm-component-ld (cargo install wasm-component-ld; rustup's wasm32-wasip2
 #     target ships one too, found below)
 #   - weld (set WELD to use one that is not on PATH)
-# CC, WASM_LD and WASM_COMPONENT_LD override what is found.
+# CC and WASM_COMPONENT_LD override what is found.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 weld="${WELD:-weld}"
@@ -26,7 +26,6 @@ find_tool() { # NAME CANDIDATES...: the first candidate on PATH, else an error
 }
 
 cc="${CC:-$(find_tool clang clang-19 clang-20 clang)}"
-wasm_ld="${WASM_LD:-$(find_tool wasm-ld wasm-ld-19 wasm-ld-20 wasm-ld)}"
 wit_bindgen="$(find_tool wit-bindgen wit-bindgen)"
 component_ld="${WASM_COMPONENT_LD:-}"
 if [ -z "$component_ld" ]; then
@@ -45,8 +44,9 @@ fi
 rm -rf gen
 "$wit_bindgen" c wit --world {{name}} --out-dir gen >/dev/null
 # Debian's wasi-libc is WASI preview 1 (wasm32-wasi): wasm-component-ld links
-# the core module and adapts its imports to WASI 0.2, making a component.
+# the core module (with clang's own wasm-ld) and adapts its imports to WASI
+# 0.2, making a component.
 "$cc" --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Igen \
-  -fuse-ld="$component_ld" -Wl,--wasm-ld-path="$wasm_ld" \
+  -fuse-ld="$component_ld" \
   {{name}}.c gen/{{name_snake}}.c gen/{{name_snake}}_component_type.o -o {{name}}.wasm
 "$weld" docs embed {{name}}.wasm --wit wit

@@ -77,9 +77,15 @@ fn check_answer(how: &str, answer: &Answer, result: &Value) {
                 "{how} {}: {result}",
                 answer.tool
             );
+            // A record comes back as the structured content itself; any
+            // other value wrapped as {"result": value}.
+            let expected = if value.is_object() {
+                value.clone()
+            } else {
+                json!({ "result": value })
+            };
             assert_eq!(
-                result["structuredContent"],
-                json!({ "result": value }),
+                result["structuredContent"], expected,
                 "{how} {}",
                 answer.tool
             );
