@@ -29,17 +29,21 @@ wit_bindgen=0.63.0
 debian_c_packages=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
 
 step() { printf '==> toolchains: %s\n' "$*" >&2; }
+# timed WHAT COMMAND...: runs an install step (a no-op when already done)
+# and says how long it took.
 timed() {
   local what="$1" start=$SECONDS
   shift
-  step "installing $what"
   "$@"
-  step "installed $what in $((SECONDS - start)) s"
+  step "$what: ready ($((SECONDS - start)) s)"
 }
 
 install_py() {
   local venv="$root/py" stamp="$root/py/.installed"
   [ "$(cat "$stamp" 2>/dev/null)" = "componentize-py==$componentize_py" ] && return 0
+  step "installing componentize-py $componentize_py from PyPI into $venv"
+  # Debian's python3 makes venvs with pip only with python3-venv.
+  python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$componentize_py"
@@ -49,6 +53,7 @@ install_py() {
 install_js() {
   local dir="$root/js" want="jco@$jco componentize-js@$componentize_js"
   [ "$(cat "$dir/.installed" 2>/dev/null)" = "$want" ] && return 0
+  step "installing $want from npm into $dir"
   if ! command -v npm >/dev/null 2>&1; then
     echo "error: npm is not installed; install Node.js 20 or newer (Debian: apt-get install npm)" >&2
     exit 1
@@ -60,9 +65,10 @@ install_js() {
   echo "$want" >"$dir/.installed"
 }
 
-install_debian_c() {
+# apt-get install PACKAGES..., those not installed yet.
+apt_install() {
   local missing=() package
-  for package in "${debian_c_packages[@]}"; do
+  for package in "$@"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
   done
   ((${#missing[@]})) || return 0
@@ -77,6 +83,7 @@ install_debian_c() {
 install_wit_bindgen() {
   local bin="$root/c/bin/wit-bindgen"
   [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null | awk '{print $2}')" = "$wit_bindgen" ] && return 0
+  step "building wit-bindgen $wit_bindgen from crates.io (a few minutes, once)"
   # Only the C generator: the default features build eight languages'.
   CARGO_INCREMENTAL=0 cargo install --quiet --locked --force --no-default-features --features c \
     --root "$root/c" "wit-bindgen-cli@$wit_bindgen"
@@ -106,7 +113,7 @@ for part in "${parts[@]}"; do
     py) timed "componentize-py $componentize_py (PyPI)" install_py ;;
     js) timed "jco $jco and componentize-js $componentize_js (npm)" install_js ;;
     c)
-      timed "clang-19, lld-19, wasi-libc (Debian)" install_debian_c
+      timed "clang-19, lld-19, wasi-libc (Debian)" apt_install "${debian_c_packages[@]}"
       timed "wit-bindgen $wit_bindgen, C generator (crates.io)" install_wit_bindgen
       timed "wasm-component-ld" install_component_ld
       ;;
