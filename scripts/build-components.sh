@@ -142,9 +142,12 @@ build_c() { # NAME DIR WORLD
   local bindings="$gen/$1"
   rm -rf "$bindings"
   "$tools/c/bin/wit-bindgen" c "$2/wit" --world "$3" --out-dir "$bindings" >/dev/null
-  clang-19 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Werror -I"$bindings" \
-    -fuse-ld="$tools/c/bin/wasm-component-ld" \
-    "$2/$1.c" "$bindings/${3//-/_}.c" "$bindings/${3//-/_}_component_type.o" \
+  # Compile, then link without -O: clang 19 runs any wasm-opt on PATH on
+  # an optimised link's output, and wasm-opt cannot read a component.
+  clang-19 --target=wasm32-wasi -O2 -Wall -Werror -I"$bindings" -c "$2/$1.c" -o "$bindings/tool.o"
+  clang-19 --target=wasm32-wasi -O2 -I"$bindings" -c "$bindings/${3//-/_}.c" -o "$bindings/bindings.o"
+  clang-19 --target=wasm32-wasi -mexec-model=reactor -fuse-ld="$tools/c/bin/wasm-component-ld" \
+    "$bindings/tool.o" "$bindings/bindings.o" "$bindings/${3//-/_}_component_type.o" \
     -o "$out/$1.wasm"
 }
 

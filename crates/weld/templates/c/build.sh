@@ -45,8 +45,12 @@ rm -rf gen
 "$wit_bindgen" c wit --world {{name}} --out-dir gen >/dev/null
 # Debian's wasi-libc is WASI preview 1 (wasm32-wasi): wasm-component-ld links
 # the core module (with clang's own wasm-ld) and adapts its imports to WASI
-# 0.2, making a component.
-"$cc" --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Igen \
-  -fuse-ld="$component_ld" \
-  {{name}}.c gen/{{name_snake}}.c gen/{{name_snake}}_component_type.o -o {{name}}.wasm
+# 0.2, making a component. Compiling and linking are two steps because clang
+# 19, linking with -O, runs any wasm-opt on PATH on the result, which fails
+# on a component.
+"$cc" --target=wasm32-wasi -O2 -Wall -Igen -c {{name}}.c -o gen/{{name_snake}}_tool.o
+"$cc" --target=wasm32-wasi -O2 -Igen -c gen/{{name_snake}}.c -o gen/{{name_snake}}_bindings.o
+"$cc" --target=wasm32-wasi -mexec-model=reactor -fuse-ld="$component_ld" \
+  gen/{{name_snake}}_tool.o gen/{{name_snake}}_bindings.o gen/{{name_snake}}_component_type.o \
+  -o {{name}}.wasm
 "$weld" docs embed {{name}}.wasm --wit wit
