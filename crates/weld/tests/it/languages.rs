@@ -441,6 +441,11 @@ fn toolchain_path() -> String {
     dirs.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
+    // Debian's clang-19 (with wasi-libc) is installed system-wide.
+    assert!(
+        dirs.iter().any(|dir| dir.join("clang-19").is_file()),
+        "clang-19 is not on PATH: install the toolchains with scripts/toolchains.sh"
+    );
     std::env::join_paths(dirs)
         .expect("PATH")
         .to_string_lossy()
