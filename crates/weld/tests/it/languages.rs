@@ -111,7 +111,19 @@ fn check_answer(how: &str, answer: &Answer, result: &Value) {
 /// `weld list` and over MCP, and every answer through `weld call` and MCP.
 async fn check_example(name: &str, described: &[Described], answers: &[Answer]) {
     let dirs = Dirs::new();
-    weld_ok(&dirs, &["add", &example(name).display().to_string()]).await;
+    // Python and JavaScript components carry an interpreter (12-18 MB):
+    // compiling one takes 20-60 s on a busy 2-core machine, close to the
+    // default limit this test is not about.
+    weld_ok(
+        &dirs,
+        &[
+            "add",
+            &example(name).display().to_string(),
+            "--compile-timeout",
+            "600",
+        ],
+    )
+    .await;
 
     let listed = dirs.run(&["list", "--json"]).await;
     let listed: Value = serde_json::from_slice(&listed.stdout).expect("weld list --json");
