@@ -5,7 +5,7 @@
 #   tests/components/{add,hostile}      test-only tools    (workspace tests/components/)
 #   examples/python-text                pytext  (Python, componentize-py)
 #   examples/js-text                    jstext  (JavaScript, componentize-js)
-#   examples/c-text, examples/c-files   ctext, cfiles (C, clang + wasi-libc)
+#   examples/c-{text,files,sign}        ctext, cfiles, csign (C, clang + wasi-libc)
 #
 # and collects them as
 #
@@ -157,6 +157,7 @@ lang_components=(
   "jstext:examples/js-text:jstext:build_js"
   "ctext:examples/c-text:ctext:build_c"
   "cfiles:examples/c-files:cfiles:build_c"
+  "csign:examples/c-sign:csign:build_c"
 )
 for entry in "${lang_components[@]}"; do
   IFS=: read -r name dir world builder <<<"$entry"

@@ -2,7 +2,8 @@
 //! source by scripts/build-components.sh with the toolchains
 //! scripts/toolchains.sh installs) are described from their WIT docs and
 //! answer through `weld call` and an MCP client; the directory example
-//! reads only under its grant; and `weld new` writes, for each language, a
+//! reads only under its grant; the secret example gets its key only from
+//! the secret store; and `weld new` writes, for each language, a
 //! project whose one build command builds and whose test passes.
 //!
 //! A missing toolchain or example fails these tests, naming the script that
@@ -631,4 +632,75 @@ fn docs_are_embedded_into_a_component_named_by_a_bare_file_name() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+}
+
+#[tokio::test]
+async fn the_secret_example_signs_only_with_the_key_from_the_secret_store() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let dirs = Dirs::new();
+    // csign.policy.yaml grants SIGNING_KEY from the secret store.
+    weld_ok(
+        &dirs,
+        &[
+            "add",
+            &example("csign").display().to_string(),
+            "--accept-policy",
+        ],
+    )
+    .await;
+    let rfc4231 = json!({"text": "what do ya want for nothing?"});
+
+    // weld's own environment is not the secret store: the tool sees no key.
+    let output = dirs
+        .weld()
+        .env("SIGNING_KEY", "from-the-environment")
+        .args(["call", "csign_sign", &rfc4231.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("weld call");
+    let unsigned: Value = serde_json::from_slice(&output.stdout).expect("JSON result");
+    assert_eq!(unsigned["isError"], json!(true), "{unsigned}");
+    assert!(
+        unsigned["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("weld secret set csign SIGNING_KEY")),
+        "{unsigned}"
+    );
+
+    let mut set = dirs
+        .weld()
+        .args(["secret", "set", "csign", "SIGNING_KEY"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("weld secret set");
+    let mut stdin = set.stdin.take().expect("stdin");
+    stdin.write_all(b"Jefe\n").await.expect("write the key");
+    drop(stdin);
+    assert!(set.wait().await.expect("wait").success());
+
+    // RFC 4231, test case 2.
+    let signature = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+    let signed = weld_call(&dirs, "csign_sign", &rfc4231).await;
+    assert_eq!(
+        signed["structuredContent"],
+        json!({"result": signature}),
+        "{signed}"
+    );
+    let checked = weld_call(
+        &dirs,
+        "csign_verify",
+        &json!({"text": "what do ya want for nothing?", "signature": signature.to_uppercase()}),
+    )
+    .await;
+    assert_eq!(checked["structuredContent"], json!({"result": true}));
+    let checked = weld_call(
+        &dirs,
+        "csign_verify",
+        &json!({"text": "what do ya want for nothing!", "signature": signature}),
+    )
+    .await;
+    assert_eq!(checked["structuredContent"], json!({"result": false}));
 }
