@@ -25,6 +25,9 @@
 # Environment:
 #   WELD_BIN   path to a weld binary; when set, each component gets its WIT
 #              documentation embedded (see embed_docs below).
+#   WELD_LANGUAGES  which of the other languages' tools to build, of
+#              "py js c" (the default); empty builds only the Rust ones and
+#              installs no toolchain (e.g. for a quick start).
 set -euo pipefail
 
 repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,7 +103,11 @@ done
 # target/components/NAME.wasm, with its WIT beside it and its policy proposal
 # as NAME.policy.yaml (which `weld add` reads).
 # ---------------------------------------------------------------------------
-scripts/toolchains.sh
+languages="${WELD_LANGUAGES-py js c}"
+if [ -n "$languages" ]; then
+  # shellcheck disable=SC2086 # a list of words
+  scripts/toolchains.sh $languages
+fi
 tools="$repo/target/toolchains"
 gen="$repo/target/lang-gen"
 
@@ -123,7 +130,7 @@ finish() {
     "$name" "$(wc -c <"$out/$name.wasm")" "$name"
 }
 
-build_python() { # NAME DIR WORLD
+build_py() { # NAME DIR WORLD
   "$tools/py/bin/componentize-py" -d "$2/wit" -w "$3" componentize -p "$2" app \
     -o "$out/$1.wasm" >/dev/null
 }
@@ -151,16 +158,18 @@ build_c() { # NAME DIR WORLD
     -o "$out/$1.wasm"
 }
 
-# name:directory:world:builder
+# name:directory:world:language
 lang_components=(
-  "pytext:examples/python-text:pytext:build_python"
-  "jstext:examples/js-text:jstext:build_js"
-  "ctext:examples/c-text:ctext:build_c"
-  "cfiles:examples/c-files:cfiles:build_c"
-  "csign:examples/c-sign:csign:build_c"
+  "pytext:examples/python-text:pytext:py"
+  "jstext:examples/js-text:jstext:js"
+  "ctext:examples/c-text:ctext:c"
+  "cfiles:examples/c-files:cfiles:c"
+  "csign:examples/c-sign:csign:c"
 )
 for entry in "${lang_components[@]}"; do
-  IFS=: read -r name dir world builder <<<"$entry"
+  IFS=: read -r name dir world language <<<"$entry"
+  case " $languages " in *" $language "*) ;; *) continue ;; esac
+  builder="build_$language"
   if ! up_to_date "$name" "$dir"; then
     echo "building $name from $dir" >&2
     "$builder" "$name" "$dir" "$world"
