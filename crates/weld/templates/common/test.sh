@@ -11,7 +11,9 @@ export WELD_STATE_DIR="$tmp/state" WELD_CACHE_DIR="$tmp/cache"
 
 expect() {
   local what="$1" arguments="$2" want="$3" got status=0
-  got="$("$weld" call --component {{name}}.wasm {{name}}_greet "$arguments" 2>&1)" || status=$?
+  # A generous compile limit: a Python or JavaScript component carries its
+  # interpreter, and compiling it on a slow machine is not what is tested.
+  got="$("$weld" call --compile-timeout 600 --component {{name}}.wasm {{name}}_greet "$arguments" 2>&1)" || status=$?
   if ! grep -qF -- "$want" <<<"$got"; then
     echo "FAIL: $what: expected output containing $want (exit status $status), got:" >&2
     echo "$got" >&2
