@@ -3,21 +3,31 @@
 #
 #   examples/{text,shapes,clock}        example tools      (workspace examples/)
 #   tests/components/{add,hostile}      test-only tools    (workspace tests/components/)
+#   examples/python-text                pytext  (Python, componentize-py)
+#   examples/js-text                    jstext  (JavaScript, componentize-js)
+#   examples/c-{text,files,sign}        ctext, cfiles, csign (C, clang + wasi-libc)
 #
 # and collects them as
 #
 #   target/components/<name>.wasm       the component
 #   target/components/<name>.wit/       a copy of the crate's wit/ directory
+#   target/components/<name>.policy.yaml the policy it proposes, if it has one
+#                                       (`weld add` offers it)
 #
 # Both guest workspaces build into one shared CARGO_TARGET_DIR (target/wasm)
 # so their common dependencies (wit-bindgen) compile once. Re-running is cheap:
 # cargo rebuilds only what changed. Needs rustup (or a toolchain that already
-# has the wasm32-wasip2 target) and nothing else.
+# has the wasm32-wasip2 target); the Python, JavaScript and C toolchains are
+# installed under target/toolchains by scripts/toolchains.sh (called here),
+# and those examples are rebuilt only when a file of theirs changed.
 #
 # Usage: scripts/build-components.sh        (from any directory)
 # Environment:
 #   WELD_BIN   path to a weld binary; when set, each component gets its WIT
 #              documentation embedded (see embed_docs below).
+#   WELD_LANGUAGES  which of the other languages' tools to build, of
+#              "py js c" (the default); empty builds only the Rust ones and
+#              installs no toolchain (e.g. for a quick start).
 set -euo pipefail
 
 repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -86,4 +96,83 @@ for entry in "${components[@]}"; do
   embed_docs "$name" "$crate"
   printf '%-8s %8d bytes  target/components/%s.wasm\n' \
     "$name" "$(wc -c <"$out/$name.wasm")" "$name"
+done
+
+# ---------------------------------------------------------------------------
+# Tools in other languages, each built by its own toolchain into
+# target/components/NAME.wasm, with its WIT beside it and its policy proposal
+# as NAME.policy.yaml (which `weld add` reads).
+# ---------------------------------------------------------------------------
+languages="${WELD_LANGUAGES-py js c}"
+if [ -n "$languages" ]; then
+  # shellcheck disable=SC2086 # a list of words
+  scripts/toolchains.sh $languages
+fi
+tools="$repo/target/toolchains"
+gen="$repo/target/lang-gen"
+
+# up_to_date NAME DIR: the component is newer than every file of DIR.
+up_to_date() {
+  local wasm="$out/$1.wasm"
+  [ -f "$wasm" ] && [ -z "$(find "$2" -newer "$wasm" -not -path "*/__pycache__*" -print -quit)" ]
+}
+
+# finish NAME DIR: the WIT and the policy beside the component, docs embedded.
+finish() {
+  local name="$1" dir="$2"
+  rm -rf "$out/$name.wit"
+  cp -R "$dir/wit" "$out/$name.wit"
+  if [ -f "$dir/$name.policy.yaml" ]; then
+    cp "$dir/$name.policy.yaml" "$out/$name.policy.yaml"
+  fi
+  embed_docs "$name" "$dir"
+  printf '%-8s %8d bytes  target/components/%s.wasm\n' \
+    "$name" "$(wc -c <"$out/$name.wasm")" "$name"
+}
+
+build_py() { # NAME DIR WORLD
+  "$tools/py/bin/componentize-py" -d "$2/wit" -w "$3" componentize -p "$2" app \
+    -o "$out/$1.wasm" >/dev/null
+}
+
+# Every WASI feature off: these tools compute on their arguments only, so the
+# component imports nothing (in particular not wasi:config/store).
+build_js() { # NAME DIR WORLD
+  "$tools/js/node_modules/.bin/componentize-js" "$2/$1.js" --wit "$2/wit" --world-name "$3" \
+    --disable stdio random clocks http fetch-event -o "$out/$1.wasm" >/dev/null
+}
+
+# Debian's wasi-libc targets wasm32-wasi (preview 1); wasm-component-ld links
+# the core module and adapts its preview 1 imports to WASI 0.2, making a
+# wasm32-wasip2 component.
+build_c() { # NAME DIR WORLD
+  local bindings="$gen/$1"
+  rm -rf "$bindings"
+  "$tools/c/bin/wit-bindgen" c "$2/wit" --world "$3" --out-dir "$bindings" >/dev/null
+  # Compile, then link without -O: clang 19 runs any wasm-opt on PATH on
+  # an optimised link's output, and wasm-opt cannot read a component.
+  clang-19 --target=wasm32-wasi -O2 -Wall -Werror -I"$bindings" -c "$2/$1.c" -o "$bindings/tool.o"
+  clang-19 --target=wasm32-wasi -O2 -I"$bindings" -c "$bindings/${3//-/_}.c" -o "$bindings/bindings.o"
+  clang-19 --target=wasm32-wasi -mexec-model=reactor -fuse-ld="$tools/c/bin/wasm-component-ld" \
+    "$bindings/tool.o" "$bindings/bindings.o" "$bindings/${3//-/_}_component_type.o" \
+    -o "$out/$1.wasm"
+}
+
+# name:directory:world:language
+lang_components=(
+  "pytext:examples/python-text:pytext:py"
+  "jstext:examples/js-text:jstext:js"
+  "ctext:examples/c-text:ctext:c"
+  "cfiles:examples/c-files:cfiles:c"
+  "csign:examples/c-sign:csign:c"
+)
+for entry in "${lang_components[@]}"; do
+  IFS=: read -r name dir world language <<<"$entry"
+  case " $languages " in *" $language "*) ;; *) continue ;; esac
+  builder="build_$language"
+  if ! up_to_date "$name" "$dir"; then
+    echo "building $name from $dir" >&2
+    "$builder" "$name" "$dir" "$world"
+  fi
+  finish "$name" "$dir"
 done

@@ -26,7 +26,12 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, StoreError> {
 ///
 /// On any I/O failure; the temp file is removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name (`tool.wasm`) has the parent "", which no temp
+    // file can be created in: it means the current directory.
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let err = io_error(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
     tmp.write_all(bytes).map_err(io_error(path))?;

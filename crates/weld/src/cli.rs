@@ -173,6 +173,11 @@ pub enum Command {
     /// Tool-author helpers for component documentation.
     #[command(subcommand)]
     Docs(DocsCommand),
+    /// Start a tool project in a new directory NAME: a WIT file whose doc
+    /// comments become the tool's descriptions, the source, a proposed
+    /// policy, build.sh (one command to a component) and test.sh (calls the
+    /// tool through `weld call`).
+    New(NewArgs),
     /// Internal: the compiler process weld runs itself as (reads a component
     /// on stdin, writes the compiled artefact to stdout).
     #[command(name = "__compile", hide = true)]
@@ -436,6 +441,30 @@ pub enum DocsCommand {
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The tool's name: lowercase letters, digits and single hyphens,
+    /// starting with a letter (it names the directory, the WIT world and
+    /// the component). Its tools are then NAME_FUNCTION.
+    pub name: String,
+    /// The language to write the tool in.
+    #[arg(long, value_enum)]
+    pub lang: Lang,
+}
+
+/// A language `weld new` writes a project for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    /// Rust, built with cargo for wasm32-wasip2.
+    Rust,
+    /// Python, built with componentize-py.
+    Python,
+    /// JavaScript, built with componentize-js.
+    Js,
+    /// C, built with clang, wasi-libc, wit-bindgen and wasm-component-ld.
+    C,
 }
 
 #[derive(Debug, Args)]

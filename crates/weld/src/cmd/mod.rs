@@ -23,6 +23,7 @@ mod distribute;
 mod docs;
 mod inspect;
 mod list;
+mod new;
 mod policy;
 mod progress;
 mod secret;
@@ -226,6 +227,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             wit,
             output,
         }) => docs::embed(&component, &wit, output.as_deref()),
+        Command::New(args) => new::new(&args),
     }
 }
 

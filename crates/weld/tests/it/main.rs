@@ -23,6 +23,7 @@ mod http;
 mod http_limits;
 mod https;
 mod inspect;
+mod languages;
 mod manage;
 mod mcp;
 mod network;
