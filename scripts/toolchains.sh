@@ -40,7 +40,10 @@ timed() {
 
 install_py() {
   local venv="$root/py" stamp="$root/py/.installed"
-  [ "$(cat "$stamp" 2>/dev/null)" = "componentize-py==$componentize_py" ] && return 0
+  # A venv moved from elsewhere keeps its old paths and no longer runs:
+  # installed means recorded *and* runnable.
+  [ "$(cat "$stamp" 2>/dev/null)" = "componentize-py==$componentize_py" ] \
+    && "$venv/bin/componentize-py" --version >/dev/null 2>&1 && return 0
   step "installing componentize-py $componentize_py from PyPI into $venv"
   # Debian's python3 makes venvs with pip only with python3-venv.
   python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
