@@ -260,6 +260,10 @@ impl Catalog {
                 }
             };
             skipped.extend(built.skipped);
+            skipped.extend(toolchain_skipped(
+                &component.name,
+                component.loaded.toolchain_exports(),
+            ));
             let (tools, duplicates): (Vec<_>, Vec<_>) = built
                 .tools
                 .into_iter()
@@ -489,14 +493,42 @@ pub fn inspected_tools(
     docs: &weld_store::ComponentDocs,
     inspection: &weld_runtime::Inspection,
 ) -> Result<ComponentTools, Skipped> {
-    component_tools(
+    let mut built = component_tools(
         component,
         docs,
         inspection
             .functions
             .iter()
             .map(|f| (f.interface.as_deref(), f.name.as_str(), &f.signature)),
-    )
+    )?;
+    built
+        .skipped
+        .extend(toolchain_skipped(component, &inspection.toolchain_exports));
+    Ok(built)
+}
+
+/// The exports a component's toolchain added, as functions that are not
+/// tools: named as their tool would have been (`component_exports_init`),
+/// or by the interface when the whole interface is the toolchain's.
+pub fn toolchain_skipped(
+    component: &str,
+    exports: &[weld_runtime::ToolchainExport],
+) -> impl Iterator<Item = Skipped> {
+    exports.iter().map(move |export| {
+        let interface_short = export
+            .interface
+            .as_deref()
+            .map(weld_runtime::short_interface_name);
+        let function = match (interface_short, export.name.as_str()) {
+            (Some(interface), "") => format!("{component}_{interface}"),
+            (interface, name) => tool_name(component, interface, name),
+        };
+        Skipped {
+            component: component.to_string(),
+            function,
+            reason: export.reason.to_string(),
+        }
+    })
 }
 
 /// The MCP tool definition of one function, checked against the caps on

@@ -28,6 +28,7 @@ fn compiled(runtime: &Runtime, wasm: &[u8]) -> Result<Vec<ExportedFunctionType>,
     let engine = &runtime.plain.engine;
     let component = Component::new(engine, wasm).map_err(|e| format!("{e:?}"))?;
     Ok(exported_functions(engine, &component)
+        .0
         .iter()
         .map(super::ExportedFunction::function_type)
         .collect())

@@ -318,6 +318,7 @@ impl Runtime {
             .map_err(|source| RuntimeError::Compile { source })?;
         Ok(Inspection {
             functions: found.functions,
+            toolchain_exports: found.internal,
             imports: found.imports,
             link_error: found.link_error,
         })
@@ -328,7 +329,8 @@ impl Runtime {
         bundle: &EngineBundle,
         component: Component,
     ) -> Result<LoadedComponent, RuntimeError> {
-        let functions = describe::exported_functions(&bundle.engine, &component);
+        let (functions, toolchain_exports) =
+            describe::exported_functions(&bundle.engine, &component);
         let imports = describe::imports(&bundle.engine, &component);
         let pre = bundle
             .linker
@@ -362,6 +364,7 @@ impl Runtime {
         Ok(LoadedComponent {
             pre,
             functions,
+            toolchain_exports,
             imports,
             metering: bundle.metering,
             engine_slots,

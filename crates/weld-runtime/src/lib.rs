@@ -66,7 +66,7 @@ pub use call::report::{CallError, CallReport, CallStats, Queue};
 pub use capacity::{Capacity, Share, machine_memory_budget};
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};
-pub use describe::{ExportedFunction, ExportedFunctionType, short_interface_name};
+pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};
 pub use sandbox::{
