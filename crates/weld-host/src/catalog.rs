@@ -183,10 +183,10 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// An installed component none of whose tools is served, and why: it
-/// could not be loaded, or its stored policy cannot be honoured (a granted
-/// directory moved, a policy that no longer parses). The other components
-/// are served all the same.
+/// A component none of whose tools is served, and why: it could not be
+/// loaded (installed, or a file given with `--component`), or its stored
+/// policy cannot be honoured (a granted directory moved, a policy that no
+/// longer parses). The other components are served all the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disabled {
     /// The installed component's name.
@@ -195,6 +195,16 @@ pub struct Disabled {
     pub(crate) digest: String,
     /// Why it is not served, for the operator.
     pub reason: String,
+    /// The file it was given as (`--component`), or `None` for an installed
+    /// component.
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl Disabled {
+    /// Its digest (`sha256:…`); empty when its file could not be read.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
 }
 
 /// An immutable set of tools.
@@ -342,7 +352,8 @@ impl Catalog {
         self
     }
 
-    /// Installed components that are not served, with the reason.
+    /// Components that are not served, with the reason: installed ones
+    /// (`file` is `None`) and files given with `--component`.
     pub fn disabled(&self) -> &[Disabled] {
         &self.disabled
     }
