@@ -11,7 +11,7 @@ use wasmtime::component::{InstancePre, Val};
 use crate::call::report::CallError;
 use crate::call::report::{CallReport, Queue};
 use crate::call::{self, CallState};
-use crate::capacity::{self, Budget, Capacity, Share, deadline_after};
+use crate::capacity::{self, Budget, Capacity, Footprint, Share, deadline_after};
 use crate::describe::{ExportedFunction, ExportedFunctionType, ToolchainExport};
 use crate::sandbox::{CallLimits, Sandbox};
 
@@ -189,4 +189,8 @@ pub struct Inspection {
     pub imports: Vec<String>,
     /// Why the component could not be loaded by this host, if it could not.
     pub link_error: Option<String>,
+    /// What one call of it takes from the instance pool (its core instance
+    /// count a lower bound, see [`Footprint`]), or why the pool cannot
+    /// hold one call at all.
+    pub footprint: Result<Footprint, String>,
 }

@@ -572,6 +572,9 @@ mod tests {
         builder.file_view(view()).env("KEY", "value");
         let sandbox = builder.build().expect("one grant per place");
         assert_eq!(sandbox.files().len(), 1);
-        assert_eq!(&sandbox.env()[..], [("KEY".to_string(), "value".to_string())]);
+        assert_eq!(
+            &sandbox.env()[..],
+            [("KEY".to_string(), "value".to_string())]
+        );
     }
 }
