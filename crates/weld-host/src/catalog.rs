@@ -181,6 +181,9 @@ pub struct Skipped {
     pub function: String,
     /// Why, and what to do about it, for the operator.
     pub reason: String,
+    /// Whether the function is one its toolchain added for its own use
+    /// (expected, never the author's: not worth a warning).
+    pub toolchain: bool,
 }
 
 /// A component none of whose tools is served, and why: it could not be
@@ -283,6 +286,7 @@ impl Catalog {
                     component: component.name.clone(),
                     function: duplicate.tool.name.to_string(),
                     reason: "another export already has this tool name".into(),
+                    toolchain: false,
                 });
             }
             let bytes: u64 = tools.iter().map(|t| t.listing_bytes).sum();
@@ -295,6 +299,7 @@ impl Catalog {
                          holds {listing_bytes}: over the cap of {MAX_LISTING_BYTES} bytes for all \
                          components together; the component is left out"
                     ),
+                    toolchain: false,
                 };
                 refused.log();
                 skipped.push(refused);
@@ -435,6 +440,7 @@ pub fn component_tools<'a>(
             component: component.to_string(),
             function: name.clone(),
             reason,
+            toolchain: false,
         };
         let refuse = |reason: String| skip(format!("{reason}; the component is refused whole"));
         if component == weld_store::RESERVED_NAME {
@@ -488,6 +494,7 @@ pub fn component_tools<'a>(
                 "its tools take {total} bytes of JSON in the tool listing, over the cap of \
                  {MAX_LISTING_BYTES} bytes; the component is refused whole"
             ),
+            toolchain: false,
         });
     }
     Ok(built)
@@ -538,6 +545,7 @@ pub fn toolchain_skipped(
             component: component.to_string(),
             function,
             reason: export.reason.to_string(),
+            toolchain: true,
         }
     })
 }
