@@ -290,7 +290,7 @@ pub fn load_all(
     let mut digests: HashMap<String, String> = index
         .components
         .iter()
-        .map(|(name, installed)| (installed.digest.to_string(), name.clone()))
+        .map(|(name, installed)| (name.clone(), installed.digest.to_string()))
         .collect();
     for path in extra {
         match load_file(runtime, path, limits, &mut names, &mut digests) {
@@ -315,8 +315,10 @@ pub fn load_all(
 }
 
 /// Loads a component file given with `--component`, deny-all. `Ok(None)`
-/// when its bytes are already served (installed, or given twice): the same
-/// digest is one component, served once (an installed one with its policy).
+/// when the same bytes are already served under the same name (installed,
+/// or the file given twice): that is one component, served once (an
+/// installed one with its policy), not a name clash. `digests` maps each
+/// name served so far to its digest.
 ///
 /// # Errors
 ///
@@ -340,11 +342,11 @@ fn load_file(
     let file = read_component_file(path, None)
         .map_err(|e| disabled(fallback_name.clone(), String::new(), e.to_string()))?;
     let digest = file.digest.to_string();
-    if let Some(served_as) = digests.get(&digest) {
+    if digests.get(&file.name) == Some(&digest) {
         tracing::info!(
             file = %path.display(),
-            component = %served_as,
-            "--component file has the digest of a component already served; served once, as `{served_as}`"
+            component = %file.name,
+            "--component file is a component already served under its name (same digest); served once"
         );
         return Ok(None);
     }
@@ -367,7 +369,7 @@ fn load_file(
             .to_string();
             disabled(file.name.clone(), digest.clone(), reason)
         })?;
-    digests.insert(digest.clone(), file.name.clone());
+    digests.insert(file.name.clone(), digest.clone());
     Ok(Some(ComponentEntry {
         name: file.name,
         digest,

@@ -278,3 +278,46 @@ async fn weld_call_says_why_a_broken_component_file_has_no_tools() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_component_file_named_like_another_installed_component_is_disabled_not_fatal() {
+    let dirs = Dirs::new();
+    weld_ok(&dirs, &["add", &path_arg(&component("add"))]).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let other = tmp.path().join("add.wasm");
+    std::fs::copy(component("hostile"), &other).expect("copy");
+    let client = stdio_client(&dirs, &["--component", &path_arg(&other)], legacy()).await;
+    let sum = call(&client, "add_add", json!({"a": 1, "b": 2})).await;
+    assert_eq!(
+        sum.structured_content,
+        Some(json!({"result": 3})),
+        "{}",
+        text(&sum)
+    );
+
+    let listed = call(&client, "weld_list_components", json!({})).await;
+    let listed = listed.structured_content.expect("structured listing");
+    let entries: Vec<&Value> = listed["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .filter(|c| c["name"] == "add")
+        .collect();
+    assert_eq!(entries.len(), 2, "{listed}");
+    let (installed, file): (Vec<&Value>, Vec<&Value>) = entries
+        .into_iter()
+        .partition(|c| c.get("disabled").is_none());
+    assert_eq!(installed.len(), 1, "{listed}");
+    assert!(
+        file[0]["disabled"]
+            .as_str()
+            .is_some_and(|r| r.contains("two components are named `add`")),
+        "{listed}"
+    );
+    assert!(
+        file[0]["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("--component")),
+        "{listed}"
+    );
+}
