@@ -321,3 +321,31 @@ async fn a_component_file_named_like_another_installed_component_is_disabled_not
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn inspect_says_a_component_the_instance_pool_cannot_hold_is_not_loadable() {
+    let dirs = Dirs::new();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // 65 core instances in one call: more than any pool holds per component.
+    let mut text = String::from(
+        r#"(component
+            (core module $m (func (export "run") (result i32) (i32.const 1)))
+            (core instance $c (instantiate $m))
+"#,
+    );
+    for _ in 0..64 {
+        text.push_str("(core instance (instantiate $m))\n");
+    }
+    text.push_str(r#"(func (export "run") (result u32) (canon lift (core func $c "run"))))"#);
+    let path = tmp.path().join("crowd.wasm");
+    std::fs::write(&path, wat::parse_str(&text).expect("valid WAT")).expect("write");
+    let output = dirs.run(&["inspect", "--json", &path_arg(&path)]).await;
+    let report = call_output(&output);
+    assert_eq!(report["loadable"], false, "{report}");
+    assert!(
+        report["pool_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("65 core instances")),
+        "{report}"
+    );
+}
