@@ -197,9 +197,9 @@ impl Loaded {
 /// [`Catalog::disabled`](crate::Catalog::disabled)) and the log: one
 /// component's trouble never stops the others, nor the next start. So is
 /// a `--component` file that cannot be read, compiled or linked, or whose
-/// name another component has; a file with the digest of a component
-/// already served is that component, served once. Only a bad state index
-/// is an error.
+/// name another component has; a file with the digest of the component
+/// already served under its name is that component, served once. Only a
+/// bad state index is an error.
 ///
 /// # Errors
 ///
