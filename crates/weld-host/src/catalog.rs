@@ -181,12 +181,15 @@ pub struct Skipped {
     pub function: String,
     /// Why, and what to do about it, for the operator.
     pub reason: String,
+    /// Whether the function is one its toolchain added for its own use
+    /// (expected, never the author's: not worth a warning).
+    pub toolchain: bool,
 }
 
-/// An installed component none of whose tools is served, and why: it
-/// could not be loaded, or its stored policy cannot be honoured (a granted
-/// directory moved, a policy that no longer parses). The other components
-/// are served all the same.
+/// A component none of whose tools is served, and why: it could not be
+/// loaded (installed, or a file given with `--component`), or its stored
+/// policy cannot be honoured (a granted directory moved, a policy that no
+/// longer parses). The other components are served all the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disabled {
     /// The installed component's name.
@@ -195,6 +198,16 @@ pub struct Disabled {
     pub(crate) digest: String,
     /// Why it is not served, for the operator.
     pub reason: String,
+    /// The file it was given as (`--component`), or `None` for an installed
+    /// component.
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl Disabled {
+    /// Its digest (`sha256:…`); empty when its file could not be read.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
 }
 
 /// An immutable set of tools.
@@ -260,6 +273,10 @@ impl Catalog {
                 }
             };
             skipped.extend(built.skipped);
+            skipped.extend(toolchain_skipped(
+                &component.name,
+                component.loaded.toolchain_exports(),
+            ));
             let (tools, duplicates): (Vec<_>, Vec<_>) = built
                 .tools
                 .into_iter()
@@ -269,6 +286,7 @@ impl Catalog {
                     component: component.name.clone(),
                     function: duplicate.tool.name.to_string(),
                     reason: "another export already has this tool name".into(),
+                    toolchain: false,
                 });
             }
             let bytes: u64 = tools.iter().map(|t| t.listing_bytes).sum();
@@ -281,6 +299,7 @@ impl Catalog {
                          holds {listing_bytes}: over the cap of {MAX_LISTING_BYTES} bytes for all \
                          components together; the component is left out"
                     ),
+                    toolchain: false,
                 };
                 refused.log();
                 skipped.push(refused);
@@ -338,7 +357,8 @@ impl Catalog {
         self
     }
 
-    /// Installed components that are not served, with the reason.
+    /// Components that are not served, with the reason: installed ones
+    /// (`file` is `None`) and files given with `--component`.
     pub fn disabled(&self) -> &[Disabled] {
         &self.disabled
     }
@@ -420,6 +440,7 @@ pub fn component_tools<'a>(
             component: component.to_string(),
             function: name.clone(),
             reason,
+            toolchain: false,
         };
         let refuse = |reason: String| skip(format!("{reason}; the component is refused whole"));
         if component == weld_store::RESERVED_NAME {
@@ -473,6 +494,7 @@ pub fn component_tools<'a>(
                 "its tools take {total} bytes of JSON in the tool listing, over the cap of \
                  {MAX_LISTING_BYTES} bytes; the component is refused whole"
             ),
+            toolchain: false,
         });
     }
     Ok(built)
@@ -489,14 +511,43 @@ pub fn inspected_tools(
     docs: &weld_store::ComponentDocs,
     inspection: &weld_runtime::Inspection,
 ) -> Result<ComponentTools, Skipped> {
-    component_tools(
+    let mut built = component_tools(
         component,
         docs,
         inspection
             .functions
             .iter()
             .map(|f| (f.interface.as_deref(), f.name.as_str(), &f.signature)),
-    )
+    )?;
+    built
+        .skipped
+        .extend(toolchain_skipped(component, &inspection.toolchain_exports));
+    Ok(built)
+}
+
+/// The exports a component's toolchain added, as functions that are not
+/// tools: named as their tool would have been (`component_exports_init`),
+/// or by the interface when the whole interface is the toolchain's.
+pub fn toolchain_skipped(
+    component: &str,
+    exports: &[weld_runtime::ToolchainExport],
+) -> impl Iterator<Item = Skipped> {
+    exports.iter().map(move |export| {
+        let interface_short = export
+            .interface
+            .as_deref()
+            .map(weld_runtime::short_interface_name);
+        let function = match (interface_short, export.name.as_str()) {
+            (Some(interface), "") => format!("{component}_{interface}"),
+            (interface, name) => tool_name(component, interface, name),
+        };
+        Skipped {
+            component: component.to_string(),
+            function,
+            reason: export.reason.to_string(),
+            toolchain: true,
+        }
+    })
 }
 
 /// The MCP tool definition of one function, checked against the caps on

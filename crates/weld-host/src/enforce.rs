@@ -5,7 +5,8 @@
 //! refused with the reason — never loosened, never half applied. What is
 //! enforced: storage grants on directories and single files, network rules (checked
 //! per request and per address by the runtime), environment variables from
-//! weld's own environment or its secret store, interface denies, and the
+//! weld's own environment or its secret store (the guest sees them as its
+//! environment and as its `wasi:config/store` values), interface denies, and the
 //! memory, timeout, output, concurrency and fuel limits.
 
 use std::path::Path;
@@ -298,7 +299,7 @@ mod tests {
         assert_eq!(compiled.sandbox.preopens().len(), 1);
         assert!(!compiled.sandbox.preopens()[0].writable());
         assert_eq!(
-            compiled.sandbox.env(),
+            &compiled.sandbox.env()[..],
             [("GRANTED".to_string(), "value".to_string())]
         );
         assert_eq!(compiled.limits.memory, 64 * 1024 * 1024);
@@ -446,7 +447,7 @@ mod tests {
         let text = "version: \"1.0\"\npermissions:\n  environment:\n    allow:\n      - key: TOKEN\n        from: secret\n";
         let compiled = compile_text(text, &[]).expect("compiles");
         assert_eq!(
-            compiled.sandbox.env(),
+            &compiled.sandbox.env()[..],
             [("TOKEN".to_string(), "s3cret".to_string())]
         );
         let shown = format!("{compiled:?}");

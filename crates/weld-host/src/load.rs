@@ -195,9 +195,11 @@ impl Loaded {
 /// policy does not parse, or a grant can no longer be honoured (a granted
 /// directory moved) — is left out and reported in `Loaded::disabled` (see
 /// [`Catalog::disabled`](crate::Catalog::disabled)) and the log: one
-/// component's trouble never stops the others, nor the next start. A bad
-/// state index, or a bad `--component` file (which the operator just
-/// named), is an error.
+/// component's trouble never stops the others, nor the next start. So is
+/// a `--component` file that cannot be read, compiled or linked, or whose
+/// name another component has; a file with the digest of the component
+/// already served under its name is that component, served once. Only a
+/// bad state index is an error.
 ///
 /// # Errors
 ///
@@ -255,6 +257,7 @@ pub fn load_all(
                     component: name.clone(),
                     digest: digest.to_string(),
                     reason: "being compiled; its tools are served as soon as that finishes".into(),
+                    file: None,
                 });
                 pending.push(Pending {
                     name: name.clone(),
@@ -279,38 +282,103 @@ pub fn load_all(
                     component: name.clone(),
                     digest: digest.to_string(),
                     reason,
+                    file: None,
                 });
             }
         }
     }
+    let mut digests: HashMap<String, String> = index
+        .components
+        .iter()
+        .map(|(name, installed)| (name.clone(), installed.digest.to_string()))
+        .collect();
     for path in extra {
-        let file = read_component_file(path, None)?;
-        if !names.insert(file.name.clone()) {
-            return Err(LoadError::DuplicateName(file.name));
+        match load_file(runtime, path, limits, &mut names, &mut digests) {
+            Ok(Some(entry)) => entries.push(entry),
+            Ok(None) => {}
+            Err(disabled_file) => {
+                tracing::error!(
+                    component = %disabled_file.component,
+                    file = %path.display(),
+                    reason = %disabled_file.reason,
+                    "component file disabled: none of its tools is served; the others are"
+                );
+                disabled.push(disabled_file);
+            }
         }
-        // Deny-all, so no fuel: the engine without it.
-        let loaded = runtime
-            .load(file.digest.hex(), Metering::Off, || Ok(file.bytes.clone()))
-            .map_err(|cause| LoadError::Runtime {
-                name: file.name.clone(),
-                path: path.display().to_string(),
-                cause,
-            })?;
-        entries.push(ComponentEntry {
-            name: file.name,
-            digest: file.digest.to_string(),
-            docs: file.docs,
-            loaded: Arc::new(loaded),
-            // Only a person grants: a component given on the command line
-            // runs deny-all, whatever lies next to it.
-            policy: Enforcement::deny_all(limits),
-        });
     }
     Ok(Loaded {
         entries,
         disabled,
         pending,
     })
+}
+
+/// Loads a component file given with `--component`, deny-all. `Ok(None)`
+/// when the same bytes are already served under the same name (installed,
+/// or the file given twice): that is one component, served once (an
+/// installed one with its policy), not a name clash. `digests` maps each
+/// name served so far to its digest.
+///
+/// # Errors
+///
+/// The [`Disabled`] entry saying why the file is not served: it cannot be
+/// read, described, compiled or linked, or its name is taken by another
+/// component.
+fn load_file(
+    runtime: &Runtime,
+    path: &Path,
+    limits: CallLimits,
+    names: &mut BTreeSet<String>,
+    digests: &mut HashMap<String, String>,
+) -> Result<Option<ComponentEntry>, Disabled> {
+    let fallback_name = weld_store::default_name(path);
+    let disabled = |component: String, digest: String, reason: String| Disabled {
+        component,
+        digest,
+        reason,
+        file: Some(path.to_path_buf()),
+    };
+    let file = read_component_file(path, None)
+        .map_err(|e| disabled(fallback_name.clone(), String::new(), e.to_string()))?;
+    let digest = file.digest.to_string();
+    if digests.get(&file.name) == Some(&digest) {
+        tracing::info!(
+            file = %path.display(),
+            component = %file.name,
+            "--component file is a component already served under its name (same digest); served once"
+        );
+        return Ok(None);
+    }
+    if !names.insert(file.name.clone()) {
+        return Err(disabled(
+            file.name.clone(),
+            digest,
+            LoadError::DuplicateName(file.name).to_string(),
+        ));
+    }
+    // Deny-all, so no fuel: the engine without it.
+    let loaded = runtime
+        .load(file.digest.hex(), Metering::Off, || Ok(file.bytes.clone()))
+        .map_err(|cause| {
+            let reason = LoadError::Runtime {
+                name: file.name.clone(),
+                path: path.display().to_string(),
+                cause,
+            }
+            .to_string();
+            disabled(file.name.clone(), digest.clone(), reason)
+        })?;
+    digests.insert(file.name.clone(), digest.clone());
+    Ok(Some(ComponentEntry {
+        name: file.name,
+        digest,
+        docs: file.docs,
+        loaded: Arc::new(loaded),
+        // Only a person grants: a component given on the command line runs
+        // deny-all, whatever lies next to it.
+        policy: Enforcement::deny_all(limits),
+    }))
 }
 
 /// A stored policy, parsed, with the pins of its storage rules.

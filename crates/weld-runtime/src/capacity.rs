@@ -50,6 +50,13 @@ pub(crate) const MAX_CORE_INSTANCES: u32 = 64;
 pub(crate) const MAX_MEMORIES: u32 = 8;
 /// Tables one component may define, over all its core instances.
 pub(crate) const MAX_TABLES: u32 = 32;
+/// Linear memories one core module may define (Wasmtime's pool default,
+/// set explicitly so that `footprint` checks the same number).
+pub(crate) const MAX_MEMORIES_PER_MODULE: u32 = 1;
+/// Tables one core module may define (as above).
+pub(crate) const MAX_TABLES_PER_MODULE: u32 = 1;
+/// Elements a pooled table holds, so the most a table may start with.
+pub(crate) const POOL_TABLE_ELEMENTS: u64 = 20_000;
 
 /// Memories and tables per slot in a pool of at least 4 slots: enough for
 /// the usual component (one memory, a few tables) to take one slot.
@@ -107,7 +114,10 @@ impl PoolShape {
             .total_tables(total(self.tables_per_slot, "tables")?)
             .max_core_instances_per_component(MAX_CORE_INSTANCES)
             .max_memories_per_component(MAX_MEMORIES)
-            .max_tables_per_component(MAX_TABLES);
+            .max_tables_per_component(MAX_TABLES)
+            .max_memories_per_module(MAX_MEMORIES_PER_MODULE)
+            .max_tables_per_module(MAX_TABLES_PER_MODULE)
+            .table_elements(POOL_TABLE_ELEMENTS as usize);
         Ok(pool)
     }
 
@@ -118,28 +128,60 @@ impl PoolShape {
     }
 }
 
-/// What one instantiation of a component takes from the pool (besides one
-/// component instance and at most [`MAX_CORE_INSTANCES`] core instances).
+/// What one call (one instantiation) of a component takes from the pool,
+/// besides one component instance and one stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Footprint {
-    pub(crate) memories: u32,
-    pub(crate) tables: u32,
+pub struct Footprint {
+    /// Core module instances, over every component it instantiates.
+    pub core_instances: u32,
+    /// Linear memories its core instances define.
+    pub memories: u32,
+    /// Tables its core instances define.
+    pub tables: u32,
 }
 
 impl Footprint {
-    /// Counted from the compiled component. A component that instantiates
-    /// a core module it imports cannot be counted (nor linked by weld); it
+    pub(crate) const ZERO: Self = Self {
+        core_instances: 0,
+        memories: 0,
+        tables: 0,
+    };
+    pub(crate) const ONE_INSTANCE: Self = Self {
+        core_instances: 1,
+        memories: 0,
+        tables: 0,
+    };
+    /// The per-component maxima: what a component that cannot be counted
+    /// is taken to need.
+    pub(crate) const MAXIMA: Self = Self {
+        core_instances: MAX_CORE_INSTANCES,
+        memories: MAX_MEMORIES,
+        tables: MAX_TABLES,
+    };
+
+    pub(crate) fn plus(self, other: Self) -> Self {
+        Self {
+            core_instances: self.core_instances.saturating_add(other.core_instances),
+            memories: self.memories.saturating_add(other.memories),
+            tables: self.tables.saturating_add(other.tables),
+        }
+    }
+
+    /// Counted from the compiled component: memories and tables exactly as
+    /// Wasmtime counts them. Wasmtime does not say how many core instances
+    /// it counted, only refuses a component beyond
+    /// [`MAX_CORE_INSTANCES`], so that is the bound given (the pool holds it
+    /// for every slot, see the module docs). A component that instantiates
+    /// a core module it imports cannot be counted (nor linked by weld): it
     /// is taken to need the per-component maxima.
     pub(crate) fn of(component: &Component) -> Self {
         match component.resources_required() {
             Some(r) => Self {
+                core_instances: MAX_CORE_INSTANCES,
                 memories: r.num_memories,
                 tables: r.num_tables,
             },
-            None => Self {
-                memories: MAX_MEMORIES,
-                tables: MAX_TABLES,
-            },
+            None => Self::MAXIMA,
         }
     }
 }
@@ -333,11 +375,13 @@ mod tests {
     fn a_usual_component_takes_one_slot_and_a_heavy_one_takes_more() {
         let pool = PoolShape::new(128);
         let usual = Footprint {
+            core_instances: 3,
             memories: 1,
             tables: 3,
         };
         assert_eq!(pool.weight(usual), 1);
         let heavy = Footprint {
+            core_instances: 40,
             memories: MAX_MEMORIES,
             tables: 9,
         };
@@ -346,10 +390,7 @@ mod tests {
 
     #[test]
     fn every_pool_holds_one_instance_of_the_largest_component_weld_loads() {
-        let largest = Footprint {
-            memories: MAX_MEMORIES,
-            tables: MAX_TABLES,
-        };
+        let largest = Footprint::MAXIMA;
         for slots in [0, 1, 2, 3, 4, 5, 7, 16, 128, 1000] {
             let pool = PoolShape::new(slots);
             assert!(

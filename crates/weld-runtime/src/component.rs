@@ -11,8 +11,8 @@ use wasmtime::component::{InstancePre, Val};
 use crate::call::report::CallError;
 use crate::call::report::{CallReport, Queue};
 use crate::call::{self, CallState};
-use crate::capacity::{self, Budget, Capacity, Share, deadline_after};
-use crate::describe::{ExportedFunction, ExportedFunctionType};
+use crate::capacity::{self, Budget, Capacity, Footprint, Share, deadline_after};
+use crate::describe::{ExportedFunction, ExportedFunctionType, ToolchainExport};
 use crate::sandbox::{CallLimits, Sandbox};
 
 /// Whether a component's calls count fuel: which engine it is loaded on.
@@ -42,6 +42,8 @@ impl Metering {
 pub struct LoadedComponent {
     pub(crate) pre: InstancePre<CallState>,
     pub(crate) functions: Vec<ExportedFunction>,
+    /// Exports its toolchain added, which are never tools.
+    pub(crate) toolchain_exports: Vec<ToolchainExport>,
     pub(crate) imports: Vec<String>,
     /// The engine it was loaded on; a call's limits must agree.
     pub(crate) metering: Metering,
@@ -129,6 +131,11 @@ impl LoadedComponent {
         &self.functions
     }
 
+    /// Exports its toolchain added for its own use: never tools.
+    pub fn toolchain_exports(&self) -> &[ToolchainExport] {
+        &self.toolchain_exports
+    }
+
     /// Imported interface names.
     pub fn imports(&self) -> &[String] {
         &self.imports
@@ -176,8 +183,14 @@ impl LoadedComponent {
 pub struct Inspection {
     /// Exported functions, in declaration order.
     pub functions: Vec<ExportedFunctionType>,
+    /// Exports its toolchain added for its own use: never tools.
+    pub toolchain_exports: Vec<ToolchainExport>,
     /// Imported interface names.
     pub imports: Vec<String>,
     /// Why the component could not be loaded by this host, if it could not.
     pub link_error: Option<String>,
+    /// What one call of it takes from the instance pool (its core instance
+    /// count a lower bound, see [`Footprint`]), or why the pool cannot
+    /// hold one call at all.
+    pub footprint: Result<Footprint, String>,
 }

@@ -96,29 +96,84 @@ pub fn short_interface_name(full: &str) -> &str {
         .unwrap_or(without_version)
 }
 
-/// Exports that toolchains add for their own use and that are never tools.
+/// An export a toolchain adds for its own use: never a tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolchainExport {
+    /// As [`ExportedFunction::interface`].
+    pub interface: Option<String>,
+    /// The function's own name; empty when a whole exported interface is
+    /// the toolchain's.
+    pub name: String,
+    /// Which toolchain adds it and what for.
+    pub reason: &'static str,
+}
+
+/// Why an export is the toolchain's rather than the author's, or `None`
+/// for an author's function. Known cases (read in each toolchain's sources
+/// and seen in components they build):
 ///
-/// Names with `#` are not valid WIT identifiers, so only toolchains make
-/// them (componentize-py's `componentize-py#CallIndirect`, `exports#init`).
-/// componentize-qjs exports a world-level `init: func()`; a parameterless,
-/// resultless `init` cannot do anything useful as a tool, so it is skipped.
-/// `nullary` says whether the function takes and returns nothing.
-fn is_toolchain_internal(interface: Option<&str>, name: &str, nullary: bool) -> bool {
+/// - Names with `#` are not valid WIT identifiers, so only toolchains make
+///   them (older componentize-py's `componentize-py#CallIndirect`).
+/// - componentize-py exports an inline interface `exports` whose `init`
+///   (`app-name`, `symbols`, `stub-wasi`) pre-initialises the interpreter
+///   when the component is built; called afterwards it traps.
+/// - componentize-qjs exports a world-level `init: func()`: a parameterless,
+///   resultless `init` cannot do anything useful as a tool.
+///
+/// wit-bindgen and cargo-component add only core-level helpers
+/// (`cabi_realloc`, `cabi_post_*`, `_initialize`), and componentize-js
+/// only the author's exports; none of those is a component-level function,
+/// so none can become a tool. `wasi:cli/run` is a command's `main`,
+/// written by its author, and is served like any export.
+///
+/// `nullary` says whether the function takes and returns nothing;
+/// `first_param` is its first parameter's name.
+fn toolchain_reason(
+    interface: Option<&str>,
+    name: &str,
+    nullary: bool,
+    first_param: Option<&str>,
+) -> Option<&'static str> {
     if name.contains('#') || interface.is_some_and(|i| i.contains('#')) {
-        return true;
+        return Some("a toolchain's internal export (its name is not a WIT identifier)");
     }
-    interface.is_none() && name == "init" && nullary
+    if interface == Some("exports") && name == "init" && first_param == Some("app-name") {
+        return Some(
+            "componentize-py's build-time initialisation hook (`exports.init`), not the \
+             author's function; it traps when called after the build",
+        );
+    }
+    if interface.is_none() && name == "init" && nullary {
+        return Some(
+            "a toolchain's initialisation hook (componentize-qjs's `init: func()`): it takes \
+             and returns nothing, so it cannot be a tool",
+        );
+    }
+    None
 }
 
 /// Lists the component's exported functions in declaration order.
-pub(crate) fn exported_functions(engine: &Engine, component: &Component) -> Vec<ExportedFunction> {
+pub(crate) fn exported_functions(
+    engine: &Engine,
+    component: &Component,
+) -> (Vec<ExportedFunction>, Vec<ToolchainExport>) {
     let ty = component.component_type();
     let mut out = Vec::new();
+    let mut internal = Vec::new();
+    let mut skip = |interface: Option<&str>, name: &str, reason| {
+        internal.push(ToolchainExport {
+            interface: interface.map(str::to_string),
+            name: name.to_string(),
+            reason,
+        });
+    };
     for (export_name, export) in ty.exports(engine) {
         match &export.ty {
             ComponentItem::ComponentFunc(func) => {
                 let nullary = func.params().len() == 0 && func.results().len() == 0;
-                if is_toolchain_internal(None, export_name, nullary) {
+                let first = func.params().next().map(|(n, _)| n);
+                if let Some(reason) = toolchain_reason(None, export_name, nullary, first) {
+                    skip(None, export_name, reason);
                     continue;
                 }
                 let Some(index) = component.get_export_index(None, export_name) else {
@@ -132,7 +187,8 @@ pub(crate) fn exported_functions(engine: &Engine, component: &Component) -> Vec<
                 });
             }
             ComponentItem::ComponentInstance(instance) => {
-                if export_name.contains('#') {
+                if let Some(reason) = toolchain_reason(Some(export_name), "", false, None) {
+                    skip(Some(export_name), "", reason);
                     continue;
                 }
                 let Some(instance_index) = component.get_export_index(None, export_name) else {
@@ -143,7 +199,11 @@ pub(crate) fn exported_functions(engine: &Engine, component: &Component) -> Vec<
                         continue;
                     };
                     let nullary = func.params().len() == 0 && func.results().len() == 0;
-                    if is_toolchain_internal(Some(export_name), func_name, nullary) {
+                    let first = func.params().next().map(|(n, _)| n);
+                    if let Some(reason) =
+                        toolchain_reason(Some(export_name), func_name, nullary, first)
+                    {
+                        skip(Some(export_name), func_name, reason);
                         continue;
                     }
                     let Some(index) = component.get_export_index(Some(&instance_index), func_name)
@@ -161,7 +221,7 @@ pub(crate) fn exported_functions(engine: &Engine, component: &Component) -> Vec<
             _ => {}
         }
     }
-    out
+    (out, internal)
 }
 
 /// The names of everything the component imports (`wasi:cli/environment@0.2.6`, …).
@@ -176,6 +236,7 @@ pub(crate) fn imports(engine: &Engine, component: &Component) -> Vec<String> {
 /// What an uncompiled component offers and asks for.
 pub(crate) struct Uncompiled {
     pub(crate) functions: Vec<ExportedFunctionType>,
+    pub(crate) internal: Vec<ToolchainExport>,
     pub(crate) imports: Vec<String>,
     /// Why it would not link, if it would not.
     pub(crate) link_error: Option<String>,
@@ -206,26 +267,32 @@ pub(crate) fn uncompiled<T>(
     let layout = top_level(features, wasm)?;
 
     let mut functions = Vec::new();
+    let mut internal = Vec::new();
     for export in &layout.exports {
         let Some(item) = types.component_item_for_export(export) else {
             continue;
         };
         match item.ty {
-            ComponentEntityType::Func(id) => {
-                if let Some(f) = describe_func(types, None, export, &types[id]) {
-                    functions.push(f);
-                }
-            }
+            ComponentEntityType::Func(id) => match describe_func(types, None, export, &types[id]) {
+                Ok(f) => functions.push(f),
+                Err(skipped) => internal.push(skipped),
+            },
             ComponentEntityType::Instance(id) => {
-                if export.contains('#') {
+                if let Some(reason) = toolchain_reason(Some(export), "", false, None) {
+                    internal.push(ToolchainExport {
+                        interface: Some(export.clone()),
+                        name: String::new(),
+                        reason,
+                    });
                     continue;
                 }
                 for (func_name, inner) in &types[id].exports {
                     let ComponentEntityType::Func(fid) = inner.ty else {
                         continue;
                     };
-                    if let Some(f) = describe_func(types, Some(export), func_name, &types[fid]) {
-                        functions.push(f);
+                    match describe_func(types, Some(export), func_name, &types[fid]) {
+                        Ok(f) => functions.push(f),
+                        Err(skipped) => internal.push(skipped),
                     }
                 }
             }
@@ -266,6 +333,7 @@ pub(crate) fn uncompiled<T>(
         .collect();
     Ok(Uncompiled {
         functions,
+        internal,
         imports,
         link_error,
     })
@@ -276,17 +344,22 @@ fn describe_func(
     interface: Option<&str>,
     name: &str,
     func: &ComponentFuncType,
-) -> Option<ExportedFunctionType> {
+) -> Result<ExportedFunctionType, ToolchainExport> {
     let nullary = func.params.is_empty() && func.result.is_none();
-    if is_toolchain_internal(interface, name, nullary) {
-        return None;
+    let first = func.params.first().map(|(n, _)| n.as_str());
+    if let Some(reason) = toolchain_reason(interface, name, nullary, first) {
+        return Err(ToolchainExport {
+            interface: interface.map(str::to_string),
+            name: name.to_string(),
+            reason,
+        });
     }
     let at = |ty: ComponentValType| Validated { types, ty };
     let signature = Signature::from_source(
         func.params.iter().map(|(n, t)| (n.as_str(), at(*t))),
         func.result.map(at).into_iter(),
     );
-    Some(ExportedFunctionType {
+    Ok(ExportedFunctionType {
         interface: interface.map(str::to_string),
         name: name.to_string(),
         signature,

@@ -28,6 +28,7 @@ fn compiled(runtime: &Runtime, wasm: &[u8]) -> Result<Vec<ExportedFunctionType>,
     let engine = &runtime.plain.engine;
     let component = Component::new(engine, wasm).map_err(|e| format!("{e:?}"))?;
     Ok(exported_functions(engine, &component)
+        .0
         .iter()
         .map(super::ExportedFunction::function_type)
         .collect())
@@ -98,10 +99,12 @@ fn what_is_handed_to_wasmtime_holds_declarations_only() {
                 ids.push(id);
             }
         }
-        let imports = runtime().1.inspect(&wasm).expect("inspect").imports;
+        // Every import, type imports too (componentize-js imports types
+        // only when all its WASI features are off; `inspect` leaves those
+        // out of the imports it lists).
         assert_eq!(
             ids.contains(&10),
-            !imports.is_empty(),
+            !layout.imports.is_empty(),
             "{}: {ids:?}",
             path.display()
         );
@@ -366,4 +369,81 @@ proptest! {
             (a, b) => prop_assert!(false, "types: {:?}\ncompiled: {:?}\n{}", a.err(), b.err(), wat),
         }
     }
+}
+
+/// A component exporting `answer` (the author's), componentize-py's
+/// `exports.init` hook, and a world-level `init: func()`; with
+/// `init_first_param` naming `exports.init`'s first parameter.
+fn toolchain_component(init_first_param: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+            (core module $m
+                (memory (export "memory") 1)
+                (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 8))
+                (func (export "init") (param i32 i32 i32))
+                (func (export "answer") (result i32) (i32.const 42))
+                (func (export "nop")))
+            (core instance $i (instantiate $m))
+            (alias core export $i "memory" (core memory $mem))
+            (alias core export $i "realloc" (core func $realloc))
+            (func $init (param "{init_first_param}" string) (param "stub-wasi" bool)
+                (canon lift (core func $i "init") (memory $mem) (realloc $realloc)))
+            (instance $exports (export "init" (func $init)))
+            (export "exports" (instance $exports))
+            (func $answer (result u32) (canon lift (core func $i "answer")))
+            (export "answer" (func $answer))
+            (func $nop (canon lift (core func $i "nop")))
+            (export "init" (func $nop)))"#
+    ))
+    .expect("valid WAT")
+}
+
+#[test]
+fn toolchain_exports_are_set_apart_with_the_reason_by_both_readers() {
+    let (_cache, runtime) = runtime();
+    let wasm = toolchain_component("app-name");
+    let inspected = runtime.inspect(&wasm).expect("inspect");
+    let names: Vec<&str> = inspected
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["answer"]);
+    let internal: Vec<(Option<&str>, &str)> = inspected
+        .toolchain_exports
+        .iter()
+        .map(|e| (e.interface.as_deref(), e.name.as_str()))
+        .collect();
+    assert_eq!(internal, [(Some("exports"), "init"), (None, "init")]);
+    assert!(
+        inspected.toolchain_exports[0]
+            .reason
+            .contains("componentize-py")
+    );
+
+    let engine = &runtime.plain.engine;
+    let component = Component::new(engine, &wasm).expect("compiles");
+    let (functions, compiled_internal) = exported_functions(engine, &component);
+    assert_eq!(
+        functions
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+        ["answer"]
+    );
+    assert_eq!(compiled_internal, inspected.toolchain_exports);
+}
+
+#[test]
+fn an_authors_init_with_other_parameters_stays_a_tool() {
+    let (_cache, runtime) = runtime();
+    let inspected = runtime
+        .inspect(&toolchain_component("name"))
+        .expect("inspect");
+    let tools: Vec<(Option<&str>, &str)> = inspected
+        .functions
+        .iter()
+        .map(|f| (f.interface.as_deref(), f.name.as_str()))
+        .collect();
+    assert_eq!(tools, [(Some("exports"), "init"), (None, "answer")]);
 }

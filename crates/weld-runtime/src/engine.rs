@@ -22,6 +22,7 @@ use crate::compiler::{self, Compiler};
 use crate::component::{Inspection, LoadedComponent, Metering, SlotPermits};
 use crate::describe;
 use crate::error::RuntimeError;
+use crate::footprint;
 use crate::sandbox::CallLimits;
 use crate::wasi;
 
@@ -304,7 +305,8 @@ impl Runtime {
     /// Describes `wasm` without compiling it: validates it with the engine's
     /// features, reads its exported functions and imports from the
     /// validator's types, and checks its imports against the linker (see
-    /// `describe.rs`). Takes time linear in the size of the bytes, however
+    /// `describe.rs`), and counts what one call takes from the instance pool
+    /// (see `footprint.rs`). Takes time linear in the size of the bytes, however
     /// long its code would take to compile, so it is safe on untrusted
     /// files. Both engines link the same imports, so the one without fuel
     /// answers for both.
@@ -318,8 +320,10 @@ impl Runtime {
             .map_err(|source| RuntimeError::Compile { source })?;
         Ok(Inspection {
             functions: found.functions,
+            toolchain_exports: found.internal,
             imports: found.imports,
             link_error: found.link_error,
+            footprint: footprint::of_bytes(wasm),
         })
     }
 
@@ -328,7 +332,8 @@ impl Runtime {
         bundle: &EngineBundle,
         component: Component,
     ) -> Result<LoadedComponent, RuntimeError> {
-        let functions = describe::exported_functions(&bundle.engine, &component);
+        let (functions, toolchain_exports) =
+            describe::exported_functions(&bundle.engine, &component);
         let imports = describe::imports(&bundle.engine, &component);
         let pre = bundle
             .linker
@@ -362,6 +367,7 @@ impl Runtime {
         Ok(LoadedComponent {
             pre,
             functions,
+            toolchain_exports,
             imports,
             metering: bundle.metering,
             engine_slots,

@@ -58,15 +58,16 @@ mod component;
 mod describe;
 mod engine;
 mod error;
+mod footprint;
 mod sandbox;
 mod wasi;
 
 pub use cache::CacheKey;
 pub use call::report::{CallError, CallReport, CallStats, Queue};
-pub use capacity::{Capacity, Share, machine_memory_budget};
+pub use capacity::{Capacity, Footprint, Share, machine_memory_budget};
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};
-pub use describe::{ExportedFunction, ExportedFunctionType, short_interface_name};
+pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};
 pub use sandbox::{

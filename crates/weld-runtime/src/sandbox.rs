@@ -78,7 +78,9 @@ impl Default for HttpLimits {
 pub struct Sandbox {
     /// Shared, so a call takes them without copying.
     preopens: Arc<[Preopen]>,
-    env: Vec<(String, String)>,
+    /// Shared, so a call takes them without copying (its environment and
+    /// its `wasi:config/store`).
+    env: Arc<[(String, String)]>,
     files: Arc<[Arc<FileView>]>,
     network: NetworkGrant,
 }
@@ -94,8 +96,9 @@ impl Sandbox {
         &self.preopens
     }
 
-    /// Environment variables the guest sees, values already resolved.
-    pub fn env(&self) -> &[(String, String)] {
+    /// Environment variables the guest sees, values already resolved: its
+    /// environment, and the values of its `wasi:config/store`.
+    pub fn env(&self) -> &Arc<[(String, String)]> {
         &self.env
     }
 
@@ -182,7 +185,7 @@ impl SandboxBuilder {
         }
         Ok(Sandbox {
             preopens: self.preopens.into(),
-            env: self.env,
+            env: self.env.into(),
             files: self.files.into_iter().map(Arc::new).collect(),
             network: self.network,
         })
@@ -569,6 +572,9 @@ mod tests {
         builder.file_view(view()).env("KEY", "value");
         let sandbox = builder.build().expect("one grant per place");
         assert_eq!(sandbox.files().len(), 1);
-        assert_eq!(sandbox.env(), [("KEY".to_string(), "value".to_string())]);
+        assert_eq!(
+            &sandbox.env()[..],
+            [("KEY".to_string(), "value".to_string())]
+        );
     }
 }

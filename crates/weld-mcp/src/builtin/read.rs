@@ -54,11 +54,27 @@ impl Management {
                     })
                     .collect();
                 let mut out = json!({"name": name, "digest": digest, "source": source, "tools": tools, "has_policy": has_policy});
-                if let Some(disabled) = catalog.disabled().iter().find(|d| d.component == name) {
+                if let Some(disabled) = catalog
+                    .disabled()
+                    .iter()
+                    .find(|d| d.component == name && d.file.is_none())
+                {
                     out["disabled"] = Value::String(disabled.reason.clone());
                 }
                 out
             })
+            // Files given with --component that could not be served.
+            .chain(catalog.disabled().iter().filter_map(|d| {
+                let file = d.file.as_ref()?;
+                Some(json!({
+                    "name": d.component,
+                    "digest": d.digest(),
+                    "source": format!("file {} (--component)", file.display()),
+                    "tools": [],
+                    "has_policy": false,
+                    "disabled": d.reason,
+                }))
+            }))
             .collect();
         structured(json!({ "components": components }))
     }

@@ -286,7 +286,7 @@ fn wasi_ctx(sandbox: &Sandbox, output: &Output, log: &NetLog) -> Result<WasiCtx,
             ))
         });
     }
-    for (key, value) in sandbox.env() {
+    for (key, value) in sandbox.env().iter() {
         builder.env(key, value);
     }
     // Directory grants, then the directories holding single granted files
@@ -342,6 +342,7 @@ fn new_store(
                 limits: limits.http,
             },
             files: GatedDirs::new(Arc::clone(sandbox.preopens()), Arc::clone(sandbox.files())),
+            config: Arc::clone(sandbox.env()),
         },
     );
     store.limiter(|state| &mut state.memory);

@@ -1,11 +1,14 @@
 //! The store data of one call, and the views of it that WASI and weld's
 //! shadows are written against.
 
+use std::sync::Arc;
+
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::wasi::ConfigView;
 use crate::wasi::files::{GatedDirs, GatedFsView};
 use crate::wasi::net::{NetHooks, NetView};
 
@@ -17,6 +20,14 @@ pub(crate) struct CallState {
     pub(super) http: WasiHttpCtx,
     pub(super) net: NetHooks,
     pub(super) files: GatedDirs,
+    /// The granted environment variables, shared with the sandbox.
+    pub(super) config: Arc<[(String, String)]>,
+}
+
+impl ConfigView for CallState {
+    fn config(&self) -> &Arc<[(String, String)]> {
+        &self.config
+    }
 }
 
 impl WasiView for CallState {

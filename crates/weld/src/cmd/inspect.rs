@@ -22,10 +22,24 @@ struct Report<'a> {
     tools: &'a [&'a ToolSpec],
     not_tools: &'a [NotTool<'a>],
     imports: &'a [String],
-    /// Whether weld would install it: it links, and no tool is over a cap.
+    /// Whether weld would install it: it links, the instance pool can hold
+    /// one call of it, and no tool is over a cap.
     loadable: bool,
     link_error: Option<&'a str>,
+    /// What one call takes from the instance pool (core instances a lower
+    /// bound), when the pool can hold it.
+    per_call: Option<PerCall>,
+    /// Why the instance pool cannot hold one call of it.
+    pool_error: Option<&'a str>,
     refused: Option<&'a str>,
+}
+
+/// What one call takes from the instance pool.
+#[derive(Serialize)]
+struct PerCall {
+    core_instances: u32,
+    memories: u32,
+    tables: u32,
 }
 
 /// `weld inspect`.
@@ -58,6 +72,13 @@ pub(super) fn inspect(
             reason: &s.reason,
         })
         .collect();
+    let pool_error = inspection.footprint.as_ref().err().map(String::as_str);
+    let per_call = inspection.footprint.as_ref().ok().map(|f| PerCall {
+        core_instances: f.core_instances,
+        memories: f.memories,
+        tables: f.tables,
+    });
+    let loadable = inspection.link_error.is_none() && pool_error.is_none() && refused.is_none();
     if as_json {
         let report = Report {
             name: &file.name,
@@ -66,8 +87,10 @@ pub(super) fn inspect(
             tools: &tools,
             not_tools: &not_tools,
             imports: &inspection.imports,
-            loadable: inspection.link_error.is_none() && refused.is_none(),
+            loadable,
             link_error: inspection.link_error.as_deref(),
+            per_call,
+            pool_error,
             refused: refused.as_deref(),
         };
         outln!("{}", serde_json::to_string_pretty(&report)?);
@@ -76,6 +99,17 @@ pub(super) fn inspect(
     outln!("{} {} ({} bytes)", file.name, file.digest, file.bytes.len());
     if let Some(error) = &inspection.link_error {
         outln!("  cannot run here: {error}");
+    }
+    if let Some(error) = pool_error {
+        outln!("  cannot run here: {error}");
+    }
+    if let Some(per_call) = &per_call {
+        outln!(
+            "  per call: {} core instances, {} linear memories, {} tables (from its structure)",
+            per_call.core_instances,
+            per_call.memories,
+            per_call.tables
+        );
     }
     if let Some(reason) = &refused {
         outln!("  would be refused: {reason}");

@@ -117,6 +117,15 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
 pub(super) fn build_catalog(host: &Host) -> Result<Catalog> {
     let catalog = host.load(Compiling::Now)?.into_catalog();
     for skipped in catalog.skipped() {
+        if skipped.toolchain {
+            tracing::debug!(
+                component = %skipped.component,
+                function = %skipped.function,
+                reason = %skipped.reason,
+                "toolchain export not served as a tool"
+            );
+            continue;
+        }
         tracing::warn!(
             component = %skipped.component,
             function = %skipped.function,

@@ -12,6 +12,7 @@ use rmcp::transport::TokioChildProcess;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::*;
+use serde_json::json;
 
 /// A component whose one function keeps 20,000 values live at once: a
 /// 140 KB file whose register allocation takes Cranelift tens of seconds
@@ -153,24 +154,36 @@ async fn serve_skips_an_installed_component_over_the_limit_and_serves_the_others
 }
 
 #[tokio::test]
-async fn a_component_file_over_the_limit_stops_serve_from_starting_with_the_reason() {
+async fn a_component_file_over_the_limit_is_disabled_with_the_reason_and_the_others_serve() {
     let dirs = Dirs::new();
     let slow = slow_component(&tmp_of(&dirs));
-    let output = dirs
-        .run(&[
-            "serve",
+    let client = stdio_client(
+        &dirs,
+        &[
             "--compile-timeout",
             "1",
             "--component",
             &component("add").display().to_string(),
             "--component",
             &slow.display().to_string(),
-        ])
-        .await;
-    assert!(!output.status.success());
-    let message = stderr(&output);
+        ],
+        legacy(),
+    )
+    .await;
+    let sum = call(&client, "add_add", json!({"a": 1, "b": 2})).await;
+    assert_eq!(sum.structured_content, Some(json!({"result": 3})));
+    let listed = call(&client, "weld_list_components", json!({})).await;
+    let listed = listed.structured_content.expect("structured listing");
+    let reason = listed["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == "slow")
+        .and_then(|c| c["disabled"].as_str())
+        .unwrap_or_else(|| panic!("slow not listed as disabled: {listed}"))
+        .to_string();
     assert!(
-        message.contains("slow.wasm") && message.contains("took longer than the 1 s limit"),
-        "{message}"
+        reason.contains("slow.wasm") && reason.contains("took longer than the 1 s limit"),
+        "{reason}"
     );
 }

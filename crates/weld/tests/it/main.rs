@@ -17,6 +17,7 @@ mod common;
 mod compile_limits;
 mod concurrency;
 mod distribution;
+mod foreign;
 mod fuel;
 mod grants;
 mod http;
