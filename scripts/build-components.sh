@@ -165,6 +165,8 @@ lang_components=(
   "ctext:examples/c-text:ctext:c"
   "cfiles:examples/c-files:cfiles:c"
   "csign:examples/c-sign:csign:c"
+  # A test guest: reads wasi:config/store (imported by its WIT).
+  "jsconfig:tests/components/jsconfig:jsconfig:js"
 )
 for entry in "${lang_components[@]}"; do
   IFS=: read -r name dir world language <<<"$entry"
