@@ -452,11 +452,11 @@ async fn a_policy_change_from_the_command_line_is_audited_like_one_over_mcp() {
         assert!(record["digest"].as_str().is_some_and(|d| !d.is_empty()));
     }
     assert!(
-        records[2]["error"]
+        records[3]["error"]
             .as_str()
             .is_some_and(|e| e.contains("/no/such/dir")),
         "{:?}",
-        records[2]
+        records[3]
     );
 }
 
