@@ -10,6 +10,18 @@ use crate::cli;
 
 /// `weld audit`.
 pub(super) fn show(store: &Store, args: &cli::AuditArgs) -> Result<ExitCode> {
+    // A name that is no outcome would match nothing and print nothing:
+    // say so, with the names there are.
+    let outcome = args.outcome.as_deref();
+    if let Some(wanted) = outcome
+        && !weld_host::Outcome::ALL.iter().any(|o| o.as_str() == wanted)
+    {
+        let names: Vec<&str> = weld_host::Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        anyhow::bail!(
+            "`{wanted}` is not an outcome; the outcomes are: {}",
+            names.join(", ")
+        );
+    }
     if let Some(since) = &args.since {
         check_since(since)?;
     }
@@ -28,7 +40,7 @@ pub(super) fn show(store: &Store, args: &cli::AuditArgs) -> Result<ExitCode> {
         })
         .filter(|r| args.tool.as_deref().is_none_or(|t| r.tool == t))
         .filter(|r| args.component.as_deref().is_none_or(|c| r.component == c))
-        .filter(|r| args.outcome.as_deref().is_none_or(|o| r.outcome == o))
+        .filter(|r| outcome.is_none_or(|o| r.outcome == o))
         .filter(|r| args.since.as_deref().is_none_or(|s| r.time.as_str() >= s))
         .collect();
     if unreadable > 0 {

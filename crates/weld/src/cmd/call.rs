@@ -33,6 +33,9 @@ pub(super) async fn call(host: &Host, args: &cli::CallArgs) -> Result<ExitCode> 
             );
         }
         let known: Vec<&str> = catalog.tools().iter().map(|t| t.name.as_str()).collect();
+        if let Some(near) = nearest(&args.tool, &known) {
+            bail!("no tool named `{}`; did you mean `{near}`?", args.tool);
+        }
         bail!(
             "no tool named `{}` (known: {})",
             args.tool,
@@ -80,4 +83,58 @@ fn as_client_sees(output: &ToolOutput) -> Value {
         result["structuredContent"] = Value::Object(structured.clone());
     }
     result
+}
+
+/// The known name closest to `wanted` (by edit distance, ignoring `-`/`_`
+/// and case), if it is close enough to be a slip of the keyboard.
+fn nearest<'a>(wanted: &str, known: &[&'a str]) -> Option<&'a str> {
+    let norm = |s: &str| -> Vec<char> {
+        s.chars()
+            .map(|c| {
+                if c == '-' {
+                    '_'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect()
+    };
+    let want = norm(wanted);
+    known
+        .iter()
+        .map(|k| (distance(&want, &norm(k)), *k))
+        .filter(|(d, _)| *d <= 2.max(want.len() / 5))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance.
+fn distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_slip_of_the_keyboard_is_matched_and_a_stranger_is_not() {
+        let known = ["text_word-count", "text_reverse", "shapes_area"];
+        assert_eq!(
+            super::nearest("text_word_count", &known),
+            Some("text_word-count")
+        );
+        assert_eq!(super::nearest("text_revrese", &known), Some("text_reverse"));
+        assert_eq!(super::nearest("fetch", &known), None);
+    }
 }

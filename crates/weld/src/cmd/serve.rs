@@ -29,7 +29,11 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
     );
     let store = host.store();
     let catalog = build_catalog(&host)?;
-    tracing::info!(tools = catalog.tools().len(), "tools loaded");
+    tracing::info!(
+        state = %store.root().display(),
+        tools = catalog.tools().len(),
+        "serving the state directory (a client that drops WELD_STATE_DIR gets the default one: pass --state-dir in its arguments)"
+    );
     let registry = Arc::new(Registry::new(catalog));
     let audit = open_audit(store, args.audit_failure.into())?;
     let mut server = WeldServer::new(Arc::clone(&registry), audit.clone());

@@ -529,3 +529,22 @@ async fn serve_exits_when_stdin_closes_even_with_a_call_stuck_in_the_kernel() {
         .expect("wait");
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn a_mistyped_outcome_or_tool_name_is_an_error_that_helps() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let audit = dirs.run(&["audit", "--outcome", "error"]).await;
+    assert!(
+        !audit.status.success(),
+        "an unknown outcome matched nothing silently"
+    );
+    let said = String::from_utf8_lossy(&audit.stderr);
+    assert!(said.contains("`error` is not an outcome"), "{said}");
+    assert!(said.contains("tool_error"), "{said}");
+
+    let call = dirs.run(&["call", "hostile-echo", "{}"]).await;
+    assert!(!call.status.success());
+    let said = String::from_utf8_lossy(&call.stderr);
+    assert!(said.contains("did you mean `hostile_echo`?"), "{said}");
+}
