@@ -531,6 +531,9 @@ pub enum InstallRefusal {
     /// A temporary directory could not be made.
     #[error("could not create a download directory in the state directory")]
     Io(#[source] std::io::Error),
+    /// Describing the component panicked.
+    #[error("internal error while describing the component: {0}")]
+    Internal(String),
 }
 
 impl Installer {
@@ -567,13 +570,19 @@ impl Installer {
             .await?;
         let name = name.map_or_else(|| fetched.default_name.clone(), str::to_string);
         weld_store::validate_name(&name).map_err(|e| InstallRefusal::Source(e.to_string()))?;
-        let inspection = self
-            .host
-            .runtime()
-            .inspect(&fetched.bytes)
-            .map_err(crate::install::InstallError::Runtime)?;
+        // Hashing and describing a component of tens of MiB is CPU work: off
+        // the async workers that serve every other client.
+        let runtime = std::sync::Arc::clone(self.host.runtime());
+        let (fetched, digest, inspection) = tokio::task::spawn_blocking(move || {
+            let inspection = runtime.inspect(&fetched.bytes);
+            let digest = Digest::of(&fetched.bytes).to_string();
+            (fetched, digest, inspection)
+        })
+        .await
+        .map_err(|e| InstallRefusal::Internal(e.to_string()))?;
+        let inspection = inspection.map_err(crate::install::InstallError::Runtime)?;
         Ok(Preview {
-            digest: Digest::of(&fetched.bytes).to_string(),
+            digest,
             imports: inspection.imports,
             functions: inspection
                 .functions
