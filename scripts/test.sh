@@ -3,7 +3,8 @@
 # components built from source, the rmcp client over real pipes and
 # sockets), then the official Python MCP SDK against the built binary.
 # Installs what it needs (the wasm32-wasip2 target, cargo-nextest if absent,
-# Debian's docker-registry, htpasswd and openssl for the distribution tests,
+# Debian's docker-registry, htpasswd, openssl and skopeo for the distribution
+# tests,
 # a Python venv under target/). Safe to re-run; only changed parts rebuild.
 set -euo pipefail
 
@@ -24,6 +25,7 @@ missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 if ((${#missing[@]})); then
   step "installing ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo); fi

@@ -923,3 +923,55 @@ async fn an_https_tool_installs_with_a_trusted_signature_beside_it_or_the_digest
     .await;
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[tokio::test]
+async fn an_artifact_another_registry_client_copied_installs_and_is_the_same_digest() {
+    // skopeo (containers/image) reads weld's artifact and writes it again
+    // into another repository, its own way; weld pulls what skopeo wrote.
+    let world = World::new().await;
+    let source = world.oci("tools/text:1");
+    world
+        .publish(&component("text"), &source, Some("publisher"), "simple")
+        .await;
+    let addr = world.registry.addr();
+    let copied = tokio::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            &format!("docker://{addr}/tools/text:1"),
+            &format!("docker://{addr}/tools/copied:1"),
+        ])
+        .output()
+        .await
+        .expect("skopeo (apt-get install skopeo)");
+    assert!(copied.status.success(), "skopeo: {}", stderr(&copied));
+    let original = world.registry.digest("tools/text", "1").await;
+    assert_eq!(world.registry.digest("tools/copied", "1").await, original);
+    // The signature stayed with the original repository: the copy is
+    // refused until it is signed where it now is.
+    let reference = world.oci("tools/copied:1");
+    let before = (world.index(), world.blobs());
+    refused(
+        &world,
+        &world.add(&[&reference]).await,
+        "holds no signature",
+        &before,
+    );
+    let key = format!("{}.key", world.key("publisher"));
+    weld_ok(&world.dirs, &["sign", &reference, "--key", &key]).await;
+    let output = world.add(&[&reference]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("signed by key sha256:"),
+        "{}",
+        stdout(&output)
+    );
+    // The lock names the manifest skopeo wrote: the digest weld published.
+    let lock = std::fs::read_to_string(world.config_dir().join("weld.lock")).expect("lock");
+    assert!(
+        lock.contains(&format!("manifest = \"{original}\"")),
+        "{lock}"
+    );
+}
