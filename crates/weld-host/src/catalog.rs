@@ -105,6 +105,20 @@ pub struct ComponentEntry {
     pub loaded: Arc<LoadedComponent>,
     /// What its policy grants (or the deny-all default).
     pub policy: Enforcement,
+    /// The file it was given as (`--component`), or `None` for an installed
+    /// component.
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// A file given with `--component` whose tools are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedFile {
+    /// The component's name (its tools' prefix).
+    pub component: String,
+    /// Its digest (`sha256:…`).
+    pub digest: String,
+    /// The file.
+    pub file: std::path::PathBuf,
 }
 
 /// One servable tool.
@@ -218,6 +232,9 @@ pub struct Catalog {
     listed: Vec<ToolSpec>,
     skipped: Vec<Skipped>,
     disabled: Vec<Disabled>,
+    files: Vec<ServedFile>,
+    /// (component, what its policy grants but cannot be passed).
+    unset_env: Vec<(String, crate::enforce::UnsetEnv)>,
 }
 
 impl Catalog {
@@ -255,6 +272,8 @@ impl Catalog {
     pub fn build(components: Vec<ComponentEntry>) -> Self {
         let mut by_name = HashMap::new();
         let mut skipped = Vec::new();
+        let mut files = Vec::new();
+        let mut unset_env = Vec::new();
         let mut listing_bytes = 0u64;
         for component in components {
             let functions = component.loaded.functions();
@@ -306,6 +325,20 @@ impl Catalog {
                 continue;
             }
             listing_bytes += bytes;
+            unset_env.extend(
+                component
+                    .policy
+                    .unset_env
+                    .iter()
+                    .map(|unset| (component.name.clone(), unset.clone())),
+            );
+            if let Some(file) = &component.file {
+                files.push(ServedFile {
+                    component: component.name.clone(),
+                    digest: component.digest.clone(),
+                    file: file.clone(),
+                });
+            }
             let share = component.loaded.share(component.policy.limits.memory);
             if share.calls == 0 {
                 tracing::warn!(
@@ -347,7 +380,21 @@ impl Catalog {
             listed,
             skipped,
             disabled: Vec::new(),
+            files,
+            unset_env,
         }
+    }
+
+    /// Variables served components' policies grant that have no value to
+    /// pass, by component.
+    pub fn unset_env(&self) -> &[(String, crate::enforce::UnsetEnv)] {
+        &self.unset_env
+    }
+
+    /// The files given with `--component` whose tools are served (those
+    /// that are not are in [`Catalog::disabled`]).
+    pub fn served_files(&self) -> &[ServedFile] {
+        &self.files
     }
 
     /// This catalog, recording `disabled` components as not served.
@@ -644,20 +691,20 @@ fn generated_description(
 }
 
 /// The live set of tools. Readers take a snapshot; a reload replaces it and
-/// tells whoever [subscribed](Registry::changes).
-pub struct Registry {
+/// tells whoever [subscribed](LiveCatalog::changes).
+pub struct LiveCatalog {
     current: RwLock<Arc<Catalog>>,
     generation: tokio::sync::watch::Sender<u64>,
 }
 
-impl Default for Registry {
+impl Default for LiveCatalog {
     fn default() -> Self {
         Self::new(Catalog::default())
     }
 }
 
-impl Registry {
-    /// A registry serving `catalog` until the first [`Registry::replace`].
+impl LiveCatalog {
+    /// A live serving `catalog` until the first [`LiveCatalog::replace`].
     pub fn new(catalog: Catalog) -> Self {
         Self {
             current: RwLock::new(Arc::new(catalog)),
@@ -672,7 +719,7 @@ impl Registry {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Replaces the set of tools and wakes every [`Registry::changes`]
+    /// Replaces the set of tools and wakes every [`LiveCatalog::changes`]
     /// receiver.
     pub fn replace(&self, mut catalog: Catalog) {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
@@ -682,7 +729,7 @@ impl Registry {
         self.generation.send_modify(|g| *g += 1);
     }
 
-    /// A receiver that sees every later [`Registry::replace`].
+    /// A receiver that sees every later [`LiveCatalog::replace`].
     pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.generation.subscribe()
     }
@@ -878,13 +925,13 @@ mod tests {
 
     #[tokio::test]
     async fn replacing_the_catalog_wakes_subscribers() {
-        let registry = super::Registry::default();
-        let mut changes = registry.changes();
-        registry.replace(super::Catalog::default());
+        let live = super::LiveCatalog::default();
+        let mut changes = live.changes();
+        live.replace(super::Catalog::default());
         tokio::time::timeout(std::time::Duration::from_secs(5), changes.changed())
             .await
             .expect("woken")
-            .expect("registry alive");
+            .expect("catalog alive");
     }
 
     #[test]

@@ -46,6 +46,33 @@ pub enum EnforceError {
     Sandbox(#[from] weld_runtime::SandboxError),
 }
 
+/// A variable a policy grants that has no value to pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsetEnv {
+    /// The variable.
+    pub key: String,
+    /// From weld's secret store (`from: secret`), not its environment.
+    pub secret: bool,
+}
+
+impl std::fmt::Display for UnsetEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.secret {
+            write!(
+                f,
+                "secret {} is granted but not in weld's secret store (`weld secret set`); the tool will not see it",
+                self.key
+            )
+        } else {
+            write!(
+                f,
+                "variable {} is granted but not set in weld's environment; the tool will not see it",
+                self.key
+            )
+        }
+    }
+}
+
 /// What a component's policy compiles to: the sandbox and limits every call
 /// of its tools runs under.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +85,10 @@ pub struct Enforcement {
     pub limits: CallLimits,
     /// Largest result, in bytes of its JSON text.
     pub output: Option<u64>,
+    /// Variables the policy grants that have no value to pass: the tool
+    /// runs without them. Said where a person looks (`weld serve`'s start,
+    /// `weld call`, `weld list`), not on every command that loads policies.
+    pub unset_env: Vec<UnsetEnv>,
     /// Calls of the component's tools that may run at once, and whether
     /// more wait or are refused.
     pub concurrency: Option<weld_policy::Concurrency>,
@@ -129,28 +160,19 @@ pub fn compile(
     for view in file_views(&grant.storage)? {
         sandbox.file_view(view);
     }
+    let mut unset_env = Vec::new();
     for rule in &grant.env {
         let key = rule.key().as_str();
-        match rule.from() {
-            EnvSource::Host => match env(key) {
-                Some(value) => {
-                    sandbox.env(key, value);
-                }
-                None => tracing::warn!(
-                    key,
-                    "the policy grants an environment variable that is not set; the tool will not see it"
-                ),
-            },
-            EnvSource::Secret => match secret(key) {
-                Some(value) => {
-                    sandbox.env(key, value);
-                }
-                None => tracing::warn!(
-                    key,
-                    "the policy grants a secret that is not in weld's secret store \
-                     (`weld secret set`); the tool will not see it"
-                ),
-            },
+        let secret_rule = matches!(rule.from(), EnvSource::Secret);
+        let value = if secret_rule { secret(key) } else { env(key) };
+        match value {
+            Some(value) => {
+                sandbox.env(key, value);
+            }
+            None => unset_env.push(UnsetEnv {
+                key: key.to_string(),
+                secret: secret_rule,
+            }),
         }
     }
     let mut limits = defaults;
@@ -168,6 +190,7 @@ pub fn compile(
         limits,
         output: Some(grant.limits.output.map_or(DEFAULT_OUTPUT, |o| o.0)),
         concurrency: grant.limits.concurrency,
+        unset_env,
     })
 }
 

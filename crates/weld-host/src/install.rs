@@ -188,6 +188,7 @@ pub fn install(host: &Host, request: Request<'_>) -> Result<Installed, InstallEr
         docs: file.docs,
         loaded: Arc::new(loaded),
         policy: Enforcement::deny_all(CallLimits::default()),
+        file: None,
     }]);
     Ok(Installed {
         name: file.name,

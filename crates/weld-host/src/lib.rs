@@ -51,7 +51,7 @@ use weld_runtime::{CallLimits, Runtime};
 use weld_store::Store;
 
 pub use audit::{Audit, AuditError, AuditFailure, AuditRecord};
-pub use catalog::{Catalog, ComponentEntry, Disabled, Registry, ToolEntry, ToolSpec, tool_name};
+pub use catalog::{Catalog, ComponentEntry, Disabled, LiveCatalog, ToolEntry, ToolSpec, tool_name};
 pub use invoke::{Invoked, JsonObject, ToolOutput, invoke};
 pub use load::{Compiling, LoadError, Loaded};
 pub use outcome::Outcome;
@@ -145,11 +145,11 @@ impl Host {
         }
     }
 
-    /// Watches the state (and the files) and swaps `registry`'s catalog
+    /// Watches the state (and the files) and swaps `live`'s catalog
     /// when they change, until `shutdown`.
     pub async fn watch(
         self,
-        registry: Arc<Registry>,
+        live: Arc<LiveCatalog>,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
         load::watch_state(
@@ -157,7 +157,7 @@ impl Host {
             self.runtime,
             self.files,
             self.limits,
-            registry,
+            live,
             shutdown,
         )
         .await;

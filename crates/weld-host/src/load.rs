@@ -271,6 +271,7 @@ pub fn load_all(
                 docs: installed.docs.clone(),
                 loaded: Arc::new(loaded),
                 policy,
+                file: None,
             }),
             Err(LoadError::Store(error @ StoreError::CorruptIndex { .. })) => {
                 return Err(LoadError::Store(error));
@@ -378,6 +379,7 @@ fn load_file(
         // Only a person grants: a component given on the command line runs
         // deny-all, whatever lies next to it.
         policy: Enforcement::deny_all(limits),
+        file: Some(path.to_path_buf()),
     }))
 }
 
@@ -492,7 +494,7 @@ pub async fn watch_state(
     runtime: Arc<Runtime>,
     extra: Vec<PathBuf>,
     limits: CallLimits,
-    registry: Arc<crate::Registry>,
+    live: Arc<crate::LiveCatalog>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     // A policy or secret change renames a file into `policies/` or
@@ -584,6 +586,6 @@ pub async fn watch_state(
             tools = catalog.tools().len(),
             "state changed; tools reloaded"
         );
-        registry.replace(catalog);
+        live.replace(catalog);
     }
 }

@@ -191,7 +191,35 @@ impl Lock {
             }
         }
         write_atomically(path, lock.to_toml().as_bytes())?;
+        remove_stale_policies(&policies, &lock);
         Ok(lock)
+    }
+}
+
+/// Removes the approved policies of tools the lock no longer names with a
+/// policy (removed, or their policy taken away), so `policies/` says what
+/// the lock says. Only files weld writes there (`NAME.yaml`, NAME a valid
+/// component name) are touched; after the lock is written, so a crash
+/// leaves at most an unused file, never a lock whose policy is missing.
+fn remove_stale_policies(policies: &Path, lock: &Lock) {
+    let Ok(entries) = std::fs::read_dir(policies) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".yaml")) else {
+            continue;
+        };
+        let locked = lock
+            .tools
+            .iter()
+            .any(|t| t.name == name && t.policy.is_some());
+        if locked || weld_store::validate_name(name).is_err() {
+            continue;
+        }
+        if let Err(error) = std::fs::remove_file(entry.path()) {
+            tracing::warn!(path = %entry.path().display(), %error, "could not remove a policy the lock no longer names");
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use weld_host::enforce::Enforcement;
 use weld_host::{
-    Audit, AuditFailure, AuditRecord, Catalog, ComponentEntry, Invoked, JsonObject, Registry,
+    Audit, AuditFailure, AuditRecord, Catalog, ComponentEntry, Invoked, JsonObject, LiveCatalog,
     ToolEntry, invoke,
 };
 use weld_policy::{Concurrency, Excess};
@@ -51,6 +51,7 @@ fn fixture(policy: Enforcement) -> Fixture {
         docs: Default::default(),
         loaded: Arc::new(loaded),
         policy,
+        file: None,
     }]);
     let audit_path = dir.path().join("audit.jsonl");
     let audit = Audit::to_file(&audit_path, AuditFailure::KeepServing).expect("audit");
@@ -229,16 +230,16 @@ async fn a_component_at_its_concurrency_limit_refuses_the_next_call_when_its_pol
 
 #[tokio::test]
 async fn a_swapped_catalog_is_seen_whole_by_the_next_lookup_and_wakes_watchers() {
-    let registry = Registry::new(Catalog::default());
-    let mut changes = registry.changes();
-    assert!(registry.snapshot().get("g_add-one").is_none());
+    let live = LiveCatalog::new(Catalog::default());
+    let mut changes = live.changes();
+    assert!(live.snapshot().get("g_add-one").is_none());
     let f = fixture(Enforcement::deny_all(limits()));
-    registry.replace(f.catalog);
+    live.replace(f.catalog);
     tokio::time::timeout(Duration::from_secs(5), changes.changed())
         .await
         .expect("woken")
-        .expect("registry alive");
-    let snapshot = registry.snapshot();
+        .expect("catalog alive");
+    let snapshot = live.snapshot();
     let names: Vec<&str> = snapshot.tools().iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["g_add-one", "g_spin"]);
 }

@@ -15,7 +15,7 @@ use tokio::io::AsyncWrite;
 
 use crate::transport::line_cap::{Chunked, Line, LineReader, PREFIX};
 use crate::transport::stdio::StdioTransport;
-use weld_host::{Audit, Catalog, Registry};
+use weld_host::{Audit, Catalog, LiveCatalog};
 
 use crate::WeldServer;
 
@@ -141,7 +141,7 @@ async fn session(input: &[u8], sizes: &[u8], cap: usize) -> String {
     let stdout = Collect::default();
     let transport = StdioTransport::new(Chunked::new(stdin, sizes.to_vec()), stdout.clone(), cap);
     let server = WeldServer::new(
-        Arc::new(Registry::new(Catalog::build(Vec::new()))),
+        Arc::new(LiveCatalog::new(Catalog::build(Vec::new()))),
         Audit::disabled(),
     );
     let run = async {

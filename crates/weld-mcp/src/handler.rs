@@ -1,4 +1,4 @@
-//! The MCP request handler over the live [`Registry`].
+//! The MCP request handler over the [`LiveCatalog`].
 //!
 //! Implemented by hand rather than with rmcp's macros because tools are not
 //! known at compile time: they come from whatever components are loaded.
@@ -14,7 +14,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 use weld_host::Invoked;
 use weld_host::audit::Audit;
-use weld_host::catalog::Registry;
+use weld_host::catalog::LiveCatalog;
 
 use crate::builtin::Management;
 use crate::tools::{mcp_result, mcp_tool};
@@ -37,17 +37,17 @@ impl Default for ServerOptions {
 /// The MCP server: cheap to clone (the HTTP transport makes one per request).
 #[derive(Clone)]
 pub struct WeldServer {
-    registry: Arc<Registry>,
+    live: Arc<LiveCatalog>,
     audit: Audit,
     /// The built-in `weld_*` tools; `None` when turned off.
     management: Option<Arc<Management>>,
 }
 
 impl WeldServer {
-    /// A server of the registry's tools only (no built-in tools).
-    pub fn new(registry: Arc<Registry>, audit: Audit) -> Self {
+    /// A server of the live catalog's tools only (no built-in tools).
+    pub fn new(live: Arc<LiveCatalog>, audit: Audit) -> Self {
         Self {
-            registry,
+            live,
             audit,
             management: None,
         }
@@ -60,8 +60,8 @@ impl WeldServer {
     }
 
     /// The live catalog this server serves.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
+    pub fn live(&self) -> &Arc<LiveCatalog> {
+        &self.live
     }
 }
 
@@ -120,7 +120,7 @@ impl ServerHandler for WeldServer {
         Ok(ListToolsResult::with_all_items(
             builtin
                 .cloned()
-                .chain(self.registry.snapshot().tools().iter().map(mcp_tool))
+                .chain(self.live.snapshot().tools().iter().map(mcp_tool))
                 .collect(),
         ))
     }
@@ -131,12 +131,7 @@ impl ServerHandler for WeldServer {
             .flat_map(|m| m.tools().iter())
             .find(|t| t.name == name)
             .cloned()
-            .or_else(|| {
-                self.registry
-                    .snapshot()
-                    .get(name)
-                    .map(|e| mcp_tool(&e.tool))
-            })
+            .or_else(|| self.live.snapshot().get(name).map(|e| mcp_tool(&e.tool)))
     }
 
     fn accepted_subscription_filter(
@@ -152,7 +147,7 @@ impl ServerHandler for WeldServer {
 
     /// 2026-07-28 clients learn of tool changes through `subscriptions/listen`.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
-        let mut changes = self.registry.changes();
+        let mut changes = self.live.changes();
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
@@ -212,18 +207,12 @@ impl ServerHandler for WeldServer {
         }
         if let Some(management) = &self.management
             && let Some(response) = management
-                .call(
-                    &request,
-                    &context,
-                    &self.registry,
-                    &self.audit,
-                    client.clone(),
-                )
+                .call(&request, &context, &self.live, &self.audit, client.clone())
                 .await
         {
             return response;
         }
-        let catalog = self.registry.snapshot();
+        let catalog = self.live.snapshot();
         let Some(entry) = catalog.get(&request.name) else {
             return Err(McpError::invalid_params(
                 format!("unknown tool `{}` (see tools/list)", request.name),

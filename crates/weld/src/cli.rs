@@ -61,31 +61,53 @@ pub struct RegistryArgs {
 /// Where weld keeps its state and cache.
 #[derive(Debug, Args)]
 pub struct Dirs {
-    /// State directory (installed components). Default: $XDG_STATE_HOME/weld,
-    /// else ~/.local/state/weld.
-    #[arg(long, global = true, env = "WELD_STATE_DIR", value_name = "DIR")]
+    /// State directory (installed components). Default: $WELD_STATE_DIR,
+    /// else $XDG_STATE_HOME/weld, else ~/.local/state/weld.
+    #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Cache directory (compiled components; safe to delete). Default:
-    /// $XDG_CACHE_HOME/weld, else ~/.cache/weld.
-    #[arg(long, global = true, env = "WELD_CACHE_DIR", value_name = "DIR")]
+    /// $WELD_CACHE_DIR, else $XDG_CACHE_HOME/weld, else ~/.cache/weld.
+    #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// The directory `fs://./` storage URIs are resolved against when they
     /// are granted (once: what they resolved to is stored with the policy).
     /// `weld grant`, `weld policy set` and `weld add` default to the current
     /// directory; `weld serve` has none unless given, and then refuses
-    /// relative URIs a model asks for.
-    #[arg(long, global = true, env = "WELD_BASE_DIR", value_name = "DIR")]
+    /// relative URIs a model asks for. Also $WELD_BASE_DIR.
+    #[arg(long, global = true, value_name = "DIR")]
     pub base_dir: Option<PathBuf>,
     /// The configuration file: registries, download limits, and whose
     /// signatures to trust for which sources (docs/trust.md). Default:
-    /// $XDG_CONFIG_HOME/weld/weld.toml, else ~/.config/weld/weld.toml.
-    #[arg(long, global = true, env = "WELD_CONFIG", value_name = "FILE")]
+    /// $WELD_CONFIG, else $XDG_CONFIG_HOME/weld/weld.toml, else
+    /// ~/.config/weld/weld.toml.
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The lock file `weld add`, `update`, `remove` and `sync` keep, and
-    /// `weld sync` installs from. Default: weld.lock beside the
-    /// configuration file.
-    #[arg(long, global = true, env = "WELD_LOCK", value_name = "FILE")]
+    /// `weld sync` installs from. Default: $WELD_LOCK, else weld.lock
+    /// beside the configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
     pub lock: Option<PathBuf>,
+}
+
+impl Dirs {
+    /// Fills what the flags left unset from the `WELD_*` variables.
+    ///
+    /// Not clap's `env =`: clap counts a value from the environment as
+    /// given, and then prints `--state-dir <DIR>` in every usage line as
+    /// if it were required.
+    pub fn with_environment(mut self) -> Self {
+        fn var(name: &str) -> Option<PathBuf> {
+            std::env::var_os(name)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+        }
+        self.state_dir = self.state_dir.or_else(|| var("WELD_STATE_DIR"));
+        self.cache_dir = self.cache_dir.or_else(|| var("WELD_CACHE_DIR"));
+        self.base_dir = self.base_dir.or_else(|| var("WELD_BASE_DIR"));
+        self.config = self.config.or_else(|| var("WELD_CONFIG"));
+        self.lock = self.lock.or_else(|| var("WELD_LOCK"));
+        self
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,11 +211,16 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct Limits {
-    /// Memory limit per call, in MiB (all linear memories together).
+    /// Memory limit per call, in MiB (all linear memories together), for
+    /// tools whose policy sets none: a policy's `limits.memory` is a
+    /// person's decision for that tool and replaces it, higher or lower
+    /// (--memory-budget-mib still bounds all calls together).
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     pub memory_mib: u64,
-    /// Wall-clock limit per call, in seconds (at most 86400, a day). A call
-    /// that must wait for capacity waits at most as long, then fails.
+    /// Wall-clock limit per call, in seconds (at most 86400, a day), for
+    /// tools whose policy sets none: a policy's `limits.timeout` replaces
+    /// it for that tool, higher or lower. A call that must wait for
+    /// capacity waits at most as long, then fails.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub timeout: f64,
     /// Memory all running calls may reserve together, in MiB: each call

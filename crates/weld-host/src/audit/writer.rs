@@ -3,9 +3,9 @@
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::record::{AuditRecord, timestamp};
 use super::{AuditFailure, Message, PERIOD, Shared, WARN_EVERY};
@@ -48,23 +48,45 @@ impl<W: Write> Writer<W> {
         }
     }
 
+    /// Collects records for up to [`PERIOD`] after the first one arrives,
+    /// then writes them in one write. A flush ends the window at once, so a
+    /// one-shot command does not wait out the period before it may exit.
+    /// Idle, it still wakes every period, to retry what a failed write left
+    /// (a `records_lost` record, a partial line).
     pub(super) fn run(&mut self, rx: &Receiver<Message>) {
         loop {
-            std::thread::sleep(PERIOD);
             let mut records = Vec::new();
             let mut acks = Vec::new();
             let mut disconnected = false;
-            loop {
-                match rx.try_recv() {
-                    Ok(Message::Record(record)) => records.push(record.to_record()),
-                    Ok(Message::Builtin(record)) => records.push(record.to_record()),
-                    Ok(Message::Flush(ack)) => acks.push(ack),
-                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                        disconnected = true;
-                        break;
-                    }
+            let mut next = match rx.recv_timeout(PERIOD) {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    disconnected = true;
+                    None
                 }
+            };
+            let window = Instant::now() + PERIOD;
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Record(record) => records.push(record.to_record()),
+                    Message::Builtin(record) => records.push(record.to_record()),
+                    Message::Flush(ack) => acks.push(ack),
+                }
+                // After a flush, only what is queued already.
+                let wait = if acks.is_empty() {
+                    window.saturating_duration_since(Instant::now())
+                } else {
+                    Duration::ZERO
+                };
+                next = match rx.recv_timeout(wait) {
+                    Ok(message) => Some(message),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        disconnected = true;
+                        None
+                    }
+                };
             }
             self.drain(&records);
             for ack in acks {

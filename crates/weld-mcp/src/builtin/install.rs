@@ -7,6 +7,8 @@
 //! a grant. It installs deny-all: a policy the artifact proposes is shown,
 //! never applied here.
 
+use std::sync::Arc;
+
 use rmcp::RoleServer;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ElicitRequestParams, ElicitResult,
@@ -21,7 +23,7 @@ use weld_host::outcome::Outcome;
 use super::approvals::{
     APPROVAL_TIMEOUT, APPROVE_KEY, ask_for_input, can_elicit, elicit_params, is_modern,
 };
-use super::{Management, failed, structured};
+use super::{MAX_FETCHING, Management, failed, structured};
 
 impl Management {
     pub(super) async fn install(
@@ -53,7 +55,17 @@ impl Management {
         };
         // Fetched and proven before anyone is asked: a person approves a
         // verified publisher's exact bytes, never an unchecked source.
-        let preview = match installer.preview(source, name).await {
+        let Ok(fetching) = Arc::clone(&self.fetching).try_acquire_owned() else {
+            let text = format!(
+                "Not installed: {MAX_FETCHING} install requests are being fetched already; ask \
+                 again when they have finished. Nothing was written."
+            );
+            return failed(record, Outcome::Refused, text).into();
+        };
+        let preview = installer.preview(source, name).await;
+        // Held only while fetching: a person may take minutes to answer.
+        drop(fetching);
+        let preview = match preview {
             Ok(preview) => preview,
             Err(error) => {
                 let text = format!(

@@ -43,7 +43,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
 use serde_json::Value;
 use weld_host::audit::{Audit, BuiltinRecord};
-use weld_host::catalog::Registry;
+use weld_host::catalog::LiveCatalog;
 use weld_host::distribution::Installer;
 use weld_host::outcome::Outcome;
 use weld_host::policy_admin::{Policies, PolicyChange};
@@ -172,7 +172,14 @@ pub struct Management {
     installer: Option<Arc<Installer>>,
     /// Why there is no installer, for the refusal.
     installer_unavailable: Option<String>,
+    /// Install requests being fetched and verified: each may hold a
+    /// component of up to the download cap in memory and a registry
+    /// connection, so a model asking in a loop is refused beyond these.
+    fetching: Arc<tokio::sync::Semaphore>,
 }
+
+/// Install requests fetched at once, across all clients.
+pub(crate) const MAX_FETCHING: usize = 2;
 
 impl Management {
     /// # Errors
@@ -186,6 +193,7 @@ impl Management {
             approvals: Approvals::new()?,
             installer: None,
             installer_unavailable: None,
+            fetching: Arc::new(tokio::sync::Semaphore::new(MAX_FETCHING)),
         })
     }
 
@@ -210,7 +218,7 @@ impl Management {
         &self,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-        registry: &Registry,
+        live: &LiveCatalog,
         audit: &Audit,
         client: Option<String>,
     ) -> Option<Result<CallToolResponse, McpError>> {
@@ -228,7 +236,7 @@ impl Management {
         };
         record.args_bytes = weld_host::audit::args_bytes(request.arguments.as_ref());
         let response = match builtin.op {
-            Op::List => self.list(registry, &mut record).await.into(),
+            Op::List => self.list(live, &mut record).await.into(),
             Op::Show => self.show(request, &mut record).await.into(),
             Op::Grant => self.grant(request, context, &mut record).await,
             Op::Install => self.install(request, context, &mut record).await,

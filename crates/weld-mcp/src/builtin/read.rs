@@ -4,7 +4,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use weld_host::audit::BuiltinRecord;
-use weld_host::catalog::Registry;
+use weld_host::catalog::LiveCatalog;
 use weld_host::outcome::Outcome;
 use weld_host::policy_admin::ManageError;
 
@@ -14,10 +14,10 @@ use super::{Management, failed, structured};
 impl Management {
     pub(super) async fn list(
         &self,
-        registry: &Registry,
+        live: &LiveCatalog,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
-        let catalog = registry.snapshot();
+        let catalog = live.snapshot();
         let listed = self
             .blocking(
                 |p| -> Result<Vec<(String, String, String, bool)>, ManageError> {
@@ -41,18 +41,20 @@ impl Management {
             Ok(Err(error)) => return failed(record, Outcome::Refused, error.to_string()),
             Err(error) => return failed(record, Outcome::Refused, error),
         };
+        // By the tool's component, not its name's prefix: `a_b_f` may be
+        // component `a_b`'s tool `f` or component `a`'s tool `b_f`.
+        let tools_of = |component: &str| -> Vec<&str> {
+            catalog
+                .tools()
+                .iter()
+                .map(|t| t.name.as_str())
+                .filter(|t| catalog.get(t).is_some_and(|e| e.component == component))
+                .collect()
+        };
         let components: Vec<Value> = listed
             .into_iter()
             .map(|(name, digest, source, has_policy)| {
-                let tools: Vec<&str> = catalog
-                    .tools()
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .filter(|t| {
-                        t.strip_prefix(name.as_str())
-                            .is_some_and(|rest| rest.starts_with('_'))
-                    })
-                    .collect();
+                let tools = tools_of(&name);
                 let mut out = json!({"name": name, "digest": digest, "source": source, "tools": tools, "has_policy": has_policy});
                 if let Some(disabled) = catalog
                     .disabled()
@@ -63,7 +65,18 @@ impl Management {
                 }
                 out
             })
-            // Files given with --component that could not be served.
+            // Files given with --component: served…
+            .chain(catalog.served_files().iter().map(|served| {
+                let tools = tools_of(&served.component);
+                json!({
+                    "name": served.component,
+                    "digest": served.digest,
+                    "source": format!("file {} (--component)", served.file.display()),
+                    "tools": tools,
+                    "has_policy": false,
+                })
+            }))
+            // …and not.
             .chain(catalog.disabled().iter().filter_map(|d| {
                 let file = d.file.as_ref()?;
                 Some(json!({

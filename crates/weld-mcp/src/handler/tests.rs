@@ -11,7 +11,7 @@ use std::time::Duration;
 use rmcp::ServiceExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
-use weld_host::{Audit, Catalog, Registry};
+use weld_host::{Audit, Catalog, LiveCatalog};
 
 use super::WeldServer;
 use crate::transport::stdio::StdioTransport;
@@ -85,7 +85,7 @@ impl Client {
         let transport = StdioTransport::new(server_in, server_out, 1 << 20);
         let started = transport.started();
         let server = WeldServer::new(
-            Arc::new(Registry::new(Catalog::build(Vec::new()))),
+            Arc::new(LiveCatalog::new(Catalog::build(Vec::new()))),
             Audit::disabled(),
         );
         tokio::spawn(async move {

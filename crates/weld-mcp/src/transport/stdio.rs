@@ -57,7 +57,7 @@ pub async fn serve_stdio(
     options: &ServerOptions,
     shutdown: CancellationToken,
 ) -> Result<(), TransportError> {
-    let registry = Arc::clone(server.registry());
+    let live = Arc::clone(server.live());
     let (read, write) = rmcp::transport::io::stdio_pipes();
     let transport = StdioTransport::new(read, write, options.max_request_bytes);
     let started = transport.started();
@@ -80,7 +80,7 @@ pub async fn serve_stdio(
     // `WeldServer::listen`).
     if running.peer().peer_info().is_some() {
         let peer = running.peer().clone();
-        let mut changes = registry.changes();
+        let mut changes = live.changes();
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {
                 if let Err(error) = peer.notify_tool_list_changed().await {

@@ -27,6 +27,9 @@ struct Listed<'a> {
     imports: Vec<String>,
     /// Why none of its tools is served, when it is disabled.
     error: Option<&'a str>,
+    /// Granted variables and secrets with no value to pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 /// A function that is not offered as a tool, and why.
@@ -85,6 +88,12 @@ pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
                 .iter()
                 .find(|d| &d.component == name)
                 .map(|d| d.reason.as_str()),
+            warnings: catalog
+                .unset_env()
+                .iter()
+                .filter(|(component, _)| component == name)
+                .map(|(_, unset)| unset.to_string())
+                .collect(),
         })
         .collect();
     if as_json {
@@ -111,6 +120,9 @@ pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
                 one_line(error)
             );
         }
+        for warning in &component.warnings {
+            outln!("  warning: {warning}");
+        }
         print_tool_lines(component.tools.iter().copied(), &component.not_tools)?;
         for import in &component.imports {
             outln!("  imports {import}");
@@ -132,16 +144,48 @@ pub(super) fn print_tools(catalog: &Catalog) -> Result<()> {
     print_tool_lines(catalog.tools().iter(), &not_tools)
 }
 
+/// A description's first sentence, on one line: doc comments wrap lines
+/// mid-sentence, so the first line alone would be cut there.
+fn summary(description: &str) -> String {
+    let paragraph = description
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match paragraph.find(". ") {
+        Some(end) => paragraph[..=end].to_string(),
+        None => paragraph,
+    }
+}
+
 fn print_tool_lines<'a>(
     tools: impl Iterator<Item = &'a ToolSpec>,
     not_tools: &[NotTool<'_>],
 ) -> Result<()> {
     for tool in tools {
-        let first_line = tool.description.lines().next().unwrap_or("");
-        outln!("  tool {}: {first_line}", tool.name);
+        outln!("  tool {}: {}", tool.name, summary(&tool.description));
     }
     for skipped in not_tools {
         outln!("  not a tool: {} ({})", skipped.function, skipped.reason);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn a_wrapped_description_is_summarised_by_its_whole_first_sentence() {
+        let wrapped = "Re-cases text into a naming convention. Words are split at whitespace,\n\
+                       hyphens and underscores.\n\nMore detail.";
+        assert_eq!(summary(wrapped), "Re-cases text into a naming convention.");
+        let long = "Finds every occurrence of a substring, scanning left to right without\n\
+                    overlapping matches.\n\nDetails.";
+        assert_eq!(
+            summary(long),
+            "Finds every occurrence of a substring, scanning left to right without overlapping matches."
+        );
+    }
 }

@@ -164,7 +164,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     } = cli;
     let env = Env {
         compiler: compiler(&compile)?,
-        dirs,
+        dirs: dirs.with_environment(),
         registries,
     };
     match command {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tokio_util::sync::CancellationToken;
-use weld_host::{Audit, AuditFailure, Catalog, Compiling, Host, Registry};
+use weld_host::{Audit, AuditFailure, Catalog, Compiling, Host, LiveCatalog};
 use weld_mcp::{BuiltinOptions, HttpLimits, HttpOptions, Management, ServerOptions, WeldServer};
 use weld_store::Store;
 
@@ -34,9 +34,9 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
         tools = catalog.tools().len(),
         "serving the state directory (a client that drops WELD_STATE_DIR gets the default one: pass --state-dir in its arguments)"
     );
-    let registry = Arc::new(Registry::new(catalog));
+    let live = Arc::new(LiveCatalog::new(catalog));
     let audit = open_audit(store, args.audit_failure.into())?;
-    let mut server = WeldServer::new(Arc::clone(&registry), audit.clone());
+    let mut server = WeldServer::new(Arc::clone(&live), audit.clone());
     if !args.no_builtin_tools {
         if args.allow_model_grants {
             tracing::warn!(
@@ -77,7 +77,7 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
     };
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone())?;
-    tokio::spawn(host.clone().watch(registry, shutdown.clone()));
+    tokio::spawn(host.clone().watch(live, shutdown.clone()));
     match args.http {
         None => weld_mcp::serve_stdio(server, &options, shutdown).await?,
         Some(addr) => {
@@ -120,6 +120,9 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
 /// every tool it can serve.
 pub(super) fn build_catalog(host: &Host) -> Result<Catalog> {
     let catalog = host.load(Compiling::Now)?.into_catalog();
+    for (component, unset) in catalog.unset_env() {
+        tracing::warn!(%component, "{unset}");
+    }
     for skipped in catalog.skipped() {
         if skipped.toolchain {
             tracing::debug!(

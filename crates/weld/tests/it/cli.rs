@@ -548,3 +548,94 @@ async fn a_mistyped_outcome_or_tool_name_is_an_error_that_helps() {
     let said = String::from_utf8_lossy(&call.stderr);
     assert!(said.contains("did you mean `hostile_echo`?"), "{said}");
 }
+
+#[tokio::test]
+async fn directories_from_the_environment_are_not_shown_as_required_flags() {
+    let dirs = Dirs::new();
+    // The environment sets --state-dir and --cache-dir (see `Dirs::weld`).
+    let call = dirs.run(&["call"]).await;
+    assert_eq!(call.status.code(), Some(2), "a usage error");
+    let said = String::from_utf8_lossy(&call.stderr);
+    assert!(said.contains("Usage: weld call <TOOL>"), "{said}");
+    assert!(!said.contains("--state-dir"), "{said}");
+    assert!(!said.contains("--cache-dir"), "{said}");
+    // …and are still the directories used.
+    install_hostile(&dirs).await;
+    let list = dirs.run(&["list"]).await;
+    assert!(String::from_utf8_lossy(&list.stdout).contains("hostile"));
+}
+
+#[tokio::test]
+async fn an_unset_granted_variable_is_said_by_list_and_not_warned_by_every_command() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let key = "WELD_TEST_GRANTED_BUT_UNSET";
+    let grant = dirs.run(&["grant", "hostile", "env", key]).await;
+    assert!(grant.status.success(), "{grant:?}");
+    for args in [
+        &["list"][..],
+        &["policy", "show", "hostile"][..],
+        &["audit"][..],
+    ] {
+        let out = dirs
+            .weld()
+            .args(args)
+            .env_remove(key)
+            .output()
+            .await
+            .expect("run");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains(key), "{args:?} warned: {stderr}");
+    }
+    let list = dirs
+        .weld()
+        .arg("list")
+        .env_remove(key)
+        .output()
+        .await
+        .expect("run");
+    let said = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        said.contains(&format!("warning: variable {key} is granted but not set")),
+        "{said}"
+    );
+    let call = dirs
+        .weld()
+        .args(["call", "hostile_echo", r#"{"text":"x"}"#])
+        .env_remove(key)
+        .output()
+        .await
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&call.stderr);
+    assert!(stderr.contains(key), "weld call did not say: {stderr}");
+}
+
+#[tokio::test]
+async fn a_removed_tools_approved_policy_leaves_the_lock_directory_with_it() {
+    let dirs = Dirs::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let text = dir.path().join("text.wasm");
+    std::fs::copy(component("text"), &text).expect("copy");
+    std::fs::write(text.with_extension("policy.yaml"), "version: \"1.0\"\n").expect("policy");
+    let add = dirs
+        .run(&["add", &text.display().to_string(), "--accept-policy"])
+        .await;
+    assert!(add.status.success(), "{add:?}");
+    let kept = dirs
+        .state
+        .with_file_name("config")
+        .join("weld/policies/text.yaml");
+    assert!(kept.exists(), "the approved policy is not beside the lock");
+    // A file weld did not write there is left alone.
+    let other = kept.with_file_name("README");
+    std::fs::write(&other, "mine").expect("write");
+
+    let remove = dirs.run(&["remove", "text"]).await;
+    assert!(remove.status.success(), "{remove:?}");
+    assert!(
+        !kept.exists(),
+        "a removed tool's policy stayed beside the lock"
+    );
+    assert!(other.exists());
+}

@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rmcp::model::CallToolRequestParams;
+
 use crate::common::{Dirs, component, weld_ok};
 use crate::registry::TestRegistry;
 use crate::tamper::{Rule, Tamper};
@@ -772,6 +774,68 @@ async fn a_model_install_request_is_verified_then_installed_only_when_the_person
         "{record}"
     );
     client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn install_requests_beyond_two_being_fetched_are_refused_not_queued() {
+    use crate::common::{legacy, text};
+    use crate::manage::{Answer, Person, serve_with};
+    let world = World::new().await;
+    world
+        .publish(
+            &component("text"),
+            &world.oci("tools/text:1"),
+            Some("publisher"),
+            "simple",
+        )
+        .await;
+    let manifest = world.registry.digest("tools/text", "1").await;
+    let layer = world
+        .registry
+        .layers("tools/text", &manifest)
+        .await
+        .remove(0);
+    let proxy = Tamper::start(world.registry.addr(), Rule::Stall { path: layer }).await;
+    world.configure(&proxy.addr().to_string(), "");
+    let person = Person::new(Answer::Approve);
+    let client = serve_with(&world.dirs, &[], person.clone(), legacy()).await;
+    let source = format!("oci://{}/tools/text:1", proxy.addr());
+    let params = |name: &str| {
+        let mut params = CallToolRequestParams::new("weld_request_install");
+        params.arguments = serde_json::json!({"source": source, "name": name})
+            .as_object()
+            .cloned();
+        params
+    };
+    // Two downloads stall halfway…
+    let stalled: Vec<_> = ["one", "two"]
+        .into_iter()
+        .map(|name| {
+            let peer = client.peer().clone();
+            let params = params(name);
+            tokio::spawn(async move { peer.call_tool(params).await })
+        })
+        .collect();
+    for _ in 0..400 {
+        if proxy.hits() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(proxy.hits() >= 2, "the downloads never started");
+    // …and a third request is refused at once, fetching nothing.
+    let third = client.call_tool(params("three")).await.expect("tools/call");
+    assert_eq!(third.is_error, Some(true));
+    assert!(
+        text(&third).contains("being fetched already"),
+        "{}",
+        text(&third)
+    );
+    assert_eq!(proxy.hits(), 2, "the refused request downloaded");
+    assert!(person.shown().is_empty());
+    for task in stalled {
+        task.abort();
+    }
 }
 
 #[tokio::test]

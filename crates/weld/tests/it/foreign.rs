@@ -237,6 +237,19 @@ async fn a_broken_component_file_is_listed_as_disabled_while_the_other_tools_ser
         .find(|c| c["name"] == "hostile")
         .expect("hostile listed");
     assert!(hostile.get("disabled").is_none(), "{hostile}");
+    // The file that loads is listed too, with its tools.
+    let add = components
+        .iter()
+        .find(|c| c["name"] == "add")
+        .unwrap_or_else(|| panic!("the served --component file is not listed: {components:?}"));
+    assert_eq!(add["tools"], json!(["add_add"]), "{add}");
+    assert!(add.get("disabled").is_none(), "{add}");
+    assert!(
+        add["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("--component")),
+        "{add}"
+    );
 }
 
 #[tokio::test]
