@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use rmcp::RoleServer;
 use rmcp::model::{
-    ElicitRequest, ElicitRequestParams, ElicitationSchema, InputRequest, InputRequiredResult,
-    ProtocolVersion,
+    CallToolRequestParams, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction,
+    ElicitationSchema, InputRequest, InputRequiredResult, ProtocolVersion,
 };
 use rmcp::service::RequestContext;
 use serde_json::json;
@@ -103,6 +103,75 @@ impl Approvals {
             return Err("this approval was already used");
         }
         Ok(())
+    }
+}
+
+/// What came of asking a person within the call (up to 2025-11-25).
+pub(super) enum Asked {
+    /// Their answer: approved exactly when [`approved`] says so.
+    Answer(ElicitResult),
+    /// The tool call was cancelled before they answered.
+    Cancelled,
+    /// The question could not be put or answered (why).
+    Failed(String),
+}
+
+/// Sends `elicitation/create` and waits for the person's answer, at most
+/// [`APPROVAL_TIMEOUT`], or until the call is cancelled.
+pub(super) async fn ask_now(
+    question: ElicitRequestParams,
+    context: &RequestContext<RoleServer>,
+) -> Asked {
+    tokio::select! {
+        asked = context.peer.create_elicitation_with_timeout(question, Some(APPROVAL_TIMEOUT)) => {
+            match asked {
+                Ok(answer) => Asked::Answer(answer),
+                Err(error) => Asked::Failed(error.to_string()),
+            }
+        }
+        () = context.ct.cancelled() => Asked::Cancelled,
+    }
+}
+
+/// Whether `answer` approves: accepted, with `approve` exactly `true`.
+pub(super) fn approved(answer: &ElicitResult) -> bool {
+    answer.action == ElicitationAction::Accept
+        && answer
+            .content
+            .as_ref()
+            .and_then(|c| c.get(APPROVE_KEY))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+}
+
+impl Approvals {
+    /// A 2026-07-28 retry's answer, once its `requestState` is proven to be
+    /// one this process issued for exactly `binding` and not used before.
+    /// The error says why not (`tool` is the built-in to call again).
+    pub(super) fn answer(
+        &self,
+        request: &CallToolRequestParams,
+        binding: &str,
+        tool: &str,
+    ) -> Result<ElicitResult, String> {
+        let Some(state) = &request.request_state else {
+            return Err(format!(
+                "an approval came without its requestState; call {tool} again without \
+                 inputResponses to ask the user"
+            ));
+        };
+        self.redeem(state, binding).map_err(|why| {
+            format!(
+                "{why}. Call {tool} again (without inputResponses or requestState) to ask the \
+                 user."
+            )
+        })?;
+        request
+            .input_responses
+            .as_ref()
+            .and_then(|r| r.get(APPROVE_KEY))
+            .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok())
+            .ok_or_else(|| format!("no answer to input request `{APPROVE_KEY}`."))
     }
 }
 

@@ -10,10 +10,8 @@
 use rmcp::RoleServer;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ElicitRequestParams, ElicitResult,
-    ElicitationAction,
 };
 use rmcp::service::RequestContext;
-use serde_json::Value;
 use weld_host::audit::BuiltinRecord;
 use weld_host::outcome::Outcome;
 use weld_host::policy_admin::{Changed, Direction, PolicyChange};
@@ -21,7 +19,7 @@ use weld_policy::Pin;
 
 use super::Management;
 use super::approvals::{
-    APPROVAL_TIMEOUT, APPROVE_KEY, ask_for_input, can_elicit, elicit_params, is_modern,
+    Asked, approved, ask_for_input, ask_now, can_elicit, elicit_params, is_modern,
 };
 use super::args::parse_change;
 use super::{failed, note};
@@ -95,8 +93,7 @@ impl Management {
         )
     }
 
-    /// Up to 2025-11-25: sends `elicitation/create` and waits for the
-    /// person's answer (at most [`APPROVAL_TIMEOUT`]) within this call.
+    /// Up to 2025-11-25: asks within this call.
     async fn ask_now(
         &self,
         change: PolicyChange,
@@ -105,15 +102,14 @@ impl Management {
         context: &RequestContext<RoleServer>,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
-        let asked = tokio::select! {
-            asked = context.peer.create_elicitation_with_timeout(grant_question(message), Some(APPROVAL_TIMEOUT)) => asked,
-            () = context.ct.cancelled() => {
-                return failed(record, Outcome::Declined, "the request was cancelled before the user answered".into());
-            }
-        };
-        match asked {
-            Ok(answer) => self.decide(change, resolved, &answer, record).await,
-            Err(error) => {
+        match ask_now(grant_question(message), context).await {
+            Asked::Answer(answer) => self.decide(change, resolved, &answer, record).await,
+            Asked::Cancelled => failed(
+                record,
+                Outcome::Declined,
+                "the request was cancelled before the user answered".into(),
+            ),
+            Asked::Failed(error) => {
                 let text = format!(
                     "Not granted: weld could not ask the user ({error}). To grant it, the user \
                      can run:\n\n  {}",
@@ -155,40 +151,13 @@ impl Management {
         resolved: Option<Pin>,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
-        let Some(state) = &request.request_state else {
-            return failed(
-                record,
-                Outcome::Refused,
-                "an approval came without its requestState; call weld_request_grant again \
-                 without inputResponses to ask the user"
-                    .into(),
-            );
-        };
-        if let Err(why) = self
-            .approvals
-            .redeem(state, &change.binding(resolved.as_ref()))
-        {
-            return failed(
-                record,
-                Outcome::Refused,
-                format!(
-                    "Not granted: {why}. Call weld_request_grant again (without inputResponses \
-                     or requestState) to ask the user."
-                ),
-            );
-        }
-        let answer = request
-            .input_responses
-            .as_ref()
-            .and_then(|r| r.get(APPROVE_KEY))
-            .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok());
-        match answer {
-            Some(answer) => self.decide(change, resolved, &answer, record).await,
-            None => failed(
-                record,
-                Outcome::Refused,
-                format!("Not granted: no answer to input request `{APPROVE_KEY}`."),
-            ),
+        match self.approvals.answer(
+            request,
+            &change.binding(resolved.as_ref()),
+            "weld_request_grant",
+        ) {
+            Ok(answer) => self.decide(change, resolved, &answer, record).await,
+            Err(why) => failed(record, Outcome::Refused, format!("Not granted: {why}")),
         }
     }
 
@@ -199,14 +168,7 @@ impl Management {
         answer: &ElicitResult,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
-        let approved = answer.action == ElicitationAction::Accept
-            && answer
-                .content
-                .as_ref()
-                .and_then(|c| c.get(APPROVE_KEY))
-                .and_then(Value::as_bool)
-                == Some(true);
-        if !approved {
+        if !approved(answer) {
             return failed(
                 record,
                 Outcome::Declined,

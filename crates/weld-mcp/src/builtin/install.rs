@@ -12,7 +12,6 @@ use std::sync::Arc;
 use rmcp::RoleServer;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ElicitRequestParams, ElicitResult,
-    ElicitationAction,
 };
 use rmcp::service::RequestContext;
 use serde_json::{Value, json};
@@ -21,7 +20,7 @@ use weld_host::distribution::Preview;
 use weld_host::outcome::Outcome;
 
 use super::approvals::{
-    APPROVAL_TIMEOUT, APPROVE_KEY, ask_for_input, can_elicit, elicit_params, is_modern,
+    Asked, approved, ask_for_input, ask_now, can_elicit, elicit_params, is_modern,
 };
 use super::{MAX_FETCHING, Management, failed, structured};
 
@@ -95,15 +94,15 @@ impl Management {
             let state = self.approvals.issue(&preview.binding());
             return ask_for_input(install_question(message), state).into();
         }
-        let asked = tokio::select! {
-            asked = context.peer.create_elicitation_with_timeout(install_question(message), Some(APPROVAL_TIMEOUT)) => asked,
-            () = context.ct.cancelled() => {
-                return failed(record, Outcome::Declined, "the request was cancelled before the user answered".into()).into();
-            }
-        };
-        match asked {
-            Ok(answer) => self.install_decided(preview, &answer, record).await.into(),
-            Err(error) => failed(
+        match ask_now(install_question(message), context).await {
+            Asked::Answer(answer) => self.install_decided(preview, &answer, record).await.into(),
+            Asked::Cancelled => failed(
+                record,
+                Outcome::Declined,
+                "the request was cancelled before the user answered".into(),
+            )
+            .into(),
+            Asked::Failed(error) => failed(
                 record,
                 Outcome::Refused,
                 format!(
@@ -121,39 +120,14 @@ impl Management {
         preview: Preview,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
-        let Some(state) = &request.request_state else {
-            return failed(
-                record,
-                Outcome::Refused,
-                "an approval came without its requestState; call weld_request_install again \
-                 without inputResponses to ask the user"
-                    .into(),
-            );
-        };
         // Fetched again for the retry: the approval holds only if the
         // source still proves the very bytes and signer the person saw.
-        if let Err(why) = self.approvals.redeem(state, &preview.binding()) {
-            return failed(
-                record,
-                Outcome::Refused,
-                format!(
-                    "Not installed: {why}. Call weld_request_install again (without \
-                     inputResponses or requestState) to ask the user."
-                ),
-            );
-        }
-        let answer = request
-            .input_responses
-            .as_ref()
-            .and_then(|r| r.get(APPROVE_KEY))
-            .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok());
-        match answer {
-            Some(answer) => self.install_decided(preview, &answer, record).await,
-            None => failed(
-                record,
-                Outcome::Refused,
-                format!("Not installed: no answer to input request `{APPROVE_KEY}`."),
-            ),
+        match self
+            .approvals
+            .answer(request, &preview.binding(), "weld_request_install")
+        {
+            Ok(answer) => self.install_decided(preview, &answer, record).await,
+            Err(why) => failed(record, Outcome::Refused, format!("Not installed: {why}")),
         }
     }
 
@@ -163,14 +137,7 @@ impl Management {
         answer: &ElicitResult,
         record: &mut BuiltinRecord,
     ) -> CallToolResult {
-        let approved = answer.action == ElicitationAction::Accept
-            && answer
-                .content
-                .as_ref()
-                .and_then(|c| c.get(APPROVE_KEY))
-                .and_then(Value::as_bool)
-                == Some(true);
-        if !approved {
+        if !approved(answer) {
             return failed(
                 record,
                 Outcome::Declined,
