@@ -21,6 +21,10 @@ pub enum Route {
     Answer(Vec<u8>),
     /// Pass it on, and change the body of the answer before returning it.
     Rewrite(Box<dyn FnOnce(Vec<u8>) -> Vec<u8> + Send>),
+    /// Pass it on, return the answer's head and half its body, then
+    /// nothing, with the connection held open (a download that hangs, to
+    /// kill the client mid-way or hold it busy).
+    Stall,
 }
 
 type Router = dyn Fn(&str, &str) -> Route + Send + Sync;
@@ -90,10 +94,11 @@ fn serve(
     let method = words.next().unwrap_or("").to_owned();
     let path = words.next().unwrap_or("").to_owned();
     log.lock().expect("log").push(format!("{method} {path}"));
-    let rewrite = match route(&method, &path) {
+    let (rewrite, stall) = match route(&method, &path) {
         Route::Answer(raw) => return client.write_all(&raw),
-        Route::Forward => None,
-        Route::Rewrite(change) => Some(change),
+        Route::Forward => (None, false),
+        Route::Rewrite(change) => (Some(change), false),
+        Route::Stall => (None, true),
     };
     let mut server = TcpStream::connect(upstream)?;
     server.write_all(&close_after(&text).into_bytes())?;
@@ -102,6 +107,17 @@ fn serve(
     server.read_to_end(&mut raw)?;
     if let Some(change) = rewrite {
         raw = rewrite_body(&raw, change);
+    }
+    if stall {
+        let body = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(raw.len(), |p| p + 4);
+        client.write_all(&raw[..body + (raw.len() - body) / 2])?;
+        client.flush()?;
+        loop {
+            std::thread::park();
+        }
     }
     client.write_all(&raw)
 }
