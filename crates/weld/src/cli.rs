@@ -297,6 +297,16 @@ pub struct HttpLimitArgs {
     /// to send a request head, and between requests.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub header_timeout: f64,
+    /// MCP sessions held at once, for clients that initialize over HTTP
+    /// (up to 2025-11-25; 2026-07-28 clients need none). Beyond, a new
+    /// session is refused until one ends.
+    #[arg(long, default_value_t = 256, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_sessions: u32,
+    /// Seconds an MCP session may go without a request before it is closed
+    /// (the client then gets 404 and initializes again).
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub session_idle_timeout: f64,
     /// Seconds an HTTP request body may take to arrive after its head
     /// (408 and the connection closed beyond).
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]

@@ -55,7 +55,7 @@ impl Management {
                 .into();
         }
         if !can_elicit(context) {
-            let text = self.cannot_ask(&change, &preview, context);
+            let text = self.cannot_ask(&change, &preview);
             return failed(record, Outcome::Refused, text).into();
         }
         let message = approval_message(&change, &preview);
@@ -73,21 +73,11 @@ impl Management {
 
     /// The refusal for a client that cannot ask its user: what a person can
     /// run instead.
-    fn cannot_ask(
-        &self,
-        change: &PolicyChange,
-        preview: &Changed,
-        context: &RequestContext<RoleServer>,
-    ) -> String {
+    fn cannot_ask(&self, change: &PolicyChange, preview: &Changed) -> String {
         format!(
             "Not granted: weld applies a grant only when a person approves it, and this \
-             client cannot ask its user (it did not declare MCP elicitation{}). To grant \
+             client cannot ask its user (it did not declare MCP elicitation). To grant \
              it, the user can run:\n\n  {}\n\n{}.",
-            if is_modern(context) {
-                ""
-            } else {
-                ", or it is served over stateless HTTP, where weld cannot send requests"
-            },
             self.command(change),
             change.meaning(preview.resolved.as_ref())
         )

@@ -22,6 +22,8 @@
 mod body;
 mod connection;
 mod fd_limit;
+mod json_answer;
+mod sessions;
 mod target;
 
 use std::convert::Infallible;
@@ -34,7 +36,6 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode, Version};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -42,6 +43,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use fd_limit::FdLimitError;
+pub use sessions::SessionError;
+
+use self::sessions::BoundedSessions;
 
 use self::body::{BodyBudget, BodyFailure, BodyLimits, MeteredBody, Reservation};
 use self::connection::{Slot, connection_builder, serve_connection};
@@ -80,6 +84,12 @@ pub struct HttpLimits {
     /// the first byte until the request is answered. `None`: 16 requests at
     /// the size cap.
     pub max_buffered_request_bytes: Option<usize>,
+    /// Sessions of clients that `initialize` over HTTP (up to 2025-11-25)
+    /// held at once.
+    pub max_sessions: usize,
+    /// How long such a session may go without a request before it is
+    /// closed.
+    pub session_idle_timeout: Duration,
 }
 
 impl Default for HttpLimits {
@@ -89,6 +99,8 @@ impl Default for HttpLimits {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             max_buffered_request_bytes: None,
+            max_sessions: 256,
+            session_idle_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -102,8 +114,18 @@ impl HttpLimits {
                 "--max-connections must be between 1 and {MAX_CONNECTIONS}"
             ));
         }
-        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
-            return invalid("--header-timeout and --body-timeout must be longer than zero".into());
+        if self.header_timeout.is_zero()
+            || self.body_timeout.is_zero()
+            || self.session_idle_timeout.is_zero()
+        {
+            return invalid(
+                "--header-timeout, --body-timeout and --session-idle-timeout must be longer \
+                 than zero"
+                    .into(),
+            );
+        }
+        if self.max_sessions == 0 {
+            return invalid("--max-sessions must be at least 1".into());
         }
         let budget = self
             .max_buffered_request_bytes
@@ -151,7 +173,7 @@ fn http_service(
     options: &ServerOptions,
     http: &HttpOptions,
     shutdown: CancellationToken,
-) -> StreamableHttpService<WeldServer, LocalSessionManager> {
+) -> StreamableHttpService<WeldServer, BoundedSessions> {
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     hosts.extend(http.allowed_hosts.iter().cloned());
     let mut origins: Vec<String> = vec![
@@ -164,24 +186,30 @@ fn http_service(
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .with_max_request_body_bytes(options.max_request_bytes)
-        // Every request is served on its own, in both eras: a tool call needs
-        // nothing from earlier requests, and without sessions a response is
-        // plain JSON rather than an SSE stream — no framing to pay for, and
-        // no client-side SSE event cap (the Python SDK's is 1 MiB) to trip
-        // over with a large result. A closed connection cancels its call.
-        .with_legacy_session_mode(false)
+        // A client that initializes (up to 2025-11-25) gets a session
+        // (`Mcp-Session-Id`) and SSE streams, so that notifications and
+        // requests to it (a person's approval) reach it over HTTP too.
+        // 2026-07-28 clients never initialize and are served on the
+        // stateless path, where a lone response is plain JSON: no framing
+        // to pay for, and no client-side SSE event cap (the Python SDK's is
+        // 1 MiB) to trip over with a large result. A closed connection
+        // cancels its call.
+        .with_legacy_session_mode(true)
         .with_json_response(true)
         .with_cancellation_token(shutdown);
     StreamableHttpService::new(
         move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(BoundedSessions::new(
+            http.limits.max_sessions,
+            http.limits.session_idle_timeout,
+        )),
         config,
     )
 }
 
 /// What every connection shares.
 struct Shared {
-    service: StreamableHttpService<WeldServer, LocalSessionManager>,
+    service: StreamableHttpService<WeldServer, BoundedSessions>,
     token: Option<Box<[u8]>>,
     budget: Arc<BodyBudget>,
     limits: HttpLimits,
@@ -367,6 +395,14 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     let req = req
         .map(|body| MeteredBody::new(body, limits, Arc::clone(&reservation), Arc::clone(&failure)));
     let is_delete = req.method() == hyper::Method::DELETE;
+    let is_post = req.method() == hyper::Method::POST;
+    let accepts_json = req
+        .headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/json"));
+    let in_session = req.headers().contains_key("mcp-session-id");
     let mut service = shared.service.clone();
     let mut response = match tower_service::Service::call(&mut service, req).await {
         Ok(response) => response,
@@ -381,6 +417,12 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     // point, and clients (the Python SDK) expect 200 or 204.
     if is_delete && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    if is_post && !in_session && response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        return sessions::full_as_busy(response).await;
+    }
+    if is_post && accepts_json {
+        return json_answer::prefer_json(response).await;
     }
     response
 }

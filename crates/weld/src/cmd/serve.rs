@@ -159,6 +159,8 @@ fn http_limits(args: &cli::HttpLimitArgs) -> Result<HttpLimits> {
         header_timeout: seconds(args.header_timeout, "--header-timeout")?,
         body_timeout: seconds(args.body_timeout, "--body-timeout")?,
         max_buffered_request_bytes: args.max_buffered_request_bytes,
+        max_sessions: args.max_sessions as usize,
+        session_idle_timeout: seconds(args.session_idle_timeout, "--session-idle-timeout")?,
     })
 }
 

@@ -39,10 +39,11 @@ fn post(client: &reqwest::Client, url: &str, body: &Value, tool: &str) -> reqwes
 /// The JSON-RPC message in a response body, which is either plain JSON or
 /// one SSE `data:` event.
 fn message(body: &str) -> Value {
+    // An SSE stream may open with a priming event whose data is empty.
     let json = body
         .lines()
-        .find_map(|l| l.strip_prefix("data:"))
-        .filter(|d| !d.trim().is_empty())
+        .filter_map(|l| l.strip_prefix("data:"))
+        .find(|d| !d.trim().is_empty())
         .unwrap_or(body);
     serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -223,4 +224,163 @@ async fn with_a_token_file_every_request_needs_the_bearer_token() {
         .await
         .expect("send");
     assert_eq!(right.status(), 200);
+}
+
+/// A 2025-11-25 `initialize` request.
+fn initialize(id: u64) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "weld-tests", "version": "0"}
+        }
+    })
+}
+
+/// POSTs a 2025-era message, in `session` if given.
+async fn legacy_post(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    session: Option<&str>,
+) -> reqwest::Response {
+    let mut request = http
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    if let Some(session) = session {
+        request = request
+            .header("Mcp-Session-Id", session)
+            .header("MCP-Protocol-Version", "2025-11-25");
+    }
+    request.send().await.expect("send")
+}
+
+/// Initializes a session and returns its id.
+async fn open_session(http: &reqwest::Client, url: &str) -> String {
+    let response = legacy_post(http, url, &initialize(1), None).await;
+    assert_eq!(response.status(), 200);
+    let id = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("an Mcp-Session-Id")
+        .to_string();
+    let reply = message(&response.text().await.expect("body"));
+    assert_eq!(reply["result"]["protocolVersion"], "2025-11-25", "{reply}");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = legacy_post(http, url, &initialized, Some(&id)).await;
+    assert_eq!(response.status(), 202);
+    id
+}
+
+fn tools_list(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"})
+}
+
+#[tokio::test]
+async fn a_client_that_initializes_gets_a_session_and_a_stateless_client_none() {
+    let (_dirs, _server, url) = server(&[]).await;
+    let http = crate::common::reqwest_client();
+    let first = open_session(&http, &url).await;
+    let second = open_session(&http, &url).await;
+    assert_ne!(first, second);
+    assert!(first.len() >= 32, "a guessable session id: {first}");
+    let listed = legacy_post(&http, &url, &tools_list(2), Some(&first)).await;
+    assert_eq!(listed.status(), 200);
+    // A lone answer in a session is plain JSON, not an SSE stream.
+    assert_eq!(
+        listed
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let reply: Value = serde_json::from_str(&listed.text().await.expect("body")).expect("JSON");
+    assert!(reply["result"]["tools"].as_array().is_some(), "{reply}");
+    // An id weld did not issue is not a session.
+    let forged = legacy_post(&http, &url, &tools_list(3), Some("not-a-session")).await;
+    assert_eq!(forged.status(), 404);
+    // The 2026-07-28 path stays stateless: no session.
+    let modern = post(
+        &http,
+        &url,
+        &modern_call(4, "hostile_echo", json!({"text": "hi"})),
+        "hostile_echo",
+    )
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(modern.status(), 200);
+    assert!(modern.headers().get("mcp-session-id").is_none());
+}
+
+#[tokio::test]
+async fn sessions_beyond_the_limit_are_refused_until_one_ends() {
+    let (_dirs, _server, url) = server(&["--max-sessions", "1"]).await;
+    let http = crate::common::reqwest_client();
+    let first = open_session(&http, &url).await;
+    let refused = legacy_post(&http, &url, &initialize(1), None).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let said = refused.text().await.expect("body");
+    assert!(said.contains("--max-sessions"), "{said}");
+    // The session that holds the slot still serves, and stateless calls
+    // need no slot.
+    let listed = legacy_post(&http, &url, &tools_list(2), Some(&first)).await;
+    assert_eq!(listed.status(), 200);
+    let modern = post(
+        &http,
+        &url,
+        &modern_call(4, "hostile_echo", json!({"text": "hi"})),
+        "hostile_echo",
+    )
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(modern.status(), 200);
+    // Ending it (DELETE) frees the slot.
+    let ended = http
+        .delete(&url)
+        .header("Mcp-Session-Id", &first)
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .send()
+        .await
+        .expect("delete");
+    assert!(ended.status().is_success(), "{}", ended.status());
+    let gone = legacy_post(&http, &url, &tools_list(5), Some(&first)).await;
+    assert_eq!(gone.status(), 404);
+    open_session(&http, &url).await;
+}
+
+#[tokio::test]
+async fn an_idle_session_is_closed_and_its_slot_freed() {
+    let (_dirs, _server, url) =
+        server(&["--max-sessions", "1", "--session-idle-timeout", "1"]).await;
+    let http = crate::common::reqwest_client();
+    let first = open_session(&http, &url).await;
+    let mut closed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let probe = legacy_post(&http, &url, &tools_list(2), Some(&first)).await;
+        if probe.status() == 404 {
+            closed = true;
+            break;
+        }
+        // A request is activity: probe rarely enough for the session to
+        // go idle.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    assert!(closed, "the idle session was never closed");
+    open_session(&http, &url).await;
 }

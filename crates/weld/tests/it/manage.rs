@@ -257,22 +257,33 @@ async fn a_client_that_cannot_ask_its_user_is_told_the_weld_grant_command() {
         assert_eq!(read_policy(&dirs), None);
         client.cancel().await.expect("close");
     }
-    // Stateless HTTP cannot send a legacy client a request, elicitation
-    // or not: refused the same way.
+}
+
+#[tokio::test]
+async fn over_http_a_client_that_initialized_has_a_session_through_which_its_person_is_asked() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let granted = Granted::new();
     let (_server, addr) = http_server(&dirs, &[]).await;
     let transport = {
         crate::common::install_crypto();
         rmcp::transport::StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"))
     };
-    let client = Person::new(Answer::Approve)
+    let person = Person::new(Answer::Approve);
+    let client = person
+        .clone()
         .serve_with_lifecycle(transport, legacy())
         .await
         .expect("MCP session over HTTP");
     let result = call_on(&client, "weld_request_grant", grant_args(&granted)).await;
-    assert_eq!(result.is_error, Some(true), "{}", text(&result));
-    assert!(text(&result).contains(&expected), "{}", text(&result));
-    assert_eq!(read_policy(&dirs), None);
-    audited(&dirs, "weld_request_grant", "refused").await;
+    assert_eq!(result.is_error, Some(false), "{}", text(&result));
+    assert_eq!(person.shown().len(), 1, "the person was not asked");
+    assert!(
+        read_policy(&dirs).is_some(),
+        "the approved grant was not applied"
+    );
+    audited(&dirs, "weld_request_grant", "applied").await;
+    client.cancel().await.expect("close");
 }
 
 /// Round one of a 2026-07-28 grant: the `requestState` weld hands out.
