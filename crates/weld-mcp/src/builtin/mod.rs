@@ -13,9 +13,7 @@
 //! - the operator started `weld serve --allow-model-grants`.
 //!
 //! A client that cannot ask its user gets a refusal naming the `weld grant`
-//! command a person can run. Stateless HTTP serves legacy clients without a
-//! session, so weld cannot send them a request: they get the refusal too.
-//! Revoking never needs approval: it only takes access away.
+//! command a person can run. Revoking never needs approval: it only takes access away.
 //!
 //! Every change, applied or not, leaves an audit record.
 //!
