@@ -354,8 +354,27 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     if let Err(refusal) = target::check(&req) {
         return plain(refusal.status, refusal.reason);
     }
+    // Probes (an orchestrator's, a load balancer's): no token, any Host, as
+    // they say nothing but that weld is serving. weld listens only once every
+    // installed tool is loaded, so serving is ready.
+    if let path @ ("/healthz" | "/readyz") = req.uri().path() {
+        if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "probes are GET requests\n");
+        }
+        return plain(
+            StatusCode::OK,
+            if path == "/healthz" {
+                "ok\n"
+            } else {
+                "ready\n"
+            },
+        );
+    }
     if req.uri().path() != "/mcp" {
-        return plain(StatusCode::NOT_FOUND, "weld serves MCP at /mcp\n");
+        return plain(
+            StatusCode::NOT_FOUND,
+            "weld serves MCP at /mcp (and /healthz, /readyz)\n",
+        );
     }
     if let Some(token) = &shared.token {
         let presented = req

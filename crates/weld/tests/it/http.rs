@@ -129,6 +129,39 @@ async fn only_the_mcp_path_is_served() {
 }
 
 #[tokio::test]
+async fn health_and_readiness_probes_answer_without_a_token_or_a_loopback_host() {
+    let dir = tempfile::tempdir().expect("dir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token-of-some-length\n").expect("token");
+    let (_dirs, _server, url) = server(&["--token-file", &token.display().to_string()]).await;
+    let http = crate::common::reqwest_client();
+    for (path, said) in [("/healthz", "ok\n"), ("/readyz", "ready\n")] {
+        let probe = url.replace("/mcp", path);
+        let response = http
+            .get(&probe)
+            .header("Host", "10.1.2.3:8808")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.text().await.expect("body"), said);
+        let posted = http.post(&probe).send().await.expect("send");
+        assert_eq!(posted.status(), 405, "{path}");
+    }
+    // The MCP endpoint still wants the token.
+    let refused = post(
+        &http,
+        &url,
+        &modern_call(1, "hostile_echo", json!({"text": "hi"})),
+        "hostile_echo",
+    )
+    .send()
+    .await
+    .expect("send");
+    assert_eq!(refused.status(), 401);
+}
+
+#[tokio::test]
 async fn a_request_over_the_size_cap_is_refused_and_the_server_keeps_serving() {
     let (_dirs, _server, url) = server(&["--max-request-bytes", "4096"]).await;
     let http = crate::common::reqwest_client();
