@@ -90,6 +90,9 @@ pub struct HttpLimits {
     /// How long such a session may go without a request before it is
     /// closed.
     pub session_idle_timeout: Duration,
+    /// After shutdown is asked for: how long calls in progress may take to
+    /// finish before they are cancelled.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HttpLimits {
@@ -101,6 +104,7 @@ impl Default for HttpLimits {
             max_buffered_request_bytes: None,
             max_sessions: 256,
             session_idle_timeout: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
@@ -210,6 +214,8 @@ fn http_service(
 /// What every connection shares.
 struct Shared {
     service: StreamableHttpService<WeldServer, BoundedSessions>,
+    /// Fired when shutdown is asked for (not when weld stops serving).
+    shutdown: CancellationToken,
     token: Option<Box<[u8]>>,
     budget: Arc<BodyBudget>,
     limits: HttpLimits,
@@ -218,6 +224,12 @@ struct Shared {
 
 /// Binds `http.addr` and serves until `shutdown` fires. Returns the bound
 /// address through `on_bound` before accepting (useful with port 0).
+///
+/// Shutting down is graceful: the listener closes at once (new connections
+/// are refused, so a load balancer moves on), connections finish the
+/// requests in progress and close, GET streams end, and weld returns once
+/// every connection has closed, or after `shutdown_grace`, when what is
+/// still running is cancelled.
 ///
 /// # Errors
 ///
@@ -242,8 +254,12 @@ pub async fn serve_http(
         })?;
     let bound = listener.local_addr().unwrap_or(http.addr);
     on_bound(bound);
+    // Cancels rmcp's requests and sessions: at the end of the grace period,
+    // not when shutdown is asked for.
+    let abort = CancellationToken::new();
     let shared = Arc::new(Shared {
-        service: http_service(server, options, http, shutdown.clone()),
+        service: http_service(server, options, http, abort.clone()),
+        shutdown: shutdown.clone(),
         token: http.bearer_token.as_deref().map(|t| t.as_bytes().into()),
         budget: BodyBudget::new(budget),
         limits,
@@ -312,6 +328,26 @@ pub async fn serve_http(
             shutdown.clone(),
         ));
     }
+    drop(listener);
+    let open = limits.max_connections - connections.available_permits();
+    if open > 0 {
+        tracing::info!(
+            connections = open,
+            grace = ?limits.shutdown_grace,
+            "not accepting; waiting for the calls in progress to finish"
+        );
+    }
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(limits.shutdown_grace, connections.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = limits.max_connections - connections.available_permits(),
+            "the shutdown grace period ended; cancelling what is still running"
+        );
+    }
+    abort.cancel();
     Ok(())
 }
 
@@ -360,6 +396,9 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     if let path @ ("/healthz" | "/readyz") = req.uri().path() {
         if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "probes are GET requests\n");
+        }
+        if path == "/readyz" && shared.shutdown.is_cancelled() {
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
         }
         return plain(
             StatusCode::OK,
@@ -415,6 +454,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         .map(|body| MeteredBody::new(body, limits, Arc::clone(&reservation), Arc::clone(&failure)));
     let is_delete = req.method() == hyper::Method::DELETE;
     let is_post = req.method() == hyper::Method::POST;
+    let is_get = req.method() == hyper::Method::GET;
     let accepts_json = req
         .headers()
         .get_all(hyper::header::ACCEPT)
@@ -442,6 +482,20 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     }
     if is_post && accepts_json {
         return json_answer::prefer_json(response).await;
+    }
+    if is_get {
+        // A session's GET stream has no end of its own: it ends when
+        // shutdown is asked for, so that it does not hold the connection
+        // through the grace period meant for calls.
+        let shutdown = shared.shutdown.clone();
+        return response.map(|body| {
+            let ends = async move { shutdown.cancelled_owned().await };
+            http_body_util::StreamBody::new(futures::StreamExt::take_until(
+                http_body_util::BodyStream::new(body),
+                ends,
+            ))
+            .boxed()
+        });
     }
     response
 }

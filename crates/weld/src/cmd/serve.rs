@@ -161,6 +161,7 @@ fn http_limits(args: &cli::HttpLimitArgs) -> Result<HttpLimits> {
         max_buffered_request_bytes: args.max_buffered_request_bytes,
         max_sessions: args.max_sessions as usize,
         session_idle_timeout: seconds(args.session_idle_timeout, "--session-idle-timeout")?,
+        shutdown_grace: seconds(args.shutdown_grace, "--shutdown-grace")?,
     })
 }
 

@@ -417,3 +417,92 @@ async fn an_idle_session_is_closed_and_its_slot_freed() {
     assert!(closed, "the idle session was never closed");
     open_session(&http, &url).await;
 }
+
+/// Sends `signal` to the process `child`.
+async fn kill(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("pid").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(sent.success());
+}
+
+#[tokio::test]
+async fn on_sigterm_a_call_in_progress_finishes_while_new_connections_are_refused() {
+    let (_dirs, mut server, url) = server(&[]).await;
+    let http = crate::common::reqwest_client();
+    let call = tokio::spawn(
+        post(
+            &http,
+            &url,
+            &modern_call(1, "hostile_sleep", json!({"millis": 3000})),
+            "hostile_sleep",
+        )
+        .send(),
+    );
+    // The call is running…
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill(&server, "-TERM").await;
+    // …and while it runs, weld takes no new connection.
+    let mut refused = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let fresh = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        if fresh
+            .get(url.replace("/mcp", "/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "weld kept accepting connections after SIGTERM");
+    assert!(
+        !call.is_finished(),
+        "the call ended before it could have slept"
+    );
+    let response = call.await.expect("join").expect("the call's answer");
+    assert_eq!(response.status(), 200);
+    let reply = message(&response.text().await.expect("body"));
+    assert_eq!(reply["result"]["isError"], json!(false), "{reply}");
+    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .expect("weld exits once its calls are done")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn a_call_longer_than_the_shutdown_grace_is_cancelled_and_weld_exits() {
+    let (_dirs, mut server, url) = server(&["--shutdown-grace", "0.5"]).await;
+    let http = crate::common::reqwest_client();
+    let call = tokio::spawn(
+        post(
+            &http,
+            &url,
+            &modern_call(1, "hostile_sleep", json!({"millis": 25000})),
+            "hostile_sleep",
+        )
+        .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill(&server, "-TERM").await;
+    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
+        .await
+        .expect("weld waited for a call past its grace period")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    let answered = call.await.expect("join");
+    if let Ok(response) = answered {
+        // Whatever arrived is not the call's success.
+        let body = response.text().await.unwrap_or_default();
+        assert!(!body.contains("\"isError\":false"), "{body}");
+    }
+}
