@@ -6,6 +6,94 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The command line, with `weld serve`'s flags from the configuration
+/// file's `[serve]` table under those given (which win; repeatable flags
+/// add up). Exits with a usage error (2) naming the file for a bad table.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = Cli::parse_from(&argv);
+    if !matches!(cli.command, Command::Serve(_)) {
+        return cli;
+    }
+    let explicit = cli.dirs.config.clone().or_else(|| {
+        std::env::var_os("WELD_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let usage_error = |message: String| -> ! {
+        eprintln!("error: {message}");
+        std::process::exit(2)
+    };
+    let (file, extra) = match crate::config::serve_args(explicit.as_deref()) {
+        Ok(Some(found)) => found,
+        Ok(None) => return cli,
+        Err(error) => usage_error(format!("{error:#}")),
+    };
+    // The file's flags alone first, so that an error names the file.
+    let alone = [OsString::from("weld"), OsString::from("serve")]
+        .into_iter()
+        .chain(extra.iter().cloned());
+    if let Err(error) = Cli::try_parse_from(alone) {
+        let text = error.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        usage_error(format!(
+            "{}: [serve]: {}",
+            file.display(),
+            first.trim_start_matches("error: ")
+        ));
+    }
+    let Some(at) = subcommand_index(&argv) else {
+        return cli;
+    };
+    let merged: Vec<OsString> = argv[..=at]
+        .iter()
+        .chain(&extra)
+        .chain(&argv[at + 1..])
+        .cloned()
+        .collect();
+    let command = Cli::command().args_override_self(true);
+    match command
+        .try_get_matches_from(merged)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    }
+}
+
+/// Where the subcommand is in `argv`: the first argument that is neither a
+/// flag nor the value of a global flag before it.
+fn subcommand_index(argv: &[OsString]) -> Option<usize> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let takes_value = |long: &str| {
+        command.get_arguments().any(|a| {
+            a.get_long() == Some(long)
+                && matches!(
+                    a.get_action(),
+                    clap::ArgAction::Set | clap::ArgAction::Append
+                )
+        })
+    };
+    let mut skip = false;
+    for (i, arg) in argv.iter().enumerate().skip(1) {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        let arg = arg.to_string_lossy();
+        if let Some(long) = arg.strip_prefix("--") {
+            skip = !long.contains('=') && takes_value(long);
+            continue;
+        }
+        if arg.starts_with('-') {
+            continue;
+        }
+        return Some(i);
+    }
+    None
+}
+
 /// weld: a trusted MCP server that runs untrusted tools as WebAssembly
 /// components, each call in a fresh sandbox.
 #[derive(Debug, Parser)]

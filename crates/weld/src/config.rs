@@ -21,6 +21,12 @@
 //!
 //! [[unsigned]]
 //! scope = "oci://127.0.0.1:5000/dev/"
+//!
+//! [serve]                                      # `weld serve`'s flags
+//! http = "0.0.0.0:8808"
+//! allow_host = ["weld.internal"]
+//! token_file = "token"                         # relative to this file
+//! max_instances = 64
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,6 +48,10 @@ struct File {
     trust: Vec<TrustRule>,
     #[serde(default)]
     unsigned: Vec<UnsignedRule>,
+    /// `weld serve`'s flags by their long names; checked by the command
+    /// line parser itself ([`serve_args`]).
+    #[serde(default)]
+    serve: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +121,79 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
         }
     };
     parse(&text, &path)
+}
+
+/// Flags whose values are paths: relative ones are taken relative to the
+/// file, like its keys.
+const PATH_FLAGS: &[&str] = &[
+    "component",
+    "token-file",
+    "state-dir",
+    "cache-dir",
+    "base-dir",
+    "lock",
+];
+
+/// The `[serve]` table of the configuration at `path` (explicit) or the
+/// default place, as command-line arguments for `weld serve` (`max_instances
+/// = 64` is `--max-instances 64`; `true` a bare flag, `false` none; an array
+/// the flag repeated), with the file they came from. `None` when there is
+/// no file or no `[serve]` table.
+///
+/// # Errors
+///
+/// The file cannot be read or parsed, or a value is not a string, number,
+/// boolean or array of them.
+pub fn serve_args(explicit: Option<&Path>) -> Result<Option<(PathBuf, Vec<std::ffi::OsString>)>> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => default_path()?,
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            return Ok(None);
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    let file: File =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let Some(table) = file.serve else {
+        return Ok(None);
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut args = Vec::new();
+    for (key, value) in table {
+        let flag = key.replace('_', "-");
+        let values = match value {
+            toml::Value::Array(items) => items,
+            other => vec![other],
+        };
+        for value in values {
+            let text = match value {
+                toml::Value::Boolean(true) => {
+                    args.push(format!("--{flag}").into());
+                    continue;
+                }
+                toml::Value::Boolean(false) => continue,
+                toml::Value::String(text) if PATH_FLAGS.contains(&flag.as_str()) => {
+                    base.join(text).into_os_string()
+                }
+                toml::Value::String(text) => text.into(),
+                toml::Value::Integer(n) => n.to_string().into(),
+                toml::Value::Float(x) => x.to_string().into(),
+                other => bail!(
+                    "{}: [serve] {key}: a {} is not a flag's value; give a string, a number, \
+                     true or a list of them",
+                    path.display(),
+                    other.type_str()
+                ),
+            };
+            args.push(format!("--{flag}").into());
+            args.push(text);
+        }
+    }
+    Ok(Some((path, args)))
 }
 
 fn parse(text: &str, path: &Path) -> Result<Config> {
@@ -203,6 +286,46 @@ fn parse(text: &str, path: &Path) -> Result<Config> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_serve_table_becomes_flags_with_paths_relative_to_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("weld.toml");
+        std::fs::write(
+            &path,
+            "[serve]\nhttp = \"0.0.0.0:8808\"\nallow_host = [\"a\", \"b\"]\n\
+             token_file = \"token\"\nno_builtin_tools = true\nallow_model_grants = false\n\
+             shutdown_grace = 2.5\n",
+        )
+        .expect("write");
+        let (_, args) = serve_args(Some(&path))
+            .expect("read")
+            .expect("a [serve] table");
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let token = dir.path().join("token").display().to_string();
+        assert_eq!(
+            args,
+            [
+                "--allow-host",
+                "a",
+                "--allow-host",
+                "b",
+                "--http",
+                "0.0.0.0:8808",
+                "--no-builtin-tools",
+                "--shutdown-grace",
+                "2.5",
+                "--token-file",
+                &token,
+            ]
+        );
+        std::fs::write(&path, "[serve]\nhttp = { a = 1 }\n").expect("write");
+        let error = serve_args(Some(&path)).err().expect("refused");
+        assert!(format!("{error:#}").contains("[serve] http"), "{error:#}");
+    }
 
     #[test]
     fn an_unknown_key_is_an_error_with_its_line() {

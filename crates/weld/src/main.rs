@@ -8,10 +8,8 @@ mod dirs;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     init_logging(matches!(cli.command, cli::Command::Serve(_)));
     if let cli::Command::CompileWorker { args } = &cli.command {
         // Before any thread or runtime exists: it limits its own memory.

@@ -639,3 +639,62 @@ async fn a_removed_tools_approved_policy_leaves_the_lock_directory_with_it() {
     );
     assert!(other.exists());
 }
+
+#[tokio::test]
+async fn serve_takes_its_flags_from_the_config_files_serve_table_and_the_command_line_wins() {
+    use tokio::io::AsyncBufReadExt;
+    let dirs = Dirs::new();
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::copy(component("add"), dir.path().join("add.wasm")).expect("copy");
+    let config = dir.path().join("weld.toml");
+    std::fs::write(
+        &config,
+        "[serve]\nhttp = \"127.0.0.1:0\"\nmax_instances = 7\ncomponent = [\"add.wasm\"]\n",
+    )
+    .expect("config");
+    let mut child = dirs
+        .weld()
+        .env("WELD_LOG", "info")
+        .env("WELD_CONFIG", &config)
+        .args(["serve", "--max-instances", "9"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = String::new();
+    let served = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("log") {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("url=http://") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("weld did not start");
+    assert!(served, "weld exited: {log}");
+    assert!(log.contains("max_instances=9"), "{log}");
+    assert!(
+        log.contains("tools=1"),
+        "the file's component is not served: {log}"
+    );
+    child.start_kill().expect("kill");
+
+    std::fs::write(&config, "[serve]\nmax_instancez = 7\n").expect("config");
+    let refused = dirs
+        .weld()
+        .env("WELD_CONFIG", &config)
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("weld.toml: [serve]"), "{said}");
+    assert!(said.contains("--max-instancez"), "{said}");
+}
