@@ -323,7 +323,7 @@ mod tests {
             ]
         );
         std::fs::write(&path, "[serve]\nhttp = { a = 1 }\n").expect("write");
-        let error = serve_args(Some(&path)).err().expect("refused");
+        let error = serve_args(Some(&path)).expect_err("refused");
         assert!(format!("{error:#}").contains("[serve] http"), "{error:#}");
     }
 
