@@ -368,6 +368,10 @@ pub struct ServeArgs {
     /// refuse every tool call until a record can be written again.
     #[arg(long, value_enum, default_value_t = AuditFailure::KeepServing, value_name = "WHAT")]
     pub audit_failure: AuditFailure,
+    /// This weld's name among replicas serving the same tools: every audit
+    /// record it writes carries it (e.g. the pod's name).
+    #[arg(long, env = "WELD_REPLICA", value_name = "NAME")]
+    pub replica: Option<String>,
     #[command(flatten)]
     pub limits: Limits,
 }

@@ -79,6 +79,10 @@ pub struct AuditRecord {
     /// could not be written.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub records_lost: u64,
+    /// Which weld wrote it, when several serve the same tools (`weld serve
+    /// --replica`): records from all replicas can then be merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -197,6 +201,7 @@ impl CallRecord {
             storage_denied_dropped: stats.map_or(0, |s| s.storage_denied_dropped),
             change: None,
             records_lost: 0,
+            replica: None,
         }
     }
 }
@@ -257,6 +262,7 @@ impl BuiltinRecord {
             storage_denied: Vec::new(),
             storage_denied_dropped: 0,
             records_lost: 0,
+            replica: None,
         }
     }
 }

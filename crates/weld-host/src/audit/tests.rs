@@ -28,6 +28,7 @@ fn fuel_used_is_written_only_for_a_call_with_a_budget() {
         storage_denied_dropped: 0,
         change: None,
         records_lost: 0,
+        replica: None,
     };
     let unmetered = serde_json::to_string(&record).expect("json");
     assert!(!unmetered.contains("fuel_used"), "{unmetered}");
@@ -110,7 +111,13 @@ impl Write for Disk {
 }
 
 fn audit(disk: &Disk, failure: AuditFailure) -> Audit {
-    Audit::start(disk.clone(), PathBuf::from("/state/audit.jsonl"), failure).expect("start")
+    Audit::start(
+        disk.clone(),
+        PathBuf::from("/state/audit.jsonl"),
+        failure,
+        None,
+    )
+    .expect("start")
 }
 
 fn change(n: u64) -> BuiltinRecord {

@@ -24,6 +24,8 @@ pub(super) struct Writer<W> {
     /// While writes fail: since when, and how many records were lost since.
     failing_since: Option<(SystemTime, u64)>,
     warned_at: Option<Instant>,
+    /// The replica every record is stamped with.
+    replica: Option<String>,
 }
 
 /// A piece of one drain's bytes, ending at an offset of `buf`.
@@ -36,7 +38,13 @@ enum Piece {
 }
 
 impl<W: Write> Writer<W> {
-    pub(super) fn new(out: W, shared: Arc<Shared>) -> Self {
+    /// `record`, with the replica's name.
+    fn stamped(&self, mut record: AuditRecord) -> AuditRecord {
+        record.replica.clone_from(&self.replica);
+        record
+    }
+
+    pub(super) fn new(out: W, shared: Arc<Shared>, replica: Option<String>) -> Self {
         Self {
             out,
             shared,
@@ -45,6 +53,7 @@ impl<W: Write> Writer<W> {
             mid_line: false,
             failing_since: None,
             warned_at: None,
+            replica,
         }
     }
 
@@ -69,8 +78,8 @@ impl<W: Write> Writer<W> {
             let window = Instant::now() + PERIOD;
             while let Some(message) = next.take() {
                 match message {
-                    Message::Record(record) => records.push(record.to_record()),
-                    Message::Builtin(record) => records.push(record.to_record()),
+                    Message::Record(record) => records.push(self.stamped(record.to_record())),
+                    Message::Builtin(record) => records.push(self.stamped(record.to_record())),
                     Message::Flush(ack) => acks.push(ack),
                 }
                 // After a flush, only what is queued already.
@@ -194,6 +203,7 @@ impl<W: Write> Writer<W> {
             storage_denied_dropped: 0,
             change: None,
             records_lost: n,
+            replica: self.replica.clone(),
         }
     }
 

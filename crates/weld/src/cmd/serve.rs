@@ -35,7 +35,7 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
         "serving the state directory (a client that drops WELD_STATE_DIR gets the default one: pass --state-dir in its arguments)"
     );
     let live = Arc::new(LiveCatalog::new(catalog));
-    let audit = open_audit(store, args.audit_failure.into())?;
+    let audit = open_audit_as(store, args.audit_failure.into(), args.replica.clone())?;
     let mut server = WeldServer::new(Arc::clone(&live), audit.clone());
     if !args.no_builtin_tools {
         if args.allow_model_grants {
@@ -166,9 +166,14 @@ fn http_limits(args: &cli::HttpLimitArgs) -> Result<HttpLimits> {
 }
 
 pub(super) fn open_audit(store: &Store, failure: AuditFailure) -> Result<Audit> {
+    open_audit_as(store, failure, None)
+}
+
+/// The audit log, every record stamped with `replica` when given.
+fn open_audit_as(store: &Store, failure: AuditFailure, replica: Option<String>) -> Result<Audit> {
     weld_host::audit::survive_file_size_limit();
     let path = store.root().join("audit.jsonl");
-    Ok(Audit::to_file(&path, failure)?)
+    Ok(Audit::to_file_as(&path, failure, replica)?)
 }
 
 /// The first line of `path`, which must not be empty or short.

@@ -698,3 +698,19 @@ async fn serve_takes_its_flags_from_the_config_files_serve_table_and_the_command
     assert!(said.contains("weld.toml: [serve]"), "{said}");
     assert!(said.contains("--max-instancez"), "{said}");
 }
+
+#[tokio::test]
+async fn a_replicas_audit_records_carry_its_name() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let client = stdio_client(&dirs, &["--replica", "weld-7f9c"], legacy()).await;
+    call(&client, "hostile_echo", json!({"text": "hi"})).await;
+    let record = audited(&dirs, "hostile_echo", "ok").await;
+    assert_eq!(record["replica"], "weld-7f9c", "{record}");
+    client.cancel().await.expect("close");
+    // Without --replica, none.
+    let plain = dirs.run(&["call", "hostile_echo", r#"{"text":"x"}"#]).await;
+    assert!(plain.status.success());
+    let last = audit_lines(&dirs).pop().expect("a record");
+    assert!(last.get("replica").is_none(), "{last}");
+}
