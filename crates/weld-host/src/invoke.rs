@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 use tokio::sync::{SemaphorePermit, TryAcquireError};
 use weld_policy::Excess;
-use weld_runtime::{CallError, Queue, Val};
+use weld_runtime::{CallError, CallStats, Queue, Val};
 
 use crate::audit::{Audit, CallRecord, args_bytes};
 use crate::catalog::{Bound, ToolEntry};
@@ -146,32 +146,125 @@ async fn run(
             )
         }
     };
-    // A guest told "denied" by wasi:http or wasi:sockets can say no more;
-    // weld knows which rule decided, and says so beside the tool's error.
+    // A guest told "denied" (or "no such file") can say no more; weld knows
+    // what it refused and why, and says so beside the tool's error.
     if output.is_error
-        && let Some(denied) = record
-            .stats
-            .as_ref()
-            .and_then(|s| s.network.iter().find(|e| !e.allowed))
+        && let Some(stats) = &record.stats
     {
-        let note = format!(
-            "weld denied {} {}:{}: {}",
-            denied.kind.as_str(),
-            denied.host,
-            denied.port,
-            denied
-                .rule
-                .as_deref()
-                .unwrap_or("no rule of its policy grants it")
-        );
-        let text = output.text.take().unwrap_or_default();
-        output.text = Some(if text.is_empty() {
-            note
-        } else {
-            format!("{text}\n({note})")
-        });
+        let notes = [network_note(stats), storage_note(&entry.component, stats)];
+        for note in notes.into_iter().flatten() {
+            let text = output.text.take().unwrap_or_default();
+            output.text = Some(if text.is_empty() {
+                note
+            } else {
+                format!("{text}\n({note})")
+            });
+        }
     }
     (output, outcome, error)
+}
+
+/// The call's first network denial and the rule that decided it.
+fn network_note(stats: &CallStats) -> Option<String> {
+    let denied = stats.network.iter().find(|e| !e.allowed)?;
+    Some(format!(
+        "weld denied {} {}:{}: {}",
+        denied.kind.as_str(),
+        denied.host,
+        denied.port,
+        denied
+            .rule
+            .as_deref()
+            .unwrap_or("no rule of its policy grants it")
+    ))
+}
+
+/// The call's first refused path, why, and the command that would grant
+/// it (the operator's to run: the tool only learns what to ask for).
+fn storage_note(component: &str, stats: &CallStats) -> Option<String> {
+    let first = stats.storage_denied.first()?;
+    let more = (stats.storage_denied.len() as u64 - 1).saturating_add(stats.storage_denied_dropped);
+    let also = match more {
+        0 => String::new(),
+        n => format!(" ({n} more refused; `weld audit --tool TOOL --json` lists them)"),
+    };
+    let path = first.path.as_str();
+    let grant = |uri_path: &str, access: &str| {
+        storage_uri(uri_path).map(|uri| format!("weld grant {component} storage {uri}{access}"))
+    };
+    let (why, fix) = match (first.op, first.error) {
+        ("read-directory", _) => (
+            "a tool lists only a directory granted whole",
+            (path != "/")
+                .then(|| grant(&format!("{path}/**"), ""))
+                .flatten(),
+        ),
+        ("open-at" | "set-times-at", "not-permitted") => (
+            "its grant is read-only",
+            grant(path, " --access read,write"),
+        ),
+        (_, "not-permitted") => (
+            "a tool may change entries only in a directory granted whole for writing",
+            parent(path).and_then(|dir| grant(&format!("{dir}/**"), " --access read,write")),
+        ),
+        _ => ("no storage grant covers it", grant(path, "")),
+    };
+    let fix = fix.map_or_else(
+        || "grant the directory the tool needs with `weld grant COMPONENT storage fs:///DIR/**`".into(),
+        |command| format!("the operator can grant it with `{command}`"),
+    );
+    Some(format!(
+        "weld refused {} {}{also}: {why}; {fix}",
+        first.op,
+        escaped(path)
+    ))
+}
+
+/// `path` (chosen by the tool) with control and bidirectional-formatting
+/// characters escaped, so it cannot rewrite the text around it.
+fn escaped(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_control() || is_bidi_control(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The directory holding `path`, unless that is the root (never granted).
+fn parent(path: &str) -> Option<&str> {
+    let (dir, _) = path.rsplit_once('/')?;
+    (!dir.is_empty()).then_some(dir)
+}
+
+/// `fs://PATH`, quoted for a shell when it needs to be; `None` when `path`
+/// cannot be granted as it is written (relative, with `..`, cut short, or
+/// with characters a command line should not carry).
+fn storage_uri(path: &str) -> Option<String> {
+    let plain = path.starts_with('/')
+        && !path.split('/').any(|segment| segment == "..")
+        && !path.contains('…')
+        && !path
+            .chars()
+            .any(|c| c.is_control() || is_bidi_control(c) || c == '\'');
+    if !plain {
+        return None;
+    }
+    let safe = path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+,@%=:".contains(c));
+    Some(if safe {
+        format!("fs://{path}")
+    } else {
+        format!("'fs://{path}'")
+    })
 }
 
 /// The function's results as the tool's output, within its output cap.

@@ -83,6 +83,9 @@ pub struct Sandbox {
     env: Arc<[(String, String)]>,
     files: Arc<[Arc<FileView>]>,
     network: NetworkGrant,
+    /// Whether a grant sits at `/` itself: then it is what the guest finds
+    /// there, and no empty root is added.
+    grant_at_root: bool,
 }
 
 impl Sandbox {
@@ -110,6 +113,12 @@ impl Sandbox {
     /// What the guest may reach over the network; empty denies everything.
     pub fn network(&self) -> &NetworkGrant {
         &self.network
+    }
+
+    /// Whether a call shows the guest the empty root at `/` (see
+    /// `wasi::files::root`): unless a grant sits there itself.
+    pub(crate) fn shows_empty_root(&self) -> bool {
+        !self.grant_at_root
     }
 }
 
@@ -183,11 +192,13 @@ impl SandboxBuilder {
                 });
             }
         }
+        let grant_at_root = seen.contains(crate::wasi::files::ROOT);
         Ok(Sandbox {
             preopens: self.preopens.into(),
             env: self.env.into(),
             files: self.files.into_iter().map(Arc::new).collect(),
             network: self.network,
+            grant_at_root,
         })
     }
 }

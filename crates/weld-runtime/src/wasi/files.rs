@@ -38,6 +38,7 @@
 //! against [`GatedFsView`], not against the call's store data, so this
 //! module knows nothing of how a call is put together.
 
+mod root;
 mod shadows;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi::filesystem::Descriptor;
 use wasmtime_wasi::p2::bindings::filesystem::types::{ErrorCode, PathFlags};
+
+pub(crate) use root::{EmptyRoot, ROOT};
 
 use crate::sandbox::{DirIdentity, FileView, Preopen};
 use crate::wasi::shadow::{replace, replace_async};
@@ -107,24 +110,31 @@ fn shorten(path: &str) -> std::borrow::Cow<'_, str> {
     format!("{}… ({} bytes)", &path[..end], path.len()).into()
 }
 
-/// The call's gated directories: the views granted, the handles found for
-/// them, and what was refused through them.
+/// The call's gated directories: the views granted, the empty root, the
+/// handles found for them, and what was refused through them.
 #[derive(Default)]
 pub(crate) struct GatedDirs {
     /// The call's directory grants, for the identity their handles must have.
     preopens: Arc<[Preopen]>,
     views: Arc<[Arc<FileView>]>,
-    /// (address of the open directory handle, index into `views`).
-    handles: Vec<(usize, usize)>,
+    /// The empty root the guest finds at `/`, when no grant sits there.
+    root: Option<Arc<EmptyRoot>>,
+    /// (address of the open directory handle, the view it shows).
+    handles: Vec<(usize, Arc<FileView>)>,
     denials: Vec<FileDenial>,
     dropped: u64,
 }
 
 impl GatedDirs {
-    pub(crate) fn new(preopens: Arc<[Preopen]>, views: Arc<[Arc<FileView>]>) -> Self {
+    pub(crate) fn new(
+        preopens: Arc<[Preopen]>,
+        views: Arc<[Arc<FileView>]>,
+        root: Option<Arc<EmptyRoot>>,
+    ) -> Self {
         Self {
             preopens,
             views,
+            root,
             handles: Vec::new(),
             denials: Vec::new(),
             dropped: 0,
@@ -148,18 +158,28 @@ impl GatedDirs {
     /// Remembers the handle at `address` as the gated directory of the view
     /// the guest finds at `guest`, if one is.
     fn found(&mut self, address: usize, guest: &str) {
-        let Some(index) = self.views.iter().position(|v| v.guest_dir() == guest) else {
+        let Some(view) = self.views.iter().find(|v| v.guest_dir() == guest) else {
             return;
         };
-        if !self.handles.contains(&(address, index)) {
-            self.handles.push((address, index));
+        let view = Arc::clone(view);
+        self.gate(address, view);
+    }
+
+    /// The empty root this call shows at `/`, if it shows one.
+    fn root(&self) -> Option<Arc<EmptyRoot>> {
+        self.root.clone()
+    }
+
+    fn gate(&mut self, address: usize, view: Arc<FileView>) {
+        if !self.handles.iter().any(|(a, _)| *a == address) {
+            self.handles.push((address, view));
         }
     }
 
     /// The view whose gated directory is the handle at `address`.
     fn view_at(&self, address: usize) -> Option<Arc<FileView>> {
-        let index = self.handles.iter().find(|(a, _)| *a == address)?.1;
-        self.views.get(index).cloned()
+        let (_, view) = self.handles.iter().find(|(a, _)| *a == address)?;
+        Some(Arc::clone(view))
     }
 
     /// The denials recorded, and how many more were not kept.
@@ -170,7 +190,14 @@ impl GatedDirs {
     /// Records a refusal.
     fn record(&mut self, view: &FileView, op: &'static str, path: &str, error: ErrorCode) {
         if self.denials.len() < MAX_DENIALS {
-            let path = if path.is_empty() {
+            // `./` is how wasi-libc may write a name in the directory, and
+            // `.` the directory itself: both are named as the tool knows
+            // them.
+            let mut path = path;
+            while let Some(rest) = path.strip_prefix("./") {
+                path = rest.trim_start_matches('/');
+            }
+            let path = if path.is_empty() || path == "." {
                 view.guest_dir().to_string()
             } else {
                 format!(

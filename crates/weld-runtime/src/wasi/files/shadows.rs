@@ -18,6 +18,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     HostDescriptor, MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
 };
 
+use super::root::ROOT;
 use super::{Access, GatedFsView, GrantMoved, no_follow, refuse, refused_on_view, route, view_of};
 use crate::sandbox::{DirIdentity, FileView, GrantedFile};
 use crate::wasi::shadow::{Reply, lower};
@@ -26,14 +27,15 @@ use crate::wasi::shadow::{Reply, lower};
 type Preopens = Vec<(Resource<Descriptor>, String)>;
 
 /// The guest's preopens, each checked to still be the directory its grant
-/// was compiled against ([`GrantMoved`] stops the call otherwise); the
-/// handles of single-file views are remembered as gated.
+/// was compiled against ([`GrantMoved`] stops the call otherwise), then the
+/// empty root at `/` when the call has one; the handles of single-file
+/// views and of the root are remembered as gated.
 pub(super) fn get_directories<T: GatedFsView>(
     mut store: StoreContextMut<'_, T>,
     (): (),
 ) -> wasmtime::Result<(Preopens,)> {
     let state = store.data_mut();
-    let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
+    let mut dirs = preopens::Host::get_directories(&mut state.filesystem())?;
     for (fd, name) in &dirs {
         let Some(expected) = state.gated().expected(name) else {
             continue;
@@ -53,6 +55,13 @@ pub(super) fn get_directories<T: GatedFsView>(
             let address = Arc::as_ptr(&dir.dir) as usize;
             state.gated().found(address, name);
         }
+    }
+    // Last, so that its shorter prefix loses to every grant (wasi-libc
+    // takes the longest match, and the first of equal ones).
+    if let Some(root) = state.gated().root() {
+        let fd = state.ctx().table.push(root.descriptor())?;
+        state.gated().gate(root.address(), Arc::clone(root.view()));
+        dirs.push((fd, ROOT.to_string()));
     }
     Ok((dirs,))
 }
