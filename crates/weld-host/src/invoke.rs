@@ -151,7 +151,10 @@ async fn run(
     if output.is_error
         && let Some(stats) = &record.stats
     {
-        let notes = [network_note(stats), storage_note(&entry.component, stats)];
+        let notes = [
+            network_note(stats),
+            storage_note(&entry.tool.name, &entry.component, stats),
+        ];
         for note in notes.into_iter().flatten() {
             let text = output.text.take().unwrap_or_default();
             output.text = Some(if text.is_empty() {
@@ -179,14 +182,15 @@ fn network_note(stats: &CallStats) -> Option<String> {
     ))
 }
 
-/// The call's first refused path, why, and the command that would grant
-/// it (the operator's to run: the tool only learns what to ask for).
-fn storage_note(component: &str, stats: &CallStats) -> Option<String> {
+/// The first path weld denied `tool` of `component`, why, and the command
+/// that would grant it (the operator's to run: the tool, and the model
+/// reading its error, only learn what to ask for).
+fn storage_note(tool: &str, component: &str, stats: &CallStats) -> Option<String> {
     let first = stats.storage_denied.first()?;
     let more = (stats.storage_denied.len() as u64 - 1).saturating_add(stats.storage_denied_dropped);
     let also = match more {
         0 => String::new(),
-        n => format!(" ({n} more refused; `weld audit --tool TOOL --json` lists them)"),
+        n => format!(" ({n} more denied: `weld audit --tool {tool} --json` lists them)"),
     };
     let path = first.path.as_str();
     let grant = |uri_path: &str, access: &str| {
@@ -195,9 +199,7 @@ fn storage_note(component: &str, stats: &CallStats) -> Option<String> {
     let (why, fix) = match (first.op, first.error) {
         ("read-directory", _) => (
             "a tool lists only a directory granted whole",
-            (path != "/")
-                .then(|| grant(&format!("{path}/**"), ""))
-                .flatten(),
+            grant(&format!("{path}/**"), ""),
         ),
         ("open-at" | "set-times-at", "not-permitted") => (
             "its grant is read-only",
@@ -210,11 +212,16 @@ fn storage_note(component: &str, stats: &CallStats) -> Option<String> {
         _ => ("no storage grant covers it", grant(path, "")),
     };
     let fix = fix.map_or_else(
-        || "grant the directory the tool needs with `weld grant COMPONENT storage fs:///DIR/**`".into(),
+        || {
+            format!(
+                "the operator can grant the directory it needs with \
+                 `weld grant {component} storage 'fs:///DIR/**'`"
+            )
+        },
         |command| format!("the operator can grant it with `{command}`"),
     );
     Some(format!(
-        "weld refused {} {}{also}: {why}; {fix}",
+        "weld denied {} {}{also}: {why}; {fix}",
         first.op,
         escaped(path)
     ))
@@ -248,7 +255,13 @@ fn parent(path: &str) -> Option<&str> {
 /// cannot be granted as it is written (relative, with `..`, cut short, or
 /// with characters a command line should not carry).
 fn storage_uri(path: &str) -> Option<String> {
+    // `/` itself is never granted (the whole filesystem).
+    let whole = path
+        .strip_suffix("/**")
+        .unwrap_or(path)
+        .trim_end_matches('/');
     let plain = path.starts_with('/')
+        && !whole.is_empty()
         && !path.split('/').any(|segment| segment == "..")
         && !path.contains('…')
         && !path
@@ -372,4 +385,89 @@ fn closed() -> (Outcome, String) {
         Outcome::Instantiate,
         "internal error: the concurrency limit is unavailable".to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weld_runtime::FileDenial;
+
+    fn note(denied: &[(&'static str, &str, &'static str)], dropped: u64) -> String {
+        let stats = CallStats {
+            storage_denied: denied
+                .iter()
+                .map(|&(op, path, error)| FileDenial {
+                    op,
+                    path: path.to_string(),
+                    error,
+                })
+                .collect(),
+            storage_denied_dropped: dropped,
+            ..CallStats::default()
+        };
+        storage_note("notes_read", "notes", &stats).expect("a note")
+    }
+
+    #[test]
+    fn a_denied_path_is_named_with_the_command_that_grants_it() {
+        assert_eq!(
+            note(&[("open-at", "/etc/passwd", "no-entry")], 0),
+            "weld denied open-at /etc/passwd: no storage grant covers it; the operator can \
+             grant it with `weld grant notes storage fs:///etc/passwd`"
+        );
+        let more = note(
+            &[
+                ("open-at", "/a b/c", "no-entry"),
+                ("stat-at", "/x", "no-entry"),
+            ],
+            3,
+        );
+        assert!(
+            more.starts_with(
+                "weld denied open-at /a b/c (4 more denied: `weld audit --tool notes_read --json` \
+                 lists them)"
+            ) && more.ends_with("`weld grant notes storage 'fs:///a b/c'`"),
+            "{more}"
+        );
+    }
+
+    #[test]
+    fn the_grant_named_fits_what_was_denied() {
+        let read_only = note(&[("open-at", "/n/todo.md", "not-permitted")], 0);
+        assert!(
+            read_only.ends_with("`weld grant notes storage fs:///n/todo.md --access read,write`"),
+            "{read_only}"
+        );
+        let change = note(&[("unlink-file-at", "/n/todo.md", "not-permitted")], 0);
+        assert!(
+            change.ends_with("`weld grant notes storage 'fs:///n/**' --access read,write`"),
+            "{change}"
+        );
+        let listing = note(&[("read-directory", "/n", "access")], 0);
+        assert!(
+            listing.ends_with("`weld grant notes storage 'fs:///n/**'`"),
+            "{listing}"
+        );
+    }
+
+    #[test]
+    fn no_command_is_offered_for_the_root_or_a_path_that_cannot_be_granted_as_written() {
+        let generic = "the operator can grant the directory it needs with \
+                       `weld grant notes storage 'fs:///DIR/**'`";
+        for (op, path, error) in [
+            ("read-directory", "/", "access"),
+            ("create-directory-at", "/planted", "not-permitted"),
+            ("open-at", "/../etc/passwd", "no-entry"),
+            ("open-at", "/it's", "no-entry"),
+            ("open-at", "/a\u{1b}[2Jb\nweld grant", "no-entry"),
+            ("open-at", "/long… (9000 bytes)", "no-entry"),
+        ] {
+            let shown = note(&[(op, path, error)], 0);
+            assert!(shown.ends_with(generic), "{shown}");
+            assert!(
+                !shown.contains('\u{1b}') && !shown.contains('\n'),
+                "{shown}"
+            );
+        }
+    }
 }

@@ -570,6 +570,23 @@ mod tests {
     }
 
     #[test]
+    fn the_empty_root_is_shown_unless_a_grant_sits_at_the_root_itself() {
+        let identity = DirIdentity { dev: 0, ino: 0 };
+        assert!(Sandbox::default().shows_empty_root());
+        let mut builder = Sandbox::builder();
+        builder.file_view(view());
+        assert!(builder.build().expect("sandbox").shows_empty_root());
+        // A file granted in `/` itself: its view is what the guest finds
+        // there, and it refuses (and records) every other name already.
+        let mut at_root =
+            FileView::new(PathBuf::from("/real"), "/".into(), identity).expect("absolute");
+        at_root.add(GrantedFile::new("x.txt".into(), "x.txt".into(), false).expect("names"));
+        let mut builder = Sandbox::builder();
+        builder.file_view(at_root);
+        assert!(!builder.build().expect("sandbox").shows_empty_root());
+    }
+
+    #[test]
     fn two_grants_at_one_place_in_the_guest_are_refused() {
         let identity = DirIdentity { dev: 0, ino: 0 };
         let dir = Preopen::new("/a".into(), "/notes".into(), false, identity).expect("dir");

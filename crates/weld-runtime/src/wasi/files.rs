@@ -193,11 +193,8 @@ impl GatedDirs {
             // `./` is how wasi-libc may write a name in the directory, and
             // `.` the directory itself: both are named as the tool knows
             // them.
-            let mut path = path;
-            while let Some(rest) = path.strip_prefix("./") {
-                path = rest.trim_start_matches('/');
-            }
-            let path = if path.is_empty() || path == "." {
+            let path = without_dot_slash(path);
+            let path = if names_itself(path) {
                 view.guest_dir().to_string()
             } else {
                 format!(
@@ -215,6 +212,36 @@ impl GatedDirs {
             self.dropped += 1;
         }
     }
+}
+
+/// `path` without the `./` (and `.//`) it may start with.
+fn without_dot_slash(mut path: &str) -> &str {
+    while let Some(rest) = path.strip_prefix("./") {
+        path = rest.trim_start_matches('/');
+    }
+    path
+}
+
+/// Whether `path` names the directory it is relative to: `.`, `./`, or
+/// nothing (wasi-libc's name for a preopen's own path is `.`).
+fn names_itself(path: &str) -> bool {
+    matches!(without_dot_slash(path).trim_end_matches('/'), "" | ".")
+}
+
+/// The empty root, when `path` through `fd` names it itself: the one path
+/// through it that is not refused, since `/` exists, as an empty directory
+/// (`stat("/")`, `opendir("/")` work; listing it is refused).
+fn root_itself<T: GatedFsView>(
+    state: &mut T,
+    fd: &Resource<Descriptor>,
+    path: &str,
+) -> Option<Arc<EmptyRoot>> {
+    if !names_itself(path) {
+        return None;
+    }
+    let view = view_of(state, fd)?;
+    let root = state.gated().root.clone()?;
+    Arc::ptr_eq(root.view(), &view).then_some(root)
 }
 
 /// The view `fd` is the gated directory of, if it is one: the question

@@ -89,7 +89,8 @@ impl EmptyRoot {
 /// the metadata hash the guest sees derives from it, and reveals nothing of
 /// the host.
 fn root_view(made_at: PathBuf) -> io::Result<FileView> {
-    FileView::new(made_at, ROOT.to_string(), DirIdentity { dev: 0, ino: 0 }).map_err(io::Error::other)
+    FileView::new(made_at, ROOT.to_string(), DirIdentity { dev: 0, ino: 0 })
+        .map_err(io::Error::other)
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ async fn a_tool_without_a_storage_grant_is_refused_a_file_and_the_audit_and_its_
         // command that grants it.
         let message = text(&read);
         assert!(
-            message.contains(&format!("weld refused open-at {path}"))
+            message.contains(&format!("weld denied open-at {path}"))
                 && message.contains(&format!("weld grant hostile storage fs://{path}")),
             "{message}"
         );
@@ -123,7 +123,11 @@ async fn a_tool_granted_a_directory_reads_it_and_is_refused_and_audited_everywhe
     );
     assert_eq!(
         denials(&dirs, "hostile_write-file"),
-        vec![denial("open-at", &outside.display().to_string(), "no-entry")]
+        vec![denial(
+            "open-at",
+            &outside.display().to_string(),
+            "no-entry"
+        )]
     );
 }
 
@@ -173,16 +177,33 @@ async fn listing_the_root_shows_nothing_and_every_path_through_it_is_refused_and
     )
     .await;
     let client = serve(&dirs).await;
+    // `/` is there, a directory that cannot be listed: no name shows, not
+    // even the grant's.
     let listed = call(&client, "hostile_list-dir", json!({"path": "/"})).await;
     assert!(is_err(&listed), "{}", text(&listed));
+    let message = text(&listed);
+    assert!(
+        message
+            .contains("weld denied read-directory /: a tool lists only a directory granted whole")
+            && message.contains("weld grant hostile storage 'fs:///DIR/**'"),
+        "{message}"
+    );
     // Straight at wasi:filesystem, through the preopen named `/`.
+    for op in ["list", "open-dir"] {
+        assert_eq!(
+            raw_fs(&client, "/", op, ".", "").await,
+            Err("access".into()),
+            "{op}"
+        );
+    }
+    assert_eq!(raw_fs(&client, "/", "stat", ".", "").await, Ok("0".into()));
     assert_eq!(
-        raw_fs(&client, "/", "list", "", "").await,
-        Err("access".into())
+        raw_fs(&client, "/", "hash", ".", "").await,
+        raw_fs(&client, "/", "hash-self", "", "").await
     );
     for (op, path, other, error) in [
         ("read", "etc/passwd", "", "no-entry"),
-        ("read", ".", "", "no-entry"),
+        ("write", ".", "x", "not-permitted"),
         ("open-dir", "etc", "", "no-entry"),
         ("stat", "etc/passwd", "", "no-entry"),
         ("hash", "etc/passwd", "", "no-entry"),
@@ -213,20 +234,17 @@ async fn listing_the_root_shows_nothing_and_every_path_through_it_is_refused_and
         Ok("read=true mutate=false".into())
     );
     // The grant is still its own preopen.
-    assert_eq!(
-        raw_fs(&client, &dir, "list", "", "").await,
-        Ok("x".into())
-    );
+    assert_eq!(raw_fs(&client, &dir, "list", "", "").await, Ok("x".into()));
     client.cancel().await.expect("close");
 
-    assert!(
-        denials(&dirs, "hostile_list-dir").contains(&denial("open-at", "/", "no-entry")),
-        "{:?}",
-        denials(&dirs, "hostile_list-dir")
+    assert_eq!(
+        denials(&dirs, "hostile_list-dir"),
+        vec![denial("read-directory", "/", "access")]
     );
     let raw = denials(&dirs, "hostile_raw-fs");
     for expected in [
         denial("read-directory", "/", "access"),
+        denial("open-at", "/", "not-permitted"),
         denial("open-at", "/etc/passwd", "no-entry"),
         denial("stat-at", "/etc/passwd", "no-entry"),
         denial("create-directory-at", "/planted", "not-permitted"),
