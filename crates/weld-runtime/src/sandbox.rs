@@ -73,7 +73,10 @@ impl Default for HttpLimits {
 ///
 /// [`Sandbox::default`] (and a [`SandboxBuilder`] given nothing) grants
 /// nothing: no directory, no file, no environment variable, no network.
-/// Each grant is an explicit call on the builder.
+/// Each grant is an explicit call on the builder. Whatever it grants, the
+/// guest also finds an empty directory at `/` (unless a grant sits there):
+/// every path no grant covers reaches it and is refused there, and recorded
+/// in the call's [`CallStats::storage_denied`](crate::CallStats::storage_denied).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Sandbox {
     /// Shared, so a call takes them without copying.

@@ -1,5 +1,5 @@
-//! Single-file grants, and the check that a granted directory is still the
-//! one the policy was compiled against.
+//! Single-file grants, the empty root, and the check that a granted
+//! directory is still the one the policy was compiled against.
 //!
 //! WASI preopens whole directories; a policy may grant one file. weld
 //! preopens the file's parent directory and shadows every
@@ -25,9 +25,14 @@
 //!   view (one link, no times, a fixed hash, not mutable), so they cannot
 //!   reveal what else the real directory holds or when it changed.
 //!
+//! The *empty root* every call finds at `/` is such a view with no file in
+//! it (see `files/root.rs`): every path no grant covers reaches it, and is
+//! refused and recorded there. Its own name (`.`) is the one exception:
+//! `/` can be opened and described as an empty directory, never listed.
+//!
 //! Directories opened any other way are not affected: the shadows delegate
 //! to Wasmtime's own implementation, after one table lookup and a comparison
-//! against the call's (usually empty) list of gated directories.
+//! against the call's short list of gated directories.
 //!
 //! A gated directory is recognised by the address of its open directory
 //! handle, recorded when the guest asks for its preopens. The handle lives in
@@ -60,9 +65,10 @@ pub(crate) trait GatedFsView: WasiView + 'static {
     fn gated(&mut self) -> &mut GatedDirs;
 }
 
-/// A path-taking filesystem call through a single-file view that weld
-/// refused: one of the policy denials weld can observe (inside a granted
-/// directory tree, Wasmtime decides alone and nothing is observed).
+/// A path-taking filesystem call through a single-file view or the empty
+/// root that weld refused: one of the policy denials weld can observe
+/// (inside a granted directory tree, Wasmtime decides alone and nothing is
+/// observed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDenial {
     /// The `wasi:filesystem` method, e.g. `open-at`.
