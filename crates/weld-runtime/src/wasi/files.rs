@@ -176,6 +176,7 @@ impl GatedDirs {
         self.root.clone()
     }
 
+    /// Remembers the handle at `address` as showing `view`.
     fn gate(&mut self, address: usize, view: Arc<FileView>) {
         if !self.handles.iter().any(|(a, _)| *a == address) {
             self.handles.push((address, view));

@@ -72,6 +72,7 @@ pub(super) fn get_directories<T: GatedFsView>(
 /// In a view: a granted name only; never a directory; writing (write,
 /// create, truncate) only with a read-write grant; only a regular file (or
 /// none yet, to create); a file from a read-only grant opened read-only.
+/// Through the empty root, its own name opens it again, read-only.
 pub(super) fn open_at<T: GatedFsView>(
     mut store: StoreContextMut<'_, T>,
     (fd, path_flags, path, oflags, flags): (
@@ -192,7 +193,8 @@ async fn open_granted<T: GatedFsView>(
     }
 }
 
-/// In a view: a granted name only, never following a symlink.
+/// In a view: a granted name only, never following a symlink; the empty
+/// root's own name describes it (an empty directory).
 pub(super) fn stat_at<T: GatedFsView>(
     mut store: StoreContextMut<'_, T>,
     (fd, path_flags, path): (Resource<Descriptor>, PathFlags, String),
@@ -213,17 +215,16 @@ pub(super) fn stat_at<T: GatedFsView>(
     })
 }
 
-/// In a view: a granted name only, never following a symlink.
+/// In a view: a granted name only, never following a symlink; the empty
+/// root's own name gives its hash.
 pub(super) fn metadata_hash_at<T: GatedFsView>(
     mut store: StoreContextMut<'_, T>,
     (fd, path_flags, path): (Resource<Descriptor>, PathFlags, String),
 ) -> Reply<'_, MetadataHashValue> {
     Box::new(async move {
         let state = store.data_mut();
-        if root_itself(state, &fd, &path).is_some()
-            && let Some(view) = view_of(state, &fd)
-        {
-            return Ok((Ok(view_hash(&view)),));
+        if let Some(root) = root_itself(state, &fd, &path) {
+            return Ok((Ok(view_hash(root.view())),));
         }
         let op = "metadata-hash-at";
         let (path_flags, path) = match route(state, &fd, op, path_flags, path, Access::Read) {
