@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 use tokio::sync::{SemaphorePermit, TryAcquireError};
 use weld_policy::Excess;
-use weld_runtime::{CallError, Queue, Val};
+use weld_runtime::{CallError, CallStats, Queue, Val};
 
 use crate::audit::{Audit, CallRecord, args_bytes};
 use crate::catalog::{Bound, ToolEntry};
@@ -146,32 +146,138 @@ async fn run(
             )
         }
     };
-    // A guest told "denied" by wasi:http or wasi:sockets can say no more;
-    // weld knows which rule decided, and says so beside the tool's error.
+    // A guest told "denied" (or "no such file") can say no more; weld knows
+    // what it refused and why, and says so beside the tool's error.
     if output.is_error
-        && let Some(denied) = record
-            .stats
-            .as_ref()
-            .and_then(|s| s.network.iter().find(|e| !e.allowed))
+        && let Some(stats) = &record.stats
     {
-        let note = format!(
-            "weld denied {} {}:{}: {}",
-            denied.kind.as_str(),
-            denied.host,
-            denied.port,
-            denied
-                .rule
-                .as_deref()
-                .unwrap_or("no rule of its policy grants it")
-        );
-        let text = output.text.take().unwrap_or_default();
-        output.text = Some(if text.is_empty() {
-            note
-        } else {
-            format!("{text}\n({note})")
-        });
+        let notes = [
+            network_note(stats),
+            storage_note(&entry.tool.name, &entry.component, stats),
+        ];
+        for note in notes.into_iter().flatten() {
+            let text = output.text.take().unwrap_or_default();
+            output.text = Some(if text.is_empty() {
+                note
+            } else {
+                format!("{text}\n({note})")
+            });
+        }
     }
     (output, outcome, error)
+}
+
+/// The call's first network denial and the rule that decided it.
+fn network_note(stats: &CallStats) -> Option<String> {
+    let denied = stats.network.iter().find(|e| !e.allowed)?;
+    Some(format!(
+        "weld denied {} {}:{}: {}",
+        denied.kind.as_str(),
+        denied.host,
+        denied.port,
+        denied
+            .rule
+            .as_deref()
+            .unwrap_or("no rule of its policy grants it")
+    ))
+}
+
+/// The first path weld denied `tool` of `component`, why, and the command
+/// that would grant it (the operator's to run: the tool, and the model
+/// reading its error, only learn what to ask for).
+fn storage_note(tool: &str, component: &str, stats: &CallStats) -> Option<String> {
+    let first = stats.storage_denied.first()?;
+    let more = (stats.storage_denied.len() as u64 - 1).saturating_add(stats.storage_denied_dropped);
+    let also = match more {
+        0 => String::new(),
+        n => format!(" ({n} more denied: `weld audit --tool {tool} --json` lists them)"),
+    };
+    let path = first.path.as_str();
+    let grant = |uri_path: &str, access: &str| {
+        storage_uri(uri_path).map(|uri| format!("weld grant {component} storage {uri}{access}"))
+    };
+    let (why, fix) = match (first.op, first.error) {
+        ("read-directory", _) => (
+            "a tool lists only a directory granted whole",
+            grant(&format!("{path}/**"), ""),
+        ),
+        ("open-at" | "set-times-at", "not-permitted") => (
+            "its grant is read-only",
+            grant(path, " --access read,write"),
+        ),
+        (_, "not-permitted") => (
+            "a tool may change entries only in a directory granted whole for writing",
+            parent(path).and_then(|dir| grant(&format!("{dir}/**"), " --access read,write")),
+        ),
+        _ => ("no storage grant covers it", grant(path, "")),
+    };
+    let fix = fix.map_or_else(
+        || {
+            format!(
+                "the operator can grant the directory it needs with \
+                 `weld grant {component} storage 'fs:///DIR/**'`"
+            )
+        },
+        |command| format!("the operator can grant it with `{command}`"),
+    );
+    Some(format!(
+        "weld denied {} {}{also}: {why}; {fix}",
+        first.op,
+        escaped(path)
+    ))
+}
+
+/// `path` (chosen by the tool) with control and bidirectional-formatting
+/// characters escaped, so it cannot rewrite the text around it.
+fn escaped(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_control() || is_bidi_control(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The directory holding `path`, unless that is the root (never granted).
+fn parent(path: &str) -> Option<&str> {
+    let (dir, _) = path.rsplit_once('/')?;
+    (!dir.is_empty()).then_some(dir)
+}
+
+/// `fs://PATH`, quoted for a shell when it needs to be; `None` when `path`
+/// cannot be granted as it is written (relative, with `..`, cut short, or
+/// with characters a command line should not carry).
+fn storage_uri(path: &str) -> Option<String> {
+    // `/` itself is never granted (the whole filesystem).
+    let whole = path
+        .strip_suffix("/**")
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    let plain = path.starts_with('/')
+        && !whole.is_empty()
+        && !path.split('/').any(|segment| segment == "..")
+        && !path.contains('…')
+        && !path
+            .chars()
+            .any(|c| c.is_control() || is_bidi_control(c) || c == '\'');
+    if !plain {
+        return None;
+    }
+    let safe = path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+,@%=:".contains(c));
+    Some(if safe {
+        format!("fs://{path}")
+    } else {
+        format!("'fs://{path}'")
+    })
 }
 
 /// The function's results as the tool's output, within its output cap.
@@ -279,4 +385,89 @@ fn closed() -> (Outcome, String) {
         Outcome::Instantiate,
         "internal error: the concurrency limit is unavailable".to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weld_runtime::FileDenial;
+
+    fn note(denied: &[(&'static str, &str, &'static str)], dropped: u64) -> String {
+        let stats = CallStats {
+            storage_denied: denied
+                .iter()
+                .map(|&(op, path, error)| FileDenial {
+                    op,
+                    path: path.to_string(),
+                    error,
+                })
+                .collect(),
+            storage_denied_dropped: dropped,
+            ..CallStats::default()
+        };
+        storage_note("notes_read", "notes", &stats).expect("a note")
+    }
+
+    #[test]
+    fn a_denied_path_is_named_with_the_command_that_grants_it() {
+        assert_eq!(
+            note(&[("open-at", "/etc/passwd", "no-entry")], 0),
+            "weld denied open-at /etc/passwd: no storage grant covers it; the operator can \
+             grant it with `weld grant notes storage fs:///etc/passwd`"
+        );
+        let more = note(
+            &[
+                ("open-at", "/a b/c", "no-entry"),
+                ("stat-at", "/x", "no-entry"),
+            ],
+            3,
+        );
+        assert!(
+            more.starts_with(
+                "weld denied open-at /a b/c (4 more denied: `weld audit --tool notes_read --json` \
+                 lists them)"
+            ) && more.ends_with("`weld grant notes storage 'fs:///a b/c'`"),
+            "{more}"
+        );
+    }
+
+    #[test]
+    fn the_grant_named_fits_what_was_denied() {
+        let read_only = note(&[("open-at", "/n/todo.md", "not-permitted")], 0);
+        assert!(
+            read_only.ends_with("`weld grant notes storage fs:///n/todo.md --access read,write`"),
+            "{read_only}"
+        );
+        let change = note(&[("unlink-file-at", "/n/todo.md", "not-permitted")], 0);
+        assert!(
+            change.ends_with("`weld grant notes storage 'fs:///n/**' --access read,write`"),
+            "{change}"
+        );
+        let listing = note(&[("read-directory", "/n", "access")], 0);
+        assert!(
+            listing.ends_with("`weld grant notes storage 'fs:///n/**'`"),
+            "{listing}"
+        );
+    }
+
+    #[test]
+    fn no_command_is_offered_for_the_root_or_a_path_that_cannot_be_granted_as_written() {
+        let generic = "the operator can grant the directory it needs with \
+                       `weld grant notes storage 'fs:///DIR/**'`";
+        for (op, path, error) in [
+            ("read-directory", "/", "access"),
+            ("create-directory-at", "/planted", "not-permitted"),
+            ("open-at", "/../etc/passwd", "no-entry"),
+            ("open-at", "/it's", "no-entry"),
+            ("open-at", "/a\u{1b}[2Jb\nweld grant", "no-entry"),
+            ("open-at", "/long… (9000 bytes)", "no-entry"),
+        ] {
+            let shown = note(&[(op, path, error)], 0);
+            assert!(shown.ends_with(generic), "{shown}");
+            assert!(
+                !shown.contains('\u{1b}') && !shown.contains('\n'),
+                "{shown}"
+            );
+        }
+    }
 }

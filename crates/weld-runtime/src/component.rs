@@ -14,6 +14,7 @@ use crate::call::{self, CallState};
 use crate::capacity::{self, Budget, Capacity, Footprint, Share, deadline_after};
 use crate::describe::{ExportedFunction, ExportedFunctionType, ToolchainExport};
 use crate::sandbox::{CallLimits, Sandbox};
+use crate::wasi::files::EmptyRoot;
 
 /// Whether a component's calls count fuel: which engine it is loaded on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -54,6 +55,8 @@ pub struct LoadedComponent {
     pub(crate) shared_slots: SlotPermits,
     /// The memory budget shared by all calls.
     pub(crate) budget: Arc<Budget>,
+    /// What its calls' guests find at `/` beyond their grants.
+    pub(crate) root: Arc<EmptyRoot>,
 }
 
 /// A pool's slots, and how many of them one call of a component takes.

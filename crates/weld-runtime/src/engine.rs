@@ -25,6 +25,7 @@ use crate::error::RuntimeError;
 use crate::footprint;
 use crate::sandbox::CallLimits;
 use crate::wasi;
+use crate::wasi::files::EmptyRoot;
 
 /// Engine-wide settings, fixed for the life of the process.
 #[derive(Debug, Clone)]
@@ -92,6 +93,8 @@ pub struct Runtime {
     shape: PoolShape,
     /// Linear memory all calls of both engines may reserve.
     budget: Arc<Budget>,
+    /// What every call's guest finds at `/` beyond its grants.
+    root: Arc<EmptyRoot>,
 }
 
 /// One engine with its linker, compile cache and pool.
@@ -154,6 +157,13 @@ impl Runtime {
     pub fn new(config: &RuntimeConfig) -> Result<Self, RuntimeError> {
         let plain = EngineBundle::new(config, Metering::Off)?;
         let shape = plain.shape;
+        // The cache directory is checked (and made) by the engine's compile
+        // cache: only this user can change it.
+        let cache_dir = weld_fs::private_dir(&config.cache_dir)?;
+        let root = EmptyRoot::create_in(&cache_dir).map_err(|source| RuntimeError::EmptyRoot {
+            dir: cache_dir,
+            source,
+        })?;
         Ok(Self {
             config: config.clone(),
             plain: Arc::new(plain),
@@ -161,6 +171,7 @@ impl Runtime {
             shared_slots: Arc::new(Semaphore::new(shape.slots() as usize)),
             shape,
             budget: Arc::new(Budget::new(config.memory_budget)),
+            root: Arc::new(root),
         })
     }
 
@@ -373,6 +384,7 @@ impl Runtime {
             engine_slots,
             shared_slots: slots_of(&self.shared_slots, self.shape)?,
             budget: Arc::clone(&self.budget),
+            root: Arc::clone(&self.root),
         })
     }
 }

@@ -92,6 +92,21 @@ pub enum RuntimeError {
     /// fix it).
     #[error("compile cache: {0}")]
     UnsafeCacheDir(#[from] weld_fs::DirError),
+    /// The directory behind every tool's empty root (see
+    /// [`Sandbox`](crate::Sandbox)) could not be made in the cache
+    /// directory.
+    #[error(
+        "could not prepare the tools' empty root directory in {}: {source}; weld needs to \
+         create (and at once remove) a directory there",
+        .dir.display()
+    )]
+    EmptyRoot {
+        /// The cache directory it was to be made in.
+        dir: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Compiling the component went over a limit of [`CompileLimits`].
     #[error("{0}")]
     CompileLimit(CompileLimit),

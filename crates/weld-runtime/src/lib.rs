@@ -9,7 +9,8 @@
 //! index per function) — and instantiation from the pooling allocator with
 //! copy-on-write memory images costs tens of microseconds.
 //!
-//! A guest gets nothing by default: no preopened directories, no environment,
+//! A guest gets nothing by default: no preopened directory but an empty one
+//! at `/` through which every path is refused and recorded, no environment,
 //! no arguments, no stdin, no network. Its stdout and stderr are captured
 //! (capped) and logged, never written to the host's streams. It may read the
 //! wall and monotonic clocks and draw random numbers. Outbound HTTP

@@ -73,7 +73,10 @@ impl Default for HttpLimits {
 ///
 /// [`Sandbox::default`] (and a [`SandboxBuilder`] given nothing) grants
 /// nothing: no directory, no file, no environment variable, no network.
-/// Each grant is an explicit call on the builder.
+/// Each grant is an explicit call on the builder. Whatever it grants, the
+/// guest also finds an empty directory at `/` (unless a grant sits there):
+/// every path no grant covers reaches it and is refused there, and recorded
+/// in the call's [`CallStats::storage_denied`](crate::CallStats::storage_denied).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Sandbox {
     /// Shared, so a call takes them without copying.
@@ -83,6 +86,9 @@ pub struct Sandbox {
     env: Arc<[(String, String)]>,
     files: Arc<[Arc<FileView>]>,
     network: NetworkGrant,
+    /// Whether a grant sits at `/` itself: then it is what the guest finds
+    /// there, and no empty root is added.
+    grant_at_root: bool,
 }
 
 impl Sandbox {
@@ -110,6 +116,12 @@ impl Sandbox {
     /// What the guest may reach over the network; empty denies everything.
     pub fn network(&self) -> &NetworkGrant {
         &self.network
+    }
+
+    /// Whether a call shows the guest the empty root at `/` (see
+    /// `wasi::files::root`): unless a grant sits there itself.
+    pub(crate) fn shows_empty_root(&self) -> bool {
+        !self.grant_at_root
     }
 }
 
@@ -183,11 +195,13 @@ impl SandboxBuilder {
                 });
             }
         }
+        let grant_at_root = seen.contains(crate::wasi::files::ROOT);
         Ok(Sandbox {
             preopens: self.preopens.into(),
             env: self.env.into(),
             files: self.files.into_iter().map(Arc::new).collect(),
             network: self.network,
+            grant_at_root,
         })
     }
 }
@@ -556,6 +570,23 @@ mod tests {
         view.add(GrantedFile::new("todo.md".into(), "real-todo.md".into(), true).expect("names"));
         assert_eq!(view.files().len(), 1);
         assert!(view.files()[0].writable());
+    }
+
+    #[test]
+    fn the_empty_root_is_shown_unless_a_grant_sits_at_the_root_itself() {
+        let identity = DirIdentity { dev: 0, ino: 0 };
+        assert!(Sandbox::default().shows_empty_root());
+        let mut builder = Sandbox::builder();
+        builder.file_view(view());
+        assert!(builder.build().expect("sandbox").shows_empty_root());
+        // A file granted in `/` itself: its view is what the guest finds
+        // there, and it refuses (and records) every other name already.
+        let mut at_root =
+            FileView::new(PathBuf::from("/real"), "/".into(), identity).expect("absolute");
+        at_root.add(GrantedFile::new("x.txt".into(), "x.txt".into(), false).expect("names"));
+        let mut builder = Sandbox::builder();
+        builder.file_view(at_root);
+        assert!(!builder.build().expect("sandbox").shows_empty_root());
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub struct AuditRecord {
     /// Decisions made beyond those kept in `network`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub network_dropped: u64,
-    /// Every path refused through a single-file view, in order.
+    /// Every path refused through a single-file view or the empty root (a
+    /// path no grant covers), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub storage_denied: Vec<StorageDenial>,
     /// Refusals beyond those kept in `storage_denied`.
@@ -109,7 +110,8 @@ pub struct NetworkDecision {
     pub rule: Option<String>,
 }
 
-/// A filesystem call refused through a single-file view, as recorded.
+/// A filesystem call refused through a single-file view or the empty root,
+/// as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageDenial {

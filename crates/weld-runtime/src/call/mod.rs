@@ -27,7 +27,7 @@ use crate::capacity::Capacity;
 use crate::component::{LoadedComponent, Metering};
 use crate::describe::ExportedFunction;
 use crate::sandbox::{CallLimits, Sandbox};
-use crate::wasi::files::GatedDirs;
+use crate::wasi::files::{EmptyRoot, GatedDirs};
 use crate::wasi::net::{self, NetHooks, NetLog};
 use crate::wasi::output::CappedOutput;
 use report::{CallError, CallReport, CallStats, DeadlineExceeded, Ending, Failure, Queue};
@@ -80,7 +80,10 @@ async fn run_steps(
     let output = Output::new(limits.log_capture);
     let log = NetLog::default();
     let wasi = wasi_ctx(sandbox, &output, &log)?;
-    let mut store = new_store(&component.pre, wasi, limits, sandbox, &log, fuel)?;
+    let root = sandbox
+        .shows_empty_root()
+        .then(|| Arc::clone(&component.root));
+    let mut store = new_store(&component.pre, wasi, limits, sandbox, root, &log, fuel)?;
     let timeout = arm_deadline(&mut store, limits, started);
     let mut results = vec![Val::Bool(false); result_count(function)];
     let ran = run_guest(
@@ -320,12 +323,14 @@ fn wasi_ctx(sandbox: &Sandbox, output: &Output, log: &NetLog) -> Result<WasiCtx,
 }
 
 /// The call's store: its WASI context, its memory limiter, its network
-/// hooks and its gated directories, and its fuel.
+/// hooks and its gated directories (with the empty `root`, if it shows
+/// one), and its fuel.
 fn new_store(
     pre: &InstancePre<CallState>,
     wasi: WasiCtx,
     limits: &CallLimits,
     sandbox: &Sandbox,
+    root: Option<Arc<EmptyRoot>>,
     log: &NetLog,
     fuel: Option<u64>,
 ) -> Result<Store<CallState>, CallError> {
@@ -341,7 +346,11 @@ fn new_store(
                 log: log.clone(),
                 limits: limits.http,
             },
-            files: GatedDirs::new(Arc::clone(sandbox.preopens()), Arc::clone(sandbox.files())),
+            files: GatedDirs::new(
+                Arc::clone(sandbox.preopens()),
+                Arc::clone(sandbox.files()),
+                root,
+            ),
             config: Arc::clone(sandbox.env()),
         },
     );

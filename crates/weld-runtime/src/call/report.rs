@@ -30,8 +30,8 @@ pub struct CallStats {
     pub network: Vec<NetworkEvent>,
     /// Decisions made beyond those kept.
     pub network_dropped: u64,
-    /// Paths refused through single-file views, in order (capped like
-    /// `network`).
+    /// Paths refused through single-file views and the empty root, in
+    /// order (capped like `network`).
     pub storage_denied: Vec<FileDenial>,
     /// Refusals beyond those kept.
     pub storage_denied_dropped: u64,

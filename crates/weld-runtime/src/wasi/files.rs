@@ -1,5 +1,5 @@
-//! Single-file grants, and the check that a granted directory is still the
-//! one the policy was compiled against.
+//! Single-file grants, the empty root, and the check that a granted
+//! directory is still the one the policy was compiled against.
 //!
 //! WASI preopens whole directories; a policy may grant one file. weld
 //! preopens the file's parent directory and shadows every
@@ -25,9 +25,14 @@
 //!   view (one link, no times, a fixed hash, not mutable), so they cannot
 //!   reveal what else the real directory holds or when it changed.
 //!
+//! The *empty root* every call finds at `/` is such a view with no file in
+//! it (see `files/root.rs`): every path no grant covers reaches it, and is
+//! refused and recorded there. Its own name (`.`) is the one exception:
+//! `/` can be opened and described as an empty directory, never listed.
+//!
 //! Directories opened any other way are not affected: the shadows delegate
 //! to Wasmtime's own implementation, after one table lookup and a comparison
-//! against the call's (usually empty) list of gated directories.
+//! against the call's short list of gated directories.
 //!
 //! A gated directory is recognised by the address of its open directory
 //! handle, recorded when the guest asks for its preopens. The handle lives in
@@ -38,6 +43,7 @@
 //! against [`GatedFsView`], not against the call's store data, so this
 //! module knows nothing of how a call is put together.
 
+mod root;
 mod shadows;
 
 use std::sync::Arc;
@@ -46,6 +52,8 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi::filesystem::Descriptor;
 use wasmtime_wasi::p2::bindings::filesystem::types::{ErrorCode, PathFlags};
+
+pub(crate) use root::{EmptyRoot, ROOT};
 
 use crate::sandbox::{DirIdentity, FileView, Preopen};
 use crate::wasi::shadow::{replace, replace_async};
@@ -57,9 +65,10 @@ pub(crate) trait GatedFsView: WasiView + 'static {
     fn gated(&mut self) -> &mut GatedDirs;
 }
 
-/// A path-taking filesystem call through a single-file view that weld
-/// refused: one of the policy denials weld can observe (inside a granted
-/// directory tree, Wasmtime decides alone and nothing is observed).
+/// A path-taking filesystem call through a single-file view or the empty
+/// root that weld refused: one of the policy denials weld can observe
+/// (inside a granted directory tree, Wasmtime decides alone and nothing is
+/// observed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDenial {
     /// The `wasi:filesystem` method, e.g. `open-at`.
@@ -107,24 +116,31 @@ fn shorten(path: &str) -> std::borrow::Cow<'_, str> {
     format!("{}… ({} bytes)", &path[..end], path.len()).into()
 }
 
-/// The call's gated directories: the views granted, the handles found for
-/// them, and what was refused through them.
+/// The call's gated directories: the views granted, the empty root, the
+/// handles found for them, and what was refused through them.
 #[derive(Default)]
 pub(crate) struct GatedDirs {
     /// The call's directory grants, for the identity their handles must have.
     preopens: Arc<[Preopen]>,
     views: Arc<[Arc<FileView>]>,
-    /// (address of the open directory handle, index into `views`).
-    handles: Vec<(usize, usize)>,
+    /// The empty root the guest finds at `/`, when no grant sits there.
+    root: Option<Arc<EmptyRoot>>,
+    /// (address of the open directory handle, the view it shows).
+    handles: Vec<(usize, Arc<FileView>)>,
     denials: Vec<FileDenial>,
     dropped: u64,
 }
 
 impl GatedDirs {
-    pub(crate) fn new(preopens: Arc<[Preopen]>, views: Arc<[Arc<FileView>]>) -> Self {
+    pub(crate) fn new(
+        preopens: Arc<[Preopen]>,
+        views: Arc<[Arc<FileView>]>,
+        root: Option<Arc<EmptyRoot>>,
+    ) -> Self {
         Self {
             preopens,
             views,
+            root,
             handles: Vec::new(),
             denials: Vec::new(),
             dropped: 0,
@@ -148,18 +164,29 @@ impl GatedDirs {
     /// Remembers the handle at `address` as the gated directory of the view
     /// the guest finds at `guest`, if one is.
     fn found(&mut self, address: usize, guest: &str) {
-        let Some(index) = self.views.iter().position(|v| v.guest_dir() == guest) else {
+        let Some(view) = self.views.iter().find(|v| v.guest_dir() == guest) else {
             return;
         };
-        if !self.handles.contains(&(address, index)) {
-            self.handles.push((address, index));
+        let view = Arc::clone(view);
+        self.gate(address, view);
+    }
+
+    /// The empty root this call shows at `/`, if it shows one.
+    fn root(&self) -> Option<Arc<EmptyRoot>> {
+        self.root.clone()
+    }
+
+    /// Remembers the handle at `address` as showing `view`.
+    fn gate(&mut self, address: usize, view: Arc<FileView>) {
+        if !self.handles.iter().any(|(a, _)| *a == address) {
+            self.handles.push((address, view));
         }
     }
 
     /// The view whose gated directory is the handle at `address`.
     fn view_at(&self, address: usize) -> Option<Arc<FileView>> {
-        let index = self.handles.iter().find(|(a, _)| *a == address)?.1;
-        self.views.get(index).cloned()
+        let (_, view) = self.handles.iter().find(|(a, _)| *a == address)?;
+        Some(Arc::clone(view))
     }
 
     /// The denials recorded, and how many more were not kept.
@@ -170,7 +197,11 @@ impl GatedDirs {
     /// Records a refusal.
     fn record(&mut self, view: &FileView, op: &'static str, path: &str, error: ErrorCode) {
         if self.denials.len() < MAX_DENIALS {
-            let path = if path.is_empty() {
+            // `./` is how wasi-libc may write a name in the directory, and
+            // `.` the directory itself: both are named as the tool knows
+            // them.
+            let path = without_dot_slash(path);
+            let path = if names_itself(path) {
                 view.guest_dir().to_string()
             } else {
                 format!(
@@ -188,6 +219,36 @@ impl GatedDirs {
             self.dropped += 1;
         }
     }
+}
+
+/// `path` without the `./` (and `.//`) it may start with.
+fn without_dot_slash(mut path: &str) -> &str {
+    while let Some(rest) = path.strip_prefix("./") {
+        path = rest.trim_start_matches('/');
+    }
+    path
+}
+
+/// Whether `path` names the directory it is relative to: `.`, `./`, or
+/// nothing (wasi-libc's name for a preopen's own path is `.`).
+fn names_itself(path: &str) -> bool {
+    matches!(without_dot_slash(path).trim_end_matches('/'), "" | ".")
+}
+
+/// The empty root, when `path` through `fd` names it itself: the one path
+/// through it that is not refused, since `/` exists, as an empty directory
+/// (`stat("/")`, `opendir("/")` work; listing it is refused).
+fn root_itself<T: GatedFsView>(
+    state: &mut T,
+    fd: &Resource<Descriptor>,
+    path: &str,
+) -> Option<Arc<EmptyRoot>> {
+    if !names_itself(path) {
+        return None;
+    }
+    let view = view_of(state, fd)?;
+    let root = state.gated().root.clone()?;
+    Arc::ptr_eq(root.view(), &view).then_some(root)
 }
 
 /// The view `fd` is the gated directory of, if it is one: the question

@@ -97,7 +97,18 @@ fn denied_summary(record: &AuditRecord) -> String {
         parts.push(format!("{network}{more} network{first}"));
     }
     if storage > 0 {
-        parts.push(format!("{storage} storage"));
+        // The first refused path, and what the tool got for it.
+        let first = (record.storage_denied.first())
+            .map(|d| {
+                format!(
+                    " (first: {} {}: {})",
+                    one_line(&d.op),
+                    one_line(&d.path),
+                    one_line(&d.error)
+                )
+            })
+            .unwrap_or_default();
+        parts.push(format!("{storage} storage{first}"));
     }
     if parts.is_empty() {
         String::new()

@@ -186,6 +186,13 @@ async fn check_example(name: &str, described: &[Described], answers: &[Answer]) 
         check_answer("MCP", answer, &result);
     }
     client.cancel().await.expect("close");
+    // A runtime that probed paths of its own (an interpreter looking for
+    // its library) would leave a refusal at the empty root in every call.
+    let denied: Vec<Value> = crate::common::audit_lines(&dirs)
+        .into_iter()
+        .filter(|r| r.get("storage_denied").is_some())
+        .collect();
+    assert!(denied.is_empty(), "{name} reached for paths: {denied:?}");
 }
 
 #[tokio::test]

@@ -18,7 +18,11 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     HostDescriptor, MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
 };
 
-use super::{Access, GatedFsView, GrantMoved, no_follow, refuse, refused_on_view, route, view_of};
+use super::root::ROOT;
+use super::{
+    Access, EmptyRoot, GatedFsView, GrantMoved, no_follow, refuse, refused_on_view, root_itself,
+    route, view_of,
+};
 use crate::sandbox::{DirIdentity, FileView, GrantedFile};
 use crate::wasi::shadow::{Reply, lower};
 
@@ -26,14 +30,15 @@ use crate::wasi::shadow::{Reply, lower};
 type Preopens = Vec<(Resource<Descriptor>, String)>;
 
 /// The guest's preopens, each checked to still be the directory its grant
-/// was compiled against ([`GrantMoved`] stops the call otherwise); the
-/// handles of single-file views are remembered as gated.
+/// was compiled against ([`GrantMoved`] stops the call otherwise), then the
+/// empty root at `/` when the call has one; the handles of single-file
+/// views and of the root are remembered as gated.
 pub(super) fn get_directories<T: GatedFsView>(
     mut store: StoreContextMut<'_, T>,
     (): (),
 ) -> wasmtime::Result<(Preopens,)> {
     let state = store.data_mut();
-    let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
+    let mut dirs = preopens::Host::get_directories(&mut state.filesystem())?;
     for (fd, name) in &dirs {
         let Some(expected) = state.gated().expected(name) else {
             continue;
@@ -54,12 +59,20 @@ pub(super) fn get_directories<T: GatedFsView>(
             state.gated().found(address, name);
         }
     }
+    // Last, so that its shorter prefix loses to every grant (wasi-libc
+    // takes the longest match, and the first of equal ones).
+    if let Some(root) = state.gated().root() {
+        let fd = state.ctx().table.push(root.descriptor())?;
+        state.gated().gate(root.address(), Arc::clone(root.view()));
+        dirs.push((fd, ROOT.to_string()));
+    }
     Ok((dirs,))
 }
 
 /// In a view: a granted name only; never a directory; writing (write,
 /// create, truncate) only with a read-write grant; only a regular file (or
 /// none yet, to create); a file from a read-only grant opened read-only.
+/// Through the empty root, its own name opens it again, read-only.
 pub(super) fn open_at<T: GatedFsView>(
     mut store: StoreContextMut<'_, T>,
     (fd, path_flags, path, oflags, flags): (
@@ -79,6 +92,9 @@ pub(super) fn open_at<T: GatedFsView>(
             )?,));
         };
         const OP: &str = "open-at";
+        if let Some(root) = root_itself(state, &fd, &path) {
+            return Ok((open_root(state, &view, &root, &path, oflags, flags)?,));
+        }
         let Some(file) = view.lookup(&path) else {
             return Ok((Err(refuse(state, &view, OP, &path, ErrorCode::NoEntry)),));
         };
@@ -104,6 +120,26 @@ pub(super) fn open_at<T: GatedFsView>(
         }
         Ok((open_granted(state, &view, fd, file, &path, oflags, flags).await?,))
     })
+}
+
+/// The empty root opened by its own name (`opendir("/")`): the same empty
+/// directory again, read-only, under the same view. Opening it to create,
+/// truncate or change anything is refused.
+fn open_root<T: GatedFsView>(
+    state: &mut T,
+    view: &FileView,
+    root: &EmptyRoot,
+    path: &str,
+    oflags: OpenFlags,
+    flags: DescriptorFlags,
+) -> wasmtime::Result<Result<Resource<Descriptor>, ErrorCode>> {
+    let changes = oflags.intersects(OpenFlags::CREATE | OpenFlags::EXCLUSIVE | OpenFlags::TRUNCATE)
+        || flags.intersects(DescriptorFlags::WRITE | DescriptorFlags::MUTATE_DIRECTORY);
+    if changes {
+        let code = ErrorCode::NotPermitted;
+        return Ok(Err(refuse(state, view, "open-at", path, code)));
+    }
+    Ok(Ok(state.ctx().table.push(root.descriptor())?))
 }
 
 /// Opens `file`, granted in `view` and named `path` by the guest, once the
@@ -157,13 +193,17 @@ async fn open_granted<T: GatedFsView>(
     }
 }
 
-/// In a view: a granted name only, never following a symlink.
+/// In a view: a granted name only, never following a symlink; the empty
+/// root's own name describes it (an empty directory).
 pub(super) fn stat_at<T: GatedFsView>(
     mut store: StoreContextMut<'_, T>,
     (fd, path_flags, path): (Resource<Descriptor>, PathFlags, String),
 ) -> Reply<'_, DescriptorStat> {
     Box::new(async move {
         let state = store.data_mut();
+        if root_itself(state, &fd, &path).is_some() {
+            return Ok((Ok(view_stat(DescriptorType::Directory)),));
+        }
         let (path_flags, path) = match route(state, &fd, "stat-at", path_flags, path, Access::Read)
         {
             Ok(routed) => routed,
@@ -175,13 +215,17 @@ pub(super) fn stat_at<T: GatedFsView>(
     })
 }
 
-/// In a view: a granted name only, never following a symlink.
+/// In a view: a granted name only, never following a symlink; the empty
+/// root's own name gives its hash.
 pub(super) fn metadata_hash_at<T: GatedFsView>(
     mut store: StoreContextMut<'_, T>,
     (fd, path_flags, path): (Resource<Descriptor>, PathFlags, String),
 ) -> Reply<'_, MetadataHashValue> {
     Box::new(async move {
         let state = store.data_mut();
+        if let Some(root) = root_itself(state, &fd, &path) {
+            return Ok((Ok(view_hash(root.view())),));
+        }
         let op = "metadata-hash-at";
         let (path_flags, path) = match route(state, &fd, op, path_flags, path, Access::Read) {
             Ok(routed) => routed,
@@ -265,20 +309,21 @@ pub(super) fn stat<T: GatedFsView>(
         let state = store.data_mut();
         let gated = view_of(state, &fd).is_some();
         let stat = lower(state.filesystem().stat(fd).await)?;
-        Ok((stat.map(|stat| {
-            if !gated {
-                return stat;
-            }
-            DescriptorStat {
-                link_count: 1,
-                size: 0,
-                data_access_timestamp: None,
-                data_modification_timestamp: None,
-                status_change_timestamp: None,
-                ..stat
-            }
-        }),))
+        Ok((stat.map(|stat| if gated { view_stat(stat.type_) } else { stat }),))
     })
+}
+
+/// What a view shows of its directory (of type `type_`): one link, no
+/// size, no times.
+fn view_stat(type_: DescriptorType) -> DescriptorStat {
+    DescriptorStat {
+        type_,
+        link_count: 1,
+        size: 0,
+        data_access_timestamp: None,
+        data_modification_timestamp: None,
+        status_change_timestamp: None,
+    }
 }
 
 /// In a view: a hash stable for the view and unrelated to its entries.
@@ -289,17 +334,22 @@ pub(super) fn metadata_hash<T: GatedFsView>(
     Box::new(async move {
         let state = store.data_mut();
         if let Some(view) = view_of(state, &fd) {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            let identity = view.identity();
-            (identity.dev, identity.ino).hash(&mut hasher);
-            let lower = hasher.finish();
-            view.guest_dir().hash(&mut hasher);
-            let upper = hasher.finish();
-            return Ok((Ok(MetadataHashValue { lower, upper }),));
+            return Ok((Ok(view_hash(&view)),));
         }
         Ok((lower(state.filesystem().metadata_hash(fd).await)?,))
     })
+}
+
+/// A view's metadata hash: stable for the view, unrelated to its entries.
+fn view_hash(view: &FileView) -> MetadataHashValue {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let identity = view.identity();
+    (identity.dev, identity.ino).hash(&mut hasher);
+    let lower = hasher.finish();
+    view.guest_dir().hash(&mut hasher);
+    let upper = hasher.finish();
+    MetadataHashValue { lower, upper }
 }
 
 /// In a view: without `mutate-directory`, since nothing in a view can be

@@ -3,6 +3,7 @@
 //! was; after each, the server still answers. One module per capability;
 //! the helpers they share are here.
 
+mod empty_root;
 mod env;
 mod output;
 mod policy_lifecycle;
@@ -69,9 +70,12 @@ async fn raw_fs(
     )
     .await;
     // A `result` export: its `ok` is the structured result, its `err` the
-    // text of a tool error.
+    // text of a tool error (before the note weld adds about what it
+    // refused).
     if is_err(&result) {
-        return Err(text(&result));
+        let text = text(&result);
+        let own = text.split_once("\n(weld ").map_or(&*text, |(own, _)| own);
+        return Err(own.to_string());
     }
     match result.structured_content {
         Some(Value::Object(mut map)) => match map.remove("result") {
