@@ -20,12 +20,14 @@ fi
 
 # The distribution tests start a real OCI registry (CNCF Distribution, as
 # Debian packages it) on loopback, one with htpasswd basic auth, and check
-# signatures against openssl.
+# signatures against openssl; the replica tests run haproxy.
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+# The replica tests put three weld serve behind haproxy (in /usr/sbin).
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 if ((${#missing[@]})); then
   step "installing ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo); fi

@@ -387,12 +387,10 @@ fn is_per_connection(error: &std::io::Error) -> bool {
 type Body = BoxBody<Bytes, Infallible>;
 
 async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
-    if let Err(refusal) = target::check(&req) {
-        return plain(refusal.status, refusal.reason);
-    }
-    // Probes (an orchestrator's, a load balancer's): no token, any Host, as
-    // they say nothing but that weld is serving. weld listens only once every
-    // installed tool is loaded, so serving is ready.
+    // Probes (an orchestrator's, a load balancer's): no token, any Host or
+    // none (HTTP/1.0 checks send none), as they say nothing but that weld is
+    // serving. weld listens only once every installed tool is loaded, so
+    // serving is ready.
     if let path @ ("/healthz" | "/readyz") = req.uri().path() {
         if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "probes are GET requests\n");
@@ -408,6 +406,9 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
                 "ready\n"
             },
         );
+    }
+    if let Err(refusal) = target::check(&req) {
+        return plain(refusal.status, refusal.reason);
     }
     if req.uri().path() != "/mcp" {
         return plain(

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 const PROTOCOL: &str = "2026-07-28";
 
 /// A self-contained (2026-07-28) tools/call request.
-fn modern_call(id: u64, tool: &str, arguments: Value) -> Value {
+pub(crate) fn modern_call(id: u64, tool: &str, arguments: Value) -> Value {
     json!({
         "jsonrpc": "2.0",
         "id": id,
@@ -25,7 +25,12 @@ fn modern_call(id: u64, tool: &str, arguments: Value) -> Value {
     })
 }
 
-fn post(client: &reqwest::Client, url: &str, body: &Value, tool: &str) -> reqwest::RequestBuilder {
+pub(crate) fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    tool: &str,
+) -> reqwest::RequestBuilder {
     client
         .post(url)
         .header("Content-Type", "application/json")
@@ -38,7 +43,7 @@ fn post(client: &reqwest::Client, url: &str, body: &Value, tool: &str) -> reqwes
 
 /// The JSON-RPC message in a response body, which is either plain JSON or
 /// one SSE `data:` event.
-fn message(body: &str) -> Value {
+pub(crate) fn message(body: &str) -> Value {
     // An SSE stream may open with a priming event whose data is empty.
     let json = body
         .lines()

@@ -31,6 +31,7 @@ mod network;
 mod policy_compat;
 mod registry;
 mod reload;
+mod replicas;
 mod sandbox;
 mod schema_caps;
 mod state_trust;

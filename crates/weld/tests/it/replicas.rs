@@ -1,0 +1,219 @@
+//! Scale-out as docs/deploy.md describes it, on loopback: three `weld serve
+//! --http` replicas with the same installed tools behind Debian's haproxy
+//! (health checks on /healthz, retries of refused connections). Calls are
+//! spread over the replicas and all succeed, also while one replica is
+//! stopped with SIGTERM under load; every replica's audit records carry its
+//! name.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::process::Child;
+
+use crate::common::*;
+use crate::http::{message, modern_call, post};
+
+/// A running haproxy; killed when dropped.
+struct Haproxy {
+    child: Child,
+    _dir: tempfile::TempDir,
+    url: String,
+}
+
+fn haproxy_binary() -> PathBuf {
+    ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .expect("haproxy is not installed; these tests run a real one: `apt-get install haproxy`")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Haproxy {
+    async fn start(backends: &[std::net::SocketAddr]) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let port = free_port();
+        let servers: String = backends
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| format!("  server r{i} {addr} check inter 200ms fall 1 rise 1\n"))
+            .collect();
+        // Retries: a refused connection (a replica that stopped accepting)
+        // and an idle kept-alive connection the replica closed are tried on
+        // another replica; `redispatch` lets a retry go elsewhere.
+        let config = format!(
+            "global\n  maxconn 512\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  \
+             timeout server 60s\n  retries 3\n  option redispatch 1\n  \
+             retry-on conn-failure empty-response\n\
+             frontend mcp\n  bind 127.0.0.1:{port}\n  default_backend weld\n\
+             backend weld\n  balance roundrobin\n  option httpchk GET /healthz\n  \
+             http-check expect status 200\n{servers}"
+        );
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, config).expect("config");
+        let child = tokio::process::Command::new(haproxy_binary())
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn haproxy");
+        let url = format!("http://127.0.0.1:{port}/mcp");
+        let probe = url.replace("/mcp", "/healthz");
+        let http = reqwest_client();
+        for _ in 0..200 {
+            if http
+                .get(&probe)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return Self {
+                    child,
+                    _dir: dir,
+                    url,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("haproxy did not start serving {url}");
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// One replica: its own state (the same tool installed), its own process.
+struct Replica {
+    dirs: Dirs,
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+async fn replica(name: &str) -> Replica {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let (child, addr) = http_server(&dirs, &["--replica", name]).await;
+    Replica { dirs, child, addr }
+}
+
+async fn echo(http: &reqwest::Client, url: &str, id: u64) -> Result<Value, String> {
+    let response = post(
+        http,
+        url,
+        &modern_call(id, "hostile_sleep", json!({"millis": 100})),
+        "hostile_sleep",
+    )
+    .send()
+    .await
+    .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("{status}: {body}"));
+    }
+    let reply = message(&body);
+    if reply["result"]["isError"] != json!(false) {
+        return Err(reply.to_string());
+    }
+    Ok(reply)
+}
+
+/// The replica names in a replica's audit records of hostile_sleep.
+fn served_by(replica: &Replica) -> Vec<String> {
+    audit_lines(&replica.dirs)
+        .into_iter()
+        .filter(|r| r["tool"] == "hostile_sleep")
+        .map(|r| r["replica"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn calls_spread_over_replicas_behind_haproxy_and_none_fails_while_one_stops() {
+    let mut replicas = Vec::new();
+    for i in 0..3 {
+        replicas.push(replica(&format!("r{i}")).await);
+    }
+    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let balancer = Haproxy::start(&addrs).await;
+    let http = reqwest_client();
+
+    // Spread: round robin over the three.
+    for id in 0..12 {
+        echo(&http, &balancer.url, id)
+            .await
+            .unwrap_or_else(|e| panic!("call {id} failed: {e}"));
+    }
+    // The audit writer drains in batches; wait for each replica's records.
+    for (i, replica) in replicas.iter().enumerate() {
+        let name = format!("r{i}");
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            seen = served_by(replica);
+            if !seen.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!seen.is_empty(), "replica {name} served no call");
+        assert!(seen.iter().all(|r| *r == name), "{name}: {seen:?}");
+    }
+
+    // Under load, one replica is stopped with SIGTERM: no call fails.
+    // Eight clients, each making twelve calls of 100 ms one after another:
+    // about 1.2 s of load, with the stop 300 ms in.
+    let load: Vec<_> = (0..8u64)
+        .map(|client| {
+            let (http, url) = (http.clone(), balancer.url.clone());
+            tokio::spawn(async move {
+                let mut failed = Vec::new();
+                for call in 0..12 {
+                    if let Err(error) = echo(&http, &url, 100 + client * 100 + call).await {
+                        failed.push(error);
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = replicas[1].child.id().expect("pid").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(sent.success());
+    let mut failed = Vec::new();
+    let mut running = 0;
+    for task in load {
+        running += usize::from(!task.is_finished());
+        failed.extend(task.await.expect("join"));
+    }
+    assert!(running > 0, "the load was over before the stop");
+    assert!(failed.is_empty(), "calls failed: {failed:?}");
+    let status = tokio::time::timeout(Duration::from_secs(30), replicas[1].child.wait())
+        .await
+        .expect("the stopped replica exits")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    // The others keep serving.
+    for id in 200..206 {
+        echo(&http, &balancer.url, id)
+            .await
+            .unwrap_or_else(|e| panic!("call {id} after the stop failed: {e}"));
+    }
+}
