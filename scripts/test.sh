@@ -28,11 +28,13 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 # The replica tests put three weld serve behind haproxy (in /usr/sbin).
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+# The metrics tests have a real Prometheus scrape weld.
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 if ((${#missing[@]})); then
   step "installing ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo); fi
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # One build of the whole workspace with its test features unified; it also

@@ -39,6 +39,7 @@ pub mod install;
 pub mod invoke;
 pub mod load;
 pub mod lockfile;
+pub mod metrics;
 pub mod outcome;
 mod pins;
 pub mod policy_admin;

@@ -27,4 +27,6 @@ pub mod transport;
 
 pub use builtin::{BuiltinOptions, Management};
 pub use handler::{ServerOptions, WeldServer};
-pub use transport::{HttpLimits, HttpOptions, TransportError, serve_http, serve_stdio};
+pub use transport::{
+    HttpLimits, HttpOptions, MetricsText, TransportError, serve_http, serve_stdio,
+};

@@ -183,11 +183,12 @@ impl Audit {
     /// device, a socket, a directory), cannot be opened, or the writer
     /// thread cannot be started.
     pub fn to_file(path: &Path, failure: AuditFailure) -> Result<Self, AuditError> {
-        Self::to_file_as(path, failure, None)
+        Self::to_file_as(path, failure, None, None)
     }
 
     /// Like [`Audit::to_file`], with every record stamped with `replica`
-    /// (this weld's name among several serving the same tools).
+    /// (this weld's name among several serving the same tools) and counted
+    /// in `metrics`, on the writer thread.
     ///
     /// # Errors
     ///
@@ -196,12 +197,13 @@ impl Audit {
         path: &Path,
         failure: AuditFailure,
         replica: Option<String>,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
     ) -> Result<Self, AuditError> {
         use std::os::unix::fs::OpenOptionsExt;
         let mut append = std::fs::OpenOptions::new();
         append.create(true).append(true).mode(0o600);
         let file = open_log(path, &append)?;
-        Self::start(file, path.to_path_buf(), failure, replica).map_err(AuditError::Spawn)
+        Self::start(file, path.to_path_buf(), failure, replica, metrics).map_err(AuditError::Spawn)
     }
 
     /// Writes records to `out`, named `path` in messages.
@@ -210,6 +212,7 @@ impl Audit {
         path: PathBuf,
         failure: AuditFailure,
         replica: Option<String>,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let shared = Arc::new(Shared {
@@ -220,7 +223,7 @@ impl Audit {
             failing: AtomicBool::new(false),
             cause: Mutex::new(String::new()),
         });
-        let mut writer = Writer::new(out, Arc::clone(&shared), replica);
+        let mut writer = Writer::new(out, Arc::clone(&shared), replica, metrics);
         std::thread::Builder::new()
             .name("weld-audit".into())
             .spawn(move || writer.run(&rx))?;

@@ -116,6 +116,7 @@ fn audit(disk: &Disk, failure: AuditFailure) -> Audit {
         PathBuf::from("/state/audit.jsonl"),
         failure,
         None,
+        None,
     )
     .expect("start")
 }

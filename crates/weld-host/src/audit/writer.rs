@@ -26,6 +26,8 @@ pub(super) struct Writer<W> {
     warned_at: Option<Instant>,
     /// The replica every record is stamped with.
     replica: Option<String>,
+    /// Where every record written (or lost) is counted.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// A piece of one drain's bytes, ending at an offset of `buf`.
@@ -44,7 +46,12 @@ impl<W: Write> Writer<W> {
         record
     }
 
-    pub(super) fn new(out: W, shared: Arc<Shared>, replica: Option<String>) -> Self {
+    pub(super) fn new(
+        out: W,
+        shared: Arc<Shared>,
+        replica: Option<String>,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
+    ) -> Self {
         Self {
             out,
             shared,
@@ -54,6 +61,7 @@ impl<W: Write> Writer<W> {
             failing_since: None,
             warned_at: None,
             replica,
+            metrics,
         }
     }
 
@@ -97,6 +105,11 @@ impl<W: Write> Writer<W> {
                     }
                 };
             }
+            if let Some(metrics) = &self.metrics {
+                for record in &records {
+                    metrics.observe(record);
+                }
+            }
             self.drain(&records);
             for ack in acks {
                 let _ = ack.send(());
@@ -111,6 +124,9 @@ impl<W: Write> Writer<W> {
     /// before them) in one write, and accounts for what did not make it.
     fn drain(&mut self, records: &[AuditRecord]) {
         let dropped = self.shared.dropped.swap(0, Ordering::Relaxed);
+        if let Some(metrics) = self.metrics.as_ref().filter(|_| dropped > 0) {
+            metrics.dropped(dropped);
+        }
         if dropped > 0 {
             self.unreported += dropped;
             self.warn_at_most_every_minute(|| {

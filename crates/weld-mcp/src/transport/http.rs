@@ -53,7 +53,7 @@ use super::TransportError;
 use crate::handler::{ServerOptions, WeldServer};
 
 /// HTTP settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpOptions {
     /// Where to listen (port 0: any free port, reported through `on_bound`).
     pub addr: SocketAddr,
@@ -66,7 +66,13 @@ pub struct HttpOptions {
     pub bearer_token: Option<String>,
     /// How much of weld's connections, time and memory clients may hold.
     pub limits: HttpLimits,
+    /// The metrics text `GET /metrics` serves (OpenMetrics); `None`: no
+    /// such endpoint.
+    pub metrics: Option<MetricsText>,
 }
+
+/// Renders the metrics at each scrape.
+pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// How much of weld's connections, time and memory HTTP clients may hold.
 /// The defaults are far beyond what a local client uses.
@@ -216,6 +222,7 @@ struct Shared {
     service: StreamableHttpService<WeldServer, BoundedSessions>,
     /// Fired when shutdown is asked for (not when weld stops serving).
     shutdown: CancellationToken,
+    metrics: Option<MetricsText>,
     token: Option<Box<[u8]>>,
     budget: Arc<BodyBudget>,
     limits: HttpLimits,
@@ -261,6 +268,7 @@ pub async fn serve_http(
         service: http_service(server, options, http, abort.clone()),
         shutdown: shutdown.clone(),
         token: http.bearer_token.as_deref().map(|t| t.as_bytes().into()),
+        metrics: http.metrics.clone(),
         budget: BodyBudget::new(budget),
         limits,
         max_request_bytes: options.max_request_bytes,
@@ -410,10 +418,11 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     if let Err(refusal) = target::check(&req) {
         return plain(refusal.status, refusal.reason);
     }
-    if req.uri().path() != "/mcp" {
+    let is_metrics = req.uri().path() == "/metrics" && shared.metrics.is_some();
+    if req.uri().path() != "/mcp" && !is_metrics {
         return plain(
             StatusCode::NOT_FOUND,
-            "weld serves MCP at /mcp (and /healthz, /readyz)\n",
+            "weld serves MCP at /mcp (and /healthz, /readyz, /metrics)\n",
         );
     }
     if let Some(token) = &shared.token {
@@ -429,6 +438,20 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             );
             return response;
         }
+    }
+    if let (true, Some(metrics)) = (is_metrics, &shared.metrics) {
+        if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
+            return plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "metrics are a GET request\n",
+            );
+        }
+        let mut response = plain(StatusCode::OK, metrics());
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        );
+        return response;
     }
     let version = req.version();
     let deadline = Instant::now() + shared.limits.body_timeout;

@@ -35,7 +35,13 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
         "serving the state directory (a client that drops WELD_STATE_DIR gets the default one: pass --state-dir in its arguments)"
     );
     let live = Arc::new(LiveCatalog::new(catalog));
-    let audit = open_audit_as(store, args.audit_failure.into(), args.replica.clone())?;
+    let metrics = Arc::new(weld_host::metrics::Metrics::new(Some(Arc::clone(&live))));
+    let audit = open_audit_as(
+        store,
+        args.audit_failure.into(),
+        args.replica.clone(),
+        Some(Arc::clone(&metrics)),
+    )?;
     let mut server = WeldServer::new(Arc::clone(&live), audit.clone());
     if !args.no_builtin_tools {
         if args.allow_model_grants {
@@ -105,6 +111,7 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
                 allowed_origins: args.allowed_origins,
                 bearer_token,
                 limits: http_limits(&args.http_limits)?,
+                metrics: Some(Arc::new(move || metrics.encode())),
             };
             weld_mcp::serve_http(server, &options, &http, shutdown, |bound| {
                 tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over HTTP");
@@ -166,14 +173,20 @@ fn http_limits(args: &cli::HttpLimitArgs) -> Result<HttpLimits> {
 }
 
 pub(super) fn open_audit(store: &Store, failure: AuditFailure) -> Result<Audit> {
-    open_audit_as(store, failure, None)
+    open_audit_as(store, failure, None, None)
 }
 
-/// The audit log, every record stamped with `replica` when given.
-fn open_audit_as(store: &Store, failure: AuditFailure, replica: Option<String>) -> Result<Audit> {
+/// The audit log, every record stamped with `replica` when given and
+/// counted in `metrics`.
+fn open_audit_as(
+    store: &Store,
+    failure: AuditFailure,
+    replica: Option<String>,
+    metrics: Option<Arc<weld_host::metrics::Metrics>>,
+) -> Result<Audit> {
     weld_host::audit::survive_file_size_limit();
     let path = store.root().join("audit.jsonl");
-    Ok(Audit::to_file_as(&path, failure, replica)?)
+    Ok(Audit::to_file_as(&path, failure, replica, metrics)?)
 }
 
 /// The first line of `path`, which must not be empty or short.

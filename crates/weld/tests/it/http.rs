@@ -153,6 +153,20 @@ async fn health_and_readiness_probes_answer_without_a_token_or_a_loopback_host()
         let posted = http.post(&probe).send().await.expect("send");
         assert_eq!(posted.status(), 405, "{path}");
     }
+    // Metrics say which tools run and how: they want the token.
+    let metrics = http
+        .get(url.replace("/mcp", "/metrics"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(metrics.status(), 401);
+    let metrics = http
+        .get(url.replace("/mcp", "/metrics"))
+        .header("Authorization", "Bearer s3cret-token-of-some-length")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(metrics.status(), 200);
     // The MCP endpoint still wants the token.
     let refused = post(
         &http,

@@ -27,6 +27,7 @@ mod inspect;
 mod languages;
 mod manage;
 mod mcp;
+mod metrics;
 mod network;
 mod policy_compat;
 mod registry;

@@ -1,0 +1,287 @@
+//! Metrics for Prometheus (the OpenMetrics text a `/metrics` endpoint
+//! serves), derived from the audit records.
+//!
+//! Every tool call already leaves an audit record with what metrics need
+//! (tool, outcome, duration, wait, peak memory, fuel, every network and
+//! storage denial), and the audit writer thread already receives each one.
+//! So the metrics are counted there, in batches, after the call has
+//! answered: the call path pays nothing for them. They lag the calls by the
+//! writer's batching period (20 ms) and, like the file, miss records the
+//! queue had to drop (counted in `weld_audit_records_dropped`).
+//!
+//! Names follow the OpenTelemetry semantic conventions for MCP where they
+//! define one (`mcp.server.operation.duration`, in seconds, by
+//! `mcp.method.name` and `gen_ai.tool.name`, with `error.type` for anything
+//! but success), in Prometheus' spelling (dots as underscores, the unit
+//! suffixed); the rest are weld's (`weld_…`).
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::audit::AuditRecord;
+use crate::catalog::LiveCatalog;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Seconds: the bucket bounds OpenTelemetry's MCP conventions recommend for
+/// `mcp.server.operation.duration`.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// The metrics of one weld process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    duration: Family<Labels, Histogram, fn() -> Histogram>,
+    calls: Family<Labels, Counter>,
+    denials: Family<Labels, Counter>,
+    queued: Family<Labels, Histogram, fn() -> Histogram>,
+    peak_memory: Family<Labels, Histogram, fn() -> Histogram>,
+    fuel: Family<Labels, Histogram, fn() -> Histogram>,
+    lost: Counter,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+fn memory_histogram() -> Histogram {
+    // 64 KiB to 8 GiB, by fours.
+    Histogram::new(exponential_buckets(65_536.0, 4.0, 14))
+}
+
+fn fuel_histogram() -> Histogram {
+    // 1e3 to 1e12 instructions, by tens.
+    Histogram::new(exponential_buckets(1_000.0, 10.0, 10))
+}
+
+impl Metrics {
+    /// The metrics, with gauges read from `live` at every scrape (tools
+    /// served, components disabled) when given.
+    pub fn new(live: Option<Arc<LiveCatalog>>) -> Self {
+        let mut registry = Registry::default();
+        let duration = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "mcp_server_operation_duration_seconds",
+            "Duration of MCP requests as the server saw them (tools/call: from the request to \
+             the answer's record), by mcp_method_name, gen_ai_tool_name and error_type",
+            duration.clone(),
+        );
+        let calls = Family::<Labels, Counter>::default();
+        registry.register(
+            "weld_tool_calls",
+            "Tool calls (and built-in management requests) by tool, component and outcome",
+            calls.clone(),
+        );
+        let denials = Family::<Labels, Counter>::default();
+        registry.register(
+            "weld_tool_denials",
+            "What the sandbox refused during calls, by tool and kind (network, storage)",
+            denials.clone(),
+        );
+        let queued = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "weld_tool_queued_seconds",
+            "Time calls waited for a concurrency slot, an instance and memory, by tool",
+            queued.clone(),
+        );
+        let peak_memory = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            memory_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "weld_tool_peak_memory_bytes",
+            "The most linear memory a call held at once, by tool",
+            peak_memory.clone(),
+        );
+        let fuel = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            fuel_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "weld_tool_fuel_used",
+            "Fuel a call burned, for tools whose policy sets a budget, by tool",
+            fuel.clone(),
+        );
+        let lost = Counter::default();
+        registry.register(
+            "weld_audit_records_dropped",
+            "Audit records dropped because the audit writer fell behind: calls missing from \
+             the log and from these metrics",
+            lost.clone(),
+        );
+        if let Some(live) = live {
+            registry.register_collector(Box::new(CatalogGauges(live)));
+        }
+        Self {
+            registry,
+            duration,
+            calls,
+            denials,
+            queued,
+            peak_memory,
+            fuel,
+            lost,
+        }
+    }
+
+    /// Counts records the audit queue had to drop: calls these metrics
+    /// never see.
+    pub(crate) fn dropped(&self, records: u64) {
+        self.lost.inc_by(records);
+    }
+
+    /// Counts one audit record.
+    pub(crate) fn observe(&self, record: &AuditRecord) {
+        let tool = || vec![("tool", record.tool.clone())];
+        let mut calls = tool();
+        calls.push(("component", record.component.clone()));
+        calls.push(("outcome", record.outcome.clone()));
+        self.calls.get_or_create(&calls).inc();
+        let mut operation = vec![
+            ("mcp_method_name", "tools/call".to_string()),
+            ("gen_ai_tool_name", record.tool.clone()),
+        ];
+        if record.outcome != "ok" && record.outcome != "applied" {
+            operation.push(("error_type", record.outcome.clone()));
+        }
+        let seconds = |micros: u64| micros as f64 / 1e6;
+        self.duration
+            .get_or_create(&operation)
+            .observe(seconds(record.duration_us + record.queued_us));
+        let labels = tool();
+        self.queued
+            .get_or_create(&labels)
+            .observe(seconds(record.queued_us));
+        if record.peak_memory > 0 {
+            self.peak_memory
+                .get_or_create(&labels)
+                .observe(record.peak_memory as f64);
+        }
+        if let Some(fuel) = record.fuel_used {
+            self.fuel.get_or_create(&labels).observe(fuel as f64);
+        }
+        let network =
+            record.network.iter().filter(|d| !d.allowed).count() as u64 + record.network_dropped;
+        let storage = record.storage_denied.len() as u64 + record.storage_denied_dropped;
+        for (kind, count) in [("network", network), ("storage", storage)] {
+            if count > 0 {
+                let mut labels = tool();
+                labels.push(("kind", kind.to_string()));
+                self.denials.get_or_create(&labels).inc_by(count);
+            }
+        }
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// What the live catalog holds, read at each scrape.
+struct CatalogGauges(Arc<LiveCatalog>);
+
+impl std::fmt::Debug for CatalogGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CatalogGauges")
+    }
+}
+
+impl Collector for CatalogGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let catalog = self.0.snapshot();
+        let tools = ConstGauge::new(i64::try_from(catalog.tools().len()).unwrap_or(i64::MAX));
+        tools.encode(encoder.encode_descriptor(
+            "weld_tools",
+            "Tools served (not counting the built-in ones)",
+            None,
+            tools.metric_type(),
+        )?)?;
+        let disabled = ConstGauge::new(i64::try_from(catalog.disabled().len()).unwrap_or(i64::MAX));
+        disabled.encode(encoder.encode_descriptor(
+            "weld_components_disabled",
+            "Components not served because they failed to load (weld list says why)",
+            None,
+            disabled.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(tool: &str, outcome: &str, duration_us: u64) -> AuditRecord {
+        serde_json::from_value(serde_json::json!({
+            "time": "2026-12-07T00:00:00.000Z",
+            "tool": tool,
+            "component": "c",
+            "digest": "",
+            "args_bytes": 2,
+            "queued_us": 0,
+            "duration_us": duration_us,
+            "peak_memory": 1_048_576,
+            "stdout_bytes": 0,
+            "stderr_bytes": 0,
+            "outcome": outcome,
+            "network": [
+                {"kind": "https", "host": "x", "port": 443, "allowed": false},
+                {"kind": "https", "host": "y", "port": 443, "allowed": true}
+            ],
+            "storage_denied": [{"op": "open-at", "path": "/etc/passwd", "error": "no-entry"}]
+        }))
+        .expect("record")
+    }
+
+    #[test]
+    fn calls_durations_and_denials_are_counted_by_tool_and_outcome() {
+        let metrics = Metrics::new(None);
+        metrics.observe(&record("c_f", "ok", 30_000));
+        metrics.observe(&record("c_f", "ok", 30_000));
+        metrics.observe(&record("c_f", "deadline", 2_000_000));
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"weld_tool_calls_total{tool="c_f",component="c",outcome="ok"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"weld_tool_calls_total{tool="c_f",component="c",outcome="deadline"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"weld_tool_denials_total{tool="c_f",kind="network"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"weld_tool_denials_total{tool="c_f",kind="storage"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mcp_server_operation_duration_seconds_bucket{le="0.05",mcp_method_name="tools/call",gen_ai_tool_name="c_f"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"error_type="deadline""#),
+            "a failure carries its error type: {text}"
+        );
+    }
+}
