@@ -53,6 +53,7 @@ pub(crate) struct Env {
     dirs: cli::Dirs,
     registries: cli::RegistryArgs,
     compiler: Compiler,
+    incremental_cache_bytes: u64,
 }
 
 impl Env {
@@ -78,6 +79,7 @@ impl Env {
             config.memory_budget = mib.saturating_mul(1024 * 1024);
         }
         config.compiler = self.compiler.clone();
+        config.incremental_cache_bytes = self.incremental_cache_bytes;
         if let Some(store) = store {
             config.cache_key = Some(CacheKey::new(store.cache_key()?));
         }
@@ -164,6 +166,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     } = cli;
     let env = Env {
         compiler: compiler(&compile)?,
+        incremental_cache_bytes: compile.incremental_cache_mib.saturating_mul(1024 * 1024),
         dirs,
         registries,
     };
