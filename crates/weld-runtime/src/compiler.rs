@@ -495,7 +495,7 @@ pub(crate) fn compile_engine(metering: Metering) -> Result<Engine, RuntimeError>
 /// The engine the parent would build for `metering`, minus the pool, with
 /// Cranelift using `store` (which changes no compiled code, so neither the
 /// engine's compatibility key).
-pub(crate) fn compile_engine_with(
+fn compile_engine_with(
     metering: Metering,
     store: Option<Arc<IncrementalStore>>,
 ) -> Result<Engine, RuntimeError> {

@@ -682,5 +682,10 @@ fn scan(file: &File, len: u64) -> io::Result<Scan> {
     Ok(found)
 }
 
+mod maintenance;
+pub use maintenance::{
+    IncrementalCheck, IncrementalCompaction, check_incremental_caches, compact_incremental_caches,
+};
+
 #[cfg(test)]
 mod tests;

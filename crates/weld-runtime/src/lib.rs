@@ -72,7 +72,10 @@ pub use component::{Inspection, LoadedComponent, Metering};
 pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};
-pub use incremental::IncrementalStats;
+pub use incremental::{
+    IncrementalCheck, IncrementalCompaction, IncrementalStats, check_incremental_caches,
+    compact_incremental_caches,
+};
 pub use sandbox::{
     CallLimits, DirIdentity, FileView, GrantedFile, HttpLimits, NetworkGrant, Preopen, Sandbox,
     SandboxBuilder, SandboxError,

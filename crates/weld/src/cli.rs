@@ -415,9 +415,11 @@ pub enum SignatureFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
-    /// Re-check every stored component against its digest.
+    /// Re-check every stored component against its digest, and every
+    /// record of the incremental compile cache against its MAC.
     Verify,
-    /// Delete the stored blobs no installed component names.
+    /// Delete the stored blobs no installed component names, and drop the
+    /// incremental compile cache's failed and superseded records.
     Gc,
 }
 

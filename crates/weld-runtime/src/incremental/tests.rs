@@ -35,10 +35,22 @@ fn store(dir: &Path, key: u8, cap: u64) -> Arc<IncrementalStore> {
 }
 
 /// Compiles as the compiler process does: an engine with the store, then
-/// the store flushed.
+/// the store flushed. One function at a time, so that the functions a
+/// component reuses from itself (its alike trampolines) are the same each
+/// time: two threads compiling alike functions at once would both miss.
 fn compile(store: Option<&Arc<IncrementalStore>>, wasm: &[u8]) -> Vec<u8> {
-    let engine =
-        crate::compiler::compile_engine_with(Metering::Off, store.cloned()).expect("engine");
+    let mut config =
+        crate::engine::engine_config(crate::capacity::PoolShape::new(1), Metering::Off)
+            .expect("config");
+    config
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand)
+        .parallel_compilation(false);
+    if let Some(store) = store {
+        config
+            .enable_incremental_compilation(Arc::clone(store) as Arc<dyn CacheStore>)
+            .expect("incremental");
+    }
+    let engine = wasmtime::Engine::new(&config).expect("engine");
     let artefact = engine.precompile_component(wasm).expect("compile");
     if let Some(store) = store {
         store.flush().expect("flush");
@@ -318,4 +330,61 @@ fn without_a_lasting_key_or_with_no_room_there_is_no_incremental_cache() {
         .flatten()
         .any(|engine| engine.path().join(FILE_NAME).exists());
     assert!(!found, "no store was written");
+}
+
+#[test]
+fn verify_finds_a_failed_record_and_gc_drops_it_and_superseded_ones() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let engine_dir = tmp.path().join("compiled").join("engine-key");
+    std::fs::create_dir_all(&engine_dir).expect("mkdir");
+    let key = CacheKey::new([1; 32]);
+    compile(Some(&store(&engine_dir, 1, CAP)), &component(0, 20));
+    let checks = check_incremental_caches(tmp.path(), &key).expect("check");
+    let [whole] = checks.as_slice() else {
+        panic!("one store: {checks:?}")
+    };
+    assert!(whole.is_whole() && whole.records >= 20, "{whole:?}");
+
+    let mut bytes = std::fs::read(file(&engine_dir)).expect("read");
+    bytes[FILE_MAGIC.len() + HEAD_LEN] ^= 1;
+    std::fs::write(file(&engine_dir), &bytes).expect("damage");
+    let damaged = &check_incremental_caches(tmp.path(), &key).expect("check")[0];
+    assert_eq!((damaged.failed, damaged.records), (1, whole.records));
+    assert!(!damaged.is_whole());
+    // Under another key every record fails.
+    let stranger = &check_incremental_caches(tmp.path(), &CacheKey::new([2; 32])).expect("check");
+    assert_eq!(stranger[0].failed, whole.records);
+
+    let compacted = &compact_incremental_caches(tmp.path(), &key).expect("gc")[0];
+    assert_eq!((compacted.kept, compacted.dropped), (whole.records - 1, 1));
+    assert!(compacted.bytes_after < compacted.bytes_before);
+    let after = &check_incremental_caches(tmp.path(), &key).expect("check")[0];
+    assert!(
+        after.is_whole() && after.records == whole.records - 1,
+        "{after:?}"
+    );
+    assert_eq!(after.bytes, compacted.bytes_after);
+    // The next compilation writes the dropped function again: superseded
+    // records are none, and the store is whole.
+    compile(Some(&store(&engine_dir, 1, CAP)), &component(0, 20));
+    let again = &check_incremental_caches(tmp.path(), &key).expect("check")[0];
+    assert!(again.is_whole() && again.superseded == 0, "{again:?}");
+}
+
+#[test]
+fn verify_and_gc_without_a_cache_find_nothing_and_create_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let missing = tmp.path().join("cache");
+    let key = CacheKey::new([1; 32]);
+    assert!(
+        check_incremental_caches(&missing, &key)
+            .expect("check")
+            .is_empty()
+    );
+    assert!(
+        compact_incremental_caches(&missing, &key)
+            .expect("gc")
+            .is_empty()
+    );
+    assert!(!missing.exists());
 }

@@ -146,3 +146,40 @@ async fn the_incremental_cache_can_be_turned_off() {
     assert_eq!(store_file(&dirs), None);
     slugifies(&dirs, "first").await;
 }
+
+#[tokio::test]
+async fn cache_verify_reports_a_tampered_incremental_record_and_gc_drops_it() {
+    let dirs = Dirs::new();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    add(&dirs, &variant(tmp.path(), "a"), "first", &[]).await;
+    let verified = dirs.run(&["cache", "verify"]).await;
+    let text = String::from_utf8_lossy(&verified.stdout).into_owned();
+    assert!(verified.status.success(), "{text}");
+    assert!(
+        text.contains("ok   ") && text.contains("incremental.store"),
+        "{text}"
+    );
+
+    // One byte of the first record's code changed.
+    let store = store_file(&dirs).expect("the store");
+    let mut bytes = std::fs::read(&store).expect("read");
+    bytes[8 + 40] ^= 1;
+    std::fs::write(&store, &bytes).expect("tamper");
+    let verified = dirs.run(&["cache", "verify"]).await;
+    let text = String::from_utf8_lossy(&verified.stdout).into_owned();
+    assert!(!verified.status.success(), "{text}");
+    assert!(
+        text.contains("BAD") && text.contains("1 fail their check"),
+        "{text}"
+    );
+
+    let gc = dirs.run(&["cache", "gc"]).await;
+    let text = String::from_utf8_lossy(&gc.stdout).into_owned();
+    assert!(gc.status.success() && text.contains("1 dropped"), "{text}");
+    let verified = dirs.run(&["cache", "verify"]).await;
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
