@@ -67,8 +67,8 @@ pub struct RuntimeConfig {
 
 impl RuntimeConfig {
     /// 512 MiB, the default of `incremental_cache_bytes`: a componentize-py
-    /// or componentize-js component leaves 30-60 MB of compiled functions,
-    /// so this keeps several toolchains' interpreters.
+    /// or componentize-js component leaves about 36 MB of compiled
+    /// functions, so this keeps a dozen toolchains' interpreters.
     pub const DEFAULT_INCREMENTAL_CACHE_BYTES: u64 = 512 * 1024 * 1024;
 
     /// Defaults suited to a local server: 128 concurrent instances, 16 of

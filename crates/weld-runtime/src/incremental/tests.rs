@@ -388,3 +388,33 @@ fn verify_and_gc_without_a_cache_find_nothing_and_create_nothing() {
     );
     assert!(!missing.exists());
 }
+
+#[test]
+fn a_symlinked_store_is_not_followed_and_is_replaced() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("engine");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let wasm = component(0, 10);
+    // A valid store, elsewhere, linked at the store's name.
+    compile(Some(&store(tmp.path(), 1, CAP)), &wasm);
+    std::os::unix::fs::symlink(file(tmp.path()), file(&dir)).expect("symlink");
+    let target = std::fs::read(file(tmp.path())).expect("read");
+
+    let linked = store(&dir, 1, CAP);
+    compile(Some(&linked), &wasm);
+    assert_eq!(
+        linked.stats().hits,
+        cold(&wasm).hits,
+        "the link was not read"
+    );
+    let meta = std::fs::symlink_metadata(file(&dir)).expect("meta");
+    assert!(meta.file_type().is_file(), "replaced by a file of its own");
+    assert_eq!(
+        std::fs::read(file(tmp.path())).expect("read"),
+        target,
+        "nothing was written through the link"
+    );
+    let again = store(&dir, 1, CAP);
+    compile(Some(&again), &wasm);
+    reused(again.stats(), &wasm, 10);
+}
