@@ -166,9 +166,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     } = cli;
     let env = Env {
         compiler: compiler(&compile)?,
-        incremental_cache_bytes: compile.incremental_cache_mib.saturating_mul(1024 * 1024),
         dirs,
         registries,
+        incremental_cache_bytes: compile.incremental_cache_mib.saturating_mul(1024 * 1024),
     };
     match command {
         Command::CompileWorker { .. } => {
