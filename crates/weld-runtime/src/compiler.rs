@@ -29,6 +29,14 @@
 //! only waits while the child works, so several compilations can run at once
 //! from different threads.
 //!
+//! With the incremental compile cache (see `incremental`), the child gets
+//! the store's file and cap as arguments and the store's key on stdin,
+//! before the component (never on the command line, which other users can
+//! read); it reads the store and appends to it itself, and says how many
+//! functions it reused and compiled in its answer's first line. Holding the
+//! key gives it nothing it did not have: its artefact is MAC'd and run by
+//! the parent anyway.
+//!
 //! [`Compiler::InProcess`] (the default, for library users and tests) is
 //! unbounded.
 
