@@ -7,8 +7,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
-use weld_runtime::{CallLimits, Metering, Runtime, RuntimeConfig};
+use serde_json::{Value, json};
+use weld_runtime::{CacheKey, CallLimits, Metering, Runtime, RuntimeConfig};
+
+/// One call to make over and over: an exported function (of the world,
+/// not of an interface), its arguments as a tool gets them, and the
+/// structured result it must return.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub function: String,
+    pub arguments: Value,
+    pub expected: Value,
+}
+
+impl Probe {
+    /// add.wasm's `add`: 2 + 3.
+    pub fn add() -> Self {
+        Self {
+            function: "add".into(),
+            arguments: json!({ "a": 2, "b": 3 }),
+            expected: json!({ "result": 5 }),
+        }
+    }
+}
 
 /// Round-trip times of `LoadedComponent::call` (instantiate from the pool,
 /// call, drop), and the runtime's own measure of each (`CallStats::duration`,
@@ -26,28 +47,37 @@ pub struct InProcess {
 pub fn run(
     component: &Path,
     cache_dir: &Path,
+    probe: &Probe,
     warmup: u64,
     calls: u64,
     busy_sibling: bool,
 ) -> Result<InProcess> {
     let wasm =
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
-    let runtime = Runtime::new(&RuntimeConfig::new(cache_dir.to_path_buf()))?;
-    // The cache key only has to be unique within this (fresh) cache.
-    let loaded = runtime.load("weld-bench-add", Metering::Off, || Ok(wasm))?;
+    let mut config = RuntimeConfig::new(cache_dir.to_path_buf());
+    // A fixed key: a later run on the same (fresh) cache loads what an
+    // earlier one compiled. The cache's name for the component only has to
+    // be unique within it.
+    config.cache_key = Some(CacheKey::new([0x5a; 32]));
+    let runtime = Runtime::new(&config)?;
+    let loaded = runtime.load(
+        &format!("weld-bench-{}", probe.function),
+        Metering::Off,
+        || Ok(wasm),
+    )?;
+    let name = &probe.function;
     let function = loaded
         .functions()
         .iter()
-        .find(|f| f.interface.is_none() && f.name == "add")
-        .context("add.wasm exports no `add`")?
+        .find(|f| f.interface.is_none() && f.name == *name)
+        .with_context(|| format!("{} exports no `{name}`", component.display()))?
         .clone();
     let signature = function
         .signature
         .clone()
         .map_err(anyhow::Error::msg)
-        .context("`add` is not callable as a tool")?;
-    let arguments = json!({ "a": 2, "b": 3 });
-    let args = signature.args_from_json(arguments.as_object())?;
+        .with_context(|| format!("`{name}` is not callable as a tool"))?;
+    let args = signature.args_from_json(probe.arguments.as_object())?;
     let limits = CallLimits::default();
     let sandbox = weld_runtime::Sandbox::default();
 
@@ -69,7 +99,7 @@ pub fn run(
         for i in 0..warmup + calls {
             let started = Instant::now();
             let report = loaded
-                .call(&function, &args, &limits, &sandbox, "add_add")
+                .call(&function, &args, &limits, &sandbox, "weld-bench")
                 .await;
             let took = started.elapsed();
             let results = report.result?;
@@ -77,9 +107,7 @@ pub fn run(
                 .stats
                 .context("a call that returned has measurements")?;
             let rendered = signature.render_result(&results);
-            if rendered.is_error
-                || rendered.structured != json!({ "result": 5 }).as_object().cloned()
-            {
+            if rendered.is_error || rendered.structured != probe.expected.as_object().cloned() {
                 bail!("wrong result: {:?}", rendered.structured);
             }
             if i >= warmup {

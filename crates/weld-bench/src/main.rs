@@ -11,8 +11,8 @@
 //! ## Invariants (written as absences)
 //!
 //! - Nothing in weld depends on it, and it reaches weld only as a user
-//!   does (the binary over stdio and HTTP), except metric 7, which calls
-//!   `weld-runtime` in process.
+//!   does (the binary over stdio and HTTP), except metrics 7 and 8's
+//!   floors, which call `weld-runtime` in process.
 //! - No traffic leaves 127.0.0.1, and no loop is unbounded: every count has
 //!   a flag, and `scripts/bench.sh` kills a run after 10 minutes.
 //! - No figure is judged alone: each weld figure is reported next to
@@ -22,6 +22,7 @@
 
 mod http;
 mod inproc;
+mod languages;
 mod options;
 mod proc;
 mod report;
@@ -105,6 +106,11 @@ async fn run(o: Options) -> Result<()> {
     } else {
         None
     };
+    let languages = if o.wants("languages") {
+        Some(languages::run(&o, &dirs, &cache).await?)
+    } else {
+        None
+    };
     let inproc = if o.wants("inproc") {
         Some(inproc_pair(&o, &dirs)?)
     } else {
@@ -119,6 +125,7 @@ async fn run(o: Options) -> Result<()> {
             startup,
             add,
             inproc,
+            languages,
             env: Environment {
                 load_before,
                 load_after,
@@ -139,8 +146,16 @@ fn inproc_pair(o: &Options, dirs: &Dirs) -> Result<(InProcess, InProcess)> {
         // On its own thread: it builds its own executor, as weld does.
         let component = o.component.clone();
         let calls = o.inproc_calls;
-        let run =
-            std::thread::spawn(move || inproc::run(&component, &cache, 200, calls, busy_sibling));
+        let run = std::thread::spawn(move || {
+            inproc::run(
+                &component,
+                &cache,
+                &inproc::Probe::add(),
+                200,
+                calls,
+                busy_sibling,
+            )
+        });
         runs.push(
             run.join()
                 .map_err(|_| anyhow::anyhow!("the in-process run panicked"))??,

@@ -8,7 +8,15 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 /// The metrics `--only` can pick.
-const METRICS: [&str; 6] = ["latency", "pipelined", "http", "startup", "add", "inproc"];
+const METRICS: [&str; 7] = [
+    "latency",
+    "pipelined",
+    "http",
+    "startup",
+    "add",
+    "inproc",
+    "languages",
+];
 
 /// The command line as written.
 #[derive(Debug, Parser)]
@@ -29,6 +37,14 @@ struct Args {
     /// add.wasm (default: <workspace>/target/components/add.wasm).
     #[arg(long, value_name = "PATH")]
     component: Option<PathBuf>,
+    /// pytext.wasm, the Python tool of metric 8 (default:
+    /// <workspace>/target/components/pytext.wasm).
+    #[arg(long, value_name = "PATH")]
+    pytext: Option<PathBuf>,
+    /// jstext.wasm, the JavaScript tool of metric 8 (default:
+    /// <workspace>/target/components/jstext.wasm).
+    #[arg(long, value_name = "PATH")]
+    jstext: Option<PathBuf>,
     /// Rounds of metrics 1-3, weld and native alternating [default: 5; 1 with --quick].
     #[arg(long, value_name = "N")]
     rounds: Option<u64>,
@@ -56,6 +72,12 @@ struct Args {
     /// In-process calls for metric 7 [default: 2000; 200 with --quick].
     #[arg(long, value_name = "N")]
     inproc_calls: Option<u64>,
+    /// Sequential calls per tool for metric 8, floor and stdio each [default: 400; 40 with --quick].
+    #[arg(long, value_name = "N")]
+    language_calls: Option<u64>,
+    /// Calls per tool with 16 in flight for metric 8 [default: 2000; 200 with --quick].
+    #[arg(long, value_name = "N")]
+    language_pipelined: Option<u64>,
     /// Comma-separated subset of the metrics to run (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = METRICS)]
     only: Vec<String>,
@@ -70,6 +92,8 @@ pub struct Options {
     pub weld: PathBuf,
     pub native: PathBuf,
     pub component: PathBuf,
+    pub pytext: PathBuf,
+    pub jstext: PathBuf,
     pub rounds: u64,
     pub calls: u64,
     pub pipelined: u64,
@@ -79,6 +103,8 @@ pub struct Options {
     pub startup_runs: u64,
     pub add_runs: u64,
     pub inproc_calls: u64,
+    pub language_calls: u64,
+    pub language_pipelined: u64,
     only: Vec<String>,
 }
 
@@ -95,7 +121,9 @@ impl Options {
             .to_path_buf();
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let o = Self::resolve(Args::parse(), &exe_dir, &workspace);
-        for path in [&o.weld, &o.native, &o.component] {
+        let languages = o.wants("languages");
+        let tools = [&o.pytext, &o.jstext].into_iter().filter(|_| languages);
+        for path in [&o.weld, &o.native, &o.component].into_iter().chain(tools) {
             if !path.is_file() {
                 bail!(
                     "{} does not exist (build it first: scripts/bench.sh)",
@@ -120,6 +148,12 @@ impl Options {
             component: args
                 .component
                 .unwrap_or_else(|| workspace.join("target/components/add.wasm")),
+            pytext: args
+                .pytext
+                .unwrap_or_else(|| workspace.join("target/components/pytext.wasm")),
+            jstext: args
+                .jstext
+                .unwrap_or_else(|| workspace.join("target/components/jstext.wasm")),
             rounds: count(args.rounds, 5, 1),
             calls: count(args.calls, 2000, 200),
             pipelined: count(args.pipelined, 20_000, 8000),
@@ -129,6 +163,8 @@ impl Options {
             startup_runs: count(args.startup_runs, 10, 2),
             add_runs: count(args.add_runs, 10, 2),
             inproc_calls: count(args.inproc_calls, 2000, 200),
+            language_calls: count(args.language_calls, 400, 40),
+            language_pipelined: count(args.language_pipelined, 2000, 200),
             only: args.only,
         }
     }

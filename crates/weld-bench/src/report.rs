@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::inproc::InProcess;
+use crate::languages::{IN_FLIGHT, LanguageResult};
 use crate::options::Options;
 use crate::proc::Memory;
 use crate::rounds::{Round, Which};
@@ -22,6 +23,8 @@ pub struct Results {
     pub add: Option<AddResults>,
     /// Metric 7: alone, then with a busy sibling thread.
     pub inproc: Option<(InProcess, InProcess)>,
+    /// Metric 8: per tool.
+    pub languages: Option<Vec<LanguageResult>>,
     /// The machine's load before and after, and how long the run took.
     pub env: Environment,
 }
@@ -57,6 +60,9 @@ pub fn report(o: &Options, results: &Results) {
     }
     if let Some((alone, busy)) = &results.inproc {
         inproc_rows(&mut t, alone, busy);
+    }
+    for tool in results.languages.iter().flatten() {
+        language_rows(&mut t, tool);
     }
     print_heading(o, &results.env);
     t.print();
@@ -254,6 +260,31 @@ fn inproc_rows(t: &mut Table, alone: &InProcess, busy: &InProcess) {
     ]);
 }
 
+fn language_rows(t: &mut Table, r: &LanguageResult) {
+    let stdio = micros(percentile(&r.stdio, 50.0));
+    let floor = micros(percentile(&r.floor, 50.0));
+    let ratio = stdio / floor;
+    t.row([
+        &format!(
+            "8. {}: stdio call p50, against the in-process floor (native column)",
+            r.label
+        ),
+        &format!("{} µs", num(stdio)),
+        &format!("{} µs", num(floor)),
+        &format!("{ratio:.2}×"),
+        "≤ 1.2× floor",
+        if ratio <= 1.2 { "yes" } else { "**NO**" },
+    ]);
+    t.row([
+        &format!("8. {}: stdio calls/s, {IN_FLIGHT} in flight", r.label),
+        &format!("{} /s", num(median(&r.per_sec))),
+        "",
+        "",
+        "—",
+        "",
+    ]);
+}
+
 /// The title, the machine and its load, and how the rounds were run.
 fn print_heading(o: &Options, env: &Environment) {
     println!();
@@ -345,6 +376,21 @@ fn print_absolutes(results: &Results) {
         let list = |v: &[f64]| v.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", ");
         println!("- weld add (ms): {}", list(&a.add_ms));
         println!("- weld list, empty state (ms): {}", list(&a.list_ms));
+    }
+    for r in results.languages.iter().flatten() {
+        let cpu = r.cpu_per_call_us.map_or("?".into(), num);
+        let rates = r.per_sec.iter().map(|x| num(*x)).collect::<Vec<_>>();
+        println!(
+            "- {}: stdio p50 {} µs p99 {} µs; in-process p50 {} µs p99 {} µs; {IN_FLIGHT} in \
+             flight {}/s per round, server CPU {} µs per call",
+            r.label,
+            num(micros(percentile(&r.stdio, 50.0))),
+            num(micros(percentile(&r.stdio, 99.0))),
+            num(micros(percentile(&r.floor, 50.0))),
+            num(micros(percentile(&r.floor, 99.0))),
+            rates.join(", "),
+            cpu
+        );
     }
     if let Some((alone, busy)) = &results.inproc {
         for (label, i) in [("alone", alone), ("busy sibling", busy)] {

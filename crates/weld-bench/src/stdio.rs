@@ -211,6 +211,23 @@ impl Session {
         Ok(())
     }
 
+    /// A request id not used before in this session.
+    pub fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Writes `bytes` (whole request lines) to the server's stdin.
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.client.send(bytes).await
+    }
+
+    /// The server's next line.
+    pub async fn read_line(&mut self) -> Result<&str> {
+        self.client.read_line().await
+    }
+
     /// Closes stdin and waits for the server to exit.
     pub async fn finish(self) {
         drop(self.client);

@@ -69,6 +69,11 @@ impl CacheKey {
         Self(bytes)
     }
 
+    /// The key's bytes (for the incremental store's records).
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// A key for this process only.
     pub(crate) fn random() -> Result<Self, RuntimeError> {
         let mut bytes = [0u8; 32];
@@ -174,6 +179,12 @@ impl CompileCache {
     /// This engine's compatibility key (the directory's name).
     pub(crate) fn engine_key(&self) -> &str {
         &self.engine_key
+    }
+
+    /// Where the engine's incremental store is (see `incremental`): in
+    /// this checked directory, which its engine key already separates.
+    pub(crate) fn incremental_path(&self) -> PathBuf {
+        self.dir.join(crate::incremental::FILE_NAME)
     }
 
     fn artefact_path(&self, digest: &str) -> PathBuf {

@@ -29,6 +29,14 @@
 //! only waits while the child works, so several compilations can run at once
 //! from different threads.
 //!
+//! With the incremental compile cache (see `incremental`), the child gets
+//! the store's file and cap as arguments and the store's key on stdin,
+//! before the component (never on the command line, which other users can
+//! read); it reads the store and appends to it itself, and says how many
+//! functions it reused and compiled in its answer's first line. Holding the
+//! key gives it nothing it did not have: its artefact is MAC'd and run by
+//! the parent anyway.
+//!
 //! [`Compiler::InProcess`] (the default, for library users and tests) is
 //! unbounded.
 
@@ -36,14 +44,16 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::{Engine, InstanceAllocationStrategy};
 
-use crate::cache;
+use crate::cache::{self, CacheKey};
 use crate::component::Metering;
 use crate::engine::engine_config;
 use crate::error::RuntimeError;
+use crate::incremental::{IncrementalStats, IncrementalStore};
 
 /// Where components are compiled.
 #[derive(Debug, Clone, Default)]
@@ -127,21 +137,55 @@ impl std::fmt::Display for CompileLimit {
     }
 }
 
+/// A compiled component and how much of it came from the incremental
+/// compile cache.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    /// `Engine::precompile_component`'s output.
+    pub(crate) artefact: Vec<u8>,
+    /// Functions reused and compiled for this component, when the
+    /// incremental cache was on.
+    pub(crate) reuse: Option<IncrementalStats>,
+}
+
 /// Compiles `wasm` for `engine` (whose compatibility key is `engine_key`)
-/// as `compiler` says, returning the artefact
-/// (`Engine::precompile_component`'s output).
+/// as `compiler` says, with the incremental compile cache `incremental`
+/// (the engine's own for [`Compiler::InProcess`], handed to the compiler
+/// process otherwise).
 pub(crate) fn compile(
     engine: &Engine,
     engine_key: &str,
     metering: Metering,
     compiler: &Compiler,
+    incremental: Option<&IncrementalStore>,
     wasm: &[u8],
-) -> Result<Vec<u8>, RuntimeError> {
+) -> Result<Compiled, RuntimeError> {
     match compiler {
-        Compiler::InProcess => engine
-            .precompile_component(wasm)
-            .map_err(RuntimeError::compile),
-        Compiler::Process(process) => process.compile(engine_key, metering, wasm),
+        Compiler::InProcess => {
+            let before = incremental.map(IncrementalStore::stats);
+            let artefact = engine
+                .precompile_component(wasm)
+                .map_err(RuntimeError::compile)?;
+            let reuse = incremental.zip(before).map(|(store, before)| {
+                flush(store);
+                store.stats().since(before)
+            });
+            Ok(Compiled { artefact, reuse })
+        }
+        Compiler::Process(process) => process.compile(engine_key, metering, incremental, wasm),
+    }
+}
+
+/// Writes what a compilation added to the store; a failure costs only
+/// later reuse, so it is a warning.
+fn flush(store: &IncrementalStore) {
+    if let Err(error) = store.flush() {
+        tracing::warn!(
+            path = %store.path().unwrap_or(std::path::Path::new("")).display(),
+            %error,
+            "incremental compile cache not written; components compile as before, \
+             without reusing this one's functions"
+        );
     }
 }
 
@@ -175,19 +219,29 @@ impl CompilerProcess {
         &self,
         engine_key: &str,
         metering: Metering,
+        incremental: Option<&IncrementalStore>,
         wasm: &[u8],
-    ) -> Result<Vec<u8>, RuntimeError> {
+    ) -> Result<Compiled, RuntimeError> {
         let io = |problem: String| {
             move |source| RuntimeError::Compiler {
                 problem,
                 source: Some(source),
             }
         };
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(&self.args)
             .arg(metering_arg(metering))
             .arg(self.limits.memory.to_string())
-            .arg(cpu_seconds(self.limits.timeout).to_string())
+            .arg(cpu_seconds(self.limits.timeout).to_string());
+        // The store's key goes down the pipe, never on the command line
+        // (which every local user can read).
+        let mut key: &[u8] = &[];
+        if let Some((store, path)) = incremental.and_then(|s| s.path().map(|p| (s, p))) {
+            command.arg(store.cap().to_string()).arg(path);
+            key = store.key().bytes();
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             // Its log (and a panic or allocation-failure message) joins weld's.
@@ -209,7 +263,7 @@ impl CompilerProcess {
         let (sent, answer) = std::sync::mpsc::channel();
         let answer = std::thread::scope(|scope| {
             scope.spawn(move || {
-                let _ = sent.send(exchange(stdin, stdout, wasm, cap));
+                let _ = sent.send(exchange(stdin, stdout, [key, wasm], cap));
             });
             let answer = answer.recv_timeout(self.limits.timeout);
             if answer.is_err() {
@@ -235,7 +289,7 @@ impl CompilerProcess {
         status: ExitStatus,
         output: std::io::Result<Vec<u8>>,
         engine_key: &str,
-    ) -> Result<Vec<u8>, RuntimeError> {
+    ) -> Result<Compiled, RuntimeError> {
         use rustix::process::Signal;
         use std::os::unix::process::ExitStatusExt;
         let failed = RuntimeError::compiler;
@@ -273,11 +327,7 @@ impl CompilerProcess {
             }
             _ => return Err(failed(format!("it ended with {status}; see the log above"))),
         }
-        let artefact = output
-            .strip_prefix(HEADER)
-            .and_then(|rest| rest.strip_prefix(engine_key.as_bytes()))
-            .and_then(|rest| rest.strip_prefix(b"\n"));
-        artefact.map(<[u8]>::to_vec).ok_or_else(|| {
+        answer(&output, engine_key).ok_or_else(|| {
             failed(format!(
                 "{} did not answer with an artefact for this engine ({engine_key}); it must be \
                  the same build of weld",
@@ -287,16 +337,49 @@ impl CompilerProcess {
     }
 }
 
-/// Sends `wasm` and reads the answer (at most `cap` bytes). A child that
-/// stops reading early (it failed) is not an error here: its exit status
-/// says what happened.
+/// The artefact and the reuse counts in a successful child's output, if it
+/// is for the engine `engine_key`: `weld-artefact KEY[ NAME=N…]\n` then the
+/// artefact.
+fn answer(output: &[u8], engine_key: &str) -> Option<Compiled> {
+    let rest = output
+        .strip_prefix(HEADER)?
+        .strip_prefix(engine_key.as_bytes())?;
+    let newline = rest.iter().take(256).position(|&b| b == b'\n')?;
+    let (line, artefact) = (&rest[..newline], &rest[newline + 1..]);
+    let reuse = if line.is_empty() {
+        None
+    } else {
+        let line = std::str::from_utf8(line.strip_prefix(b" ")?).ok()?;
+        let mut stats = IncrementalStats::default();
+        for word in line.split(' ') {
+            let (name, count) = word.split_once('=')?;
+            let count: u64 = count.parse().ok()?;
+            match name {
+                "hits" => stats.hits = count,
+                "misses" => stats.misses = count,
+                "rejected" => stats.rejected = count,
+                "stored" => stats.stored = count,
+                _ => {}
+            }
+        }
+        Some(stats)
+    };
+    Some(Compiled {
+        artefact: artefact.to_vec(),
+        reuse,
+    })
+}
+
+/// Sends `input` (the store's key, if any, and the component) and reads the
+/// answer (at most `cap` bytes). A child that stops reading early (it
+/// failed) is not an error here: its exit status says what happened.
 fn exchange(
     mut stdin: std::process::ChildStdin,
     stdout: std::process::ChildStdout,
-    wasm: &[u8],
+    input: [&[u8]; 2],
     cap: u64,
 ) -> std::io::Result<Vec<u8>> {
-    let _ = stdin.write_all(wasm);
+    let _ = input.iter().try_for_each(|part| stdin.write_all(part));
     drop(stdin);
     let mut output = Vec::new();
     stdout
@@ -311,16 +394,25 @@ fn exchange(
 }
 
 /// The child's side: `args` are what [`CompilerProcess`] put after its own
-/// (metering, memory bytes, CPU seconds). Limits itself, reads a component
-/// from stdin, compiles it for the engine `metering` names and writes the
-/// artefact to stdout.
+/// (metering, memory bytes, CPU seconds, and with the incremental compile
+/// cache its cap in bytes and its file). Limits itself, reads a component
+/// from stdin (after the store's 32-byte key, with the cache), compiles it
+/// for the engine `metering` names and writes the artefact to stdout.
 pub fn child_main(args: &[OsString]) -> ExitCode {
     let parsed = match args {
-        [metering, memory, cpu] => parse_args(metering, memory, cpu),
+        [metering, memory, cpu] => parse_args(metering, memory, cpu).map(|p| (p, None)),
+        [metering, memory, cpu, cap, store] => {
+            parse_args(metering, memory, cpu).and_then(|parsed| {
+                let cap: u64 = cap.to_str()?.parse().ok()?;
+                Some((parsed, Some((cap, PathBuf::from(store)))))
+            })
+        }
         _ => None,
     };
-    let Some((metering, memory, cpu)) = parsed else {
-        println!("expected: off|fuel MEMORY_BYTES CPU_SECONDS, got {args:?}");
+    let Some(((metering, memory, cpu), incremental)) = parsed else {
+        println!(
+            "expected: off|fuel MEMORY_BYTES CPU_SECONDS [CAP_BYTES STORE_FILE], got {args:?}"
+        );
         return ExitCode::from(EXIT_USAGE);
     };
     if let Err(error) = limit_self(memory, cpu) {
@@ -328,18 +420,32 @@ pub fn child_main(args: &[OsString]) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     report_resource_panics_as_memory();
+    let mut stdin = std::io::stdin().lock();
+    let mut store = None;
+    if let Some((cap, _)) = &incremental {
+        let mut key = [0u8; 32];
+        if let Err(error) = stdin.read_exact(&mut key) {
+            println!("reading the store's key: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        store = Some(Arc::new(IncrementalStore::new(CacheKey::new(key), *cap)));
+    }
     let mut wasm = Vec::new();
-    if let Err(error) = std::io::stdin().lock().read_to_end(&mut wasm) {
+    if let Err(error) = stdin.read_to_end(&mut wasm) {
         println!("reading the component: {error}");
         return ExitCode::from(EXIT_USAGE);
     }
-    let engine = match compile_engine(metering) {
+    let engine = match compile_engine_with(metering, store.clone()) {
         Ok(engine) => engine,
         Err(error) => {
             println!("{error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let engine_key = cache::engine_key(&engine);
+    if let (Some(store), Some((_, path))) = (&store, incremental) {
+        store.bind(path, engine_key.clone());
+    }
     let artefact = match engine.precompile_component(&wasm) {
         Ok(artefact) => artefact,
         Err(error) if out_of_memory(&error) => return ExitCode::from(EXIT_MEMORY),
@@ -348,10 +454,19 @@ pub fn child_main(args: &[OsString]) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    let mut line = engine_key;
+    if let Some(store) = &store {
+        flush(store);
+        let stats = store.stats();
+        line.push_str(&format!(
+            " hits={} misses={} rejected={} stored={}",
+            stats.hits, stats.misses, stats.rejected, stats.stored
+        ));
+    }
     let mut out = std::io::stdout().lock();
     let written = out
         .write_all(HEADER)
-        .and_then(|()| out.write_all(cache::engine_key(&engine).as_bytes()))
+        .and_then(|()| out.write_all(line.as_bytes()))
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.write_all(&artefact))
         .and_then(|()| out.flush());
@@ -380,9 +495,25 @@ fn parse_args(
 }
 
 /// The engine the parent would build for `metering`, minus the pool.
+#[cfg(test)]
 pub(crate) fn compile_engine(metering: Metering) -> Result<Engine, RuntimeError> {
+    compile_engine_with(metering, None)
+}
+
+/// The engine the parent would build for `metering`, minus the pool, with
+/// Cranelift using `store` (which changes no compiled code, so neither the
+/// engine's compatibility key).
+fn compile_engine_with(
+    metering: Metering,
+    store: Option<Arc<IncrementalStore>>,
+) -> Result<Engine, RuntimeError> {
     let mut config = engine_config(crate::capacity::PoolShape::new(1), metering)?;
     config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    if let Some(store) = store {
+        config
+            .enable_incremental_compilation(store as Arc<dyn wasmtime::CacheStore>)
+            .map_err(RuntimeError::engine)?;
+    }
     Engine::new(&config).map_err(RuntimeError::engine)
 }
 

@@ -23,6 +23,7 @@ use crate::component::{Inspection, LoadedComponent, Metering, SlotPermits};
 use crate::describe;
 use crate::error::RuntimeError;
 use crate::footprint;
+use crate::incremental::{IncrementalStats, IncrementalStore};
 use crate::sandbox::CallLimits;
 use crate::wasi;
 use crate::wasi::files::EmptyRoot;
@@ -53,6 +54,12 @@ pub struct RuntimeConfig {
     pub cache_key: Option<CacheKey>,
     /// Where, and within which limits, components are compiled.
     pub compiler: Compiler,
+    /// The largest the incremental compile cache may grow, in bytes (see
+    /// `incremental`): compiled functions that components built by the same
+    /// toolchain share, reused instead of compiled again. 0 turns it off;
+    /// it is off without a `cache_key` too (its records could not be
+    /// trusted by a later process).
+    pub incremental_cache_bytes: u64,
     /// Bytes of linear memory all running calls may reserve together: each
     /// call reserves its memory limit before it starts, and calls beyond
     /// the budget wait for it.
@@ -60,6 +67,11 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
+    /// 512 MiB, the default of `incremental_cache_bytes`: a componentize-py
+    /// or componentize-js component leaves about 36 MB of compiled
+    /// functions, so this keeps a dozen toolchains' interpreters.
+    pub const DEFAULT_INCREMENTAL_CACHE_BYTES: u64 = 512 * 1024 * 1024;
+
     /// Defaults suited to a local server: 128 concurrent instances, 16 of
     /// them metered, 10 ms ticks, and a memory budget of half the machine's
     /// memory ([`machine_memory_budget`], which reads `/proc`), at least the
@@ -72,6 +84,7 @@ impl RuntimeConfig {
             epoch_tick: Duration::from_millis(10),
             cache_key: None,
             compiler: Compiler::InProcess,
+            incremental_cache_bytes: Self::DEFAULT_INCREMENTAL_CACHE_BYTES,
             // Never below one call at the default limit, so that weld runs
             // a call with default limits on any machine.
             memory_budget: machine_memory_budget().max(CallLimits::default().memory),
@@ -103,6 +116,9 @@ pub(crate) struct EngineBundle {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<CallState>>,
     cache: CompileCache,
+    /// The incremental compile cache, when on: Cranelift's in this engine
+    /// for [`Compiler::InProcess`], the compiler process's otherwise.
+    incremental: Option<Arc<IncrementalStore>>,
     /// This engine's pool.
     shape: PoolShape,
     /// This engine's own slots, when its pool is smaller than the shared
@@ -119,7 +135,19 @@ impl EngineBundle {
             Metering::Fuel => config.max_metered_instances.min(config.max_instances),
         };
         let shape = PoolShape::new(instances);
-        let engine = Engine::new(&engine_config(shape, metering)?).map_err(RuntimeError::engine)?;
+        let incremental = match &config.cache_key {
+            Some(key) if config.incremental_cache_bytes > 0 => Some(Arc::new(
+                IncrementalStore::new(key.clone(), config.incremental_cache_bytes),
+            )),
+            _ => None,
+        };
+        let mut engine_config = engine_config(shape, metering)?;
+        if let (Compiler::InProcess, Some(store)) = (&config.compiler, &incremental) {
+            engine_config
+                .enable_incremental_compilation(Arc::clone(store) as Arc<dyn wasmtime::CacheStore>)
+                .map_err(RuntimeError::engine)?;
+        }
+        let engine = Engine::new(&engine_config).map_err(RuntimeError::engine)?;
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(RuntimeError::engine)?;
         // Deadlines and cancellation rely on epochs on both engines: fuel
@@ -127,6 +155,9 @@ impl EngineBundle {
         spawn_epoch_ticker(&engine, config.epoch_tick)
             .map_err(|source| RuntimeError::EpochTicker { source })?;
         let cache = CompileCache::open(&config.cache_dir, &engine, config.cache_key.as_ref())?;
+        if let Some(store) = &incremental {
+            store.bind(cache.incremental_path(), cache.engine_key().to_owned());
+        }
         let own_slots = (instances < config.max_instances)
             .then(|| Arc::new(Semaphore::new(shape.slots() as usize)));
         Ok(Self {
@@ -134,6 +165,7 @@ impl EngineBundle {
             engine,
             linker: Arc::new(linker),
             cache,
+            incremental,
             shape,
             own_slots,
         })
@@ -179,6 +211,17 @@ impl Runtime {
     /// [`RuntimeConfig::memory_budget`]).
     pub fn memory_budget(&self) -> u64 {
         self.budget.bytes()
+    }
+
+    /// How much the plain engine's incremental compile cache was used by
+    /// compilations in this process ([`Compiler::InProcess`]); `None` when
+    /// it is off or components are compiled by a compiler process (which
+    /// logs its counts with each compilation).
+    pub fn incremental_stats(&self) -> Option<IncrementalStats> {
+        match self.config.compiler {
+            Compiler::InProcess => self.plain.incremental.as_ref().map(|s| s.stats()),
+            Compiler::Process(_) => None,
+        }
     }
 
     /// Whether the metered engine has been built (some component loaded
@@ -291,13 +334,24 @@ impl Runtime {
         digest: &str,
         wasm: &[u8],
     ) -> Result<Component, RuntimeError> {
-        let artefact = compiler::compile(
+        let compiled = compiler::compile(
             &bundle.engine,
             bundle.cache.engine_key(),
             bundle.metering,
             &self.config.compiler,
+            bundle.incremental.as_deref(),
             wasm,
         )?;
+        if let Some(reuse) = compiled.reuse {
+            tracing::info!(
+                digest,
+                reused = reuse.hits,
+                compiled = reuse.misses,
+                rejected = reuse.rejected,
+                "compiled; functions reused from the incremental compile cache"
+            );
+        }
+        let artefact = compiled.artefact;
         bundle.cache.put(digest, &artefact)?;
         #[allow(
             unsafe_code,

@@ -42,8 +42,9 @@
 //!
 //! - `engine`: [`Runtime`], the two engines, their configuration and epoch
 //!   ticker; `cache` the compile cache (the crate's one `unsafe`, with its
-//!   contract), `compiler` compiling within limits, `describe` what a
-//!   component exports and imports.
+//!   contract), `incremental` the per-function cache Cranelift reuses
+//!   between components, `compiler` compiling within limits, `describe`
+//!   what a component exports and imports.
 //! - `component`: [`LoadedComponent`] and its [`call`](LoadedComponent::call).
 //! - `sandbox`: what a call may reach ([`Sandbox`]) and use ([`CallLimits`]).
 //! - `call/`: one call in named steps, its store data and its report.
@@ -60,6 +61,7 @@ mod describe;
 mod engine;
 mod error;
 mod footprint;
+mod incremental;
 mod sandbox;
 mod wasi;
 
@@ -71,6 +73,10 @@ pub use component::{Inspection, LoadedComponent, Metering};
 pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};
+pub use incremental::{
+    IncrementalCheck, IncrementalCompaction, IncrementalStats, check_incremental_caches,
+    compact_incremental_caches,
+};
 pub use sandbox::{
     CallLimits, DirIdentity, FileView, GrantedFile, HttpLimits, NetworkGrant, Preopen, Sandbox,
     SandboxBuilder, SandboxError,

@@ -134,6 +134,16 @@ pub struct CompileArgs {
         value_name = "MIB"
     )]
     pub compile_memory_mib: u64,
+    /// Largest size of the incremental compile cache, in MiB: functions
+    /// compiled once are reused by components that share them (those built
+    /// by the same toolchain share most of their code). 0 turns it off.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = weld_runtime::RuntimeConfig::DEFAULT_INCREMENTAL_CACHE_BYTES / (1024 * 1024),
+        value_name = "MIB"
+    )]
+    pub incremental_cache_mib: u64,
 }
 
 /// Registries, beyond what weld.toml says.
@@ -539,9 +549,11 @@ pub enum SignatureFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
-    /// Re-check every stored component against its digest.
+    /// Re-check every stored component against its digest, and every
+    /// record of the incremental compile cache against its MAC.
     Verify,
-    /// Delete the stored blobs no installed component names.
+    /// Delete the stored blobs no installed component names, and drop the
+    /// incremental compile cache's failed and superseded records.
     Gc,
 }
 

@@ -18,7 +18,9 @@ fn script(body: &str, timeout: Duration) -> CompilerProcess {
 }
 
 fn run(body: &str, timeout: Duration) -> Result<Vec<u8>, RuntimeError> {
-    script(body, timeout).compile("0123", Metering::Off, b"\0asm")
+    script(body, timeout)
+        .compile("0123", Metering::Off, None, b"\0asm")
+        .map(|compiled| compiled.artefact)
 }
 
 #[test]
@@ -94,6 +96,48 @@ fn the_compiler_process_gets_the_component_and_its_limits() {
         cpu_seconds(Duration::from_secs(30))
     );
     assert_eq!(artefact, format!("{expected} \0asm").into_bytes());
+}
+
+#[test]
+fn the_compiler_process_gets_the_incremental_store_with_its_key_on_stdin() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = IncrementalStore::new(CacheKey::new([b'k'; 32]), 12345);
+    store.bind(tmp.path().join("incremental.store"), "0123".into());
+    // The arguments after the limits, then stdin: the key, the component.
+    let echo = "printf 'weld-artefact 0123\\n'; printf '%s|%s|' \"$4\" \"$5\"; cat";
+    let compiled = script(echo, Duration::from_secs(30))
+        .compile("0123", Metering::Off, Some(&store), b"\0asm")
+        .expect("answered");
+    let expected = format!(
+        "12345|{}|{}\0asm",
+        tmp.path().join("incremental.store").display(),
+        "k".repeat(32)
+    );
+    assert_eq!(compiled.artefact, expected.into_bytes());
+    assert!(compiled.reuse.is_none(), "no counts were sent");
+}
+
+#[test]
+fn the_reuse_counts_come_back_with_the_artefact() {
+    let answer =
+        "cat >/dev/null; printf 'weld-artefact 0123 hits=5 misses=2 rejected=1 stored=2\\nART'";
+    let compiled = script(answer, Duration::from_secs(30))
+        .compile("0123", Metering::Off, None, b"\0asm")
+        .expect("answered");
+    assert_eq!(compiled.artefact, b"ART");
+    assert_eq!(
+        compiled.reuse,
+        Some(IncrementalStats {
+            hits: 5,
+            misses: 2,
+            rejected: 1,
+            stored: 2
+        })
+    );
+    // The engine key is a whole word: a longer one is another engine.
+    let longer = "cat >/dev/null; printf 'weld-artefact 01234 hits=5\\nART'";
+    let error = run(longer, Duration::from_secs(30)).expect_err("another engine");
+    assert!(matches!(error, RuntimeError::Compiler { .. }), "{error:?}");
 }
 
 #[test]

@@ -53,6 +53,7 @@ pub(crate) struct Env {
     dirs: cli::Dirs,
     registries: cli::RegistryArgs,
     compiler: Compiler,
+    incremental_cache_bytes: u64,
 }
 
 impl Env {
@@ -78,6 +79,7 @@ impl Env {
             config.memory_budget = mib.saturating_mul(1024 * 1024);
         }
         config.compiler = self.compiler.clone();
+        config.incremental_cache_bytes = self.incremental_cache_bytes;
         if let Some(store) = store {
             config.cache_key = Some(CacheKey::new(store.cache_key()?));
         }
@@ -166,6 +168,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         compiler: compiler(&compile)?,
         dirs: dirs.with_environment(),
         registries,
+        incremental_cache_bytes: compile.incremental_cache_mib.saturating_mul(1024 * 1024),
     };
     match command {
         Command::CompileWorker { .. } => {

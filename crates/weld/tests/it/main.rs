@@ -23,6 +23,7 @@ mod grants;
 mod http;
 mod http_limits;
 mod https;
+mod incremental;
 mod inspect;
 mod languages;
 mod manage;
