@@ -26,6 +26,8 @@ use weld_runtime::{CallLimits, Capacity, ExportedFunction, LoadedComponent, Sand
 use weld_schema::{SchemaPart, SchemaSize, Signature, TypeError};
 
 use crate::enforce::Enforcement;
+use crate::mcp::model::Listing;
+use crate::mcp::{McpComponent, McpNaming, McpOffers, McpTool, McpToolExtra, ServedPrompt, ServedResource, ServedTemplate};
 use weld_store::ComponentDocs;
 
 /// Longest tool name MCP allows.
@@ -89,6 +91,11 @@ pub struct ToolSpec {
     /// a value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// What an MCP-world component says of its tool beyond the above
+    /// (title, annotations, icons, `_meta`); `None` for a plain function.
+    /// Measured into the listing cap when the tool is built.
+    #[serde(skip)]
+    pub mcp: Option<Arc<McpToolExtra>>,
 }
 
 /// A component ready to contribute tools.
@@ -108,6 +115,10 @@ pub struct ComponentEntry {
     /// The file it was given as (`--component`), or `None` for an installed
     /// component.
     pub file: Option<std::path::PathBuf>,
+    /// What an MCP-world component listed when it was loaded, or why its
+    /// listing failed; `None` for a component of plain functions (or one
+    /// not listed, whose MCP offers are then not served).
+    pub mcp_listing: Option<Result<Listing, String>>,
 }
 
 /// A file given with `--component` whose tools are served.
@@ -235,6 +246,8 @@ pub struct Catalog {
     files: Vec<ServedFile>,
     /// (component, what its policy grants but cannot be passed).
     unset_env: Vec<(String, crate::enforce::UnsetEnv)>,
+    /// What MCP-world components offer.
+    mcp: McpOffers,
 }
 
 impl Catalog {
@@ -244,11 +257,29 @@ impl Catalog {
     /// policy, secret or component changes, and a fresh count each time
     /// would let a component run more calls at once than its policy allows.
     fn adopt_slots(&mut self, previous: &Catalog) {
+        let previous_mcp: Vec<(&str, Arc<Slots>)> = previous
+            .mcp
+            .components
+            .iter()
+            .map(|c| (c.name.as_str(), c.slots()))
+            .collect();
         let old: HashMap<&str, &Arc<Slots>> = previous
             .by_name
             .values()
             .map(|e| (e.component.as_str(), &e.slots))
+            .chain(previous_mcp.iter().map(|(name, slots)| (*name, slots)))
             .collect();
+        let same = |old: &Slots, new: &Slots| {
+            old.max == new.max && old.excess == new.excess && old.bound == new.bound
+        };
+        for component in &self.mcp.components {
+            let mut slots = component.slots.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(old) = old.get(component.name.as_str())
+                && same(old, &slots)
+            {
+                *slots = Arc::clone(old);
+            }
+        }
         for entry in self.by_name.values_mut() {
             // Just built, so not shared yet.
             let Some(entry) = Arc::get_mut(entry) else {
@@ -256,26 +287,55 @@ impl Catalog {
             };
             let new = &entry.slots;
             if let Some(old) = old.get(entry.component.as_str())
-                && old.max == new.max
-                && old.excess == new.excess
-                && old.bound == new.bound
+                && same(old, new)
             {
                 entry.slots = Arc::clone(old);
             }
         }
     }
 
-    /// Builds the tools of `components`. Functions that cannot be tools are
-    /// listed in [`Catalog::skipped`] with the reason; so is a component
-    /// left out whole because a tool of it, or the listing, would exceed a
-    /// size cap (and it is logged).
+    /// Builds the tools of `components`, MCP-world components' tools and
+    /// prompts named as given. See [`Catalog::build_with`].
     pub fn build(components: Vec<ComponentEntry>) -> Self {
+        Self::build_with(components, McpNaming::AsGiven)
+    }
+
+    /// Builds the tools of `components`, and what MCP-world components
+    /// listed (see [`crate::mcp`]), their tools and prompts named as
+    /// `naming` says. Functions that cannot be tools, and names, URIs and
+    /// templates already served, are listed in [`Catalog::skipped`] with
+    /// the reason; so is a component left out whole because a tool of it,
+    /// or the listing, would exceed a size cap (and it is logged). An
+    /// MCP-world component whose listing failed is [disabled](Catalog::disabled).
+    pub fn build_with(components: Vec<ComponentEntry>, naming: McpNaming) -> Self {
         let mut by_name = HashMap::new();
+        let mut mcp = McpOffers::default();
+        let mut disabled = Vec::new();
         let mut skipped = Vec::new();
         let mut files = Vec::new();
         let mut unset_env = Vec::new();
         let mut listing_bytes = 0u64;
-        for component in components {
+        let mut mcp_specs = Vec::new();
+        for mut component in components {
+            let listing = match component.mcp_listing.take() {
+                Some(Err(reason)) => {
+                    disabled.push(Disabled {
+                        component: component.name.clone(),
+                        digest: component.digest.clone(),
+                        reason: format!(
+                            "it is an MCP-world component ({}), and {reason}",
+                            component
+                                .loaded
+                                .mcp()
+                                .map_or_else(String::new, |m| m.world.to_string())
+                        ),
+                        file: component.file.clone(),
+                    });
+                    continue;
+                }
+                Some(Ok(listing)) => Some(listing),
+                None => None,
+            };
             let functions = component.loaded.functions();
             let built = match component_tools(
                 &component.name,
@@ -296,10 +356,11 @@ impl Catalog {
                 &component.name,
                 component.loaded.toolchain_exports(),
             ));
-            let (tools, duplicates): (Vec<_>, Vec<_>) = built
-                .tools
-                .into_iter()
-                .partition(|t| !by_name.contains_key(t.tool.name.as_str()));
+            let (tools, duplicates): (Vec<_>, Vec<_>) =
+                built.tools.into_iter().partition(|t| {
+                    let name = t.tool.name.as_str();
+                    !by_name.contains_key(name) && !mcp.tools.contains_key(name)
+                });
             for duplicate in duplicates {
                 skipped.push(Skipped {
                     component: component.name.clone(),
@@ -324,7 +385,51 @@ impl Catalog {
                 skipped.push(refused);
                 continue;
             }
-            listing_bytes += bytes;
+            let share = component.loaded.share(component.policy.limits.memory);
+            if share.calls == 0 {
+                tracing::warn!(
+                    component = %component.name,
+                    memory_limit = component.policy.limits.memory,
+                    "the component's memory limit is more than weld's whole memory budget: \
+                     its calls will be refused (raise --memory-budget-mib, or lower its limit)"
+                );
+            }
+            let slots = Arc::new(Slots::new(component.policy.concurrency, share));
+            let mut mcp_bytes = 0;
+            if let Some(listing) = listing {
+                let own: std::collections::HashSet<&str> =
+                    tools.iter().map(|t| t.tool.name.as_str()).collect();
+                let plain = |name: &str| by_name.contains_key(name) || own.contains(name);
+                let room = MAX_LISTING_BYTES.saturating_sub(listing_bytes + bytes);
+                match mcp.add(
+                    &component,
+                    listing,
+                    Arc::clone(&slots),
+                    naming,
+                    &plain,
+                    &mut skipped,
+                    room,
+                ) {
+                    Ok(added) => {
+                        mcp_bytes = added.bytes;
+                        mcp_specs.extend(added.tools);
+                    }
+                    Err(reason) => {
+                        // Its plain tools go with it: a component is served
+                        // whole or not at all.
+                        let reason = format!("what it lists cannot be served: {reason}");
+                        tracing::error!(component = %component.name, %reason, "component disabled");
+                        disabled.push(Disabled {
+                            component: component.name.clone(),
+                            digest: component.digest.clone(),
+                            reason,
+                            file: component.file.clone(),
+                        });
+                        continue;
+                    }
+                }
+            }
+            listing_bytes += bytes + mcp_bytes;
             unset_env.extend(
                 component
                     .policy
@@ -339,16 +444,6 @@ impl Catalog {
                     file: file.clone(),
                 });
             }
-            let share = component.loaded.share(component.policy.limits.memory);
-            if share.calls == 0 {
-                tracing::warn!(
-                    component = %component.name,
-                    memory_limit = component.policy.limits.memory,
-                    "the component's memory limit is more than weld's whole memory budget: \
-                     its calls will be refused (raise --memory-budget-mib, or lower its limit)"
-                );
-            }
-            let slots = Arc::new(Slots::new(component.policy.concurrency, share));
             for BuiltTool {
                 function,
                 tool,
@@ -373,15 +468,20 @@ impl Catalog {
                 );
             }
         }
-        let mut listed: Vec<ToolSpec> = by_name.values().map(|e| e.tool.clone()).collect();
+        let mut listed: Vec<ToolSpec> = by_name
+            .values()
+            .map(|e| e.tool.clone())
+            .chain(mcp_specs)
+            .collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Self {
             by_name,
             listed,
             skipped,
-            disabled: Vec::new(),
+            disabled,
             files,
             unset_env,
+            mcp,
         }
     }
 
@@ -397,10 +497,11 @@ impl Catalog {
         &self.files
     }
 
-    /// This catalog, recording `disabled` components as not served.
+    /// This catalog, recording `disabled` components as not served (beside
+    /// those it disabled itself).
     #[must_use]
     pub fn with_disabled(mut self, disabled: Vec<Disabled>) -> Self {
-        self.disabled = disabled;
+        self.disabled.extend(disabled);
         self
     }
 
@@ -416,9 +517,94 @@ impl Catalog {
         self.by_name.get(name)
     }
 
-    /// All tools, in name order.
+    /// All tools, in name order: plain functions and MCP-world
+    /// components' tools.
     pub fn tools(&self) -> &[ToolSpec] {
         &self.listed
+    }
+
+    /// The tool named `name`, of either kind, as listed.
+    pub fn tool(&self, name: &str) -> Option<&ToolSpec> {
+        let at = self
+            .listed
+            .binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()?;
+        self.listed.get(at)
+    }
+
+    /// The component serving the tool named `name`, of either kind.
+    pub fn tool_component(&self, name: &str) -> Option<&str> {
+        match self.by_name.get(name) {
+            Some(entry) => Some(&entry.component),
+            None => self.mcp.tools.get(name).map(|t| t.component.name.as_str()),
+        }
+    }
+
+    /// The MCP-world component's tool a call names; `None` for any other
+    /// name (a plain tool's is found with [`Catalog::get`]).
+    pub fn mcp_tool(&self, name: &str) -> Option<&Arc<McpTool>> {
+        self.mcp.tools.get(name)
+    }
+
+    /// The MCP-world components served.
+    pub fn mcp_components(&self) -> &[Arc<McpComponent>] {
+        &self.mcp.components
+    }
+
+    /// Resources, in load order.
+    pub fn resources(&self) -> &[Arc<ServedResource>] {
+        &self.mcp.resources
+    }
+
+    /// Resource templates, in load order.
+    pub fn resource_templates(&self) -> &[Arc<ServedTemplate>] {
+        &self.mcp.templates
+    }
+
+    /// Prompts, in load order.
+    pub fn prompts(&self) -> &[Arc<ServedPrompt>] {
+        &self.mcp.prompts
+    }
+
+    /// The prompt served as `name`.
+    pub fn prompt(&self, name: &str) -> Option<&Arc<ServedPrompt>> {
+        self.mcp.by_prompt.get(name).map(|&i| &self.mcp.prompts[i])
+    }
+
+    /// The resource listed with exactly this URI.
+    pub fn resource(&self, uri: &str) -> Option<&Arc<ServedResource>> {
+        self.mcp.by_uri.get(uri).map(|&i| &self.mcp.resources[i])
+    }
+
+    /// The template listed with exactly this template string.
+    pub fn resource_template(&self, uri_template: &str) -> Option<&Arc<ServedTemplate>> {
+        self.mcp
+            .by_template
+            .get(uri_template)
+            .map(|&i| &self.mcp.templates[i])
+    }
+
+    /// Templates whose URIs include `uri`, in load order.
+    pub fn templates_matching<'a>(
+        &'a self,
+        uri: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<ServedTemplate>> + 'a {
+        self.mcp.templates.iter().filter(|t| t.matcher.matches(uri))
+    }
+
+    /// Whether some served component offers resources or templates.
+    pub fn offers_resources(&self) -> bool {
+        !self.mcp.resources.is_empty() || !self.mcp.templates.is_empty()
+    }
+
+    /// Whether some served component offers prompts.
+    pub fn offers_prompts(&self) -> bool {
+        !self.mcp.prompts.is_empty()
+    }
+
+    /// Whether some served component answers completion requests.
+    pub fn offers_completions(&self) -> bool {
+        self.mcp.components.iter().any(|c| c.completes)
     }
 
     /// Functions not offered as tools, and components left out whole, with
@@ -631,6 +817,7 @@ pub fn describe(
         description,
         input_schema: Arc::new(input_schema),
         output_schema: output_schema.map(Arc::new),
+        mcp: None,
     })
 }
 
@@ -654,7 +841,7 @@ fn checked(
 }
 
 /// Bytes of `value`'s compact JSON text, without keeping the text.
-fn json_len(value: &impl serde::Serialize) -> u64 {
+pub(crate) fn json_len(value: &impl serde::Serialize) -> u64 {
     struct Count(u64);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

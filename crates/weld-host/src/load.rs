@@ -10,6 +10,7 @@ use weld_runtime::{CallLimits, Metering, Runtime, RuntimeError};
 use weld_store::{Digest, Store, StoreError, docs};
 
 use crate::catalog::{ComponentEntry, Disabled};
+use crate::mcp::McpNaming;
 use crate::enforce::{self as sandbox, Enforcement};
 
 /// Why loading stopped.
@@ -176,12 +177,20 @@ pub struct Loaded {
     pub entries: Vec<ComponentEntry>,
     pub(crate) disabled: Vec<Disabled>,
     pub(crate) pending: Vec<Pending>,
+    /// How MCP-world components' tools and prompts are named.
+    pub naming: McpNaming,
 }
 
 impl Loaded {
-    /// The catalog of what was loaded.
-    pub fn into_catalog(self) -> crate::Catalog {
-        crate::Catalog::build(self.entries).with_disabled(self.disabled)
+    /// The catalog of what was loaded. An MCP-world component is listed
+    /// first, in a fresh sandboxed instance of its own (see
+    /// [`crate::mcp`]); one whose listing fails is disabled, never the
+    /// others.
+    pub async fn into_catalog(mut self) -> crate::Catalog {
+        for entry in &mut self.entries {
+            entry.mcp_listing = crate::mcp::list(entry).await;
+        }
+        crate::Catalog::build_with(self.entries, self.naming).with_disabled(self.disabled)
     }
 }
 
@@ -272,6 +281,7 @@ pub fn load_all(
                 loaded: Arc::new(loaded),
                 policy,
                 file: None,
+                mcp_listing: None,
             }),
             Err(LoadError::Store(error @ StoreError::CorruptIndex { .. })) => {
                 return Err(LoadError::Store(error));
@@ -312,6 +322,7 @@ pub fn load_all(
         entries,
         disabled,
         pending,
+        naming: McpNaming::default(),
     })
 }
 
@@ -380,6 +391,7 @@ fn load_file(
         // deny-all, whatever lies next to it.
         policy: Enforcement::deny_all(limits),
         file: Some(path.to_path_buf()),
+        mcp_listing: None,
     }))
 }
 
@@ -489,11 +501,13 @@ fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
 ///
 /// A reload that fails (a corrupt index) is logged and the current tools
 /// stay served: weld never falls back to an empty or partial set.
+#[allow(clippy::too_many_arguments, reason = "what a load needs, and where it goes")]
 pub async fn watch_state(
     store: Store,
     runtime: Arc<Runtime>,
     extra: Vec<PathBuf>,
     limits: CallLimits,
+    naming: McpNaming,
     live: Arc<crate::LiveCatalog>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
@@ -581,7 +595,8 @@ pub async fn watch_state(
                 let _ = done.send((job, error));
             });
         }
-        let catalog = loaded.into_catalog();
+        loaded.naming = naming;
+        let catalog = loaded.into_catalog().await;
         tracing::info!(
             tools = catalog.tools().len(),
             "state changed; tools reloaded"

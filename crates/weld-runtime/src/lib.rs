@@ -35,7 +35,8 @@
 //! [`LoadedComponent::share`] says how many of one component's calls fit
 //! in half of it, leaving the rest to other tools.
 //!
-//! This crate knows nothing of MCP or of where components come from.
+//! This crate knows nothing of where components come from, and of MCP
+//! only the component worlds it hosts (`mcp`): never the wire protocol.
 
 //! ## Map
 //!
@@ -49,6 +50,9 @@
 //! - `wasi/`: what a guest reaches through WASI, and weld's shadows over it;
 //!   the only code that decides what a guest reaches.
 //! - `capacity`: the instance pool and the memory budget.
+//! - `mcp/`: MCP-world components: recognising the world, calling its
+//!   exports, the client stream and `server-io` they send notifications
+//!   through, and the world-neutral [`mcp::model`].
 
 mod cache;
 mod call;
@@ -59,6 +63,7 @@ mod describe;
 mod engine;
 mod error;
 mod footprint;
+pub mod mcp;
 mod sandbox;
 mod wasi;
 
@@ -67,6 +72,7 @@ pub use call::report::{CallError, CallReport, CallStats, Queue};
 pub use capacity::{Capacity, Footprint, Share, machine_memory_budget};
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};
+pub use mcp::{McpExportsInfo, McpInterface, McpWorld, NotificationSink};
 pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};

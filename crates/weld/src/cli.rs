@@ -280,6 +280,13 @@ pub struct ServeArgs {
     /// refuse every tool call until a record can be written again.
     #[arg(long, value_enum, default_value_t = AuditFailure::KeepServing, value_name = "WHAT")]
     pub audit_failure: AuditFailure,
+    /// Serve the tools and prompts of MCP-world components (which name
+    /// their own) as COMPONENT_NAME, like plain tools, so that two
+    /// components can never clash. Without it they keep their own names
+    /// and, on a clash, the component loaded first serves the name (weld
+    /// list says which was not served).
+    #[arg(long)]
+    pub prefix_mcp_names: bool,
     #[command(flatten)]
     pub limits: Limits,
 }

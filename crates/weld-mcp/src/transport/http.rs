@@ -173,7 +173,7 @@ fn http_service(
         .with_json_response(true)
         .with_cancellation_token(shutdown);
     StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(server.for_session()),
         Arc::new(LocalSessionManager::default()),
         config,
     )

@@ -19,7 +19,7 @@ pub(super) async fn call(host: &Host, args: &cli::CallArgs) -> Result<ExitCode> 
     let Value::Object(arguments) = arguments else {
         bail!("the arguments must be a JSON object, like '{{\"a\": 1}}'");
     };
-    let catalog = build_catalog(host)?;
+    let catalog = build_catalog(host).await?;
     let Some(entry) = catalog.get(&args.tool) else {
         if let Some(disabled) = catalog.disabled().iter().find(|d| {
             args.tool

@@ -40,7 +40,7 @@ pub(super) struct NotTool<'a> {
 }
 
 /// `weld list`.
-pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
+pub(super) async fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
     let index = host.store().index()?;
     // Loaded as `weld serve` loads them, so the listing says exactly which
     // components are served and why the others are not.
@@ -50,7 +50,7 @@ pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
         .iter()
         .map(|e| (e.name.clone(), e.loaded.imports().to_vec()))
         .collect();
-    let catalog = loaded.into_catalog();
+    let catalog = loaded.into_catalog().await;
     let listed: Vec<Listed<'_>> = index
         .components
         .iter()
@@ -71,7 +71,7 @@ pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
             tools: catalog
                 .tools()
                 .iter()
-                .filter(|t| catalog.get(&t.name).is_some_and(|e| &e.component == name))
+                .filter(|t| catalog.tool_component(&t.name) == Some(name.as_str()))
                 .collect(),
             not_tools: catalog
                 .skipped()
