@@ -169,6 +169,12 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// For a component of an MCP world (which names its own tools,
+        /// resources and prompts): compile it (within the compile limits)
+        /// and ask it what it offers, in a deny-all sandbox with the
+        /// default limits. Without it nothing is compiled or run.
+        #[arg(long)]
+        list: bool,
     },
     /// Run one tool once, without an MCP client, and print the result a
     /// client would get (as JSON).

@@ -33,22 +33,45 @@ const LISTING_PROTOCOL: &str = "2025-11-25";
 /// cap.
 pub(crate) async fn list(entry: &ComponentEntry) -> Option<Result<Listing, String>> {
     entry.loaded.mcp()?;
-    let limits = &entry.policy.limits;
+    let listed = list_loaded(&entry.loaded, &entry.name, &entry.policy).await;
+    if let Err(reason) = &listed {
+        tracing::error!(component = %entry.name, %reason, "MCP-world component disabled: its listing failed");
+    }
+    Some(listed)
+}
+
+/// Asks MCP-world component `loaded` (named `name`) what it offers, in a
+/// fresh instance under `policy`: what `weld serve` does at load, and
+/// `weld inspect --list` on request.
+///
+/// # Errors
+///
+/// Why there is no listing: the component is not of an MCP world, the
+/// call failed (a trap, a limit), or the component answered an error or
+/// something that cannot be used.
+pub async fn list_loaded(
+    loaded: &weld_runtime::LoadedComponent,
+    name: &str,
+    policy: &crate::enforce::Enforcement,
+) -> Result<Listing, String> {
+    if loaded.mcp().is_none() {
+        return Err("it is not an MCP-world component".into());
+    }
+    let limits = &policy.limits;
     let queue = Queue::Until(Instant::now() + limits.timeout.min(weld_policy::MAX_TIMEOUT));
-    let report = entry
-        .loaded
+    let report = loaded
         .call_mcp(
             McpRequest::List,
             LISTING_PROTOCOL,
             None,
             MAX_LISTING_BYTES,
             limits,
-            &entry.policy.sandbox,
-            &entry.name,
+            &policy.sandbox,
+            name,
             queue,
         )
         .await;
-    let listed = match report.result {
+    match report.result {
         Ok(McpReply::Listing(listing)) => Ok(listing),
         Ok(McpReply::Error(e)) => Err(format!(
             "listing what it offers, it answered error {}: {}",
@@ -58,11 +81,7 @@ pub(crate) async fn list(entry: &ComponentEntry) -> Option<Result<Listing, Strin
         Ok(McpReply::TooLarge { cap }) => Err(format!("its listing is over {cap} bytes")),
         Ok(_) => Err("its listing was answered with something else".into()),
         Err(error) => Err(format!("listing what it offers failed: {error}")),
-    };
-    if let Err(reason) = &listed {
-        tracing::error!(component = %entry.name, %reason, "MCP-world component disabled: its listing failed");
     }
-    Some(listed)
 }
 
 /// What the served MCP-world components offer, by the names and URIs they

@@ -43,6 +43,7 @@ use crate::catalog::Slots;
 use model::{Icon, PromptDef, ResourceDef, TemplateDef, ToolAnnotations};
 use template::UriTemplate;
 
+pub use build::list_loaded;
 pub(crate) use build::{McpOffers, list};
 
 /// How MCP-world components' tools and prompts are named.

@@ -197,8 +197,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::List { json } => {
             list::list(&env.host(1, None, CallLimits::default())?, json).await
         }
-        Command::Inspect { path, name, json } => {
-            inspect::inspect(&env.runtime(None, 1, None)?, &path, name.as_deref(), json)
+        Command::Inspect {
+            path,
+            name,
+            json,
+            list,
+        } => {
+            let runtime = env.runtime(None, 1, None)?;
+            inspect::inspect(&runtime, &path, name.as_deref(), json, list).await
         }
         Command::Call(args) => {
             let limits = limits(&args.limits)?;
