@@ -26,6 +26,7 @@ mod https;
 mod inspect;
 mod languages;
 mod manage;
+mod mcp_world;
 mod mcp;
 mod network;
 mod policy_compat;
