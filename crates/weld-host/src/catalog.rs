@@ -19,7 +19,7 @@
 //! built once per catalog, and `tools/list` hands out the schemas by `Arc`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use weld_policy::{Concurrency, Excess};
 use weld_runtime::{CallLimits, Capacity, ExportedFunction, LoadedComponent, Sandbox, Share};
@@ -27,7 +27,7 @@ use weld_schema::{SchemaPart, SchemaSize, Signature, TypeError};
 
 use crate::enforce::Enforcement;
 use crate::mcp::model::Listing;
-use crate::mcp::{McpComponent, McpNaming, McpOffers, McpTool, McpToolExtra, ServedPrompt, ServedResource, ServedTemplate};
+use crate::mcp::{McpNaming, McpOffers, McpToolExtra};
 use weld_store::ComponentDocs;
 
 /// Longest tool name MCP allows.
@@ -247,7 +247,7 @@ pub struct Catalog {
     /// (component, what its policy grants but cannot be passed).
     unset_env: Vec<(String, crate::enforce::UnsetEnv)>,
     /// What MCP-world components offer.
-    mcp: McpOffers,
+    pub(crate) mcp: McpOffers,
 }
 
 impl Catalog {
@@ -256,7 +256,7 @@ impl Catalog {
     /// still count against the one limit: a reload happens whenever any
     /// policy, secret or component changes, and a fresh count each time
     /// would let a component run more calls at once than its policy allows.
-    fn adopt_slots(&mut self, previous: &Catalog) {
+    pub(crate) fn adopt_slots(&mut self, previous: &Catalog) {
         let previous_mcp: Vec<(&str, Arc<Slots>)> = previous
             .mcp
             .components
@@ -319,22 +319,10 @@ impl Catalog {
         for mut component in components {
             let listing = match component.mcp_listing.take() {
                 Some(Err(reason)) => {
-                    disabled.push(Disabled {
-                        component: component.name.clone(),
-                        digest: component.digest.clone(),
-                        reason: format!(
-                            "it is an MCP-world component ({}), and {reason}",
-                            component
-                                .loaded
-                                .mcp()
-                                .map_or_else(String::new, |m| m.world.to_string())
-                        ),
-                        file: component.file.clone(),
-                    });
+                    disabled.push(crate::mcp::unlisted(&component, &reason));
                     continue;
                 }
-                Some(Ok(listing)) => Some(listing),
-                None => None,
+                listed => listed.and_then(Result::ok),
             };
             let functions = component.loaded.functions();
             let built = match component_tools(
@@ -356,11 +344,10 @@ impl Catalog {
                 &component.name,
                 component.loaded.toolchain_exports(),
             ));
-            let (tools, duplicates): (Vec<_>, Vec<_>) =
-                built.tools.into_iter().partition(|t| {
-                    let name = t.tool.name.as_str();
-                    !by_name.contains_key(name) && !mcp.tools.contains_key(name)
-                });
+            let (tools, duplicates): (Vec<_>, Vec<_>) = built.tools.into_iter().partition(|t| {
+                let name = t.tool.name.as_str();
+                !by_name.contains_key(name) && !mcp.tools.contains_key(name)
+            });
             for duplicate in duplicates {
                 skipped.push(Skipped {
                     component: component.name.clone(),
@@ -417,14 +404,7 @@ impl Catalog {
                     Err(reason) => {
                         // Its plain tools go with it: a component is served
                         // whole or not at all.
-                        let reason = format!("what it lists cannot be served: {reason}");
-                        tracing::error!(component = %component.name, %reason, "component disabled");
-                        disabled.push(Disabled {
-                            component: component.name.clone(),
-                            digest: component.digest.clone(),
-                            reason,
-                            file: component.file.clone(),
-                        });
+                        disabled.push(crate::mcp::refused(&component, &reason));
                         continue;
                     }
                 }
@@ -538,73 +518,6 @@ impl Catalog {
             Some(entry) => Some(&entry.component),
             None => self.mcp.tools.get(name).map(|t| t.component.name.as_str()),
         }
-    }
-
-    /// The MCP-world component's tool a call names; `None` for any other
-    /// name (a plain tool's is found with [`Catalog::get`]).
-    pub fn mcp_tool(&self, name: &str) -> Option<&Arc<McpTool>> {
-        self.mcp.tools.get(name)
-    }
-
-    /// The MCP-world components served.
-    pub fn mcp_components(&self) -> &[Arc<McpComponent>] {
-        &self.mcp.components
-    }
-
-    /// Resources, in load order.
-    pub fn resources(&self) -> &[Arc<ServedResource>] {
-        &self.mcp.resources
-    }
-
-    /// Resource templates, in load order.
-    pub fn resource_templates(&self) -> &[Arc<ServedTemplate>] {
-        &self.mcp.templates
-    }
-
-    /// Prompts, in load order.
-    pub fn prompts(&self) -> &[Arc<ServedPrompt>] {
-        &self.mcp.prompts
-    }
-
-    /// The prompt served as `name`.
-    pub fn prompt(&self, name: &str) -> Option<&Arc<ServedPrompt>> {
-        self.mcp.by_prompt.get(name).map(|&i| &self.mcp.prompts[i])
-    }
-
-    /// The resource listed with exactly this URI.
-    pub fn resource(&self, uri: &str) -> Option<&Arc<ServedResource>> {
-        self.mcp.by_uri.get(uri).map(|&i| &self.mcp.resources[i])
-    }
-
-    /// The template listed with exactly this template string.
-    pub fn resource_template(&self, uri_template: &str) -> Option<&Arc<ServedTemplate>> {
-        self.mcp
-            .by_template
-            .get(uri_template)
-            .map(|&i| &self.mcp.templates[i])
-    }
-
-    /// Templates whose URIs include `uri`, in load order.
-    pub fn templates_matching<'a>(
-        &'a self,
-        uri: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<ServedTemplate>> + 'a {
-        self.mcp.templates.iter().filter(|t| t.matcher.matches(uri))
-    }
-
-    /// Whether some served component offers resources or templates.
-    pub fn offers_resources(&self) -> bool {
-        !self.mcp.resources.is_empty() || !self.mcp.templates.is_empty()
-    }
-
-    /// Whether some served component offers prompts.
-    pub fn offers_prompts(&self) -> bool {
-        !self.mcp.prompts.is_empty()
-    }
-
-    /// Whether some served component answers completion requests.
-    pub fn offers_completions(&self) -> bool {
-        self.mcp.components.iter().any(|c| c.completes)
     }
 
     /// Functions not offered as tools, and components left out whole, with
@@ -877,50 +790,8 @@ fn generated_description(
     )
 }
 
-/// The live set of tools. Readers take a snapshot; a reload replaces it and
-/// tells whoever [subscribed](LiveCatalog::changes).
-pub struct LiveCatalog {
-    current: RwLock<Arc<Catalog>>,
-    generation: tokio::sync::watch::Sender<u64>,
-}
-
-impl Default for LiveCatalog {
-    fn default() -> Self {
-        Self::new(Catalog::default())
-    }
-}
-
-impl LiveCatalog {
-    /// A live serving `catalog` until the first [`LiveCatalog::replace`].
-    pub fn new(catalog: Catalog) -> Self {
-        Self {
-            current: RwLock::new(Arc::new(catalog)),
-            generation: tokio::sync::watch::Sender::new(0),
-        }
-    }
-
-    /// The current set of tools.
-    pub fn snapshot(&self) -> Arc<Catalog> {
-        // A poisoned lock means a writer panicked between two whole-value
-        // assignments; the value inside is still a complete catalog.
-        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Replaces the set of tools and wakes every [`LiveCatalog::changes`]
-    /// receiver.
-    pub fn replace(&self, mut catalog: Catalog) {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        catalog.adopt_slots(&current);
-        *current = Arc::new(catalog);
-        drop(current);
-        self.generation.send_modify(|g| *g += 1);
-    }
-
-    /// A receiver that sees every later [`LiveCatalog::replace`].
-    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.generation.subscribe()
-    }
-}
+mod live;
+pub use live::LiveCatalog;
 
 #[cfg(test)]
 mod tests {

@@ -55,8 +55,8 @@ use weld_store::Store;
 pub use audit::{Audit, AuditError, AuditFailure, AuditRecord};
 pub use catalog::{Catalog, ComponentEntry, Disabled, LiveCatalog, ToolEntry, ToolSpec, tool_name};
 pub use invoke::{Invoked, JsonObject, ToolOutput, invoke};
-pub use mcp::McpNaming;
 pub use load::{Compiling, LoadError, Loaded};
+pub use mcp::McpNaming;
 pub use outcome::Outcome;
 pub use policy_admin::{ManageError, Policies, PolicyChange};
 

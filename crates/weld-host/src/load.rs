@@ -10,8 +10,8 @@ use weld_runtime::{CallLimits, Metering, Runtime, RuntimeError};
 use weld_store::{Digest, Store, StoreError, docs};
 
 use crate::catalog::{ComponentEntry, Disabled};
-use crate::mcp::McpNaming;
 use crate::enforce::{self as sandbox, Enforcement};
+use crate::mcp::McpNaming;
 
 /// Why loading stopped.
 #[derive(Debug, thiserror::Error)]
@@ -501,7 +501,10 @@ fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
 ///
 /// A reload that fails (a corrupt index) is logged and the current tools
 /// stay served: weld never falls back to an empty or partial set.
-#[allow(clippy::too_many_arguments, reason = "what a load needs, and where it goes")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "what a load needs, and where it goes"
+)]
 pub async fn watch_state(
     store: Store,
     runtime: Arc<Runtime>,

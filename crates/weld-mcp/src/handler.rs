@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
-    CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams, ReadResourceResponse,
-    Reference, ResourcesCapability, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, Reference,
+    ResourcesCapability, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -128,7 +128,10 @@ fn client_of(context: &RequestContext<RoleServer>) -> Option<String> {
 
 /// Whether the request is of the 2026-07-28 era (or later).
 fn modern(context: &RequestContext<RoleServer>) -> bool {
-    let version = context.meta.protocol_version().or_else(|| context.protocol_version());
+    let version = context
+        .meta
+        .protocol_version()
+        .or_else(|| context.protocol_version());
     version.is_some_and(|v| v.as_str() >= rmcp::model::ProtocolVersion::V_2026_07_28.as_str())
 }
 
@@ -176,7 +179,10 @@ impl ServerHandler for WeldServer {
             capabilities.completions = Some(Default::default());
         }
         if !catalog.mcp_components().is_empty() {
-            #[allow(deprecated, reason = "MCP's logging, deprecated in 2026-07-28 but served")]
+            #[allow(
+                deprecated,
+                reason = "MCP's logging, deprecated in 2026-07-28 but served"
+            )]
             {
                 capabilities.logging = Some(Default::default());
             }
@@ -408,7 +414,10 @@ impl ServerHandler for WeldServer {
         }
     }
 
-    #[allow(deprecated, reason = "MCP's logging, deprecated in 2026-07-28 but served")]
+    #[allow(
+        deprecated,
+        reason = "MCP's logging, deprecated in 2026-07-28 but served"
+    )]
     async fn set_level(
         &self,
         request: rmcp::model::SetLevelRequestParams,
@@ -471,7 +480,9 @@ impl ServerHandler for WeldServer {
         let catalog = self.live.snapshot();
         let Some(entry) = catalog.get(&request.name) else {
             if let Some(tool) = catalog.mcp_tool(&request.name) {
-                return self.call_mcp_tool(Arc::clone(tool), request, &context).await;
+                return self
+                    .call_mcp_tool(Arc::clone(tool), request, &context)
+                    .await;
             }
             return Err(McpError::invalid_params(
                 format!("unknown tool `{}` (see tools/list)", request.name),
@@ -521,7 +532,12 @@ impl WeldServer {
             Some(level) => Some(served::log_level(&level)),
             // 2026-07-28 sends log messages only when a request asks.
             None if modern(context) => None,
-            None => Some(*self.log_level.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            None => Some(
+                *self
+                    .log_level
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
         };
         let (sink, notifications) = tokio::sync::mpsc::unbounded_channel::<Notification>();
         let forward = served::forward(

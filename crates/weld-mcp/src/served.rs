@@ -19,8 +19,8 @@ use rmcp::{ErrorData as McpError, Peer, RoleServer};
 use serde_json::{Map, Value, json};
 use weld_host::mcp::invoke::McpFailure;
 use weld_host::mcp::model::{
-    Annotations, Body, Completion, Content, Icon, LogLevel, Notification, PromptResult,
-    ReadResult, ResourceContents, ResourceDef, Role, ToolResult,
+    Annotations, Body, Completion, Content, Icon, LogLevel, Notification, PromptResult, ReadResult,
+    ResourceContents, ResourceDef, Role, ToolResult,
 };
 use weld_host::mcp::{McpToolExtra, ServedPrompt, ServedResource, ServedTemplate};
 
@@ -130,7 +130,11 @@ fn resource_json(def: &ResourceDef, meta_object: Option<Value>) -> Value {
     put(&mut map, "description", def.description.clone());
     put(&mut map, "mimeType", def.mime_type.clone());
     put(&mut map, "size", def.size);
-    put(&mut map, "annotations", def.annotations.as_ref().map(annotations));
+    put(
+        &mut map,
+        "annotations",
+        def.annotations.as_ref().map(annotations),
+    );
     put(&mut map, "icons", icons(&def.icons));
     put(&mut map, "_meta", meta_object);
     Value::Object(map)
@@ -153,7 +157,11 @@ pub(crate) fn template(served: &ServedTemplate) -> Result<ResourceTemplate, McpE
     put(&mut map, "title", def.title.clone());
     put(&mut map, "description", def.description.clone());
     put(&mut map, "mimeType", def.mime_type.clone());
-    put(&mut map, "annotations", def.annotations.as_ref().map(annotations));
+    put(
+        &mut map,
+        "annotations",
+        def.annotations.as_ref().map(annotations),
+    );
     put(&mut map, "icons", icons(&def.icons));
     put(&mut map, "_meta", served.meta.clone().map(Value::Object));
     typed(Value::Object(map))

@@ -21,9 +21,9 @@ use crate::capacity::{Budget, Footprint, PoolShape, machine_memory_budget};
 use crate::compiler::{self, Compiler};
 use crate::component::{Inspection, LoadedComponent, Metering, SlotPermits};
 use crate::describe;
-use crate::mcp::{self, McpExports};
 use crate::error::RuntimeError;
 use crate::footprint;
+use crate::mcp::{self, McpExports};
 use crate::sandbox::CallLimits;
 use crate::wasi;
 
@@ -346,12 +346,14 @@ impl Runtime {
         let mcp = match exports.mcp {
             Some(info) => {
                 let world = info.world;
-                Some(McpExports::new(info, &pre).map_err(|e| RuntimeError::Link {
-                    source: format!(
-                        "it exports interfaces of the MCP world {world}, but not as the world \
+                Some(McpExports::new(info, &pre).map_err(|e| {
+                    RuntimeError::Link {
+                        source: format!(
+                            "it exports interfaces of the MCP world {world}, but not as the world \
                          defines them: {e:#}"
-                    )
-                    .into(),
+                        )
+                        .into(),
+                    }
                 })?)
             }
             None => None,

@@ -72,10 +72,10 @@ pub use call::report::{CallError, CallReport, CallStats, Queue};
 pub use capacity::{Capacity, Footprint, Share, machine_memory_budget};
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};
-pub use mcp::{McpExportsInfo, McpInterface, McpWorld, NotificationSink};
 pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};
+pub use mcp::{McpExportsInfo, McpInterface, McpWorld, NotificationSink};
 pub use sandbox::{
     CallLimits, DirIdentity, FileView, GrantedFile, HttpLimits, NetworkGrant, Preopen, Sandbox,
     SandboxBuilder, SandboxError,

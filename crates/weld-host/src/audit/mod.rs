@@ -50,8 +50,8 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-pub(crate) use record::{CallRecord, Subject};
 pub use record::{AuditRecord, BuiltinRecord, NetworkDecision, StorageDenial, args_bytes};
+pub(crate) use record::{CallRecord, Subject};
 use writer::Writer;
 
 use crate::outcome::Outcome;

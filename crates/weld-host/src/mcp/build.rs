@@ -18,8 +18,8 @@ use super::{
     json_object,
 };
 use crate::catalog::{
-    ComponentEntry, MAX_DESCRIPTION_BYTES, MAX_LISTING_BYTES, MAX_TOOL_NAME, Skipped, Slots,
-    ToolSpec, json_len,
+    ComponentEntry, Disabled, MAX_DESCRIPTION_BYTES, MAX_LISTING_BYTES, MAX_TOOL_NAME, Skipped,
+    Slots, ToolSpec, json_len,
 };
 use crate::enforce::DEFAULT_OUTPUT;
 
@@ -84,6 +84,32 @@ pub async fn list_loaded(
     }
 }
 
+/// `entry`, disabled because its listing failed for `reason`.
+pub(crate) fn unlisted(entry: &ComponentEntry, reason: &str) -> Disabled {
+    let world = entry
+        .loaded
+        .mcp()
+        .map_or_else(String::new, |m| m.world.to_string());
+    Disabled {
+        component: entry.name.clone(),
+        digest: entry.digest.clone(),
+        reason: format!("it is an MCP-world component ({world}), and {reason}"),
+        file: entry.file.clone(),
+    }
+}
+
+/// `entry`, disabled because what it lists cannot be served (`reason`).
+pub(crate) fn refused(entry: &ComponentEntry, reason: &str) -> Disabled {
+    let reason = format!("what it lists cannot be served: {reason}");
+    tracing::error!(component = %entry.name, %reason, "component disabled");
+    Disabled {
+        component: entry.name.clone(),
+        digest: entry.digest.clone(),
+        reason,
+        file: entry.file.clone(),
+    }
+}
+
 /// What the served MCP-world components offer, by the names and URIs they
 /// are served under.
 #[derive(Default)]
@@ -125,6 +151,10 @@ impl McpOffers {
     /// Why the component is refused whole: a schema that is not a JSON
     /// object or is over a cap, a description over its cap, or a listing
     /// that would take the catalog over `room` bytes.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one component's place among the others: each input is needed"
+    )]
     pub(crate) fn add(
         &mut self,
         entry: &ComponentEntry,
@@ -242,7 +272,10 @@ impl McpOffers {
         for def in listing.templates {
             let what = format!("resource template {}", def.uri_template);
             let Some(matcher) = UriTemplate::parse(&def.uri_template) else {
-                skip(what, "not an RFC 6570 URI template (an expression is not closed)".into());
+                skip(
+                    what,
+                    "not an RFC 6570 URI template (an expression is not closed)".into(),
+                );
                 continue;
             };
             if self.by_template.contains_key(&def.uri_template)
@@ -289,9 +322,7 @@ impl McpOffers {
             ]) + def
                 .arguments
                 .iter()
-                .map(|a| {
-                    text_len([Some(&a.name), a.title.as_ref(), a.description.as_ref()])
-                })
+                .map(|a| text_len([Some(&a.name), a.title.as_ref(), a.description.as_ref()]))
                 .sum::<u64>();
             staged.prompts.push(ServedPrompt {
                 name,
@@ -320,7 +351,8 @@ impl McpOffers {
             self.templates.push(Arc::new(template));
         }
         for prompt in staged.prompts {
-            self.by_prompt.insert(prompt.name.clone(), self.prompts.len());
+            self.by_prompt
+                .insert(prompt.name.clone(), self.prompts.len());
             self.prompts.push(Arc::new(prompt));
         }
         self.components.push(component);
@@ -429,9 +461,10 @@ fn schema(part: SchemaPart, text: &str) -> Result<Map<String, Value>, String> {
 /// Bytes a tool's title, annotations and icons add to its listing.
 fn extra_len(def: &ToolDef) -> u64 {
     text_len([def.title.as_ref(), def.meta.as_ref()])
-        + def.annotations.as_ref().map_or(0, |a| {
-            128 + a.title.as_ref().map_or(0, |t| t.len() as u64)
-        })
+        + def
+            .annotations
+            .as_ref()
+            .map_or(0, |a| 128 + a.title.as_ref().map_or(0, |t| t.len() as u64))
         + def
             .icons
             .iter()

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use weld_policy::Excess;
 use weld_runtime::mcp::model::{
-    Body, Completion, Content, McpError, McpReply, McpRequest, PromptResult, ReadResult,
-    Reference, ResourceContents, ToolResult,
+    Body, Completion, Content, McpError, McpReply, McpRequest, PromptResult, ReadResult, Reference,
+    ResourceContents, ToolResult,
 };
 use weld_runtime::{CallError, CallStats, NotificationSink, Queue};
 
@@ -273,8 +273,9 @@ pub async fn complete(
                 format!("template:{template}#{argument}"),
             ),
             None => {
-                let message =
-                    format!("unknown resource template `{template}` (see resources/templates/list)");
+                let message = format!(
+                    "unknown resource template `{template}` (see resources/templates/list)"
+                );
                 return not_found(ctx, "completion/complete", template, message);
             }
         },
@@ -430,7 +431,9 @@ async fn attempt(
         (None, _) => waited,
     };
     Attempt {
-        reply: report.result.map_err(|e| (Outcome::from(&e), e.to_string())),
+        reply: report
+            .result
+            .map_err(|e| (Outcome::from(&e), e.to_string())),
         stats: report.stats,
         queued,
         cap: component.output,
@@ -459,7 +462,8 @@ fn finish(record: &mut CallRecord, attempt: Attempt) -> Result<McpReply, McpFail
             (Outcome::ToolError, Some(McpFailure::Component(e.clone())))
         }
         McpReply::TooLarge { cap } => {
-            let message = format!("the component's answer is larger than its output limit of {cap} bytes");
+            let message =
+                format!("the component's answer is larger than its output limit of {cap} bytes");
             record.error = Some(message.clone());
             (Outcome::OutputLimit, Some(McpFailure::Failed(message)))
         }
@@ -493,7 +497,9 @@ fn wire_len(reply: &McpReply) -> u64 {
     fn content(c: &Content) -> u64 {
         32 + match c {
             Content::Text { text, .. } => text.len() as u64,
-            Content::Image(m) | Content::Audio(m) => base64(m.data.len()) + m.mime_type.len() as u64,
+            Content::Image(m) | Content::Audio(m) => {
+                base64(m.data.len()) + m.mime_type.len() as u64
+            }
             Content::ResourceLink(r) => (r.uri.len() + r.name.len()) as u64,
             Content::Resource { contents, .. } => body(contents),
         }

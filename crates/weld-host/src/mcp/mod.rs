@@ -31,6 +31,7 @@
 mod build;
 pub mod invoke;
 mod template;
+mod view;
 
 use std::sync::{Arc, Mutex};
 
@@ -44,7 +45,7 @@ use model::{Icon, PromptDef, ResourceDef, TemplateDef, ToolAnnotations};
 use template::UriTemplate;
 
 pub use build::list_loaded;
-pub(crate) use build::{McpOffers, list};
+pub(crate) use build::{McpOffers, list, refused, unlisted};
 
 /// How MCP-world components' tools and prompts are named.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

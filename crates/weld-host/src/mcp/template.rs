@@ -91,8 +91,8 @@ impl UriTemplate {
                 Part::Any | Part::Optional => {
                     let skip = usize::from(matches!(part, Part::Any));
                     if let Some(first) = (0..=n).find(|&p| reach[p]) {
-                        for q in (first + skip)..=n {
-                            next[q] = true;
+                        for q in next.iter_mut().skip(first + skip) {
+                            *q = true;
                         }
                     }
                 }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use wasmtime::{AsContextMut, Store};
 use wasmtime::component::{Instance, Resource};
+use wasmtime::{AsContextMut, Store};
 use wasmtime_wasi::p2::DynOutputStream;
 
 use super::bindings::wasmcp::mcp_v20251125::mcp as w;
@@ -39,7 +39,11 @@ pub(crate) struct McpCall<'a> {
 impl Guest for McpCall<'_> {
     type Output = McpReply;
 
-    async fn run(self, store: &mut Store<CallState>, instance: Instance) -> Result<McpReply, Failure> {
+    async fn run(
+        self,
+        store: &mut Store<CallState>,
+        instance: Instance,
+    ) -> Result<McpReply, Failure> {
         let stream = ClientStream::new(self.sink.clone(), self.cap, Arc::clone(&self.component));
         let owned: Resource<DynOutputStream> = store
             .data_mut()
@@ -91,7 +95,11 @@ impl McpCall<'_> {
                     name: name.clone(),
                     arguments: arguments.clone(),
                 };
-                match guest.call_call_tool(&mut *store, ctx, &request).await.map_err(run)? {
+                match guest
+                    .call_call_tool(&mut *store, ctx, &request)
+                    .await
+                    .map_err(run)?
+                {
                     Ok(Some(result)) => Answer::Tool(result),
                     Ok(None) => return Ok(McpReply::NotMine),
                     Err(code) => return Ok(McpReply::Error(convert::error(code))),
@@ -122,7 +130,11 @@ impl McpCall<'_> {
                     name: name.clone(),
                     arguments: arguments.clone(),
                 };
-                match guest.call_get_prompt(&mut *store, ctx, &request).await.map_err(run)? {
+                match guest
+                    .call_get_prompt(&mut *store, ctx, &request)
+                    .await
+                    .map_err(run)?
+                {
                     Ok(Some(result)) => Answer::Prompt(result),
                     Ok(None) => return Ok(McpReply::NotMine),
                     Err(code) => return Ok(McpReply::Error(convert::error(code))),
@@ -158,7 +170,11 @@ impl McpCall<'_> {
                         arguments: Some(arguments.clone()),
                     }),
                 };
-                return match guest.call_complete(&mut *store, ctx, &request).await.map_err(run)? {
+                return match guest
+                    .call_complete(&mut *store, ctx, &request)
+                    .await
+                    .map_err(run)?
+                {
                     Ok(Some(result)) => Ok(McpReply::Completion(convert::completion(result))),
                     Ok(None) => Ok(McpReply::NotMine),
                     Err(code) => Ok(McpReply::Error(convert::error(code))),
@@ -208,7 +224,9 @@ impl McpCall<'_> {
                     Ok(page) => page,
                     Err(code) => return Ok(McpReply::Error(convert::error(code))),
                 };
-                listing.tools.extend(page.tools.into_iter().map(convert::tool));
+                listing
+                    .tools
+                    .extend(page.tools.into_iter().map(convert::tool));
                 match pages.next("tools", page.next_cursor) {
                     Ok(Some(next)) => cursor = Some(next),
                     Ok(None) => break,

@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::{DynInputStream, Pollable, StreamError};
 
 use super::bindings::wasmcp::mcp_v20251125::mcp as w;
 use super::model::{
-    Annotations, Body, Completion, Content, Icon, Media, McpError, PromptArgument, PromptDef,
+    Annotations, Body, Completion, Content, Icon, McpError, Media, PromptArgument, PromptDef,
     PromptMessage, PromptResult, ReadResult, ResourceContents, ResourceDef, Role, TemplateDef,
     ToolAnnotations, ToolDef, ToolResult,
 };
@@ -314,8 +314,12 @@ impl<T: WasiView + Send + 'static> Drain<'_, T> {
         c: w::ResourceContents,
     ) -> Result<ResourceContents, Fault> {
         let (uri, body, options) = match c {
-            w::ResourceContents::Text(t) => (t.uri, Body::Text(self.text(t.text).await?), t.options),
-            w::ResourceContents::Blob(b) => (b.uri, Body::Blob(self.blob(b.blob).await?), b.options),
+            w::ResourceContents::Text(t) => {
+                (t.uri, Body::Text(self.text(t.text).await?), t.options)
+            }
+            w::ResourceContents::Blob(b) => {
+                (b.uri, Body::Blob(self.blob(b.blob).await?), b.options)
+            }
         };
         let (mime_type, meta) = match options {
             Some(o) => (o.mime_type, o.meta),

@@ -196,7 +196,12 @@ impl OutputStream for ClientStream {
 mod tests {
     use super::*;
 
-    fn stream(cap: u64) -> (ClientStream, tokio::sync::mpsc::UnboundedReceiver<Notification>) {
+    fn stream(
+        cap: u64,
+    ) -> (
+        ClientStream,
+        tokio::sync::mpsc::UnboundedReceiver<Notification>,
+    ) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (ClientStream::new(Some(tx), cap, "c".into()), rx)
     }

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use weld_host::catalog::inspected_tools;
+use weld_host::enforce::Enforcement;
 use weld_host::load::read_component_file;
 use weld_host::{ToolSpec, install};
-use weld_host::enforce::Enforcement;
 use weld_runtime::{CallLimits, Metering, Runtime};
 
 use super::list::NotTool;
@@ -76,7 +76,10 @@ struct ListedItem {
 
 /// Compiles `bytes` and asks the MCP-world component what it offers,
 /// deny-all with the default limits.
-async fn listing(runtime: &Runtime, file: &weld_host::load::FileComponent) -> Result<Listed, String> {
+async fn listing(
+    runtime: &Runtime,
+    file: &weld_host::load::FileComponent,
+) -> Result<Listed, String> {
     let loaded = runtime
         .compile(file.digest.hex(), Metering::Off, &file.bytes)
         .map_err(|e| format!("it could not be compiled: {e}"))?;

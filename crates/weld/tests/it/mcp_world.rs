@@ -54,7 +54,11 @@ impl ClientHandler for Heard {
 
 type Listening = RunningService<RoleClient, Heard>;
 
-async fn listening_client(dirs: &Dirs, args: &[&str], mode: ClientLifecycleMode) -> (Listening, Heard) {
+async fn listening_client(
+    dirs: &Dirs,
+    args: &[&str],
+    mode: ClientLifecycleMode,
+) -> (Listening, Heard) {
     let mut cmd = dirs.weld();
     cmd.arg("serve").args(args);
     let transport = TokioChildProcess::builder(cmd)
@@ -100,7 +104,12 @@ fn error_code(error: &rmcp::ServiceError) -> (i32, Option<Value>) {
     }
 }
 
-async fn call_with(client: &Listening, tool: &str, arguments: Value, meta: Option<RequestMetaObject>) -> Result<CallToolResult, rmcp::ServiceError> {
+async fn call_with(
+    client: &Listening,
+    tool: &str,
+    arguments: Value,
+    meta: Option<RequestMetaObject>,
+) -> Result<CallToolResult, rmcp::ServiceError> {
     let mut params = CallToolRequestParams::new(tool.to_string());
     params.arguments = args(arguments);
     params.meta = meta;
@@ -108,7 +117,8 @@ async fn call_with(client: &Listening, tool: &str, arguments: Value, meta: Optio
 }
 
 #[tokio::test]
-async fn an_mcp_world_component_serves_resources_prompts_completion_and_its_own_tools_in_both_eras() {
+async fn an_mcp_world_component_serves_resources_prompts_completion_and_its_own_tools_in_both_eras()
+{
     for (era, mode) in eras() {
         let dirs = Dirs::new();
         let (client, _) =
@@ -118,7 +128,10 @@ async fn an_mcp_world_component_serves_resources_prompts_completion_and_its_own_
         let info = client.peer_info().expect("server info");
         let caps = serde_json::to_value(&info.capabilities).expect("json");
         for capability in ["resources", "prompts", "completions", "tools"] {
-            assert!(caps.get(capability).is_some(), "{era}: {capability} in {caps}");
+            assert!(
+                caps.get(capability).is_some(),
+                "{era}: {capability} in {caps}"
+            );
         }
 
         // Its tools under its own names, with what it says of them; its
@@ -131,25 +144,45 @@ async fn an_mcp_world_component_serves_resources_prompts_completion_and_its_own_
         assert!(!names.iter().any(|n| n.contains("list-tools")), "{names:?}");
         let echo = tools.iter().find(|t| t.name == "echo").expect("echo");
         assert_eq!(echo.title.as_deref(), Some("Echo"));
-        assert_eq!(echo.annotations.as_ref().and_then(|a| a.read_only_hint), Some(true));
+        assert_eq!(
+            echo.annotations.as_ref().and_then(|a| a.read_only_hint),
+            Some(true)
+        );
         assert!(echo.output_schema.is_some());
 
-        let said = call_with(&client, "echo", json!({"text": "hi"}), None).await.expect("echo");
+        let said = call_with(&client, "echo", json!({"text": "hi"}), None)
+            .await
+            .expect("echo");
         assert_eq!(text(&said), "hi");
         assert_eq!(said.structured_content, Some(json!({"echo": "hi"})));
-        let media = call_with(&client, "media", json!({}), None).await.expect("media");
+        let media = call_with(&client, "media", json!({}), None)
+            .await
+            .expect("media");
         let kinds: Vec<String> = media
             .content
             .iter()
-            .map(|c| serde_json::to_value(c).expect("json")["type"].as_str().unwrap_or("").to_string())
+            .map(|c| {
+                serde_json::to_value(c).expect("json")["type"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect();
-        assert_eq!(kinds, ["image", "audio", "resource_link", "resource"], "{era}");
+        assert_eq!(
+            kinds,
+            ["image", "audio", "resource_link", "resource"],
+            "{era}"
+        );
         let image = serde_json::to_value(&media.content[0]).expect("json");
         assert_eq!(image["data"], "iVBORw==");
-        let oops = call_with(&client, "oops", json!({}), None).await.expect("oops");
+        let oops = call_with(&client, "oops", json!({}), None)
+            .await
+            .expect("oops");
         assert_eq!(oops.is_error, Some(true));
         assert_eq!(text(&oops), "this tool failed on purpose");
-        let fail = call_with(&client, "fail", json!({}), None).await.expect_err("fail");
+        let fail = call_with(&client, "fail", json!({}), None)
+            .await
+            .expect_err("fail");
         assert_eq!(error_code(&fail).0, -32602, "{era}: {fail:?}");
 
         // Resources and templates.
@@ -160,13 +193,21 @@ async fn an_mcp_world_component_serves_resources_prompts_completion_and_its_own_
             .list_resource_templates(None)
             .await
             .expect("resources/templates/list");
-        assert_eq!(templates.resource_templates[0].uri_template, "file:///{+path}");
-        assert_eq!(text_of(&read(&client, "demo://static").await.expect("read")[0]), "static text");
+        assert_eq!(
+            templates.resource_templates[0].uri_template,
+            "file:///{+path}"
+        );
+        assert_eq!(
+            text_of(&read(&client, "demo://static").await.expect("read")[0]),
+            "static text"
+        );
         match &read(&client, "demo://blob").await.expect("read")[0] {
             ResourceContents::BlobResourceContents { blob, .. } => assert_eq!(blob, "AAEC/w=="),
             other => panic!("{era}: not a blob: {other:?}"),
         }
-        let missing = read(&client, "nothing://here").await.expect_err("unknown URI");
+        let missing = read(&client, "nothing://here")
+            .await
+            .expect_err("unknown URI");
         let (code, data) = error_code(&missing);
         // -32002 before 2026-07-28, -32602 since; the URI either way.
         assert!(code == -32002 || code == -32602, "{era}: {code}");
@@ -187,7 +228,10 @@ async fn an_mcp_world_component_serves_resources_prompts_completion_and_its_own_
         get.arguments = args(json!({"name": "Ada", "style": "formal"}));
         let prompt = client.get_prompt(get).await.expect("prompts/get");
         let message = serde_json::to_value(&prompt.messages[0]).expect("json");
-        assert_eq!(message["content"]["text"], "Greet Ada in a formal way.", "{era}");
+        assert_eq!(
+            message["content"]["text"], "Greet Ada in a formal way.",
+            "{era}"
+        );
         let completion = client
             .complete_prompt_argument("greet", "style", "fr", None)
             .await
@@ -195,7 +239,13 @@ async fn an_mcp_world_component_serves_resources_prompts_completion_and_its_own_
         assert_eq!(completion.values, ["friendly"], "{era}");
 
         // Every request left its record.
-        for tool in ["echo", "resources/read", "prompts/get", "completion/complete", "resources/list"] {
+        for tool in [
+            "echo",
+            "resources/read",
+            "prompts/get",
+            "completion/complete",
+            "resources/list",
+        ] {
             audited(&dirs, tool, "ok").await;
         }
         client.cancel().await.expect("close");
@@ -226,7 +276,9 @@ async fn a_components_log_and_progress_reach_the_client_under_the_requests_own_t
         let progress = heard.progress.lock().expect("lock").clone();
         // The component wrote its own token ("not-the-clients"); the client
         // hears the request's, which it knows (it routed them to this call).
-        let theirs = ProgressToken(rmcp::model::NumberOrString::String("not-the-clients".into()));
+        let theirs = ProgressToken(rmcp::model::NumberOrString::String(
+            "not-the-clients".into(),
+        ));
         assert_eq!(progress.len(), 2, "{era}: {progress:?}");
         assert_eq!(progress[0].0, progress[1].0, "{era}");
         assert_ne!(progress[0].0, theirs, "{era}");
@@ -275,10 +327,15 @@ async fn a_components_progress_is_dropped_when_its_request_has_no_token() {
         .await
         .expect("answered");
     assert_eq!(response["result"]["content"][0]["text"], "notified");
-    let logs = before_response.iter().filter(|m| *m == "notifications/message").count();
+    let logs = before_response
+        .iter()
+        .filter(|m| *m == "notifications/message")
+        .count();
     assert_eq!(logs, 2, "{before_response:?}");
     assert!(
-        !before_response.iter().any(|m| m == "notifications/progress"),
+        !before_response
+            .iter()
+            .any(|m| m == "notifications/progress"),
         "{before_response:?}"
     );
     drop(input);
@@ -288,7 +345,10 @@ async fn a_components_progress_is_dropped_when_its_request_has_no_token() {
 async fn wait_for(done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "not heard within 10 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not heard within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -302,12 +362,19 @@ async fn a_resource_is_read_through_the_components_sandbox_and_a_denied_read_is_
     std::fs::write(root.join("todo.md"), "buy milk").expect("write");
     std::fs::write(root.join("diary.md"), "dear diary").expect("write");
     let granted = format!("fs://{}/todo.md", root.display());
-    weld_ok(&dirs, &["grant", "mcpdemo", "storage", &granted, "--access", "read"]).await;
+    weld_ok(
+        &dirs,
+        &["grant", "mcpdemo", "storage", &granted, "--access", "read"],
+    )
+    .await;
 
     let (client, _) = listening_client(&dirs, &[], legacy()).await;
     // The granted file, handed back by the component as a stream.
     let todo = format!("file://{}/todo.md", root.display());
-    assert_eq!(text_of(&read(&client, &todo).await.expect("granted")[0]), "buy milk");
+    assert_eq!(
+        text_of(&read(&client, &todo).await.expect("granted")[0]),
+        "buy milk"
+    );
     // Its sibling is not granted: the component is refused, and says so.
     let diary = format!("file://{}/diary.md", root.display());
     let refused = read(&client, &diary).await.expect_err("not granted");
@@ -348,7 +415,10 @@ async fn a_component_whose_listing_fails_is_disabled_and_the_others_are_served()
     .await;
     let tools = client.list_all_tools().await.expect("tools/list");
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert!(names.contains(&"add") && names.contains(&"subtract"), "{names:?}");
+    assert!(
+        names.contains(&"add") && names.contains(&"subtract"),
+        "{names:?}"
+    );
     assert!(!names.contains(&"echo"), "{names:?}");
     // Nothing of it is advertised either.
     let caps = serde_json::to_value(&client.peer_info().expect("info").capabilities).expect("json");
@@ -371,7 +441,9 @@ async fn two_components_naming_the_same_tool_serve_it_once_unless_prefixed() {
 
     // Loaded by name: mcpdemo's `add` is served, wasmcp's is not.
     let (client, _) = listening_client(&dirs, &[], legacy()).await;
-    let sum = call_with(&client, "add", json!({"a": 1, "b": 2}), None).await.expect("add");
+    let sum = call_with(&client, "add", json!({"a": 1, "b": 2}), None)
+        .await
+        .expect("add");
     assert_eq!(text(&sum), "mcpdemo: 3");
     let difference = call_with(&client, "subtract", json!({"a": 5, "b": 2}), None)
         .await
@@ -391,9 +463,14 @@ async fn two_components_naming_the_same_tool_serve_it_once_unless_prefixed() {
         .await
         .expect("mcpdemo_add");
     assert_eq!(text(&ours), "mcpdemo: 3");
-    let theirs = call_with(&client, "wasmcp-rust-tools_add", json!({"a": 1, "b": 2}), None)
-        .await
-        .expect("wasmcp-rust-tools_add");
+    let theirs = call_with(
+        &client,
+        "wasmcp-rust-tools_add",
+        json!({"a": 1, "b": 2}),
+        None,
+    )
+    .await
+    .expect("wasmcp-rust-tools_add");
     assert_eq!(text(&theirs), "3");
     let prompts = client.list_all_prompts().await.expect("prompts/list");
     assert_eq!(prompts[0].name, "mcpdemo_greet");
@@ -414,15 +491,22 @@ async fn wasmcps_rust_template_built_by_its_own_toolchain_is_served_unchanged() 
         let add = tools.iter().find(|t| t.name == "add").expect("add");
         assert_eq!(add.description.as_deref(), Some("Add two numbers together"));
         assert_eq!(add.title.as_deref(), Some("Add"));
-        let sum = call_with(&client, "add", json!({"a": 2, "b": 3}), None).await.expect("add");
+        let sum = call_with(&client, "add", json!({"a": 2, "b": 3}), None)
+            .await
+            .expect("add");
         assert_eq!(text(&sum), "5", "{era}");
-        let bad = call_with(&client, "subtract", json!({"a": 2}), None).await.expect("subtract");
+        let bad = call_with(&client, "subtract", json!({"a": 2}), None)
+            .await
+            .expect("subtract");
         assert_eq!(bad.is_error, Some(true), "{era}");
         // It offers no resources, prompts or completion: none advertised,
         // and their methods are not found.
-        let caps = serde_json::to_value(&client.peer_info().expect("info").capabilities)
-            .expect("json");
-        assert!(caps.get("prompts").is_none() && caps.get("resources").is_none(), "{caps}");
+        let caps =
+            serde_json::to_value(&client.peer_info().expect("info").capabilities).expect("json");
+        assert!(
+            caps.get("prompts").is_none() && caps.get("resources").is_none(),
+            "{caps}"
+        );
         let none = client.list_prompts(None).await.expect_err("no prompts");
         assert_eq!(error_code(&none).0, -32601, "{era}");
         client.cancel().await.expect("close");
@@ -434,7 +518,11 @@ async fn inspect_shows_the_world_and_lists_what_the_component_offers() {
     let dirs = Dirs::new();
     let file = file_arg("mcpdemo");
     let out = dirs.run(&["inspect", "--json", &file]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["world"]["name"], "wasmcp:mcp-v20251125@0.1.1");
     assert_eq!(
@@ -452,6 +540,9 @@ async fn inspect_shows_the_world_and_lists_what_the_component_offers() {
     assert_eq!(listing["resources"][0]["name"], "demo://static");
     assert_eq!(listing["resource_templates"][0]["name"], "file:///{+path}");
     assert_eq!(listing["prompts"][0]["name"], "greet");
-    assert_eq!(listing["prompts"][0]["arguments"], json!(["name", "style?"]));
+    assert_eq!(
+        listing["prompts"][0]["arguments"],
+        json!(["name", "style?"])
+    );
     assert_eq!(listing["tools"][0]["name"], "echo");
 }
