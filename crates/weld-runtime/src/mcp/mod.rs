@@ -4,7 +4,8 @@
 //!
 //! One world is hosted: wasmcp's `wasmcp:mcp-v20251125@0.1.x` (its
 //! `tools`, `resources`, `prompts` and `completions` interfaces, and the
-//! `server-io` import; the WIT is vendored under `wit/`). A component is of
+//! `server-io`, `server-auth` and `server-handler` imports, see `imports`;
+//! the WIT is vendored under `wit/`). A component is of
 //! this world when it exports one of those interfaces ([`recognise`]); it
 //! is recognised by its export names before any export becomes a plain
 //! tool, so its `list-tools` is not mistaken for a function to serve.
@@ -21,14 +22,14 @@
 pub(crate) mod bindings;
 mod call;
 mod convert;
+mod imports;
 pub mod model;
-mod server_io;
 pub(crate) mod stream;
 
 use wasmtime::component::InstancePre;
 
 pub(crate) use call::McpCall;
-pub(crate) use server_io::add_to_linker;
+pub(crate) use imports::add_to_linker;
 pub use stream::NotificationSink;
 
 use bindings::exports::wasmcp::mcp_v20251125 as wasmcp;

@@ -182,10 +182,7 @@ pub(super) async fn inspect(
             Ok(listed) => (Some(listed), None),
             Err(error) => (None, Some(error)),
         },
-        (Some(_), true) => (
-            None,
-            Some("not listed: it cannot run here (see above)".to_string()),
-        ),
+        (Some(_), true) => (None, Some("it cannot run here (see above)".to_string())),
         _ => (None, None),
     };
     if as_json {

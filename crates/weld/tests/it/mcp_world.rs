@@ -513,6 +513,35 @@ async fn wasmcps_rust_template_built_by_its_own_toolchain_is_served_unchanged() 
     }
 }
 
+/// Built by componentize-py, which imports every function of the world's
+/// interfaces (`server-auth`, `server-handler` too): weld provides them.
+#[tokio::test]
+async fn wasmcps_python_template_built_by_componentize_py_is_served_unchanged() {
+    let dirs = Dirs::new();
+    let (client, _) = listening_client(
+        &dirs,
+        &["--component", &file_arg("wasmcp-python-tools")],
+        legacy(),
+    )
+    .await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let names: Vec<&str> = tools
+        .iter()
+        .map(|t| t.name.as_ref())
+        .filter(|n| !n.starts_with("weld_"))
+        .collect();
+    assert_eq!(names, ["reverse", "uppercase"]);
+    let reversed = call_with(&client, "reverse", json!({"text": "weld"}), None)
+        .await
+        .expect("reverse");
+    assert_eq!(text(&reversed), "dlew");
+    let missing = call_with(&client, "uppercase", json!({}), None)
+        .await
+        .expect("uppercase");
+    assert_eq!(missing.is_error, Some(true));
+    client.cancel().await.expect("close");
+}
+
 #[tokio::test]
 async fn inspect_shows_the_world_and_lists_what_the_component_offers() {
     let dirs = Dirs::new();

@@ -1,9 +1,20 @@
-//! `wasmcp:mcp-v20251125/server-io`, provided by the host for components
-//! that import it: `send-message` writes a notification as one line of
-//! JSON-RPC to the stream the component names (its client stream, where
-//! [`super::stream`] reads it), whatever frame the component asks for: the
-//! stream is weld's, and so is its framing. There is no client input
-//! stream to parse from, and nothing is buffered.
+//! The functions of wasmcp's world a component may import, provided by the
+//! host (toolchains import whole interfaces: componentize-py imports every
+//! function of every interface its world mentions, Rust's wit-bindgen only
+//! those called).
+//!
+//! - `server-io`: `send-message` writes a notification as one line of
+//!   JSON-RPC to the stream the component names (its client stream, where
+//!   [`super::stream`] reads it), whatever frame the component asks for:
+//!   the stream is weld's, and so is its framing. There is no client input
+//!   stream to parse from, and nothing is buffered.
+//! - `server-auth`: weld hands a component no credentials (its
+//!   `message-context.identity` is always `none`), so `decode` refuses
+//!   every token and `authorize` every request.
+//! - `server-handler`: `handle` is the next handler down a wasmcp
+//!   middleware chain; weld serves a component's capability exports
+//!   directly and has no chain behind it, so it answers `none` (not mine),
+//!   as wasmcp's own terminal handler does.
 
 use serde_json::{Map, Value, json};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -16,8 +27,9 @@ use super::bindings::wasmcp::mcp_v20251125::mcp::{
 use super::bindings::wasmcp::mcp_v20251125::server_io::{
     self, ClientMessage, InputStream, IoError, MessageFrame, OutputStream, ReadLimit,
 };
+use super::bindings::wasmcp::mcp_v20251125::{server_auth, server_handler};
 
-/// The host side of `server-io` over a call's resource table.
+/// The host side of the world's imports over a call's resource table.
 pub(crate) struct ServerIo<'a> {
     table: &'a mut ResourceTable,
 }
@@ -28,7 +40,7 @@ impl HasData for HasServerIo {
     type Data<'a> = ServerIo<'a>;
 }
 
-/// Adds `server-io` to `linker`.
+/// Adds `server-io`, `server-auth` and `server-handler` to `linker`.
 ///
 /// # Errors
 ///
@@ -39,7 +51,35 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wa
             table: state.ctx().table,
         }
     }
-    server_io::add_to_linker::<T, HasServerIo>(linker, view::<T>)
+    server_io::add_to_linker::<T, HasServerIo>(linker, view::<T>)?;
+    server_auth::add_to_linker::<T, HasServerIo>(linker, view::<T>)?;
+    server_handler::add_to_linker::<T, HasServerIo>(linker, view::<T>)
+}
+
+impl server_auth::Host for ServerIo<'_> {
+    fn decode(&mut self, _jwt: server_auth::Jwt) -> Result<server_auth::JwtClaims, ()> {
+        Err(())
+    }
+
+    fn authorize(
+        &mut self,
+        _request: server_auth::ClientMessage,
+        _claims: server_auth::JwtClaims,
+        _session: Option<server_auth::Session>,
+        _http_context: Option<server_auth::HttpContext>,
+    ) -> bool {
+        false
+    }
+}
+
+impl server_handler::Host for ServerIo<'_> {
+    fn handle(
+        &mut self,
+        _ctx: server_handler::MessageContext,
+        _message: server_handler::ClientMessage,
+    ) -> Option<Result<server_handler::ServerResult, server_handler::ErrorCode>> {
+        None
+    }
 }
 
 impl server_io::Host for ServerIo<'_> {
