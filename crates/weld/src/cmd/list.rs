@@ -23,6 +23,14 @@ struct Listed<'a> {
     /// The OCI manifest digest the signature covers.
     manifest: Option<String>,
     tools: Vec<&'a ToolSpec>,
+    /// For an MCP-world component: the resource URIs, templates and
+    /// prompts it serves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resource_templates: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    prompts: Vec<&'a str>,
     not_tools: Vec<NotTool<'a>>,
     imports: Vec<String>,
     /// Why none of its tools is served, when it is disabled.
@@ -72,6 +80,24 @@ pub(super) async fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
                 .tools()
                 .iter()
                 .filter(|t| catalog.tool_component(&t.name) == Some(name.as_str()))
+                .collect(),
+            resources: catalog
+                .resources()
+                .iter()
+                .filter(|r| &r.component.name == name)
+                .map(|r| r.def.uri.as_str())
+                .collect(),
+            resource_templates: catalog
+                .resource_templates()
+                .iter()
+                .filter(|t| &t.component.name == name)
+                .map(|t| t.def.uri_template.as_str())
+                .collect(),
+            prompts: catalog
+                .prompts()
+                .iter()
+                .filter(|p| &p.component.name == name)
+                .map(|p| p.name.as_str())
                 .collect(),
             not_tools: catalog
                 .skipped()
@@ -124,6 +150,15 @@ pub(super) async fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
             outln!("  warning: {warning}");
         }
         print_tool_lines(component.tools.iter().copied(), &component.not_tools)?;
+        for uri in &component.resources {
+            outln!("  resource {uri}");
+        }
+        for template in &component.resource_templates {
+            outln!("  resource template {template}");
+        }
+        for prompt in &component.prompts {
+            outln!("  prompt {prompt}");
+        }
         for import in &component.imports {
             outln!("  imports {import}");
         }

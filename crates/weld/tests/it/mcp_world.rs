@@ -456,6 +456,13 @@ async fn two_components_naming_the_same_tool_serve_it_once_unless_prefixed() {
         out.contains("not a tool: add (a component loaded before it already serves a tool"),
         "{out}"
     );
+    for line in [
+        "  resource demo://static",
+        "  resource template file:///{+path}",
+        "  prompt greet",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
 
     // Prefixed, both are served.
     let (client, _) = listening_client(&dirs, &["--prefix-mcp-names"], legacy()).await;
