@@ -456,6 +456,14 @@ async fn two_components_naming_the_same_tool_serve_it_once_unless_prefixed() {
         out.contains("not a tool: add (a component loaded before it already serves a tool"),
         "{out}"
     );
+    // `weld call` runs plain tools only, and says so.
+    let called = dirs.run(&["call", "subtract", r#"{"a": 1, "b": 2}"#]).await;
+    assert!(!called.status.success());
+    let said = String::from_utf8_lossy(&called.stderr);
+    assert!(
+        said.contains("a tool of MCP-world component `wasmcp-rust-tools`"),
+        "{said}"
+    );
     for line in [
         "  resource demo://static",
         "  resource template file:///{+path}",
