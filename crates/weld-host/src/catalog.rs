@@ -118,7 +118,7 @@ pub struct ComponentEntry {
     /// What an MCP-world component listed when it was loaded, or why its
     /// listing failed; `None` for a component of plain functions (or one
     /// not listed, whose MCP offers are then not served).
-    pub mcp_listing: Option<Result<Listing, String>>,
+    pub mcp_listing: Option<Result<Listing, crate::mcp::ListingFailure>>,
 }
 
 /// A file given with `--component` whose tools are served.
@@ -318,8 +318,12 @@ impl Catalog {
         let mut mcp_specs = Vec::new();
         for mut component in components {
             let listing = match component.mcp_listing.take() {
-                Some(Err(reason)) => {
-                    disabled.push(crate::mcp::unlisted(&component, &reason));
+                Some(Err(failure)) => {
+                    disabled.push(crate::mcp::unlisted(&component, &failure.reason));
+                    if !failure.transient {
+                        mcp.failed
+                            .push(crate::mcp::FailedListing::of(&component, &failure));
+                    }
                     continue;
                 }
                 listed => listed.and_then(Result::ok),

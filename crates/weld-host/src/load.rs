@@ -186,9 +186,45 @@ impl Loaded {
     /// first, in a fresh sandboxed instance of its own (see
     /// [`crate::mcp`]); one whose listing fails is disabled, never the
     /// others.
-    pub async fn into_catalog(mut self) -> crate::Catalog {
-        for entry in &mut self.entries {
-            entry.mcp_listing = crate::mcp::list(entry).await;
+    pub async fn into_catalog(self) -> crate::Catalog {
+        self.into_catalog_after(None).await
+    }
+
+    /// As [`Loaded::into_catalog`], reusing what an MCP-world component
+    /// listed in `previous` when it is the same component under the same
+    /// sandbox and limits: a reload (any policy change, a revocation among
+    /// them) then lists only what changed, and the listings it does run,
+    /// run at once, so one slow component delays a reload by its own
+    /// listing at most, never by everyone's.
+    pub async fn into_catalog_after(mut self, previous: Option<&crate::Catalog>) -> crate::Catalog {
+        let mut jobs = tokio::task::JoinSet::new();
+        for (at, entry) in self.entries.iter_mut().enumerate() {
+            if entry.loaded.mcp().is_none() {
+                continue;
+            }
+            if let Some(listed) = previous.and_then(|p| p.listing_of(entry)) {
+                entry.mcp_listing = Some(listed);
+                continue;
+            }
+            let (loaded, name, policy) = (
+                Arc::clone(&entry.loaded),
+                entry.name.clone(),
+                entry.policy.clone(),
+            );
+            jobs.spawn(async move { (at, crate::mcp::list_loaded(&loaded, &name, &policy).await) });
+        }
+        while let Some(done) = jobs.join_next().await {
+            match done {
+                Ok((at, listed)) => {
+                    if let Err(reason) = &listed {
+                        tracing::error!(component = %self.entries[at].name, %reason, "MCP-world component disabled: its listing failed");
+                    }
+                    self.entries[at].mcp_listing = Some(listed);
+                }
+                // A listing that panicked leaves its component unlisted:
+                // none of its MCP offers is served.
+                Err(error) => tracing::error!(%error, "a listing task failed"),
+            }
         }
         crate::Catalog::build_with(self.entries, self.naming).with_disabled(self.disabled)
     }
@@ -599,7 +635,7 @@ pub async fn watch_state(
             });
         }
         loaded.naming = naming;
-        let catalog = loaded.into_catalog().await;
+        let catalog = loaded.into_catalog_after(Some(&live.snapshot())).await;
         tracing::info!(
             tools = catalog.tools().len(),
             "state changed; tools reloaded"

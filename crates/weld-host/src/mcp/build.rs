@@ -27,19 +27,6 @@ use crate::enforce::DEFAULT_OUTPUT;
 /// its world was written for.
 const LISTING_PROTOCOL: &str = "2025-11-25";
 
-/// Lists `entry` when it is an MCP-world component (`None` otherwise): in
-/// a fresh instance under its own policy and limits, every list function
-/// it exports, every page. The answer is bounded by the catalog's listing
-/// cap.
-pub(crate) async fn list(entry: &ComponentEntry) -> Option<Result<Listing, String>> {
-    entry.loaded.mcp()?;
-    let listed = list_loaded(&entry.loaded, &entry.name, &entry.policy).await;
-    if let Err(reason) = &listed {
-        tracing::error!(component = %entry.name, %reason, "MCP-world component disabled: its listing failed");
-    }
-    Some(listed)
-}
-
 /// Asks MCP-world component `loaded` (named `name`) what it offers, in a
 /// fresh instance under `policy`: what `weld serve` does at load, and
 /// `weld inspect --list` on request.
@@ -53,9 +40,13 @@ pub async fn list_loaded(
     loaded: &weld_runtime::LoadedComponent,
     name: &str,
     policy: &crate::enforce::Enforcement,
-) -> Result<Listing, String> {
+) -> Result<Listing, ListingFailure> {
+    let failed = |reason: String| ListingFailure {
+        reason,
+        transient: false,
+    };
     if loaded.mcp().is_none() {
-        return Err("it is not an MCP-world component".into());
+        return Err(failed("it is not an MCP-world component".into()));
     }
     let limits = &policy.limits;
     let queue = Queue::Until(Instant::now() + limits.timeout.min(weld_policy::MAX_TIMEOUT));
@@ -73,14 +64,65 @@ pub async fn list_loaded(
         .await;
     match report.result {
         Ok(McpReply::Listing(listing)) => Ok(listing),
-        Ok(McpReply::Error(e)) => Err(format!(
+        Ok(McpReply::Error(e)) => Err(failed(format!(
             "listing what it offers, it answered error {}: {}",
             e.code, e.message
+        ))),
+        Ok(McpReply::Invalid(reason)) => {
+            Err(failed(format!("its listing cannot be used: {reason}")))
+        }
+        Ok(McpReply::TooLarge { cap }) => Err(failed(format!("its listing is over {cap} bytes"))),
+        Ok(_) => Err(failed(
+            "its listing was answered with something else".into(),
         )),
-        Ok(McpReply::Invalid(reason)) => Err(format!("its listing cannot be used: {reason}")),
-        Ok(McpReply::TooLarge { cap }) => Err(format!("its listing is over {cap} bytes")),
-        Ok(_) => Err("its listing was answered with something else".into()),
-        Err(error) => Err(format!("listing what it offers failed: {error}")),
+        Err(error) => Err(ListingFailure {
+            reason: format!("listing what it offers failed: {error}"),
+            transient: matches!(
+                error,
+                weld_runtime::CallError::Busy { .. } | weld_runtime::CallError::QueueTimeout { .. }
+            ),
+        }),
+    }
+}
+
+/// Why a component could not be listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingFailure {
+    /// Why, for the operator.
+    pub reason: String,
+    /// It may list next time: it was refused capacity, not its own doing.
+    /// Any other failure is the component's (under its policy and limits)
+    /// and is not tried again until one of them changes.
+    pub transient: bool,
+}
+
+impl std::fmt::Display for ListingFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// A listing that failed, kept so that a reload does not run it again
+/// while the component, its sandbox and its limits are the same.
+pub(crate) struct FailedListing {
+    pub(crate) name: String,
+    pub(crate) digest: String,
+    pub(crate) limits: weld_runtime::CallLimits,
+    pub(crate) sandbox: weld_runtime::Sandbox,
+    pub(crate) output: u64,
+    pub(crate) failure: ListingFailure,
+}
+
+impl FailedListing {
+    pub(crate) fn of(entry: &ComponentEntry, failure: &ListingFailure) -> Self {
+        Self {
+            name: entry.name.clone(),
+            digest: entry.digest.clone(),
+            limits: entry.policy.limits,
+            sandbox: entry.policy.sandbox.clone(),
+            output: entry.policy.output.unwrap_or(DEFAULT_OUTPUT),
+            failure: failure.clone(),
+        }
     }
 }
 
@@ -122,6 +164,8 @@ pub(crate) struct McpOffers {
     pub(crate) prompts: Vec<Arc<ServedPrompt>>,
     pub(crate) by_prompt: HashMap<String, usize>,
     pub(crate) components: Vec<Arc<McpComponent>>,
+    /// Listings that failed for the component's own reasons.
+    pub(crate) failed: Vec<FailedListing>,
 }
 
 /// What one component adds, built whole before any of it is served.
@@ -181,6 +225,7 @@ impl McpOffers {
             sandbox: entry.policy.sandbox.clone(),
             output: entry.policy.output.unwrap_or(DEFAULT_OUTPUT),
             slots: Mutex::new(slots),
+            listing: listing.clone(),
         });
         let mut refused = Vec::new();
         let staged = self.stage(&component, listing, naming, plain, &mut refused)?;

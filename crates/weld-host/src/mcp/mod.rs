@@ -44,8 +44,8 @@ use crate::catalog::Slots;
 use model::{Icon, PromptDef, ResourceDef, TemplateDef, ToolAnnotations};
 use template::UriTemplate;
 
-pub use build::list_loaded;
-pub(crate) use build::{McpOffers, list, refused, unlisted};
+pub(crate) use build::{FailedListing, McpOffers, refused, unlisted};
+pub use build::{ListingFailure, list_loaded};
 
 /// How MCP-world components' tools and prompts are named.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,6 +75,9 @@ pub struct McpComponent {
     /// Its concurrency slots, shared with its plain tools; replaced by the
     /// previous catalog's when a reload keeps the same limit.
     pub(crate) slots: Mutex<Arc<Slots>>,
+    /// What it listed, for the next reload to reuse while it is the same
+    /// component under the same sandbox and limits.
+    pub(crate) listing: model::Listing,
 }
 
 impl McpComponent {

@@ -4,10 +4,43 @@
 
 use std::sync::Arc;
 
+use super::ListingFailure;
+use super::model::Listing;
 use super::{McpComponent, McpTool, ServedPrompt, ServedResource, ServedTemplate};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ComponentEntry};
 
 impl Catalog {
+    /// What `entry` listed when this catalog was built (or why it could
+    /// not be listed, unless that was for want of capacity), if it is the
+    /// same component (name and digest) under the same sandbox and limits.
+    pub(crate) fn listing_of(
+        &self,
+        entry: &ComponentEntry,
+    ) -> Option<Result<Listing, ListingFailure>> {
+        let policy = &entry.policy;
+        let output = policy.output.unwrap_or(crate::enforce::DEFAULT_OUTPUT);
+        let same = |name: &str, digest: &str, limits, sandbox, out| {
+            name == entry.name
+                && digest == entry.digest
+                && limits == &policy.limits
+                && sandbox == &policy.sandbox
+                && out == output
+        };
+        if let Some(c) = self
+            .mcp
+            .components
+            .iter()
+            .find(|c| same(&c.name, &c.digest, &c.limits, &c.sandbox, c.output))
+        {
+            return Some(Ok(c.listing.clone()));
+        }
+        self.mcp
+            .failed
+            .iter()
+            .find(|f| same(&f.name, &f.digest, &f.limits, &f.sandbox, f.output))
+            .map(|f| Err(f.failure.clone()))
+    }
+
     /// The MCP-world component's tool a call names; `None` for any other
     /// name (a plain tool's is found with [`Catalog::get`]).
     pub fn mcp_tool(&self, name: &str) -> Option<&Arc<McpTool>> {

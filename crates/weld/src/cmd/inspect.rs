@@ -84,7 +84,9 @@ async fn listing(
         .compile(file.digest.hex(), Metering::Off, &file.bytes)
         .map_err(|e| format!("it could not be compiled: {e}"))?;
     let policy = Enforcement::deny_all(CallLimits::default());
-    let listing = weld_host::mcp::list_loaded(&loaded, &file.name, &policy).await?;
+    let listing = weld_host::mcp::list_loaded(&loaded, &file.name, &policy)
+        .await
+        .map_err(|failure| failure.reason)?;
     let item = |name: &str, description: &Option<String>| ListedItem {
         name: name.to_string(),
         description: description.clone(),

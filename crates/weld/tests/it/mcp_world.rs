@@ -423,7 +423,6 @@ async fn a_component_whose_listing_fails_is_disabled_and_the_others_are_served()
     // Nothing of it is advertised either.
     let caps = serde_json::to_value(&client.peer_info().expect("info").capabilities).expect("json");
     assert!(caps.get("resources").is_none(), "{caps}");
-    client.cancel().await.expect("close");
 
     let listed = dirs.run(&["list"]).await;
     let out = String::from_utf8_lossy(&listed.stdout);
@@ -431,6 +430,26 @@ async fn a_component_whose_listing_fails_is_disabled_and_the_others_are_served()
         out.contains("broken") && out.contains("DISABLED") && out.contains("listing"),
         "{out}"
     );
+
+    // A failed listing is kept only while the component's policy is the
+    // same: once it changes, the running server lists it again and serves
+    // it.
+    set_policy(
+        &dirs,
+        "broken",
+        "version: \"1.0\"\npermissions:\n  resources:\n    limits: { memory: \"64Mi\" }\n",
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let tools = client.list_all_tools().await.expect("tools/list");
+        if tools.iter().any(|t| t.name == "echo") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never listed again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client.cancel().await.expect("close");
 }
 
 #[tokio::test]
