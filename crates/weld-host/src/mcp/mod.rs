@@ -4,12 +4,13 @@
 //! world-neutral types) whatever world the component was built for.
 //!
 //! **Listing.** A component of an MCP world says what it offers by
-//! answering its list functions. weld asks once per load, in a fresh
+//! answering its list functions. weld asks when it loads it, in a fresh
 //! sandboxed instance under the component's own policy and limits
-//! ([`list`]), and keeps the answer until the next load: what a component
-//! lists per session or per caller is not seen (there is neither). A
-//! component whose listing fails, or whose listing is over the catalog's
-//! size caps, is disabled with the reason; the others serve.
+//! ([`list_loaded`]), and keeps the answer: a reload asks again only what
+//! changed (`Loaded::into_catalog_after`). What a component lists per
+//! session or per caller is not seen (there is neither). A component whose
+//! listing fails, or whose listing is over the catalog's size caps, is
+//! disabled with the reason; the others serve.
 //!
 //! **Names.** A component of these worlds names its own tools and
 //! prompts, so two components may name the same. weld keeps every name
