@@ -36,7 +36,8 @@
 //! [`LoadedComponent::share`] says how many of one component's calls fit
 //! in half of it, leaving the rest to other tools.
 //!
-//! This crate knows nothing of MCP or of where components come from.
+//! This crate knows nothing of where components come from, and of MCP
+//! only the component worlds it hosts (`mcp`): never the wire protocol.
 
 //! ## Map
 //!
@@ -51,6 +52,9 @@
 //! - `wasi/`: what a guest reaches through WASI, and weld's shadows over it;
 //!   the only code that decides what a guest reaches.
 //! - `capacity`: the instance pool and the memory budget.
+//! - `mcp/`: MCP-world components: recognising the world, calling its
+//!   exports, the client stream and `server-io` they send notifications
+//!   through, and the world-neutral [`mcp::model`].
 
 mod cache;
 mod call;
@@ -62,6 +66,7 @@ mod engine;
 mod error;
 mod footprint;
 mod incremental;
+pub mod mcp;
 mod sandbox;
 mod wasi;
 
@@ -77,6 +82,7 @@ pub use incremental::{
     IncrementalCheck, IncrementalCompaction, IncrementalStats, check_incremental_caches,
     compact_incremental_caches,
 };
+pub use mcp::{McpExportsInfo, McpInterface, McpWorld, NotificationSink};
 pub use sandbox::{
     CallLimits, DirIdentity, FileView, GrantedFile, HttpLimits, NetworkGrant, Preopen, Sandbox,
     SandboxBuilder, SandboxError,

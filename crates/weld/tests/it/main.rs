@@ -29,6 +29,7 @@ mod languages;
 mod manage;
 mod mcp;
 mod metrics;
+mod mcp_world;
 mod network;
 mod policy_compat;
 mod registry;
