@@ -4,8 +4,9 @@
 //! judged against its own floor: the same call made in process through
 //! weld-runtime (instantiate + call, metric 7's method). Measured per tool,
 //! in rounds that alternate floor and server: sequential calls over stdio
-//! (client on CPU 0, server on CPU 1, the floor's thread on CPU 1 too), and
-//! calls/s with 16 in flight over one stdio session.
+//! pinned as metric 1's are (client on CPU 0, server on CPU 1, and the
+//! floor's thread on CPU 1 too), and calls/s with 16 in flight over one
+//! stdio session, unpinned as metric 2's are.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -132,23 +133,31 @@ async fn one(
             .env("WELD_STATE_DIR", &state)
             .env("WELD_CACHE_DIR", cache);
         launch.wrap = wrap();
-        launch.cpu = pin.then_some(1);
+        let mut pinned = launch.clone();
+        pinned.cpu = pin.then_some(1);
         let log = dirs.log(&format!("language-{name}-{round}"));
         let saved = proc::current_affinity()?;
         if pin {
             proc::pin_current_thread(0)?;
         }
-        let measured = async {
-            let mut session = Session::start(&launch, &log).await?;
-            let measured = measure(o, &mut session, tool).await;
+        let samples = async {
+            let mut session = Session::start(&pinned, &log).await?;
+            let samples = sequential(o, &mut session, tool).await;
             let tail = session.log_tail();
             session.finish().await;
-            measured.with_context(|| format!("server log:\n{tail}"))
+            samples.with_context(|| format!("server log:\n{tail}"))
         }
         .await;
         proc::set_affinity(&saved)?;
-        let (samples, pipelined) = measured?;
-        result.stdio.extend(samples);
+        result.stdio.extend(samples?);
+
+        eprintln!("{}: round {}, {IN_FLIGHT} in flight", tool.label, round + 1);
+        let log = dirs.log(&format!("language-{name}-{round}-in-flight"));
+        let mut session = Session::start(&launch, &log).await?;
+        let pipelined = in_flight(o, &mut session, tool).await;
+        let tail = session.log_tail();
+        session.finish().await;
+        let pipelined = pipelined.with_context(|| format!("server log:\n{tail}"))?;
         result
             .per_sec
             .push(pipelined.calls as f64 / pipelined.elapsed.as_secs_f64());
@@ -219,17 +228,23 @@ struct Pipelined {
     cpu: Option<Duration>,
 }
 
-/// Sequential calls, then calls with [`IN_FLIGHT`] in flight.
-async fn measure(
+impl LanguageTool {
+    fn requests(&self) -> Requests {
+        Requests {
+            tool: self.tool,
+            arguments: self.probe.arguments.to_string(),
+            expected: self.probe.expected.clone(),
+        }
+    }
+}
+
+/// Sequential calls, one in flight: their round-trip times.
+async fn sequential(
     o: &Options,
     session: &mut Session,
     tool: &LanguageTool,
-) -> Result<(Vec<Duration>, Pipelined)> {
-    let requests = Requests {
-        tool: tool.tool,
-        arguments: tool.probe.arguments.to_string(),
-        expected: tool.probe.expected.clone(),
-    };
+) -> Result<Vec<Duration>> {
+    let requests = tool.requests();
     let calls = o.language_calls.div_ceil(ROUNDS);
     let mut samples = Vec::with_capacity(calls as usize);
     for i in 0..WARMUP + calls {
@@ -246,7 +261,19 @@ async fn measure(
             samples.push(took);
         }
     }
+    Ok(samples)
+}
 
+/// Calls with [`IN_FLIGHT`] in flight, after [`WARMUP`] sequential ones.
+async fn in_flight(o: &Options, session: &mut Session, tool: &LanguageTool) -> Result<Pipelined> {
+    let requests = tool.requests();
+    for _ in 0..WARMUP {
+        let id = session.take_id();
+        session.send(requests.line(id).as_bytes()).await?;
+        if requests.check(session.read_line().await?)? != id {
+            bail!("expected the answer to {id}");
+        }
+    }
     let total = o.language_pipelined.div_ceil(ROUNDS);
     let before = proc::cpu_time(session.pid()).ok();
     let started = Instant::now();
@@ -272,12 +299,9 @@ async fn measure(
         .ok()
         .zip(before)
         .map(|(after, before)| after.saturating_sub(before));
-    Ok((
-        samples,
-        Pipelined {
-            calls: total,
-            elapsed,
-            cpu,
-        },
-    ))
+    Ok(Pipelined {
+        calls: total,
+        elapsed,
+        cpu,
+    })
 }

@@ -95,7 +95,11 @@ async fn run(o: Options) -> Result<()> {
     eprintln!("weld-bench: work directory {}", dirs.root.display());
 
     let cache = dirs.dir("cache")?;
-    let rounds = rounds::run(&o, &dirs, &cache).await?;
+    let rounds = if ["latency", "pipelined", "http"].iter().any(|m| o.wants(m)) {
+        rounds::run(&o, &dirs, &cache).await?
+    } else {
+        Vec::new()
+    };
     let startup = if o.wants("startup") {
         Some(startup::startup(&o, &dirs, &cache).await?)
     } else {
