@@ -107,20 +107,25 @@ pub fn default_path() -> Result<PathBuf> {
 /// missing default file is the default configuration (signatures required,
 /// nobody trusted), a missing explicit one an error.
 pub fn load(explicit: Option<&Path>) -> Result<Config> {
+    let (path, text) = read(explicit)?;
+    parse(&text.unwrap_or_default(), &path)
+}
+
+/// The configuration file's path (explicit, or the default place) and its
+/// text: `None` when the default file does not exist; a missing explicit
+/// one is an error.
+fn read(explicit: Option<&Path>) -> Result<(PathBuf, Option<String>)> {
     let path = match explicit {
         Some(path) => path.to_path_buf(),
         None => default_path()?,
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((path, Some(text))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
-            String::new()
+            Ok((path, None))
         }
-        Err(error) => {
-            return Err(error).with_context(|| format!("reading {}", path.display()));
-        }
-    };
-    parse(&text, &path)
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// Flags whose values are paths: relative ones are taken relative to the
@@ -145,16 +150,8 @@ const PATH_FLAGS: &[&str] = &[
 /// The file cannot be read or parsed, or a value is not a string, number,
 /// boolean or array of them.
 pub fn serve_args(explicit: Option<&Path>) -> Result<Option<(PathBuf, Vec<std::ffi::OsString>)>> {
-    let path = match explicit {
-        Some(path) => path.to_path_buf(),
-        None => default_path()?,
-    };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
-            return Ok(None);
-        }
-        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    let (path, Some(text)) = read(explicit)? else {
+        return Ok(None);
     };
     let file: File =
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
