@@ -3,6 +3,7 @@
 #
 #   examples/{text,shapes,clock}        example tools      (workspace examples/)
 #   tests/components/{add,hostile}      test-only tools    (workspace tests/components/)
+#   tests/components/mcp-stdio          an MCP server over stdio (rmcp, a wasi:cli command)
 #   examples/python-text                pytext  (Python, componentize-py)
 #   examples/js-text                    jstext  (JavaScript, componentize-js)
 #   examples/c-{text,files,sign}        ctext, cfiles, csign (C, clang + wasi-libc)
@@ -44,6 +45,7 @@ components=(
   "clock:examples/clock:weld-example-clock"
   "add:tests/components/add:weld-test-add"
   "hostile:tests/components/hostile:weld-test-hostile"
+  "mcp-stdio:tests/components/mcp-stdio:weld-test-mcp-stdio"
 )
 workspaces=(examples tests/components)
 
@@ -91,6 +93,12 @@ for entry in "${components[@]}"; do
   # cp -p keeps cargo's modification time, so the copy looks changed only when
   # the component really was rebuilt.
   cp -p "$artifact" "$out/$name.wasm"
+  if [ ! -d "$crate/wit" ]; then
+    # A command (mcp-stdio): its world is wasi:cli's, it has no WIT or docs of its own.
+    printf '%-8s %8d bytes  target/components/%s.wasm\n' \
+      "$name" "$(wc -c <"$out/$name.wasm")" "$name"
+    continue
+  fi
   rm -rf "$out/$name.wit"
   cp -R "$crate/wit" "$out/$name.wit"
   embed_docs "$name" "$crate"
