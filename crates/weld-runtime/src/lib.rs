@@ -51,10 +51,14 @@
 //! - `wasi/`: what a guest reaches through WASI, and weld's shadows over it;
 //!   the only code that decides what a guest reaches.
 //! - `capacity`: the instance pool and the memory budget.
+//! - `command/`: long-lived instances of commands (`wasi:cli/run`), the
+//!   MCP servers over stdio that weld proxies: their pipes, their stderr
+//!   into the log, and how they ended.
 
 mod cache;
 mod call;
 mod capacity;
+mod command;
 pub mod compiler;
 mod component;
 mod describe;
@@ -68,6 +72,10 @@ mod wasi;
 pub use cache::CacheKey;
 pub use call::report::{CallError, CallReport, CallStats, Queue};
 pub use capacity::{Capacity, Footprint, Share, machine_memory_budget};
+pub use command::{
+    CommandEnd, CommandServer, CommandStdin, CommandStdout, PIPE_BYTES, RunningCommand, SandboxUse,
+    is_command,
+};
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};
 pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};
