@@ -235,6 +235,9 @@ pub struct Catalog {
     files: Vec<ServedFile>,
     /// (component, what its policy grants but cannot be passed).
     unset_env: Vec<(String, crate::enforce::UnsetEnv)>,
+    /// MCP server components (commands), whose tools a front end lists
+    /// from their running instances (see [`crate::proxied`]).
+    proxied: Vec<Arc<crate::proxied::ProxiedComponent>>,
 }
 
 impl Catalog {
@@ -275,7 +278,29 @@ impl Catalog {
         let mut files = Vec::new();
         let mut unset_env = Vec::new();
         let mut listing_bytes = 0u64;
+        let mut proxied = Vec::new();
         for component in components {
+            match crate::proxied::ProxiedComponent::of(&component) {
+                Ok(Some(server)) => {
+                    if let Some(file) = &component.file {
+                        files.push(ServedFile {
+                            component: component.name.clone(),
+                            digest: component.digest.clone(),
+                            file: file.clone(),
+                        });
+                    }
+                    let unset = component.policy.unset_env.iter();
+                    unset_env.extend(unset.map(|u| (component.name.clone(), u.clone())));
+                    proxied.push(Arc::new(server));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(refused) => {
+                    refused.log();
+                    skipped.push(refused);
+                    continue;
+                }
+            }
             let functions = component.loaded.functions();
             let built = match component_tools(
                 &component.name,
@@ -382,7 +407,13 @@ impl Catalog {
             disabled: Vec::new(),
             files,
             unset_env,
+            proxied,
         }
+    }
+
+    /// The MCP server components to proxy, in load order.
+    pub fn proxied(&self) -> &[Arc<crate::proxied::ProxiedComponent>] {
+        &self.proxied
     }
 
     /// Variables served components' policies grant that have no value to
@@ -558,6 +589,15 @@ pub fn inspected_tools(
     docs: &weld_store::ComponentDocs,
     inspection: &weld_runtime::Inspection,
 ) -> Result<ComponentTools, Skipped> {
+    let exports = inspection.functions.iter();
+    if weld_runtime::is_command(exports.map(|f| (f.interface.as_deref(), f.name.as_str()))) {
+        // An MCP server component: its tools are what it lists when it
+        // runs (see `crate::proxied`), none from its types.
+        return Ok(ComponentTools {
+            tools: Vec::new(),
+            skipped: Vec::new(),
+        });
+    }
     let mut built = component_tools(
         component,
         docs,

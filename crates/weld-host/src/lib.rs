@@ -9,8 +9,9 @@
 //! ([`policy_admin`]), fetches and proves remote components
 //! ([`distribution`], [`trust`]), installs components ([`install`]) and
 //! pins them ([`lockfile`]), runs a tool call
-//! from arguments to output ([`invoke`](mod@invoke)) and audits every call and change
-//! ([`audit`]).
+//! from arguments to output ([`invoke`](mod@invoke)), starts MCP server
+//! components for a front end to proxy ([`proxied`]) and audits every call
+//! and change ([`audit`]).
 //!
 //! The front ends sit on top: `weld-mcp` turns this into MCP (and is the
 //! only crate that knows MCP's wire types), the `weld` binary's commands
@@ -43,6 +44,7 @@ pub mod metrics;
 pub mod outcome;
 mod pins;
 pub mod policy_admin;
+pub mod proxied;
 pub mod trust;
 
 use std::path::{Path, PathBuf};

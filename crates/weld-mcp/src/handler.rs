@@ -17,6 +17,7 @@ use weld_host::audit::Audit;
 use weld_host::catalog::LiveCatalog;
 
 use crate::builtin::Management;
+use crate::proxy::Proxies;
 use crate::tools::{mcp_result, mcp_tool};
 
 /// Server-wide settings for the MCP surface.
@@ -41,6 +42,8 @@ pub struct WeldServer {
     audit: Audit,
     /// The built-in `weld_*` tools; `None` when turned off.
     management: Option<Arc<Management>>,
+    /// MCP server components, proxied (see [`crate::proxy`]).
+    proxies: Proxies,
 }
 
 impl WeldServer {
@@ -50,7 +53,20 @@ impl WeldServer {
             live,
             audit,
             management: None,
+            proxies: Proxies::new(crate::proxy::DEFAULT_IDLE_TIMEOUT),
         }
+    }
+
+    /// Stops an MCP server component after `idle` without a request.
+    pub fn with_mcp_server_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.proxies = Proxies::new(idle);
+        self
+    }
+
+    /// Starts the MCP server components of the current catalog in the
+    /// background, so their tools are listed before a client asks.
+    pub fn prepare_mcp_servers(&self) {
+        self.proxies.prepare(self.live.snapshot());
     }
 
     /// Also serves the built-in tools (see [`crate::builtin`]).
@@ -117,10 +133,13 @@ impl ServerHandler for WeldServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let builtin = self.management.iter().flat_map(|m| m.tools().iter());
+        let catalog = self.live.snapshot();
+        let proxied = self.proxies.tools(&catalog).await;
         Ok(ListToolsResult::with_all_items(
             builtin
                 .cloned()
-                .chain(self.live.snapshot().tools().iter().map(mcp_tool))
+                .chain(catalog.tools().iter().map(mcp_tool))
+                .chain(proxied)
                 .collect(),
         ))
     }
@@ -132,6 +151,7 @@ impl ServerHandler for WeldServer {
             .find(|t| t.name == name)
             .cloned()
             .or_else(|| self.live.snapshot().get(name).map(|e| mcp_tool(&e.tool)))
+            .or_else(|| self.proxies.tool(name))
     }
 
     fn accepted_subscription_filter(
@@ -214,8 +234,17 @@ impl ServerHandler for WeldServer {
         }
         let catalog = self.live.snapshot();
         let Some(entry) = catalog.get(&request.name) else {
+            let (audit, client) = (&self.audit, client);
+            let name = request.name.clone();
+            if let Some(response) = self
+                .proxies
+                .call(&catalog, request, &context, audit, client)
+                .await
+            {
+                return response;
+            }
             return Err(McpError::invalid_params(
-                format!("unknown tool `{}` (see tools/list)", request.name),
+                format!("unknown tool `{name}` (see tools/list)"),
                 None,
             ));
         };

@@ -38,7 +38,7 @@ mod stderr;
 
 use std::sync::Arc;
 
-use tokio::io::{ReadHalf, SimplexStream, WriteHalf};
+use tokio::io::DuplexStream;
 use tokio::sync::{oneshot, watch};
 use wasmtime::Store;
 use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
@@ -57,10 +57,12 @@ use stderr::StderrLines;
 /// (or weld does) until the pipe is full, then waits for the reader.
 pub const PIPE_BYTES: usize = 64 * 1024;
 
-/// The write end of a command's stdin.
-pub type CommandStdin = WriteHalf<SimplexStream>;
-/// The read end of a command's stdout.
-pub type CommandStdout = ReadHalf<SimplexStream>;
+/// weld's end of a command's stdin (written to; dropping it is the
+/// command's end of input).
+pub type CommandStdin = DuplexStream;
+/// weld's end of a command's stdout (read from; it ends when the command
+/// is gone).
+pub type CommandStdout = DuplexStream;
 
 /// Whether `exports` (each an exporting interface, or `None` at world
 /// level, and a function name) are those of a command: `run` of
@@ -139,8 +141,10 @@ impl CommandServer {
                     .into(),
             });
         }
-        let (stdin_read, stdin_write) = tokio::io::simplex(PIPE_BYTES);
-        let (stdout_read, stdout_write) = tokio::io::simplex(PIPE_BYTES);
+        // Duplex pipes, one way used: unlike a simplex pipe's halves, an end
+        // dropped is seen by the other (end of input, end of output).
+        let (stdin_write, stdin_read) = tokio::io::duplex(PIPE_BYTES);
+        let (stdout_read, stdout_write) = tokio::io::duplex(PIPE_BYTES);
         let stderr = StderrLines::new(name);
         let net = NetLog::default();
         let (started_tx, started_rx) = oneshot::channel();
@@ -334,8 +338,8 @@ struct Instance {
     sandbox: Sandbox,
     name: String,
     queue: Queue,
-    stdin: Option<ReadHalf<SimplexStream>>,
-    stdout: Option<WriteHalf<SimplexStream>>,
+    stdin: Option<DuplexStream>,
+    stdout: Option<DuplexStream>,
     stderr: StderrLines,
     net: NetLog,
 }
@@ -408,8 +412,8 @@ impl Instance {
 /// memory limit, and a yield at every epoch tick instead of a deadline.
 fn store(
     instance: &Instance,
-    stdin: ReadHalf<SimplexStream>,
-    stdout: WriteHalf<SimplexStream>,
+    stdin: DuplexStream,
+    stdout: DuplexStream,
 ) -> Result<Store<CallState>, CallError> {
     let mut builder = call::sandboxed_wasi(&instance.sandbox, &instance.net)?;
     builder

@@ -1,0 +1,279 @@
+//! One `tools/call` of a proxied tool: sent to the server's session with
+//! the request's deadline, cancelled there when the client cancels or the
+//! deadline passes, its progress and log notifications passed to the
+//! calling client, and one audit record.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
+    CancelledNotification, CancelledNotificationParam, ClientNotification, ClientRequest,
+    ContentBlock, LoggingLevel, ProgressToken, ServerResult,
+};
+use rmcp::service::{PeerRequestOptions, RequestContext, ServiceError};
+use rmcp::{ErrorData as McpError, Peer, RoleServer};
+use weld_host::Outcome;
+use weld_host::audit::{Audit, args_bytes};
+use weld_host::proxied::{ProxiedRecord, ended_outcome};
+
+use super::session::{Forward, Session, until_ended};
+use super::supervisor::Supervisor;
+
+/// What became of the request, before it is told to the client.
+enum Ending {
+    /// The server answered.
+    Answer(ServerResult),
+    /// The server answered with an error.
+    Refused(McpError),
+    /// weld ended it (deadline, cancellation, a stopped server): the
+    /// outcome and the message.
+    Failed(Outcome, String),
+    /// The client cancelled it.
+    Cancelled,
+}
+
+/// Calls `tool` (as the server names it) on `supervisor`'s server for the
+/// client of `context`.
+pub(crate) async fn call(
+    supervisor: Arc<Supervisor>,
+    request: CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+    audit: &Audit,
+    client: Option<String>,
+) -> Result<CallToolResponse, McpError> {
+    let component = Arc::clone(&supervisor.component);
+    let mut record = ProxiedRecord::new(Arc::clone(&component), &request.name, client);
+    record.args_bytes = args_bytes(request.arguments.as_ref());
+    let arrived = Instant::now();
+    let deadline = tokio::time::Instant::from_std(arrived + component.timeout());
+    let session = tokio::select! {
+        session = supervisor.session() => session,
+        () = context.ct.cancelled() => {
+            audit.record_proxied(record);
+            return Err(McpError::internal_error("request cancelled", None));
+        }
+    };
+    let session = match session {
+        Ok(session) => session,
+        Err((outcome, message)) => {
+            record.queued = arrived.elapsed();
+            return Ok(failed(record, audit, outcome, message));
+        }
+    };
+    record.queued = arrived.elapsed();
+    let sent = Instant::now();
+    let ending = forward(&session, request, context, deadline, component.timeout()).await;
+    record.duration = sent.elapsed();
+    record.usage = session.take_usage();
+    let response = match ending {
+        Ending::Answer(ServerResult::CallToolResult(result)) => {
+            supervisor.answered();
+            record.outcome = if result.is_error == Some(true) {
+                Outcome::ToolError
+            } else {
+                Outcome::Ok
+            };
+            Ok(result.into())
+        }
+        Ending::Answer(_) => {
+            let message = format!(
+                "the MCP server component `{}` answered `tools/call` with something that is \
+                 not a tool result",
+                component.name
+            );
+            return Ok(failed(record, audit, Outcome::ToolError, message));
+        }
+        Ending::Refused(error) => {
+            supervisor.answered();
+            record.outcome = Outcome::ToolError;
+            record.error = Some(error.message.to_string());
+            Err(error)
+        }
+        Ending::Failed(outcome, message) => return Ok(failed(record, audit, outcome, message)),
+        Ending::Cancelled => {
+            record.outcome = Outcome::Cancelled;
+            Err(McpError::internal_error("request cancelled", None))
+        }
+    };
+    audit.record_proxied(record);
+    response
+}
+
+/// Audits a call weld failed and gives its client the reason as a tool
+/// error, as for every tool.
+fn failed(
+    mut record: ProxiedRecord,
+    audit: &Audit,
+    outcome: Outcome,
+    message: String,
+) -> CallToolResponse {
+    record.outcome = outcome;
+    record.error = Some(message.clone());
+    audit.record_proxied(record);
+    CallToolResult::error(vec![ContentBlock::text(message)]).into()
+}
+
+/// Sends the request and waits for its end, passing its notifications on
+/// meanwhile; returns once both are done, so every notification the server
+/// sent before its answer reaches the client before the answer does.
+async fn forward(
+    session: &Session,
+    request: CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+    deadline: tokio::time::Instant,
+    limit: std::time::Duration,
+) -> Ending {
+    let _busy = session.busy();
+    let mut params = CallToolRequestParams::new(request.name);
+    params.arguments = request.arguments;
+    let sent = session
+        .peer()
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await;
+    let handle = match sent {
+        Ok(handle) => handle,
+        Err(error) => return stopped(session, &error).await,
+    };
+    let token = handle.progress_token.clone();
+    let (id, peer) = (handle.id.clone(), handle.peer.clone());
+    let notifications = session.routes.add(token.clone());
+    let outer = Outer::of(context);
+    let wait = async {
+        let ending = tokio::select! {
+            answer = handle.await_response() => match answer {
+                Ok(result) => Ending::Answer(result),
+                Err(ServiceError::McpError(error)) => Ending::Refused(error),
+                Err(error) => stopped(session, &error).await,
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                cancel(&peer, id, "weld: the request's time limit passed").await;
+                Ending::Failed(
+                    Outcome::Deadline,
+                    format!(
+                        "the tool did not answer within its {}-second time limit; weld \
+                         cancelled the request (the server keeps serving)",
+                        limit.as_secs_f64()
+                    ),
+                )
+            }
+            () = context.ct.cancelled() => {
+                cancel(&peer, id, "weld: the client cancelled the request").await;
+                Ending::Cancelled
+            }
+        };
+        session.routes.remove(&token);
+        ending
+    };
+    let (ending, ()) = tokio::join!(wait, outer.pass(notifications));
+    ending
+}
+
+/// Tells the server to stop working on request `id` (MCP's
+/// `notifications/cancelled`); it sends no answer for it.
+async fn cancel(peer: &Peer<rmcp::RoleClient>, id: rmcp::model::RequestId, reason: &str) {
+    let param = CancelledNotificationParam::new(Some(id), Some(reason.to_string()));
+    let notification = ClientNotification::CancelledNotification(CancelledNotification::new(param));
+    if let Err(error) = peer.send_notification(notification).await {
+        tracing::debug!(%error, "the cancellation could not be sent");
+    }
+}
+
+/// The request failed because the session did: how the server ended.
+async fn stopped(session: &Session, error: &ServiceError) -> Ending {
+    // The end is known just before the pipe closes; give it a moment.
+    let mut end = session.watch_end();
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_millis(100), until_ended(&mut end)).await;
+    match session.end() {
+        Some(end) => Ending::Failed(
+            ended_outcome(&end),
+            format!(
+                "the MCP server component stopped while handling the call: {end}; the next \
+                 call starts it again"
+            ),
+        ),
+        None => Ending::Failed(
+            Outcome::Trap,
+            format!(
+                "the MCP server component's session ended while handling the call ({error}); \
+                 the next call starts it again"
+            ),
+        ),
+    }
+}
+
+/// What the calling client asked to hear.
+struct Outer {
+    peer: Peer<RoleServer>,
+    /// Its progress token, if it asked for progress.
+    token: Option<ProgressToken>,
+    /// The least severe log level it wants, or `None` for none.
+    floor: Option<u8>,
+}
+
+impl Outer {
+    fn of(context: &RequestContext<RoleServer>) -> Self {
+        let floor = match context.meta.log_level() {
+            Some(level) => Some(severity(level)),
+            // A 2026-07-28 request asks for log messages itself; a session
+            // of an earlier era hears them all (weld keeps no
+            // `logging/setLevel` of its own).
+            None if modern(context) => None,
+            None => Some(0),
+        };
+        Self {
+            peer: context.peer.clone(),
+            token: context.meta.get_progress_token(),
+            floor,
+        }
+    }
+
+    /// Passes the call's notifications on until its route is removed.
+    async fn pass(&self, mut notifications: tokio::sync::mpsc::Receiver<Forward>) {
+        while let Some(forward) = notifications.recv().await {
+            let sent = match forward {
+                Forward::Progress(mut progress) => {
+                    let Some(token) = &self.token else { continue };
+                    progress.progress_token = token.clone();
+                    self.peer.notify_progress(progress).await
+                }
+                Forward::Log(log) => {
+                    if self.floor.is_none_or(|floor| severity(log.level) < floor) {
+                        continue;
+                    }
+                    self.peer.notify_logging_message(log).await
+                }
+            };
+            if let Err(error) = sent {
+                tracing::debug!(%error, "a proxied server's notification could not be passed on");
+            }
+        }
+    }
+}
+
+/// Whether the request is of the 2026-07-28 era (or later).
+fn modern(context: &RequestContext<RoleServer>) -> bool {
+    let version = context
+        .meta
+        .protocol_version()
+        .or_else(|| context.protocol_version());
+    version.is_some_and(|v| v.as_str() >= rmcp::model::ProtocolVersion::V_2026_07_28.as_str())
+}
+
+/// A log level's rank, least severe first.
+fn severity(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
