@@ -23,7 +23,7 @@ use super::supervisor::Supervisor;
 /// What became of the request, before it is told to the client.
 enum Ending {
     /// The server answered.
-    Answer(ServerResult),
+    Answer(Box<ServerResult>),
     /// The server answered with an error.
     Refused(McpError),
     /// weld ended it (deadline, cancellation, a stopped server): the
@@ -67,23 +67,25 @@ pub(crate) async fn call(
     record.duration = sent.elapsed();
     record.usage = session.take_usage();
     let response = match ending {
-        Ending::Answer(ServerResult::CallToolResult(result)) => {
-            supervisor.answered();
-            record.outcome = if result.is_error == Some(true) {
-                Outcome::ToolError
-            } else {
-                Outcome::Ok
-            };
-            Ok(result.into())
-        }
-        Ending::Answer(_) => {
-            let message = format!(
-                "the MCP server component `{}` answered `tools/call` with something that is \
-                 not a tool result",
-                component.name
-            );
-            return Ok(failed(record, audit, Outcome::ToolError, message));
-        }
+        Ending::Answer(answer) => match *answer {
+            ServerResult::CallToolResult(result) => {
+                supervisor.answered();
+                record.outcome = if result.is_error == Some(true) {
+                    Outcome::ToolError
+                } else {
+                    Outcome::Ok
+                };
+                Ok(result.into())
+            }
+            _ => {
+                let message = format!(
+                    "the MCP server component `{}` answered `tools/call` with something that \
+                     is not a tool result",
+                    component.name
+                );
+                return Ok(failed(record, audit, Outcome::ToolError, message));
+            }
+        },
         Ending::Refused(error) => {
             supervisor.answered();
             record.outcome = Outcome::ToolError;
@@ -145,7 +147,7 @@ async fn forward(
     let wait = async {
         let ending = tokio::select! {
             answer = handle.await_response() => match answer {
-                Ok(result) => Ending::Answer(result),
+                Ok(result) => Ending::Answer(Box::new(result)),
                 Err(ServiceError::McpError(error)) => Ending::Refused(error),
                 Err(error) => stopped(session, &error).await,
             },

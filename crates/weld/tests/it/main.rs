@@ -31,6 +31,7 @@ mod mcp;
 mod metrics;
 mod network;
 mod policy_compat;
+mod proxied;
 mod registry;
 mod reload;
 mod replicas;
