@@ -183,6 +183,49 @@ async fn the_servers_policy_applies_for_its_whole_life() {
 }
 
 #[tokio::test]
+async fn a_revocation_replaces_the_running_server_with_one_under_the_new_policy() {
+    let dirs = Dirs::new();
+    weld_ok(&dirs, &["add", &server()]).await;
+    let tree = tree();
+    let granted = format!("fs://{}/**", tree.granted.display());
+    weld_ok(
+        &dirs,
+        &[
+            "grant",
+            "mcp-stdio",
+            "storage",
+            &granted,
+            "--access",
+            "read",
+        ],
+    )
+    .await;
+    let client = stdio_client(&dirs, &[], legacy()).await;
+    let path = tree.granted.join("notes.txt").display().to_string();
+    let notes = call(&client, "read_file", json!({ "path": path })).await;
+    assert_eq!(text(&notes), "granted notes");
+    let before = stats(&client).await;
+
+    weld_ok(&dirs, &["revoke", "mcp-stdio", "storage", &granted]).await;
+    // weld reloads within a second of the change.
+    let refused = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let read = call(&client, "read_file", json!({ "path": path })).await;
+            if read.is_error == Some(true) {
+                return read;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the revocation never applied");
+    assert!(!text(&refused).contains("granted notes"), "{refused:?}");
+    let after = stats(&client).await;
+    assert_ne!(after["instance"], before["instance"], "a new instance");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
 async fn a_call_past_its_deadline_is_cancelled_in_the_server_which_keeps_serving() {
     let dirs = Dirs::new();
     let client = serve(&dirs, &["--timeout", "1"], legacy()).await;
@@ -254,6 +297,29 @@ async fn a_crash_fails_the_call_in_flight_and_the_next_call_restarts_the_server(
     let after = stats(&client).await;
     assert_ne!(after["instance"], before["instance"], "a new instance");
     assert_eq!(after["calls"], 1, "{after}");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_server_that_keeps_crashing_is_restarted_after_a_back_off() {
+    let dirs = Dirs::new();
+    let client = serve(&dirs, &[], legacy()).await;
+    for _ in 0..3 {
+        let crash = call(&client, "crash", json!({})).await;
+        assert!(text(&crash).contains("it crashed"), "{crash:?}");
+    }
+    let held = call(&client, "echo", json!({"text": "too soon"})).await;
+    assert_eq!(held.is_error, Some(true), "{held:?}");
+    assert!(
+        text(&held).contains("failed 3 times in a row")
+            && text(&held).contains("starts it again in"),
+        "{held:?}"
+    );
+    audited(&dirs, "echo", "instantiate").await;
+    // The first back-off is a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let echo = call(&client, "echo", json!({"text": "back"})).await;
+    assert_eq!(text(&echo), "back");
     client.cancel().await.expect("close");
 }
 
