@@ -89,7 +89,16 @@ impl Routes {
     /// Stops routing to the call with `token`: its receiver ends once it
     /// has what was queued.
     pub(super) fn remove(&self, token: &ProgressToken) {
-        self.table().calls.remove(token);
+        let mut table = self.table();
+        table.calls.remove(token);
+        let dropped = std::mem::take(&mut table.dropped);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "notifications of an MCP server component were dropped: more than {ROUTE_CAPACITY} \
+                 were waiting for a client"
+            );
+        }
     }
 
     fn progress(&self, progress: ProgressNotificationParam) {
