@@ -175,10 +175,27 @@ async fn the_servers_policy_applies_for_its_whole_life() {
         "{record}"
     );
 
-    // Outside every grant: the guest finds no such directory at all.
+    // Outside every grant: refused through the empty root, and audited.
     let passwd = call(&client, "read_file", json!({"path": "/etc/passwd"})).await;
     assert_eq!(passwd.is_error, Some(true), "{passwd:?}");
     assert!(!text(&passwd).contains("root:"), "{passwd:?}");
+    let denied_passwd = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let found = audit_lines(&dirs).into_iter().find(|r| {
+                r["tool"] == "read_file"
+                    && r["storage_denied"]
+                        .as_array()
+                        .is_some_and(|d| d.iter().any(|d| d["path"] == "/etc/passwd"))
+            });
+            if let Some(record) = found {
+                return record;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no denial of /etc/passwd in {:?}", audit_lines(&dirs)));
+    assert_eq!(denied_passwd["outcome"], "tool_error");
     client.cancel().await.expect("close");
 }
 
