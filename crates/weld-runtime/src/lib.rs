@@ -9,6 +9,12 @@
 //! index per function) — and instantiation from the pooling allocator with
 //! copy-on-write memory images costs tens of microseconds.
 //!
+//! The one exception is a *command* (a component whose only export is
+//! `wasi:cli/run`): an MCP server that speaks over its stdin and stdout
+//! keeps its session in its memory, so it runs as one long-lived instance
+//! ([`CommandServer`]) under the same sandbox and memory limit, and its
+//! state is shared by every request it serves.
+//!
 //! A guest gets nothing by default: no preopened directory but an empty one
 //! at `/` through which every path is refused and recorded, no environment,
 //! no arguments, no stdin, no network. Its stdout and stderr are captured
