@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use weld_policy::{Concurrency, Excess};
 use weld_runtime::{CallLimits, CommandServer, Queue, Sandbox};
 
 pub use weld_runtime::{
@@ -52,7 +53,13 @@ pub struct ProxiedComponent {
     limits: CallLimits,
     sandbox: Sandbox,
     output: Option<u64>,
+    concurrency: Option<Concurrency>,
 }
+
+/// Requests in flight at once to an MCP server component's instance when
+/// its policy sets no `concurrency`: each one holds a task and buffers in
+/// weld and memory in the guest, so there is always a bound.
+pub const DEFAULT_IN_FLIGHT: u32 = 32;
 
 impl std::fmt::Debug for ProxiedComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,6 +110,7 @@ impl ProxiedComponent {
             limits: entry.policy.limits,
             sandbox: entry.policy.sandbox.clone(),
             output: entry.policy.output,
+            concurrency: entry.policy.concurrency,
         }))
     }
 
@@ -121,6 +129,16 @@ impl ProxiedComponent {
             .saturating_add(64 * 1024)
     }
 
+    /// Requests that may be in flight to its instance at once, and what
+    /// happens to one more: its policy's `concurrency`, else
+    /// [`DEFAULT_IN_FLIGHT`], waiting.
+    pub fn in_flight(&self) -> Concurrency {
+        self.concurrency.unwrap_or(Concurrency {
+            max: DEFAULT_IN_FLIGHT,
+            excess: Excess::Wait,
+        })
+    }
+
     /// Whether an instance started for `other` may serve this one: same
     /// code, same limits, same sandbox. A reload that changes any of them
     /// (a grant, a revocation) must start a new instance.
@@ -129,6 +147,7 @@ impl ProxiedComponent {
             && self.limits == other.limits
             && self.sandbox == other.sandbox
             && self.output == other.output
+            && self.concurrency == other.concurrency
     }
 
     /// Starts an instance under its policy, waiting at most its time limit

@@ -16,6 +16,7 @@ use rmcp::{ErrorData as McpError, Peer, RoleServer};
 use weld_host::Outcome;
 use weld_host::audit::{Audit, args_bytes};
 use weld_host::proxied::{ProxiedRecord, ended_outcome};
+use weld_policy::Excess;
 
 use super::session::{Forward, Session, until_ended};
 use super::supervisor::Supervisor;
@@ -47,6 +48,20 @@ pub(crate) async fn call(
     record.args_bytes = args_bytes(request.arguments.as_ref());
     let arrived = Instant::now();
     let deadline = tokio::time::Instant::from_std(arrived + component.timeout());
+    let permit = tokio::select! {
+        permit = in_flight_slot(&supervisor, deadline) => permit,
+        () = context.ct.cancelled() => {
+            audit.record_proxied(record);
+            return Err(McpError::internal_error("request cancelled", None));
+        }
+    };
+    let _permit = match permit {
+        Ok(permit) => permit,
+        Err((outcome, message)) => {
+            record.queued = arrived.elapsed();
+            return Ok(failed(record, audit, outcome, message));
+        }
+    };
     let session = tokio::select! {
         session = supervisor.session() => session,
         () = context.ct.cancelled() => {
@@ -100,6 +115,45 @@ pub(crate) async fn call(
     };
     audit.record_proxied(record);
     response
+}
+
+/// One of the requests its instance may have in flight, waiting (until
+/// `deadline`) or not as its policy says.
+async fn in_flight_slot(
+    supervisor: &Supervisor,
+    deadline: tokio::time::Instant,
+) -> Result<tokio::sync::SemaphorePermit<'_>, (Outcome, String)> {
+    let limit = supervisor.component.in_flight();
+    let name = &supervisor.component.name;
+    let why = format!(
+        "at most {} request(s) may be in flight to the MCP server component `{name}` at once \
+         (`resources.limits.concurrency` in its policy, or weld's default)",
+        limit.max
+    );
+    let closed = || {
+        (
+            Outcome::Instantiate,
+            "internal error: the in-flight limit is unavailable".to_string(),
+        )
+    };
+    match (supervisor.in_flight.try_acquire(), limit.excess) {
+        (Ok(permit), _) => Ok(permit),
+        (Err(tokio::sync::TryAcquireError::Closed), _) => Err(closed()),
+        (Err(_), Excess::Refuse) => Err((
+            Outcome::RefusedBusy,
+            format!("{why}, and its policy refuses more (`excess: refuse`); retry later"),
+        )),
+        (Err(_), Excess::Wait) => {
+            match tokio::time::timeout_at(deadline, supervisor.in_flight.acquire()).await {
+                Ok(Ok(permit)) => Ok(permit),
+                Ok(Err(_)) => Err(closed()),
+                Err(_) => Err((
+                    Outcome::QueueTimeout,
+                    format!("the call did not start within its time limit: {why}; retry later"),
+                )),
+            }
+        }
+    }
 }
 
 /// Audits a call weld failed and gives its client the reason as a tool

@@ -44,6 +44,9 @@ enum State {
 /// One component's instance and its history.
 pub(super) struct Supervisor {
     pub(super) component: Arc<ProxiedComponent>,
+    /// Requests in flight to its instance (see
+    /// [`ProxiedComponent::in_flight`]).
+    pub(super) in_flight: tokio::sync::Semaphore,
     idle: Duration,
     state: tokio::sync::Mutex<State>,
     /// Failures since the last answered call.
@@ -54,8 +57,10 @@ pub(super) struct Supervisor {
 
 impl Supervisor {
     pub(super) fn new(component: Arc<ProxiedComponent>, idle: Duration) -> Arc<Self> {
+        let in_flight = tokio::sync::Semaphore::new(component.in_flight().max as usize);
         Arc::new(Self {
             component,
+            in_flight,
             idle,
             state: tokio::sync::Mutex::new(State::Stopped),
             failures: AtomicU32::new(0),

@@ -300,6 +300,58 @@ async fn a_clients_cancellation_reaches_the_server() {
 }
 
 #[tokio::test]
+async fn requests_beyond_the_policys_concurrency_are_refused_as_it_says() {
+    let dirs = Dirs::new();
+    weld_ok(&dirs, &["add", &server()]).await;
+    set_policy(
+        &dirs,
+        "mcp-stdio",
+        "version: \"1.0\"\npermissions:\n  resources:\n    limits:\n      timeout: \"10m\"\n      concurrency: { max: 1, excess: refuse }\n",
+    )
+    .await;
+    let client = stdio_client(&dirs, &[], legacy()).await;
+    let mut params = CallToolRequestParams::new("sleep");
+    params.arguments = args(json!({"ms": 600_000}));
+    let sleeping = client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            Default::default(),
+        )
+        .await
+        .expect("send sleep");
+    let refused = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let echo = call(&client, "echo", json!({"text": "me too"})).await;
+            if echo.is_error == Some(true) {
+                return echo;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a second request in flight was never refused");
+    assert!(
+        text(&refused).contains("at most 1 request(s) may be in flight"),
+        "{refused:?}"
+    );
+    audited(&dirs, "echo", "refused_busy").await;
+    sleeping.cancel(Some("test".into())).await.expect("cancel");
+    let freed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let echo = call(&client, "echo", json!({"text": "now"})).await;
+            if echo.is_error != Some(true) {
+                return echo;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the cancelled request never gave its place back");
+    assert_eq!(text(&freed), "now");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
 async fn a_crash_fails_the_call_in_flight_and_the_next_call_restarts_the_server() {
     let dirs = Dirs::new();
     let client = serve(&dirs, &[], legacy()).await;
