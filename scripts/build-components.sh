@@ -3,7 +3,12 @@
 #
 #   examples/{text,shapes,clock}        example tools      (workspace examples/)
 #   tests/components/{add,hostile}      test-only tools    (workspace tests/components/)
+#   tests/components/mcpdemo            an MCP-world component (wasmcp:mcp-v20251125)
 #   tests/components/mcp-stdio          an MCP server over stdio (rmcp, a wasi:cli command)
+#   tests/components/wasmcp-rust-tools  wasmcp's Rust tools template, rendered and
+#                                       built with its own command (its own workspace)
+#   tests/components/wasmcp-python-tools  wasmcp's Python tools template, built with
+#                                       its Makefile's componentize-py commands
 #   examples/python-text                pytext  (Python, componentize-py)
 #   examples/js-text                    jstext  (JavaScript, componentize-js)
 #   examples/c-{text,files,sign}        ctext, cfiles, csign (C, clang + wasi-libc)
@@ -45,9 +50,13 @@ components=(
   "clock:examples/clock:weld-example-clock"
   "add:tests/components/add:weld-test-add"
   "hostile:tests/components/hostile:weld-test-hostile"
+  "mcpdemo:tests/components/mcpdemo:weld-test-mcpdemo"
   "mcp-stdio:tests/components/mcp-stdio:weld-test-mcp-stdio"
+  "wasmcp-rust-tools:tests/components/wasmcp-rust-tools:wasmcp_rust_tools"
 )
-workspaces=(examples tests/components)
+# wasmcp's template is a workspace of its own (its Cargo.toml says so), as
+# `wasmcp new` renders it; built with its Makefile's command.
+workspaces=(examples tests/components tests/components/wasmcp-rust-tools)
 
 ensure_target() {
   if command -v rustup >/dev/null 2>&1; then
@@ -101,7 +110,8 @@ for entry in "${components[@]}"; do
   fi
   rm -rf "$out/$name.wit"
   cp -R "$crate/wit" "$out/$name.wit"
-  embed_docs "$name" "$crate"
+  # Another project's component is served as its toolchain built it.
+  case "$name" in wasmcp-*) ;; *) embed_docs "$name" "$crate" ;; esac
   printf '%-8s %8d bytes  target/components/%s.wasm\n' \
     "$name" "$(wc -c <"$out/$name.wasm")" "$name"
 done
@@ -125,7 +135,8 @@ up_to_date() {
   [ -f "$wasm" ] && [ -z "$(find "$2" -newer "$wasm" -not -path "*/__pycache__*" -print -quit)" ]
 }
 
-# finish NAME DIR: the WIT and the policy beside the component, docs embedded.
+# finish NAME DIR: the WIT and the policy beside the component, docs embedded
+# (not into another project's component: it is served as its toolchain built it).
 finish() {
   local name="$1" dir="$2"
   rm -rf "$out/$name.wit"
@@ -133,7 +144,7 @@ finish() {
   if [ -f "$dir/$name.policy.yaml" ]; then
     cp "$dir/$name.policy.yaml" "$out/$name.policy.yaml"
   fi
-  embed_docs "$name" "$dir"
+  case "$name" in wasmcp-*) ;; *) embed_docs "$name" "$dir" ;; esac
   printf '%-8s %8d bytes  target/components/%s.wasm\n' \
     "$name" "$(wc -c <"$out/$name.wasm")" "$name"
 }
@@ -141,6 +152,21 @@ finish() {
 build_py() { # NAME DIR WORLD
   "$tools/py/bin/componentize-py" -d "$2/wit" -w "$3" componentize -p "$2" app \
     -o "$out/$1.wasm" >/dev/null
+}
+
+# wasmcp's Python template, built by the two commands of its Makefile, in a
+# copy (its `bindings` step writes into the project directory).
+build_py_template() { # NAME DIR WORLD
+  local work="$gen/$1"
+  rm -rf "$work"
+  mkdir -p "$gen"
+  cp -R "$2" "$work"
+  (
+    cd "$work"
+    "$tools/py/bin/componentize-py" --wit-path wit --world "$3" bindings . >/dev/null
+    "$tools/py/bin/componentize-py" --wit-path wit --world "$3" componentize app \
+      -o "$out/$1.wasm" >/dev/null
+  )
 }
 
 # Every WASI feature off: these tools compute on their arguments only, so the
@@ -175,11 +201,14 @@ lang_components=(
   "csign:examples/c-sign:csign:c"
   # A test guest: reads wasi:config/store (imported by its WIT).
   "jsconfig:tests/components/jsconfig:jsconfig:js"
+  # Another project's template (wasmcp), built as its Makefile builds it.
+  "wasmcp-python-tools:tests/components/wasmcp-python-tools:wasmcp-python-tools:py"
 )
 for entry in "${lang_components[@]}"; do
   IFS=: read -r name dir world language <<<"$entry"
   case " $languages " in *" $language "*) ;; *) continue ;; esac
   builder="build_$language"
+  case "$name" in wasmcp-*) builder="build_${language}_template" ;; esac
   if ! up_to_date "$name" "$dir"; then
     echo "building $name from $dir" >&2
     "$builder" "$name" "$dir" "$world"

@@ -19,13 +19,14 @@
 //! built once per catalog, and `tools/list` hands out the schemas by `Arc`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use weld_policy::{Concurrency, Excess};
-use weld_runtime::{CallLimits, Capacity, ExportedFunction, LoadedComponent, Sandbox, Share};
-use weld_schema::{SchemaPart, SchemaSize, Signature, TypeError};
+use weld_runtime::{CallLimits, ExportedFunction, LoadedComponent, Sandbox};
+use weld_schema::{Signature, TypeError};
 
 use crate::enforce::Enforcement;
+use crate::mcp::model::Listing;
+use crate::mcp::{McpNaming, McpOffers, McpToolExtra};
 use weld_store::ComponentDocs;
 
 /// Longest tool name MCP allows.
@@ -89,6 +90,11 @@ pub struct ToolSpec {
     /// a value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// What an MCP-world component says of its tool beyond the above
+    /// (title, annotations, icons, `_meta`); `None` for a plain function.
+    /// Measured into the listing cap when the tool is built.
+    #[serde(skip)]
+    pub mcp: Option<Arc<McpToolExtra>>,
 }
 
 /// A component ready to contribute tools.
@@ -108,6 +114,10 @@ pub struct ComponentEntry {
     /// The file it was given as (`--component`), or `None` for an installed
     /// component.
     pub file: Option<std::path::PathBuf>,
+    /// What an MCP-world component listed when it was loaded, or why its
+    /// listing failed; `None` for a component of plain functions (or one
+    /// not listed, whose MCP offers are then not served).
+    pub mcp_listing: Option<Result<Listing, crate::mcp::ListingFailure>>,
 }
 
 /// A file given with `--component` whose tools are served.
@@ -142,47 +152,6 @@ pub struct ToolEntry {
     pub(crate) slots: Arc<Slots>,
     pub(crate) loaded: Arc<LoadedComponent>,
     pub(crate) function: ExportedFunction,
-}
-
-/// A component's concurrency cap, shared by its tools: its policy's
-/// `concurrency`, or its share of weld's capacity ([`Share`]: half of the
-/// instance slots and half of the memory budget) when that is smaller or
-/// the policy sets none. So no component can keep the others from starting,
-/// and one without a policy has a limit too.
-pub(crate) struct Slots {
-    pub(crate) free: tokio::sync::Semaphore,
-    /// The cap, for the message a refused call gets.
-    pub(crate) max: u32,
-    pub(crate) excess: Excess,
-    /// Where `max` comes from, for that message.
-    pub(crate) bound: Bound,
-}
-
-/// What sets a component's concurrency cap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Bound {
-    /// Its policy's `concurrency`.
-    Policy,
-    /// Its share of this resource.
-    Share(Capacity),
-}
-
-impl Slots {
-    fn new(policy: Option<Concurrency>, share: Share) -> Self {
-        // A component whose memory limit exceeds the whole budget still
-        // gets a slot: the runtime refuses each call with the reason.
-        let fair = share.calls.max(1);
-        let (max, bound) = match policy {
-            Some(c) if c.max <= fair => (c.max, Bound::Policy),
-            _ => (fair, Bound::Share(share.bound_by)),
-        };
-        Self {
-            free: tokio::sync::Semaphore::new(max as usize),
-            max,
-            excess: policy.map_or(Excess::Wait, |c| c.excess),
-            bound,
-        }
-    }
 }
 
 /// Why a function is not offered as a tool.
@@ -235,6 +204,8 @@ pub struct Catalog {
     files: Vec<ServedFile>,
     /// (component, what its policy grants but cannot be passed).
     unset_env: Vec<(String, crate::enforce::UnsetEnv)>,
+    /// What MCP-world components offer.
+    pub(crate) mcp: McpOffers,
     /// MCP server components (commands), whose tools a front end lists
     /// from their running instances (see [`crate::proxied`]).
     proxied: Vec<Arc<crate::proxied::ProxiedComponent>>,
@@ -246,12 +217,30 @@ impl Catalog {
     /// still count against the one limit: a reload happens whenever any
     /// policy, secret or component changes, and a fresh count each time
     /// would let a component run more calls at once than its policy allows.
-    fn adopt_slots(&mut self, previous: &Catalog) {
+    pub(crate) fn adopt_slots(&mut self, previous: &Catalog) {
+        let previous_mcp: Vec<(&str, Arc<Slots>)> = previous
+            .mcp
+            .components
+            .iter()
+            .map(|c| (c.name.as_str(), c.slots()))
+            .collect();
         let old: HashMap<&str, &Arc<Slots>> = previous
             .by_name
             .values()
             .map(|e| (e.component.as_str(), &e.slots))
+            .chain(previous_mcp.iter().map(|(name, slots)| (*name, slots)))
             .collect();
+        let same = |old: &Slots, new: &Slots| {
+            old.max == new.max && old.excess == new.excess && old.bound == new.bound
+        };
+        for component in &self.mcp.components {
+            let mut slots = component.slots.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(old) = old.get(component.name.as_str())
+                && same(old, &slots)
+            {
+                *slots = Arc::clone(old);
+            }
+        }
         for entry in self.by_name.values_mut() {
             // Just built, so not shared yet.
             let Some(entry) = Arc::get_mut(entry) else {
@@ -259,27 +248,37 @@ impl Catalog {
             };
             let new = &entry.slots;
             if let Some(old) = old.get(entry.component.as_str())
-                && old.max == new.max
-                && old.excess == new.excess
-                && old.bound == new.bound
+                && same(old, new)
             {
                 entry.slots = Arc::clone(old);
             }
         }
     }
 
-    /// Builds the tools of `components`. Functions that cannot be tools are
-    /// listed in [`Catalog::skipped`] with the reason; so is a component
-    /// left out whole because a tool of it, or the listing, would exceed a
-    /// size cap (and it is logged).
+    /// Builds the tools of `components`, MCP-world components' tools and
+    /// prompts named as given. See [`Catalog::build_with`].
     pub fn build(components: Vec<ComponentEntry>) -> Self {
+        Self::build_with(components, McpNaming::AsGiven)
+    }
+
+    /// Builds the tools of `components`, and what MCP-world components
+    /// listed (see [`crate::mcp`]), their tools and prompts named as
+    /// `naming` says. Functions that cannot be tools, and names, URIs and
+    /// templates already served, are listed in [`Catalog::skipped`] with
+    /// the reason; so is a component left out whole because a tool of it,
+    /// or the listing, would exceed a size cap (and it is logged). An
+    /// MCP-world component whose listing failed is [disabled](Catalog::disabled).
+    pub fn build_with(components: Vec<ComponentEntry>, naming: McpNaming) -> Self {
         let mut by_name = HashMap::new();
+        let mut mcp = McpOffers::default();
+        let mut disabled = Vec::new();
         let mut skipped = Vec::new();
         let mut files = Vec::new();
         let mut unset_env = Vec::new();
         let mut listing_bytes = 0u64;
+        let mut mcp_specs = Vec::new();
         let mut proxied = Vec::new();
-        for component in components {
+        for mut component in components {
             match crate::proxied::ProxiedComponent::of(&component) {
                 Ok(Some(server)) => {
                     if let Some(file) = &component.file {
@@ -296,11 +295,27 @@ impl Catalog {
                 }
                 Ok(None) => {}
                 Err(refused) => {
-                    refused.log();
-                    skipped.push(refused);
+                    tracing::error!(component = %component.name, reason = %refused.reason, "component disabled");
+                    disabled.push(Disabled {
+                        component: component.name.clone(),
+                        digest: component.digest.clone(),
+                        reason: refused.reason,
+                        file: component.file.clone(),
+                    });
                     continue;
                 }
             }
+            let listing = match component.mcp_listing.take() {
+                Some(Err(failure)) => {
+                    disabled.push(crate::mcp::unlisted(&component, &failure.reason));
+                    if !failure.transient {
+                        mcp.failed
+                            .push(crate::mcp::FailedListing::of(&component, &failure));
+                    }
+                    continue;
+                }
+                listed => listed.and_then(Result::ok),
+            };
             let functions = component.loaded.functions();
             let built = match component_tools(
                 &component.name,
@@ -321,10 +336,10 @@ impl Catalog {
                 &component.name,
                 component.loaded.toolchain_exports(),
             ));
-            let (tools, duplicates): (Vec<_>, Vec<_>) = built
-                .tools
-                .into_iter()
-                .partition(|t| !by_name.contains_key(t.tool.name.as_str()));
+            let (tools, duplicates): (Vec<_>, Vec<_>) = built.tools.into_iter().partition(|t| {
+                let name = t.tool.name.as_str();
+                !by_name.contains_key(name) && !mcp.tools.contains_key(name)
+            });
             for duplicate in duplicates {
                 skipped.push(Skipped {
                     component: component.name.clone(),
@@ -349,7 +364,44 @@ impl Catalog {
                 skipped.push(refused);
                 continue;
             }
-            listing_bytes += bytes;
+            let share = component.loaded.share(component.policy.limits.memory);
+            if share.calls == 0 {
+                tracing::warn!(
+                    component = %component.name,
+                    memory_limit = component.policy.limits.memory,
+                    "the component's memory limit is more than weld's whole memory budget: \
+                     its calls will be refused (raise --memory-budget-mib, or lower its limit)"
+                );
+            }
+            let slots = Arc::new(Slots::new(component.policy.concurrency, share));
+            let mut mcp_bytes = 0;
+            if let Some(listing) = listing {
+                let own: std::collections::HashSet<&str> =
+                    tools.iter().map(|t| t.tool.name.as_str()).collect();
+                let plain = |name: &str| by_name.contains_key(name) || own.contains(name);
+                let room = MAX_LISTING_BYTES.saturating_sub(listing_bytes + bytes);
+                match mcp.add(
+                    &component,
+                    listing,
+                    Arc::clone(&slots),
+                    naming,
+                    &plain,
+                    &mut skipped,
+                    room,
+                ) {
+                    Ok(added) => {
+                        mcp_bytes = added.bytes;
+                        mcp_specs.extend(added.tools);
+                    }
+                    Err(reason) => {
+                        // Its plain tools go with it: a component is served
+                        // whole or not at all.
+                        disabled.push(crate::mcp::refused(&component, &reason));
+                        continue;
+                    }
+                }
+            }
+            listing_bytes += bytes + mcp_bytes;
             unset_env.extend(
                 component
                     .policy
@@ -364,16 +416,6 @@ impl Catalog {
                     file: file.clone(),
                 });
             }
-            let share = component.loaded.share(component.policy.limits.memory);
-            if share.calls == 0 {
-                tracing::warn!(
-                    component = %component.name,
-                    memory_limit = component.policy.limits.memory,
-                    "the component's memory limit is more than weld's whole memory budget: \
-                     its calls will be refused (raise --memory-budget-mib, or lower its limit)"
-                );
-            }
-            let slots = Arc::new(Slots::new(component.policy.concurrency, share));
             for BuiltTool {
                 function,
                 tool,
@@ -398,15 +440,20 @@ impl Catalog {
                 );
             }
         }
-        let mut listed: Vec<ToolSpec> = by_name.values().map(|e| e.tool.clone()).collect();
+        let mut listed: Vec<ToolSpec> = by_name
+            .values()
+            .map(|e| e.tool.clone())
+            .chain(mcp_specs)
+            .collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Self {
             by_name,
             listed,
             skipped,
-            disabled: Vec::new(),
+            disabled,
             files,
             unset_env,
+            mcp,
             proxied,
         }
     }
@@ -428,10 +475,11 @@ impl Catalog {
         &self.files
     }
 
-    /// This catalog, recording `disabled` components as not served.
+    /// This catalog, recording `disabled` components as not served (beside
+    /// those it disabled itself).
     #[must_use]
     pub fn with_disabled(mut self, disabled: Vec<Disabled>) -> Self {
-        self.disabled = disabled;
+        self.disabled.extend(disabled);
         self
     }
 
@@ -447,9 +495,27 @@ impl Catalog {
         self.by_name.get(name)
     }
 
-    /// All tools, in name order.
+    /// All tools, in name order: plain functions and MCP-world
+    /// components' tools.
     pub fn tools(&self) -> &[ToolSpec] {
         &self.listed
+    }
+
+    /// The tool named `name`, of either kind, as listed.
+    pub fn tool(&self, name: &str) -> Option<&ToolSpec> {
+        let at = self
+            .listed
+            .binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()?;
+        self.listed.get(at)
+    }
+
+    /// The component serving the tool named `name`, of either kind.
+    pub fn tool_component(&self, name: &str) -> Option<&str> {
+        match self.by_name.get(name) {
+            Some(entry) => Some(&entry.component),
+            None => self.mcp.tools.get(name).map(|t| t.component.name.as_str()),
+        }
     }
 
     /// Functions not offered as tools, and components left out whole, with
@@ -637,143 +703,13 @@ pub fn toolchain_skipped(
     })
 }
 
-/// The MCP tool definition of one function, checked against the caps on
-/// its schemas and description.
-///
-/// # Errors
-///
-/// Which cap is exceeded, by how much.
-pub fn describe(
-    component: &str,
-    interface: Option<&str>,
-    function: &str,
-    signature: &Signature,
-    docs: Option<&weld_store::FunctionDocs>,
-) -> Result<ToolSpec, String> {
-    let interface_short = interface.map(weld_runtime::short_interface_name);
-    let name = tool_name(component, interface_short, function);
-    let description = match docs.and_then(|d| d.description.clone()) {
-        Some(given) if given.len() > MAX_DESCRIPTION_BYTES => {
-            return Err(format!(
-                "its description is {} bytes (the cap is {MAX_DESCRIPTION_BYTES} bytes)",
-                given.len()
-            ));
-        }
-        Some(given) => given,
-        None => generated_description(component, interface, function, signature),
-    };
-    let param_doc = |param: &str| docs.and_then(|d| d.params.get(param).cloned());
-    let input_schema =
-        checked(SchemaPart::Input, Some(signature.input_schema(&param_doc)))?.unwrap_or_default();
-    let output_schema = checked(SchemaPart::Output, signature.output_schema())?;
-    Ok(ToolSpec {
-        name,
-        description,
-        input_schema: Arc::new(input_schema),
-        output_schema: output_schema.map(Arc::new),
-    })
-}
-
-/// `schema`, if it is within the caps. Its types were already read within
-/// them; what the parameters' documentation adds is measured here.
-fn checked(
-    part: SchemaPart,
-    schema: Option<serde_json::Map<String, serde_json::Value>>,
-) -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
-    let Some(schema) = schema else {
-        return Ok(None);
-    };
-    let schema = serde_json::Value::Object(schema);
-    SchemaSize::of(&schema)
-        .check(part)
-        .map_err(|e| e.to_string())?;
-    match schema {
-        serde_json::Value::Object(schema) => Ok(Some(schema)),
-        _ => Ok(None),
-    }
-}
-
-/// Bytes of `value`'s compact JSON text, without keeping the text.
-fn json_len(value: &impl serde::Serialize) -> u64 {
-    struct Count(u64);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len() as u64;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Serialising plain data to a writer that never fails cannot fail.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
-}
-
-/// The description a tool gets when its author gave none: what it is and
-/// its signature (cut at [`GENERATED_SIGNATURE_BYTES`]), so a model can
-/// still use it correctly.
-fn generated_description(
-    component: &str,
-    interface: Option<&str>,
-    function: &str,
-    signature: &Signature,
-) -> String {
-    let place = match interface {
-        Some(interface) => format!("interface `{interface}` of component `{component}`"),
-        None => format!("component `{component}`"),
-    };
-    format!(
-        "Calls `{}` from {place}. (The component has no description for it.)",
-        signature.wit_within(function, GENERATED_SIGNATURE_BYTES)
-    )
-}
-
-/// The live set of tools. Readers take a snapshot; a reload replaces it and
-/// tells whoever [subscribed](LiveCatalog::changes).
-pub struct LiveCatalog {
-    current: RwLock<Arc<Catalog>>,
-    generation: tokio::sync::watch::Sender<u64>,
-}
-
-impl Default for LiveCatalog {
-    fn default() -> Self {
-        Self::new(Catalog::default())
-    }
-}
-
-impl LiveCatalog {
-    /// A live serving `catalog` until the first [`LiveCatalog::replace`].
-    pub fn new(catalog: Catalog) -> Self {
-        Self {
-            current: RwLock::new(Arc::new(catalog)),
-            generation: tokio::sync::watch::Sender::new(0),
-        }
-    }
-
-    /// The current set of tools.
-    pub fn snapshot(&self) -> Arc<Catalog> {
-        // A poisoned lock means a writer panicked between two whole-value
-        // assignments; the value inside is still a complete catalog.
-        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Replaces the set of tools and wakes every [`LiveCatalog::changes`]
-    /// receiver.
-    pub fn replace(&self, mut catalog: Catalog) {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        catalog.adopt_slots(&current);
-        *current = Arc::new(catalog);
-        drop(current);
-        self.generation.send_modify(|g| *g += 1);
-    }
-
-    /// A receiver that sees every later [`LiveCatalog::replace`].
-    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.generation.subscribe()
-    }
-}
+mod live;
+mod slots;
+mod spec;
+pub use live::LiveCatalog;
+pub(crate) use slots::{Bound, Slots};
+pub use spec::describe;
+pub(crate) use spec::json_len;
 
 #[cfg(test)]
 mod tests {

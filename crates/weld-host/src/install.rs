@@ -189,6 +189,7 @@ pub fn install(host: &Host, request: Request<'_>) -> Result<Installed, InstallEr
         loaded: Arc::new(loaded),
         policy: Enforcement::deny_all(CallLimits::default()),
         file: None,
+        mcp_listing: None,
     }]);
     Ok(Installed {
         name: file.name,

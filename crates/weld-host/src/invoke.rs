@@ -12,8 +12,8 @@ use tokio::sync::{SemaphorePermit, TryAcquireError};
 use weld_policy::Excess;
 use weld_runtime::{CallError, CallStats, Queue, Val};
 
-use crate::audit::{Audit, CallRecord, args_bytes};
-use crate::catalog::{Bound, ToolEntry};
+use crate::audit::{Audit, CallRecord, Subject, args_bytes};
+use crate::catalog::{Bound, Slots, ToolEntry};
 use crate::outcome::Outcome;
 
 /// A JSON object: a tool's arguments or its structured result.
@@ -62,7 +62,7 @@ pub async fn invoke(
     client: Option<String>,
     cancelled: impl Future<Output = ()>,
 ) -> Invoked {
-    let mut record = CallRecord::new(Arc::clone(entry), client);
+    let mut record = CallRecord::new(Subject::Tool(Arc::clone(entry)), client);
     record.args_bytes = args_bytes(arguments);
     let invoked = tokio::select! {
         (output, outcome, error) = run(entry, arguments, &mut record) => {
@@ -107,7 +107,13 @@ async fn run(
         Excess::Wait => Queue::Until(arrived + entry.limits.timeout.min(weld_policy::MAX_TIMEOUT)),
         Excess::Refuse => Queue::Refuse,
     };
-    let _permit = match component_slot(entry, queue).await {
+    let slot = SlotRequest {
+        slots: &entry.slots,
+        timeout: entry.limits.timeout,
+        tool: &entry.tool.name,
+        component: &entry.component,
+    };
+    let _permit = match component_slot(&slot, queue).await {
         Ok(permit) => permit,
         Err((outcome, message)) => {
             record.queued = arrived.elapsed();
@@ -323,13 +329,22 @@ fn render(entry: &ToolEntry, results: &[Val]) -> (ToolOutput, Outcome, Option<St
     (output, Outcome::Ok, None)
 }
 
+/// Who waits for a slot of which component.
+pub(crate) struct SlotRequest<'a> {
+    pub(crate) slots: &'a Slots,
+    pub(crate) timeout: std::time::Duration,
+    /// The tool (or MCP method) asking, for the message.
+    pub(crate) tool: &'a str,
+    pub(crate) component: &'a str,
+}
+
 /// A slot of the call's component (see [`crate::catalog::Slots`]), or the
 /// outcome and message of a call that got none.
-async fn component_slot(
-    entry: &ToolEntry,
+pub(crate) async fn component_slot<'a>(
+    request: &SlotRequest<'a>,
     queue: Queue,
-) -> Result<SemaphorePermit<'_>, (Outcome, String)> {
-    let slots = &entry.slots;
+) -> Result<SemaphorePermit<'a>, (Outcome, String)> {
+    let slots = request.slots;
     let timed_out = match (slots.free.try_acquire(), queue) {
         (Ok(permit), _) => return Ok(permit),
         (Err(TryAcquireError::NoPermits), Queue::Refuse) => false,
@@ -343,7 +358,7 @@ async fn component_slot(
         }
         (Err(TryAcquireError::Closed), _) => return Err(closed()),
     };
-    let (tool, component, max) = (&entry.tool.name, &entry.component, slots.max);
+    let (tool, component, max) = (request.tool, request.component, slots.max);
     let why = match slots.bound {
         Bound::Policy => format!(
             "its policy lets at most {max} call(s) of component `{component}`'s tools run at once"
@@ -358,7 +373,7 @@ async fn component_slot(
         Bound::Share(capacity) => capacity.remedy(),
     };
     if timed_out {
-        let limit = entry.limits.timeout.as_secs_f64();
+        let limit = request.timeout.as_secs_f64();
         let message = format!(
             "`{tool}` did not start within its {limit}-second time limit: it waited all that \
              time for one of its component's call slots ({why}); retry later, or {remedy}"

@@ -9,9 +9,10 @@
 //! ([`policy_admin`]), fetches and proves remote components
 //! ([`distribution`], [`trust`]), installs components ([`install`]) and
 //! pins them ([`lockfile`]), runs a tool call
-//! from arguments to output ([`invoke`](mod@invoke)), starts MCP server
-//! components for a front end to proxy ([`proxied`]) and audits every call
-//! and change ([`audit`]).
+//! from arguments to output ([`invoke`](mod@invoke)), serves MCP-world
+//! components' tools, resources, prompts and completion ([`mcp`]), starts
+//! MCP server components for a front end to proxy ([`proxied`]) and
+//! audits every call, request and change ([`audit`]).
 //!
 //! The front ends sit on top: `weld-mcp` turns this into MCP (and is the
 //! only crate that knows MCP's wire types), the `weld` binary's commands
@@ -40,6 +41,7 @@ pub mod install;
 pub mod invoke;
 pub mod load;
 pub mod lockfile;
+pub mod mcp;
 pub mod metrics;
 pub mod outcome;
 mod pins;
@@ -57,6 +59,7 @@ pub use audit::{Audit, AuditError, AuditFailure, AuditRecord};
 pub use catalog::{Catalog, ComponentEntry, Disabled, LiveCatalog, ToolEntry, ToolSpec, tool_name};
 pub use invoke::{Invoked, JsonObject, ToolOutput, invoke};
 pub use load::{Compiling, LoadError, Loaded};
+pub use mcp::McpNaming;
 pub use outcome::Outcome;
 pub use policy_admin::{ManageError, Policies, PolicyChange};
 
@@ -71,6 +74,7 @@ pub struct Host {
     limits: CallLimits,
     files: Vec<PathBuf>,
     base: Option<PathBuf>,
+    naming: McpNaming,
 }
 
 impl Host {
@@ -83,7 +87,15 @@ impl Host {
             limits,
             files: Vec::new(),
             base: None,
+            naming: McpNaming::default(),
         }
+    }
+
+    /// Names MCP-world components' tools and prompts as `naming` says.
+    #[must_use]
+    pub fn with_mcp_naming(mut self, naming: McpNaming) -> Self {
+        self.naming = naming;
+        self
     }
 
     /// Also serves these component files (not installed; reloaded when they
@@ -129,13 +141,15 @@ impl Host {
     ///
     /// Only what stops every component: the index cannot be read.
     pub fn load(&self, compiling: Compiling) -> Result<Loaded, LoadError> {
-        load::load_all(
+        let mut loaded = load::load_all(
             &self.store,
             &self.runtime,
             &self.files,
             self.limits,
             compiling,
-        )
+        )?;
+        loaded.naming = self.naming;
+        Ok(loaded)
     }
 
     /// The one writer of policies.
@@ -160,6 +174,7 @@ impl Host {
             self.runtime,
             self.files,
             self.limits,
+            self.naming,
             live,
             shutdown,
         )

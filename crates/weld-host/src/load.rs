@@ -11,6 +11,7 @@ use weld_store::{Digest, Store, StoreError, docs};
 
 use crate::catalog::{ComponentEntry, Disabled};
 use crate::enforce::{self as sandbox, Enforcement};
+use crate::mcp::McpNaming;
 
 /// Why loading stopped.
 #[derive(Debug, thiserror::Error)]
@@ -176,12 +177,56 @@ pub struct Loaded {
     pub entries: Vec<ComponentEntry>,
     pub(crate) disabled: Vec<Disabled>,
     pub(crate) pending: Vec<Pending>,
+    /// How MCP-world components' tools and prompts are named.
+    pub naming: McpNaming,
 }
 
 impl Loaded {
-    /// The catalog of what was loaded.
-    pub fn into_catalog(self) -> crate::Catalog {
-        crate::Catalog::build(self.entries).with_disabled(self.disabled)
+    /// The catalog of what was loaded. An MCP-world component is listed
+    /// first, in a fresh sandboxed instance of its own (see
+    /// [`crate::mcp`]); one whose listing fails is disabled, never the
+    /// others.
+    pub async fn into_catalog(self) -> crate::Catalog {
+        self.into_catalog_after(None).await
+    }
+
+    /// As [`Loaded::into_catalog`], reusing what an MCP-world component
+    /// listed in `previous` when it is the same component under the same
+    /// sandbox and limits: a reload (any policy change, a revocation among
+    /// them) then lists only what changed, and the listings it does run,
+    /// run at once, so one slow component delays a reload by its own
+    /// listing at most, never by everyone's.
+    pub async fn into_catalog_after(mut self, previous: Option<&crate::Catalog>) -> crate::Catalog {
+        let mut jobs = tokio::task::JoinSet::new();
+        for (at, entry) in self.entries.iter_mut().enumerate() {
+            if entry.loaded.mcp().is_none() {
+                continue;
+            }
+            if let Some(listed) = previous.and_then(|p| p.listing_of(entry)) {
+                entry.mcp_listing = Some(listed);
+                continue;
+            }
+            let (loaded, name, policy) = (
+                Arc::clone(&entry.loaded),
+                entry.name.clone(),
+                entry.policy.clone(),
+            );
+            jobs.spawn(async move { (at, crate::mcp::list_loaded(&loaded, &name, &policy).await) });
+        }
+        while let Some(done) = jobs.join_next().await {
+            match done {
+                Ok((at, listed)) => {
+                    if let Err(reason) = &listed {
+                        tracing::error!(component = %self.entries[at].name, %reason, "MCP-world component disabled: its listing failed");
+                    }
+                    self.entries[at].mcp_listing = Some(listed);
+                }
+                // A listing that panicked leaves its component unlisted:
+                // none of its MCP offers is served.
+                Err(error) => tracing::error!(%error, "a listing task failed"),
+            }
+        }
+        crate::Catalog::build_with(self.entries, self.naming).with_disabled(self.disabled)
     }
 }
 
@@ -272,6 +317,7 @@ pub fn load_all(
                 loaded: Arc::new(loaded),
                 policy,
                 file: None,
+                mcp_listing: None,
             }),
             Err(LoadError::Store(error @ StoreError::CorruptIndex { .. })) => {
                 return Err(LoadError::Store(error));
@@ -312,6 +358,7 @@ pub fn load_all(
         entries,
         disabled,
         pending,
+        naming: McpNaming::default(),
     })
 }
 
@@ -380,6 +427,7 @@ fn load_file(
         // deny-all, whatever lies next to it.
         policy: Enforcement::deny_all(limits),
         file: Some(path.to_path_buf()),
+        mcp_listing: None,
     }))
 }
 
@@ -489,11 +537,16 @@ fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
 ///
 /// A reload that fails (a corrupt index) is logged and the current tools
 /// stay served: weld never falls back to an empty or partial set.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "what a load needs, and where it goes"
+)]
 pub async fn watch_state(
     store: Store,
     runtime: Arc<Runtime>,
     extra: Vec<PathBuf>,
     limits: CallLimits,
+    naming: McpNaming,
     live: Arc<crate::LiveCatalog>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
@@ -581,7 +634,8 @@ pub async fn watch_state(
                 let _ = done.send((job, error));
             });
         }
-        let catalog = loaded.into_catalog();
+        loaded.naming = naming;
+        let catalog = loaded.into_catalog_after(Some(&live.snapshot())).await;
         tracing::info!(
             tools = catalog.tools().len(),
             "state changed; tools reloaded"

@@ -148,10 +148,15 @@ impl Metrics {
         calls.push(("component", record.component.clone()));
         calls.push(("outcome", record.outcome.clone()));
         self.calls.get_or_create(&calls).inc();
-        let mut operation = vec![
-            ("mcp_method_name", "tools/call".to_string()),
-            ("gen_ai_tool_name", record.tool.clone()),
-        ];
+        // A request other than a tool call (`resources/read`, …) names its
+        // method in `tool` and what it was about in `target`.
+        let mut operation = match &record.target {
+            Some(_) => vec![("mcp_method_name", record.tool.clone())],
+            None => vec![
+                ("mcp_method_name", "tools/call".to_string()),
+                ("gen_ai_tool_name", record.tool.clone()),
+            ],
+        };
         if record.outcome != "ok" && record.outcome != "applied" {
             operation.push(("error_type", record.outcome.clone()));
         }

@@ -46,6 +46,12 @@ outcomes! {
     OverBudget => "over_budget",
     /// The result was larger than the tool's output limit.
     OutputLimit => "output_limit",
+    /// No component serves what an MCP request named (a resource URI, a
+    /// prompt), or the one asked answered that it does not.
+    NotFound => "not_found",
+    /// An MCP-world component's answer could not be passed on (text that
+    /// is not UTF-8, a failed stream, a malformed result).
+    InvalidReply => "invalid_reply",
     /// The call ran past its time limit.
     Deadline => "deadline",
     /// The guest asked for more memory than its limit.

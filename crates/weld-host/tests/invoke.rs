@@ -52,6 +52,7 @@ fn fixture(policy: Enforcement) -> Fixture {
         loaded: Arc::new(loaded),
         policy,
         file: None,
+        mcp_listing: None,
     }]);
     let audit_path = dir.path().join("audit.jsonl");
     let audit = Audit::to_file(&audit_path, AuditFailure::KeepServing).expect("audit");

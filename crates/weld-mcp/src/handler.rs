@@ -5,9 +5,14 @@
 
 use std::sync::Arc;
 
+use std::sync::Mutex;
+
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, Reference,
+    ResourcesCapability, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -15,9 +20,12 @@ use serde_json::Value;
 use weld_host::Invoked;
 use weld_host::audit::Audit;
 use weld_host::catalog::LiveCatalog;
+use weld_host::mcp::invoke::{self as mcp, CompletionTarget, McpRequestContext, Served};
+use weld_host::mcp::model::{LogLevel, Notification};
 
 use crate::builtin::Management;
 use crate::proxy::Proxies;
+use crate::served;
 use crate::tools::{mcp_result, mcp_tool};
 
 /// Server-wide settings for the MCP surface.
@@ -44,6 +52,10 @@ pub struct WeldServer {
     management: Option<Arc<Management>>,
     /// MCP server components, proxied (see [`crate::proxy`]).
     proxies: Proxies,
+    /// The least severe log message this session's client wants from
+    /// MCP-world components (`logging/setLevel`; every level until it
+    /// says). One per session: see [`WeldServer::for_session`].
+    log_level: Arc<Mutex<LogLevel>>,
 }
 
 impl WeldServer {
@@ -54,6 +66,17 @@ impl WeldServer {
             audit,
             management: None,
             proxies: Proxies::new(crate::proxy::DEFAULT_IDLE_TIMEOUT),
+            log_level: Arc::new(Mutex::new(LogLevel::Debug)),
+        }
+    }
+
+    /// This server for a new session: the same catalog, audit, built-in
+    /// tools and MCP server components, its own log level (a client's
+    /// `logging/setLevel` is its own).
+    pub fn for_session(&self) -> Self {
+        Self {
+            log_level: Arc::new(Mutex::new(LogLevel::Debug)),
+            ..self.clone()
         }
     }
 
@@ -110,17 +133,78 @@ fn error_result(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
 }
 
+/// `name/version` of the client, as it said at `initialize` or in the
+/// request's `_meta`.
+fn client_of(context: &RequestContext<RoleServer>) -> Option<String> {
+    context
+        .meta
+        .client_info()
+        .or_else(|| context.peer.peer_info().map(|i| i.client_info.clone()))
+        .map(|i| format!("{}/{}", i.name, i.version))
+}
+
+/// Whether the request is of the 2026-07-28 era (or later).
+fn modern(context: &RequestContext<RoleServer>) -> bool {
+    let version = context
+        .meta
+        .protocol_version()
+        .or_else(|| context.protocol_version());
+    version.is_some_and(|v| v.as_str() >= rmcp::model::ProtocolVersion::V_2026_07_28.as_str())
+}
+
+/// The protocol version told to a component: the client's, or the one its
+/// world was written for when the client's is unknown.
+fn protocol_version(context: &RequestContext<RoleServer>) -> String {
+    context
+        .meta
+        .protocol_version()
+        .or_else(|| context.protocol_version())
+        .map_or_else(|| "2025-11-25".to_string(), |v| v.as_str().to_string())
+}
+
+fn method_not_found(method: &str) -> McpError {
+    McpError::new(
+        rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+        format!("method `{method}` is not supported: no component served offers it"),
+        None,
+    )
+}
+
 impl ServerHandler for WeldServer {
-    /// Tools and tool-list changes, nothing else: rmcp answers the methods of
-    /// every other capability (prompts, resources, completion, logging,
-    /// tasks, skills) with "method not found" because they are not here.
+    /// Tools and tool-list changes; resources, prompts and completion only
+    /// while a served MCP-world component offers them (with list changes:
+    /// a reload may change them), and logging while one is served (its
+    /// requests may log). Every other capability's methods (tasks, skills,
+    /// and those not offered now) answer "method not found".
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .build(),
-        )
+        let catalog = self.live.snapshot();
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        if catalog.offers_resources() {
+            let mut resources = ResourcesCapability::default();
+            resources.list_changed = Some(true);
+            capabilities.resources = Some(resources);
+        }
+        if catalog.offers_prompts() {
+            let mut prompts = PromptsCapability::default();
+            prompts.list_changed = Some(true);
+            capabilities.prompts = Some(prompts);
+        }
+        if catalog.offers_completions() {
+            capabilities.completions = Some(Default::default());
+        }
+        if !catalog.mcp_components().is_empty() {
+            #[allow(
+                deprecated,
+                reason = "MCP's logging, deprecated in 2026-07-28 but served"
+            )]
+            {
+                capabilities.logging = Some(Default::default());
+            }
+        }
+        ServerConfig::new(capabilities)
         .with_server_info(Implementation::new("weld", env!("CARGO_PKG_VERSION")))
         .with_instructions(
             "Each tool runs in its own WebAssembly sandbox with only the access its policy grants.",
@@ -150,7 +234,7 @@ impl ServerHandler for WeldServer {
             .flat_map(|m| m.tools().iter())
             .find(|t| t.name == name)
             .cloned()
-            .or_else(|| self.live.snapshot().get(name).map(|e| mcp_tool(&e.tool)))
+            .or_else(|| self.live.snapshot().tool(name).map(mcp_tool))
             .or_else(|| self.proxies.tool(name))
     }
 
@@ -158,16 +242,21 @@ impl ServerHandler for WeldServer {
         &self,
         _requested: &rmcp::model::SubscriptionFilter,
     ) -> Option<rmcp::model::SubscriptionFilter> {
+        // rmcp keeps of these only what get_info advertises.
         Some(
             rmcp::model::SubscriptionFilter::builder()
                 .tools_list_changed()
+                .prompts_list_changed()
+                .resources_list_changed()
                 .build(),
         )
     }
 
-    /// 2026-07-28 clients learn of tool changes through `subscriptions/listen`.
+    /// 2026-07-28 clients learn of tool (and prompt and resource) list
+    /// changes through `subscriptions/listen`.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
         let mut changes = self.live.changes();
+        let accepted = context.accepted().clone();
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
@@ -175,13 +264,194 @@ impl ServerHandler for WeldServer {
                     if changed.is_err() {
                         return Ok(());
                     }
-                    if let Err(error) = context.sink().notify_tool_list_changed().await {
+                    let sink = context.sink();
+                    let mut sent = sink.notify_tool_list_changed().await;
+                    if sent.is_ok() && accepted.prompts_list_changed == Some(true) {
+                        sent = sink.notify_prompt_list_changed().await;
+                    }
+                    if sent.is_ok() && accepted.resources_list_changed == Some(true) {
+                        sent = sink.notify_resource_list_changed().await;
+                    }
+                    if let Err(error) = sent {
                         tracing::debug!(%error, "subscription closed");
                         return Ok(());
                     }
                 }
             }
         }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let catalog = self.live.snapshot();
+        if !catalog.offers_resources() {
+            return Err(method_not_found("resources/list"));
+        }
+        mcp::record_listing(&self.audit, "resources/list", client_of(&context));
+        let resources = catalog
+            .resources()
+            .iter()
+            .map(|r| served::resource(r))
+            .collect::<Result<_, _>>()?;
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let catalog = self.live.snapshot();
+        if !catalog.offers_resources() {
+            return Err(method_not_found("resources/templates/list"));
+        }
+        mcp::record_listing(&self.audit, "resources/templates/list", client_of(&context));
+        let templates = catalog
+            .resource_templates()
+            .iter()
+            .map(|t| served::template(t))
+            .collect::<Result<_, _>>()?;
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let catalog = self.live.snapshot();
+        if !catalog.offers_resources() {
+            return Err(method_not_found("resources/read"));
+        }
+        self.refuse_unaudited()?;
+        let uri = request.uri;
+        let asked = uri.clone();
+        let served = self
+            .run_with_notifications(&context, |ctx, cancelled| async move {
+                mcp::read_resource(&catalog, &asked, &ctx, cancelled).await
+            })
+            .await;
+        match served {
+            Served::Done(result) => Ok(served::read_result(&result)?.into()),
+            Served::Failed(failure) => Err(served::failure(failure, |message| {
+                McpError::resource_not_found(message, Some(serde_json::json!({"uri": uri})))
+            })),
+            Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let catalog = self.live.snapshot();
+        if !catalog.offers_prompts() {
+            return Err(method_not_found("prompts/list"));
+        }
+        mcp::record_listing(&self.audit, "prompts/list", client_of(&context));
+        let prompts = catalog
+            .prompts()
+            .iter()
+            .map(|p| served::prompt(p))
+            .collect::<Result<_, _>>()?;
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let catalog = self.live.snapshot();
+        if !catalog.offers_prompts() {
+            return Err(method_not_found("prompts/get"));
+        }
+        self.refuse_unaudited()?;
+        let (name, arguments) = (request.name, request.arguments);
+        let served = self
+            .run_with_notifications(&context, |ctx, cancelled| async move {
+                mcp::get_prompt(&catalog, &name, arguments.as_ref(), &ctx, cancelled).await
+            })
+            .await;
+        match served {
+            Served::Done(result) => Ok(served::prompt_result(&result)?.into()),
+            Served::Failed(failure) => Err(served::failure(failure, |message| {
+                McpError::invalid_params(message, None)
+            })),
+            Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let catalog = self.live.snapshot();
+        if !catalog.offers_completions() {
+            return Err(method_not_found("completion/complete"));
+        }
+        self.refuse_unaudited()?;
+        let target = match &request.r#ref {
+            Reference::Prompt(p) => CompletionTarget::Prompt(p.name.clone()),
+            Reference::Resource(r) => CompletionTarget::Template(r.uri.clone()),
+            other => {
+                return Err(McpError::invalid_params(
+                    format!("unknown completion reference `{}`", other.reference_type()),
+                    None,
+                ));
+            }
+        };
+        let context_arguments = request.context.and_then(|c| c.arguments).map(|args| {
+            args.into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect::<serde_json::Map<_, _>>()
+        });
+        let argument = request.argument;
+        let served = self
+            .run_with_notifications(&context, |ctx, cancelled| async move {
+                mcp::complete(
+                    &catalog,
+                    &target,
+                    &argument.name,
+                    &argument.value,
+                    context_arguments.as_ref(),
+                    &ctx,
+                    cancelled,
+                )
+                .await
+            })
+            .await;
+        match served {
+            Served::Done(completion) => Ok(served::completion(completion)),
+            Served::Failed(failure) => Err(served::failure(failure, |message| {
+                McpError::invalid_params(message, None)
+            })),
+            Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+        }
+    }
+
+    #[allow(
+        deprecated,
+        reason = "MCP's logging, deprecated in 2026-07-28 but served"
+    )]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if self.live.snapshot().mcp_components().is_empty() {
+            return Err(method_not_found("logging/setLevel"));
+        }
+        *self
+            .log_level
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = served::log_level(&request.level);
+        Ok(())
     }
 
     /// rmcp hands a request here when its method is unknown, or when it is
@@ -210,11 +480,7 @@ impl ServerHandler for WeldServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let client = context
-            .meta
-            .client_info()
-            .or_else(|| context.peer.peer_info().map(|i| i.client_info.clone()))
-            .map(|i| format!("{}/{}", i.name, i.version));
+        let client = client_of(&context);
         // Under `AuditFailure::RefuseCalls`, nothing runs unrecorded.
         if let Some(refusal) = self.audit.refusal() {
             tracing::warn!(
@@ -234,11 +500,16 @@ impl ServerHandler for WeldServer {
         }
         let catalog = self.live.snapshot();
         let Some(entry) = catalog.get(&request.name) else {
-            let (audit, client) = (&self.audit, client);
+            if let Some(tool) = catalog.mcp_tool(&request.name) {
+                return self
+                    .call_mcp_tool(Arc::clone(tool), request, &context)
+                    .await;
+            }
+            let (audit, client, floor) = (&self.audit, client, self.log_floor(&context));
             let name = request.name.clone();
             if let Some(response) = self
                 .proxies
-                .call(&catalog, request, &context, audit, client)
+                .call(&catalog, request, &context, audit, client, floor)
                 .await
             {
                 return response;
@@ -261,6 +532,91 @@ impl ServerHandler for WeldServer {
             // A cancelled request gets no response on the wire; this error
             // only reaches the SDK.
             Invoked::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+        }
+    }
+}
+
+impl WeldServer {
+    /// Under `AuditFailure::RefuseCalls`, nothing runs unrecorded.
+    fn refuse_unaudited(&self) -> Result<(), McpError> {
+        match self.audit.refusal() {
+            Some(refusal) => Err(McpError::internal_error(refusal, None)),
+            None => Ok(()),
+        }
+    }
+
+    /// What the client of `context` asked to hear of a request's log
+    /// messages: its request's level, else (before 2026-07-28) its
+    /// session's `logging/setLevel`.
+    fn log_floor(&self, context: &RequestContext<RoleServer>) -> served::LogFloor {
+        match context.meta.log_level() {
+            Some(level) => Some(served::log_level(&level)),
+            // 2026-07-28 sends log messages only when a request asks.
+            None if modern(context) => None,
+            None => Some(
+                *self
+                    .log_level
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
+        }
+    }
+
+    /// Runs one request to MCP-world components (`run` gets its context
+    /// and its cancellation), passing the notifications they send on to
+    /// the client meanwhile; returns once both are done, so every
+    /// notification precedes the response.
+    async fn run_with_notifications<T, F, Fut>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        run: F,
+    ) -> T
+    where
+        F: FnOnce(McpRequestContext, tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let floor = self.log_floor(context);
+        let (sink, notifications) = tokio::sync::mpsc::unbounded_channel::<Notification>();
+        let forward = served::forward(
+            notifications,
+            context.peer.clone(),
+            floor,
+            context.meta.get_progress_token(),
+        );
+        let ctx = McpRequestContext {
+            audit: self.audit.clone(),
+            client: client_of(context),
+            protocol_version: protocol_version(context),
+            sink: Some(sink),
+        };
+        // `run` owns the context (and so the sink): when it ends, the
+        // forwarder sees the last notification and ends too.
+        let cancelled = context.ct.clone().cancelled_owned();
+        let (result, ()) = tokio::join!(run(ctx, cancelled), forward);
+        result
+    }
+
+    async fn call_mcp_tool(
+        &self,
+        tool: Arc<weld_host::mcp::McpTool>,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let arguments = request.arguments;
+        let name = request.name;
+        let served = self
+            .run_with_notifications(context, |ctx, cancelled| async move {
+                mcp::call_tool(&tool, arguments.as_ref(), &ctx, cancelled).await
+            })
+            .await;
+        match served {
+            Served::Done(result) => Ok(served::tool_result(&result)?.into()),
+            // A failed run is the tool's error, as for every tool.
+            Served::Failed(mcp::McpFailure::Failed(message)) => Ok(error_result(message).into()),
+            Served::Failed(failure) => Err(served::failure(failure, |message| {
+                McpError::invalid_params(format!("{message} (tool `{name}`)"), None)
+            })),
+            Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
         }
     }
 }

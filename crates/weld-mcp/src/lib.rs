@@ -15,8 +15,10 @@
 //! - Decides nothing about what a tool may do: policies are changed through
 //!   `weld_host::Policies` and only after a person approved (or the operator
 //!   allowed it); calls run through `weld_host::invoke`.
-//! - Advertises exactly what it serves: tools, and tool-list changes. Every
-//!   other capability's methods are answered "method not found".
+//! - Advertises exactly what it serves: tools and tool-list changes;
+//!   resources, prompts, completion and logging only while a served
+//!   MCP-world component offers them. Every other capability's methods are
+//!   answered "method not found".
 //! - Nothing but JSON-RPC is written to stdout in stdio mode.
 
 pub mod builtin;
@@ -24,6 +26,7 @@ pub mod builtin;
 pub mod fuzz;
 pub mod handler;
 pub mod proxy;
+mod served;
 pub mod tools;
 pub mod transport;
 

@@ -15,6 +15,9 @@ pub fn mcp_tool(spec: &ToolSpec) -> Tool {
         Arc::clone(&spec.input_schema),
     );
     tool.output_schema = spec.output_schema.clone();
+    if let Some(extra) = &spec.mcp {
+        crate::served::add_tool_extra(&mut tool, extra);
+    }
     tool
 }
 

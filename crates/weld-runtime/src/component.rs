@@ -1,5 +1,7 @@
 //! A component loaded and ready to be called ([`LoadedComponent`], whose
-//! [`call`](LoadedComponent::call) runs one tool call), what
+//! [`call`](LoadedComponent::call) runs one tool call and
+//! [`call_mcp`](LoadedComponent::call_mcp) one request to an MCP-world
+//! component), what
 //! [`Runtime::inspect`](crate::Runtime::inspect) finds without compiling
 //! ([`Inspection`]), and which engine a component runs on ([`Metering`]).
 
@@ -13,6 +15,8 @@ use crate::call::report::{CallReport, Queue};
 use crate::call::{self, CallState};
 use crate::capacity::{self, Budget, Capacity, Footprint, Share, deadline_after};
 use crate::describe::{ExportedFunction, ExportedFunctionType, ToolchainExport};
+use crate::mcp::model::{McpReply, McpRequest};
+use crate::mcp::{McpCall, McpExports, McpExportsInfo, NotificationSink};
 use crate::sandbox::{CallLimits, Sandbox};
 use crate::wasi::files::EmptyRoot;
 
@@ -45,6 +49,8 @@ pub struct LoadedComponent {
     pub(crate) functions: Vec<ExportedFunction>,
     /// Exports its toolchain added, which are never tools.
     pub(crate) toolchain_exports: Vec<ToolchainExport>,
+    /// Its MCP world's exports, when it is an MCP-world component.
+    pub(crate) mcp: Option<McpExports>,
     pub(crate) imports: Vec<String>,
     /// The engine it was loaded on; a call's limits must agree.
     pub(crate) metering: Metering,
@@ -121,7 +127,52 @@ impl LoadedComponent {
         tool_name: &str,
         queue: Queue,
     ) -> CallReport {
-        call::run(self, function, args, limits, sandbox, tool_name, queue).await
+        let guest = call::Export { function, args };
+        call::run(self, guest, limits, sandbox, tool_name, queue).await
+    }
+
+    /// Runs one request to this MCP-world component in a fresh instance,
+    /// under `limits` and `sandbox` like any call, waiting to start as
+    /// `queue` says. What it sends its client meanwhile goes to `sink`; its
+    /// answer, streams included, and its notifications may each take at
+    /// most `cap` bytes. `protocol_version` is told to the component.
+    ///
+    /// A component that is not of an MCP world gets a reply saying so.
+    #[allow(clippy::too_many_arguments, reason = "one call's inputs, each needed")]
+    pub async fn call_mcp(
+        &self,
+        request: McpRequest,
+        protocol_version: &str,
+        sink: Option<NotificationSink>,
+        cap: u64,
+        limits: &CallLimits,
+        sandbox: &Sandbox,
+        name: &str,
+        queue: Queue,
+    ) -> CallReport<McpReply> {
+        let Some(exports) = &self.mcp else {
+            return CallReport {
+                stats: None,
+                result: Ok(McpReply::Invalid(
+                    "the component is not of an MCP world".into(),
+                )),
+            };
+        };
+        let guest = McpCall {
+            exports,
+            request,
+            protocol_version,
+            sink,
+            cap,
+            component: Arc::from(name),
+        };
+        call::run(self, guest, limits, sandbox, name, queue).await
+    }
+
+    /// The MCP world it implements and which of its interfaces it exports;
+    /// `None` for a component of plain functions.
+    pub fn mcp(&self) -> Option<&McpExportsInfo> {
+        self.mcp.as_ref().map(|m| &m.info)
     }
 
     /// The engine it was loaded on.
@@ -188,6 +239,8 @@ pub struct Inspection {
     pub functions: Vec<ExportedFunctionType>,
     /// Exports its toolchain added for its own use: never tools.
     pub toolchain_exports: Vec<ToolchainExport>,
+    /// The MCP world it implements, when it is an MCP-world component.
+    pub mcp: Option<McpExportsInfo>,
     /// Imported interface names.
     pub imports: Vec<String>,
     /// Why the component could not be loaded by this host, if it could not.

@@ -1,7 +1,8 @@
 //! What a component offers and asks for, read from its type alone.
 //!
 //! Every exported function — at world level or inside an exported interface —
-//! is a candidate tool. Its index is resolved here, at load time, so the call
+//! is a candidate tool, except those of an MCP world's interfaces, which
+//! are recognised by name first (`crate::mcp::recognise`). Its index is resolved here, at load time, so the call
 //! path never looks an export up by name.
 //!
 //! Two readers give the same answer. A loaded component is described from
@@ -22,6 +23,7 @@
 //! code to compile.
 
 use crate::error::Cause;
+use crate::mcp::McpExportsInfo;
 use wasmparser::collections::IndexSet;
 use wasmparser::component_types::{
     ComponentAnyTypeId, ComponentDefinedType, ComponentEntityType, ComponentFuncType,
@@ -152,14 +154,23 @@ fn toolchain_reason(
     None
 }
 
-/// Lists the component's exported functions in declaration order.
-pub(crate) fn exported_functions(
-    engine: &Engine,
-    component: &Component,
-) -> (Vec<ExportedFunction>, Vec<ToolchainExport>) {
+/// What a loaded component exports: its functions in declaration order,
+/// those its toolchain added, and the MCP world it implements, if any.
+pub(crate) struct Exports {
+    pub(crate) functions: Vec<ExportedFunction>,
+    pub(crate) internal: Vec<ToolchainExport>,
+    pub(crate) mcp: Option<McpExportsInfo>,
+}
+
+/// Lists the component's exported functions in declaration order. The
+/// interfaces of an MCP world are not functions to serve: they are
+/// recognised by name first (see `crate::mcp`), and none of their
+/// functions is listed.
+pub(crate) fn exported_functions(engine: &Engine, component: &Component) -> Exports {
     let ty = component.component_type();
     let mut out = Vec::new();
     let mut internal = Vec::new();
+    let mut mcp = None;
     let mut skip = |interface: Option<&str>, name: &str, reason| {
         internal.push(ToolchainExport {
             interface: interface.map(str::to_string),
@@ -187,6 +198,9 @@ pub(crate) fn exported_functions(
                 });
             }
             ComponentItem::ComponentInstance(instance) => {
+                if McpExportsInfo::collect(&mut mcp, export_name) {
+                    continue;
+                }
                 if let Some(reason) = toolchain_reason(Some(export_name), "", false, None) {
                     skip(Some(export_name), "", reason);
                     continue;
@@ -221,7 +235,11 @@ pub(crate) fn exported_functions(
             _ => {}
         }
     }
-    (out, internal)
+    Exports {
+        functions: out,
+        internal,
+        mcp,
+    }
 }
 
 /// The names of everything the component imports (`wasi:cli/environment@0.2.6`, …).
@@ -236,6 +254,7 @@ pub(crate) fn imports(engine: &Engine, component: &Component) -> Vec<String> {
 /// What an uncompiled component offers and asks for.
 pub(crate) struct Uncompiled {
     pub(crate) functions: Vec<ExportedFunctionType>,
+    pub(crate) mcp: Option<McpExportsInfo>,
     pub(crate) internal: Vec<ToolchainExport>,
     pub(crate) imports: Vec<String>,
     /// Why it would not link, if it would not.
@@ -268,6 +287,7 @@ pub(crate) fn uncompiled<T>(
 
     let mut functions = Vec::new();
     let mut internal = Vec::new();
+    let mut mcp = None;
     for export in &layout.exports {
         let Some(item) = types.component_item_for_export(export) else {
             continue;
@@ -278,6 +298,9 @@ pub(crate) fn uncompiled<T>(
                 Err(skipped) => internal.push(skipped),
             },
             ComponentEntityType::Instance(id) => {
+                if McpExportsInfo::collect(&mut mcp, export) {
+                    continue;
+                }
                 if let Some(reason) = toolchain_reason(Some(export), "", false, None) {
                     internal.push(ToolchainExport {
                         interface: Some(export.clone()),
@@ -333,6 +356,7 @@ pub(crate) fn uncompiled<T>(
         .collect();
     Ok(Uncompiled {
         functions,
+        mcp,
         internal,
         imports,
         link_error,

@@ -28,7 +28,7 @@ fn compiled(runtime: &Runtime, wasm: &[u8]) -> Result<Vec<ExportedFunctionType>,
     let engine = &runtime.plain.engine;
     let component = Component::new(engine, wasm).map_err(|e| format!("{e:?}"))?;
     Ok(exported_functions(engine, &component)
-        .0
+        .functions
         .iter()
         .map(super::ExportedFunction::function_type)
         .collect())
@@ -75,11 +75,54 @@ fn inspection_without_compiling_equals_the_compiled_description_for_every_guest(
             .iter()
             .map(super::ExportedFunction::function_type)
             .collect();
-        assert!(!from_compiled.is_empty(), "{}", path.display());
+        // Every guest offers something: functions, or an MCP world.
+        assert!(
+            !from_compiled.is_empty() || loaded.mcp().is_some(),
+            "{}",
+            path.display()
+        );
         assert_eq!(inspected.functions, from_compiled, "{}", path.display());
+        assert_eq!(inspected.mcp.as_ref(), loaded.mcp(), "{}", path.display());
         assert_eq!(inspected.imports, loaded.imports(), "{}", path.display());
         assert_eq!(inspected.link_error, None, "{}", path.display());
     }
+}
+
+/// A component exporting wasmcp's interfaces is of that world, and its
+/// list and call functions are not tools, whichever reader looks.
+#[test]
+fn an_mcp_worlds_exports_are_recognised_not_served_as_functions() {
+    let (_cache, runtime) = runtime();
+    let wasm = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (instance $tools (export "list-tools" (func $f)) (export "call-tool" (func $f)))
+            (instance $other (export "f" (func $f)))
+            (export "wasmcp:mcp-v20251125/tools@0.1.1" (instance $tools))
+            (export "wasmcp:mcp-v20251125/completions@0.1.0" (instance $other))
+            (export "plain" (func $f)))"#,
+    )
+    .expect("WAT");
+    let inspected = runtime.inspect(&wasm).expect("inspect");
+    let expected = crate::McpExportsInfo {
+        world: crate::McpWorld::Wasmcp20251125,
+        interfaces: vec![crate::McpInterface::Tools, crate::McpInterface::Completions],
+    };
+    assert_eq!(inspected.mcp.as_ref(), Some(&expected));
+    let names: Vec<&str> = inspected
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["plain"]);
+    let engine = &runtime.plain.engine;
+    let component = Component::new(engine, &wasm).expect("compiles");
+    let exports = exported_functions(engine, &component);
+    assert_eq!(exports.mcp, Some(expected));
+    let names: Vec<&str> = exports.functions.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["plain"]);
 }
 
 #[test]
@@ -423,9 +466,11 @@ fn toolchain_exports_are_set_apart_with_the_reason_by_both_readers() {
 
     let engine = &runtime.plain.engine;
     let component = Component::new(engine, &wasm).expect("compiles");
-    let (functions, compiled_internal) = exported_functions(engine, &component);
+    let exports = exported_functions(engine, &component);
+    let compiled_internal = exports.internal;
     assert_eq!(
-        functions
+        exports
+            .functions
             .iter()
             .map(|f| f.name.as_str())
             .collect::<Vec<_>>(),

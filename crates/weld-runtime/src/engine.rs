@@ -24,6 +24,7 @@ use crate::describe;
 use crate::error::RuntimeError;
 use crate::footprint;
 use crate::incremental::{IncrementalStats, IncrementalStore};
+use crate::mcp::{self, McpExports};
 use crate::sandbox::CallLimits;
 use crate::wasi;
 use crate::wasi::files::EmptyRoot;
@@ -150,6 +151,7 @@ impl EngineBundle {
         let engine = Engine::new(&engine_config).map_err(RuntimeError::engine)?;
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(RuntimeError::engine)?;
+        mcp::add_to_linker(&mut linker).map_err(RuntimeError::engine)?;
         // Deadlines and cancellation rely on epochs on both engines: fuel
         // bounds the work, not the time spent waiting in host calls.
         spawn_epoch_ticker(&engine, config.epoch_tick)
@@ -385,6 +387,7 @@ impl Runtime {
             .map_err(|source| RuntimeError::Compile { source })?;
         Ok(Inspection {
             functions: found.functions,
+            mcp: found.mcp,
             toolchain_exports: found.internal,
             imports: found.imports,
             link_error: found.link_error,
@@ -397,8 +400,7 @@ impl Runtime {
         bundle: &EngineBundle,
         component: Component,
     ) -> Result<LoadedComponent, RuntimeError> {
-        let (functions, toolchain_exports) =
-            describe::exported_functions(&bundle.engine, &component);
+        let exports = describe::exported_functions(&bundle.engine, &component);
         let imports = describe::imports(&bundle.engine, &component);
         let pre = bundle
             .linker
@@ -406,6 +408,21 @@ impl Runtime {
             .map_err(|e| RuntimeError::Link {
                 source: e.into_boxed_dyn_error(),
             })?;
+        let mcp = match exports.mcp {
+            Some(info) => {
+                let world = info.world;
+                Some(McpExports::new(info, &pre).map_err(|e| {
+                    RuntimeError::Link {
+                        source: format!(
+                            "it exports interfaces of the MCP world {world}, but not as the world \
+                         defines them: {e:#}"
+                        )
+                        .into(),
+                    }
+                })?)
+            }
+            None => None,
+        };
         // Wasmtime has already refused a component beyond the per-component
         // maxima, which every pool holds; this guards that promise.
         let footprint = Footprint::of(&component);
@@ -431,8 +448,9 @@ impl Runtime {
         };
         Ok(LoadedComponent {
             pre,
-            functions,
-            toolchain_exports,
+            functions: exports.functions,
+            toolchain_exports: exports.internal,
+            mcp,
             imports,
             metering: bundle.metering,
             engine_slots,

@@ -42,7 +42,8 @@
 //! [`LoadedComponent::share`] says how many of one component's calls fit
 //! in half of it, leaving the rest to other tools.
 //!
-//! This crate knows nothing of MCP or of where components come from.
+//! This crate knows nothing of where components come from, and of MCP
+//! only the component worlds it hosts (`mcp`): never the wire protocol.
 
 //! ## Map
 //!
@@ -60,6 +61,9 @@
 //! - `command/`: long-lived instances of commands (`wasi:cli/run`), the
 //!   MCP servers over stdio that weld proxies: their pipes, their stderr
 //!   into the log, and how they ended.
+//! - `mcp/`: MCP-world components: recognising the world, calling its
+//!   exports, the client stream and `server-io` they send notifications
+//!   through, and the world-neutral [`mcp::model`].
 
 mod cache;
 mod call;
@@ -72,6 +76,7 @@ mod engine;
 mod error;
 mod footprint;
 mod incremental;
+pub mod mcp;
 mod sandbox;
 mod wasi;
 
@@ -91,6 +96,7 @@ pub use incremental::{
     IncrementalCheck, IncrementalCompaction, IncrementalStats, check_incremental_caches,
     compact_incremental_caches,
 };
+pub use mcp::{McpExportsInfo, McpInterface, McpWorld, NotificationSink};
 pub use sandbox::{
     CallLimits, DirIdentity, FileView, GrantedFile, HttpLimits, NetworkGrant, Preopen, Sandbox,
     SandboxBuilder, SandboxError,

@@ -267,6 +267,12 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// For a component of an MCP world (which names its own tools,
+        /// resources and prompts): compile it (within the compile limits)
+        /// and ask it what it offers, in a deny-all sandbox with the
+        /// default limits. Without it nothing is compiled or run.
+        #[arg(long)]
+        list: bool,
     },
     /// Run one tool once, without an MCP client, and print the result a
     /// client would get (as JSON).
@@ -388,6 +394,13 @@ pub struct ServeArgs {
     /// record it writes carries it (e.g. the pod's name).
     #[arg(long, env = "WELD_REPLICA", value_name = "NAME")]
     pub replica: Option<String>,
+    /// Serve the tools and prompts of MCP-world components (which name
+    /// their own) as COMPONENT_NAME, like plain tools, so that two
+    /// components can never clash. Without it they keep their own names
+    /// and, on a clash, the component loaded first serves the name (weld
+    /// list says which was not served).
+    #[arg(long)]
+    pub prefix_mcp_names: bool,
     #[command(flatten)]
     pub limits: Limits,
 }

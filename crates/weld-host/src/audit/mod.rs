@@ -51,8 +51,8 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-pub(crate) use record::CallRecord;
 pub use record::{AuditRecord, BuiltinRecord, NetworkDecision, StorageDenial, args_bytes};
+pub(crate) use record::{CallRecord, Subject};
 use writer::Writer;
 
 use crate::outcome::Outcome;
@@ -276,8 +276,8 @@ impl Audit {
                 tracing::event!(
                     target: "weld::audit",
                     $level,
-                    tool = %record.entry.tool.name,
-                    component = %record.entry.component,
+                    tool = %record.subject.name(),
+                    component = %record.subject.component(),
                     outcome = record.outcome.as_str(),
                     duration_us = stats.map_or(0, |s| s.duration.as_micros() as u64),
                     peak_memory = stats.map_or(0, |s| s.peak_memory),

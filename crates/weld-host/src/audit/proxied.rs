@@ -53,6 +53,8 @@ impl ProxiedRecord {
                 .collect(),
             storage_denied_dropped: usage.storage_denied_dropped,
             change: None,
+            // A tool call: the tool names what it was about.
+            target: None,
             records_lost: 0,
             // Stamped by the writer.
             replica: None,

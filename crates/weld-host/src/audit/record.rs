@@ -76,6 +76,11 @@ pub struct AuditRecord {
     /// (`grant storage fs:///x/** access=read`), whatever the outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<String>,
+    /// For an MCP request other than a tool call (`tool` is then its
+    /// method, `resources/read`): what it named, the resource URI, the
+    /// prompt, the completed argument (`prompt:NAME#ARG`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// For a `records_lost` record (tool `weld`): how many records before it
     /// could not be written.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -123,11 +128,65 @@ pub struct StorageDenial {
     pub error: String,
 }
 
+/// What a record is about.
+pub(crate) enum Subject {
+    /// A plain tool's call.
+    Tool(Arc<crate::catalog::ToolEntry>),
+    /// A request to an MCP-world component: a tool call (`name` is the
+    /// tool's), or `resources/read`, `prompts/get`, `completion/complete`.
+    Mcp {
+        component: Arc<crate::mcp::McpComponent>,
+        name: std::borrow::Cow<'static, str>,
+        target: Option<String>,
+    },
+    /// A request answered from the catalog alone (`resources/list`, …), or
+    /// one no component took (`component` empty).
+    Served {
+        method: &'static str,
+        target: Option<String>,
+    },
+}
+
+impl Subject {
+    /// The record's `tool`.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Tool(entry) => &entry.tool.name,
+            Self::Mcp { name, .. } => name,
+            Self::Served { method, .. } => method,
+        }
+    }
+
+    /// The record's `component`.
+    pub(crate) fn component(&self) -> &str {
+        match self {
+            Self::Tool(entry) => &entry.component,
+            Self::Mcp { component, .. } => &component.name,
+            Self::Served { .. } => "",
+        }
+    }
+
+    fn digest(&self) -> &str {
+        match self {
+            Self::Tool(entry) => &entry.digest,
+            Self::Mcp { component, .. } => &component.digest,
+            Self::Served { .. } => "",
+        }
+    }
+
+    fn target(&self) -> Option<&String> {
+        match self {
+            Self::Tool(_) => None,
+            Self::Mcp { target, .. } | Self::Served { target, .. } => target.as_ref(),
+        }
+    }
+}
+
 /// A call as the call path sees it: borrowed identity, raw time. Turned
 /// into an [`AuditRecord`] (formatting, copying) on the writer thread, so the
 /// call pays for a reference count and a few integers.
 pub(crate) struct CallRecord {
-    pub entry: Arc<crate::catalog::ToolEntry>,
+    pub subject: Subject,
     pub at: SystemTime,
     pub client: Option<String>,
     pub args_bytes: u64,
@@ -142,9 +201,9 @@ pub(crate) struct CallRecord {
 }
 
 impl CallRecord {
-    pub fn new(entry: Arc<crate::catalog::ToolEntry>, client: Option<String>) -> Self {
+    pub fn new(subject: Subject, client: Option<String>) -> Self {
         Self {
-            entry,
+            subject,
             at: SystemTime::now(),
             client,
             args_bytes: 0,
@@ -163,9 +222,9 @@ impl CallRecord {
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         AuditRecord {
             time: rfc3339(self.at.duration_since(UNIX_EPOCH).unwrap_or_default()),
-            tool: self.entry.tool.name.to_string(),
-            component: self.entry.component.clone(),
-            digest: self.entry.digest.clone(),
+            tool: self.subject.name().to_string(),
+            component: self.subject.component().to_string(),
+            digest: self.subject.digest().to_string(),
             client: self.client.clone(),
             args_bytes: self.args_bytes,
             queued_us: micros(self.queued),
@@ -202,6 +261,7 @@ impl CallRecord {
                 .collect(),
             storage_denied_dropped: stats.map_or(0, |s| s.storage_denied_dropped),
             change: None,
+            target: self.subject.target().cloned(),
             records_lost: 0,
             replica: None,
         }
@@ -259,6 +319,7 @@ impl BuiltinRecord {
             outcome: self.outcome.as_str().to_string(),
             error: self.error.clone(),
             change: self.change.clone(),
+            target: None,
             network: Vec::new(),
             network_dropped: 0,
             storage_denied: Vec::new(),

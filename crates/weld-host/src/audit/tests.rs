@@ -27,6 +27,7 @@ fn fuel_used_is_written_only_for_a_call_with_a_budget() {
         storage_denied: Vec::new(),
         storage_denied_dropped: 0,
         change: None,
+        target: None,
         records_lost: 0,
         replica: None,
     };

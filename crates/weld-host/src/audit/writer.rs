@@ -219,6 +219,7 @@ impl<W: Write> Writer<W> {
             storage_denied: Vec::new(),
             storage_denied_dropped: 0,
             change: None,
+            target: None,
             records_lost: n,
             replica: self.replica.clone(),
         }

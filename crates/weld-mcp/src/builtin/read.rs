@@ -48,7 +48,7 @@ impl Management {
                 .tools()
                 .iter()
                 .map(|t| t.name.as_str())
-                .filter(|t| catalog.get(t).is_some_and(|e| e.component == component))
+                .filter(|t| catalog.tool_component(t) == Some(component))
                 .collect()
         };
         let components: Vec<Value> = listed

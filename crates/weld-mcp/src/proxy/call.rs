@@ -9,7 +9,7 @@ use std::time::Instant;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
     CancelledNotification, CancelledNotificationParam, ClientNotification, ClientRequest,
-    ContentBlock, LoggingLevel, ProgressToken, ServerResult,
+    ContentBlock, ProgressToken, ServerResult,
 };
 use rmcp::service::{PeerRequestOptions, RequestContext, ServiceError};
 use rmcp::{ErrorData as McpError, Peer, RoleServer};
@@ -20,6 +20,7 @@ use weld_policy::Excess;
 
 use super::session::{Forward, Session, until_ended};
 use super::supervisor::Supervisor;
+use crate::served::{LogFloor, log_level};
 
 /// What became of the request, before it is told to the client.
 enum Ending {
@@ -34,15 +35,29 @@ enum Ending {
     Cancelled,
 }
 
-/// Calls `tool` (as the server names it) on `supervisor`'s server for the
-/// client of `context`.
+/// Who calls, and what they want to hear.
+pub(crate) struct Caller<'a> {
+    pub(crate) context: &'a RequestContext<RoleServer>,
+    pub(crate) audit: &'a Audit,
+    /// `name/version`, for the audit record.
+    pub(crate) client: Option<String>,
+    /// The least severe log message the client wants, or `None` for none.
+    pub(crate) floor: LogFloor,
+}
+
+/// Calls `tool` (as the server names it) on `supervisor`'s server for
+/// `caller`.
 pub(crate) async fn call(
     supervisor: Arc<Supervisor>,
     request: CallToolRequestParams,
-    context: &RequestContext<RoleServer>,
-    audit: &Audit,
-    client: Option<String>,
+    caller: Caller<'_>,
 ) -> Result<CallToolResponse, McpError> {
+    let Caller {
+        context,
+        audit,
+        client,
+        floor,
+    } = caller;
     let component = Arc::clone(&supervisor.component);
     let mut record = ProxiedRecord::new(Arc::clone(&component), &request.name, client);
     record.args_bytes = args_bytes(request.arguments.as_ref());
@@ -78,7 +93,13 @@ pub(crate) async fn call(
     };
     record.queued = arrived.elapsed();
     let sent = Instant::now();
-    let ending = forward(&session, request, context, deadline, component.timeout()).await;
+    let outer = Outer {
+        peer: context.peer.clone(),
+        token: context.meta.get_progress_token(),
+        floor,
+    };
+    let limit = component.timeout();
+    let ending = forward(&session, request, context, &outer, deadline, limit).await;
     record.duration = sent.elapsed();
     record.usage = session.take_usage();
     let response = match ending {
@@ -177,6 +198,7 @@ async fn forward(
     session: &Session,
     request: CallToolRequestParams,
     context: &RequestContext<RoleServer>,
+    outer: &Outer,
     deadline: tokio::time::Instant,
     limit: std::time::Duration,
 ) -> Ending {
@@ -197,7 +219,6 @@ async fn forward(
     let token = handle.progress_token.clone();
     let (id, peer) = (handle.id.clone(), handle.peer.clone());
     let notifications = session.routes.add(token.clone());
-    let outer = Outer::of(context);
     let wait = async {
         let ending = tokio::select! {
             answer = handle.await_response() => match answer {
@@ -268,26 +289,10 @@ struct Outer {
     /// Its progress token, if it asked for progress.
     token: Option<ProgressToken>,
     /// The least severe log level it wants, or `None` for none.
-    floor: Option<u8>,
+    floor: LogFloor,
 }
 
 impl Outer {
-    fn of(context: &RequestContext<RoleServer>) -> Self {
-        let floor = match context.meta.log_level() {
-            Some(level) => Some(severity(level)),
-            // A 2026-07-28 request asks for log messages itself; a session
-            // of an earlier era hears them all (weld keeps no
-            // `logging/setLevel` of its own).
-            None if modern(context) => None,
-            None => Some(0),
-        };
-        Self {
-            peer: context.peer.clone(),
-            token: context.meta.get_progress_token(),
-            floor,
-        }
-    }
-
     /// Passes the call's notifications on until its route is removed.
     async fn pass(&self, mut notifications: tokio::sync::mpsc::Receiver<Forward>) {
         while let Some(forward) = notifications.recv().await {
@@ -298,7 +303,7 @@ impl Outer {
                     self.peer.notify_progress(progress).await
                 }
                 Forward::Log(log) => {
-                    if self.floor.is_none_or(|floor| severity(log.level) < floor) {
+                    if self.floor.is_none_or(|floor| log_level(&log.level) < floor) {
                         continue;
                     }
                     self.peer.notify_logging_message(log).await
@@ -308,28 +313,5 @@ impl Outer {
                 tracing::debug!(%error, "a proxied server's notification could not be passed on");
             }
         }
-    }
-}
-
-/// Whether the request is of the 2026-07-28 era (or later).
-fn modern(context: &RequestContext<RoleServer>) -> bool {
-    let version = context
-        .meta
-        .protocol_version()
-        .or_else(|| context.protocol_version());
-    version.is_some_and(|v| v.as_str() >= rmcp::model::ProtocolVersion::V_2026_07_28.as_str())
-}
-
-/// A log level's rank, least severe first.
-fn severity(level: LoggingLevel) -> u8 {
-    match level {
-        LoggingLevel::Debug => 0,
-        LoggingLevel::Info => 1,
-        LoggingLevel::Notice => 2,
-        LoggingLevel::Warning => 3,
-        LoggingLevel::Error => 4,
-        LoggingLevel::Critical => 5,
-        LoggingLevel::Alert => 6,
-        LoggingLevel::Emergency => 7,
     }
 }

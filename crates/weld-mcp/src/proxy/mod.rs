@@ -18,9 +18,10 @@
 //! clash is tried again, within the restart back-off, at the next listing).
 //!
 //! **Names are the server's own**, unique across everything weld serves:
-//! a tool of a plain component, or of an MCP server component listed
-//! earlier (by component name), keeps its name, and the later component is
-//! not served whole. Names starting with `weld_` are the built-in tools'.
+//! a tool of a plain or MCP-world component, or of an MCP server component
+//! listed earlier (in load order), keeps its name, and the later component
+//! is not served whole. Names starting with `weld_` are the built-in
+//! tools'.
 
 // Log messages are deprecated by SEP-2577 (2026-07-28), but they are what
 // existing servers send, and clients of earlier eras still hear them.
@@ -114,7 +115,9 @@ impl Proxies {
     }
 
     /// Calls the proxied tool `request` names, if there is one as of
-    /// `catalog`; `None` when no MCP server component serves that name.
+    /// `catalog`, for the client of `context` (audited as `client`, hearing
+    /// log messages from `floor` up); `None` when no MCP server component
+    /// serves that name.
     pub async fn call(
         &self,
         catalog: &Arc<Catalog>,
@@ -122,12 +125,19 @@ impl Proxies {
         context: &RequestContext<RoleServer>,
         audit: &Audit,
         client: Option<String>,
+        floor: crate::served::LogFloor,
     ) -> Option<Result<CallToolResponse, McpError>> {
         let served = self.sync(catalog).await;
         let (supervisor, _) = served.tools.get(request.name.as_ref())?;
         let supervisor = Arc::clone(supervisor);
         drop(served);
-        Some(call::call(supervisor, request, context, audit, client).await)
+        let caller = call::Caller {
+            context,
+            audit,
+            client,
+            floor,
+        };
+        Some(call::call(supervisor, request, caller).await)
     }
 
     /// Starts (in the background) the MCP server components of `catalog`,
@@ -240,7 +250,9 @@ impl Served {
                 continue;
             };
             let taken = |name: &str| {
-                catalog.get(name).is_some() || name.starts_with("weld_") || tools.contains_key(name)
+                catalog.tool(name).is_some()
+                    || name.starts_with("weld_")
+                    || tools.contains_key(name)
             };
             let checked = check(listed, taken, listing_bytes);
             match checked {

@@ -208,7 +208,7 @@ fn http_service(
         .with_json_response(true)
         .with_cancellation_token(shutdown);
     StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(server.for_session()),
         Arc::new(BoundedSessions::new(
             http.limits.max_sessions,
             http.limits.session_idle_timeout,

@@ -2,7 +2,8 @@
 //! ([`fuel_budget`]), wait for capacity ([`admit`]), build the guest's WASI
 //! context from the sandbox ([`wasi_ctx`]) and the store around it
 //! ([`new_store`]), arm the deadline ([`arm_deadline`]), instantiate and
-//! call ([`run_guest`]), measure ([`collect_stats`]) and say how it ended
+//! run the [`Guest`] ([`run_guest`]: an exported function, or an MCP
+//! request), measure ([`collect_stats`]) and say how it ended
 //! (`report::outcome`).
 //!
 //! Cancellation is by dropping the future returned by
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError};
-use wasmtime::component::{InstancePre, ResourceTable, Val};
+use wasmtime::component::{Instance, InstancePre, ResourceTable, Val};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -30,7 +31,8 @@ use crate::sandbox::{CallLimits, Sandbox};
 use crate::wasi::files::{EmptyRoot, GatedDirs};
 use crate::wasi::net::{self, NetHooks, NetLog};
 use crate::wasi::output::CappedOutput;
-use report::{CallError, CallReport, CallStats, DeadlineExceeded, Ending, Failure, Queue};
+pub(crate) use report::Failure;
+use report::{CallError, CallReport, CallStats, DeadlineExceeded, Ending, Queue};
 
 pub(crate) use state::CallState;
 use state::MemoryLimiter;
@@ -40,33 +42,76 @@ use state::MemoryLimiter;
 /// that is about to return should be let finish.
 const HOST_GRACE: Duration = Duration::from_millis(500);
 
-/// Runs `function` of `component` with `args` in a fresh instance (see
+/// What runs in a call's fresh instance: an exported function with its
+/// arguments ([`Export`]), or a request to an MCP-world component
+/// (`crate::mcp::McpCall`).
+pub(crate) trait Guest {
+    /// What it gives back.
+    type Output: Send;
+
+    /// Runs in `instance`, just created in `store`.
+    fn run(
+        self,
+        store: &mut Store<CallState>,
+        instance: Instance,
+    ) -> impl Future<Output = Result<Self::Output, Failure>> + Send;
+}
+
+/// An exported function, called with values.
+pub(crate) struct Export<'a> {
+    pub(crate) function: &'a ExportedFunction,
+    pub(crate) args: &'a [Val],
+}
+
+impl Guest for Export<'_> {
+    type Output = Vec<Val>;
+
+    async fn run(
+        self,
+        store: &mut Store<CallState>,
+        instance: Instance,
+    ) -> Result<Vec<Val>, Failure> {
+        let func = instance
+            .get_func(&mut *store, self.function.index)
+            .ok_or_else(|| {
+                Failure::Instantiate(wasmtime::format_err!(
+                    "export `{}` is missing from the instance",
+                    self.function.name
+                ))
+            })?;
+        let mut results = vec![Val::Bool(false); result_count(self.function)];
+        func.call_async(&mut *store, self.args, &mut results)
+            .await
+            .map_err(Failure::Run)?;
+        Ok(results)
+    }
+}
+
+/// Runs `guest` in a fresh instance of `component` (see
 /// [`LoadedComponent::call_queued`]).
-pub(crate) async fn run(
+pub(crate) async fn run<G: Guest>(
     component: &LoadedComponent,
-    function: &ExportedFunction,
-    args: &[Val],
+    guest: G,
     limits: &CallLimits,
     sandbox: &Sandbox,
     tool_name: &str,
     queue: Queue,
-) -> CallReport {
-    run_steps(component, function, args, limits, sandbox, tool_name, queue)
+) -> CallReport<G::Output> {
+    run_steps(component, guest, limits, sandbox, tool_name, queue)
         .await
         .unwrap_or_else(CallReport::not_run)
 }
 
 /// The steps of [`run`]; an error is a call that ended before the guest
 /// ran.
-async fn run_steps(
+async fn run_steps<G: Guest>(
     component: &LoadedComponent,
-    function: &ExportedFunction,
-    args: &[Val],
+    guest: G,
     limits: &CallLimits,
     sandbox: &Sandbox,
     tool_name: &str,
     queue: Queue,
-) -> Result<CallReport, CallError> {
+) -> Result<CallReport<G::Output>, CallError> {
     let fuel =
         fuel_budget(component.metering, limits).map_err(|message| CallError::Instantiate {
             message: message.into(),
@@ -85,16 +130,7 @@ async fn run_steps(
         .then(|| Arc::clone(&component.root));
     let mut store = new_store(&component.pre, wasi, limits, sandbox, root, &log, fuel)?;
     let timeout = arm_deadline(&mut store, limits, started);
-    let mut results = vec![Val::Bool(false); result_count(function)];
-    let ran = run_guest(
-        &component.pre,
-        &mut store,
-        function,
-        args,
-        &mut results,
-        timeout,
-    )
-    .await;
+    let ran = run_guest(&component.pre, &mut store, guest, timeout).await;
 
     let printed = output.take();
     let stats = collect_stats(
@@ -112,7 +148,7 @@ async fn run_steps(
         limits,
         stderr: &printed.stderr,
     };
-    Ok(report::report(ran, &ending, results, stats))
+    Ok(report::report(ran, &ending, stats))
 }
 
 /// The fuel the call starts with, checked against the engine the
@@ -401,32 +437,20 @@ fn result_count(function: &ExportedFunction) -> usize {
     }
 }
 
-/// Instantiates and calls `function`, within `timeout` plus a grace for a
+/// Instantiates and runs `guest`, within `timeout` plus a grace for a
 /// host call about to return.
-async fn run_guest(
+async fn run_guest<G: Guest>(
     pre: &InstancePre<CallState>,
     store: &mut Store<CallState>,
-    function: &ExportedFunction,
-    args: &[Val],
-    results: &mut [Val],
+    guest: G,
     timeout: Duration,
-) -> Result<(), Failure> {
+) -> Result<G::Output, Failure> {
     let run = async {
         let instance = pre
             .instantiate_async(&mut *store)
             .await
             .map_err(Failure::Instantiate)?;
-        let func = instance
-            .get_func(&mut *store, function.index)
-            .ok_or_else(|| {
-                Failure::Instantiate(wasmtime::format_err!(
-                    "export `{}` is missing from the instance",
-                    function.name
-                ))
-            })?;
-        func.call_async(&mut *store, args, results)
-            .await
-            .map_err(Failure::Run)
+        guest.run(store, instance).await
     };
     // The epoch deadline stops guest code; a host call that blocks (a FIFO
     // planted where a granted file was, a stuck disk) never returns to

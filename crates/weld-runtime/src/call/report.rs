@@ -42,18 +42,21 @@ pub struct CallStats {
     pub fuel_used: Option<u64>,
 }
 
-/// What a call reports: how it ended, and what it measured.
+/// What a call reports: how it ended, and what it measured. `T` is what
+/// the guest gave back: an exported function's results, or an MCP-world
+/// component's reply.
 #[derive(Debug)]
-pub struct CallReport {
+pub struct CallReport<T = Vec<Val>> {
     /// What the call measured; `None` when the guest never ran (the call
     /// was refused, waited out its time limit, or could not be
     /// instantiated).
     pub stats: Option<CallStats>,
-    /// The function's results (zero or one value), or why there are none.
-    pub result: Result<Vec<Val>, CallError>,
+    /// What the guest gave back (a function's zero or one result value),
+    /// or why there is nothing.
+    pub result: Result<T, CallError>,
 }
 
-impl CallReport {
+impl<T> CallReport<T> {
     /// A call that ended before the guest ran.
     pub(crate) fn not_run(error: CallError) -> Self {
         Self {
@@ -218,7 +221,7 @@ impl std::fmt::Display for DeadlineExceeded {
 impl std::error::Error for DeadlineExceeded {}
 
 /// How the guest's run ended, when it did not return.
-pub(super) enum Failure {
+pub(crate) enum Failure {
     /// While instantiating (which runs guest start functions too).
     Instantiate(wasmtime::Error),
     /// While running the function.
@@ -239,14 +242,13 @@ pub(super) struct Ending<'a> {
 }
 
 /// The call's report from how its run ended.
-pub(super) fn report(
-    ran: Result<(), Failure>,
+pub(super) fn report<T>(
+    ran: Result<T, Failure>,
     ending: &Ending<'_>,
-    results: Vec<Val>,
     stats: CallStats,
-) -> CallReport {
+) -> CallReport<T> {
     let result = match ran {
-        Ok(()) => Ok(results),
+        Ok(output) => Ok(output),
         Err(Failure::Instantiate(error)) => Err(classify_start_failure(&error, ending)),
         Err(Failure::Run(error)) => Err(classify(&error, ending)),
     };

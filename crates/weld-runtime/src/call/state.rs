@@ -15,7 +15,7 @@ use crate::wasi::net::{NetHooks, NetView};
 /// The store's data for one call.
 pub(crate) struct CallState {
     pub(super) wasi: WasiCtx,
-    pub(super) table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub(super) memory: MemoryLimiter,
     pub(super) http: WasiHttpCtx,
     pub(super) net: NetHooks,

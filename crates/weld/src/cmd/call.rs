@@ -19,8 +19,17 @@ pub(super) async fn call(host: &Host, args: &cli::CallArgs) -> Result<ExitCode> 
     let Value::Object(arguments) = arguments else {
         bail!("the arguments must be a JSON object, like '{{\"a\": 1}}'");
     };
-    let catalog = build_catalog(host)?;
+    let catalog = build_catalog(host).await?;
     let Some(entry) = catalog.get(&args.tool) else {
+        if let Some(tool) = catalog.mcp_tool(&args.tool) {
+            bail!(
+                "`{}` is a tool of MCP-world component `{}`, which `weld call` does not run \
+                 (its answers are MCP content, and its notifications need a client): call it \
+                 through an MCP client of `weld serve`",
+                args.tool,
+                tool.component.name
+            );
+        }
         if let Some(disabled) = catalog.disabled().iter().find(|d| {
             args.tool
                 .strip_prefix(d.component.as_str())

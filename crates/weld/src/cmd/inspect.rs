@@ -1,5 +1,7 @@
 //! `weld inspect`: what a component file offers and asks for, read from
-//! its types without compiling it (safe on untrusted files).
+//! its types without compiling it (safe on untrusted files). A component
+//! of an MCP world names its own tools, resources and prompts: with
+//! `--list` it is compiled and asked, deny-all, as `weld serve` asks it.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,9 +9,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use weld_host::catalog::inspected_tools;
+use weld_host::enforce::Enforcement;
 use weld_host::load::read_component_file;
 use weld_host::{ToolSpec, install};
-use weld_runtime::Runtime;
+use weld_runtime::{CallLimits, Metering, Runtime};
 
 use super::list::NotTool;
 
@@ -22,6 +25,16 @@ struct Report<'a> {
     tools: &'a [&'a ToolSpec],
     not_tools: &'a [NotTool<'a>],
     imports: &'a [String],
+    /// The MCP world it implements (`wasmcp:mcp-v20251125@0.1.1`), and the
+    /// interfaces of it it exports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    world: Option<World>,
+    /// What it listed, with `--list`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listing: Option<Listed>,
+    /// Why it could not be listed, with `--list`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listing_error: Option<String>,
     /// `stdio` for an MCP server component: a command (its only export
     /// is `wasi:cli/run`) that weld runs as a long-lived instance and
     /// proxies; its tools are the ones it lists when served.
@@ -39,6 +52,88 @@ struct Report<'a> {
     refused: Option<&'a str>,
 }
 
+/// The MCP world a component implements.
+#[derive(Serialize)]
+struct World {
+    name: String,
+    exports: Vec<&'static str>,
+}
+
+/// What an MCP-world component lists.
+#[derive(Serialize, Default)]
+struct Listed {
+    tools: Vec<ListedItem>,
+    resources: Vec<ListedItem>,
+    resource_templates: Vec<ListedItem>,
+    prompts: Vec<ListedItem>,
+}
+
+/// One thing it lists: its name (or URI) and description.
+#[derive(Serialize)]
+struct ListedItem {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    /// A prompt's arguments (`name` or `name?` when optional).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    arguments: Vec<String>,
+}
+
+/// Compiles `bytes` and asks the MCP-world component what it offers,
+/// deny-all with the default limits.
+async fn listing(
+    runtime: &Runtime,
+    file: &weld_host::load::FileComponent,
+) -> Result<Listed, String> {
+    let loaded = runtime
+        .compile(file.digest.hex(), Metering::Off, &file.bytes)
+        .map_err(|e| format!("it could not be compiled: {e}"))?;
+    let policy = Enforcement::deny_all(CallLimits::default());
+    let listing = weld_host::mcp::list_loaded(&loaded, &file.name, &policy)
+        .await
+        .map_err(|failure| failure.reason)?;
+    let item = |name: &str, description: &Option<String>| ListedItem {
+        name: name.to_string(),
+        description: description.clone(),
+        arguments: Vec::new(),
+    };
+    Ok(Listed {
+        tools: listing
+            .tools
+            .iter()
+            .map(|t| item(&t.name, &t.description))
+            .collect(),
+        resources: listing
+            .resources
+            .iter()
+            .map(|r| item(&r.uri, &r.description))
+            .collect(),
+        resource_templates: listing
+            .templates
+            .iter()
+            .map(|t| item(&t.uri_template, &t.description))
+            .collect(),
+        prompts: listing
+            .prompts
+            .iter()
+            .map(|p| ListedItem {
+                arguments: p
+                    .arguments
+                    .iter()
+                    .map(|a| {
+                        if a.required == Some(true) {
+                            a.name.clone()
+                        } else {
+                            format!("{}?", a.name)
+                        }
+                    })
+                    .collect(),
+                ..item(&p.name, &p.description)
+            })
+            .collect(),
+    })
+}
+
 /// What one call takes from the instance pool.
 #[derive(Serialize)]
 struct PerCall {
@@ -48,11 +143,12 @@ struct PerCall {
 }
 
 /// `weld inspect`.
-pub(super) fn inspect(
+pub(super) async fn inspect(
     runtime: &Runtime,
     path: &Path,
     name: Option<&str>,
     as_json: bool,
+    list: bool,
 ) -> Result<ExitCode> {
     let file = read_component_file(path, name)?;
     // Described from its types alone: nothing of an untrusted file is
@@ -88,6 +184,18 @@ pub(super) fn inspect(
         tables: f.tables,
     });
     let loadable = inspection.link_error.is_none() && pool_error.is_none() && refused.is_none();
+    let world = inspection.mcp.as_ref().map(|m| World {
+        name: m.world.to_string(),
+        exports: m.interfaces.iter().map(|i| i.as_str()).collect(),
+    });
+    let (listed, listing_error) = match (&world, list) {
+        (Some(_), true) if loadable => match listing(runtime, &file).await {
+            Ok(listed) => (Some(listed), None),
+            Err(error) => (None, Some(error)),
+        },
+        (Some(_), true) => (None, Some("it cannot run here (see above)".to_string())),
+        _ => (None, None),
+    };
     if as_json {
         let report = Report {
             name: &file.name,
@@ -96,6 +204,9 @@ pub(super) fn inspect(
             tools: &tools,
             not_tools: &not_tools,
             imports: &inspection.imports,
+            world,
+            listing: listed,
+            listing_error,
             mcp_server,
             loadable,
             link_error: inspection.link_error.as_deref(),
@@ -126,10 +237,29 @@ pub(super) fn inspect(
     }
     if mcp_server.is_some() {
         outln!(
-            "\nMCP server component: a command (its only export is wasi:cli/run) that speaks MCP \
-             over its stdin and stdout. weld serve runs it as one long-lived instance under its \
-             policy and serves the tools it lists (asked when served, not here)."
+            "  an MCP server over stdio: a command (its only export is wasi:cli/run) that speaks \
+             MCP over its stdin and stdout; weld serve runs it as one long-lived instance under \
+             its policy and serves the tools it lists (asked when served, not here)"
         );
+    }
+    if let Some(world) = &world {
+        outln!(
+            "  an MCP server of the world {} (exports {})",
+            world.name,
+            world.exports.join(", ")
+        );
+        if !list {
+            outln!(
+                "  it names its own tools, resources and prompts: `weld inspect --list` compiles \
+                 it and asks it, deny-all"
+            );
+        }
+    }
+    if let Some(error) = &listing_error {
+        outln!("  not listed: {error}");
+    }
+    if let Some(listed) = &listed {
+        print_listed(listed)?;
     }
     for tool in &tools {
         outln!("\ntool {}", tool.name);
@@ -155,4 +285,29 @@ pub(super) fn inspect(
         outln!("  {import}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_listed(listed: &Listed) -> Result<()> {
+    let sections = [
+        ("tool", &listed.tools),
+        ("resource", &listed.resources),
+        ("resource template", &listed.resource_templates),
+        ("prompt", &listed.prompts),
+    ];
+    for (kind, items) in sections {
+        for item in items {
+            let arguments = if item.arguments.is_empty() {
+                String::new()
+            } else {
+                format!("({})", item.arguments.join(", "))
+            };
+            outln!("\n{kind} {}{arguments}", item.name);
+            if let Some(description) = &item.description {
+                for line in description.lines() {
+                    outln!("  {line}");
+                }
+            }
+        }
+    }
+    Ok(())
 }

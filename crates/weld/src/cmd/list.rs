@@ -23,6 +23,14 @@ struct Listed<'a> {
     /// The OCI manifest digest the signature covers.
     manifest: Option<String>,
     tools: Vec<&'a ToolSpec>,
+    /// For an MCP-world component: the resource URIs, templates and
+    /// prompts it serves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resource_templates: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    prompts: Vec<&'a str>,
     not_tools: Vec<NotTool<'a>>,
     imports: Vec<String>,
     /// Why none of its tools is served, when it is disabled.
@@ -40,7 +48,7 @@ pub(super) struct NotTool<'a> {
 }
 
 /// `weld list`.
-pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
+pub(super) async fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
     let index = host.store().index()?;
     // Loaded as `weld serve` loads them, so the listing says exactly which
     // components are served and why the others are not.
@@ -50,7 +58,7 @@ pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
         .iter()
         .map(|e| (e.name.clone(), e.loaded.imports().to_vec()))
         .collect();
-    let catalog = loaded.into_catalog();
+    let catalog = loaded.into_catalog().await;
     let listed: Vec<Listed<'_>> = index
         .components
         .iter()
@@ -71,7 +79,25 @@ pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
             tools: catalog
                 .tools()
                 .iter()
-                .filter(|t| catalog.get(&t.name).is_some_and(|e| &e.component == name))
+                .filter(|t| catalog.tool_component(&t.name) == Some(name.as_str()))
+                .collect(),
+            resources: catalog
+                .resources()
+                .iter()
+                .filter(|r| &r.component.name == name)
+                .map(|r| r.def.uri.as_str())
+                .collect(),
+            resource_templates: catalog
+                .resource_templates()
+                .iter()
+                .filter(|t| &t.component.name == name)
+                .map(|t| t.def.uri_template.as_str())
+                .collect(),
+            prompts: catalog
+                .prompts()
+                .iter()
+                .filter(|p| &p.component.name == name)
+                .map(|p| p.name.as_str())
                 .collect(),
             not_tools: catalog
                 .skipped()
@@ -124,6 +150,15 @@ pub(super) fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
             outln!("  warning: {warning}");
         }
         print_tool_lines(component.tools.iter().copied(), &component.not_tools)?;
+        for uri in &component.resources {
+            outln!("  resource {uri}");
+        }
+        for template in &component.resource_templates {
+            outln!("  resource template {template}");
+        }
+        for prompt in &component.prompts {
+            outln!("  prompt {prompt}");
+        }
         for import in &component.imports {
             outln!("  imports {import}");
         }

@@ -197,9 +197,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             env.write_lock(&store)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::List { json } => list::list(&env.host(1, None, CallLimits::default())?, json),
-        Command::Inspect { path, name, json } => {
-            inspect::inspect(&env.runtime(None, 1, None)?, &path, name.as_deref(), json)
+        Command::List { json } => {
+            list::list(&env.host(1, None, CallLimits::default())?, json).await
+        }
+        Command::Inspect {
+            path,
+            name,
+            json,
+            list,
+        } => {
+            let runtime = env.runtime(None, 1, None)?;
+            inspect::inspect(&runtime, &path, name.as_deref(), json, list).await
         }
         Command::Call(args) => {
             let limits = limits(&args.limits)?;

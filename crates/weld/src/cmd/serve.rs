@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tokio_util::sync::CancellationToken;
-use weld_host::{Audit, AuditFailure, Catalog, Compiling, Host, LiveCatalog};
+use weld_host::{Audit, AuditFailure, Catalog, Compiling, Host, LiveCatalog, McpNaming};
 use weld_mcp::{BuiltinOptions, HttpLimits, HttpOptions, Management, ServerOptions, WeldServer};
 use weld_store::Store;
 
@@ -21,14 +21,19 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
     let host = env
         .host(args.max_instances, args.limits.memory_budget_mib, limits)?
         .with_files(args.components.clone())
-        .with_base(base.clone());
+        .with_base(base.clone())
+        .with_mcp_naming(if args.prefix_mcp_names {
+            McpNaming::Prefixed
+        } else {
+            McpNaming::AsGiven
+        });
     tracing::info!(
         max_instances = args.max_instances,
         memory_budget_mib = host.runtime().memory_budget() / (1024 * 1024),
         "calls beyond the instance slots or the memory budget wait"
     );
     let store = host.store();
-    let catalog = build_catalog(&host)?;
+    let catalog = build_catalog(&host).await?;
     tracing::info!(
         state = %store.root().display(),
         tools = catalog.tools().len(),
@@ -128,8 +133,8 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
 
 /// Everything installed (and the files), compiled now: a server starts with
 /// every tool it can serve.
-pub(super) fn build_catalog(host: &Host) -> Result<Catalog> {
-    let catalog = host.load(Compiling::Now)?.into_catalog();
+pub(super) async fn build_catalog(host: &Host) -> Result<Catalog> {
+    let catalog = host.load(Compiling::Now)?.into_catalog().await;
     for (component, unset) in catalog.unset_env() {
         tracing::warn!(%component, "{unset}");
     }
@@ -147,7 +152,7 @@ pub(super) fn build_catalog(host: &Host) -> Result<Catalog> {
             component = %skipped.component,
             function = %skipped.function,
             reason = %skipped.reason,
-            "function not served as a tool"
+            "not served"
         );
     }
     Ok(catalog)

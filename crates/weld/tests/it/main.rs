@@ -28,6 +28,7 @@ mod inspect;
 mod languages;
 mod manage;
 mod mcp;
+mod mcp_world;
 mod metrics;
 mod network;
 mod policy_compat;
