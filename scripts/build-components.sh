@@ -4,6 +4,7 @@
 #   examples/{text,shapes,clock}        example tools      (workspace examples/)
 #   tests/components/{add,hostile}      test-only tools    (workspace tests/components/)
 #   tests/components/mcpdemo            an MCP-world component (wasmcp:mcp-v20251125)
+#   tests/components/mcp-stdio          an MCP server over stdio (rmcp, a wasi:cli command)
 #   tests/components/wasmcp-rust-tools  wasmcp's Rust tools template, rendered and
 #                                       built with its own command (its own workspace)
 #   tests/components/wasmcp-python-tools  wasmcp's Python tools template, built with
@@ -50,6 +51,7 @@ components=(
   "add:tests/components/add:weld-test-add"
   "hostile:tests/components/hostile:weld-test-hostile"
   "mcpdemo:tests/components/mcpdemo:weld-test-mcpdemo"
+  "mcp-stdio:tests/components/mcp-stdio:weld-test-mcp-stdio"
   "wasmcp-rust-tools:tests/components/wasmcp-rust-tools:wasmcp_rust_tools"
 )
 # wasmcp's template is a workspace of its own (its Cargo.toml says so), as
@@ -100,6 +102,12 @@ for entry in "${components[@]}"; do
   # cp -p keeps cargo's modification time, so the copy looks changed only when
   # the component really was rebuilt.
   cp -p "$artifact" "$out/$name.wasm"
+  if [ ! -d "$crate/wit" ]; then
+    # A command (mcp-stdio): its world is wasi:cli's, it has no WIT or docs of its own.
+    printf '%-8s %8d bytes  target/components/%s.wasm\n' \
+      "$name" "$(wc -c <"$out/$name.wasm")" "$name"
+    continue
+  fi
   rm -rf "$out/$name.wit"
   cp -R "$crate/wit" "$out/$name.wit"
   # Another project's component is served as its toolchain built it.

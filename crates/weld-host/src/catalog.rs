@@ -21,9 +21,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use weld_policy::{Concurrency, Excess};
-use weld_runtime::{CallLimits, Capacity, ExportedFunction, LoadedComponent, Sandbox, Share};
-use weld_schema::{SchemaPart, SchemaSize, Signature, TypeError};
+use weld_runtime::{CallLimits, ExportedFunction, LoadedComponent, Sandbox};
+use weld_schema::{Signature, TypeError};
 
 use crate::enforce::Enforcement;
 use crate::mcp::model::Listing;
@@ -155,47 +154,6 @@ pub struct ToolEntry {
     pub(crate) function: ExportedFunction,
 }
 
-/// A component's concurrency cap, shared by its tools: its policy's
-/// `concurrency`, or its share of weld's capacity ([`Share`]: half of the
-/// instance slots and half of the memory budget) when that is smaller or
-/// the policy sets none. So no component can keep the others from starting,
-/// and one without a policy has a limit too.
-pub(crate) struct Slots {
-    pub(crate) free: tokio::sync::Semaphore,
-    /// The cap, for the message a refused call gets.
-    pub(crate) max: u32,
-    pub(crate) excess: Excess,
-    /// Where `max` comes from, for that message.
-    pub(crate) bound: Bound,
-}
-
-/// What sets a component's concurrency cap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Bound {
-    /// Its policy's `concurrency`.
-    Policy,
-    /// Its share of this resource.
-    Share(Capacity),
-}
-
-impl Slots {
-    fn new(policy: Option<Concurrency>, share: Share) -> Self {
-        // A component whose memory limit exceeds the whole budget still
-        // gets a slot: the runtime refuses each call with the reason.
-        let fair = share.calls.max(1);
-        let (max, bound) = match policy {
-            Some(c) if c.max <= fair => (c.max, Bound::Policy),
-            _ => (fair, Bound::Share(share.bound_by)),
-        };
-        Self {
-            free: tokio::sync::Semaphore::new(max as usize),
-            max,
-            excess: policy.map_or(Excess::Wait, |c| c.excess),
-            bound,
-        }
-    }
-}
-
 /// Why a function is not offered as a tool.
 #[derive(Debug, Clone)]
 pub struct Skipped {
@@ -248,6 +206,9 @@ pub struct Catalog {
     unset_env: Vec<(String, crate::enforce::UnsetEnv)>,
     /// What MCP-world components offer.
     pub(crate) mcp: McpOffers,
+    /// MCP server components (commands), whose tools a front end lists
+    /// from their running instances (see [`crate::proxied`]).
+    proxied: Vec<Arc<crate::proxied::ProxiedComponent>>,
 }
 
 impl Catalog {
@@ -316,7 +277,34 @@ impl Catalog {
         let mut unset_env = Vec::new();
         let mut listing_bytes = 0u64;
         let mut mcp_specs = Vec::new();
+        let mut proxied = Vec::new();
         for mut component in components {
+            match crate::proxied::ProxiedComponent::of(&component) {
+                Ok(Some(server)) => {
+                    if let Some(file) = &component.file {
+                        files.push(ServedFile {
+                            component: component.name.clone(),
+                            digest: component.digest.clone(),
+                            file: file.clone(),
+                        });
+                    }
+                    let unset = component.policy.unset_env.iter();
+                    unset_env.extend(unset.map(|u| (component.name.clone(), u.clone())));
+                    proxied.push(Arc::new(server));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(refused) => {
+                    tracing::error!(component = %component.name, reason = %refused.reason, "component disabled");
+                    disabled.push(Disabled {
+                        component: component.name.clone(),
+                        digest: component.digest.clone(),
+                        reason: refused.reason,
+                        file: component.file.clone(),
+                    });
+                    continue;
+                }
+            }
             let listing = match component.mcp_listing.take() {
                 Some(Err(failure)) => {
                     disabled.push(crate::mcp::unlisted(&component, &failure.reason));
@@ -466,7 +454,13 @@ impl Catalog {
             files,
             unset_env,
             mcp,
+            proxied,
         }
+    }
+
+    /// The MCP server components to proxy, in load order.
+    pub fn proxied(&self) -> &[Arc<crate::proxied::ProxiedComponent>] {
+        &self.proxied
     }
 
     /// Variables served components' policies grant that have no value to
@@ -661,6 +655,15 @@ pub fn inspected_tools(
     docs: &weld_store::ComponentDocs,
     inspection: &weld_runtime::Inspection,
 ) -> Result<ComponentTools, Skipped> {
+    let exports = inspection.functions.iter();
+    if weld_runtime::is_command(exports.map(|f| (f.interface.as_deref(), f.name.as_str()))) {
+        // An MCP server component: its tools are what it lists when it
+        // runs (see `crate::proxied`), none from its types.
+        return Ok(ComponentTools {
+            tools: Vec::new(),
+            skipped: Vec::new(),
+        });
+    }
     let mut built = component_tools(
         component,
         docs,
@@ -700,102 +703,13 @@ pub fn toolchain_skipped(
     })
 }
 
-/// The MCP tool definition of one function, checked against the caps on
-/// its schemas and description.
-///
-/// # Errors
-///
-/// Which cap is exceeded, by how much.
-pub fn describe(
-    component: &str,
-    interface: Option<&str>,
-    function: &str,
-    signature: &Signature,
-    docs: Option<&weld_store::FunctionDocs>,
-) -> Result<ToolSpec, String> {
-    let interface_short = interface.map(weld_runtime::short_interface_name);
-    let name = tool_name(component, interface_short, function);
-    let description = match docs.and_then(|d| d.description.clone()) {
-        Some(given) if given.len() > MAX_DESCRIPTION_BYTES => {
-            return Err(format!(
-                "its description is {} bytes (the cap is {MAX_DESCRIPTION_BYTES} bytes)",
-                given.len()
-            ));
-        }
-        Some(given) => given,
-        None => generated_description(component, interface, function, signature),
-    };
-    let param_doc = |param: &str| docs.and_then(|d| d.params.get(param).cloned());
-    let input_schema =
-        checked(SchemaPart::Input, Some(signature.input_schema(&param_doc)))?.unwrap_or_default();
-    let output_schema = checked(SchemaPart::Output, signature.output_schema())?;
-    Ok(ToolSpec {
-        name,
-        description,
-        input_schema: Arc::new(input_schema),
-        output_schema: output_schema.map(Arc::new),
-        mcp: None,
-    })
-}
-
-/// `schema`, if it is within the caps. Its types were already read within
-/// them; what the parameters' documentation adds is measured here.
-fn checked(
-    part: SchemaPart,
-    schema: Option<serde_json::Map<String, serde_json::Value>>,
-) -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
-    let Some(schema) = schema else {
-        return Ok(None);
-    };
-    let schema = serde_json::Value::Object(schema);
-    SchemaSize::of(&schema)
-        .check(part)
-        .map_err(|e| e.to_string())?;
-    match schema {
-        serde_json::Value::Object(schema) => Ok(Some(schema)),
-        _ => Ok(None),
-    }
-}
-
-/// Bytes of `value`'s compact JSON text, without keeping the text.
-pub(crate) fn json_len(value: &impl serde::Serialize) -> u64 {
-    struct Count(u64);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len() as u64;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Serialising plain data to a writer that never fails cannot fail.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
-}
-
-/// The description a tool gets when its author gave none: what it is and
-/// its signature (cut at [`GENERATED_SIGNATURE_BYTES`]), so a model can
-/// still use it correctly.
-fn generated_description(
-    component: &str,
-    interface: Option<&str>,
-    function: &str,
-    signature: &Signature,
-) -> String {
-    let place = match interface {
-        Some(interface) => format!("interface `{interface}` of component `{component}`"),
-        None => format!("component `{component}`"),
-    };
-    format!(
-        "Calls `{}` from {place}. (The component has no description for it.)",
-        signature.wit_within(function, GENERATED_SIGNATURE_BYTES)
-    )
-}
-
 mod live;
+mod slots;
+mod spec;
 pub use live::LiveCatalog;
+pub(crate) use slots::{Bound, Slots};
+pub use spec::describe;
+pub(crate) use spec::json_len;
 
 #[cfg(test)]
 mod tests {

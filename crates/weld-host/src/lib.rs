@@ -10,7 +10,8 @@
 //! ([`distribution`], [`trust`]), installs components ([`install`]) and
 //! pins them ([`lockfile`]), runs a tool call
 //! from arguments to output ([`invoke`](mod@invoke)), serves MCP-world
-//! components' tools, resources, prompts and completion ([`mcp`]) and
+//! components' tools, resources, prompts and completion ([`mcp`]), starts
+//! MCP server components for a front end to proxy ([`proxied`]) and
 //! audits every call, request and change ([`audit`]).
 //!
 //! The front ends sit on top: `weld-mcp` turns this into MCP (and is the
@@ -45,6 +46,7 @@ pub mod metrics;
 pub mod outcome;
 mod pins;
 pub mod policy_admin;
+pub mod proxied;
 pub mod trust;
 
 use std::path::{Path, PathBuf};

@@ -24,6 +24,7 @@ use weld_host::mcp::invoke::{self as mcp, CompletionTarget, McpRequestContext, S
 use weld_host::mcp::model::{LogLevel, Notification};
 
 use crate::builtin::Management;
+use crate::proxy::Proxies;
 use crate::served;
 use crate::tools::{mcp_result, mcp_tool};
 
@@ -49,6 +50,8 @@ pub struct WeldServer {
     audit: Audit,
     /// The built-in `weld_*` tools; `None` when turned off.
     management: Option<Arc<Management>>,
+    /// MCP server components, proxied (see [`crate::proxy`]).
+    proxies: Proxies,
     /// The least severe log message this session's client wants from
     /// MCP-world components (`logging/setLevel`; every level until it
     /// says). One per session: see [`WeldServer::for_session`].
@@ -62,17 +65,31 @@ impl WeldServer {
             live,
             audit,
             management: None,
+            proxies: Proxies::new(crate::proxy::DEFAULT_IDLE_TIMEOUT),
             log_level: Arc::new(Mutex::new(LogLevel::Debug)),
         }
     }
 
-    /// This server for a new session: the same catalog, audit and built-in
-    /// tools, its own log level (a client's `logging/setLevel` is its own).
+    /// This server for a new session: the same catalog, audit, built-in
+    /// tools and MCP server components, its own log level (a client's
+    /// `logging/setLevel` is its own).
     pub fn for_session(&self) -> Self {
         Self {
             log_level: Arc::new(Mutex::new(LogLevel::Debug)),
             ..self.clone()
         }
+    }
+
+    /// Stops an MCP server component after `idle` without a request.
+    pub fn with_mcp_server_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.proxies = Proxies::new(idle);
+        self
+    }
+
+    /// Starts the MCP server components of the current catalog in the
+    /// background, so their tools are listed before a client asks.
+    pub fn prepare_mcp_servers(&self) {
+        self.proxies.prepare(self.live.snapshot());
     }
 
     /// Also serves the built-in tools (see [`crate::builtin`]).
@@ -200,10 +217,13 @@ impl ServerHandler for WeldServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let builtin = self.management.iter().flat_map(|m| m.tools().iter());
+        let catalog = self.live.snapshot();
+        let proxied = self.proxies.tools(&catalog).await;
         Ok(ListToolsResult::with_all_items(
             builtin
                 .cloned()
-                .chain(self.live.snapshot().tools().iter().map(mcp_tool))
+                .chain(catalog.tools().iter().map(mcp_tool))
+                .chain(proxied)
                 .collect(),
         ))
     }
@@ -215,6 +235,7 @@ impl ServerHandler for WeldServer {
             .find(|t| t.name == name)
             .cloned()
             .or_else(|| self.live.snapshot().tool(name).map(mcp_tool))
+            .or_else(|| self.proxies.tool(name))
     }
 
     fn accepted_subscription_filter(
@@ -484,8 +505,17 @@ impl ServerHandler for WeldServer {
                     .call_mcp_tool(Arc::clone(tool), request, &context)
                     .await;
             }
+            let (audit, client, floor) = (&self.audit, client, self.log_floor(&context));
+            let name = request.name.clone();
+            if let Some(response) = self
+                .proxies
+                .call(&catalog, request, &context, audit, client, floor)
+                .await
+            {
+                return response;
+            }
             return Err(McpError::invalid_params(
-                format!("unknown tool `{}` (see tools/list)", request.name),
+                format!("unknown tool `{name}` (see tools/list)"),
                 None,
             ));
         };
@@ -515,6 +545,23 @@ impl WeldServer {
         }
     }
 
+    /// What the client of `context` asked to hear of a request's log
+    /// messages: its request's level, else (before 2026-07-28) its
+    /// session's `logging/setLevel`.
+    fn log_floor(&self, context: &RequestContext<RoleServer>) -> served::LogFloor {
+        match context.meta.log_level() {
+            Some(level) => Some(served::log_level(&level)),
+            // 2026-07-28 sends log messages only when a request asks.
+            None if modern(context) => None,
+            None => Some(
+                *self
+                    .log_level
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
+        }
+    }
+
     /// Runs one request to MCP-world components (`run` gets its context
     /// and its cancellation), passing the notifications they send on to
     /// the client meanwhile; returns once both are done, so every
@@ -528,17 +575,7 @@ impl WeldServer {
         F: FnOnce(McpRequestContext, tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        let floor = match context.meta.log_level() {
-            Some(level) => Some(served::log_level(&level)),
-            // 2026-07-28 sends log messages only when a request asks.
-            None if modern(context) => None,
-            None => Some(
-                *self
-                    .log_level
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            ),
-        };
+        let floor = self.log_floor(context);
         let (sink, notifications) = tokio::sync::mpsc::unbounded_channel::<Notification>();
         let forward = served::forward(
             notifications,

@@ -3,8 +3,9 @@
 //!
 //! Start reading at [`handler::WeldServer`]: every request enters there
 //! (from [`transport::serve_stdio`] or [`transport::serve_http`]);
-//! `tools/call` goes to a built-in tool ([`builtin`]) or to
-//! `weld_host::invoke`.
+//! `tools/call` goes to a built-in tool ([`builtin`]), to
+//! `weld_host::invoke`, or to an MCP server component's session
+//! ([`proxy`]).
 //!
 //! # Invariants (written as absences)
 //!
@@ -24,6 +25,7 @@ pub mod builtin;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod handler;
+pub mod proxy;
 mod served;
 pub mod tools;
 pub mod transport;

@@ -9,6 +9,12 @@
 //! index per function) — and instantiation from the pooling allocator with
 //! copy-on-write memory images costs tens of microseconds.
 //!
+//! The one exception is a *command* (a component whose only export is
+//! `wasi:cli/run`): an MCP server that speaks over its stdin and stdout
+//! keeps its session in its memory, so it runs as one long-lived instance
+//! ([`CommandServer`]) under the same sandbox and memory limit, and its
+//! state is shared by every request it serves.
+//!
 //! A guest gets nothing by default: no preopened directory but an empty one
 //! at `/` through which every path is refused and recorded, no environment,
 //! no arguments, no stdin, no network. Its stdout and stderr are captured
@@ -52,6 +58,9 @@
 //! - `wasi/`: what a guest reaches through WASI, and weld's shadows over it;
 //!   the only code that decides what a guest reaches.
 //! - `capacity`: the instance pool and the memory budget.
+//! - `command/`: long-lived instances of commands (`wasi:cli/run`), the
+//!   MCP servers over stdio that weld proxies: their pipes, their stderr
+//!   into the log, and how they ended.
 //! - `mcp/`: MCP-world components: recognising the world, calling its
 //!   exports, the client stream and `server-io` they send notifications
 //!   through, and the world-neutral [`mcp::model`].
@@ -59,6 +68,7 @@
 mod cache;
 mod call;
 mod capacity;
+mod command;
 pub mod compiler;
 mod component;
 mod describe;
@@ -73,6 +83,10 @@ mod wasi;
 pub use cache::CacheKey;
 pub use call::report::{CallError, CallReport, CallStats, Queue};
 pub use capacity::{Capacity, Footprint, Share, machine_memory_budget};
+pub use command::{
+    CommandEnd, CommandServer, CommandStdin, CommandStdout, PIPE_BYTES, RunningCommand, SandboxUse,
+    is_command,
+};
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};
 pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};

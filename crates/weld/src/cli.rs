@@ -368,6 +368,12 @@ pub struct ServeArgs {
     /// several. One component's tools get at most half.
     #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_instances: u32,
+    /// Seconds an MCP server component (a wasi:cli command that speaks MCP
+    /// over its stdin and stdout, run as one long-lived instance) may go
+    /// without a request before its instance is stopped, giving back its
+    /// instance slot and memory; the next call starts it again.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub mcp_server_idle_timeout: f64,
     /// Serve no built-in tools (weld_list_components, weld_show_policy,
     /// weld_request_grant, weld_revoke): only the components' tools.
     #[arg(long)]

@@ -37,6 +37,7 @@
 //! because its policy grants no TCP (or UDP) at all — WASI refuses that
 //! before an address exists to check.
 
+mod proxied;
 mod record;
 #[cfg(test)]
 mod tests;
@@ -124,6 +125,7 @@ pub enum AuditError {
 enum Message {
     Record(Box<CallRecord>),
     Builtin(Box<BuiltinRecord>),
+    Proxied(Box<crate::proxied::ProxiedRecord>),
     Flush(std::sync::mpsc::Sender<()>),
 }
 
@@ -333,6 +335,36 @@ impl Audit {
             "built-in call"
         );
         self.send(Message::Builtin(Box::new(record)));
+    }
+
+    /// Emits a proxied call's record (see [`crate::proxied`]) as a
+    /// `tracing` event, at the levels of [`Audit::record`]'s, and queues it
+    /// for the file.
+    pub fn record_proxied(&self, record: crate::proxied::ProxiedRecord) {
+        macro_rules! event {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "weld::audit",
+                    $level,
+                    tool = %record.tool,
+                    component = %record.component.name,
+                    outcome = record.outcome.as_str(),
+                    duration_us = record.duration.as_micros() as u64,
+                    args_bytes = record.args_bytes,
+                    client = record.client.as_deref().unwrap_or(""),
+                    error = record.error.as_deref().unwrap_or(""),
+                    network_denied = record.usage.network.iter().filter(|e| !e.allowed).count(),
+                    storage_denied = record.usage.storage_denied.len(),
+                    "proxied call"
+                )
+            };
+        }
+        if record.outcome == Outcome::Ok {
+            event!(tracing::Level::DEBUG);
+        } else {
+            event!(tracing::Level::INFO);
+        }
+        self.send(Message::Proxied(Box::new(record)));
     }
 
     /// Waits (up to `timeout`) until every record queued so far is written

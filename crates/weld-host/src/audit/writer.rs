@@ -88,6 +88,7 @@ impl<W: Write> Writer<W> {
                 match message {
                     Message::Record(record) => records.push(self.stamped(record.to_record())),
                     Message::Builtin(record) => records.push(self.stamped(record.to_record())),
+                    Message::Proxied(record) => records.push(self.stamped(record.to_record())),
                     Message::Flush(ack) => acks.push(ack),
                 }
                 // After a flush, only what is queued already.

@@ -174,7 +174,7 @@ fn fuel_budget(metering: Metering, limits: &CallLimits) -> Result<Option<u64>, &
 }
 
 /// What a started call holds until it ends; dropped after its store.
-struct Admission<'a> {
+pub(crate) struct Admission<'a> {
     _engine_slots: Option<SemaphorePermit<'a>>,
     _budget: SemaphorePermit<'a>,
     _shared_slots: SemaphorePermit<'a>,
@@ -186,7 +186,7 @@ struct Admission<'a> {
 /// concurrency permit, taken by the server), so no calls can wait for each
 /// other in a cycle; the more specific resources come first, so that a
 /// call waiting for them holds none of those every tool needs.
-async fn admit<'a>(
+pub(crate) async fn admit<'a>(
     component: &'a LoadedComponent,
     limits: &CallLimits,
     queue: Queue,
@@ -304,12 +304,21 @@ impl Printed {
 /// rule allows anything (each name still checked, see
 /// `net::gate_name_lookups`), its environment and its directories.
 fn wasi_ctx(sandbox: &Sandbox, output: &Output, log: &NetLog) -> Result<WasiCtx, CallError> {
+    let mut builder = sandboxed_wasi(sandbox, log)?;
+    builder
+        .stdout(output.stdout.clone())
+        .stderr(output.stderr.clone());
+    Ok(builder.build())
+}
+
+/// The guest's WASI context but for its standard streams (closed until the
+/// caller sets them): what `sandbox` grants, for a call ([`wasi_ctx`]) and
+/// for a long-lived command (`crate::command`) alike.
+pub(crate) fn sandboxed_wasi(sandbox: &Sandbox, log: &NetLog) -> Result<WasiCtxBuilder, CallError> {
     let mut builder = WasiCtxBuilder::new();
     let network = sandbox.network();
     let (tcp, udp) = (network.tcp(), network.udp());
     builder
-        .stdout(output.stdout.clone())
-        .stderr(output.stderr.clone())
         .allow_tcp(tcp)
         .allow_udp(udp)
         .allow_ip_name_lookup(!network.rules().allow().is_empty());
@@ -355,13 +364,13 @@ fn wasi_ctx(sandbox: &Sandbox, output: &Output, log: &NetLog) -> Result<WasiCtx,
                 ),
             })?;
     }
-    Ok(builder.build())
+    Ok(builder)
 }
 
 /// The call's store: its WASI context, its memory limiter, its network
 /// hooks and its gated directories (with the empty `root`, if it shows
 /// one), and its fuel.
-fn new_store(
+pub(crate) fn new_store(
     pre: &InstancePre<CallState>,
     wasi: WasiCtx,
     limits: &CallLimits,

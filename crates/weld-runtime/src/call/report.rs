@@ -342,6 +342,40 @@ fn classify(error: &wasmtime::Error, ending: &Ending<'_>) -> CallError {
     }
 }
 
+/// Why a long-lived command's `run` failed (see `crate::command`): as a
+/// call's failure, without fuel or a deadline.
+pub(crate) fn classify_command(
+    error: &wasmtime::Error,
+    memory_refused: bool,
+    limits: &CallLimits,
+    stderr: &str,
+) -> CallError {
+    let ending = Ending {
+        fuel: None,
+        memory_refused,
+        limits,
+        stderr,
+    };
+    classify(error, &ending)
+}
+
+/// Why a long-lived command could not be instantiated, as
+/// [`classify_command`].
+pub(crate) fn classify_command_start(
+    error: &wasmtime::Error,
+    memory_refused: bool,
+    limits: &CallLimits,
+    stderr: &str,
+) -> CallError {
+    let ending = Ending {
+        fuel: None,
+        memory_refused,
+        limits,
+        stderr,
+    };
+    classify_start_failure(error, &ending)
+}
+
 /// The panic message a Rust guest printed to stderr before aborting, e.g.
 /// "thread '<unnamed>' panicked at src/lib.rs:3:5:\nboom".
 fn panic_message(stderr: &str) -> Option<String> {

@@ -24,6 +24,20 @@ pub(crate) struct CallState {
     pub(super) config: Arc<[(String, String)]>,
 }
 
+impl CallState {
+    /// Where the instance's file denials are recorded (see
+    /// `crate::command`, which takes them while the instance runs).
+    pub(crate) fn denial_log(&self) -> crate::wasi::files::DenialLog {
+        self.files.denial_log()
+    }
+
+    /// Whether a memory growth was refused (a trap that follows is the
+    /// guest running out of memory).
+    pub(crate) fn memory_refused(&self) -> bool {
+        self.memory.refused
+    }
+}
+
 impl ConfigView for CallState {
     fn config(&self) -> &Arc<[(String, String)]> {
         &self.config

@@ -46,7 +46,7 @@
 mod root;
 mod shadows;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::WasiView;
@@ -116,6 +116,28 @@ fn shorten(path: &str) -> std::borrow::Cow<'_, str> {
     format!("{}… ({} bytes)", &path[..end], path.len()).into()
 }
 
+/// What was refused through an instance's gated directories, shared so
+/// that a long-lived instance's (`crate::command`) can be taken between
+/// the requests it serves while it runs.
+#[derive(Clone, Default)]
+pub(crate) struct DenialLog(Arc<Mutex<Denials>>);
+
+#[derive(Default)]
+struct Denials {
+    kept: Vec<FileDenial>,
+    dropped: u64,
+}
+
+impl DenialLog {
+    /// The denials recorded since the last take, and how many more were
+    /// not kept.
+    pub(crate) fn take(&self) -> (Vec<FileDenial>, u64) {
+        let mut denials = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let dropped = std::mem::take(&mut denials.dropped);
+        (std::mem::take(&mut denials.kept), dropped)
+    }
+}
+
 /// The call's gated directories: the views granted, the empty root, the
 /// handles found for them, and what was refused through them.
 #[derive(Default)]
@@ -127,8 +149,7 @@ pub(crate) struct GatedDirs {
     root: Option<Arc<EmptyRoot>>,
     /// (address of the open directory handle, the view it shows).
     handles: Vec<(usize, Arc<FileView>)>,
-    denials: Vec<FileDenial>,
-    dropped: u64,
+    denials: DenialLog,
 }
 
 impl GatedDirs {
@@ -142,8 +163,7 @@ impl GatedDirs {
             views,
             root,
             handles: Vec::new(),
-            denials: Vec::new(),
-            dropped: 0,
+            denials: DenialLog::default(),
         }
     }
 
@@ -191,12 +211,22 @@ impl GatedDirs {
 
     /// The denials recorded, and how many more were not kept.
     pub(crate) fn take_denials(&mut self) -> (Vec<FileDenial>, u64) {
-        (std::mem::take(&mut self.denials), self.dropped)
+        self.denials.take()
+    }
+
+    /// Where the denials are recorded.
+    pub(crate) fn denial_log(&self) -> DenialLog {
+        self.denials.clone()
     }
 
     /// Records a refusal.
     fn record(&mut self, view: &FileView, op: &'static str, path: &str, error: ErrorCode) {
-        if self.denials.len() < MAX_DENIALS {
+        let mut denials = self
+            .denials
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if denials.kept.len() < MAX_DENIALS {
             // `./` is how wasi-libc may write a name in the directory, and
             // `.` the directory itself: both are named as the tool knows
             // them.
@@ -210,13 +240,13 @@ impl GatedDirs {
                     shorten(path)
                 )
             };
-            self.denials.push(FileDenial {
+            denials.kept.push(FileDenial {
                 op,
                 path,
                 error: error.name(),
             });
         } else {
-            self.dropped += 1;
+            denials.dropped += 1;
         }
     }
 }

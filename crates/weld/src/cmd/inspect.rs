@@ -35,6 +35,11 @@ struct Report<'a> {
     /// Why it could not be listed, with `--list`.
     #[serde(skip_serializing_if = "Option::is_none")]
     listing_error: Option<String>,
+    /// `stdio` for an MCP server component: a command (its only export
+    /// is `wasi:cli/run`) that weld runs as a long-lived instance and
+    /// proxies; its tools are the ones it lists when served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mcp_server: Option<&'static str>,
     /// Whether weld would install it: it links, the instance pool can hold
     /// one call of it, and no tool is over a cap.
     loadable: bool,
@@ -168,6 +173,10 @@ pub(super) async fn inspect(
             reason: &s.reason,
         })
         .collect();
+    let exports = inspection.functions.iter();
+    let mcp_server =
+        weld_runtime::is_command(exports.map(|f| (f.interface.as_deref(), f.name.as_str())))
+            .then_some("stdio");
     let pool_error = inspection.footprint.as_ref().err().map(String::as_str);
     let per_call = inspection.footprint.as_ref().ok().map(|f| PerCall {
         core_instances: f.core_instances,
@@ -198,6 +207,7 @@ pub(super) async fn inspect(
             world,
             listing: listed,
             listing_error,
+            mcp_server,
             loadable,
             link_error: inspection.link_error.as_deref(),
             per_call,
@@ -224,6 +234,13 @@ pub(super) async fn inspect(
     }
     if let Some(reason) = &refused {
         outln!("  would be refused: {reason}");
+    }
+    if mcp_server.is_some() {
+        outln!(
+            "  an MCP server over stdio: a command (its only export is wasi:cli/run) that speaks \
+             MCP over its stdin and stdout; weld serve runs it as one long-lived instance under \
+             its policy and serves the tools it lists (asked when served, not here)"
+        );
     }
     if let Some(world) = &world {
         outln!(

@@ -83,6 +83,9 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
             .with_installer(installer);
         server = server.with_management(Arc::new(management));
     }
+    let idle = seconds(args.mcp_server_idle_timeout, "--mcp-server-idle-timeout")?;
+    let server = server.with_mcp_server_idle_timeout(idle);
+    server.prepare_mcp_servers();
     let options = ServerOptions {
         max_request_bytes: args.max_request_bytes,
     };
@@ -155,17 +158,19 @@ pub(super) async fn build_catalog(host: &Host) -> Result<Catalog> {
     Ok(catalog)
 }
 
+/// `value` seconds, given as `flag`: positive, at most a day.
+fn seconds(value: f64, flag: &str) -> Result<Duration> {
+    let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
+    if value.is_finite() && value > 0.0 && value <= max {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(anyhow::anyhow!(
+            "{flag} must be a positive number of seconds, at most {max} (24 hours)"
+        ))
+    }
+}
+
 fn http_limits(args: &cli::HttpLimitArgs) -> Result<HttpLimits> {
-    let seconds = |value: f64, flag: &str| {
-        let max = weld_policy::MAX_TIMEOUT.as_secs_f64();
-        if value.is_finite() && value > 0.0 && value <= max {
-            Ok(Duration::from_secs_f64(value))
-        } else {
-            Err(anyhow::anyhow!(
-                "{flag} must be a positive number of seconds, at most {max} (24 hours)"
-            ))
-        }
-    };
     Ok(HttpLimits {
         max_connections: args.max_connections as usize,
         header_timeout: seconds(args.header_timeout, "--header-timeout")?,

@@ -32,6 +32,7 @@ mod mcp_world;
 mod metrics;
 mod network;
 mod policy_compat;
+mod proxied;
 mod registry;
 mod reload;
 mod replicas;
