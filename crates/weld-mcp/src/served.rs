@@ -86,6 +86,14 @@ fn meta(text: Option<&String>) -> Option<Value> {
     }
 }
 
+/// A result read as complete: the 2026-07-28 revision requires `resultType`
+/// in every result, and rmcp removes `"complete"` again for a client of an
+/// earlier revision, where the field does not exist.
+fn complete<T: serde::de::DeserializeOwned>(mut map: Map<String, Value>) -> Result<T, McpError> {
+    map.insert("resultType".into(), Value::String("complete".into()));
+    typed(Value::Object(map))
+}
+
 /// Reads JSON written here as the rmcp type it is the spec's shape of.
 fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, McpError> {
     serde_json::from_value(value).map_err(|e| {
@@ -270,7 +278,7 @@ pub(crate) fn tool_result(r: &ToolResult) -> Result<CallToolResult, McpError> {
         map.insert("structuredContent".into(), structured);
     }
     put(&mut map, "_meta", meta(r.meta.as_ref()));
-    typed(Value::Object(map))
+    complete(map)
 }
 
 /// A resource's contents.
@@ -281,7 +289,7 @@ pub(crate) fn read_result(r: &ReadResult) -> Result<ReadResourceResult, McpError
         Value::Array(r.contents.iter().map(contents_json).collect()),
     );
     put(&mut map, "_meta", meta(r.meta.as_ref()));
-    typed(Value::Object(map))
+    complete(map)
 }
 
 /// A prompt.
@@ -298,7 +306,7 @@ pub(crate) fn prompt_result(r: &PromptResult) -> Result<GetPromptResult, McpErro
         ),
     );
     put(&mut map, "_meta", meta(r.meta.as_ref()));
-    typed(Value::Object(map))
+    complete(map)
 }
 
 /// Completion values: at most MCP's 100, the rest said to be there.
