@@ -2,6 +2,7 @@
 # Builds the guest WebAssembly components that weld serves and tests against:
 #
 #   examples/{text,shapes,clock}        example tools      (workspace examples/)
+#   examples/notes                      an MCP-world example: resources, a prompt, completion
 #   tests/components/{add,hostile}      test-only tools    (workspace tests/components/)
 #   tests/components/mcpdemo            an MCP-world component (wasmcp:mcp-v20251125)
 #   tests/components/mcp-stdio          an MCP server over stdio (rmcp, a wasi:cli command)
@@ -48,6 +49,7 @@ components=(
   "text:examples/text:weld-example-text"
   "shapes:examples/shapes:weld-example-shapes"
   "clock:examples/clock:weld-example-clock"
+  "notes:examples/notes:weld-example-notes"
   "add:tests/components/add:weld-test-add"
   "hostile:tests/components/hostile:weld-test-hostile"
   "mcpdemo:tests/components/mcpdemo:weld-test-mcpdemo"
@@ -110,6 +112,9 @@ for entry in "${components[@]}"; do
   fi
   rm -rf "$out/$name.wit"
   cp -R "$crate/wit" "$out/$name.wit"
+  if [ -f "$crate/$name.policy.yaml" ]; then
+    cp "$crate/$name.policy.yaml" "$out/$name.policy.yaml"
+  fi
   # Another project's component is served as its toolchain built it.
   case "$name" in wasmcp-*) ;; *) embed_docs "$name" "$crate" ;; esac
   printf '%-8s %8d bytes  target/components/%s.wasm\n' \

@@ -142,7 +142,8 @@ async fn one(
         }
         let samples = async {
             let mut session = Session::start(&pinned, &log).await?;
-            let samples = sequential(o, &mut session, tool).await;
+            let calls = o.language_calls.div_ceil(ROUNDS);
+            let samples = sequential(&mut session, &tool.requests(), calls).await;
             let tail = session.log_tail();
             session.finish().await;
             samples.with_context(|| format!("server log:\n{tail}"))
@@ -154,7 +155,8 @@ async fn one(
         eprintln!("{}: round {}, {IN_FLIGHT} in flight", tool.label, round + 1);
         let log = dirs.log(&format!("language-{name}-{round}-in-flight"));
         let mut session = Session::start(&launch, &log).await?;
-        let pipelined = in_flight(o, &mut session, tool).await;
+        let total = o.language_pipelined.div_ceil(ROUNDS);
+        let pipelined = in_flight(&mut session, &tool.requests(), total).await;
         let tail = session.log_tail();
         session.finish().await;
         let pipelined = pipelined.with_context(|| format!("server log:\n{tail}"))?;
@@ -188,11 +190,21 @@ async fn install(o: &Options, state: &Path, cache: &Path, component: &Path) -> R
     Ok(())
 }
 
+/// What a right answer carries.
+#[derive(Clone)]
+pub enum Expected {
+    /// This structured content.
+    Structured(Value),
+    /// This text as its only content (a tool that returns no structured
+    /// content, as MCP servers' tools often do).
+    Text(&'static str),
+}
+
 /// Calls of one tool, as request lines for any id.
-struct Requests {
-    tool: &'static str,
-    arguments: String,
-    expected: Value,
+pub struct Requests {
+    pub tool: &'static str,
+    pub arguments: String,
+    pub expected: Expected,
 }
 
 impl Requests {
@@ -212,8 +224,19 @@ impl Requests {
             .and_then(Value::as_u64)
             .with_context(|| format!("no id: {}", line.trim_end()))?;
         let result = answer.get("result");
-        let ok = result.and_then(|r| r.get("isError")) == Some(&Value::Bool(false))
-            && result.and_then(|r| r.get("structuredContent")) == Some(&self.expected);
+        let ok = result
+            .and_then(|r| r.get("isError"))
+            .and_then(Value::as_bool)
+            != Some(true)
+            && match &self.expected {
+                Expected::Structured(value) => {
+                    result.and_then(|r| r.get("structuredContent")) == Some(value)
+                }
+                Expected::Text(text) => {
+                    result.and_then(|r| r.get("content"))
+                        == Some(&json!([{ "type": "text", "text": text }]))
+                }
+            };
         if !ok {
             bail!("wrong answer to {id}: {}", line.trim_end());
         }
@@ -222,10 +245,10 @@ impl Requests {
 }
 
 /// What [`IN_FLIGHT`] calls at a time did.
-struct Pipelined {
-    calls: u64,
-    elapsed: Duration,
-    cpu: Option<Duration>,
+pub struct Pipelined {
+    pub calls: u64,
+    pub elapsed: Duration,
+    pub cpu: Option<Duration>,
 }
 
 impl LanguageTool {
@@ -233,19 +256,18 @@ impl LanguageTool {
         Requests {
             tool: self.tool,
             arguments: self.probe.arguments.to_string(),
-            expected: self.probe.expected.clone(),
+            expected: Expected::Structured(self.probe.expected.clone()),
         }
     }
 }
 
-/// Sequential calls, one in flight: their round-trip times.
-async fn sequential(
-    o: &Options,
+/// Sequential calls, one in flight, after [`WARMUP`] unmeasured ones:
+/// their round-trip times.
+pub async fn sequential(
     session: &mut Session,
-    tool: &LanguageTool,
+    requests: &Requests,
+    calls: u64,
 ) -> Result<Vec<Duration>> {
-    let requests = tool.requests();
-    let calls = o.language_calls.div_ceil(ROUNDS);
     let mut samples = Vec::with_capacity(calls as usize);
     for i in 0..WARMUP + calls {
         let id = session.take_id();
@@ -264,9 +286,13 @@ async fn sequential(
     Ok(samples)
 }
 
-/// Calls with [`IN_FLIGHT`] in flight, after [`WARMUP`] sequential ones.
-async fn in_flight(o: &Options, session: &mut Session, tool: &LanguageTool) -> Result<Pipelined> {
-    let requests = tool.requests();
+/// `total` calls with [`IN_FLIGHT`] in flight, after [`WARMUP`] sequential
+/// ones.
+pub async fn in_flight(
+    session: &mut Session,
+    requests: &Requests,
+    total: u64,
+) -> Result<Pipelined> {
     for _ in 0..WARMUP {
         let id = session.take_id();
         session.send(requests.line(id).as_bytes()).await?;
@@ -274,7 +300,6 @@ async fn in_flight(o: &Options, session: &mut Session, tool: &LanguageTool) -> R
             bail!("expected the answer to {id}");
         }
     }
-    let total = o.language_pipelined.div_ceil(ROUNDS);
     let before = proc::cpu_time(session.pid()).ok();
     let started = Instant::now();
     let mut pending = HashSet::new();

@@ -30,6 +30,7 @@ mod rounds;
 mod startup;
 mod stats;
 mod stdio;
+mod worlds;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -115,6 +116,11 @@ async fn run(o: Options) -> Result<()> {
     } else {
         None
     };
+    let worlds = if o.wants("worlds") {
+        Some(worlds::run(&o, &dirs, &cache).await?)
+    } else {
+        None
+    };
     let inproc = if o.wants("inproc") {
         Some(inproc_pair(&o, &dirs)?)
     } else {
@@ -130,6 +136,7 @@ async fn run(o: Options) -> Result<()> {
             add,
             inproc,
             languages,
+            worlds,
             env: Environment {
                 load_before,
                 load_after,

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 /// The metrics `--only` can pick.
-const METRICS: [&str; 7] = [
+const METRICS: [&str; 8] = [
     "latency",
     "pipelined",
     "http",
@@ -16,6 +16,7 @@ const METRICS: [&str; 7] = [
     "add",
     "inproc",
     "languages",
+    "worlds",
 ];
 
 /// The command line as written.
@@ -45,6 +46,14 @@ struct Args {
     /// <workspace>/target/components/jstext.wasm).
     #[arg(long, value_name = "PATH")]
     jstext: Option<PathBuf>,
+    /// mcpdemo.wasm, the MCP-world component of metric 9 (default:
+    /// <workspace>/target/components/mcpdemo.wasm).
+    #[arg(long, value_name = "PATH")]
+    mcpdemo: Option<PathBuf>,
+    /// mcp-stdio.wasm, the proxied MCP server of metric 9 (default:
+    /// <workspace>/target/components/mcp-stdio.wasm).
+    #[arg(long, value_name = "PATH")]
+    mcp_stdio: Option<PathBuf>,
     /// Rounds of metrics 1-3, weld and native alternating [default: 5; 1 with --quick].
     #[arg(long, value_name = "N")]
     rounds: Option<u64>,
@@ -78,6 +87,12 @@ struct Args {
     /// Calls per tool with 16 in flight for metric 8 [default: 2000; 200 with --quick].
     #[arg(long, value_name = "N")]
     language_pipelined: Option<u64>,
+    /// Sequential calls per path for metric 9 [default: 2000; 200 with --quick].
+    #[arg(long, value_name = "N")]
+    world_calls: Option<u64>,
+    /// Calls per path with 16 in flight for metric 9 [default: 4000; 400 with --quick].
+    #[arg(long, value_name = "N")]
+    world_pipelined: Option<u64>,
     /// Comma-separated subset of the metrics to run (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = METRICS)]
     only: Vec<String>,
@@ -94,6 +109,8 @@ pub struct Options {
     pub component: PathBuf,
     pub pytext: PathBuf,
     pub jstext: PathBuf,
+    pub mcpdemo: PathBuf,
+    pub mcp_stdio: PathBuf,
     pub rounds: u64,
     pub calls: u64,
     pub pipelined: u64,
@@ -105,6 +122,8 @@ pub struct Options {
     pub inproc_calls: u64,
     pub language_calls: u64,
     pub language_pipelined: u64,
+    pub world_calls: u64,
+    pub world_pipelined: u64,
     only: Vec<String>,
 }
 
@@ -122,8 +141,14 @@ impl Options {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let o = Self::resolve(Args::parse(), &exe_dir, &workspace);
         let languages = o.wants("languages");
+        let worlds = o.wants("worlds");
         let tools = [&o.pytext, &o.jstext].into_iter().filter(|_| languages);
-        for path in [&o.weld, &o.native, &o.component].into_iter().chain(tools) {
+        let servers = [&o.mcpdemo, &o.mcp_stdio].into_iter().filter(|_| worlds);
+        for path in [&o.weld, &o.native, &o.component]
+            .into_iter()
+            .chain(tools)
+            .chain(servers)
+        {
             if !path.is_file() {
                 bail!(
                     "{} does not exist (build it first: scripts/bench.sh)",
@@ -154,6 +179,12 @@ impl Options {
             jstext: args
                 .jstext
                 .unwrap_or_else(|| workspace.join("target/components/jstext.wasm")),
+            mcpdemo: args
+                .mcpdemo
+                .unwrap_or_else(|| workspace.join("target/components/mcpdemo.wasm")),
+            mcp_stdio: args
+                .mcp_stdio
+                .unwrap_or_else(|| workspace.join("target/components/mcp-stdio.wasm")),
             rounds: count(args.rounds, 5, 1),
             calls: count(args.calls, 2000, 200),
             pipelined: count(args.pipelined, 20_000, 8000),
@@ -165,6 +196,8 @@ impl Options {
             inproc_calls: count(args.inproc_calls, 2000, 200),
             language_calls: count(args.language_calls, 400, 40),
             language_pipelined: count(args.language_pipelined, 2000, 200),
+            world_calls: count(args.world_calls, 2000, 200),
+            world_pipelined: count(args.world_pipelined, 4000, 400),
             only: args.only,
         }
     }

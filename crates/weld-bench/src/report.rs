@@ -11,6 +11,7 @@ use crate::proc::Memory;
 use crate::rounds::{Round, Which};
 use crate::startup::{AddResults, StartupResults};
 use crate::stats::{median, micros, percentile};
+use crate::worlds::WorldResult;
 
 /// Everything one run measured, and the conditions it ran in.
 pub struct Results {
@@ -25,6 +26,8 @@ pub struct Results {
     pub inproc: Option<(InProcess, InProcess)>,
     /// Metric 8: per tool.
     pub languages: Option<Vec<LanguageResult>>,
+    /// Metric 9: the plain export first, then the paths judged against it.
+    pub worlds: Option<Vec<WorldResult>>,
     /// The machine's load before and after, and how long the run took.
     pub env: Environment,
 }
@@ -63,6 +66,9 @@ pub fn report(o: &Options, results: &Results) {
     }
     for tool in results.languages.iter().flatten() {
         language_rows(&mut t, tool);
+    }
+    if let Some(worlds) = &results.worlds {
+        world_rows(&mut t, worlds);
     }
     print_heading(o, &results.env);
     t.print();
@@ -285,6 +291,41 @@ fn language_rows(t: &mut Table, r: &LanguageResult) {
     ]);
 }
 
+/// Metric 9: each path's p50 and calls/s next to the plain export's.
+fn world_rows(t: &mut Table, worlds: &[WorldResult]) {
+    let Some((plain, others)) = worlds.split_first() else {
+        return;
+    };
+    let plain_p50 = micros(percentile(&plain.stdio, 50.0));
+    let plain_rate = median(&plain.per_sec);
+    for r in others {
+        let p50 = micros(percentile(&r.stdio, 50.0));
+        let rate = median(&r.per_sec);
+        t.row([
+            &format!(
+                "9. {}: stdio call p50, against a plain export's (native column)",
+                r.label
+            ),
+            &format!("{} µs", num(p50)),
+            &format!("{} µs", num(plain_p50)),
+            &format!("{:.2}×", p50 / plain_p50),
+            "—",
+            "",
+        ]);
+        t.row([
+            &format!(
+                "9. {}: stdio calls/s, {IN_FLIGHT} in flight, against a plain export's",
+                r.label
+            ),
+            &format!("{} /s", num(rate)),
+            &format!("{} /s", num(plain_rate)),
+            &format!("{:.2}×", rate / plain_rate),
+            "—",
+            "",
+        ]);
+    }
+}
+
 /// The title, the machine and its load, and how the rounds were run.
 fn print_heading(o: &Options, env: &Environment) {
     println!();
@@ -388,6 +429,19 @@ fn print_absolutes(results: &Results) {
             num(micros(percentile(&r.stdio, 99.0))),
             num(micros(percentile(&r.floor, 50.0))),
             num(micros(percentile(&r.floor, 99.0))),
+            rates.join(", "),
+            cpu
+        );
+    }
+    for r in results.worlds.iter().flatten() {
+        let cpu = r.cpu_per_call_us.map_or("?".into(), num);
+        let rates = r.per_sec.iter().map(|x| num(*x)).collect::<Vec<_>>();
+        println!(
+            "- {}: stdio p50 {} µs p99 {} µs; {IN_FLIGHT} in flight {}/s per round, server CPU \
+             {} µs per call",
+            r.label,
+            num(micros(percentile(&r.stdio, 50.0))),
+            num(micros(percentile(&r.stdio, 99.0))),
             rates.join(", "),
             cpu
         );

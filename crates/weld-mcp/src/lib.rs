@@ -31,6 +31,21 @@ pub mod tools;
 pub mod transport;
 
 pub use builtin::{BuiltinOptions, Management};
+
+/// An MCP-world tool's result as the JSON a client of weld receives (for
+/// `weld call`, which prints it).
+///
+/// # Errors
+///
+/// When the tool's structured content is not JSON: the error a client would
+/// get instead.
+pub fn served_tool_result(
+    result: &weld_host::mcp::model::ToolResult,
+) -> Result<serde_json::Value, rmcp::ErrorData> {
+    let result = served::tool_result(result)?;
+    serde_json::to_value(result)
+        .map_err(|e| rmcp::ErrorData::internal_error(format!("internal error: {e}"), None))
+}
 pub use handler::{ServerOptions, WeldServer};
 pub use transport::{
     HttpLimits, HttpOptions, MetricsText, TransportError, serve_http, serve_stdio,

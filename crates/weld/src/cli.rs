@@ -617,6 +617,11 @@ pub struct NewArgs {
     /// The language to write the tool in.
     #[arg(long, value_enum)]
     pub lang: Lang,
+    /// Write an MCP server component instead (wasmcp's `mcp-v20251125`
+    /// world): it names and describes its own tools, resources and prompts,
+    /// and completes arguments. Rust only.
+    #[arg(long)]
+    pub mcp: bool,
 }
 
 /// A language `weld new` writes a project for.

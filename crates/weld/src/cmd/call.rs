@@ -22,13 +22,7 @@ pub(super) async fn call(host: &Host, args: &cli::CallArgs) -> Result<ExitCode> 
     let catalog = build_catalog(host).await?;
     let Some(entry) = catalog.get(&args.tool) else {
         if let Some(tool) = catalog.mcp_tool(&args.tool) {
-            bail!(
-                "`{}` is a tool of MCP-world component `{}`, which `weld call` does not run \
-                 (its answers are MCP content, and its notifications need a client): call it \
-                 through an MCP client of `weld serve`",
-                args.tool,
-                tool.component.name
-            );
+            return call_mcp_tool(host, tool, &arguments).await;
         }
         if let Some(disabled) = catalog.disabled().iter().find(|d| {
             args.tool
@@ -92,6 +86,56 @@ fn as_client_sees(output: &ToolOutput) -> Value {
         result["structuredContent"] = Value::Object(structured.clone());
     }
     result
+}
+
+/// A tool of an MCP-world component, run once as `weld serve` runs it; its
+/// answer printed as a client receives it. Its log and progress
+/// notifications have no client to go to and are dropped.
+async fn call_mcp_tool(
+    host: &Host,
+    tool: &std::sync::Arc<weld_host::mcp::McpTool>,
+    arguments: &serde_json::Map<String, Value>,
+) -> Result<ExitCode> {
+    use weld_host::mcp::invoke::{McpFailure, McpRequestContext, Served};
+    let audit = open_audit(host.store(), AuditFailure::KeepServing)?;
+    let ctx = McpRequestContext {
+        audit: audit.clone(),
+        client: Some("weld-cli".into()),
+        protocol_version: "2025-11-25".into(),
+        sink: None,
+    };
+    let served =
+        weld_host::mcp::invoke::call_tool(tool, Some(arguments), &ctx, std::future::pending())
+            .await;
+    audit.flush(Duration::from_secs(5));
+    let result = match served {
+        Served::Done(result) => result,
+        // A failed run is the tool's error, as `weld serve` answers it.
+        Served::Failed(McpFailure::Failed(message)) => {
+            let answer = json!({"content": [{"type": "text", "text": message}], "isError": true});
+            outln!("{}", serde_json::to_string_pretty(&answer)?);
+            return Ok(ExitCode::from(EXIT_TOOL_ERROR));
+        }
+        Served::Failed(McpFailure::NotFound(message)) => bail!("{message}"),
+        Served::Failed(McpFailure::Component(error)) => bail!(
+            "the component answered with JSON-RPC error {}: {}",
+            error.code,
+            error.message
+        ),
+        Served::Cancelled => bail!("the call was cancelled"),
+    };
+    let mut answer =
+        weld_mcp::served_tool_result(&result).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    // Printed as plain tools' answers are: the shape every era shares.
+    if let Some(fields) = answer.as_object_mut() {
+        fields.remove("resultType");
+    }
+    outln!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(if result.is_error {
+        ExitCode::from(EXIT_TOOL_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The known name closest to `wanted` (by edit distance, ignoring `-`/`_`

@@ -59,6 +59,70 @@ const RUST: &[Template] = &[
     script("build.sh", include_str!("../../templates/rust/build.sh")),
 ];
 
+/// An MCP server component (`--mcp`): wasmcp's `mcp-v20251125` world, with
+/// the WIT it needs copied from what weld's runtime builds its bindings
+/// from (crates/weld-runtime/wit/, Apache-2.0: the licence goes along).
+const RUST_MCP: &[Template] = &[
+    file(
+        "wit/{{name}}.wit",
+        include_str!("../../templates/rust-mcp/world.wit"),
+    ),
+    file(
+        "wit/deps/mcp-v20251125/mcp.wit",
+        include_str!("../../../weld-runtime/wit/deps/mcp-v20251125/mcp.wit"),
+    ),
+    file(
+        "wit/deps/mcp-v20251125/server.wit",
+        include_str!("../../../weld-runtime/wit/deps/mcp-v20251125/server.wit"),
+    ),
+    file(
+        "wit/deps/auth/jwt.wit",
+        include_str!("../../../weld-runtime/wit/deps/auth/jwt.wit"),
+    ),
+    file(
+        "wit/deps/auth/oauth.wit",
+        include_str!("../../../weld-runtime/wit/deps/auth/oauth.wit"),
+    ),
+    file(
+        "wit/deps/io/error.wit",
+        include_str!("../../../weld-runtime/wit/deps/io/error.wit"),
+    ),
+    file(
+        "wit/deps/io/poll.wit",
+        include_str!("../../../weld-runtime/wit/deps/io/poll.wit"),
+    ),
+    file(
+        "wit/deps/io/streams.wit",
+        include_str!("../../../weld-runtime/wit/deps/io/streams.wit"),
+    ),
+    file(
+        "wit/deps/io/world.wit",
+        include_str!("../../../weld-runtime/wit/deps/io/world.wit"),
+    ),
+    file(
+        "wit/deps/LICENSE-wasmcp",
+        include_str!("../../../weld-runtime/wit/LICENSE-wasmcp"),
+    ),
+    file(
+        "{{name}}.policy.yaml",
+        include_str!("../../templates/common/tool.policy.yaml"),
+    ),
+    file(
+        "Cargo.toml",
+        include_str!("../../templates/rust-mcp/Cargo.toml.in"),
+    ),
+    file(
+        "src/lib.rs",
+        include_str!("../../templates/rust-mcp/lib.rs"),
+    ),
+    file(".gitignore", "/target\n/Cargo.lock\n/{{name}}.wasm\n"),
+    script(
+        "build.sh",
+        include_str!("../../templates/rust-mcp/build.sh"),
+    ),
+    script("test.sh", include_str!("../../templates/rust-mcp/test.sh")),
+];
+
 const PYTHON: &[Template] = &[
     file("app.py", include_str!("../../templates/python/app.py")),
     file(".gitignore", "/{{name}}.wasm\n__pycache__/\n"),
@@ -90,19 +154,29 @@ fn needs(lang: Lang) -> &'static str {
     }
 }
 
-fn templates(lang: Lang) -> impl Iterator<Item = &'static Template> {
+fn templates(lang: Lang, mcp: bool) -> Box<dyn Iterator<Item = &'static Template>> {
+    if mcp {
+        return Box::new(RUST_MCP.iter());
+    }
     let own = match lang {
         Lang::Rust => RUST,
         Lang::Python => PYTHON,
         Lang::Js => JS,
         Lang::C => C,
     };
-    COMMON.iter().chain(own)
+    Box::new(COMMON.iter().chain(own))
 }
 
 /// `weld new`.
 pub(super) fn new(args: &NewArgs) -> Result<ExitCode> {
     check_name(&args.name)?;
+    if args.mcp && args.lang != Lang::Rust {
+        bail!(
+            "weld new --mcp writes Rust only for now; for Python or TypeScript, wasmcp's own \
+             templates build components of the same world, which weld serves unchanged \
+             (docs/mcp-components.md)"
+        );
+    }
     let dir = Path::new(&args.name);
     // create_dir, not create_dir_all: it fails when the directory exists,
     // so nothing of the person's is ever overwritten.
@@ -113,18 +187,25 @@ pub(super) fn new(args: &NewArgs) -> Result<ExitCode> {
         ),
         _ => anyhow::Error::new(error).context(format!("creating {}", dir.display())),
     })?;
-    if let Err(error) = write_project(dir, &args.name, args.lang) {
+    if let Err(error) = write_project(dir, &args.name, args.lang, args.mcp) {
         // Only what this command created goes: the directory was new.
         let _ = std::fs::remove_dir_all(dir);
         return Err(error);
     }
     let name = &args.name;
+    let kind = if args.mcp {
+        "MCP server component"
+    } else {
+        "tool"
+    };
     outln!(
-        "created {name}/, a {} tool project:",
+        "created {name}/, a {} {kind} project:",
         format!("{:?}", args.lang).to_lowercase()
     );
-    for template in templates(args.lang) {
-        outln!("  {name}/{}", fill(template.path, name));
+    for template in templates(args.lang, args.mcp) {
+        if !template.path.starts_with("wit/deps/") {
+            outln!("  {name}/{}", fill(template.path, name));
+        }
     }
     outln!("\nnext:");
     outln!("  cd {name}");
@@ -132,13 +213,17 @@ pub(super) fn new(args: &NewArgs) -> Result<ExitCode> {
         "  ./build.sh              # -> {name}.wasm (needs {})",
         needs(args.lang)
     );
-    outln!("  ./test.sh               # calls {name}_greet through weld call");
+    if args.mcp {
+        outln!("  ./test.sh               # what weld sees it offer, and greet through weld call");
+    } else {
+        outln!("  ./test.sh               # calls {name}_greet through weld call");
+    }
     outln!("  weld add {name}.wasm    # install it; it proposes {name}.policy.yaml");
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_project(dir: &Path, name: &str, lang: Lang) -> Result<()> {
-    for template in templates(lang) {
+fn write_project(dir: &Path, name: &str, lang: Lang, mcp: bool) -> Result<()> {
+    for template in templates(lang, mcp) {
         let path = dir.join(fill(template.path, name));
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -267,8 +352,12 @@ mod tests {
 
     #[test]
     fn every_placeholder_of_every_template_is_filled() {
-        for lang in [Lang::Rust, Lang::Python, Lang::Js, Lang::C] {
-            for template in templates(lang) {
+        let projects = [Lang::Rust, Lang::Python, Lang::Js, Lang::C]
+            .map(|lang| (lang, false))
+            .into_iter()
+            .chain([(Lang::Rust, true)]);
+        for (lang, mcp) in projects {
+            for template in templates(lang, mcp) {
                 for text in [template.path, template.text] {
                     let filled = fill(text, "my-tool");
                     assert!(

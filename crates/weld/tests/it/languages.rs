@@ -582,6 +582,55 @@ fn weld_new_c_builds_with_one_command_and_its_test_passes() {
     new_project_builds("c", "hello-tool.c", Run::BuildAndTest);
 }
 
+/// `weld new --mcp` writes an MCP server component project (wasmcp's
+/// world) whose build.sh builds it and whose test.sh sees its tool,
+/// resource and prompt through `weld inspect --list` and calls its tool
+/// through `weld call`.
+#[test]
+fn weld_new_rust_mcp_builds_an_mcp_server_component_and_its_test_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new(weld_bin())
+        .args(["new", "hello-server", "--lang", "rust", "--mcp"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run weld new");
+    assert!(
+        output.status.success(),
+        "weld new --mcp: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let project = dir.path().join("hello-server");
+    for file in [
+        "wit/hello-server.wit",
+        "wit/deps/mcp-v20251125/mcp.wit",
+        "wit/deps/LICENSE-wasmcp",
+        "hello-server.policy.yaml",
+        "src/lib.rs",
+        "build.sh",
+        "test.sh",
+    ] {
+        assert!(project.join(file).is_file(), "no {file}");
+    }
+    run_script(&project, "build.sh");
+    run_script(&project, "test.sh");
+
+    let python = weld_new_mcp(dir.path(), "py-server", "python");
+    assert!(!python.status.success());
+    let stderr = String::from_utf8_lossy(&python.stderr);
+    assert!(stderr.contains("Rust only"), "{stderr}");
+    assert!(!dir.path().join("py-server").exists());
+}
+
+fn weld_new_mcp(dir: &Path, name: &str, lang: &str) -> std::process::Output {
+    std::process::Command::new(weld_bin())
+        .args(["new", name, "--lang", lang, "--mcp"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run weld new")
+}
+
 #[test]
 fn weld_new_never_writes_into_an_existing_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
