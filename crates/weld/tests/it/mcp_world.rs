@@ -475,14 +475,18 @@ async fn two_components_naming_the_same_tool_serve_it_once_unless_prefixed() {
         out.contains("not a tool: add (a component loaded before it already serves a tool"),
         "{out}"
     );
-    // `weld call` runs plain tools only, and says so.
-    let called = dirs.run(&["call", "subtract", r#"{"a": 1, "b": 2}"#]).await;
-    assert!(!called.status.success());
-    let said = String::from_utf8_lossy(&called.stderr);
+    // `weld call` runs an MCP-world tool as `weld serve` does, and prints
+    // what a client would get.
+    let called = dirs.run(&["call", "subtract", r#"{"a": 5, "b": 2}"#]).await;
+    let said = String::from_utf8_lossy(&called.stdout);
     assert!(
-        said.contains("a tool of MCP-world component `wasmcp-rust-tools`"),
-        "{said}"
+        called.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&called.stderr)
     );
+    let answer: Value = serde_json::from_str(&said).expect("json");
+    assert_eq!(answer["content"][0]["text"], "3", "{answer}");
+    assert_eq!(answer["isError"], false, "{answer}");
     for line in [
         "  resource demo://static",
         "  resource template file:///{+path}",
