@@ -51,11 +51,37 @@ impl Management {
                 .filter(|t| catalog.tool_component(t) == Some(component))
                 .collect()
         };
+        // What an MCP server component offers besides tools, when it does.
+        let offers = |component: &str, out: &mut Value| {
+            let of = |c: &weld_host::mcp::McpComponent| c.name == component;
+            let resources: Vec<&str> = (catalog.resources().iter())
+                .filter(|r| of(&r.component))
+                .map(|r| r.def.uri.as_str())
+                .collect();
+            let templates: Vec<&str> = (catalog.resource_templates().iter())
+                .filter(|t| of(&t.component))
+                .map(|t| t.def.uri_template.as_str())
+                .collect();
+            let prompts: Vec<&str> = (catalog.prompts().iter())
+                .filter(|p| of(&p.component))
+                .map(|p| p.name.as_str())
+                .collect();
+            for (key, list) in [
+                ("resources", resources),
+                ("resource_templates", templates),
+                ("prompts", prompts),
+            ] {
+                if !list.is_empty() {
+                    out[key] = json!(list);
+                }
+            }
+        };
         let components: Vec<Value> = listed
             .into_iter()
             .map(|(name, digest, source, has_policy)| {
                 let tools = tools_of(&name);
                 let mut out = json!({"name": name, "digest": digest, "source": source, "tools": tools, "has_policy": has_policy});
+                offers(&name, &mut out);
                 if let Some(disabled) = catalog
                     .disabled()
                     .iter()
@@ -68,13 +94,15 @@ impl Management {
             // Files given with --component: served…
             .chain(catalog.served_files().iter().map(|served| {
                 let tools = tools_of(&served.component);
-                json!({
+                let mut out = json!({
                     "name": served.component,
                     "digest": served.digest,
                     "source": format!("file {} (--component)", served.file.display()),
                     "tools": tools,
                     "has_policy": false,
-                })
+                });
+                offers(&served.component, &mut out);
+                out
             }))
             // …and not.
             .chain(catalog.disabled().iter().filter_map(|d| {

@@ -138,6 +138,32 @@ async fn the_notes_example_serves_its_directory_as_resources_a_search_tool_a_pro
 }
 
 #[tokio::test]
+async fn weld_list_components_shows_what_an_mcp_server_component_offers() {
+    let (dirs, _base) = installed().await;
+    let client = serve_notes(&dirs, legacy()).await;
+    let listed = client
+        .call_tool(CallToolRequestParams::new("weld_list_components"))
+        .await
+        .expect("weld_list_components");
+    let listed = listed.structured_content.expect("structured");
+    let notes = &listed["components"][0];
+    assert_eq!(notes["name"], "notes", "{listed}");
+    assert_eq!(notes["tools"], json!(["search"]), "{listed}");
+    assert_eq!(
+        notes["resources"],
+        json!(["note://groceries.md", "note://meeting.txt"]),
+        "{listed}"
+    );
+    assert_eq!(
+        notes["resource_templates"],
+        json!(["note://{name}"]),
+        "{listed}"
+    );
+    assert_eq!(notes["prompts"], json!(["summarise"]), "{listed}");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
 async fn the_notes_example_reaches_nothing_outside_its_grant() {
     let (dirs, _base) = installed().await;
     let client = serve_notes(&dirs, legacy()).await;
