@@ -150,7 +150,10 @@ pub(super) fn list_output() -> Value {
                         "source": {"type": "string"},
                         "tools": {"type": "array", "items": {"type": "string"}, "description": "The tools it serves now."},
                         "has_policy": {"type": "boolean"},
-                        "disabled": {"type": "string", "description": "Present when none of its tools is served, and why (it could not be loaded, or a grant can no longer be honoured)."}
+                        "disabled": {"type": "string", "description": "Present when none of its tools is served, and why (it could not be loaded, or a grant can no longer be honoured)."},
+                        "resources": {"type": "array", "items": {"type": "string"}, "description": "Present for an MCP server component that offers resources: their URIs."},
+                        "resource_templates": {"type": "array", "items": {"type": "string"}, "description": "Present for an MCP server component that offers resource templates: their URI templates."},
+                        "prompts": {"type": "array", "items": {"type": "string"}, "description": "Present for an MCP server component that offers prompts: their names."}
                     },
                     "required": ["name", "digest", "source", "tools", "has_policy"],
                     "additionalProperties": false
