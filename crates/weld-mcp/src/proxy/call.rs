@@ -261,6 +261,17 @@ async fn cancel(peer: &Peer<rmcp::RoleClient>, id: rmcp::model::RequestId, reaso
 
 /// The request failed because the session did: how the server ended.
 async fn stopped(session: &Session, error: &ServiceError) -> Ending {
+    if session.routes.oversized() {
+        return Ending::Failed(
+            Outcome::OutputLimit,
+            format!(
+                "the MCP server component sent a message over its output limit ({} bytes with \
+                 the envelope; `resources.limits.output` in its policy), so weld stopped it; \
+                 the next call starts it again",
+                session.max_message_bytes
+            ),
+        );
+    }
     // The end is known just before the pipe closes; give it a moment.
     let mut end = session.watch_end();
     let _ =

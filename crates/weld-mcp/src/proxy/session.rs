@@ -52,6 +52,9 @@ pub(super) struct Routes {
     inner: Mutex<RouteTable>,
     /// Fired when the server's stdout ends.
     pub(super) closed: CancellationToken,
+    /// Set when weld stopped reading the server because one of its messages
+    /// was over its output limit (see [`CappedLines`]).
+    oversized: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -63,6 +66,12 @@ struct RouteTable {
 }
 
 impl Routes {
+    /// Whether the session ended because the server sent a message over its
+    /// output limit.
+    pub(super) fn oversized(&self) -> bool {
+        self.oversized.load(Ordering::Acquire)
+    }
+
     fn table(&self) -> std::sync::MutexGuard<'_, RouteTable> {
         // Poisoned only by a panic between two plain updates; the table is
         // still a valid map.
@@ -155,6 +164,13 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for RoutedTransport<T> {
             // The only await: what follows it runs to completion, so a
             // cancelled receive loses nothing.
             let Some(message) = self.inner.receive().await else {
+                if self.routes.oversized() {
+                    tracing::warn!(
+                        component = %self.component,
+                        "an MCP server component sent a message over its output limit; weld \
+                         stops it and fails the requests in flight (the next starts it again)"
+                    );
+                }
                 self.routes.closed.cancel();
                 return None;
             };
@@ -196,6 +212,65 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for RoutedTransport<T> {
     }
 }
 
+/// The server's stdout, ending with an error at the first message (line)
+/// longer than its output limit. rmcp would drop such a line and read on,
+/// leaving the request it answered to wait out its deadline; a server that
+/// breaks its limit is stopped instead, and the requests in flight fail
+/// saying why (`Routes::oversized`), as a plain call over its output limit
+/// does.
+pub(super) struct CappedLines<R> {
+    inner: R,
+    /// Bytes of the line being read so far.
+    line: usize,
+    max: usize,
+    routes: Arc<Routes>,
+}
+
+impl<R> CappedLines<R> {
+    pub(super) fn new(inner: R, max: usize, routes: Arc<Routes>) -> Self {
+        Self {
+            inner,
+            line: 0,
+            max,
+            routes,
+        }
+    }
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for CappedLines<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.routes.oversized() {
+            return std::task::Poll::Ready(Err(over_limit(self.max)));
+        }
+        let before = buf.filled().len();
+        let this = &mut *self;
+        std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        for &byte in &buf.filled()[before..] {
+            if byte == b'\n' {
+                this.line = 0;
+            } else {
+                this.line += 1;
+                if this.line > this.max {
+                    this.routes.oversized.store(true, Ordering::Release);
+                    return std::task::Poll::Ready(Err(over_limit(this.max)));
+                }
+            }
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+fn over_limit(max: usize) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("the server sent a message of more than {max} bytes"),
+    )
+}
+
 /// weld as an MCP client: it offers no client capability (no sampling,
 /// roots or elicitation reach the person through a proxied server yet).
 #[derive(Clone)]
@@ -222,6 +297,8 @@ pub(super) struct Session {
     instance: RunningCommand,
     /// The tools it listed when it started.
     pub(super) tools: Vec<Tool>,
+    /// The largest message it may send (its output limit and envelope).
+    pub(super) max_message_bytes: usize,
     in_flight: AtomicUsize,
     last_used: Mutex<Instant>,
 }
@@ -239,9 +316,12 @@ impl Session {
             return Err((Outcome::Instantiate, "its pipes were taken".into()));
         };
         let routes = Arc::new(Routes::default());
+        let max = component.max_message_bytes();
+        let stdout = CappedLines::new(stdout, max, Arc::clone(&routes));
         let transport = RoutedTransport {
+            // rmcp's own cap stays one byte above: the reader ends first.
             inner: AsyncRwTransport::new_client(stdout, stdin)
-                .with_max_line_length(component.max_message_bytes()),
+                .with_max_line_length(max.saturating_add(1)),
             routes: Arc::clone(&routes),
             component: Arc::from(component.name.as_str()),
         };
@@ -288,6 +368,7 @@ impl Session {
             routes,
             instance,
             tools,
+            max_message_bytes: max,
             in_flight: AtomicUsize::new(0),
             last_used: Mutex::new(Instant::now()),
         })

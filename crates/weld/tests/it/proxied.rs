@@ -379,6 +379,36 @@ async fn a_crash_fails_the_call_in_flight_and_the_next_call_restarts_the_server(
 }
 
 #[tokio::test]
+async fn an_answer_over_the_output_limit_fails_the_call_saying_so_and_the_server_restarts() {
+    let dirs = Dirs::new();
+    weld_ok(&dirs, &["add", &server()]).await;
+    set_policy(
+        &dirs,
+        "mcp-stdio",
+        "version: \"1.0\"\npermissions:\n  resources:\n    limits:\n      output: \"1Ki\"\n",
+    )
+    .await;
+    let client = stdio_client(&dirs, &[], legacy()).await;
+    let before = stats(&client).await;
+    // Its answer (one line of about 100 KiB) is over the 1 KiB limit and
+    // the 64 KiB weld allows a message beyond it for the envelope.
+    let big = "x".repeat(100 * 1024);
+    let result = call(&client, "echo", json!({ "text": big })).await;
+    assert_eq!(result.is_error, Some(true), "{:?}", result.is_error);
+    assert!(
+        text(&result).contains("over its output limit"),
+        "{}",
+        text(&result)
+    );
+    audited(&dirs, "echo", "output_limit").await;
+    let after = stats(&client).await;
+    assert_ne!(after["instance"], before["instance"], "a new instance");
+    let small = call(&client, "echo", json!({"text": "fits"})).await;
+    assert_eq!(text(&small), "fits");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
 async fn a_server_that_keeps_crashing_is_restarted_after_a_back_off() {
     let dirs = Dirs::new();
     let client = serve(&dirs, &[], legacy()).await;
