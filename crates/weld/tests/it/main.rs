@@ -28,6 +28,7 @@ mod inspect;
 mod languages;
 mod manage;
 mod mcp;
+mod mcp_results;
 mod mcp_world;
 mod metrics;
 mod network;
