@@ -196,6 +196,11 @@ impl tools::Guest for Fixture {
             .map(|(name, description)| tool(name, description, NO_ARGUMENTS))
             .collect();
         tools.push(tool(
+            "test_custom_header",
+            "Says its region back; a client sends the region as the Mcp-Param-Region header too.",
+            r#"{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}},"required":["region"]}"#,
+        ));
+        tools.push(tool(
             "json_schema_2020_12_tool",
             "Tool with JSON Schema 2020-12 features",
             JSON_SCHEMA_2020_12,
@@ -289,6 +294,10 @@ impl tools::Guest for Fixture {
                     "test_missing_capability needs the client's sampling capability",
                     Some(json!({"requiredCapabilities": {"sampling": {}}})),
                 )));
+            }
+            "test_custom_header" => {
+                let region = string_argument(&request.arguments, "region").unwrap_or_default();
+                result(vec![text(&format!("region: {region}"))])
             }
             "json_schema_2020_12_tool" => {
                 let args = arguments(&request.arguments);
