@@ -85,7 +85,13 @@ after(() => {
 });
 
 const targets = {
-  stdio: () => [weld, ...serveArgs],
+  // The Inspector starts a stdio server without the test's environment
+  // unless told (-e), which would serve the machine's own state directory.
+  stdio: () => [
+    ...["WELD_STATE_DIR", "WELD_CACHE_DIR"].flatMap((k) => ["-e", `${k}=${env[k]}`]),
+    weld,
+    ...serveArgs,
+  ],
   http: () => [url],
 };
 
