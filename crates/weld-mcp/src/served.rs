@@ -260,18 +260,9 @@ fn content_json(c: &Content) -> Value {
     Value::Object(map)
 }
 
-/// A result's fields so far: it is complete. 2026-07-28 requires every
-/// result to say so (`resultType`); rmcp drops the field for a client of
-/// an earlier revision, as it does for the results it builds itself.
-fn complete() -> Map<String, Value> {
-    let mut map = Map::new();
-    map.insert("resultType".into(), "complete".into());
-    map
-}
-
 /// A tool's result.
 pub(crate) fn tool_result(r: &ToolResult) -> Result<CallToolResult, McpError> {
-    let mut map = complete();
+    let mut map = Map::new();
     map.insert(
         "content".into(),
         Value::Array(r.content.iter().map(content_json).collect()),
@@ -292,7 +283,7 @@ pub(crate) fn tool_result(r: &ToolResult) -> Result<CallToolResult, McpError> {
 
 /// A resource's contents.
 pub(crate) fn read_result(r: &ReadResult) -> Result<ReadResourceResult, McpError> {
-    let mut map = complete();
+    let mut map = Map::new();
     map.insert(
         "contents".into(),
         Value::Array(r.contents.iter().map(contents_json).collect()),
@@ -303,7 +294,7 @@ pub(crate) fn read_result(r: &ReadResult) -> Result<ReadResourceResult, McpError
 
 /// A prompt.
 pub(crate) fn prompt_result(r: &PromptResult) -> Result<GetPromptResult, McpError> {
-    let mut map = complete();
+    let mut map = Map::new();
     put(&mut map, "description", r.description.clone());
     map.insert(
         "messages".into(),
