@@ -5,6 +5,8 @@
 #   examples/notes                      an MCP-world example: resources, a prompt, completion
 #   tests/components/{add,hostile}      test-only tools    (workspace tests/components/)
 #   tests/components/mcpdemo            an MCP-world component (wasmcp:mcp-v20251125)
+#   tests/components/conformance        the MCP conformance suite's fixture server,
+#                                       an MCP-world component
 #   tests/components/mcp-stdio          an MCP server over stdio (rmcp, a wasi:cli command)
 #   tests/components/wasmcp-rust-tools  wasmcp's Rust tools template, rendered and
 #                                       built with its own command (its own workspace)
@@ -53,6 +55,7 @@ components=(
   "add:tests/components/add:weld-test-add"
   "hostile:tests/components/hostile:weld-test-hostile"
   "mcpdemo:tests/components/mcpdemo:weld-test-mcpdemo"
+  "conformance:tests/components/conformance:weld-test-conformance"
   "mcp-stdio:tests/components/mcp-stdio:weld-test-mcp-stdio"
   "wasmcp-rust-tools:tests/components/wasmcp-rust-tools:wasmcp_rust_tools"
 )

@@ -16,7 +16,7 @@ const weld = process.env.WELD_BIN ?? join(repo, "target", "debug", "weld");
 const inspector = join(here, "node_modules", ".bin", "mcp-inspector");
 const component = (name) => join(repo, "target", "components", `${name}.wasm`);
 
-for (const path of [weld, component("add"), component("text")]) {
+for (const path of [weld, component("add"), component("text"), component("conformance")]) {
   if (!existsSync(path)) {
     throw new Error(`${path} is missing: run cargo build and scripts/build-components.sh (scripts/test.sh does both)`);
   }
@@ -29,7 +29,12 @@ const env = {
   WELD_CACHE_DIR: join(state, "cache"),
   WELD_LOG: "warn",
 };
-const serveArgs = ["serve", ...["add", "text", "shapes", "clock", "hostile"].flatMap((c) => ["--component", component(c)])];
+// conformance: an MCP-world component (the conformance suite's fixture
+// server), for resources, templates and prompts.
+const serveArgs = [
+  "serve",
+  ...["add", "text", "shapes", "clock", "hostile", "conformance"].flatMap((c) => ["--component", component(c)]),
+];
 
 /** Runs the Inspector CLI and parses the JSON it prints. */
 async function inspect(target, ...args) {
@@ -80,7 +85,13 @@ after(() => {
 });
 
 const targets = {
-  stdio: () => [weld, ...serveArgs],
+  // The Inspector starts a stdio server without the test's environment
+  // unless told (-e), which would serve the machine's own state directory.
+  stdio: () => [
+    ...["WELD_STATE_DIR", "WELD_CACHE_DIR"].flatMap((k) => ["-e", `${k}=${env[k]}`]),
+    weld,
+    ...serveArgs,
+  ],
   http: () => [url],
 };
 
@@ -110,6 +121,66 @@ for (const [name, target] of Object.entries(targets)) {
       // The Inspector's documented exit status for a result with isError: true.
       assert.equal(code, 5);
       assert.match(stdout, /parameter `a`/);
+    });
+
+    // The Inspector CLI (2.12.0) has no completion method (its --cli
+    // methods stop at prompts/get), so completion is proven by the
+    // conformance suite and the Rust tests instead.
+    test(`${name}, ${era}: a component's resources and templates are listed and read`, async () => {
+      const { resources } = await inspect(t(), "--method", "resources/list");
+      assert.deepEqual(
+        resources.map((r) => [r.uri, r.mimeType]),
+        [
+          ["test://static-text", "text/plain"],
+          ["test://static-binary", "image/png"],
+        ],
+      );
+      const { resourceTemplates } = await inspect(t(), "--method", "resources/templates/list");
+      assert.deepEqual(
+        resourceTemplates.map((r) => r.uriTemplate),
+        ["test://template/{id}/data"],
+      );
+      const text = await inspect(t(), "--method", "resources/read", "--uri", "test://static-text");
+      assert.deepEqual(text.contents, [
+        { uri: "test://static-text", mimeType: "text/plain", text: "This is the content of the static text resource." },
+      ]);
+      const binary = await inspect(t(), "--method", "resources/read", "--uri", "test://static-binary");
+      assert.equal(binary.contents[0].mimeType, "image/png");
+      assert.equal(Buffer.from(binary.contents[0].blob, "base64").subarray(1, 4).toString(), "PNG");
+      const templated = await inspect(t(), "--method", "resources/read", "--uri", "test://template/42/data");
+      assert.deepEqual(JSON.parse(templated.contents[0].text), { id: "42", templateTest: true, data: "Data for ID: 42" });
+    });
+
+    test(`${name}, ${era}: a component's prompts are listed and got, with their arguments`, async () => {
+      const { prompts } = await inspect(t(), "--method", "prompts/list");
+      assert.deepEqual(prompts.map((p) => p.name), [
+        "test_simple_prompt",
+        "test_prompt_with_arguments",
+        "test_prompt_with_embedded_resource",
+        "test_prompt_with_image",
+      ]);
+      const withArguments = prompts.find((p) => p.name === "test_prompt_with_arguments");
+      assert.deepEqual(withArguments.arguments.map((a) => [a.name, a.required]), [
+        ["arg1", true],
+        ["arg2", true],
+      ]);
+      const got = await inspect(
+        t(),
+        "--method", "prompts/get",
+        "--prompt-name", "test_prompt_with_arguments",
+        "--prompt-args", "arg1=hello", "arg2=world",
+      );
+      assert.deepEqual(got.messages, [
+        { role: "user", content: { type: "text", text: "Prompt with arguments: arg1='hello', arg2='world'" } },
+      ]);
+      const embedded = await inspect(
+        t(),
+        "--method", "prompts/get",
+        "--prompt-name", "test_prompt_with_embedded_resource",
+        "--prompt-args", "resourceUri=test://static-text",
+      );
+      assert.equal(embedded.messages[0].content.type, "resource");
+      assert.equal(embedded.messages[0].content.resource.uri, "test://static-text");
     });
   }
 }

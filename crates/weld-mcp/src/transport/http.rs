@@ -23,6 +23,7 @@ mod body;
 mod connection;
 mod fd_limit;
 mod json_answer;
+mod removed;
 mod sessions;
 mod target;
 
@@ -478,6 +479,14 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         .map(|body| MeteredBody::new(body, limits, Arc::clone(&reservation), Arc::clone(&failure)));
     let is_delete = req.method() == hyper::Method::DELETE;
     let is_post = req.method() == hyper::Method::POST;
+    if is_post && removed::is_removed_initialize(req.headers()) {
+        let body = req.into_body().collect().await.ok().map(|c| c.to_bytes());
+        drop(reservation);
+        if let Some(&failure) = failure.get() {
+            return body_refusal(shared, failure, version);
+        }
+        return removed::answer(body.as_deref());
+    }
     let is_get = req.method() == hyper::Method::GET;
     let accepts_json = req
         .headers()

@@ -16,6 +16,7 @@ mod cli;
 mod common;
 mod compile_limits;
 mod concurrency;
+mod conformance;
 mod distribution;
 mod foreign;
 mod fuel;
