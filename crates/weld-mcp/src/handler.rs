@@ -24,7 +24,7 @@ use weld_host::mcp::invoke::{self as mcp, CompletionTarget, McpRequestContext, S
 use weld_host::mcp::model::{LogLevel, Notification};
 
 use crate::builtin::Management;
-use crate::proxy::Proxies;
+use crate::proxy::{Proxies, SessionInstances};
 use crate::served;
 use crate::tools::{mcp_result, mcp_tool};
 
@@ -56,6 +56,9 @@ pub struct WeldServer {
     /// MCP-world components (`logging/setLevel`; every level until it
     /// says). One per session: see [`WeldServer::for_session`].
     log_level: Arc<Mutex<LogLevel>>,
+    /// This session's own instances of MCP server components (one
+    /// `WeldServer` per HTTP session: see [`WeldServer::for_session`]).
+    instances: Arc<SessionInstances>,
 }
 
 impl WeldServer {
@@ -67,6 +70,7 @@ impl WeldServer {
             management: None,
             proxies: Proxies::new(crate::proxy::DEFAULT_IDLE_TIMEOUT),
             log_level: Arc::new(Mutex::new(LogLevel::Debug)),
+            instances: Arc::default(),
         }
     }
 
@@ -76,6 +80,7 @@ impl WeldServer {
     pub fn for_session(&self) -> Self {
         Self {
             log_level: Arc::new(Mutex::new(LogLevel::Debug)),
+            instances: Arc::default(),
             ..self.clone()
         }
     }
@@ -507,9 +512,16 @@ impl ServerHandler for WeldServer {
             }
             let (audit, client, floor) = (&self.audit, client, self.log_floor(&context));
             let name = request.name.clone();
+            // An HTTP session's calls go to its own instances; clients
+            // without one share the component's.
+            let in_session = context
+                .extensions
+                .get::<hyper::http::request::Parts>()
+                .is_some_and(|parts| parts.headers.contains_key("mcp-session-id"));
+            let own = in_session.then_some(&*self.instances);
             if let Some(response) = self
                 .proxies
-                .call(&catalog, request, &context, audit, client, floor)
+                .call(&catalog, request, &context, audit, client, floor, own)
                 .await
             {
                 return response;

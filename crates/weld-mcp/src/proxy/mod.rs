@@ -47,6 +47,42 @@ use weld_host::catalog::{MAX_DESCRIPTION_BYTES, MAX_LISTING_BYTES, MAX_TOOL_NAME
 
 use supervisor::Supervisor;
 
+/// The instances an HTTP session has of its own: one per MCP server
+/// component it calls, started by its first call, so that what a server
+/// keeps in memory is never shared with another session. Dropped with the
+/// session (rmcp drops a session's handler when the session closes or
+/// expires), which stops them once their calls end. Clients without a
+/// session (stdio's one client, 2026-07-28 clients over HTTP) share each
+/// component's listing instance.
+#[derive(Default)]
+pub struct SessionInstances {
+    /// By component name: the shared supervisor it was made for (replaced
+    /// when a reload replaces that one), and the session's own.
+    by_component: Mutex<HashMap<String, OwnSupervisor>>,
+}
+
+/// The shared supervisor a session's own was made for, and the session's.
+type OwnSupervisor = (Weak<Supervisor>, Arc<Supervisor>);
+
+impl SessionInstances {
+    /// The session's own supervisor of `shared`'s component.
+    fn own(&self, shared: &Arc<Supervisor>) -> Arc<Supervisor> {
+        let mut map = self
+            .by_component
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let name = &shared.component.name;
+        if let Some((parent, own)) = map.get(name)
+            && parent.upgrade().is_some_and(|p| Arc::ptr_eq(&p, shared))
+        {
+            return Arc::clone(own);
+        }
+        let own = Supervisor::new(Arc::clone(&shared.component), shared.idle());
+        map.insert(name.clone(), (Arc::downgrade(shared), Arc::clone(&own)));
+        own
+    }
+}
+
 /// How long an MCP server component may be idle before it is stopped,
 /// unless the operator says otherwise (`--mcp-server-idle-timeout`).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -118,6 +154,12 @@ impl Proxies {
     /// `catalog`, for the client of `context` (audited as `client`, hearing
     /// log messages from `floor` up); `None` when no MCP server component
     /// serves that name.
+    /// A call from an HTTP session (`own` is its [`SessionInstances`]) goes
+    /// to the session's own instance of the component.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call's context, passed through"
+    )]
     pub async fn call(
         &self,
         catalog: &Arc<Catalog>,
@@ -126,10 +168,14 @@ impl Proxies {
         audit: &Audit,
         client: Option<String>,
         floor: crate::served::LogFloor,
+        own: Option<&SessionInstances>,
     ) -> Option<Result<CallToolResponse, McpError>> {
         let served = self.sync(catalog).await;
-        let (supervisor, _) = served.tools.get(request.name.as_ref())?;
-        let supervisor = Arc::clone(supervisor);
+        let (shared, _) = served.tools.get(request.name.as_ref())?;
+        let supervisor = match own {
+            Some(own) => own.own(shared),
+            None => Arc::clone(shared),
+        };
         drop(served);
         let caller = call::Caller {
             context,

@@ -2,8 +2,11 @@
 //! after it stops, stopped when idle, and held back after repeated
 //! failures.
 //!
-//! - **One instance per component per weld process**, shared by every
-//!   client (see `docs/mcp-components.md` for what that shares).
+//! - **One instance per supervisor**: each component has one shared by
+//!   the clients without a session of their own (stdio's one client,
+//!   2026-07-28 clients over HTTP), which also lists its tools, and one
+//!   more per HTTP session that calls it ([`crate::proxy::SessionInstances`];
+//!   see `docs/mcp-components.md`).
 //! - **Started** on the first request that needs it (the first `tools/list`
 //!   after a load lists it, so that is usually at load); concurrent
 //!   requests wait for the one start.
@@ -66,6 +69,11 @@ impl Supervisor {
             failures: AtomicU32::new(0),
             last_failure: std::sync::Mutex::new(None),
         })
+    }
+
+    /// How long its instance may be idle before it is stopped.
+    pub(super) fn idle(&self) -> Duration {
+        self.idle
     }
 
     /// The running session, started if there is none.

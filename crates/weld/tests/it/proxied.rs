@@ -92,6 +92,39 @@ async fn a_modern_http_client_reaches_a_proxied_server() {
 }
 
 #[tokio::test]
+async fn each_http_session_gets_its_own_instance_and_clients_without_one_share_one() {
+    let dirs = Dirs::new();
+    let server = server();
+    let (_weld, addr) = http_server(&dirs, &["--component", &server]).await;
+    let first = http_client(addr, legacy()).await;
+    let second = http_client(addr, legacy()).await;
+    let (a, b) = (stats(&first).await, stats(&second).await);
+    assert_ne!(
+        a["instance"], b["instance"],
+        "sessions share nothing: {a} {b}"
+    );
+    // Each session's instance has seen only its own calls.
+    assert_eq!(stats(&first).await["calls"], 2);
+    assert_eq!(stats(&second).await["calls"], 2);
+    assert_eq!(
+        stats(&first).await["instance"],
+        a["instance"],
+        "and keeps it"
+    );
+
+    // Clients without a session (2026-07-28) share the component's own.
+    let modern_one = http_client(addr, modern()).await;
+    let modern_two = http_client(addr, modern()).await;
+    let (c, d) = (stats(&modern_one).await, stats(&modern_two).await);
+    assert_eq!(c["instance"], d["instance"], "{c} {d}");
+    assert_ne!(c["instance"], a["instance"]);
+    assert_ne!(c["instance"], b["instance"]);
+    for client in [first, second, modern_one, modern_two] {
+        client.cancel().await.expect("close");
+    }
+}
+
+#[tokio::test]
 async fn a_guest_error_of_its_own_is_passed_through() {
     let dirs = Dirs::new();
     let client = serve(&dirs, &[], legacy()).await;
