@@ -31,6 +31,7 @@ mod mcp;
 mod mcp_world;
 mod metrics;
 mod network;
+mod otel;
 mod policy_compat;
 mod proxied;
 mod registry;
