@@ -75,12 +75,24 @@ fn init_logging(serving: bool, telemetry: Option<&telemetry::Telemetry>) {
         "warn,rmcp=warn,wasmtime=warn,cranelift=warn"
     };
     let filter = EnvFilter::try_from_env("WELD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let Some(exported) = telemetry.and_then(telemetry::Telemetry::layers) else {
+        // Without export, the log filter is the only (global) filter: the
+        // spans meant for export stay disabled at their call sites.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+        return;
+    };
+    // With export, the log filter applies to the log lines only, and the
+    // exporters see weld's spans whatever WELD_LOG says.
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_filter(filter);
     tracing_subscriber::registry()
         .with(logs)
-        .with(telemetry.and_then(telemetry::Telemetry::layers))
+        .with(exported)
         .init();
 }
