@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 use tokio::sync::{SemaphorePermit, TryAcquireError};
+use tracing::Instrument;
 use weld_policy::Excess;
 use weld_runtime::{CallError, CallStats, Queue, Val};
 
@@ -113,7 +114,8 @@ async fn run(
         tool: &entry.tool.name,
         component: &entry.component,
     };
-    let _permit = match component_slot(&slot, queue).await {
+    let waiting = tracing::trace_span!(target: weld_runtime::TRACE_TARGET, "weld.queue");
+    let _permit = match component_slot(&slot, queue).instrument(waiting).await {
         Ok(permit) => permit,
         Err((outcome, message)) => {
             record.queued = arrived.elapsed();

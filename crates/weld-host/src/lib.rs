@@ -62,6 +62,7 @@ pub use load::{Compiling, LoadError, Loaded};
 pub use mcp::McpNaming;
 pub use outcome::Outcome;
 pub use policy_admin::{ManageError, Policies, PolicyChange};
+pub use weld_runtime::TRACE_TARGET;
 
 /// One state directory served by one runtime, with what every load and
 /// policy change needs: the default limits, the files served beside the

@@ -32,7 +32,7 @@ type Labels = Vec<(&'static str, String)>;
 
 /// Seconds: the bucket bounds OpenTelemetry's MCP conventions recommend for
 /// `mcp.server.operation.duration`.
-const DURATION_BUCKETS: [f64; 14] = [
+pub const DURATION_BUCKETS: [f64; 14] = [
     0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 

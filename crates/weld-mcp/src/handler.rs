@@ -17,6 +17,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
+use tracing::Instrument;
 use weld_host::Invoked;
 use weld_host::audit::Audit;
 use weld_host::catalog::LiveCatalog;
@@ -27,6 +28,7 @@ use crate::builtin::Management;
 use crate::proxy::{Proxies, SessionInstances};
 use crate::served;
 use crate::tools::{mcp_result, mcp_tool};
+use crate::trace::{self, ContinueTrace};
 
 /// Server-wide settings for the MCP surface.
 #[derive(Debug, Clone)]
@@ -59,6 +61,9 @@ pub struct WeldServer {
     /// This session's own instances of MCP server components (one
     /// `WeldServer` per HTTP session: see [`WeldServer::for_session`]).
     instances: Arc<SessionInstances>,
+    /// Makes a request's span continue its caller's trace; set only when
+    /// spans are exported (see [`crate::trace`]).
+    continue_trace: Option<ContinueTrace>,
 }
 
 impl WeldServer {
@@ -71,7 +76,15 @@ impl WeldServer {
             proxies: Proxies::new(crate::proxy::DEFAULT_IDLE_TIMEOUT),
             log_level: Arc::new(Mutex::new(LogLevel::Debug)),
             instances: Arc::default(),
+            continue_trace: None,
         }
+    }
+
+    /// Continues a caller's W3C trace context (`traceparent` in a
+    /// request's `_meta`) with `continue_trace` (see [`crate::trace`]).
+    pub fn with_trace_context(mut self, continue_trace: ContinueTrace) -> Self {
+        self.continue_trace = Some(continue_trace);
+        self
     }
 
     /// This server for a new session: the same catalog, audit, built-in
@@ -219,18 +232,25 @@ impl ServerHandler for WeldServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let builtin = self.management.iter().flat_map(|m| m.tools().iter());
-        let catalog = self.live.snapshot();
-        let proxied = self.proxies.tools(&catalog).await;
-        Ok(ListToolsResult::with_all_items(
-            builtin
-                .cloned()
-                .chain(catalog.tools().iter().map(mcp_tool))
-                .chain(proxied)
-                .collect(),
-        ))
+        let span = trace::request_span("tools/list", None, &context, self.continue_trace);
+        let result = async move {
+            let builtin = self.management.iter().flat_map(|m| m.tools().iter());
+            let catalog = self.live.snapshot();
+            let proxied = self.proxies.tools(&catalog).await;
+            Ok(ListToolsResult::with_all_items(
+                builtin
+                    .cloned()
+                    .chain(catalog.tools().iter().map(mcp_tool))
+                    .chain(proxied)
+                    .collect(),
+            ))
+        }
+        .instrument(span.clone())
+        .await;
+        trace::record_result(&span, &result);
+        result
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -291,17 +311,24 @@ impl ServerHandler for WeldServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let catalog = self.live.snapshot();
-        if !catalog.offers_resources() {
-            return Err(method_not_found("resources/list"));
+        let span = trace::request_span("resources/list", None, &context, self.continue_trace);
+        let result = async move {
+            let catalog = self.live.snapshot();
+            if !catalog.offers_resources() {
+                return Err(method_not_found("resources/list"));
+            }
+            mcp::record_listing(&self.audit, "resources/list", client_of(&context));
+            let resources = catalog
+                .resources()
+                .iter()
+                .map(|r| served::resource(r))
+                .collect::<Result<_, _>>()?;
+            Ok(ListResourcesResult::with_all_items(resources))
         }
-        mcp::record_listing(&self.audit, "resources/list", client_of(&context));
-        let resources = catalog
-            .resources()
-            .iter()
-            .map(|r| served::resource(r))
-            .collect::<Result<_, _>>()?;
-        Ok(ListResourcesResult::with_all_items(resources))
+        .instrument(span.clone())
+        .await;
+        trace::record_result(&span, &result);
+        result
     }
 
     async fn list_resource_templates(
@@ -309,17 +336,29 @@ impl ServerHandler for WeldServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        let catalog = self.live.snapshot();
-        if !catalog.offers_resources() {
-            return Err(method_not_found("resources/templates/list"));
+        let span = trace::request_span(
+            "resources/templates/list",
+            None,
+            &context,
+            self.continue_trace,
+        );
+        let result = async move {
+            let catalog = self.live.snapshot();
+            if !catalog.offers_resources() {
+                return Err(method_not_found("resources/templates/list"));
+            }
+            mcp::record_listing(&self.audit, "resources/templates/list", client_of(&context));
+            let templates = catalog
+                .resource_templates()
+                .iter()
+                .map(|t| served::template(t))
+                .collect::<Result<_, _>>()?;
+            Ok(ListResourceTemplatesResult::with_all_items(templates))
         }
-        mcp::record_listing(&self.audit, "resources/templates/list", client_of(&context));
-        let templates = catalog
-            .resource_templates()
-            .iter()
-            .map(|t| served::template(t))
-            .collect::<Result<_, _>>()?;
-        Ok(ListResourceTemplatesResult::with_all_items(templates))
+        .instrument(span.clone())
+        .await;
+        trace::record_result(&span, &result);
+        result
     }
 
     async fn read_resource(
@@ -327,25 +366,37 @@ impl ServerHandler for WeldServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let catalog = self.live.snapshot();
-        if !catalog.offers_resources() {
-            return Err(method_not_found("resources/read"));
+        let span = trace::request_span(
+            "resources/read",
+            Some(request.uri.as_str()),
+            &context,
+            self.continue_trace,
+        );
+        let result = async move {
+            let catalog = self.live.snapshot();
+            if !catalog.offers_resources() {
+                return Err(method_not_found("resources/read"));
+            }
+            self.refuse_unaudited()?;
+            let uri = request.uri;
+            let asked = uri.clone();
+            let served = self
+                .run_with_notifications(&context, |ctx, cancelled| async move {
+                    mcp::read_resource(&catalog, &asked, &ctx, cancelled).await
+                })
+                .await;
+            match served {
+                Served::Done(result) => Ok(served::read_result(&result)?.into()),
+                Served::Failed(failure) => Err(served::failure(failure, |message| {
+                    McpError::resource_not_found(message, Some(serde_json::json!({"uri": uri})))
+                })),
+                Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+            }
         }
-        self.refuse_unaudited()?;
-        let uri = request.uri;
-        let asked = uri.clone();
-        let served = self
-            .run_with_notifications(&context, |ctx, cancelled| async move {
-                mcp::read_resource(&catalog, &asked, &ctx, cancelled).await
-            })
-            .await;
-        match served {
-            Served::Done(result) => Ok(served::read_result(&result)?.into()),
-            Served::Failed(failure) => Err(served::failure(failure, |message| {
-                McpError::resource_not_found(message, Some(serde_json::json!({"uri": uri})))
-            })),
-            Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
-        }
+        .instrument(span.clone())
+        .await;
+        trace::record_result(&span, &result);
+        result
     }
 
     async fn list_prompts(
@@ -353,17 +404,24 @@ impl ServerHandler for WeldServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let catalog = self.live.snapshot();
-        if !catalog.offers_prompts() {
-            return Err(method_not_found("prompts/list"));
+        let span = trace::request_span("prompts/list", None, &context, self.continue_trace);
+        let result = async move {
+            let catalog = self.live.snapshot();
+            if !catalog.offers_prompts() {
+                return Err(method_not_found("prompts/list"));
+            }
+            mcp::record_listing(&self.audit, "prompts/list", client_of(&context));
+            let prompts = catalog
+                .prompts()
+                .iter()
+                .map(|p| served::prompt(p))
+                .collect::<Result<_, _>>()?;
+            Ok(ListPromptsResult::with_all_items(prompts))
         }
-        mcp::record_listing(&self.audit, "prompts/list", client_of(&context));
-        let prompts = catalog
-            .prompts()
-            .iter()
-            .map(|p| served::prompt(p))
-            .collect::<Result<_, _>>()?;
-        Ok(ListPromptsResult::with_all_items(prompts))
+        .instrument(span.clone())
+        .await;
+        trace::record_result(&span, &result);
+        result
     }
 
     async fn get_prompt(
@@ -371,24 +429,36 @@ impl ServerHandler for WeldServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let catalog = self.live.snapshot();
-        if !catalog.offers_prompts() {
-            return Err(method_not_found("prompts/get"));
+        let span = trace::request_span(
+            "prompts/get",
+            Some(request.name.as_str()),
+            &context,
+            self.continue_trace,
+        );
+        let result = async move {
+            let catalog = self.live.snapshot();
+            if !catalog.offers_prompts() {
+                return Err(method_not_found("prompts/get"));
+            }
+            self.refuse_unaudited()?;
+            let (name, arguments) = (request.name, request.arguments);
+            let served = self
+                .run_with_notifications(&context, |ctx, cancelled| async move {
+                    mcp::get_prompt(&catalog, &name, arguments.as_ref(), &ctx, cancelled).await
+                })
+                .await;
+            match served {
+                Served::Done(result) => Ok(served::prompt_result(&result)?.into()),
+                Served::Failed(failure) => Err(served::failure(failure, |message| {
+                    McpError::invalid_params(message, None)
+                })),
+                Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+            }
         }
-        self.refuse_unaudited()?;
-        let (name, arguments) = (request.name, request.arguments);
-        let served = self
-            .run_with_notifications(&context, |ctx, cancelled| async move {
-                mcp::get_prompt(&catalog, &name, arguments.as_ref(), &ctx, cancelled).await
-            })
-            .await;
-        match served {
-            Served::Done(result) => Ok(served::prompt_result(&result)?.into()),
-            Served::Failed(failure) => Err(served::failure(failure, |message| {
-                McpError::invalid_params(message, None)
-            })),
-            Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
-        }
+        .instrument(span.clone())
+        .await;
+        trace::record_result(&span, &result);
+        result
     }
 
     async fn complete(
@@ -396,48 +466,55 @@ impl ServerHandler for WeldServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        let catalog = self.live.snapshot();
-        if !catalog.offers_completions() {
-            return Err(method_not_found("completion/complete"));
-        }
-        self.refuse_unaudited()?;
-        let target = match &request.r#ref {
-            Reference::Prompt(p) => CompletionTarget::Prompt(p.name.clone()),
-            Reference::Resource(r) => CompletionTarget::Template(r.uri.clone()),
-            other => {
-                return Err(McpError::invalid_params(
-                    format!("unknown completion reference `{}`", other.reference_type()),
-                    None,
-                ));
+        let span = trace::request_span("completion/complete", None, &context, self.continue_trace);
+        let result = async move {
+            let catalog = self.live.snapshot();
+            if !catalog.offers_completions() {
+                return Err(method_not_found("completion/complete"));
             }
-        };
-        let context_arguments = request.context.and_then(|c| c.arguments).map(|args| {
-            args.into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect::<serde_json::Map<_, _>>()
-        });
-        let argument = request.argument;
-        let served = self
-            .run_with_notifications(&context, |ctx, cancelled| async move {
-                mcp::complete(
-                    &catalog,
-                    &target,
-                    &argument.name,
-                    &argument.value,
-                    context_arguments.as_ref(),
-                    &ctx,
-                    cancelled,
-                )
-                .await
-            })
-            .await;
-        match served {
-            Served::Done(completion) => Ok(served::completion(completion)),
-            Served::Failed(failure) => Err(served::failure(failure, |message| {
-                McpError::invalid_params(message, None)
-            })),
-            Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+            self.refuse_unaudited()?;
+            let target = match &request.r#ref {
+                Reference::Prompt(p) => CompletionTarget::Prompt(p.name.clone()),
+                Reference::Resource(r) => CompletionTarget::Template(r.uri.clone()),
+                other => {
+                    return Err(McpError::invalid_params(
+                        format!("unknown completion reference `{}`", other.reference_type()),
+                        None,
+                    ));
+                }
+            };
+            let context_arguments = request.context.and_then(|c| c.arguments).map(|args| {
+                args.into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect::<serde_json::Map<_, _>>()
+            });
+            let argument = request.argument;
+            let served = self
+                .run_with_notifications(&context, |ctx, cancelled| async move {
+                    mcp::complete(
+                        &catalog,
+                        &target,
+                        &argument.name,
+                        &argument.value,
+                        context_arguments.as_ref(),
+                        &ctx,
+                        cancelled,
+                    )
+                    .await
+                })
+                .await;
+            match served {
+                Served::Done(completion) => Ok(served::completion(completion)),
+                Served::Failed(failure) => Err(served::failure(failure, |message| {
+                    McpError::invalid_params(message, None)
+                })),
+                Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+            }
         }
+        .instrument(span.clone())
+        .await;
+        trace::record_result(&span, &result);
+        result
     }
 
     #[allow(
@@ -485,66 +562,78 @@ impl ServerHandler for WeldServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let client = client_of(&context);
-        // Under `AuditFailure::RefuseCalls`, nothing runs unrecorded.
-        if let Some(refusal) = self.audit.refusal() {
-            tracing::warn!(
-                target: "weld::audit",
-                tool = %request.name,
-                client = client.as_deref().unwrap_or(""),
-                "call refused: the audit log cannot be written"
-            );
-            return Ok(error_result(refusal).into());
-        }
-        if let Some(management) = &self.management
-            && let Some(response) = management
-                .call(&request, &context, &self.live, &self.audit, client.clone())
-                .await
-        {
-            return response;
-        }
-        let catalog = self.live.snapshot();
-        let Some(entry) = catalog.get(&request.name) else {
-            if let Some(tool) = catalog.mcp_tool(&request.name) {
-                return self
-                    .call_mcp_tool(Arc::clone(tool), request, &context)
-                    .await;
+        let span = trace::request_span(
+            "tools/call",
+            Some(&request.name),
+            &context,
+            self.continue_trace,
+        );
+        let result = async move {
+            let client = client_of(&context);
+            // Under `AuditFailure::RefuseCalls`, nothing runs unrecorded.
+            if let Some(refusal) = self.audit.refusal() {
+                tracing::warn!(
+                    target: "weld::audit",
+                    tool = %request.name,
+                    client = client.as_deref().unwrap_or(""),
+                    "call refused: the audit log cannot be written"
+                );
+                return Ok(error_result(refusal).into());
             }
-            let (audit, client, floor) = (&self.audit, client, self.log_floor(&context));
-            let name = request.name.clone();
-            // An HTTP session's calls go to its own instances; clients
-            // without one share the component's.
-            let in_session = context
-                .extensions
-                .get::<hyper::http::request::Parts>()
-                .is_some_and(|parts| parts.headers.contains_key("mcp-session-id"));
-            let own = in_session.then_some(&*self.instances);
-            if let Some(response) = self
-                .proxies
-                .call(&catalog, request, &context, audit, client, floor, own)
-                .await
+            if let Some(management) = &self.management
+                && let Some(response) = management
+                    .call(&request, &context, &self.live, &self.audit, client.clone())
+                    .await
             {
                 return response;
             }
-            return Err(McpError::invalid_params(
-                format!("unknown tool `{name}` (see tools/list)"),
-                None,
-            ));
-        };
-        let invoked = weld_host::invoke(
-            entry,
-            request.arguments.as_ref(),
-            &self.audit,
-            client,
-            context.ct.cancelled(),
-        )
-        .await;
-        match invoked {
-            Invoked::Done(output) => Ok(mcp_result(output).into()),
-            // A cancelled request gets no response on the wire; this error
-            // only reaches the SDK.
-            Invoked::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+            let catalog = self.live.snapshot();
+            let Some(entry) = catalog.get(&request.name) else {
+                if let Some(tool) = catalog.mcp_tool(&request.name) {
+                    return self
+                        .call_mcp_tool(Arc::clone(tool), request, &context)
+                        .await;
+                }
+                let (audit, client, floor) = (&self.audit, client, self.log_floor(&context));
+                let name = request.name.clone();
+                // An HTTP session's calls go to its own instances; clients
+                // without one share the component's.
+                let in_session = context
+                    .extensions
+                    .get::<hyper::http::request::Parts>()
+                    .is_some_and(|parts| parts.headers.contains_key("mcp-session-id"));
+                let own = in_session.then_some(&*self.instances);
+                if let Some(response) = self
+                    .proxies
+                    .call(&catalog, request, &context, audit, client, floor, own)
+                    .await
+                {
+                    return response;
+                }
+                return Err(McpError::invalid_params(
+                    format!("unknown tool `{name}` (see tools/list)"),
+                    None,
+                ));
+            };
+            let invoked = weld_host::invoke(
+                entry,
+                request.arguments.as_ref(),
+                &self.audit,
+                client,
+                context.ct.cancelled(),
+            )
+            .await;
+            match invoked {
+                Invoked::Done(output) => Ok(mcp_result(output).into()),
+                // A cancelled request gets no response on the wire; this error
+                // only reaches the SDK.
+                Invoked::Cancelled => Err(McpError::internal_error("request cancelled", None)),
+            }
         }
+        .instrument(span.clone())
+        .await;
+        trace::record_call(&span, &result);
+        result
     }
 }
 

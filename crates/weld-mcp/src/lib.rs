@@ -28,6 +28,7 @@ pub mod handler;
 pub mod proxy;
 mod served;
 pub mod tools;
+pub mod trace;
 pub mod transport;
 
 pub use builtin::{BuiltinOptions, Management};

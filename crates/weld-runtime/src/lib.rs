@@ -81,6 +81,7 @@ mod sandbox;
 mod wasi;
 
 pub use cache::CacheKey;
+pub use call::TRACE_TARGET;
 pub use call::report::{CallError, CallReport, CallStats, Queue};
 pub use capacity::{Capacity, Footprint, Share, machine_memory_budget};
 pub use command::{

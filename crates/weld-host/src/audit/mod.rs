@@ -296,6 +296,9 @@ impl Audit {
         } else {
             event!(tracing::Level::INFO);
         }
+        if let Some(stats) = stats {
+            trace_decisions(stats);
+        }
         self.send(Message::Record(Box::new(record)));
     }
 
@@ -383,6 +386,42 @@ impl Audit {
                 "audit records were lost in this run"
             );
         }
+    }
+}
+
+/// The network and storage decisions of a call as events of the current
+/// span (the request's, when spans are exported): one per decision the
+/// record keeps. `TRACE` on weld-runtime's export target, so with export
+/// off this is one level comparison.
+fn trace_decisions(stats: &weld_runtime::CallStats) {
+    if !tracing::enabled!(target: weld_runtime::TRACE_TARGET, tracing::Level::TRACE) {
+        return;
+    }
+    for decision in &stats.network {
+        tracing::event!(
+            target: weld_runtime::TRACE_TARGET,
+            tracing::Level::TRACE,
+            "weld.decision" = "network",
+            "weld.network.kind" = decision.kind.as_str(),
+            "server.address" = %decision.host,
+            "server.port" = decision.port,
+            "weld.allowed" = decision.allowed,
+            "weld.rule" = decision.rule.as_deref().unwrap_or(""),
+            "{}",
+            if decision.allowed { "weld.network.allowed" } else { "weld.network.denied" }
+        );
+    }
+    for denial in &stats.storage_denied {
+        tracing::event!(
+            target: weld_runtime::TRACE_TARGET,
+            tracing::Level::TRACE,
+            "weld.decision" = "storage",
+            "weld.storage.operation" = denial.op,
+            "weld.storage.path" = %denial.path,
+            "weld.storage.error" = denial.error,
+            "weld.allowed" = false,
+            "weld.storage.denied"
+        );
     }
 }
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError};
+use tracing::Instrument;
 use wasmtime::component::{Instance, InstancePre, ResourceTable, Val};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
@@ -36,6 +37,13 @@ use report::{CallError, CallReport, CallStats, DeadlineExceeded, Ending, Queue};
 
 pub(crate) use state::CallState;
 use state::MemoryLimiter;
+
+/// The `tracing` target of the spans exported as a call's children (waiting
+/// for capacity, instantiation, the guest's run): `TRACE` level, which no
+/// log filter enables by default, so that with export off a span is one
+/// level comparison. The MCP request spans (weld-mcp) and the audit's
+/// decision events use it too.
+pub const TRACE_TARGET: &str = "weld::otel";
 
 /// How long past its deadline a call may stay in a host function before it
 /// is abandoned: one epoch tick would do for guest code, but a host call
@@ -119,7 +127,9 @@ async fn run_steps<G: Guest>(
     let queued_at = Instant::now();
     // Declared before the store, so dropped after it: the pool has its
     // memories and instances back before another call may take them.
-    let _admission = admit(component, limits, queue).await?;
+    let _admission = admit(component, limits, queue)
+        .instrument(tracing::trace_span!(target: TRACE_TARGET, "weld.queue"))
+        .await?;
     let started = Instant::now();
 
     let output = Output::new(limits.log_capture);
@@ -448,9 +458,13 @@ async fn run_guest<G: Guest>(
     let run = async {
         let instance = pre
             .instantiate_async(&mut *store)
+            .instrument(tracing::trace_span!(target: TRACE_TARGET, "weld.instantiate"))
             .await
             .map_err(Failure::Instantiate)?;
-        guest.run(store, instance).await
+        guest
+            .run(store, instance)
+            .instrument(tracing::trace_span!(target: TRACE_TARGET, "weld.guest.run"))
+            .await
     };
     // The epoch deadline stops guest code; a host call that blocks (a FIFO
     // planted where a granted file was, a stuck disk) never returns to

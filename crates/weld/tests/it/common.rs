@@ -129,7 +129,16 @@ pub async fn stdio_client(dirs: &Dirs, args: &[&str], mode: ClientLifecycleMode)
 /// `weld serve --http 127.0.0.1:0 ARGS`, returning the process and the bound
 /// address (read from its log).
 pub async fn http_server(dirs: &Dirs, args: &[&str]) -> (Child, SocketAddr) {
-    let mut cmd = dirs.weld();
+    http_server_with(dirs, args, dirs.weld()).await
+}
+
+/// [`http_server`] run by `cmd` (from [`Dirs::weld`], with more of its
+/// own environment).
+pub async fn http_server_with(
+    _dirs: &Dirs,
+    args: &[&str],
+    mut cmd: Command,
+) -> (Child, SocketAddr) {
     cmd.env("WELD_LOG", "info")
         .args(["serve", "--http", "127.0.0.1:0"])
         .args(args)

@@ -33,6 +33,7 @@ mod mcp_world;
 mod metrics;
 mod network;
 mod notes;
+mod otel;
 mod policy_compat;
 mod proxied;
 mod registry;

@@ -1,0 +1,430 @@
+//! OpenTelemetry export: spans and `mcp.server.operation.duration` over
+//! OTLP/HTTP (protobuf), when the standard `OTEL_*` variables ask for it.
+//!
+//! The spans are plain `tracing` spans on [`weld_host::TRACE_TARGET`] at
+//! `TRACE` level (see weld-mcp's `trace` module): nothing enables them
+//! unless an exporter is built here, so with export off they cost a level
+//! comparison. An exporter is built only when an endpoint variable names
+//! where to send (`OTEL_EXPORTER_OTLP_ENDPOINT`, or the signal's own
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `…_METRICS_ENDPOINT`), and not
+//! when `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER` /
+//! `OTEL_METRICS_EXPORTER` say `none`. A protocol or exporter weld cannot
+//! honour (gRPC, `console`, …) is refused rather than silently ignored.
+//!
+//! The protobuf goes out with weld's own reqwest, on the process's tokio
+//! runtime; the SDK's batch span processor and periodic metric reader run
+//! on their own threads. Nothing here writes to stdout.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, MeterProvider as _};
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Level, Subscriber};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+/// How long one export may take (connect, send, read the answer): a stuck
+/// collector must not hold up weld's shutdown for longer.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The exporters the environment asked for; [`Telemetry::shutdown`] sends
+/// what is still buffered.
+#[derive(Default)]
+pub struct Telemetry {
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+    duration: Option<Histogram<f64>>,
+}
+
+/// What the environment asks to export.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Wanted {
+    traces: bool,
+    metrics: bool,
+}
+
+impl Wanted {
+    /// Reads the standard variables through `var`.
+    fn from(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let set = |name: &str| var(name).is_some_and(|v| !v.trim().is_empty());
+        if var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+            return Ok(Self::default());
+        }
+        let exporter = |name: &str| -> Result<bool> {
+            match var(name).as_deref().map(str::trim) {
+                None | Some("" | "otlp") => Ok(true),
+                Some("none") => Ok(false),
+                Some(other) => {
+                    bail!("{name}={other}: weld exports only over OTLP; set it to `otlp` or `none`")
+                }
+            }
+        };
+        let protocol = |signal: &str| -> Result<()> {
+            let own = format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL");
+            let (name, value) = match var(&own) {
+                Some(value) => (own, value),
+                None => match var("OTEL_EXPORTER_OTLP_PROTOCOL") {
+                    Some(value) => ("OTEL_EXPORTER_OTLP_PROTOCOL".to_string(), value),
+                    None => return Ok(()),
+                },
+            };
+            match value.trim() {
+                "" | "http/protobuf" => Ok(()),
+                other => bail!(
+                    "{name}={other}: weld exports OTLP over HTTP with protobuf only; set it to \
+                     `http/protobuf` (an OpenTelemetry Collector accepts it on port 4318)"
+                ),
+            }
+        };
+        let any_endpoint = set("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let traces = (any_endpoint || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+            && exporter("OTEL_TRACES_EXPORTER")?;
+        let metrics = (any_endpoint || set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+            && exporter("OTEL_METRICS_EXPORTER")?;
+        if traces {
+            protocol("TRACES")?;
+        }
+        if metrics {
+            protocol("METRICS")?;
+        }
+        Ok(Self { traces, metrics })
+    }
+}
+
+impl Telemetry {
+    /// The exporters `OTEL_*` ask for (none when nothing does), sending on
+    /// `runtime`.
+    pub fn from_env(runtime: &tokio::runtime::Handle) -> Result<Self> {
+        let wanted = Wanted::from(|name| std::env::var(name).ok())?;
+        if wanted == Wanted::default() {
+            return Ok(Self::default());
+        }
+        let http = OtlpHttp::new(runtime.clone())?;
+        let resource = resource();
+        let mut telemetry = Self::default();
+        if wanted.traces {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_http_client(http.clone())
+                .build()
+                .context("could not set up OTLP span export (check OTEL_EXPORTER_OTLP_*)")?;
+            telemetry.tracer = Some(
+                SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource.clone())
+                    .build(),
+            );
+        }
+        if wanted.metrics {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_http_client(http)
+                .build()
+                .context("could not set up OTLP metric export (check OTEL_EXPORTER_OTLP_*)")?;
+            let meter = SdkMeterProvider::builder()
+                .with_reader(PeriodicReader::builder(exporter).build())
+                .with_resource(resource)
+                .build();
+            telemetry.duration = Some(
+                meter
+                    .meter("weld")
+                    .f64_histogram("mcp.server.operation.duration")
+                    .with_unit("s")
+                    .with_description("Duration of an MCP request as the server saw it")
+                    .with_boundaries(weld_host::metrics::DURATION_BUCKETS.to_vec())
+                    .build(),
+            );
+            telemetry.meter = Some(meter);
+        }
+        Ok(telemetry)
+    }
+
+    /// The `tracing` layers that feed the exporters: none when nothing is
+    /// exported, so that weld's spans stay disabled.
+    pub fn layers<S>(&self) -> Option<Box<dyn Layer<S> + Send + Sync + 'static>>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        let ours = || Targets::new().with_target(weld_host::TRACE_TARGET, Level::TRACE);
+        let spans = self.tracer.as_ref().map(|provider| {
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("weld"))
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_tracked_inactivity(false)
+                .with_filter(ours())
+        });
+        let durations = self
+            .duration
+            .clone()
+            .map(|histogram| Durations { histogram }.with_filter(ours()));
+        match (spans, durations) {
+            (None, None) => None,
+            (spans, durations) => Some(Box::new(Layer::and_then(spans, durations))),
+        }
+    }
+
+    /// Sends what is buffered and stops the exporters. Call it outside the
+    /// async runtime, while the runtime still runs (the sending happens on
+    /// it).
+    pub fn shutdown(self) {
+        if let Some(tracer) = self.tracer
+            && let Err(error) = tracer.shutdown()
+        {
+            tracing::warn!(%error, "could not send the last spans to the OTLP endpoint");
+        }
+        if let Some(meter) = self.meter
+            && let Err(error) = meter.shutdown()
+        {
+            tracing::warn!(%error, "could not send the last metrics to the OTLP endpoint");
+        }
+    }
+}
+
+/// `service.name` from `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`),
+/// else `weld`; the SDK's default would be `unknown_service`.
+fn resource() -> Resource {
+    let builder = Resource::builder();
+    let named = std::env::var_os("OTEL_SERVICE_NAME").is_some()
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name="));
+    let builder = if named {
+        builder
+    } else {
+        builder.with_service_name("weld")
+    };
+    builder
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Continues a caller's trace (weld-mcp's `ContinueTrace`): `span` becomes
+/// a child of the remote span a W3C `traceparent` names. An invalid one is
+/// ignored, and so is a span no exporter sees.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str, tracestate: Option<&str>) {
+    let carrier = W3cContext {
+        traceparent,
+        tracestate,
+    };
+    let parent = TraceContextPropagator::new().extract(&carrier);
+    // Fails only when no OpenTelemetry layer sees the span (`WELD_LOG=trace`
+    // without export): then there is no trace to continue.
+    let _ = span.set_parent(parent);
+}
+
+/// A request's `_meta` trace context, as the propagator reads it.
+struct W3cContext<'a> {
+    traceparent: &'a str,
+    tracestate: Option<&'a str>,
+}
+
+impl Extractor for W3cContext<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => Some(self.traceparent),
+            "tracestate" => self.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
+}
+
+/// Records `mcp.server.operation.duration` when an MCP request's span
+/// closes: from its creation to its end, waiting included, with the
+/// request's method, tool and `error.type` (absent on success).
+struct Durations {
+    histogram: Histogram<f64>,
+}
+
+/// What [`Durations`] keeps of an open request span.
+struct Operation {
+    started: Instant,
+    attributes: Vec<KeyValue>,
+}
+
+/// The span fields that become the histogram's attributes.
+const DURATION_ATTRIBUTES: [&str; 3] = ["mcp.method.name", "gen_ai.tool.name", "error.type"];
+
+impl Visit for Operation {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if DURATION_ATTRIBUTES.contains(&field.name()) {
+            self.attributes
+                .push(KeyValue::new(field.name(), value.to_string()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if DURATION_ATTRIBUTES.contains(&field.name()) {
+            self.attributes
+                .push(KeyValue::new(field.name(), format!("{value:?}")));
+        }
+    }
+}
+
+impl<S> Layer<S> for Durations
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != "mcp.request" {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut operation = Operation {
+            started: Instant::now(),
+            attributes: Vec::with_capacity(DURATION_ATTRIBUTES.len()),
+        };
+        attrs.record(&mut operation);
+        span.extensions_mut().insert(operation);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(operation) = span.extensions_mut().get_mut::<Operation>() {
+            values.record(operation);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        if let Some(operation) = span.extensions_mut().remove::<Operation>() {
+            let seconds = operation.started.elapsed().as_secs_f64();
+            self.histogram.record(seconds, &operation.attributes);
+        }
+    }
+}
+
+/// Sends OTLP's protobuf with weld's reqwest (rustls with ring, already
+/// built for `weld add`) instead of a second HTTP stack. The SDK calls it
+/// from its own threads; the request runs on weld's tokio runtime.
+#[derive(Debug, Clone)]
+struct OtlpHttp {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+impl OtlpHttp {
+    fn new(runtime: tokio::runtime::Handle) -> Result<Self> {
+        // reqwest is built without a crypto provider of its own.
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(EXPORT_TIMEOUT)
+            .build()
+            .context("could not set up the HTTP client for OTLP export")?;
+        Ok(Self { client, runtime })
+    }
+}
+
+/// Largest answer read from a collector (it answers with a short protobuf).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+#[async_trait::async_trait]
+impl HttpClient for OtlpHttp {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let client = self.client.clone();
+        let sent = self.runtime.spawn(async move {
+            let request = reqwest::Request::try_from(request)?;
+            let mut response = client.execute(request).await?;
+            let mut answer = Response::builder().status(response.status());
+            if let Some(headers) = answer.headers_mut() {
+                *headers = std::mem::take(response.headers_mut());
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok::<_, HttpError>(answer.body(Bytes::from(body))?)
+        });
+        sent.await.map_err(|error| Box::new(error) as HttpError)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted(vars: &[(&str, &str)]) -> Result<Wanted> {
+        Wanted::from(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_string())
+        })
+    }
+
+    #[test]
+    fn nothing_is_exported_without_an_endpoint() {
+        assert_eq!(wanted(&[]).unwrap(), Wanted::default());
+        assert_eq!(
+            wanted(&[
+                ("OTEL_SERVICE_NAME", "weld"),
+                ("OTEL_TRACES_EXPORTER", "otlp")
+            ])
+            .unwrap(),
+            Wanted::default()
+        );
+    }
+
+    #[test]
+    fn the_standard_variables_choose_what_is_exported() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+        assert_eq!(
+            wanted(&[endpoint]).unwrap(),
+            Wanted {
+                traces: true,
+                metrics: true
+            }
+        );
+        assert_eq!(
+            wanted(&[endpoint, ("OTEL_TRACES_EXPORTER", "none")]).unwrap(),
+            Wanted {
+                traces: false,
+                metrics: true
+            }
+        );
+        assert_eq!(
+            wanted(&[endpoint, ("OTEL_SDK_DISABLED", "true")]).unwrap(),
+            Wanted::default()
+        );
+        assert_eq!(
+            wanted(&[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://c/v1/metrics")]).unwrap(),
+            Wanted {
+                traces: false,
+                metrics: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_protocol_or_exporter_weld_cannot_honour_is_refused() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317");
+        let grpc = wanted(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).unwrap_err();
+        assert!(grpc.to_string().contains("http/protobuf"), "{grpc}");
+        let console = wanted(&[endpoint, ("OTEL_TRACES_EXPORTER", "console")]).unwrap_err();
+        assert!(
+            console.to_string().contains("`otlp` or `none`"),
+            "{console}"
+        );
+    }
+}
