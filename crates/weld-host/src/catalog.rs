@@ -212,6 +212,29 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Each served component's calls running and waiting now, by name.
+    pub fn component_calls(&self) -> Vec<(String, u32, u32)> {
+        let mcp = self
+            .mcp
+            .components
+            .iter()
+            .map(|c| (c.name.clone(), c.slots()));
+        let plain = self
+            .by_name
+            .values()
+            .map(|e| (e.component.clone(), Arc::clone(&e.slots)));
+        let mut seen: HashMap<String, Arc<Slots>> = HashMap::new();
+        for (name, slots) in plain.chain(mcp) {
+            seen.entry(name).or_insert(slots);
+        }
+        let mut calls: Vec<(String, u32, u32)> = seen
+            .into_iter()
+            .map(|(name, slots)| (name, slots.running(), slots.waiting()))
+            .collect();
+        calls.sort();
+        calls
+    }
+
     /// Takes over `previous`'s concurrency slots for every component whose
     /// limit is unchanged, so calls running (or waiting) across a reload
     /// still count against the one limit: a reload happens whenever any

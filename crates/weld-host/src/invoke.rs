@@ -352,7 +352,7 @@ pub(crate) async fn component_slot<'a>(
         (Err(TryAcquireError::NoPermits), Queue::Refuse) => false,
         (Err(TryAcquireError::NoPermits), Queue::Until(deadline)) => {
             let deadline = tokio::time::Instant::from_std(deadline);
-            match tokio::time::timeout_at(deadline, slots.free.acquire()).await {
+            match tokio::time::timeout_at(deadline, slots.acquire_counted()).await {
                 Ok(Ok(permit)) => return Ok(permit),
                 Ok(Err(_)) => return Err(closed()),
                 Err(_) => true,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -223,6 +224,26 @@ impl Collector for CatalogGauges {
             None,
             disabled.metric_type(),
         )?)?;
+        let calls = catalog.component_calls();
+        for (name, help, pick) in [
+            (
+                "weld_component_calls_running",
+                "Calls of each component running now (instances in use)",
+                0,
+            ),
+            (
+                "weld_component_calls_waiting",
+                "Calls of each component waiting for one of its slots now",
+                1,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (component, running, waiting) in &calls {
+                let value = if pick == 0 { *running } else { *waiting };
+                let labels = [("component", component.as_str())];
+                ConstGauge::new(i64::from(value)).encode(family.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }

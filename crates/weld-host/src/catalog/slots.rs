@@ -16,6 +16,8 @@ pub(crate) struct Slots {
     pub(crate) excess: Excess,
     /// Where `max` comes from, for that message.
     pub(crate) bound: Bound,
+    /// Calls waiting for a slot now (for the metrics).
+    waiting: std::sync::atomic::AtomicU32,
 }
 
 /// What sets a component's concurrency cap.
@@ -41,6 +43,35 @@ impl Slots {
             max,
             excess: policy.map_or(Excess::Wait, |c| c.excess),
             bound,
+            waiting: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    /// Waits for a slot, counted in [`Slots::waiting`] meanwhile (also
+    /// when the wait is given up: the count is a guard's).
+    pub(crate) async fn acquire_counted(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, tokio::sync::AcquireError> {
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicU32);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        self.free.acquire().await
+    }
+
+    /// Calls of the component running now.
+    pub(crate) fn running(&self) -> u32 {
+        let free = u32::try_from(self.free.available_permits()).unwrap_or(u32::MAX);
+        self.max.saturating_sub(free)
+    }
+
+    /// Calls of the component waiting for a slot now.
+    pub(crate) fn waiting(&self) -> u32 {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

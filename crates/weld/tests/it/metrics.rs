@@ -166,3 +166,71 @@ async fn prometheus_scrapes_the_calls_outcomes_and_denials_a_test_made() {
     assert!(tools > 0);
     assert_eq!(prometheus.value("weld_tools").await, tools as f64);
 }
+
+/// A component's calls running and waiting are gauges read at each scrape:
+/// with its policy's one slot taken by a long call, a second call waits.
+#[tokio::test]
+async fn metrics_show_each_components_calls_running_and_waiting() {
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    set_policy(
+        &dirs,
+        "hostile",
+        "version: \"1.0\"\npermissions:\n  resources:\n    limits:\n      timeout: \"60s\"\n      concurrency: { max: 1, excess: wait }\n",
+    )
+    .await;
+    let (_server, addr) = http_server(&dirs, &[]).await;
+    let url = format!("http://{addr}/mcp");
+    let http = reqwest_client();
+    let sleep = |id: u64| {
+        let request = post(
+            &http,
+            &url,
+            &modern_call(id, "hostile_sleep", json!({"millis": 4000})),
+            "hostile_sleep",
+        );
+        tokio::spawn(async move { request.send().await.expect("send").text().await })
+    };
+    let (first, second) = (sleep(1), sleep(2));
+    let gauges = |text: &str| {
+        let value = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("{name}{{component=\"hostile\"}}")))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        (
+            value("weld_component_calls_running"),
+            value("weld_component_calls_waiting"),
+        )
+    };
+    let mut seen = (None, None);
+    for _ in 0..60 {
+        let text = http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        seen = gauges(&text);
+        if seen == (Some(1), Some(1)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, (Some(1), Some(1)), "one running, one waiting");
+    for call in [first, second] {
+        call.await.expect("join").expect("answer");
+    }
+    let text = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(gauges(&text), (Some(0), Some(0)), "{text}");
+}
