@@ -39,6 +39,7 @@ pub mod distribution;
 pub mod enforce;
 pub mod install;
 pub mod invoke;
+pub mod lazy;
 pub mod load;
 pub mod lockfile;
 pub mod mcp;
@@ -75,6 +76,8 @@ pub struct Host {
     files: Vec<PathBuf>,
     base: Option<PathBuf>,
     naming: McpNaming,
+    /// Loads for calls that failed (see [`lazy`]).
+    failures: Arc<lazy::LoadFailures>,
 }
 
 impl Host {
@@ -88,6 +91,7 @@ impl Host {
             files: Vec::new(),
             base: None,
             naming: McpNaming::default(),
+            failures: Arc::default(),
         }
     }
 
@@ -141,12 +145,17 @@ impl Host {
     ///
     /// Only what stops every component: the index cannot be read.
     pub fn load(&self, compiling: Compiling) -> Result<Loaded, LoadError> {
+        let lazy = load::Lazy {
+            failures: Arc::clone(&self.failures),
+            ..load::Lazy::default()
+        };
         let mut loaded = load::load_all(
             &self.store,
             &self.runtime,
             &self.files,
             self.limits,
             compiling,
+            &lazy,
         )?;
         loaded.naming = self.naming;
         Ok(loaded)
@@ -175,6 +184,7 @@ impl Host {
             self.files,
             self.limits,
             self.naming,
+            self.failures,
             live,
             shutdown,
         )

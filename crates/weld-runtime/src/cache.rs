@@ -187,6 +187,16 @@ impl CompileCache {
         self.dir.join(crate::incremental::FILE_NAME)
     }
 
+    /// The key's bytes (for descriptions' MACs).
+    pub(crate) fn key_bytes(&self) -> &[u8; 32] {
+        self.key.bytes()
+    }
+
+    /// Where the description of `digest` is kept (see `description`).
+    pub(crate) fn description_path(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{digest}.desc"))
+    }
+
     fn artefact_path(&self, digest: &str) -> PathBuf {
         self.dir.join(format!("{digest}.cwasm"))
     }
@@ -305,7 +315,7 @@ impl CompileCache {
         Ok(())
     }
 
-    fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
+    pub(crate) fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
         let io = |e: std::io::Error| RuntimeError::Cache {
             path: self.dir.clone(),
             cause: e,
