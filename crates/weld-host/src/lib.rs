@@ -140,6 +140,8 @@ impl Host {
 
     /// Loads every installed component and file, each with its sandbox; a
     /// component that cannot be served is listed as disabled, never fatal.
+    /// An installed component with a description kept from an earlier load
+    /// is listed from it and loaded by its first call (see [`lazy`]).
     ///
     /// # Errors
     ///

@@ -236,7 +236,9 @@ impl Loaded {
 /// Loads every installed component and every file in `extra`.
 ///
 /// For each installed component: parse its policy, pick the engine the
-/// policy needs (metered when it sets fuel), load the component there, then
+/// policy needs (metered when it sets fuel), load the component there — or,
+/// when a description of it was kept there and it is listed from its types,
+/// prepare it to be loaded by its first call ([`crate::lazy`]) — then
 /// compile the policy from its pins against the component's imports.
 ///
 /// An installed component that cannot be served — it fails to load, its
@@ -353,6 +355,7 @@ pub fn load_all(
             }
         }
     }
+    eprintln!("PROFILE descriptions {:?}", PROF.with(|p| p.get()));
     let mut digests: HashMap<String, String> = index
         .components
         .iter()
@@ -482,7 +485,9 @@ fn lazy_code(
     if let Some(code) = lazy.previous.get(&key) {
         return Ok(Some(Arc::clone(code)));
     }
+    let t = std::time::Instant::now();
     let described = runtime.cached_description(key.digest.hex(), key.metering);
+    PROF.with(|p| p.set(p.get() + t.elapsed()));
     let Some(description) = described.map_err(|cause| LoadError::Runtime {
         name: key.name.clone(),
         path: store.blob_path(&key.digest).display().to_string(),
@@ -723,4 +728,8 @@ pub async fn watch_state(
         );
         live.replace(catalog);
     }
+}
+
+thread_local! {
+    static PROF: std::cell::Cell<std::time::Duration> = const { std::cell::Cell::new(std::time::Duration::ZERO) };
 }

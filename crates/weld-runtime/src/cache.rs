@@ -33,6 +33,10 @@
 //! in a debug build, where a read, MAC and copy took ~130 ms) and the code
 //! shared with the page cache.
 //!
+//! Beside them, `<digest>.desc` is the component's description, kept so
+//! that a server can list its tools without loading it, authenticated the
+//! same way under a domain of its own (see `description`).
+//!
 //! Artefact and MAC each appear under their name only through an atomic
 //! rename after a full write and fsync: a crash mid-write leaves a stray temp
 //! file, never a torn artefact, and a crash between the two renames leaves

@@ -84,7 +84,9 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
         server = server.with_management(Arc::new(management));
     }
     let idle = seconds(args.mcp_server_idle_timeout, "--mcp-server-idle-timeout")?;
-    let server = server.with_mcp_server_idle_timeout(idle);
+    let server = server
+        .with_mcp_server_idle_timeout(idle)
+        .with_tools_page_size(args.tools_page_size);
     server.prepare_mcp_servers();
     let options = ServerOptions {
         max_request_bytes: args.max_request_bytes,
@@ -134,7 +136,11 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
 /// Everything installed (and the files), compiled now: a server starts with
 /// every tool it can serve.
 pub(super) async fn build_catalog(host: &Host) -> Result<Catalog> {
-    let catalog = host.load(Compiling::Now)?.into_catalog().await;
+    let t = std::time::Instant::now();
+    let loaded = host.load(Compiling::Now)?;
+    let t1 = t.elapsed();
+    let catalog = loaded.into_catalog().await;
+    eprintln!("PROFILE load_all {t1:?} catalog {:?}", t.elapsed() - t1);
     for (component, unset) in catalog.unset_env() {
         tracing::warn!(%component, "{unset}");
     }

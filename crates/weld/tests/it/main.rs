@@ -35,6 +35,7 @@ mod policy_compat;
 mod proxied;
 mod registry;
 mod reload;
+mod scale;
 mod replicas;
 mod sandbox;
 mod schema_caps;
