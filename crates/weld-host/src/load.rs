@@ -355,7 +355,6 @@ pub fn load_all(
             }
         }
     }
-    eprintln!("PROFILE descriptions {:?}", PROF.with(|p| p.get()));
     let mut digests: HashMap<String, String> = index
         .components
         .iter()
@@ -485,9 +484,7 @@ fn lazy_code(
     if let Some(code) = lazy.previous.get(&key) {
         return Ok(Some(Arc::clone(code)));
     }
-    let t = std::time::Instant::now();
     let described = runtime.cached_description(key.digest.hex(), key.metering);
-    PROF.with(|p| p.set(p.get() + t.elapsed()));
     let Some(description) = described.map_err(|cause| LoadError::Runtime {
         name: key.name.clone(),
         path: store.blob_path(&key.digest).display().to_string(),
@@ -728,8 +725,4 @@ pub async fn watch_state(
         );
         live.replace(catalog);
     }
-}
-
-thread_local! {
-    static PROF: std::cell::Cell<std::time::Duration> = const { std::cell::Cell::new(std::time::Duration::ZERO) };
 }

@@ -136,11 +136,7 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
 /// Everything installed (and the files), compiled now: a server starts with
 /// every tool it can serve.
 pub(super) async fn build_catalog(host: &Host) -> Result<Catalog> {
-    let t = std::time::Instant::now();
-    let loaded = host.load(Compiling::Now)?;
-    let t1 = t.elapsed();
-    let catalog = loaded.into_catalog().await;
-    eprintln!("PROFILE load_all {t1:?} catalog {:?}", t.elapsed() - t1);
+    let catalog = host.load(Compiling::Now)?.into_catalog().await;
     for (component, unset) in catalog.unset_env() {
         tracing::warn!(%component, "{unset}");
     }
