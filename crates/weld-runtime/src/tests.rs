@@ -291,7 +291,11 @@ fn a_loaded_component_leaves_a_description_only_its_state_key_reads_back() {
         .expect("read")
         .expect("written by the load");
     assert_eq!(described, loaded.description());
-    let names: Vec<&str> = described.functions.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<&str> = described
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
     assert_eq!(names, ["spin", "add-one"]);
     let share = runtime
         .share_of(&described, Metering::Off, limits(None).memory)

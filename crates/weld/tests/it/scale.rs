@@ -95,13 +95,23 @@ async fn installed_components_are_listed_without_loading_their_code() {
     }
     // Listing loaded nothing: loading would have compiled the component
     // again, and stored its artefact.
-    assert!(cached(&dirs, "cwasm").is_empty(), "listing compiled the component");
+    assert!(
+        cached(&dirs, "cwasm").is_empty(),
+        "listing compiled the component"
+    );
 
     // Its first call compiles and loads it, and works.
     let slug = call(&client, "t1_slugify", json!({"text": "Hello, World"})).await;
     assert_ne!(slug.is_error, Some(true), "{}", text(&slug));
-    assert_eq!(slug.structured_content, Some(json!({"result": "hello-world"})));
-    assert_eq!(cached(&dirs, "cwasm").len(), 1, "the first call compiled it");
+    assert_eq!(
+        slug.structured_content,
+        Some(json!({"result": "hello-world"}))
+    );
+    assert_eq!(
+        cached(&dirs, "cwasm").len(),
+        1,
+        "the first call compiled it"
+    );
     client.cancel().await.expect("close");
 }
 
@@ -197,7 +207,11 @@ async fn a_description_weld_did_not_write_is_not_trusted() {
     // listed from it would be `t0_planted`.
     let bytes = std::fs::read(description).expect("read");
     let planted = String::from_utf8_lossy(&bytes).replace("\"slugify\"", "\"planted\"");
-    assert_ne!(planted.as_bytes(), bytes.as_slice(), "the name is in the file");
+    assert_ne!(
+        planted.as_bytes(),
+        bytes.as_slice(),
+        "the name is in the file"
+    );
     std::fs::write(description, planted.as_bytes()).expect("write");
 
     let client = stdio_client(&dirs, &[], legacy()).await;
@@ -231,7 +245,11 @@ async fn tools_list_pages_round_trip_the_full_list() {
             .list_tools(Some(PaginatedRequestParams::default().with_cursor(cursor)))
             .await
             .expect("tools/list page");
-        assert!(page.tools.len() <= 5, "{} tools in a page", page.tools.len());
+        assert!(
+            page.tools.len() <= 5,
+            "{} tools in a page",
+            page.tools.len()
+        );
         names.extend(page.tools.into_iter().map(|t| t.name.to_string()));
         pages += 1;
         match page.next_cursor {
@@ -242,7 +260,11 @@ async fn tools_list_pages_round_trip_the_full_list() {
     assert_eq!(pages, expected.len().div_ceil(5));
     assert_eq!(names.len(), expected.len(), "no tool twice: {names:?}");
     assert_eq!(names.into_iter().collect::<BTreeSet<_>>(), expected);
-    assert_eq!(tool_names(&paged).await, expected, "rmcp's list_all_tools follows the cursors");
+    assert_eq!(
+        tool_names(&paged).await,
+        expected,
+        "rmcp's list_all_tools follows the cursors"
+    );
 
     let bad = paged
         .list_tools(Some(
