@@ -21,7 +21,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use weld_runtime::{CallLimits, ExportedFunction, LoadedComponent, Sandbox};
+use weld_runtime::{CallLimits, Sandbox};
+
+use crate::lazy::{Code, LoadKey};
 use weld_schema::{Signature, TypeError};
 
 use crate::enforce::Enforcement;
@@ -107,8 +109,9 @@ pub struct ComponentEntry {
     /// The descriptions from its `package-docs` section; a function without
     /// one gets a description generated from its signature.
     pub docs: ComponentDocs,
-    /// The compiled component, on the engine its policy's metering needs.
-    pub loaded: Arc<LoadedComponent>,
+    /// The compiled component, on the engine its policy's metering needs:
+    /// loaded, or loaded by its first call (see [`crate::lazy`]).
+    pub code: Arc<Code>,
     /// What its policy grants (or the deny-all default).
     pub policy: Enforcement,
     /// The file it was given as (`--component`), or `None` for an installed
@@ -150,8 +153,11 @@ pub struct ToolEntry {
     /// How many calls of the component's tools may run at once; shared by
     /// all its tools.
     pub(crate) slots: Arc<Slots>,
-    pub(crate) loaded: Arc<LoadedComponent>,
-    pub(crate) function: ExportedFunction,
+    /// The component's code, loaded by the first call that needs it.
+    pub(crate) code: Arc<Code>,
+    /// The position of its function among the component's exported
+    /// functions (the same in its description and once loaded).
+    pub(crate) function: usize,
 }
 
 /// Why a function is not offered as a tool.
@@ -339,7 +345,7 @@ impl Catalog {
                 }
                 listed => listed.and_then(Result::ok),
             };
-            let functions = component.loaded.functions();
+            let functions = &component.code.description().functions;
             let built = match component_tools(
                 &component.name,
                 &component.docs,
@@ -357,7 +363,7 @@ impl Catalog {
             skipped.extend(built.skipped);
             skipped.extend(toolchain_skipped(
                 &component.name,
-                component.loaded.toolchain_exports(),
+                &component.code.description().toolchain_exports,
             ));
             let (tools, duplicates): (Vec<_>, Vec<_>) = built.tools.into_iter().partition(|t| {
                 let name = t.tool.name.as_str();
@@ -387,7 +393,23 @@ impl Catalog {
                 skipped.push(refused);
                 continue;
             }
-            let share = component.loaded.share(component.policy.limits.memory);
+            let share = match component.code.share(component.policy.limits.memory) {
+                Ok(share) => share,
+                Err(error) => {
+                    let reason = format!(
+                        "component `{}` could not be loaded: {error}",
+                        component.name
+                    );
+                    tracing::error!(component = %component.name, %reason, "component disabled");
+                    disabled.push(Disabled {
+                        component: component.name.clone(),
+                        digest: component.digest.clone(),
+                        reason,
+                        file: component.file.clone(),
+                    });
+                    continue;
+                }
+            };
             if share.calls == 0 {
                 tracing::warn!(
                     component = %component.name,
@@ -457,8 +479,8 @@ impl Catalog {
                         sandbox: component.policy.sandbox.clone(),
                         output: component.policy.output,
                         slots: Arc::clone(&slots),
-                        loaded: Arc::clone(&component.loaded),
-                        function: functions[function].clone(),
+                        code: Arc::clone(&component.code),
+                        function,
                     }),
                 );
             }
@@ -479,6 +501,15 @@ impl Catalog {
             mcp,
             proxied,
         }
+    }
+
+    /// The code of its installed components that are loaded by their
+    /// first call, for the next catalog to keep what calls have loaded.
+    pub(crate) fn lazy_code(&self) -> HashMap<LoadKey, Arc<Code>> {
+        self.by_name
+            .values()
+            .filter_map(|e| Some((e.code.key()?, Arc::clone(&e.code))))
+            .collect()
     }
 
     /// The MCP server components to proxy, in load order.

@@ -186,7 +186,7 @@ pub fn install(host: &Host, request: Request<'_>) -> Result<Installed, InstallEr
         name: file.name.clone(),
         digest: installed.digest.to_string(),
         docs: file.docs,
-        loaded: Arc::new(loaded),
+        code: Arc::new(crate::lazy::Code::loaded(Arc::new(loaded))),
         policy: Enforcement::deny_all(CallLimits::default()),
         file: None,
         mcp_listing: None,

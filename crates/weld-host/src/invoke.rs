@@ -122,11 +122,35 @@ async fn run(
             return (ToolOutput::error(message.clone()), outcome, Some(message));
         }
     };
+    // An installed component is loaded by its first call (see
+    // `crate::lazy`); once loaded, this is one atomic load.
+    let loaded = match entry.code.load().await {
+        Ok(loaded) => loaded,
+        Err(reason) => {
+            record.queued = arrived.elapsed();
+            let message = reason.to_string();
+            return (
+                ToolOutput::error(message.clone()),
+                Outcome::Instantiate,
+                Some(message),
+            );
+        }
+    };
+    let Some(function) = loaded.functions().get(entry.function) else {
+        let message = format!(
+            "component `{}` no longer exports this tool's function; restart weld",
+            entry.component
+        );
+        return (
+            ToolOutput::error(message.clone()),
+            Outcome::Instantiate,
+            Some(message),
+        );
+    };
     let waited = arrived.elapsed();
-    let report = entry
-        .loaded
+    let report = loaded
         .call_queued(
-            &entry.function,
+            function,
             &args,
             &entry.limits,
             &entry.sandbox,

@@ -39,6 +39,7 @@ pub mod distribution;
 pub mod enforce;
 pub mod install;
 pub mod invoke;
+pub mod lazy;
 pub mod load;
 pub mod lockfile;
 pub mod mcp;
@@ -76,6 +77,8 @@ pub struct Host {
     files: Vec<PathBuf>,
     base: Option<PathBuf>,
     naming: McpNaming,
+    /// Loads for calls that failed (see [`lazy`]).
+    failures: Arc<lazy::LoadFailures>,
 }
 
 impl Host {
@@ -89,6 +92,7 @@ impl Host {
             files: Vec::new(),
             base: None,
             naming: McpNaming::default(),
+            failures: Arc::default(),
         }
     }
 
@@ -137,17 +141,24 @@ impl Host {
 
     /// Loads every installed component and file, each with its sandbox; a
     /// component that cannot be served is listed as disabled, never fatal.
+    /// An installed component with a description kept from an earlier load
+    /// is listed from it and loaded by its first call (see [`lazy`]).
     ///
     /// # Errors
     ///
     /// Only what stops every component: the index cannot be read.
     pub fn load(&self, compiling: Compiling) -> Result<Loaded, LoadError> {
+        let lazy = load::Lazy {
+            failures: Arc::clone(&self.failures),
+            ..load::Lazy::default()
+        };
         let mut loaded = load::load_all(
             &self.store,
             &self.runtime,
             &self.files,
             self.limits,
             compiling,
+            &lazy,
         )?;
         loaded.naming = self.naming;
         Ok(loaded)
@@ -176,6 +187,7 @@ impl Host {
             self.files,
             self.limits,
             self.naming,
+            self.failures,
             live,
             shutdown,
         )

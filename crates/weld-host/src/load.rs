@@ -11,6 +11,7 @@ use weld_store::{Digest, Store, StoreError, docs};
 
 use crate::catalog::{ComponentEntry, Disabled};
 use crate::enforce::{self as sandbox, Enforcement};
+use crate::lazy::{Code, LoadFailures, LoadKey, Loader};
 use crate::mcp::McpNaming;
 
 /// Why loading stopped.
@@ -74,6 +75,11 @@ pub enum LoadError {
          or rename the file passed to --component)"
     )]
     DuplicateName(String),
+    /// Loading an installed component for a call failed (its reason, said
+    /// in full); it stays disabled until it or its policy changes, or weld
+    /// restarts.
+    #[error("{0}")]
+    CallLoad(String),
 }
 
 /// A component file given with `--component`, read and described.
@@ -199,18 +205,15 @@ impl Loaded {
     pub async fn into_catalog_after(mut self, previous: Option<&crate::Catalog>) -> crate::Catalog {
         let mut jobs = tokio::task::JoinSet::new();
         for (at, entry) in self.entries.iter_mut().enumerate() {
-            if entry.loaded.mcp().is_none() {
+            let Some(loaded) = entry.code.get().filter(|l| l.mcp().is_some()) else {
                 continue;
-            }
+            };
             if let Some(listed) = previous.and_then(|p| p.listing_of(entry)) {
                 entry.mcp_listing = Some(listed);
                 continue;
             }
-            let (loaded, name, policy) = (
-                Arc::clone(&entry.loaded),
-                entry.name.clone(),
-                entry.policy.clone(),
-            );
+            let (loaded, name, policy) =
+                (Arc::clone(loaded), entry.name.clone(), entry.policy.clone());
             jobs.spawn(async move { (at, crate::mcp::list_loaded(&loaded, &name, &policy).await) });
         }
         while let Some(done) = jobs.join_next().await {
@@ -233,7 +236,9 @@ impl Loaded {
 /// Loads every installed component and every file in `extra`.
 ///
 /// For each installed component: parse its policy, pick the engine the
-/// policy needs (metered when it sets fuel), load the component there, then
+/// policy needs (metered when it sets fuel), load the component there — or,
+/// when a description of it was kept there and it is listed from its types,
+/// prepare it to be loaded by its first call ([`crate::lazy`]) — then
 /// compile the policy from its pins against the component's imports.
 ///
 /// An installed component that cannot be served — it fails to load, its
@@ -251,10 +256,11 @@ impl Loaded {
 /// See [`LoadError`].
 pub fn load_all(
     store: &Store,
-    runtime: &Runtime,
+    runtime: &Arc<Runtime>,
     extra: &[PathBuf],
     limits: CallLimits,
     compiling: Compiling,
+    lazy: &Lazy,
 ) -> Result<Loaded, LoadError> {
     let index = store.index()?;
     let mut names = BTreeSet::new();
@@ -274,6 +280,21 @@ pub fn load_all(
                 path: store.blob_path(&digest).display().to_string(),
                 cause,
             };
+            let key = LoadKey {
+                name: name.clone(),
+                digest: digest.clone(),
+                metering,
+            };
+            if let Some(code) = lazy_code(store, runtime, key, lazy)? {
+                let policy = match &stored {
+                    Some(stored) => {
+                        compile_policy(store, name, stored, &code.description().imports, limits)?
+                    }
+                    None => Enforcement::deny_all(limits),
+                };
+                code.share(policy.limits.memory).map_err(runtime_error)?;
+                return Ok(Some((code, policy)));
+            }
             let loaded = match compiling {
                 Compiling::Now => {
                     load_installed(store, runtime, &digest, metering).map_err(runtime_error)?
@@ -290,7 +311,7 @@ pub fn load_all(
                 Some(stored) => compile_policy(store, name, stored, loaded.imports(), limits)?,
                 None => Enforcement::deny_all(limits),
             };
-            Ok(Some((loaded, policy)))
+            Ok(Some((Arc::new(Code::loaded(Arc::new(loaded))), policy)))
         });
         match loaded {
             Ok(None) => {
@@ -310,11 +331,11 @@ pub fn load_all(
                     metering,
                 });
             }
-            Ok(Some((loaded, policy))) => entries.push(ComponentEntry {
+            Ok(Some((code, policy))) => entries.push(ComponentEntry {
                 name: name.clone(),
                 digest: digest.to_string(),
                 docs: installed.docs.clone(),
-                loaded: Arc::new(loaded),
+                code,
                 policy,
                 file: None,
                 mcp_listing: None,
@@ -422,13 +443,68 @@ fn load_file(
         name: file.name,
         digest,
         docs: file.docs,
-        loaded: Arc::new(loaded),
+        code: Arc::new(Code::loaded(Arc::new(loaded))),
         // Only a person grants: a component given on the command line runs
         // deny-all, whatever lies next to it.
         policy: Enforcement::deny_all(limits),
         file: Some(path.to_path_buf()),
         mcp_listing: None,
     }))
+}
+
+/// What lets [`load_all`] list installed components without loading them:
+/// the failures of earlier loads for calls, and the code of the catalog
+/// being replaced (a reload keeps what calls have loaded).
+#[derive(Default)]
+pub struct Lazy {
+    /// Loads that failed for a call; those components are disabled.
+    pub failures: Arc<LoadFailures>,
+    /// Code of the previous catalog, lazily loaded or not yet.
+    pub(crate) previous: HashMap<LoadKey, Arc<Code>>,
+}
+
+/// The code of installed component `key`, to be loaded by its first call,
+/// when a description of it was kept and it is listed from its types (not
+/// an MCP-world component nor a command, which are listed by running
+/// them); `None` when it must be loaded now.
+///
+/// # Errors
+///
+/// When an earlier load for a call failed (the same load fails again), or
+/// the metered engine cannot be built.
+fn lazy_code(
+    store: &Store,
+    runtime: &Arc<Runtime>,
+    key: LoadKey,
+    lazy: &Lazy,
+) -> Result<Option<Arc<Code>>, LoadError> {
+    if let Some(reason) = lazy.failures.reason(&key) {
+        return Err(LoadError::CallLoad(reason));
+    }
+    if let Some(code) = lazy.previous.get(&key) {
+        return Ok(Some(Arc::clone(code)));
+    }
+    let described = runtime.cached_description(key.digest.hex(), key.metering);
+    let Some(description) = described.map_err(|cause| LoadError::Runtime {
+        name: key.name.clone(),
+        path: store.blob_path(&key.digest).display().to_string(),
+        cause,
+    })?
+    else {
+        return Ok(None);
+    };
+    if description.mcp || description.is_command() {
+        return Ok(None);
+    }
+    let loader = Loader {
+        name: key.name,
+        store: store.clone(),
+        runtime: Arc::clone(runtime),
+        digest: key.digest,
+        metering: key.metering,
+        failures: Arc::clone(&lazy.failures),
+    };
+    Ok(Some(Arc::new(Code::lazy(description, loader))))
 }
 
 /// A stored policy, parsed, with the pins of its storage rules.
@@ -547,6 +623,7 @@ pub async fn watch_state(
     extra: Vec<PathBuf>,
     limits: CallLimits,
     naming: McpNaming,
+    failures: Arc<LoadFailures>,
     live: Arc<crate::LiveCatalog>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
@@ -584,10 +661,16 @@ pub async fn watch_state(
                     failed.insert(done, error);
                 }
             }
+            // A component failed to load for a call: list it as disabled.
+            () = failures.changed() => {}
         }
         let (store_, runtime_, extra_) = (store.clone(), Arc::clone(&runtime), extra.clone());
+        let lazy = Lazy {
+            failures: Arc::clone(&failures),
+            previous: live.snapshot().lazy_code(),
+        };
         let rebuilt = tokio::task::spawn_blocking(move || {
-            load_all(&store_, &runtime_, &extra_, limits, Compiling::Later)
+            load_all(&store_, &runtime_, &extra_, limits, Compiling::Later, &lazy)
         })
         .await;
         let mut loaded = match rebuilt {

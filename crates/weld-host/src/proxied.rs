@@ -84,7 +84,11 @@ impl ProxiedComponent {
             reason,
             toolchain: false,
         };
-        let server = match CommandServer::new(Arc::clone(&entry.loaded)) {
+        // Commands are loaded when listed (see `crate::lazy`).
+        let Some(loaded) = entry.code.get() else {
+            return Ok(None);
+        };
+        let server = match CommandServer::new(Arc::clone(loaded)) {
             Ok(Some(server)) => server,
             Ok(None) => return Ok(None),
             Err(error) => {

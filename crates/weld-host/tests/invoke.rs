@@ -49,7 +49,7 @@ fn fixture(policy: Enforcement) -> Fixture {
         name: "g".into(),
         digest: "sha256:test".into(),
         docs: Default::default(),
-        loaded: Arc::new(loaded),
+        code: Arc::new(weld_host::lazy::Code::loaded(Arc::new(loaded))),
         policy,
         file: None,
         mcp_listing: None,

@@ -64,6 +64,8 @@ pub struct WeldServer {
     /// Makes a request's span continue its caller's trace; set only when
     /// spans are exported (see [`crate::trace`]).
     continue_trace: Option<ContinueTrace>,
+    /// The most tools one `tools/list` answer carries (see [`crate::pages`]).
+    page_tools: usize,
 }
 
 impl WeldServer {
@@ -77,6 +79,7 @@ impl WeldServer {
             log_level: Arc::new(Mutex::new(LogLevel::Debug)),
             instances: Arc::default(),
             continue_trace: None,
+            page_tools: usize::try_from(crate::pages::PAGE_TOOLS).unwrap_or(usize::MAX),
         }
     }
 
@@ -101,6 +104,14 @@ impl WeldServer {
     /// Stops an MCP server component after `idle` without a request.
     pub fn with_mcp_server_idle_timeout(mut self, idle: std::time::Duration) -> Self {
         self.proxies = Proxies::new(idle);
+        self
+    }
+
+    /// Sends `tools/list` in pages of at most `tools` tools (see
+    /// [`crate::pages`]).
+    #[must_use]
+    pub fn with_tools_page_size(mut self, tools: u32) -> Self {
+        self.page_tools = usize::try_from(tools.max(1)).unwrap_or(usize::MAX);
         self
     }
 
@@ -231,21 +242,38 @@ impl ServerHandler for WeldServer {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let span = trace::request_span("tools/list", None, &context, self.continue_trace);
         let result = async move {
-            let builtin = self.management.iter().flat_map(|m| m.tools().iter());
+            let builtin: Vec<&Tool> = self
+                .management
+                .iter()
+                .flat_map(|m| m.tools().iter())
+                .collect();
             let catalog = self.live.snapshot();
             let proxied = self.proxies.tools(&catalog).await;
-            Ok(ListToolsResult::with_all_items(
-                builtin
-                    .cloned()
-                    .chain(catalog.tools().iter().map(mcp_tool))
-                    .chain(proxied)
-                    .collect(),
-            ))
+            let listed = catalog.tools();
+            let len = builtin.len() + listed.len() + proxied.len();
+            let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+            let (range, next) = crate::pages::page(len, cursor, self.page_tools)?;
+            // Only the page's tools are turned into wire types.
+            let plain = builtin.len()..builtin.len() + listed.len();
+            let tools = range
+                .map(|at| {
+                    if at < plain.start {
+                        builtin[at].clone()
+                    } else if at < plain.end {
+                        mcp_tool(&listed[at - plain.start])
+                    } else {
+                        proxied[at - plain.end].clone()
+                    }
+                })
+                .collect();
+            let mut result = ListToolsResult::with_all_items(tools);
+            result.next_cursor = next;
+            Ok(result)
         }
         .instrument(span.clone())
         .await;

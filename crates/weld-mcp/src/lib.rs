@@ -25,6 +25,7 @@ pub mod builtin;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod handler;
+pub mod pages;
 pub mod proxy;
 mod served;
 pub mod tools;

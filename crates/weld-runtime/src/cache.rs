@@ -33,6 +33,10 @@
 //! in a debug build, where a read, MAC and copy took ~130 ms) and the code
 //! shared with the page cache.
 //!
+//! Beside them, `<digest>.desc` is the component's description, kept so
+//! that a server can list its tools without loading it, authenticated the
+//! same way under a domain of its own (see `description`).
+//!
 //! Artefact and MAC each appear under their name only through an atomic
 //! rename after a full write and fsync: a crash mid-write leaves a stray temp
 //! file, never a torn artefact, and a crash between the two renames leaves
@@ -187,6 +191,16 @@ impl CompileCache {
         self.dir.join(crate::incremental::FILE_NAME)
     }
 
+    /// The key's bytes (for descriptions' MACs).
+    pub(crate) fn key_bytes(&self) -> &[u8; 32] {
+        self.key.bytes()
+    }
+
+    /// Where the description of `digest` is kept (see `description`).
+    pub(crate) fn description_path(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{digest}.desc"))
+    }
+
     fn artefact_path(&self, digest: &str) -> PathBuf {
         self.dir.join(format!("{digest}.cwasm"))
     }
@@ -305,7 +319,7 @@ impl CompileCache {
         Ok(())
     }
 
-    fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
+    pub(crate) fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
         let io = |e: std::io::Error| RuntimeError::Cache {
             path: self.dir.clone(),
             cause: e,

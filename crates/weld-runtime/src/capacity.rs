@@ -130,7 +130,7 @@ impl PoolShape {
 
 /// What one call (one instantiation) of a component takes from the pool,
 /// besides one component instance and one stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Footprint {
     /// Core module instances, over every component it instantiates.
     pub core_instances: u32,

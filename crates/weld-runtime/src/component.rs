@@ -52,6 +52,8 @@ pub struct LoadedComponent {
     /// Its MCP world's exports, when it is an MCP-world component.
     pub(crate) mcp: Option<McpExports>,
     pub(crate) imports: Vec<String>,
+    /// What one call takes from the instance pool.
+    pub(crate) footprint: Footprint,
     /// The engine it was loaded on; a call's limits must agree.
     pub(crate) metering: Metering,
     /// Its engine's own slots, taken before the shared ones (see
@@ -207,29 +209,42 @@ impl LoadedComponent {
     /// other tools. `calls` is 0 when one call's limit exceeds the whole
     /// budget (such a call is refused).
     pub fn share(&self, memory: u64) -> Share {
-        let Some(pages) = self.budget.pages_for(memory) else {
-            return Share {
-                calls: 0,
-                bound_by: Capacity::MemoryBudget,
-            };
-        };
-        let shares = [
-            Some((self.shared_slots.half(), Capacity::InstanceSlots)),
-            self.engine_slots
-                .as_ref()
-                .map(|own| (own.half(), Capacity::MeteredSlots)),
-            Some((
-                capacity::half(u64::from(self.budget.total_pages), u64::from(pages)),
-                Capacity::MemoryBudget,
-            )),
-        ];
-        let (calls, bound_by) = shares
-            .into_iter()
-            .flatten()
-            .min_by_key(|(calls, _)| *calls)
-            .unwrap_or((1, Capacity::InstanceSlots));
-        Share { calls, bound_by }
+        share(
+            &self.shared_slots,
+            self.engine_slots.as_ref(),
+            &self.budget,
+            memory,
+        )
     }
+}
+
+/// As [`LoadedComponent::share`], from the slots one call takes.
+pub(crate) fn share(
+    shared_slots: &SlotPermits,
+    engine_slots: Option<&SlotPermits>,
+    budget: &Budget,
+    memory: u64,
+) -> Share {
+    let Some(pages) = budget.pages_for(memory) else {
+        return Share {
+            calls: 0,
+            bound_by: Capacity::MemoryBudget,
+        };
+    };
+    let shares = [
+        Some((shared_slots.half(), Capacity::InstanceSlots)),
+        engine_slots.map(|own| (own.half(), Capacity::MeteredSlots)),
+        Some((
+            capacity::half(u64::from(budget.total_pages), u64::from(pages)),
+            Capacity::MemoryBudget,
+        )),
+    ];
+    let (calls, bound_by) = shares
+        .into_iter()
+        .flatten()
+        .min_by_key(|(calls, _)| *calls)
+        .unwrap_or((1, Capacity::InstanceSlots));
+    Share { calls, bound_by }
 }
 
 /// What [`Runtime::inspect`](crate::Runtime::inspect) finds.

@@ -71,7 +71,7 @@ impl ExportedFunction {
 
 /// One exported function as the component's type describes it: what
 /// [`crate::Runtime::inspect`] finds without compiling anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportedFunctionType {
     /// As [`ExportedFunction::interface`].
     pub interface: Option<String>,
@@ -99,7 +99,7 @@ pub fn short_interface_name(full: &str) -> &str {
 }
 
 /// An export a toolchain adds for its own use: never a tool.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ToolchainExport {
     /// As [`ExportedFunction::interface`].
     pub interface: Option<String>,
@@ -107,7 +107,7 @@ pub struct ToolchainExport {
     /// the toolchain's.
     pub name: String,
     /// Which toolchain adds it and what for.
-    pub reason: &'static str,
+    pub reason: std::borrow::Cow<'static, str>,
 }
 
 /// Why an export is the toolchain's rather than the author's, or `None`
@@ -171,11 +171,11 @@ pub(crate) fn exported_functions(engine: &Engine, component: &Component) -> Expo
     let mut out = Vec::new();
     let mut internal = Vec::new();
     let mut mcp = None;
-    let mut skip = |interface: Option<&str>, name: &str, reason| {
+    let mut skip = |interface: Option<&str>, name: &str, reason: &'static str| {
         internal.push(ToolchainExport {
             interface: interface.map(str::to_string),
             name: name.to_string(),
-            reason,
+            reason: reason.into(),
         });
     };
     for (export_name, export) in ty.exports(engine) {
@@ -305,7 +305,7 @@ pub(crate) fn uncompiled<T>(
                     internal.push(ToolchainExport {
                         interface: Some(export.clone()),
                         name: String::new(),
-                        reason,
+                        reason: reason.into(),
                     });
                     continue;
                 }
@@ -375,7 +375,7 @@ fn describe_func(
         return Err(ToolchainExport {
             interface: interface.map(str::to_string),
             name: name.to_string(),
-            reason,
+            reason: reason.into(),
         });
     }
     let at = |ty: ComponentValType| Validated { types, ty };

@@ -17,10 +17,11 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 
 use crate::cache::{CacheKey, CompileCache};
 use crate::call::CallState;
-use crate::capacity::{Budget, Footprint, PoolShape, machine_memory_budget};
+use crate::capacity::{Budget, Footprint, PoolShape, Share, machine_memory_budget};
 use crate::compiler::{self, Compiler};
 use crate::component::{Inspection, LoadedComponent, Metering, SlotPermits};
 use crate::describe;
+use crate::description::{self, Description};
 use crate::error::RuntimeError;
 use crate::footprint;
 use crate::incremental::{IncrementalStats, IncrementalStore};
@@ -287,7 +288,7 @@ impl Runtime {
             Some(component) => component,
             None => self.compile_and_cache(&bundle, digest, &wasm()?)?,
         };
-        self.prepare(&bundle, component)
+        self.prepare(&bundle, component, digest)
     }
 
     /// Loads the component with `digest` only if the compile cache has it:
@@ -305,7 +306,7 @@ impl Runtime {
     ) -> Result<Option<LoadedComponent>, RuntimeError> {
         let bundle = self.bundle(metering)?;
         match bundle.cache.get(&bundle.engine, digest) {
-            Some(component) => self.prepare(&bundle, component).map(Some),
+            Some(component) => self.prepare(&bundle, component, digest).map(Some),
             None => Ok(None),
         }
     }
@@ -325,7 +326,7 @@ impl Runtime {
     ) -> Result<LoadedComponent, RuntimeError> {
         let bundle = self.bundle(metering)?;
         let component = self.compile_and_cache(&bundle, digest, wasm)?;
-        self.prepare(&bundle, component)
+        self.prepare(&bundle, component, digest)
     }
 
     /// Compiles, stores the artefact with its MAC, and loads it from the
@@ -395,10 +396,81 @@ impl Runtime {
         })
     }
 
+    /// The description of the component with `digest` kept when it was
+    /// last loaded on the engine `metering` picks, if weld wrote one with
+    /// this state's key (see `description.rs`): what its tools and imports
+    /// are, without loading its code. `None` when there is none (it has
+    /// never been loaded there, or the file is not one weld wrote).
+    ///
+    /// # Errors
+    ///
+    /// When the metered engine cannot be built.
+    pub fn cached_description(
+        &self,
+        digest: &str,
+        metering: Metering,
+    ) -> Result<Option<Description>, RuntimeError> {
+        let bundle = self.bundle(metering)?;
+        Ok(description::read(&bundle.cache, digest))
+    }
+
+    /// How many calls of a component described by `description` may run
+    /// at once on the engine `metering` picks, each with memory limit
+    /// `memory` (as [`LoadedComponent::share`] says once it is loaded).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::TooLarge`] when one call of it takes more instance
+    /// slots than the pool has, or the metered engine cannot be built.
+    pub fn share_of(
+        &self,
+        description: &Description,
+        metering: Metering,
+        memory: u64,
+    ) -> Result<Share, RuntimeError> {
+        let bundle = self.bundle(metering)?;
+        let (engine_slots, shared_slots) = self.slot_permits(&bundle, description.footprint)?;
+        Ok(crate::component::share(
+            &shared_slots,
+            engine_slots.as_ref(),
+            &self.budget,
+            memory,
+        ))
+    }
+
+    fn slot_permits(
+        &self,
+        bundle: &EngineBundle,
+        footprint: Footprint,
+    ) -> Result<(Option<SlotPermits>, SlotPermits), RuntimeError> {
+        let slots_of = |semaphore: &Arc<Semaphore>, shape: PoolShape| {
+            let slots = SlotPermits {
+                semaphore: Arc::clone(semaphore),
+                weight: shape.weight(footprint),
+                total: shape.slots(),
+            };
+            if slots.weight > slots.total {
+                return Err(RuntimeError::TooLarge {
+                    slots: slots.weight,
+                    memories: footprint.memories,
+                    tables: footprint.tables,
+                    capacity: slots.total,
+                });
+            }
+            Ok(slots)
+        };
+        let engine_slots = match &bundle.own_slots {
+            Some(own) => Some(slots_of(own, bundle.shape)?),
+            None => None,
+        };
+        Ok((engine_slots, slots_of(&self.shared_slots, self.shape)?))
+    }
+
     fn prepare(
         &self,
         bundle: &EngineBundle,
         component: Component,
+        digest: &str,
     ) -> Result<LoadedComponent, RuntimeError> {
         let exports = describe::exported_functions(&bundle.engine, &component);
         let imports = describe::imports(&bundle.engine, &component);
@@ -426,38 +498,23 @@ impl Runtime {
         // Wasmtime has already refused a component beyond the per-component
         // maxima, which every pool holds; this guards that promise.
         let footprint = Footprint::of(&component);
-        let slots_of = |semaphore: &Arc<Semaphore>, shape: PoolShape| {
-            let slots = SlotPermits {
-                semaphore: Arc::clone(semaphore),
-                weight: shape.weight(footprint),
-                total: shape.slots(),
-            };
-            if slots.weight > slots.total {
-                return Err(RuntimeError::TooLarge {
-                    slots: slots.weight,
-                    memories: footprint.memories,
-                    tables: footprint.tables,
-                    capacity: slots.total,
-                });
-            }
-            Ok(slots)
-        };
-        let engine_slots = match &bundle.own_slots {
-            Some(own) => Some(slots_of(own, bundle.shape)?),
-            None => None,
-        };
-        Ok(LoadedComponent {
+        let (engine_slots, shared_slots) = self.slot_permits(bundle, footprint)?;
+        let loaded = LoadedComponent {
             pre,
             functions: exports.functions,
             toolchain_exports: exports.internal,
             mcp,
             imports,
+            footprint,
             metering: bundle.metering,
             engine_slots,
-            shared_slots: slots_of(&self.shared_slots, self.shape)?,
+            shared_slots,
             budget: Arc::clone(&self.budget),
             root: Arc::clone(&self.root),
-        })
+        };
+        // So the next start lists it without loading it.
+        description::write_once(&bundle.cache, digest, &loaded.description());
+        Ok(loaded)
     }
 }
 

@@ -72,6 +72,7 @@ mod command;
 pub mod compiler;
 mod component;
 mod describe;
+mod description;
 mod engine;
 mod error;
 mod footprint;
@@ -91,6 +92,7 @@ pub use command::{
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};
 pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};
+pub use description::Description;
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};
 pub use incremental::{

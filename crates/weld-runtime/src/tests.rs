@@ -277,6 +277,52 @@ async fn load_cached_never_compiles_and_finds_what_load_compiled() {
     );
 }
 
+#[test]
+fn a_loaded_component_leaves_a_description_only_its_state_key_reads_back() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime(cache.path(), 4);
+    let none = runtime
+        .cached_description("test-guest", Metering::Off)
+        .expect("read");
+    assert!(none.is_none(), "nothing loaded yet");
+    let loaded = load(&runtime, Metering::Off);
+    let described = runtime
+        .cached_description("test-guest", Metering::Off)
+        .expect("read")
+        .expect("written by the load");
+    assert_eq!(described, loaded.description());
+    let names: Vec<&str> = described
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["spin", "add-one"]);
+    let share = runtime
+        .share_of(&described, Metering::Off, limits(None).memory)
+        .expect("fits");
+    assert_eq!(share, loaded.share(limits(None).memory));
+    assert!(
+        runtime
+            .cached_description("test-guest", Metering::Fuel)
+            .expect("read")
+            .is_none(),
+        "each engine has its own descriptions"
+    );
+
+    // Another state directory's key: the file is not one it wrote.
+    let mut config = RuntimeConfig::new(cache.path().to_path_buf());
+    config.max_instances = 4;
+    config.cache_key = Some(crate::CacheKey::new([8; 32]));
+    let other = Runtime::new(&config).expect("runtime");
+    assert!(
+        other
+            .cached_description("test-guest", Metering::Off)
+            .expect("read")
+            .is_none(),
+        "a description under another key is not trusted"
+    );
+}
+
 /// `GUEST`'s functions in a component that also instantiates `memories`
 /// modules defining a memory each, `tables` defining a table each, and
 /// empty ones up to `core_instances` core instances in all: the footprint

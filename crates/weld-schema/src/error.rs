@@ -69,7 +69,7 @@ impl fmt::Display for ConvertError {
 impl std::error::Error for ConvertError {}
 
 /// Where an unsupported type was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Site {
     /// A bare type given to [`crate::Ty::from_wasmtime`].
     Type,
@@ -86,7 +86,7 @@ pub(crate) enum Site {
 ///
 /// `Display` names what and where, e.g.
 /// ``parameter `f`: resource handle `own<…>` has no JSON representation``.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Unsupported {
     what: String,
     path: String,
@@ -151,7 +151,7 @@ impl fmt::Display for Unsupported {
 impl std::error::Error for Unsupported {}
 
 /// Which schema of a function is meant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SchemaPart {
     /// A bare type given to [`crate::Ty::from_wasmtime`].
     Type,
@@ -172,7 +172,7 @@ impl SchemaPart {
 }
 
 /// How a schema exceeds a cap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Oversize {
     /// More than this many bytes of JSON text (the building stopped there).
     MoreBytesThan(u64),
@@ -188,7 +188,7 @@ pub enum Oversize {
 ///
 /// `Display` says which schema, how big and the cap, e.g. ``the input
 /// schema is more than 262144 bytes of JSON (the cap is 262144 bytes)``.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TooLarge {
     part: SchemaPart,
     oversize: Oversize,
@@ -236,7 +236,7 @@ impl fmt::Display for TooLarge {
 impl std::error::Error for TooLarge {}
 
 /// Why a type or function cannot become a tool.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TypeError {
     /// It has no JSON form: the function is not a tool, but the component
     /// is otherwise fine.

@@ -21,7 +21,7 @@ use crate::ty::{Bounded, LowerFail, lower};
 const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 
 /// The JSON-relevant shape of a component function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Signature {
     /// Parameters in declaration order.
     pub params: Vec<(String, Ty)>,

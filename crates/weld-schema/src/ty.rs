@@ -16,7 +16,7 @@ use crate::source::{Node, TypeSource};
 
 /// A component-model value type that has a JSON form. See the crate docs for
 /// the mapping of each case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Ty {
     /// `bool`.
     Bool,

@@ -374,6 +374,11 @@ pub struct ServeArgs {
     /// instance slot and memory; the next call starts it again.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     pub mcp_server_idle_timeout: f64,
+    /// The most tools one tools/list answer carries. A longer list is sent
+    /// in pages, each but the last with a nextCursor for the next; a list
+    /// this long or shorter is sent whole.
+    #[arg(long, default_value_t = weld_mcp::pages::PAGE_TOOLS, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tools_page_size: u32,
     /// Serve no built-in tools (weld_list_components, weld_show_policy,
     /// weld_request_grant, weld_revoke): only the components' tools.
     #[arg(long)]

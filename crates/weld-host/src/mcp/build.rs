@@ -129,8 +129,9 @@ impl FailedListing {
 /// `entry`, disabled because its listing failed for `reason`.
 pub(crate) fn unlisted(entry: &ComponentEntry, reason: &str) -> Disabled {
     let world = entry
-        .loaded
-        .mcp()
+        .code
+        .get()
+        .and_then(|l| l.mcp())
         .map_or_else(String::new, |m| m.world.to_string());
     Disabled {
         component: entry.name.clone(),
@@ -209,7 +210,8 @@ impl McpOffers {
         skipped: &mut Vec<Skipped>,
         room: u64,
     ) -> Result<Added, String> {
-        let Some(info) = entry.loaded.mcp() else {
+        // MCP-world components are loaded when listed (see `crate::lazy`).
+        let Some((loaded, info)) = entry.code.get().and_then(|l| Some((l, l.mcp()?))) else {
             return Ok(Added {
                 tools: Vec::new(),
                 bytes: 0,
@@ -220,7 +222,7 @@ impl McpOffers {
             digest: entry.digest.clone(),
             world: info.world,
             completes: info.has(weld_runtime::McpInterface::Completions),
-            loaded: Arc::clone(&entry.loaded),
+            loaded: Arc::clone(loaded),
             limits: entry.policy.limits,
             sandbox: entry.policy.sandbox.clone(),
             output: entry.policy.output.unwrap_or(DEFAULT_OUTPUT),

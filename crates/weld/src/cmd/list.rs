@@ -56,7 +56,7 @@ pub(super) async fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
     let mut imports: HashMap<String, Vec<String>> = loaded
         .entries
         .iter()
-        .map(|e| (e.name.clone(), e.loaded.imports().to_vec()))
+        .map(|e| (e.name.clone(), e.code.description().imports.clone()))
         .collect();
     let catalog = loaded.into_catalog().await;
     let listed: Vec<Listed<'_>> = index

@@ -85,7 +85,9 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
         server = server.with_management(Arc::new(management));
     }
     let idle = seconds(args.mcp_server_idle_timeout, "--mcp-server-idle-timeout")?;
-    let server = server.with_mcp_server_idle_timeout(idle);
+    let server = server
+        .with_mcp_server_idle_timeout(idle)
+        .with_tools_page_size(args.tools_page_size);
     server.prepare_mcp_servers();
     let options = ServerOptions {
         max_request_bytes: args.max_request_bytes,

@@ -40,6 +40,7 @@ mod registry;
 mod reload;
 mod replicas;
 mod sandbox;
+mod scale;
 mod schema_caps;
 mod state_trust;
 mod stdio;

@@ -1,0 +1,276 @@
+//! Many installed components: listed from the descriptions kept beside
+//! their compiled artefacts without loading their code, loaded by their
+//! first call (once, however many calls arrive together), disabled with
+//! the reason when that load fails; and `tools/list` in pages.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use rmcp::ClientServiceExt;
+use rmcp::model::{CallToolRequestParams, PaginatedRequestParams};
+use rmcp::transport::TokioChildProcess;
+use serde_json::json;
+
+use crate::common::{Client, Dirs, call, component, legacy, stdio_client, text, weld_ok};
+
+/// The tools of the `text` example, by their function names.
+const TEXT_TOOLS: [&str; 6] = [
+    "convert-case",
+    "find-all",
+    "json-pointer",
+    "slugify",
+    "word-count",
+    "wrap",
+];
+
+/// Installs the `text` example under each of `names`.
+async fn install_text(dirs: &Dirs, names: &[&str]) {
+    let file = component("text").display().to_string();
+    for name in names {
+        weld_ok(dirs, &["add", &file, "--name", name]).await;
+    }
+}
+
+/// The files the compile cache keeps with `ext` (`cwasm`, `mac`, `desc`).
+fn cached(dirs: &Dirs, ext: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let compiled = dirs.cache.join("compiled");
+    for engine in std::fs::read_dir(&compiled).expect("compiled/") {
+        let engine = engine.expect("entry").path();
+        for file in std::fs::read_dir(&engine).expect("engine dir") {
+            let file = file.expect("entry").path();
+            if file.extension().is_some_and(|e| e == ext) {
+                found.push(file);
+            }
+        }
+    }
+    found
+}
+
+/// Removes every compiled artefact (and its MAC), keeping descriptions.
+fn remove_artefacts(dirs: &Dirs) {
+    let artefacts = cached(dirs, "cwasm");
+    assert!(!artefacts.is_empty(), "weld add compiled the component");
+    for file in artefacts.into_iter().chain(cached(dirs, "mac")) {
+        std::fs::remove_file(file).expect("remove artefact");
+    }
+}
+
+async fn tool_names(client: &Client) -> BTreeSet<String> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    tools.into_iter().map(|t| t.name.to_string()).collect()
+}
+
+/// `weld serve ARGS` over stdio with its log (at `info`) in `log`.
+async fn logged_client(dirs: &Dirs, args: &[&str], log: &std::path::Path) -> Client {
+    let mut cmd = dirs.weld();
+    cmd.arg("serve").args(args).env("WELD_LOG", "info");
+    let file = std::fs::File::create(log).expect("log file");
+    let transport = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("spawn weld serve")
+        .0;
+    ().serve_with_lifecycle(transport, legacy())
+        .await
+        .expect("MCP session over stdio")
+}
+
+#[tokio::test]
+async fn installed_components_are_listed_without_loading_their_code() {
+    let dirs = Dirs::new();
+    install_text(&dirs, &["t0", "t1", "t2"]).await;
+    assert_eq!(cached(&dirs, "desc").len(), 1, "one description per digest");
+    remove_artefacts(&dirs);
+
+    let client = stdio_client(&dirs, &[], legacy()).await;
+    let names = tool_names(&client).await;
+    for component in ["t0", "t1", "t2"] {
+        for tool in TEXT_TOOLS {
+            let name = format!("{component}_{tool}");
+            assert!(names.contains(&name), "{name} not listed: {names:?}");
+        }
+    }
+    // Listing loaded nothing: loading would have compiled the component
+    // again, and stored its artefact.
+    assert!(
+        cached(&dirs, "cwasm").is_empty(),
+        "listing compiled the component"
+    );
+
+    // Its first call compiles and loads it, and works.
+    let slug = call(&client, "t1_slugify", json!({"text": "Hello, World"})).await;
+    assert_ne!(slug.is_error, Some(true), "{}", text(&slug));
+    assert_eq!(
+        slug.structured_content,
+        Some(json!({"result": "hello-world"}))
+    );
+    assert_eq!(
+        cached(&dirs, "cwasm").len(),
+        1,
+        "the first call compiled it"
+    );
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn concurrent_first_calls_load_a_component_once() {
+    let dirs = Dirs::new();
+    install_text(&dirs, &["t0"]).await;
+    let log = dirs.state.with_file_name("serve.log");
+    let client = logged_client(&dirs, &[], &log).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let peer = client.peer().clone();
+        calls.spawn(async move {
+            let mut params = CallToolRequestParams::new("t0_slugify");
+            params.arguments = crate::common::args(json!({"text": format!("Call {i}")}));
+            (i, peer.call_tool(params).await.expect("tools/call"))
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        let (i, result) = done.expect("call task");
+        assert_eq!(
+            result.structured_content,
+            Some(json!({"result": format!("call-{i}")})),
+            "{}",
+            text(&result)
+        );
+    }
+    client.cancel().await.expect("close");
+    let log = std::fs::read_to_string(&log).expect("log");
+    let loads = log
+        .lines()
+        .filter(|l| l.contains("loading the component for its first call"))
+        .count();
+    assert_eq!(loads, 1, "{log}");
+}
+
+#[tokio::test]
+async fn a_component_whose_code_cannot_be_loaded_fails_its_first_call_and_is_then_disabled() {
+    let dirs = Dirs::new();
+    install_text(&dirs, &["t0", "t1"]).await;
+    remove_artefacts(&dirs);
+    // Without its artefact or its blob, nothing can be loaded.
+    let blobs = dirs.state.join("blobs/sha256");
+    for blob in std::fs::read_dir(&blobs).expect("blobs") {
+        std::fs::remove_file(blob.expect("entry").path()).expect("remove blob");
+    }
+    let client = stdio_client(&dirs, &[], legacy()).await;
+    assert!(tool_names(&client).await.contains("t0_slugify"));
+
+    let failed = call(&client, "t0_slugify", json!({"text": "x"})).await;
+    assert_eq!(failed.is_error, Some(true));
+    let message = text(&failed);
+    assert!(
+        message.contains("component `t0` (")
+            && message.contains("could not be loaded")
+            && message.contains("is missing or damaged in the store")
+            && message.contains("reinstall the component with `weld add`"),
+        "{message}"
+    );
+
+    // The watcher lists it as disabled, with the reason, and stops
+    // offering its tools; the other component stays listed.
+    let mut listed = true;
+    for _ in 0..100 {
+        let names = tool_names(&client).await;
+        assert!(names.contains("t1_slugify"), "{names:?}");
+        listed = names.contains("t0_slugify");
+        if !listed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!listed, "t0's tools are still listed after its load failed");
+    let components = call(&client, "weld_list_components", json!({})).await;
+    let components = components.structured_content.expect("structured");
+    let disabled = components.to_string();
+    assert!(
+        disabled.contains("could not be loaded") && disabled.contains("t0"),
+        "{disabled}"
+    );
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_description_weld_did_not_write_is_not_trusted() {
+    let dirs = Dirs::new();
+    install_text(&dirs, &["t0"]).await;
+    let descriptions = cached(&dirs, "desc");
+    let [description] = descriptions.as_slice() else {
+        panic!("one description: {descriptions:?}");
+    };
+    // Rename a function inside the MAC'd JSON, keeping the MAC: a tool
+    // listed from it would be `t0_planted`.
+    let bytes = std::fs::read(description).expect("read");
+    let planted = String::from_utf8_lossy(&bytes).replace("\"slugify\"", "\"planted\"");
+    assert_ne!(
+        planted.as_bytes(),
+        bytes.as_slice(),
+        "the name is in the file"
+    );
+    std::fs::write(description, planted.as_bytes()).expect("write");
+
+    let client = stdio_client(&dirs, &[], legacy()).await;
+    let names = tool_names(&client).await;
+    assert!(names.contains("t0_slugify"), "{names:?}");
+    assert!(!names.contains("t0_planted"), "{names:?}");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn tools_list_pages_round_trip_the_full_list() {
+    let dirs = Dirs::new();
+    install_text(&dirs, &["t0", "t1", "t2"]).await;
+    let whole = stdio_client(&dirs, &[], legacy()).await;
+    let first = whole
+        .list_tools(None)
+        .await
+        .expect("tools/list without a cursor");
+    assert_eq!(first.next_cursor, None, "a short list is sent whole");
+    let expected: BTreeSet<String> = first.tools.iter().map(|t| t.name.to_string()).collect();
+    // 18 tools of the components, and the built-in ones.
+    assert!(expected.len() > 18, "{expected:?}");
+    whole.cancel().await.expect("close");
+
+    let paged = stdio_client(&dirs, &["--tools-page-size", "5"], legacy()).await;
+    let mut cursor = None;
+    let mut names = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = paged
+            .list_tools(Some(PaginatedRequestParams::default().with_cursor(cursor)))
+            .await
+            .expect("tools/list page");
+        assert!(
+            page.tools.len() <= 5,
+            "{} tools in a page",
+            page.tools.len()
+        );
+        names.extend(page.tools.into_iter().map(|t| t.name.to_string()));
+        pages += 1;
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, expected.len().div_ceil(5));
+    assert_eq!(names.len(), expected.len(), "no tool twice: {names:?}");
+    assert_eq!(names.into_iter().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(
+        tool_names(&paged).await,
+        expected,
+        "rmcp's list_all_tools follows the cursors"
+    );
+
+    let bad = paged
+        .list_tools(Some(
+            PaginatedRequestParams::default().with_cursor(Some("not-a-cursor".into())),
+        ))
+        .await;
+    assert!(bad.is_err(), "an unknown cursor is refused: {bad:?}");
+    paged.cancel().await.expect("close");
+}
