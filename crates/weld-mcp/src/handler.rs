@@ -246,7 +246,7 @@ impl ServerHandler for WeldServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let span = trace::request_span("tools/list", None, &context, self.continue_trace);
-        let result = async move {
+        trace::traced!(span, async move {
             let builtin: Vec<&Tool> = self
                 .management
                 .iter()
@@ -274,11 +274,7 @@ impl ServerHandler for WeldServer {
             let mut result = ListToolsResult::with_all_items(tools);
             result.next_cursor = next;
             Ok(result)
-        }
-        .instrument(span.clone())
-        .await;
-        trace::record_result(&span, &result);
-        result
+        })
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -340,7 +336,7 @@ impl ServerHandler for WeldServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let span = trace::request_span("resources/list", None, &context, self.continue_trace);
-        let result = async move {
+        trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             if !catalog.offers_resources() {
                 return Err(method_not_found("resources/list"));
@@ -352,11 +348,7 @@ impl ServerHandler for WeldServer {
                 .map(|r| served::resource(r))
                 .collect::<Result<_, _>>()?;
             Ok(ListResourcesResult::with_all_items(resources))
-        }
-        .instrument(span.clone())
-        .await;
-        trace::record_result(&span, &result);
-        result
+        })
     }
 
     async fn list_resource_templates(
@@ -370,7 +362,7 @@ impl ServerHandler for WeldServer {
             &context,
             self.continue_trace,
         );
-        let result = async move {
+        trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             if !catalog.offers_resources() {
                 return Err(method_not_found("resources/templates/list"));
@@ -382,11 +374,7 @@ impl ServerHandler for WeldServer {
                 .map(|t| served::template(t))
                 .collect::<Result<_, _>>()?;
             Ok(ListResourceTemplatesResult::with_all_items(templates))
-        }
-        .instrument(span.clone())
-        .await;
-        trace::record_result(&span, &result);
-        result
+        })
     }
 
     async fn read_resource(
@@ -400,7 +388,7 @@ impl ServerHandler for WeldServer {
             &context,
             self.continue_trace,
         );
-        let result = async move {
+        trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             if !catalog.offers_resources() {
                 return Err(method_not_found("resources/read"));
@@ -420,11 +408,7 @@ impl ServerHandler for WeldServer {
                 })),
                 Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
             }
-        }
-        .instrument(span.clone())
-        .await;
-        trace::record_result(&span, &result);
-        result
+        })
     }
 
     async fn list_prompts(
@@ -433,7 +417,7 @@ impl ServerHandler for WeldServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let span = trace::request_span("prompts/list", None, &context, self.continue_trace);
-        let result = async move {
+        trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             if !catalog.offers_prompts() {
                 return Err(method_not_found("prompts/list"));
@@ -445,11 +429,7 @@ impl ServerHandler for WeldServer {
                 .map(|p| served::prompt(p))
                 .collect::<Result<_, _>>()?;
             Ok(ListPromptsResult::with_all_items(prompts))
-        }
-        .instrument(span.clone())
-        .await;
-        trace::record_result(&span, &result);
-        result
+        })
     }
 
     async fn get_prompt(
@@ -463,7 +443,7 @@ impl ServerHandler for WeldServer {
             &context,
             self.continue_trace,
         );
-        let result = async move {
+        trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             if !catalog.offers_prompts() {
                 return Err(method_not_found("prompts/get"));
@@ -482,11 +462,7 @@ impl ServerHandler for WeldServer {
                 })),
                 Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
             }
-        }
-        .instrument(span.clone())
-        .await;
-        trace::record_result(&span, &result);
-        result
+        })
     }
 
     async fn complete(
@@ -495,7 +471,7 @@ impl ServerHandler for WeldServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
         let span = trace::request_span("completion/complete", None, &context, self.continue_trace);
-        let result = async move {
+        trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             if !catalog.offers_completions() {
                 return Err(method_not_found("completion/complete"));
@@ -538,11 +514,7 @@ impl ServerHandler for WeldServer {
                 })),
                 Served::Cancelled => Err(McpError::internal_error("request cancelled", None)),
             }
-        }
-        .instrument(span.clone())
-        .await;
-        trace::record_result(&span, &result);
-        result
+        })
     }
 
     #[allow(

@@ -86,6 +86,20 @@ pub(crate) fn request_span(
     span
 }
 
+/// Runs a request's future in `span` and records how it ended
+/// ([`record_result`]): what every traced handler method does. A macro, so
+/// that it adds no layer of future (an `async fn` here made rmcp's dispatch
+/// future too deep for the compiler's layout queries).
+macro_rules! traced {
+    ($span:expr, $request:expr) => {{
+        let span = $span;
+        let result = tracing::Instrument::instrument($request, span.clone()).await;
+        $crate::trace::record_result(&span, &result);
+        result
+    }};
+}
+pub(crate) use traced;
+
 /// Records how a request ended: `error.type` is the JSON-RPC error code.
 pub(crate) fn record_result<T>(span: &Span, result: &Result<T, McpError>) {
     if span.is_disabled() {
