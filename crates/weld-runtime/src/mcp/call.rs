@@ -211,94 +211,66 @@ impl McpCall<'_> {
         let load = |e: wasmtime::Error| Failure::Instantiate(e);
         let mut listing = Listing::default();
         let mut pages = Pages::new(self.cap);
+        // Every page of one list: `$call` of `$request` (built from the
+        // page's `cursor`), its `$items` converted by `$convert` into `$into`.
+        macro_rules! every_page {
+            ($what:literal, $guest:ident.$call:ident($request:ident), $items:ident, $convert:path, $into:expr) => {{
+                let mut cursor = None;
+                loop {
+                    let request = w::$request { cursor };
+                    let page = match $guest
+                        .$call(&mut *store, ctx, &request)
+                        .await
+                        .map_err(Failure::Run)?
+                    {
+                        Ok(page) => page,
+                        Err(code) => return Ok(McpReply::Error(convert::error(code))),
+                    };
+                    $into.extend(page.$items.into_iter().map($convert));
+                    match pages.next($what, page.next_cursor) {
+                        Ok(Some(next)) => cursor = Some(next),
+                        Ok(None) => break,
+                        Err(reply) => return Ok(reply),
+                    }
+                }
+            }};
+        }
         if let Some(indices) = &e.tools {
             let guest = indices.load(&mut *store, instance).map_err(load)?;
-            let mut cursor = None;
-            loop {
-                let request = w::ListToolsRequest { cursor };
-                let page = match guest
-                    .call_list_tools(&mut *store, ctx, &request)
-                    .await
-                    .map_err(Failure::Run)?
-                {
-                    Ok(page) => page,
-                    Err(code) => return Ok(McpReply::Error(convert::error(code))),
-                };
-                listing
-                    .tools
-                    .extend(page.tools.into_iter().map(convert::tool));
-                match pages.next("tools", page.next_cursor) {
-                    Ok(Some(next)) => cursor = Some(next),
-                    Ok(None) => break,
-                    Err(reply) => return Ok(reply),
-                }
-            }
+            every_page!(
+                "tools",
+                guest.call_list_tools(ListToolsRequest),
+                tools,
+                convert::tool,
+                listing.tools
+            );
         }
         if let Some(indices) = &e.resources {
             let guest = indices.load(&mut *store, instance).map_err(load)?;
-            let mut cursor = None;
-            loop {
-                let request = w::ListResourcesRequest { cursor };
-                let page = match guest
-                    .call_list_resources(&mut *store, ctx, &request)
-                    .await
-                    .map_err(Failure::Run)?
-                {
-                    Ok(page) => page,
-                    Err(code) => return Ok(McpReply::Error(convert::error(code))),
-                };
-                listing
-                    .resources
-                    .extend(page.resources.into_iter().map(convert::resource));
-                match pages.next("resources", page.next_cursor) {
-                    Ok(Some(next)) => cursor = Some(next),
-                    Ok(None) => break,
-                    Err(reply) => return Ok(reply),
-                }
-            }
-            let mut cursor = None;
-            loop {
-                let request = w::ListResourceTemplatesRequest { cursor };
-                let page = match guest
-                    .call_list_resource_templates(&mut *store, ctx, &request)
-                    .await
-                    .map_err(Failure::Run)?
-                {
-                    Ok(page) => page,
-                    Err(code) => return Ok(McpReply::Error(convert::error(code))),
-                };
-                listing
-                    .templates
-                    .extend(page.resource_templates.into_iter().map(convert::template));
-                match pages.next("resource templates", page.next_cursor) {
-                    Ok(Some(next)) => cursor = Some(next),
-                    Ok(None) => break,
-                    Err(reply) => return Ok(reply),
-                }
-            }
+            every_page!(
+                "resources",
+                guest.call_list_resources(ListResourcesRequest),
+                resources,
+                convert::resource,
+                listing.resources
+            );
+            every_page!(
+                "resource templates",
+                guest.call_list_resource_templates(ListResourceTemplatesRequest),
+                resource_templates,
+                convert::template,
+                listing.templates
+            );
         }
         if let Some(indices) = &e.prompts {
             let guest = indices.load(&mut *store, instance).map_err(load)?;
-            let mut cursor = None;
-            loop {
-                let request = w::ListPromptsRequest { cursor };
-                let page = match guest
-                    .call_list_prompts(&mut *store, ctx, &request)
-                    .await
-                    .map_err(Failure::Run)?
-                {
-                    Ok(page) => page,
-                    Err(code) => return Ok(McpReply::Error(convert::error(code))),
-                };
-                listing
-                    .prompts
-                    .extend(page.prompts.into_iter().map(convert::prompt));
-                match pages.next("prompts", page.next_cursor) {
-                    Ok(Some(next)) => cursor = Some(next),
-                    Ok(None) => break,
-                    Err(reply) => return Ok(reply),
-                }
-            }
+            every_page!(
+                "prompts",
+                guest.call_list_prompts(ListPromptsRequest),
+                prompts,
+                convert::prompt,
+                listing.prompts
+            );
         }
         Ok(McpReply::Listing(listing))
     }
