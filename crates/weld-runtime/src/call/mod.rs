@@ -31,7 +31,7 @@ use crate::describe::ExportedFunction;
 use crate::sandbox::{CallLimits, Sandbox};
 use crate::wasi::files::{EmptyRoot, GatedDirs};
 use crate::wasi::net::{self, NetHooks, NetLog};
-use crate::wasi::output::CappedOutput;
+use crate::wasi::output::{CappedOutput, SinkStream};
 pub(crate) use report::Failure;
 use report::{CallError, CallReport, CallStats, DeadlineExceeded, Ending, Queue};
 
@@ -316,8 +316,8 @@ impl Printed {
 fn wasi_ctx(sandbox: &Sandbox, output: &Output, log: &NetLog) -> Result<WasiCtx, CallError> {
     let mut builder = sandboxed_wasi(sandbox, log)?;
     builder
-        .stdout(output.stdout.clone())
-        .stderr(output.stderr.clone());
+        .stdout(SinkStream(output.stdout.clone()))
+        .stderr(SinkStream(output.stderr.clone()));
     Ok(builder.build())
 }
 

@@ -419,7 +419,7 @@ fn store(
     builder
         .stdin(AsyncStdinStream::new(stdin))
         .stdout(AsyncStdoutStream::new(PIPE_BYTES, stdout))
-        .stderr(instance.stderr.clone())
+        .stderr(crate::wasi::output::SinkStream(instance.stderr.clone()))
         .arg(&instance.name);
     let component = &instance.server.component;
     let (limits, sandbox) = (&instance.limits, &instance.sandbox);

@@ -58,13 +58,30 @@ impl CappedOutput {
     }
 }
 
-impl IsTerminal for CappedOutput {
+impl Sink for CappedOutput {
+    fn append(&self, bytes: &[u8]) {
+        CappedOutput::append(self, bytes);
+    }
+}
+
+/// Where a guest's output goes, a write at a time. Every write is taken:
+/// refusing one would make a chatty guest's `println!` panic.
+pub(crate) trait Sink: Clone + Send + Sync + 'static {
+    /// Takes `bytes`, written by the guest.
+    fn append(&self, bytes: &[u8]);
+}
+
+/// A [`Sink`] as WASI's stdout or stderr (both of its stream interfaces).
+#[derive(Clone)]
+pub(crate) struct SinkStream<S>(pub(crate) S);
+
+impl<S: Sink> IsTerminal for SinkStream<S> {
     fn is_terminal(&self) -> bool {
         false
     }
 }
 
-impl StdoutStream for CappedOutput {
+impl<S: Sink> StdoutStream for SinkStream<S> {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
         Box::new(self.clone())
     }
@@ -75,13 +92,13 @@ impl StdoutStream for CappedOutput {
 }
 
 #[wasmtime_wasi::async_trait]
-impl Pollable for CappedOutput {
+impl<S: Sink> Pollable for SinkStream<S> {
     async fn ready(&mut self) {}
 }
 
-impl OutputStream for CappedOutput {
+impl<S: Sink> OutputStream for SinkStream<S> {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.append(&bytes);
+        self.0.append(&bytes);
         Ok(())
     }
 
@@ -90,18 +107,18 @@ impl OutputStream for CappedOutput {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        // Always writable: excess is dropped, not refused.
+        // Always writable: a sink drops what it does not keep.
         Ok(64 * 1024)
     }
 }
 
-impl tokio::io::AsyncWrite for CappedOutput {
+impl<S: Sink> tokio::io::AsyncWrite for SinkStream<S> {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        self.append(buf);
+        self.0.append(buf);
         std::task::Poll::Ready(Ok(buf.len()))
     }
 
