@@ -49,7 +49,9 @@ use supervisor::Supervisor;
 
 /// The instances an HTTP session has of its own: one per MCP server
 /// component it calls, started by its first call, so that what a server
-/// keeps in memory is never shared with another session. Dropped with the
+/// keeps in memory is never shared with another session — for the first
+/// [`supervisor::MAX_SESSION_INSTANCES`] sessions of a component; later
+/// sessions share the component's instance. Dropped with the
 /// session (rmcp drops a session's handler when the session closes or
 /// expires), which stops them once their calls end. Clients without a
 /// session (stdio's one client, 2026-07-28 clients over HTTP) share each
@@ -77,7 +79,9 @@ impl SessionInstances {
         {
             return Arc::clone(own);
         }
-        let own = Supervisor::new(Arc::clone(&shared.component), shared.idle());
+        // Beyond the bound the session shares the component's instance,
+        // and keeps sharing it: a session's calls never move between two.
+        let own = shared.for_session().unwrap_or_else(|| Arc::clone(shared));
         map.insert(name.clone(), (Arc::downgrade(shared), Arc::clone(&own)));
         own
     }

@@ -56,7 +56,16 @@ pub(super) struct Supervisor {
     failures: AtomicU32,
     /// When the latest failure happened and why, for the back-off.
     last_failure: std::sync::Mutex<Option<(Instant, String)>>,
+    /// The supervisors made for HTTP sessions of its component
+    /// ([`Supervisor::for_session`]); a session's goes with the session.
+    sessions: std::sync::Mutex<Vec<std::sync::Weak<Supervisor>>>,
 }
+
+/// HTTP sessions that get an instance of one component of their own; later
+/// ones share the component's. Each instance holds its memory limit and
+/// slots for its whole life, so without a bound one client opening
+/// sessions could hold weld's whole capacity.
+pub(super) const MAX_SESSION_INSTANCES: usize = 8;
 
 impl Supervisor {
     pub(super) fn new(component: Arc<ProxiedComponent>, idle: Duration) -> Arc<Self> {
@@ -68,12 +77,24 @@ impl Supervisor {
             state: tokio::sync::Mutex::new(State::Stopped),
             failures: AtomicU32::new(0),
             last_failure: std::sync::Mutex::new(None),
+            sessions: std::sync::Mutex::new(Vec::new()),
         })
     }
 
-    /// How long its instance may be idle before it is stopped.
-    pub(super) fn idle(&self) -> Duration {
-        self.idle
+    /// A supervisor of the same component for one HTTP session, or `None`
+    /// when [`MAX_SESSION_INSTANCES`] sessions hold one already.
+    pub(super) fn for_session(&self) -> Option<Arc<Supervisor>> {
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sessions.retain(|s| s.strong_count() > 0);
+        if sessions.len() >= MAX_SESSION_INSTANCES {
+            return None;
+        }
+        let own = Supervisor::new(Arc::clone(&self.component), self.idle);
+        sessions.push(Arc::downgrade(&own));
+        Some(own)
     }
 
     /// The running session, started if there is none.

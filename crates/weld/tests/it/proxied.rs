@@ -124,6 +124,38 @@ async fn each_http_session_gets_its_own_instance_and_clients_without_one_share_o
     }
 }
 
+/// Each instance holds its memory and slots for its whole life: beyond
+/// eight sessions of one component, a session shares the component's.
+#[tokio::test]
+async fn sessions_beyond_the_bound_share_the_components_instance() {
+    let dirs = Dirs::new();
+    let server = server();
+    let (_weld, addr) = http_server(&dirs, &["--component", &server]).await;
+    let modern_client = http_client(addr, modern()).await;
+    let shared = stats(&modern_client).await["instance"].clone();
+    let mut sessions = Vec::new();
+    let mut instances = Vec::new();
+    for _ in 0..9 {
+        let client = http_client(addr, legacy()).await;
+        instances.push(stats(&client).await["instance"].clone());
+        sessions.push(client);
+    }
+    let own: std::collections::HashSet<String> =
+        instances[..8].iter().map(ToString::to_string).collect();
+    assert_eq!(
+        own.len(),
+        8,
+        "the first eight have their own: {instances:?}"
+    );
+    assert!(!own.contains(&shared.to_string()), "{instances:?}");
+    assert_eq!(instances[8], shared, "the ninth shares: {instances:?}");
+    // And keeps sharing it.
+    assert_eq!(stats(&sessions[8]).await["instance"], shared);
+    for client in sessions.into_iter().chain([modern_client]) {
+        client.cancel().await.expect("close");
+    }
+}
+
 #[tokio::test]
 async fn a_guest_error_of_its_own_is_passed_through() {
     let dirs = Dirs::new();
