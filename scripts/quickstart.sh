@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets weld up from a fresh checkout and starts it with the example tools:
-# installs the wasm32-wasip2 Rust target, builds weld (release) and the
+# installs the wasm32-wasip2 Rust target, builds weld (release, stripped into
+# target/dist/weld with its debug info in target/dist/weld.debug) and the
 # example components, installs the examples into weld's state directory, and
 # serves them over Streamable HTTP on http://127.0.0.1:8808/mcp (or stdio
 # with --stdio). Stop it with Ctrl-C.
@@ -14,9 +15,8 @@ exec 3>&1 1>&2
 repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
-echo "==> building weld (release)"
-cargo build --release -p weld
-weld="$repo/target/release/weld"
+echo "==> building weld (release; shipped without debug info: scripts/dist.sh)"
+weld="$(scripts/dist.sh)"
 
 echo "==> building the example components"
 # The Rust examples only: the Python, JavaScript and C toolchains take

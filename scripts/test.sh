@@ -45,6 +45,9 @@ cargo nextest run --workspace --no-run
 step "building the guest components (with their WIT docs embedded)"
 WELD_BIN="$repo/target/debug/weld" scripts/build-components.sh
 
+step "the shipped binary: debug info split off (scripts/dist.sh, on the dev build)"
+tests/dist/check.sh
+
 step "Rust tests"
 cargo nextest run --workspace --no-fail-fast
 
