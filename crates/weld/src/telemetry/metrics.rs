@@ -163,12 +163,15 @@ impl MetricSink for Instruments {
     }
 }
 
+/// Observes a gauge's values (with their attributes) in a reading.
+type Pick = fn(&CatalogReading, &mut dyn FnMut(u64, &[KeyValue]));
+
 /// The gauges `/metrics` reads from the live catalog at each scrape, here
 /// read at each export: tools served, components disabled (weld's load
 /// errors), and each component's calls running (instances in use) and
 /// waiting.
 fn catalog_gauges(meter: &Meter, live: &Arc<LiveCatalog>) -> [ObservableGauge<u64>; 4] {
-    let read = |pick: fn(&CatalogReading, &mut dyn FnMut(u64, &[KeyValue]))| {
+    let read = |pick: Pick| {
         let live = Arc::clone(live);
         move |observer: &dyn opentelemetry::metrics::AsyncInstrument<u64>| {
             pick(&CatalogReading::of(&live), &mut |value, attributes| {
