@@ -120,7 +120,8 @@ pub struct CatalogReading {
     /// policy cannot be honoured): weld's load errors, each with its
     /// reason in `weld list`.
     pub disabled: u64,
-    /// Per component, by name: (name, calls running, calls waiting).
+    /// Per component (MCP server components included), by name: (name,
+    /// calls running, calls waiting).
     pub components: Vec<(String, u32, u32)>,
 }
 
@@ -128,10 +129,16 @@ impl CatalogReading {
     /// Reads `live`'s current catalog.
     pub fn of(live: &LiveCatalog) -> Self {
         let catalog = live.snapshot();
+        let mut components = catalog.component_calls();
+        components.extend(catalog.proxied().iter().map(|server| {
+            let (running, waiting) = server.calls().now();
+            (server.name.clone(), running, waiting)
+        }));
+        components.sort();
         Self {
             tools: catalog.tools().len() as u64,
             disabled: catalog.disabled().len() as u64,
-            components: catalog.component_calls(),
+            components,
         }
     }
 }

@@ -85,6 +85,7 @@ pub(crate) async fn call(
             return Ok(failed(record, audit, outcome, message));
         }
     };
+    let _running = component.calls().running();
     let session = tokio::select! {
         session = supervisor.session() => session,
         () = context.ct.cancelled() => {
@@ -175,6 +176,7 @@ async fn in_flight_slot(
             format!("{why}, and its policy refuses more (`excess: refuse`); retry later"),
         )),
         (Err(_), Excess::Wait) => {
+            let _waiting = supervisor.component.calls().waiting();
             match tokio::time::timeout_at(deadline, supervisor.in_flight.acquire()).await {
                 Ok(Ok(permit)) => Ok(permit),
                 Ok(Err(_)) => Err(closed()),

@@ -16,7 +16,9 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use prost::Message as _;
-use rmcp::model::{CallToolRequestParams, MetaObject, RequestMetaObject};
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientRequest, MetaObject, RequestMetaObject,
+};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -584,6 +586,93 @@ async fn a_proxied_call_has_the_child_spans_of_a_plain_one_and_its_denials_as_ev
         attribute(&denied.attributes, "weld.storage.path").as_deref(),
         Some("/etc/passwd")
     );
+}
+
+/// The value of gauge `name` for `component` in the latest export, if
+/// there is one yet.
+fn gauge_now(received: &Received, name: &str, component: &str) -> Option<f64> {
+    exported(received, name)
+        .into_iter()
+        .find(|p| attribute(&p.attributes, "component").as_deref() == Some(component))
+        .map(|p| p.value)
+}
+
+/// Waits until the latest export shows `component` with `running` calls
+/// running and `waiting` waiting.
+async fn until_gauges(received: &Received, component: &str, running: f64, waiting: f64) {
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let now = (
+                gauge_now(received, "weld.component.calls.running", component),
+                gauge_now(received, "weld.component.calls.waiting", component),
+            );
+            if now == (Some(running), Some(waiting)) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        seen.is_ok(),
+        "{component} never exported with {running} running and {waiting} waiting"
+    );
+}
+
+#[tokio::test]
+async fn a_proxied_servers_calls_running_and_waiting_are_exported_as_its_components_gauges() {
+    let (otlp, received) = receiver("127.0.0.1:0").await;
+    let dirs = Dirs::new();
+    let server = component("mcp-stdio").display().to_string();
+    weld_ok(&dirs, &["add", &server]).await;
+    set_policy(
+        &dirs,
+        "mcp-stdio",
+        "version: \"1.0\"\npermissions:\n  resources:\n    limits:\n      timeout: \"10m\"\n      concurrency: { max: 1, excess: wait }\n",
+    )
+    .await;
+    let mut cmd = weld_without_otel(&dirs);
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
+        .env("OTEL_TRACES_EXPORTER", "none")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "100");
+    let (weld, addr) = http_server_with(&dirs, &[], cmd).await;
+    let client = http_client(addr, legacy()).await;
+    let sleep = || async {
+        let mut params = CallToolRequestParams::new("sleep");
+        params.arguments = args(json!({"ms": 600_000}));
+        client
+            .send_cancellable_request(
+                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                Default::default(),
+            )
+            .await
+            .expect("send sleep")
+    };
+    let first = sleep().await;
+    until_gauges(&received, "mcp-stdio", 1.0, 0.0).await;
+    // A reload (another component installed) keeps counting the calls of
+    // the unchanged server.
+    install_hostile(&dirs).await;
+    let reloaded = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while point(&received, "weld.tools", &[]).value == 0.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(reloaded.is_ok(), "weld never served the component added");
+    assert_eq!(
+        gauge_now(&received, "weld.component.calls.running", "mcp-stdio"),
+        Some(1.0),
+        "after the reload"
+    );
+    // Its policy lets one request be in flight: the second one waits.
+    let second = sleep().await;
+    until_gauges(&received, "mcp-stdio", 1.0, 1.0).await;
+    second.cancel(Some("test".into())).await.expect("cancel");
+    first.cancel(Some("test".into())).await.expect("cancel");
+    until_gauges(&received, "mcp-stdio", 0.0, 0.0).await;
+    drop(client);
+    stop(weld).await;
 }
 
 #[tokio::test]
