@@ -535,13 +535,32 @@ async fn a_proxied_call_has_the_child_spans_of_a_plain_one_and_its_denials_as_ev
     let dirs = Dirs::new();
     let mut cmd = weld_without_otel(&dirs);
     cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
-        .env("OTEL_METRICS_EXPORTER", "none");
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100");
     let server = component("mcp-stdio").display().to_string();
     let (weld, addr) = http_server_with(&dirs, &["--component", &server], cmd).await;
     // An HTTP session gets an instance of its own: its first call starts it.
     let client = http_client(addr, legacy()).await;
     call_with_meta(&client, "echo", json!({"text": "hi"}), None).await;
     call_with_meta(&client, "read_file", json!({"path": "/etc/passwd"}), None).await;
+    // The calls' spans end with the calls, not with the server they
+    // started: they arrive while it still runs.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let spans = received.spans();
+            let has = |name: &str| spans.iter().any(|(_, s)| s.name == name);
+            if has("tools/call echo") && has("tools/call read_file") && has("weld.instantiate") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let names: Vec<_> = received.spans().into_iter().map(|(_, s)| s.name).collect();
+    assert!(
+        ended.is_ok(),
+        "the calls' spans were not exported while the server ran: {names:?}"
+    );
     drop(client);
     stop(weld).await;
 
