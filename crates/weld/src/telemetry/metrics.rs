@@ -25,6 +25,7 @@ use tracing::Subscriber;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::FilterFn;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use weld_host::LiveCatalog;
@@ -227,6 +228,21 @@ fn each_component(
     }
 }
 
+/// What [`Durations`] sees: the MCP requests' spans, and nothing else, so
+/// that with metrics exported and spans not, a call's child spans and
+/// decision events stay disabled (the filter's verdict is cached per call
+/// site).
+pub(super) fn requests() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    tracing_subscriber::filter::filter_fn(|metadata| {
+        metadata.is_span()
+            && metadata.target() == weld_host::TRACE_TARGET
+            && metadata.name() == REQUEST_SPAN
+    })
+}
+
+/// The name of every MCP request's span (weld-mcp's `trace`).
+const REQUEST_SPAN: &str = "mcp.request";
+
 /// Records `mcp.server.operation.duration` when an MCP request's span
 /// closes: from its creation to its end, waiting included, with the
 /// request's method, tool and `error.type` (absent on success).
@@ -264,7 +280,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attrs.metadata().name() != "mcp.request" {
+        if attrs.metadata().name() != REQUEST_SPAN {
             return;
         }
         let Some(span) = ctx.span(id) else { return };

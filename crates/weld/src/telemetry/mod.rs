@@ -173,7 +173,7 @@ impl Telemetry {
         let durations = self
             .duration
             .clone()
-            .map(|histogram| Durations { histogram }.with_filter(ours()));
+            .map(|histogram| Durations { histogram }.with_filter(metrics::requests()));
         match (spans, durations) {
             (None, None) => None,
             (spans, durations) => Some(Box::new(Layer::and_then(spans, durations))),

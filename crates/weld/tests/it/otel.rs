@@ -461,6 +461,15 @@ async fn every_metric_of_the_metrics_endpoint_arrives_over_otlp_with_the_values_
         ],
     );
     assert_eq!((calls.unit.as_str(), calls.value), ("{call}", 1.0));
+    let duration = point(
+        &received,
+        "mcp.server.operation.duration",
+        &[
+            ("mcp.method.name", "tools/call"),
+            ("gen_ai.tool.name", "hostile_echo"),
+        ],
+    );
+    assert_eq!((duration.unit.as_str(), duration.count), ("s", 1));
     let fuel = point(
         &received,
         "weld.tool.fuel_used",
