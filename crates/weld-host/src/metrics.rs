@@ -117,8 +117,9 @@ pub struct CatalogReading {
     /// Tools served (not counting the built-in ones).
     pub tools: u64,
     /// Components not served because they failed to load (or their
-    /// policy cannot be honoured): weld's load errors, each with its
-    /// reason in `weld list`.
+    /// policy cannot be honoured; for an MCP server component, it could
+    /// not be started or its tools listed and served): weld's load
+    /// errors, each with its reason in `weld list` or the log.
     pub disabled: u64,
     /// Per component (MCP server components included), by name: (name,
     /// calls running, calls waiting).
@@ -137,7 +138,9 @@ impl CatalogReading {
         components.sort();
         Self {
             tools: catalog.tools().len() as u64,
-            disabled: catalog.disabled().len() as u64,
+            disabled: (catalog.disabled().len()
+                + catalog.proxied().iter().filter(|p| p.unserved()).count())
+                as u64,
             components,
         }
     }
@@ -350,7 +353,8 @@ impl Collector for CatalogGauges {
         let disabled = ConstGauge::new(i64::try_from(reading.disabled).unwrap_or(i64::MAX));
         disabled.encode(encoder.encode_descriptor(
             "weld_components_disabled",
-            "Components not served because they failed to load (weld list says why)",
+            "Components not served because they failed to load (or, MCP server components, \
+             to start or list their tools); weld list or the log says why",
             None,
             disabled.metric_type(),
         )?)?;

@@ -29,7 +29,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use weld_policy::{Concurrency, Excess};
@@ -56,6 +56,9 @@ pub struct ProxiedComponent {
     output: Option<u64>,
     concurrency: Option<Concurrency>,
     calls: ProxiedCalls,
+    /// Set while the front end cannot serve it (see
+    /// [`ProxiedComponent::set_served`]).
+    unserved: AtomicBool,
 }
 
 /// Calls of an MCP server component running and waiting now, across all
@@ -102,14 +105,15 @@ impl ProxiedCalls {
 }
 
 /// Keeps `previous`'s value of each component a reload left unchanged
-/// (same name, file and [`ProxiedComponent::same_as`]): the front end keeps
-/// serving it from the same instances, so the catalog's copy must count
-/// the same calls.
+/// (same name, and [`ProxiedComponent::same_as`]: what the front end
+/// checks to keep serving it from the same instances), so that the
+/// catalog's copy counts the calls those instances serve.
 pub(crate) fn adopt(new: &mut [Arc<ProxiedComponent>], previous: &[Arc<ProxiedComponent>]) {
     for component in new {
-        if let Some(old) = previous.iter().find(|old| {
-            old.name == component.name && old.file == component.file && old.same_as(component)
-        }) {
+        if let Some(old) = previous
+            .iter()
+            .find(|old| old.name == component.name && old.same_as(component))
+        {
             *component = Arc::clone(old);
         }
     }
@@ -175,6 +179,7 @@ impl ProxiedComponent {
             output: entry.policy.output,
             concurrency: entry.policy.concurrency,
             calls: ProxiedCalls::default(),
+            unserved: AtomicBool::new(false),
         }))
     }
 
@@ -206,6 +211,19 @@ impl ProxiedComponent {
     /// Its calls running and waiting now.
     pub fn calls(&self) -> &ProxiedCalls {
         &self.calls
+    }
+
+    /// Records whether the front end serves it: `false` when it could not
+    /// be started, did not list its tools, or they could not be served
+    /// (the log says why). The metrics count it with the components that
+    /// failed to load while it is not served.
+    pub fn set_served(&self, served: bool) {
+        self.unserved.store(!served, Ordering::Relaxed);
+    }
+
+    /// Whether the front end last found it could not serve it.
+    pub fn unserved(&self) -> bool {
+        self.unserved.load(Ordering::Relaxed)
     }
 
     /// Whether an instance started for `other` may serve this one: same

@@ -191,7 +191,8 @@ fn catalog_gauges(meter: &Meter, live: &Arc<LiveCatalog>) -> [ObservableGauge<u6
             .u64_observable_gauge("weld.components.disabled")
             .with_unit("{component}")
             .with_description(
-                "Components not served because they failed to load (weld list says why)",
+                "Components not served because they failed to load (or, MCP server \
+                 components, to start or list their tools); weld list or the log says why",
             )
             .with_callback(read(|reading, observe| observe(reading.disabled, &[])))
             .build(),

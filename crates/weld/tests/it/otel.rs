@@ -704,6 +704,35 @@ async fn a_proxied_servers_calls_running_and_waiting_are_exported_as_its_compone
 }
 
 #[tokio::test]
+async fn a_proxied_server_weld_cannot_serve_is_exported_as_a_load_error() {
+    let (otlp, received) = receiver("127.0.0.1:0").await;
+    let dirs = Dirs::new();
+    // A second copy of the server lists the same tool names: not served.
+    let copy = dirs.state.with_file_name("zz-copy.wasm");
+    std::fs::create_dir_all(copy.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(component("mcp-stdio"), &copy).expect("copy");
+    let (copy, server) = (
+        copy.display().to_string(),
+        component("mcp-stdio").display().to_string(),
+    );
+    let mut cmd = weld_without_otel(&dirs);
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
+        .env("OTEL_TRACES_EXPORTER", "none");
+    let (weld, addr) =
+        http_server_with(&dirs, &["--component", &server, "--component", &copy], cmd).await;
+    let client = http_client(addr, modern()).await;
+    // Served once every server has listed its tools.
+    call_with_meta(&client, "echo", json!({"text": "hi"}), None).await;
+    drop(client);
+    stop(weld).await;
+    assert_eq!(
+        point(&received, "weld.components.disabled", &[]).value,
+        1.0,
+        "the copy"
+    );
+}
+
+#[tokio::test]
 async fn nothing_is_exported_unless_the_otel_variables_ask() {
     // Where an OpenTelemetry SDK sends by default (OTLP/HTTP on 4318):
     // weld must not, with no variable set.
