@@ -16,10 +16,11 @@
 //! suffixed); the rest are weld's (`weld_…`).
 //!
 //! **One derivation for every exporter.** What a record adds to the metrics
-//! is worked out once, as a [`Sample`]; Prometheus' families count it, and
-//! so does a [`MetricSink`] when one is given (the binary's OTLP export),
-//! on the same thread from the same record. The gauges are read from the
-//! live catalog when they are collected ([`CatalogReading`]), by either.
+//! (the operation duration included) is worked out once, as a [`Sample`];
+//! Prometheus' families count it, and so does a [`MetricSink`] when one is
+//! given (the binary's OTLP export), on the same thread from the same
+//! record. The gauges are read from the live catalog when they are
+//! collected ([`CatalogReading`]), by either.
 
 use std::sync::Arc;
 
@@ -61,13 +62,22 @@ const fn exponential<const N: usize>(start: f64, factor: f64) -> [f64; N] {
     bounds
 }
 
-/// What one audit record adds to the metrics (besides the operation
-/// duration, which each exporter takes from its own source: Prometheus
-/// from the record, OTLP from the request's span).
+/// What one audit record adds to the metrics.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample<'a> {
+    /// The MCP method: `tools/call`, or the request's own
+    /// (`resources/read`, `prompts/get`, …).
+    pub method: &'a str,
     /// The tool called (or, for another request, its method).
     pub tool: &'a str,
+    /// The tool, for `tools/call` (`gen_ai.tool.name`).
+    pub tool_name: Option<&'a str>,
+    /// Seconds from the request's arrival to its answer, waiting included
+    /// (`mcp.server.operation.duration`).
+    pub duration_seconds: f64,
+    /// How it failed (its outcome: `tool_error`, `deadline`, …), or `None`
+    /// when it succeeded (`error.type`).
+    pub error_type: Option<&'a str>,
     /// The component serving it (`weld` for the built-in tools).
     pub component: &'a str,
     /// How it ended (`ok`, `tool_error`, `deadline`, …).
@@ -90,8 +100,21 @@ impl<'a> Sample<'a> {
         let network =
             record.network.iter().filter(|d| !d.allowed).count() as u64 + record.network_dropped;
         let storage = record.storage_denied.len() as u64 + record.storage_denied_dropped;
+        // A request other than a tool call names its method in `tool`, and
+        // what it was about in `target` (`resources/read`, …), or was
+        // answered by no component (`resources/list`, …).
+        let (method, tool_name) = if record.target.is_some() || record.component.is_empty() {
+            (record.tool.as_str(), None)
+        } else {
+            ("tools/call", Some(record.tool.as_str()))
+        };
+        let failed = record.outcome != "ok" && record.outcome != "applied";
         Self {
+            method,
             tool: &record.tool,
+            tool_name,
+            duration_seconds: (record.duration_us + record.queued_us) as f64 / 1e6,
+            error_type: failed.then_some(record.outcome.as_str()),
             component: &record.component,
             outcome: &record.outcome,
             queued_seconds: record.queued_us as f64 / 1e6,
@@ -276,26 +299,20 @@ impl Metrics {
         if let Some(sink) = &self.sink {
             sink.sample(&sample);
         }
-        // A request other than a tool call (`resources/read`, …) names its
-        // method in `tool` and what it was about in `target`.
-        let mut operation = match &record.target {
-            Some(_) => vec![("mcp_method_name", record.tool.clone())],
-            None => vec![
-                ("mcp_method_name", "tools/call".to_string()),
-                ("gen_ai_tool_name", record.tool.clone()),
-            ],
-        };
-        if record.outcome != "ok" && record.outcome != "applied" {
-            operation.push(("error_type", record.outcome.clone()));
-        }
-        let seconds = |micros: u64| micros as f64 / 1e6;
-        self.duration
-            .get_or_create(&operation)
-            .observe(seconds(record.duration_us + record.queued_us));
     }
 
     /// Counts `sample` in Prometheus' families.
     fn count(&self, sample: &Sample<'_>) {
+        let mut operation = vec![("mcp_method_name", sample.method.to_string())];
+        if let Some(tool) = sample.tool_name {
+            operation.push(("gen_ai_tool_name", tool.to_string()));
+        }
+        if let Some(error) = sample.error_type {
+            operation.push(("error_type", error.to_string()));
+        }
+        self.duration
+            .get_or_create(&operation)
+            .observe(sample.duration_seconds);
         let tool = || vec![("tool", sample.tool.to_string())];
         let mut calls = tool();
         calls.push(("component", sample.component.to_string()));
@@ -467,7 +484,11 @@ mod tests {
         metrics.observe(&fueled);
         metrics.dropped(4);
         let expected = Sample {
+            method: "tools/call",
             tool: "c_f",
+            tool_name: Some("c_f"),
+            duration_seconds: 0.28,
+            error_type: None,
             component: "c",
             outcome: "ok",
             queued_seconds: 0.25,
@@ -487,5 +508,31 @@ mod tests {
             text.contains("weld_audit_records_dropped_total 4"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_request_other_than_a_tool_call_is_counted_under_its_own_method() {
+        let metrics = Metrics::new(None);
+        let mut listing = record("resources/list", "ok", 1_000);
+        listing.component = String::new();
+        let mut read = record("resources/read", "not_found", 1_000);
+        read.component = "notes".into();
+        read.target = Some("notes://missing".into());
+        metrics.observe(&listing);
+        metrics.observe(&read);
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"mcp_server_operation_duration_seconds_count{mcp_method_name="resources/list"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mcp_server_operation_duration_seconds_count{mcp_method_name="resources/read",error_type="not_found"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(!text.contains(r#"gen_ai_tool_name="resources"#), "{text}");
     }
 }

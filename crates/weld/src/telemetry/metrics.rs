@@ -1,12 +1,10 @@
 //! Metrics over OTLP: the set `/metrics` serves, from the same sources.
 //!
-//! - `mcp.server.operation.duration` is taken from each MCP request's span
-//!   when it closes ([`Durations`]): every method, with the conventions'
-//!   `error.type` (`tool_error`, or the JSON-RPC code).
-//! - Everything counted per call is weld-host's [`Sample`] of each audit
-//!   record, given to [`Instruments`] on the audit writer thread right
-//!   after Prometheus counts it: the call path pays nothing for it, and
-//!   both exporters count the same records the same way.
+//! - Everything counted per call (`mcp.server.operation.duration`
+//!   included) is weld-host's [`Sample`] of each audit record, given to
+//!   [`Instruments`] on the audit writer thread right after Prometheus
+//!   counts it: the call path pays nothing for it, spans exported or not,
+//!   and both exporters count the same records the same way.
 //! - The gauges are observed from the live catalog when the SDK collects
 //!   (at each export), never per call ([`CatalogReading`]).
 //!
@@ -17,17 +15,9 @@
 //! attributes are `/metrics`' labels.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
-use tracing::Subscriber;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::Layer;
-use tracing_subscriber::filter::FilterFn;
-use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
 use weld_host::LiveCatalog;
 use weld_host::metrics::{
     CatalogReading, DURATION_BUCKETS, FUEL_BUCKETS, MEMORY_BUCKETS, MetricSink, Sample,
@@ -42,17 +32,6 @@ pub(super) fn set_meter(meter: Meter) {
     let _set_once = METER.set(meter);
 }
 
-/// `mcp.server.operation.duration`, in seconds, with the MCP conventions'
-/// buckets.
-pub(super) fn duration_histogram(meter: &Meter) -> Histogram<f64> {
-    meter
-        .f64_histogram("mcp.server.operation.duration")
-        .with_unit("s")
-        .with_description("Duration of an MCP request as the server saw it")
-        .with_boundaries(DURATION_BUCKETS.to_vec())
-        .build()
-}
-
 /// Where weld-host's metrics go over OTLP, with the gauges read from
 /// `live` at each export; `None` when no metric is exported (then the
 /// audit writer gives nothing to anyone but Prometheus).
@@ -63,6 +42,7 @@ pub fn metric_sink(live: &Arc<LiveCatalog>) -> Option<Arc<dyn MetricSink>> {
 
 /// The OTLP instruments of weld-host's metrics.
 struct Instruments {
+    duration: Histogram<f64>,
     calls: Counter<u64>,
     denials: Counter<u64>,
     queued: Histogram<f64>,
@@ -76,6 +56,15 @@ struct Instruments {
 
 impl Instruments {
     fn new(meter: &Meter, live: &Arc<LiveCatalog>) -> Self {
+        let duration = meter
+            .f64_histogram("mcp.server.operation.duration")
+            .with_unit("s")
+            .with_description(
+                "Duration of MCP requests as the server saw them (tools/call: from the request \
+                 to the answer's record), by mcp.method.name, gen_ai.tool.name and error.type",
+            )
+            .with_boundaries(DURATION_BUCKETS.to_vec())
+            .build();
         let calls = meter
             .u64_counter("weld.tool.calls")
             .with_unit("{call}")
@@ -121,6 +110,7 @@ impl Instruments {
         // alerts on its rate.
         dropped.add(0, &[]);
         Self {
+            duration,
             calls,
             denials,
             queued,
@@ -134,6 +124,15 @@ impl Instruments {
 
 impl MetricSink for Instruments {
     fn sample(&self, sample: &Sample<'_>) {
+        let mut operation = Vec::with_capacity(3);
+        operation.push(KeyValue::new("mcp.method.name", sample.method.to_string()));
+        if let Some(tool) = sample.tool_name {
+            operation.push(KeyValue::new("gen_ai.tool.name", tool.to_string()));
+        }
+        if let Some(error) = sample.error_type {
+            operation.push(KeyValue::new("error.type", error.to_string()));
+        }
+        self.duration.record(sample.duration_seconds, &operation);
         let tool = KeyValue::new("tool", sample.tool.to_string());
         self.calls.add(
             1,
@@ -226,85 +225,5 @@ fn each_component(
             u64::from(pick(*running, *waiting)),
             &[KeyValue::new("component", component.clone())],
         );
-    }
-}
-
-/// What [`Durations`] sees: the MCP requests' spans, and nothing else, so
-/// that with metrics exported and spans not, a call's child spans and
-/// decision events stay disabled (the filter's verdict is cached per call
-/// site).
-pub(super) fn requests() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
-    tracing_subscriber::filter::filter_fn(|metadata| {
-        metadata.is_span()
-            && metadata.target() == weld_host::TRACE_TARGET
-            && metadata.name() == REQUEST_SPAN
-    })
-}
-
-/// The name of every MCP request's span (weld-mcp's `trace`).
-const REQUEST_SPAN: &str = "mcp.request";
-
-/// Records `mcp.server.operation.duration` when an MCP request's span
-/// closes: from its creation to its end, waiting included, with the
-/// request's method, tool and `error.type` (absent on success).
-pub(super) struct Durations {
-    pub(super) histogram: Histogram<f64>,
-}
-
-/// What [`Durations`] keeps of an open request span.
-struct Operation {
-    started: Instant,
-    attributes: Vec<KeyValue>,
-}
-
-/// The span fields that become the histogram's attributes.
-const DURATION_ATTRIBUTES: [&str; 3] = ["mcp.method.name", "gen_ai.tool.name", "error.type"];
-
-impl Visit for Operation {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if DURATION_ATTRIBUTES.contains(&field.name()) {
-            self.attributes
-                .push(KeyValue::new(field.name(), value.to_string()));
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if DURATION_ATTRIBUTES.contains(&field.name()) {
-            self.attributes
-                .push(KeyValue::new(field.name(), format!("{value:?}")));
-        }
-    }
-}
-
-impl<S> Layer<S> for Durations
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attrs.metadata().name() != REQUEST_SPAN {
-            return;
-        }
-        let Some(span) = ctx.span(id) else { return };
-        let mut operation = Operation {
-            started: Instant::now(),
-            attributes: Vec::with_capacity(DURATION_ATTRIBUTES.len()),
-        };
-        attrs.record(&mut operation);
-        span.extensions_mut().insert(operation);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        if let Some(operation) = span.extensions_mut().get_mut::<Operation>() {
-            values.record(operation);
-        }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        if let Some(operation) = span.extensions_mut().remove::<Operation>() {
-            let seconds = operation.started.elapsed().as_secs_f64();
-            self.histogram.record(seconds, &operation.attributes);
-        }
     }
 }

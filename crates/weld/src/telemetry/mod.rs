@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, MeterProvider as _};
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
@@ -40,7 +40,6 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::registry::LookupSpan;
 
 use http::OtlpHttp;
-use metrics::Durations;
 
 /// How long one export may take (connect, send, read the answer): a stuck
 /// collector must not hold up weld's shutdown for longer.
@@ -52,7 +51,6 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Telemetry {
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
-    duration: Option<Histogram<f64>>,
 }
 
 /// What the environment asks to export.
@@ -146,38 +144,28 @@ impl Telemetry {
                 .with_reader(PeriodicReader::builder(exporter).build())
                 .with_resource(resource)
                 .build();
-            let weld = meter.meter("weld");
-            telemetry.duration = Some(metrics::duration_histogram(&weld));
-            metrics::set_meter(weld);
+            metrics::set_meter(meter.meter("weld"));
             telemetry.meter = Some(meter);
         }
         Ok(telemetry)
     }
 
-    /// The `tracing` layers that feed the exporters: none when nothing is
-    /// exported, so that weld's spans stay disabled.
+    /// The `tracing` layer that feeds the span exporter: none when spans
+    /// are not exported, so that weld's spans stay disabled (metrics need
+    /// none: they come from the audit records).
     pub fn layers<S>(&self) -> Option<Box<dyn Layer<S> + Send + Sync + 'static>>
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
     {
-        let ours = || Targets::new().with_target(weld_host::TRACE_TARGET, Level::TRACE);
-        let spans = self.tracer.as_ref().map(|provider| {
-            tracing_opentelemetry::layer()
-                .with_tracer(provider.tracer("weld"))
-                .with_location(false)
-                .with_threads(false)
-                .with_target(false)
-                .with_tracked_inactivity(false)
-                .with_filter(ours())
-        });
-        let durations = self
-            .duration
-            .clone()
-            .map(|histogram| Durations { histogram }.with_filter(metrics::requests()));
-        match (spans, durations) {
-            (None, None) => None,
-            (spans, durations) => Some(Box::new(Layer::and_then(spans, durations))),
-        }
+        let provider = self.tracer.as_ref()?;
+        let spans = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("weld"))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(Targets::new().with_target(weld_host::TRACE_TARGET, Level::TRACE));
+        Some(Box::new(spans))
     }
 
     /// Sends what is buffered and stops the exporters. Call it outside the
