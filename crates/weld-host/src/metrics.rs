@@ -101,9 +101,11 @@ impl<'a> Sample<'a> {
             record.network.iter().filter(|d| !d.allowed).count() as u64 + record.network_dropped;
         let storage = record.storage_denied.len() as u64 + record.storage_denied_dropped;
         // A request other than a tool call names its method in `tool`, and
-        // what it was about in `target` (`resources/read`, …), or was
-        // answered by no component (`resources/list`, …).
-        let (method, tool_name) = if record.target.is_some() || record.component.is_empty() {
+        // what it was about in `target` (`resources/read`, …), or is a
+        // listing no component answers (`resources/list`, …: no component,
+        // and a method's slash, which no built-in tool's name has).
+        let listing = record.component.is_empty() && record.tool.contains('/');
+        let (method, tool_name) = if record.target.is_some() || listing {
             (record.tool.as_str(), None)
         } else {
             ("tools/call", Some(record.tool.as_str()))
@@ -518,9 +520,18 @@ mod tests {
         let mut read = record("resources/read", "not_found", 1_000);
         read.component = "notes".into();
         read.target = Some("notes://missing".into());
+        let mut builtin = record("weld_list_components", "ok", 1_000);
+        builtin.component = String::new();
         metrics.observe(&listing);
         metrics.observe(&read);
+        metrics.observe(&builtin);
         let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"mcp_server_operation_duration_seconds_count{mcp_method_name="tools/call",gen_ai_tool_name="weld_list_components"} 1"#
+            ),
+            "{text}"
+        );
         assert!(
             text.contains(
                 r#"mcp_server_operation_duration_seconds_count{mcp_method_name="resources/list"} 1"#
