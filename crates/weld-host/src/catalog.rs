@@ -270,6 +270,7 @@ impl Catalog {
                 *slots = Arc::clone(old);
             }
         }
+        crate::proxied::adopt(&mut self.proxied, &previous.proxied);
         for entry in self.by_name.values_mut() {
             // Just built, so not shared yet.
             let Some(entry) = Arc::get_mut(entry) else {

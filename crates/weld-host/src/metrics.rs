@@ -14,6 +14,13 @@
 //! `mcp.method.name` and `gen_ai.tool.name`, with `error.type` for anything
 //! but success), in Prometheus' spelling (dots as underscores, the unit
 //! suffixed); the rest are weld's (`weld_…`).
+//!
+//! **One derivation for every exporter.** What a record adds to the metrics
+//! (the operation duration included) is worked out once, as a [`Sample`];
+//! Prometheus' families count it, and so does a [`MetricSink`] when one is
+//! given (the binary's OTLP export), on the same thread from the same
+//! record. The gauges are read from the live catalog when they are
+//! collected ([`CatalogReading`]), by either.
 
 use std::sync::Arc;
 
@@ -23,7 +30,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::audit::AuditRecord;
@@ -37,8 +44,134 @@ pub const DURATION_BUCKETS: [f64; 14] = [
     0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
+/// Bytes: 64 KiB to 8 GiB, by fours (`weld_tool_peak_memory_bytes`).
+pub const MEMORY_BUCKETS: [f64; 14] = exponential(65_536.0, 4.0);
+
+/// Instructions: 1e3 to 1e12, by tens (`weld_tool_fuel_used`).
+pub const FUEL_BUCKETS: [f64; 10] = exponential(1_000.0, 10.0);
+
+const fn exponential<const N: usize>(start: f64, factor: f64) -> [f64; N] {
+    let mut bounds = [0.0; N];
+    let mut at = 0;
+    let mut bound = start;
+    while at < N {
+        bounds[at] = bound;
+        bound *= factor;
+        at += 1;
+    }
+    bounds
+}
+
+/// What one audit record adds to the metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample<'a> {
+    /// The MCP method: `tools/call`, or the request's own
+    /// (`resources/read`, `prompts/get`, …).
+    pub method: &'a str,
+    /// The tool called (or, for another request, its method).
+    pub tool: &'a str,
+    /// The tool, for `tools/call` (`gen_ai.tool.name`).
+    pub tool_name: Option<&'a str>,
+    /// Seconds from the request's arrival to its answer, waiting included
+    /// (`mcp.server.operation.duration`).
+    pub duration_seconds: f64,
+    /// How it failed (its outcome: `tool_error`, `deadline`, …), or `None`
+    /// when it succeeded (`error.type`).
+    pub error_type: Option<&'a str>,
+    /// The component serving it (`weld` for the built-in tools).
+    pub component: &'a str,
+    /// How it ended (`ok`, `tool_error`, `deadline`, …).
+    pub outcome: &'a str,
+    /// Seconds it waited for a concurrency slot, an instance and memory.
+    pub queued_seconds: f64,
+    /// The most linear memory it held at once, when known (not for
+    /// built-in tools and proxied servers).
+    pub peak_memory: Option<u64>,
+    /// Fuel it burned, when its policy sets a budget.
+    pub fuel: Option<u64>,
+    /// What the sandbox refused, by kind (`network`, `storage`): zero
+    /// counts included.
+    pub denials: [(&'static str, u64); 2],
+}
+
+impl<'a> Sample<'a> {
+    /// What `record` adds.
+    pub fn of(record: &'a AuditRecord) -> Self {
+        let network =
+            record.network.iter().filter(|d| !d.allowed).count() as u64 + record.network_dropped;
+        let storage = record.storage_denied.len() as u64 + record.storage_denied_dropped;
+        // A request other than a tool call names its method in `tool`, and
+        // what it was about in `target` (`resources/read`, …), or is a
+        // listing no component answers (`resources/list`, …: no component,
+        // and a method's slash, which no built-in tool's name has).
+        let listing = record.component.is_empty() && record.tool.contains('/');
+        let (method, tool_name) = if record.target.is_some() || listing {
+            (record.tool.as_str(), None)
+        } else {
+            ("tools/call", Some(record.tool.as_str()))
+        };
+        let failed = record.outcome != "ok" && record.outcome != "applied";
+        Self {
+            method,
+            tool: &record.tool,
+            tool_name,
+            duration_seconds: (record.duration_us + record.queued_us) as f64 / 1e6,
+            error_type: failed.then_some(record.outcome.as_str()),
+            component: &record.component,
+            outcome: &record.outcome,
+            queued_seconds: record.queued_us as f64 / 1e6,
+            peak_memory: (record.peak_memory > 0).then_some(record.peak_memory),
+            fuel: record.fuel_used,
+            denials: [("network", network), ("storage", storage)],
+        }
+    }
+}
+
+/// Another place the metrics go (the binary's OTLP export): given every
+/// [`Sample`] on the audit writer thread, after Prometheus' families.
+pub trait MetricSink: Send + Sync {
+    /// Counts one record's sample.
+    fn sample(&self, sample: &Sample<'_>);
+    /// Counts records the audit queue had to drop.
+    fn dropped(&self, records: u64);
+}
+
+/// What the live catalog holds now: the gauges, read when collected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogReading {
+    /// Tools served (not counting the built-in ones).
+    pub tools: u64,
+    /// Components not served because they failed to load (or their
+    /// policy cannot be honoured; for an MCP server component, it could
+    /// not be started or its tools listed and served): weld's load
+    /// errors, each with its reason in `weld list` or the log.
+    pub disabled: u64,
+    /// Per component (MCP server components included), by name: (name,
+    /// calls running, calls waiting).
+    pub components: Vec<(String, u32, u32)>,
+}
+
+impl CatalogReading {
+    /// Reads `live`'s current catalog.
+    pub fn of(live: &LiveCatalog) -> Self {
+        let catalog = live.snapshot();
+        let mut components = catalog.component_calls();
+        components.extend(catalog.proxied().iter().map(|server| {
+            let (running, waiting) = server.calls().now();
+            (server.name.clone(), running, waiting)
+        }));
+        components.sort();
+        Self {
+            tools: catalog.tools().len() as u64,
+            disabled: (catalog.disabled().len()
+                + catalog.proxied().iter().filter(|p| p.unserved()).count())
+                as u64,
+            components,
+        }
+    }
+}
+
 /// The metrics of one weld process.
-#[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     duration: Family<Labels, Histogram, fn() -> Histogram>,
@@ -48,6 +181,15 @@ pub struct Metrics {
     peak_memory: Family<Labels, Histogram, fn() -> Histogram>,
     fuel: Family<Labels, Histogram, fn() -> Histogram>,
     lost: Counter,
+    sink: Option<Arc<dyn MetricSink>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("sink", &self.sink.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn duration_histogram() -> Histogram {
@@ -55,13 +197,11 @@ fn duration_histogram() -> Histogram {
 }
 
 fn memory_histogram() -> Histogram {
-    // 64 KiB to 8 GiB, by fours.
-    Histogram::new(exponential_buckets(65_536.0, 4.0, 14))
+    Histogram::new(MEMORY_BUCKETS)
 }
 
 fn fuel_histogram() -> Histogram {
-    // 1e3 to 1e12 instructions, by tens.
-    Histogram::new(exponential_buckets(1_000.0, 10.0, 10))
+    Histogram::new(FUEL_BUCKETS)
 }
 
 impl Metrics {
@@ -133,54 +273,66 @@ impl Metrics {
             peak_memory,
             fuel,
             lost,
+            sink: None,
         }
+    }
+
+    /// The same metrics also counted by `sink` (when given), from the same
+    /// samples.
+    #[must_use]
+    pub fn with_sink(mut self, sink: Option<Arc<dyn MetricSink>>) -> Self {
+        self.sink = sink;
+        self
     }
 
     /// Counts records the audit queue had to drop: calls these metrics
     /// never see.
     pub(crate) fn dropped(&self, records: u64) {
         self.lost.inc_by(records);
+        if let Some(sink) = &self.sink {
+            sink.dropped(records);
+        }
     }
 
     /// Counts one audit record.
     pub(crate) fn observe(&self, record: &AuditRecord) {
-        let tool = || vec![("tool", record.tool.clone())];
-        let mut calls = tool();
-        calls.push(("component", record.component.clone()));
-        calls.push(("outcome", record.outcome.clone()));
-        self.calls.get_or_create(&calls).inc();
-        // A request other than a tool call (`resources/read`, …) names its
-        // method in `tool` and what it was about in `target`.
-        let mut operation = match &record.target {
-            Some(_) => vec![("mcp_method_name", record.tool.clone())],
-            None => vec![
-                ("mcp_method_name", "tools/call".to_string()),
-                ("gen_ai_tool_name", record.tool.clone()),
-            ],
-        };
-        if record.outcome != "ok" && record.outcome != "applied" {
-            operation.push(("error_type", record.outcome.clone()));
+        let sample = Sample::of(record);
+        self.count(&sample);
+        if let Some(sink) = &self.sink {
+            sink.sample(&sample);
         }
-        let seconds = |micros: u64| micros as f64 / 1e6;
+    }
+
+    /// Counts `sample` in Prometheus' families.
+    fn count(&self, sample: &Sample<'_>) {
+        let mut operation = vec![("mcp_method_name", sample.method.to_string())];
+        if let Some(tool) = sample.tool_name {
+            operation.push(("gen_ai_tool_name", tool.to_string()));
+        }
+        if let Some(error) = sample.error_type {
+            operation.push(("error_type", error.to_string()));
+        }
         self.duration
             .get_or_create(&operation)
-            .observe(seconds(record.duration_us + record.queued_us));
+            .observe(sample.duration_seconds);
+        let tool = || vec![("tool", sample.tool.to_string())];
+        let mut calls = tool();
+        calls.push(("component", sample.component.to_string()));
+        calls.push(("outcome", sample.outcome.to_string()));
+        self.calls.get_or_create(&calls).inc();
         let labels = tool();
         self.queued
             .get_or_create(&labels)
-            .observe(seconds(record.queued_us));
-        if record.peak_memory > 0 {
+            .observe(sample.queued_seconds);
+        if let Some(bytes) = sample.peak_memory {
             self.peak_memory
                 .get_or_create(&labels)
-                .observe(record.peak_memory as f64);
+                .observe(bytes as f64);
         }
-        if let Some(fuel) = record.fuel_used {
+        if let Some(fuel) = sample.fuel {
             self.fuel.get_or_create(&labels).observe(fuel as f64);
         }
-        let network =
-            record.network.iter().filter(|d| !d.allowed).count() as u64 + record.network_dropped;
-        let storage = record.storage_denied.len() as u64 + record.storage_denied_dropped;
-        for (kind, count) in [("network", network), ("storage", storage)] {
+        for (kind, count) in sample.denials {
             if count > 0 {
                 let mut labels = tool();
                 labels.push(("kind", kind.to_string()));
@@ -209,22 +361,22 @@ impl std::fmt::Debug for CatalogGauges {
 
 impl Collector for CatalogGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let catalog = self.0.snapshot();
-        let tools = ConstGauge::new(i64::try_from(catalog.tools().len()).unwrap_or(i64::MAX));
+        let reading = CatalogReading::of(&self.0);
+        let tools = ConstGauge::new(i64::try_from(reading.tools).unwrap_or(i64::MAX));
         tools.encode(encoder.encode_descriptor(
             "weld_tools",
             "Tools served (not counting the built-in ones)",
             None,
             tools.metric_type(),
         )?)?;
-        let disabled = ConstGauge::new(i64::try_from(catalog.disabled().len()).unwrap_or(i64::MAX));
+        let disabled = ConstGauge::new(i64::try_from(reading.disabled).unwrap_or(i64::MAX));
         disabled.encode(encoder.encode_descriptor(
             "weld_components_disabled",
-            "Components not served because they failed to load (weld list says why)",
+            "Components not served because they failed to load (or, MCP server components, \
+             to start or list their tools); weld list or the log says why",
             None,
             disabled.metric_type(),
         )?)?;
-        let calls = catalog.component_calls();
         for (name, help, pick) in [
             (
                 "weld_component_calls_running",
@@ -238,7 +390,7 @@ impl Collector for CatalogGauges {
             ),
         ] {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-            for (component, running, waiting) in &calls {
+            for (component, running, waiting) in &reading.components {
                 let value = if pick == 0 { *running } else { *waiting };
                 let labels = [("component", component.as_str())];
                 ConstGauge::new(i64::from(value)).encode(family.encode_family(&labels)?)?;
@@ -309,5 +461,89 @@ mod tests {
             text.contains(r#"error_type="deadline""#),
             "a failure carries its error type: {text}"
         );
+    }
+
+    /// Keeps what it is given.
+    #[derive(Default)]
+    struct Kept(std::sync::Mutex<(Vec<String>, u64)>);
+
+    impl MetricSink for Kept {
+        fn sample(&self, sample: &Sample<'_>) {
+            self.0.lock().unwrap().0.push(format!("{sample:?}"));
+        }
+        fn dropped(&self, records: u64) {
+            self.0.lock().unwrap().1 += records;
+        }
+    }
+
+    #[test]
+    fn a_sink_is_given_the_samples_prometheus_counts() {
+        let kept = Arc::new(Kept::default());
+        let metrics = Metrics::new(None).with_sink(Some(kept.clone() as Arc<dyn MetricSink>));
+        let mut fueled = record("c_f", "ok", 30_000);
+        fueled.fuel_used = Some(12_345);
+        fueled.queued_us = 250_000;
+        metrics.observe(&fueled);
+        metrics.dropped(4);
+        let expected = Sample {
+            method: "tools/call",
+            tool: "c_f",
+            tool_name: Some("c_f"),
+            duration_seconds: 0.28,
+            error_type: None,
+            component: "c",
+            outcome: "ok",
+            queued_seconds: 0.25,
+            peak_memory: Some(1_048_576),
+            fuel: Some(12_345),
+            denials: [("network", 1), ("storage", 1)],
+        };
+        let (samples, dropped) = &*kept.0.lock().unwrap();
+        assert_eq!(samples, &[format!("{expected:?}")]);
+        assert_eq!(*dropped, 4);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"weld_tool_fuel_used_sum{tool="c_f"} 12345"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("weld_audit_records_dropped_total 4"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_request_other_than_a_tool_call_is_counted_under_its_own_method() {
+        let metrics = Metrics::new(None);
+        let mut listing = record("resources/list", "ok", 1_000);
+        listing.component = String::new();
+        let mut read = record("resources/read", "not_found", 1_000);
+        read.component = "notes".into();
+        read.target = Some("notes://missing".into());
+        let mut builtin = record("weld_list_components", "ok", 1_000);
+        builtin.component = String::new();
+        metrics.observe(&listing);
+        metrics.observe(&read);
+        metrics.observe(&builtin);
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"mcp_server_operation_duration_seconds_count{mcp_method_name="tools/call",gen_ai_tool_name="weld_list_components"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mcp_server_operation_duration_seconds_count{mcp_method_name="resources/list"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mcp_server_operation_duration_seconds_count{mcp_method_name="resources/read",error_type="not_found"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(!text.contains(r#"gen_ai_tool_name="resources"#), "{text}");
     }
 }

@@ -29,6 +29,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use weld_policy::{Concurrency, Excess};
@@ -54,6 +55,68 @@ pub struct ProxiedComponent {
     sandbox: Sandbox,
     output: Option<u64>,
     concurrency: Option<Concurrency>,
+    calls: ProxiedCalls,
+    /// Set while the front end cannot serve it (see
+    /// [`ProxiedComponent::set_served`]).
+    unserved: AtomicBool,
+}
+
+/// Calls of an MCP server component running and waiting now, across all
+/// its instances: the per-component gauges a plain component's slots give.
+/// Shared across reloads that leave the component unchanged ([`adopt`]),
+/// as the instances serving the calls are.
+#[derive(Debug, Default)]
+pub struct ProxiedCalls {
+    running: AtomicU32,
+    waiting: AtomicU32,
+}
+
+/// One call counted (running, or waiting) until dropped.
+#[must_use = "the call is counted until the guard is dropped"]
+pub struct Counted<'a>(&'a AtomicU32);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl ProxiedCalls {
+    /// Counts a call as running (it has its place among the requests in
+    /// flight) until the guard is dropped.
+    pub fn running(&self) -> Counted<'_> {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        Counted(&self.running)
+    }
+
+    /// Counts a call as waiting for its place until the guard is dropped.
+    pub fn waiting(&self) -> Counted<'_> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        Counted(&self.waiting)
+    }
+
+    /// (running, waiting) now.
+    pub fn now(&self) -> (u32, u32) {
+        (
+            self.running.load(Ordering::Relaxed),
+            self.waiting.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Keeps `previous`'s value of each component a reload left unchanged
+/// (same name, and [`ProxiedComponent::same_as`]: what the front end
+/// checks to keep serving it from the same instances), so that the
+/// catalog's copy counts the calls those instances serve.
+pub(crate) fn adopt(new: &mut [Arc<ProxiedComponent>], previous: &[Arc<ProxiedComponent>]) {
+    for component in new {
+        if let Some(old) = previous
+            .iter()
+            .find(|old| old.name == component.name && old.same_as(component))
+        {
+            *component = Arc::clone(old);
+        }
+    }
 }
 
 /// Requests in flight at once to an MCP server component's instance when
@@ -115,6 +178,8 @@ impl ProxiedComponent {
             sandbox: entry.policy.sandbox.clone(),
             output: entry.policy.output,
             concurrency: entry.policy.concurrency,
+            calls: ProxiedCalls::default(),
+            unserved: AtomicBool::new(false),
         }))
     }
 
@@ -141,6 +206,24 @@ impl ProxiedComponent {
             max: DEFAULT_IN_FLIGHT,
             excess: Excess::Wait,
         })
+    }
+
+    /// Its calls running and waiting now.
+    pub fn calls(&self) -> &ProxiedCalls {
+        &self.calls
+    }
+
+    /// Records whether the front end serves it: `false` when it could not
+    /// be started, did not list its tools, or they could not be served
+    /// (the log says why). The metrics count it with the components that
+    /// failed to load while it is not served.
+    pub fn set_served(&self, served: bool) {
+        self.unserved.store(!served, Ordering::Relaxed);
+    }
+
+    /// Whether the front end last found it could not serve it.
+    pub fn unserved(&self) -> bool {
+        self.unserved.load(Ordering::Relaxed)
     }
 
     /// Whether an instance started for `other` may serve this one: same

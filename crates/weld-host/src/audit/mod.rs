@@ -297,7 +297,7 @@ impl Audit {
             event!(tracing::Level::INFO);
         }
         if let Some(stats) = stats {
-            trace_decisions(stats);
+            trace_decisions(&stats.network, &stats.storage_denied);
         }
         self.send(Message::Record(Box::new(record)));
     }
@@ -367,6 +367,7 @@ impl Audit {
         } else {
             event!(tracing::Level::INFO);
         }
+        trace_decisions(&record.usage.network, &record.usage.storage_denied);
         self.send(Message::Proxied(Box::new(record)));
     }
 
@@ -389,15 +390,19 @@ impl Audit {
     }
 }
 
-/// The network and storage decisions of a call as events of the current
-/// span (the request's, when spans are exported): one per decision the
-/// record keeps. `TRACE` on weld-runtime's export target, so with export
-/// off this is one level comparison.
-fn trace_decisions(stats: &weld_runtime::CallStats) {
+/// The network and storage decisions of a call (a plain one's, or what a
+/// proxied server's instance decided that its record keeps) as events of
+/// the current span (the request's, when spans are exported): one per
+/// decision the record keeps. `TRACE` on weld-runtime's export target, so
+/// with export off this is one level comparison.
+fn trace_decisions(
+    network: &[weld_runtime::NetworkEvent],
+    storage_denied: &[weld_runtime::FileDenial],
+) {
     if !tracing::enabled!(target: weld_runtime::TRACE_TARGET, tracing::Level::TRACE) {
         return;
     }
-    for decision in &stats.network {
+    for decision in network {
         tracing::event!(
             target: weld_runtime::TRACE_TARGET,
             tracing::Level::TRACE,
@@ -411,7 +416,7 @@ fn trace_decisions(stats: &weld_runtime::CallStats) {
             if decision.allowed { "weld.network.allowed" } else { "weld.network.denied" }
         );
     }
-    for denial in &stats.storage_denied {
+    for denial in storage_denied {
         tracing::event!(
             target: weld_runtime::TRACE_TARGET,
             tracing::Level::TRACE,

@@ -2,6 +2,12 @@
 //! the request's deadline, cancelled there when the client cancels or the
 //! deadline passes, its progress and log notifications passed to the
 //! calling client, and one audit record.
+//!
+//! Its child spans are a plain call's: `weld.queue` (waiting for one of the
+//! requests its instance may have in flight), `weld.instantiate` (starting
+//! the instance, when one has to be: see the supervisor) and
+//! `weld.guest.run` (the round trip to the server, notifications passed on
+//! included); what the sandbox decided are events of the request's span.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +19,7 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RequestContext, ServiceError};
 use rmcp::{ErrorData as McpError, Peer, RoleServer};
+use tracing::Instrument as _;
 use weld_host::Outcome;
 use weld_host::audit::{Audit, args_bytes};
 use weld_host::proxied::{ProxiedRecord, ended_outcome};
@@ -64,7 +71,8 @@ pub(crate) async fn call(
     let arrived = Instant::now();
     let deadline = tokio::time::Instant::from_std(arrived + component.timeout());
     let permit = tokio::select! {
-        permit = in_flight_slot(&supervisor, deadline) => permit,
+        permit = in_flight_slot(&supervisor, deadline)
+            .instrument(tracing::trace_span!(target: crate::trace::TARGET, "weld.queue")) => permit,
         () = context.ct.cancelled() => {
             audit.record_proxied(record);
             return Err(McpError::internal_error("request cancelled", None));
@@ -77,6 +85,7 @@ pub(crate) async fn call(
             return Ok(failed(record, audit, outcome, message));
         }
     };
+    let _running = component.calls().running();
     let session = tokio::select! {
         session = supervisor.session() => session,
         () = context.ct.cancelled() => {
@@ -99,7 +108,9 @@ pub(crate) async fn call(
         floor,
     };
     let limit = component.timeout();
-    let ending = forward(&session, request, context, &outer, deadline, limit).await;
+    let ending = forward(&session, request, context, &outer, deadline, limit)
+        .instrument(tracing::trace_span!(target: crate::trace::TARGET, "weld.guest.run"))
+        .await;
     record.duration = sent.elapsed();
     record.usage = session.take_usage();
     let response = match ending {
@@ -165,6 +176,7 @@ async fn in_flight_slot(
             format!("{why}, and its policy refuses more (`excess: refuse`); retry later"),
         )),
         (Err(_), Excess::Wait) => {
+            let _waiting = supervisor.component.calls().waiting();
             match tokio::time::timeout_at(deadline, supervisor.in_flight.acquire()).await {
                 Ok(Ok(permit)) => Ok(permit),
                 Ok(Err(_)) => Err(closed()),

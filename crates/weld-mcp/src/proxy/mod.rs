@@ -290,6 +290,7 @@ impl Served {
         for supervisor in &supervisors {
             let component = &supervisor.component;
             let Some(Ok(listed)) = listings.get(&component.name) else {
+                component.set_served(false);
                 if let Some(Err(why)) = listings.get(&component.name) {
                     tracing::error!(
                         component = %component.name,
@@ -307,6 +308,7 @@ impl Served {
             let checked = check(listed, taken, listing_bytes);
             match checked {
                 Ok(bytes) => {
+                    component.set_served(true);
                     listing_bytes += bytes;
                     for tool in listed {
                         tools.insert(
@@ -316,6 +318,7 @@ impl Served {
                     }
                 }
                 Err(why) => {
+                    component.set_served(false);
                     tracing::error!(
                         component = %component.name,
                         reason = %why,

@@ -327,9 +327,19 @@ impl Session {
         };
         let mut ended = instance.watch_end();
         let handshake = async {
-            let client = ProxyClient
-                .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+            // rmcp's session task takes the span current when it starts as
+            // its own parent, and lives as long as the session: started
+            // from the request that needed the server, it would keep that
+            // request's span (and `weld.instantiate`) open, unexported, for
+            // the instance's whole life. Started in a task of its own, it
+            // has none.
+            let serving = tokio::spawn(
+                ProxyClient.serve_with_lifecycle(transport, ClientLifecycleMode::Initialize),
+            );
+            let _abandoned = AbortOnDrop(serving.abort_handle());
+            let client = serving
                 .await
+                .map_err(|e| format!("its MCP session could not be started: {e}"))?
                 .map_err(|e| format!("it did not complete MCP's `initialize`: {e}"))?;
             let tools = client
                 .peer()
@@ -416,6 +426,16 @@ impl Session {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         last.elapsed()
+    }
+}
+
+/// Stops a task when the start that waits for it is abandoned (its time
+/// limit passed, or the instance ended).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

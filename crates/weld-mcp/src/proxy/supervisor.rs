@@ -9,7 +9,9 @@
 //!   see `docs/mcp-components.md`).
 //! - **Started** on the first request that needs it (the first `tools/list`
 //!   after a load lists it, so that is usually at load); concurrent
-//!   requests wait for the one start.
+//!   requests wait for the one start. A start is a `weld.instantiate` span
+//!   (capacity, instantiation, `initialize` and `tools/list`) under the
+//!   request that needed it.
 //! - **Stopped when idle**: with no request in flight for the idle timeout,
 //!   its session is closed (the server sees its stdin end) and the instance
 //!   dropped, giving its instance slots and memory back.
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use tracing::Instrument as _;
 use weld_host::Outcome;
 use weld_host::proxied::ProxiedComponent;
 
@@ -112,7 +115,10 @@ impl Supervisor {
             *state = State::Stopped;
         }
         self.backing_off()?;
-        match Session::start(&self.component).await {
+        // A child of the request that needed the instance (a call, or the
+        // listing); its own trace when started ahead of any request.
+        let starting = tracing::trace_span!(target: crate::trace::TARGET, "weld.instantiate");
+        match Session::start(&self.component).instrument(starting).await {
             Ok(session) => {
                 let session = Arc::new(session);
                 *state = State::Running(Arc::clone(&session));

@@ -40,7 +40,10 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
         "serving the state directory (a client that drops WELD_STATE_DIR gets the default one: pass --state-dir in its arguments)"
     );
     let live = Arc::new(LiveCatalog::new(catalog));
-    let metrics = Arc::new(weld_host::metrics::Metrics::new(Some(Arc::clone(&live))));
+    let metrics = Arc::new(
+        weld_host::metrics::Metrics::new(Some(Arc::clone(&live)))
+            .with_sink(crate::telemetry::metric_sink(&live)),
+    );
     let audit = open_audit_as(
         store,
         args.audit_failure.into(),

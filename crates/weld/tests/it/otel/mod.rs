@@ -1,7 +1,10 @@
 //! OpenTelemetry export as an operator sees it: `weld serve` pointed by
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` at an OTLP/HTTP receiver the test runs on
 //! loopback, which decodes what arrives with OpenTelemetry's own protobuf
-//! types; and nothing sent when no variable asks.
+//! types: spans of plain and proxied calls here, metrics in `metrics`; and
+//! nothing sent when no variable asks.
+
+mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -319,6 +322,84 @@ async fn a_tool_call_is_exported_as_a_server_span_that_continues_the_callers_tra
         .find(|p| attribute(&p.attributes, "gen_ai.tool.name").as_deref() == Some("hostile_echo"))
         .expect("a duration for hostile_echo");
     assert_eq!(attribute(&echoed.attributes, "error.type"), None);
+}
+
+#[tokio::test]
+async fn a_proxied_call_has_the_child_spans_of_a_plain_one_and_its_denials_as_events() {
+    let (otlp, received) = receiver("127.0.0.1:0").await;
+    let dirs = Dirs::new();
+    let mut cmd = weld_without_otel(&dirs);
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    let server = component("mcp-stdio").display().to_string();
+    let (weld, addr) = http_server_with(&dirs, &["--component", &server], cmd).await;
+    // An HTTP session gets an instance of its own: its first call starts it.
+    let client = http_client(addr, legacy()).await;
+    call_with_meta(&client, "echo", json!({"text": "hi"}), None).await;
+    call_with_meta(&client, "read_file", json!({"path": "/etc/passwd"}), None).await;
+    // The calls' spans end with the calls, not with the server they
+    // started: they arrive while it still runs.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let spans = received.spans();
+            let has = |name: &str| spans.iter().any(|(_, s)| s.name == name);
+            if has("tools/call echo") && has("tools/call read_file") && has("weld.instantiate") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let names: Vec<_> = received.spans().into_iter().map(|(_, s)| s.name).collect();
+    assert!(
+        ended.is_ok(),
+        "the calls' spans were not exported while the server ran: {names:?}"
+    );
+    drop(client);
+    stop(weld).await;
+
+    let spans = received.spans();
+    let children = |parent: &Span| -> Vec<String> {
+        spans
+            .iter()
+            .filter(|(_, s)| s.parent_span_id == parent.span_id && s.trace_id == parent.trace_id)
+            .map(|(_, s)| s.name.clone())
+            .collect()
+    };
+    let echo = named(&spans, "tools/call echo");
+    let under_echo = children(echo);
+    for child in ["weld.queue", "weld.instantiate", "weld.guest.run"] {
+        assert!(
+            under_echo.iter().any(|c| c == child),
+            "no `{child}` under the first call: {under_echo:?}"
+        );
+    }
+    let read = named(&spans, "tools/call read_file");
+    let under_read = children(read);
+    for child in ["weld.queue", "weld.guest.run"] {
+        assert!(
+            under_read.iter().any(|c| c == child),
+            "no `{child}` under the second call: {under_read:?}"
+        );
+    }
+    assert!(
+        !under_read.iter().any(|c| c == "weld.instantiate"),
+        "the instance was running: nothing to start ({under_read:?})"
+    );
+    assert_eq!(
+        attribute(&read.attributes, "error.type").as_deref(),
+        Some("tool_error")
+    );
+    let denied = read
+        .events
+        .iter()
+        .find(|e| e.name == "weld.storage.denied")
+        .unwrap_or_else(|| panic!("no storage denial event: {:?}", read.events));
+    assert_eq!(
+        attribute(&denied.attributes, "weld.storage.path").as_deref(),
+        Some("/etc/passwd")
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! OpenTelemetry export: spans and `mcp.server.operation.duration` over
-//! OTLP/HTTP (protobuf), when the standard `OTEL_*` variables ask for it.
+//! OpenTelemetry export: spans and metrics over OTLP/HTTP (protobuf), when
+//! the standard `OTEL_*` variables ask for it.
 //!
 //! The spans are plain `tracing` spans on [`weld_host::TRACE_TARGET`] at
 //! `TRACE` level (see weld-mcp's `trace` module): nothing enables them
@@ -12,30 +12,34 @@
 //! honour (gRPC, `console`, …) is refused rather than silently ignored.
 //!
 //! The protobuf goes out with weld's own reqwest, on the process's tokio
-//! runtime; the SDK's batch span processor and periodic metric reader run
-//! on their own threads. Nothing here writes to stdout.
+//! runtime (`http`); the SDK's batch span processor and periodic metric
+//! reader run on their own threads. Which metrics, and from where:
+//! `metrics`. Nothing here writes to stdout.
 
-use std::time::{Duration, Instant};
+mod http;
+mod metrics;
+
+pub use metrics::metric_sink;
+
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, MeterProvider as _};
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
 use tracing::{Level, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
+
+use http::OtlpHttp;
 
 /// How long one export may take (connect, send, read the answer): a stuck
 /// collector must not hold up weld's shutdown for longer.
@@ -47,7 +51,6 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Telemetry {
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
-    duration: Option<Histogram<f64>>,
 }
 
 /// What the environment asks to export.
@@ -141,44 +144,28 @@ impl Telemetry {
                 .with_reader(PeriodicReader::builder(exporter).build())
                 .with_resource(resource)
                 .build();
-            telemetry.duration = Some(
-                meter
-                    .meter("weld")
-                    .f64_histogram("mcp.server.operation.duration")
-                    .with_unit("s")
-                    .with_description("Duration of an MCP request as the server saw it")
-                    .with_boundaries(weld_host::metrics::DURATION_BUCKETS.to_vec())
-                    .build(),
-            );
+            metrics::set_meter(meter.meter("weld"));
             telemetry.meter = Some(meter);
         }
         Ok(telemetry)
     }
 
-    /// The `tracing` layers that feed the exporters: none when nothing is
-    /// exported, so that weld's spans stay disabled.
+    /// The `tracing` layer that feeds the span exporter: none when spans
+    /// are not exported, so that weld's spans stay disabled (metrics need
+    /// none: they come from the audit records).
     pub fn layers<S>(&self) -> Option<Box<dyn Layer<S> + Send + Sync + 'static>>
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
     {
-        let ours = || Targets::new().with_target(weld_host::TRACE_TARGET, Level::TRACE);
-        let spans = self.tracer.as_ref().map(|provider| {
-            tracing_opentelemetry::layer()
-                .with_tracer(provider.tracer("weld"))
-                .with_location(false)
-                .with_threads(false)
-                .with_target(false)
-                .with_tracked_inactivity(false)
-                .with_filter(ours())
-        });
-        let durations = self
-            .duration
-            .clone()
-            .map(|histogram| Durations { histogram }.with_filter(ours()));
-        match (spans, durations) {
-            (None, None) => None,
-            (spans, durations) => Some(Box::new(Layer::and_then(spans, durations))),
-        }
+        let provider = self.tracer.as_ref()?;
+        let spans = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("weld"))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(Targets::new().with_target(weld_host::TRACE_TARGET, Level::TRACE));
+        Some(Box::new(spans))
     }
 
     /// Sends what is buffered and stops the exporters. Call it outside the
@@ -245,119 +232,6 @@ impl Extractor for W3cContext<'_> {
 
     fn keys(&self) -> Vec<&str> {
         vec!["traceparent", "tracestate"]
-    }
-}
-
-/// Records `mcp.server.operation.duration` when an MCP request's span
-/// closes: from its creation to its end, waiting included, with the
-/// request's method, tool and `error.type` (absent on success).
-struct Durations {
-    histogram: Histogram<f64>,
-}
-
-/// What [`Durations`] keeps of an open request span.
-struct Operation {
-    started: Instant,
-    attributes: Vec<KeyValue>,
-}
-
-/// The span fields that become the histogram's attributes.
-const DURATION_ATTRIBUTES: [&str; 3] = ["mcp.method.name", "gen_ai.tool.name", "error.type"];
-
-impl Visit for Operation {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if DURATION_ATTRIBUTES.contains(&field.name()) {
-            self.attributes
-                .push(KeyValue::new(field.name(), value.to_string()));
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if DURATION_ATTRIBUTES.contains(&field.name()) {
-            self.attributes
-                .push(KeyValue::new(field.name(), format!("{value:?}")));
-        }
-    }
-}
-
-impl<S> Layer<S> for Durations
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attrs.metadata().name() != "mcp.request" {
-            return;
-        }
-        let Some(span) = ctx.span(id) else { return };
-        let mut operation = Operation {
-            started: Instant::now(),
-            attributes: Vec::with_capacity(DURATION_ATTRIBUTES.len()),
-        };
-        attrs.record(&mut operation);
-        span.extensions_mut().insert(operation);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        if let Some(operation) = span.extensions_mut().get_mut::<Operation>() {
-            values.record(operation);
-        }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        if let Some(operation) = span.extensions_mut().remove::<Operation>() {
-            let seconds = operation.started.elapsed().as_secs_f64();
-            self.histogram.record(seconds, &operation.attributes);
-        }
-    }
-}
-
-/// Sends OTLP's protobuf with weld's reqwest (rustls with ring, already
-/// built for `weld add`) instead of a second HTTP stack. The SDK calls it
-/// from its own threads; the request runs on weld's tokio runtime.
-#[derive(Debug, Clone)]
-struct OtlpHttp {
-    client: reqwest::Client,
-    runtime: tokio::runtime::Handle,
-}
-
-impl OtlpHttp {
-    fn new(runtime: tokio::runtime::Handle) -> Result<Self> {
-        // reqwest is built without a crypto provider of its own.
-        let _already_installed = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(EXPORT_TIMEOUT)
-            .build()
-            .context("could not set up the HTTP client for OTLP export")?;
-        Ok(Self { client, runtime })
-    }
-}
-
-/// Largest answer read from a collector (it answers with a short protobuf).
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
-
-#[async_trait::async_trait]
-impl HttpClient for OtlpHttp {
-    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let client = self.client.clone();
-        let sent = self.runtime.spawn(async move {
-            let request = reqwest::Request::try_from(request)?;
-            let mut response = client.execute(request).await?;
-            let mut answer = Response::builder().status(response.status());
-            if let Some(headers) = answer.headers_mut() {
-                *headers = std::mem::take(response.headers_mut());
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await? {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    break;
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok::<_, HttpError>(answer.body(Bytes::from(body))?)
-        });
-        sent.await.map_err(|error| Box::new(error) as HttpError)?
     }
 }
 
