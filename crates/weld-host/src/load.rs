@@ -484,8 +484,8 @@ fn lazy_code(
     if let Some(code) = lazy.previous.get(&key) {
         return Ok(Some(Arc::clone(code)));
     }
-    let described = runtime.cached_description(key.digest.hex(), key.metering);
-    let Some(description) = described.map_err(|cause| LoadError::Runtime {
+    let described = runtime.cached_listing(key.digest.hex(), key.metering);
+    let Some((description, prepared)) = described.map_err(|cause| LoadError::Runtime {
         name: key.name.clone(),
         path: store.blob_path(&key.digest).display().to_string(),
         cause,
@@ -504,7 +504,7 @@ fn lazy_code(
         metering: key.metering,
         failures: Arc::clone(&lazy.failures),
     };
-    Ok(Some(Arc::new(Code::lazy(description, loader))))
+    Ok(Some(Arc::new(Code::lazy(description, prepared, loader))))
 }
 
 /// A stored policy, parsed, with the pins of its storage rules.
