@@ -146,14 +146,19 @@ pub(crate) fn kept_component_tools<'a>(
             signature: signature.clone(),
         });
     }
+    within(component, built, MAX_CATALOG_BYTES)
+}
+
+/// `built`, when its tools together take at most `cap` bytes of listing.
+fn within(component: &str, built: ComponentTools, cap: u64) -> Result<ComponentTools, Skipped> {
     let total: u64 = built.tools.iter().map(|t| t.tool.listing_bytes()).sum();
-    if total > MAX_CATALOG_BYTES {
+    if total > cap {
         return Err(Skipped {
             component: component.to_string(),
             function: String::new(),
             reason: format!(
                 "its tools take {total} bytes of JSON in the tool listing, over the cap of \
-                 {MAX_CATALOG_BYTES} bytes for all tools; the component is refused whole"
+                 {cap} bytes for all tools; the component is refused whole"
             ),
             toolchain: false,
         });
@@ -246,4 +251,111 @@ pub fn toolchain_skipped(
             toolchain: true,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use weld_schema::{Node, Signature, TypeError, TypeSource};
+    use weld_store::{ComponentDocs, FunctionDocs};
+
+    use super::{component_tools, kept_component_tools, within};
+    use crate::catalog::{json_len, prepared};
+
+    /// A record of `width` `u8` fields named `f0`…
+    #[derive(Clone, Copy)]
+    struct Flat(usize);
+
+    impl TypeSource for Flat {
+        fn node(&self) -> Node<Self> {
+            if self.0 == 0 {
+                return Node::U8;
+            }
+            Node::Record((0..self.0).map(|i| (format!("f{i}"), Flat(0))).collect())
+        }
+    }
+
+    fn signature(width: usize, result: bool) -> Result<Signature, TypeError> {
+        let results: Vec<Flat> = if result {
+            vec![Flat(width)]
+        } else {
+            Vec::new()
+        };
+        Signature::from_source([("x", Flat(width))], results)
+    }
+
+    /// Docs whose text JSON must escape, for `f` only (`g` gets a
+    /// generated description).
+    fn docs() -> ComponentDocs {
+        let mut docs = ComponentDocs::default();
+        docs.0.insert(
+            "f".into(),
+            FunctionDocs {
+                description: Some("Says \"hi\"\n\tto \\ you, ünïcödé \u{1} </script>".into()),
+                params: [("x".to_string(), "the \"x\"".to_string())].into(),
+            },
+        );
+        docs
+    }
+
+    #[test]
+    fn a_tool_is_measured_as_exactly_the_bytes_of_its_definition() {
+        let (f, g) = (signature(3, true), signature(2, false));
+        let built = component_tools(
+            "c",
+            &docs(),
+            [(None, "f", &f), (Some("a:b/i@1.0.0"), "g", &g)],
+        )
+        .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        assert_eq!(built.tools.len(), 2);
+        for tool in &built.tools {
+            let text = serde_json::to_string(&tool.tool).expect("JSON");
+            assert_eq!(tool.tool.listing_bytes(), text.len() as u64, "{text}");
+            assert_eq!(tool.tool.listing_bytes(), json_len(&tool.tool));
+        }
+    }
+
+    #[test]
+    fn kept_definitions_build_the_same_tools_as_derived_ones_without_deriving() {
+        let (f, g) = (signature(3, true), signature(2, false));
+        let functions = || [(None, "f", &f), (Some("a:b/i@1.0.0"), "g", &g)];
+        let docs = docs();
+        let derived = component_tools("c", &docs, functions())
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        assert!(derived.derived);
+        let kept = prepared::decode(&prepared::encode(&derived.texts, &docs), 2, &docs)
+            .expect("read back");
+        // Under another name: what is kept does not depend on it.
+        let read = kept_component_tools("other", &docs, functions(), Some(&kept))
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        assert!(!read.derived, "nothing derived again");
+        let renamed = component_tools("other", &docs, functions())
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        let specs =
+            |b: &super::ComponentTools| b.tools.iter().map(|t| t.tool.clone()).collect::<Vec<_>>();
+        assert_eq!(specs(&read), specs(&renamed));
+        assert!(specs(&read)[1].description.contains("component `other`"));
+    }
+
+    #[test]
+    fn a_component_whose_tools_together_exceed_the_cap_is_refused_naming_the_sizes() {
+        let f = signature(3, true);
+        let built = component_tools("c", &docs(), [(None, "f", &f), (None, "g", &f)])
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        let total: u64 = built.tools.iter().map(|t| t.tool.listing_bytes()).sum();
+        let Err(refused) = within("c", built, total - 1) else {
+            panic!("the component must be refused");
+        };
+        assert_eq!(refused.function, "");
+        assert_eq!(
+            refused.reason,
+            format!(
+                "its tools take {total} bytes of JSON in the tool listing, over the cap of {} \
+                 bytes for all tools; the component is refused whole",
+                total - 1
+            )
+        );
+        let built = component_tools("c", &docs(), [(None, "f", &f), (None, "g", &f)])
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        assert!(within("c", built, total).is_ok(), "exactly at the cap");
+    }
 }
