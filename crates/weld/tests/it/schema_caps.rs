@@ -3,7 +3,10 @@
 //! field names. A few kilobytes of component stand for gigabytes of JSON
 //! Schema. weld must refuse such a component at `weld add` naming the tool,
 //! the size and the cap, leave it out of `weld serve` while serving the
-//! rest, and still accept one that is just under the caps.
+//! rest, and still accept one that is just under the caps. Issue 12: the
+//! listing is sent in pages that never exceed their byte cap, and every
+//! tool of more than a thousand installed components is reached through
+//! the cursors (the whole listing is no longer capped at 4 MiB).
 //!
 //! The components are written here as WAT ([`nested_records`]) rather than
 //! built from a guest crate: no guest toolchain generates such types on
