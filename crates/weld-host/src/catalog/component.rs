@@ -280,7 +280,7 @@ mod tests {
         } else {
             Vec::new()
         };
-        Signature::from_source([("x", Flat(width))], results)
+        Signature::from_source([("x", Flat(width))], results.into_iter())
     }
 
     /// Docs whose text JSON must escape, for `f` only (`g` gets a
