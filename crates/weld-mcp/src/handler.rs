@@ -27,7 +27,7 @@ use weld_host::mcp::model::{LogLevel, Notification};
 use crate::builtin::Management;
 use crate::proxy::{Proxies, SessionInstances};
 use crate::served;
-use crate::tools::{mcp_result, mcp_tool};
+use crate::tools::{called_tool, mcp_result, mcp_tool};
 use crate::trace::{self, ContinueTrace};
 
 /// Server-wide settings for the MCP surface.
@@ -311,7 +311,7 @@ impl ServerHandler for WeldServer {
                 self.live
                     .snapshot()
                     .tool(name)
-                    .and_then(|t| mcp_tool(t).ok())
+                    .and_then(|t| called_tool(t).ok())
             })
             .or_else(|| self.proxies.tool(name))
     }

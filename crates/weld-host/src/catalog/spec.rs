@@ -9,7 +9,7 @@
 //! reads the texts kept beside the component's description (see
 //! [`super::prepared`]) and only assembles.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 use weld_schema::{SchemaPart, SchemaSize, Signature};
@@ -19,49 +19,82 @@ use super::{GENERATED_SIGNATURE_BYTES, MAX_DESCRIPTION_BYTES, ToolSpec, tool_nam
 /// A JSON Schema held as its compact JSON text, which is what a listing
 /// sends and measures: weld keeps a tool's schemas as text (about the size
 /// of the listing) rather than as JSON values (up to 18 times that), and
-/// parses one only to send it ([`SchemaText::to_object`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaText(Arc<str>);
+/// parses one only to send it ([`SchemaText::to_object`]), or, for the
+/// per-call path, once ([`SchemaText::kept_object`]).
+#[derive(Debug, Clone)]
+pub struct SchemaText {
+    text: Arc<str>,
+    /// The schema as values, once a call has needed it (shared by clones).
+    kept: Arc<OnceLock<Arc<Map<String, Value>>>>,
+}
+
+impl PartialEq for SchemaText {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for SchemaText {}
 
 impl SchemaText {
     /// The text of `schema`.
     pub fn of(schema: &Map<String, Value>) -> Self {
         // Serialising a map of JSON values to a string cannot fail.
-        Self(Arc::from(
+        Self::kept(Arc::from(
             serde_json::to_string(schema).unwrap_or_else(|_| "{}".into()),
         ))
     }
 
     /// Text kept by weld (authenticated), taken as the text of an object.
     pub(crate) fn kept(text: Arc<str>) -> Self {
-        Self(text)
+        Self {
+            text,
+            kept: Arc::default(),
+        }
     }
 
     /// The compact JSON text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The shared text, to keep.
     pub(crate) fn shared(&self) -> &Arc<str> {
-        &self.0
+        &self.text
     }
 
-    /// The schema as a JSON object, parsed anew (for sending it).
+    /// The schema as a JSON object, parsed anew (for a listing page, which
+    /// drops it once sent).
     ///
     /// # Errors
     ///
     /// When the text is not a JSON object: never for text weld built or
     /// kept (kept text is authenticated), but not assumed.
     pub fn to_object(&self) -> Result<Map<String, Value>, serde_json::Error> {
-        serde_json::from_str(&self.0)
+        serde_json::from_str(&self.text)
+    }
+
+    /// The schema as a JSON object, parsed the first time it is asked for
+    /// and kept: for what a call needs (rmcp checks a call's `Mcp-Param-*`
+    /// headers against its tool's input schema), so only tools that are
+    /// called hold their schemas as values.
+    ///
+    /// # Errors
+    ///
+    /// As [`SchemaText::to_object`].
+    pub fn kept_object(&self) -> Result<Arc<Map<String, Value>>, serde_json::Error> {
+        if let Some(kept) = self.kept.get() {
+            return Ok(Arc::clone(kept));
+        }
+        let parsed = Arc::new(self.to_object()?);
+        Ok(Arc::clone(self.kept.get_or_init(|| parsed)))
     }
 }
 
 impl serde::Serialize for SchemaText {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Only reports (`weld inspect --json`) serialise a schema whole.
-        let value: Value = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        let value: Value = serde_json::from_str(&self.text).map_err(serde::ser::Error::custom)?;
         value.serialize(serializer)
     }
 }
@@ -214,4 +247,22 @@ fn generated_description(component: &str, interface: Option<&str>, signature: &s
         None => format!("component `{component}`"),
     };
     format!("Calls `{signature}` from {place}. (The component has no description for it.)")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::SchemaText;
+
+    #[test]
+    fn a_schema_a_call_needs_is_parsed_once_and_shared_by_its_copies() {
+        let schema = SchemaText::kept(Arc::from(r#"{"type":"object"}"#));
+        let copy = schema.clone();
+        let first = schema.kept_object().expect("an object");
+        assert!(Arc::ptr_eq(&first, &copy.kept_object().expect("an object")));
+        // A listing page parses its own, which it drops once sent.
+        let page = schema.to_object().expect("an object");
+        assert_eq!(&page, first.as_ref());
+    }
 }
