@@ -422,7 +422,9 @@ const PER_THREAD: usize = 64;
 
 /// `each` of `items`, in order, on up to as many threads as there are
 /// cores: a start reads one description (and policy) per installed
-/// component, each independent of the others.
+/// component, each independent of the others. A component that must be
+/// compiled first is compiled on its thread (in the runtime's bounded
+/// compiler process), so at most one compile per core runs at once.
 fn in_parallel<T: Sync, R: Send>(items: &[T], each: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let threads = cores.min(items.len() / PER_THREAD).max(1);
