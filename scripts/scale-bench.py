@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Scale benchmark: one component installed N times, then `weld serve` over
 stdio from spawn to the first `tools/list` answer, its idle RSS, and the
-first call of N distinct not-yet-called components (p50, p99).
+first call of N distinct not-yet-called components (p50, p99), and how many
+tools were listed in how many pages (following every nextCursor).
 
 The component is installed once with `weld add`; the other N-1 names are
 copies of its index entry (same digest, so one blob and one compiled
@@ -97,11 +98,13 @@ class Server:
         self.notify("notifications/initialized")
         tools, cursor = [], None
         first = None
+        self.pages = 0
         while True:
             page = self.request("tools/list", {"cursor": cursor} if cursor else {})
             if first is None:
                 first = time.perf_counter() - self.t0
                 self.cpu = cpu_ms(self.p.pid)
+            self.pages += 1
             tools.extend(page["tools"])
             cursor = page.get("nextCursor")
             if not cursor:
@@ -139,7 +142,8 @@ def main():
                     rss.append(rss_kib(s.p.pid) / 1024)
                 s.stop()
             s = Server(weld, env)
-            s.start()
+            _, tools = s.start()
+            pages = s.pages
             latencies = []
             for i in listed[:calls]:
                 t = time.perf_counter()
@@ -155,7 +159,8 @@ def main():
             rss_after = rss_kib(s.p.pid) / 1024
             s.stop()
             print(f"N={n}: start->first tools/list median {statistics.median(firsts):.1f} ms "
-                  f"(min {min(firsts):.1f}, max {max(firsts):.1f}; CPU {statistics.median(cpus):.0f} ms); {len(listed)} of {n} listed; idle RSS median "
+                  f"(min {min(firsts):.1f}, max {max(firsts):.1f}; CPU {statistics.median(cpus):.0f} ms); {len(listed)} of {n} listed "
+                  f"({len(tools)} tools in {pages} pages); idle RSS median "
                   f"{statistics.median(rss):.1f} MB; first call p50 {pct(latencies, 50):.2f} ms "
                   f"p99 {pct(latencies, 99):.2f} ms; second call p50 {pct(again, 50):.2f} ms "
                   f"p99 {pct(again, 99):.2f} ms; RSS after {len(latencies)} components called "

@@ -5,18 +5,25 @@
 //! its schemas, the export index, the parameter signature — is worked out
 //! here, at load time.
 //!
-//! **Size caps.** A tool's schemas, its description and the whole listing
-//! are bounded ([`weld_schema::MAX_SCHEMA_BYTES`] and
-//! [`weld_schema::MAX_SCHEMA_DEPTH`] for each schema,
-//! [`MAX_DESCRIPTION_BYTES`], [`MAX_LISTING_BYTES`]), because component
-//! types share sub-types and their schemas write every use out: a 32 KB
-//! component can stand for gigabytes of JSON. The schemas were already
-//! bounded when the component's types were read (reading stops at the cap);
-//! here each tool is built once, measured exactly, and a component with any
-//! tool over a cap is left out whole, with the reason, rather than served in
-//! part. `weld add` refuses such a component with the same reason; `weld
-//! serve` leaves it out and logs why, and serves the rest. The listing is
-//! built once per catalog, and `tools/list` hands out the schemas by `Arc`.
+//! **Size caps.** A tool's schemas, its description, a page of the
+//! listing and the whole listing are bounded
+//! ([`weld_schema::MAX_SCHEMA_BYTES`] and [`weld_schema::MAX_SCHEMA_DEPTH`]
+//! for each schema, [`MAX_DESCRIPTION_BYTES`], [`MAX_PAGE_BYTES`],
+//! [`MAX_CATALOG_BYTES`]), because component types share sub-types and
+//! their schemas write every use out: a 32 KB component can stand for
+//! gigabytes of JSON. The schemas were already bounded when the
+//! component's types were read (reading stops at the cap); here each tool
+//! is built once, measured exactly, and a component with any tool over a
+//! cap is left out whole, with the reason, rather than served in part.
+//! `weld add` refuses such a component with the same reason; `weld serve`
+//! leaves it out and logs why, and serves the rest.
+//!
+//! **Held as text.** A tool's definition is held as compact JSON text
+//! ([`SchemaText`]): what the listing sends and measures, and about a
+//! eighteenth of the memory of the same schemas as JSON values. An
+//! installed component's texts are derived once and kept beside its
+//! description ([`prepared`]), so a start reads them; `tools/list` parses
+//! only the page it sends.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +31,7 @@ use std::sync::Arc;
 use weld_runtime::{CallLimits, Sandbox};
 
 use crate::lazy::{Code, LoadKey};
-use weld_schema::{Signature, TypeError};
+use weld_schema::Signature;
 
 use crate::enforce::Enforcement;
 use crate::mcp::model::Listing;
@@ -42,19 +49,48 @@ pub const MAX_TOOL_NAME: usize = 128;
 /// making every `tools/list` carry megabytes of text.
 pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
 
-/// The most bytes of JSON all served components' tools may take together
-/// in `tools/list` (built-in tools aside).
+/// The most bytes of JSON all tools held as JSON values may take together
+/// in a listing: what proxied MCP server components list (weld-mcp keeps
+/// those as rmcp's values, which take up to 18 times their text, measured
+/// on schemas made of many small nodes: 4 MiB is at most about 80 MB
+/// resident), and the most one MCP-world component may answer when it is
+/// listed. Tools weld holds as text are bounded by [`MAX_CATALOG_BYTES`].
+pub const MAX_LISTING_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The most bytes of JSON the tools a catalog serves (plain functions and
+/// MCP-world components' tools; built-in tools aside) may take together
+/// in `tools/list`.
 ///
-/// Every listing request serialises the whole list, every client holds it
-/// (and usually hands it to a model), and weld keeps it in memory as JSON
-/// values, which take up to 18 times their text (measured on schemas made
-/// of many small nodes): 4 MiB of listing is at most about 80 MB resident.
-/// A hundred real tools take a few hundred kilobytes, so 4 MiB leaves
-/// tenfold headroom and still fits seven tools at the per-schema cap.
+/// The catalog holds each tool's definition as its JSON text, not as JSON
+/// values (up to 18 times the text): its schemas once (shared by the
+/// listing and the tool's call entry), its name and description twice. So
+/// what this cap bounds stays resident at most once or twice over — 64 MiB
+/// of listing is at most 128 MiB, where the old 4 MiB of values was up to
+/// 80 MB. Measured (`scripts/scale-bench.py`, 1,000 components of six
+/// tools, 4.8 MB of listing): 47 MB idle RSS, against 76 MB for 881 of
+/// them with the schemas held as values; the per-tool bookkeeping beyond
+/// the text (call entry, signature) grows with the number of tools, not
+/// their size. The `text` example (six tools) takes about 5 KB, so 64 MiB
+/// serves some 13,000 such components, and still holds 128 tools at the
+/// per-schema cap. A client is sent the listing in pages
+/// ([`MAX_PAGE_BYTES`]), so no message carries more than a page.
 /// Components are added in order (installed ones by name, then
 /// `--component` files); one that would take the listing over the cap is
 /// left out with the reason.
-pub const MAX_LISTING_BYTES: u64 = 4 * 1024 * 1024;
+pub const MAX_CATALOG_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The most bytes of tool definitions one `tools/list` answer carries: a
+/// page ends before the tool that would take it over (and carries a
+/// `nextCursor`). One tool alone is always within it: its schemas and
+/// description are capped far below it. Bounds what a client must take in
+/// one message and what weld builds for one answer (the page's schemas as
+/// JSON values, up to 18 times the page).
+pub const MAX_PAGE_BYTES: u64 = 4 * 1024 * 1024;
+
+const _: () = assert!(
+    2 * weld_schema::MAX_SCHEMA_BYTES + MAX_DESCRIPTION_BYTES as u64 + 1024 < MAX_PAGE_BYTES,
+    "one tool of plain functions fits in a page"
+);
 
 /// The longest signature a generated description writes out. Beyond it the
 /// signature is cut (`…`): the schemas still carry the full types, and a
@@ -76,8 +112,8 @@ pub fn tool_name(component: &str, interface_short: Option<&str>, function: &str)
 }
 
 /// A tool as the catalog knows it: what any protocol needs to offer it.
-/// Serialises as MCP's tool definition does, so the listing cap measures
-/// what clients receive.
+/// Serialises as MCP's tool definition does (for reports); the listing
+/// measures it without serialising ([`ToolSpec::listing_bytes`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolSpec {
@@ -87,16 +123,58 @@ pub struct ToolSpec {
     /// From the component's docs, or generated from the signature.
     pub description: String,
     /// The JSON Schema of the arguments object.
-    pub input_schema: Arc<serde_json::Map<String, serde_json::Value>>,
+    pub input_schema: SchemaText,
     /// The JSON Schema of the structured result, when the function returns
     /// a value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub output_schema: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    pub output_schema: Option<SchemaText>,
     /// What an MCP-world component says of its tool beyond the above
     /// (title, annotations, icons, `_meta`); `None` for a plain function.
     /// Measured into the listing cap when the tool is built.
     #[serde(skip)]
     pub mcp: Option<Arc<McpToolExtra>>,
+    #[serde(skip)]
+    listing_bytes: u64,
+}
+
+impl ToolSpec {
+    /// A tool definition, measured: `extra_bytes` is what its `mcp` part
+    /// adds to the listing.
+    pub fn new(
+        name: String,
+        description: String,
+        input_schema: SchemaText,
+        output_schema: Option<SchemaText>,
+        mcp: Option<Arc<McpToolExtra>>,
+        extra_bytes: u64,
+    ) -> Self {
+        // {"name":N,"description":D,"inputSchema":I[,"outputSchema":O]}:
+        // the schemas are compact JSON text already; the strings are
+        // measured as JSON writes them (escapes included).
+        let shell = r#"{"name":,"description":,"inputSchema":}"#.len() as u64;
+        let output = output_schema.as_ref().map_or(0, |o| {
+            r#","outputSchema":"#.len() as u64 + o.as_str().len() as u64
+        });
+        let listing_bytes = shell
+            + json_len(name.as_str())
+            + json_len(description.as_str())
+            + input_schema.as_str().len() as u64
+            + output
+            + extra_bytes;
+        Self {
+            name,
+            description,
+            input_schema,
+            output_schema,
+            mcp,
+            listing_bytes,
+        }
+    }
+
+    /// Bytes of JSON it takes in `tools/list`.
+    pub fn listing_bytes(&self) -> u64 {
+        self.listing_bytes
+    }
 }
 
 /// A component ready to contribute tools.
@@ -308,6 +386,7 @@ impl Catalog {
         let mut listing_bytes = 0u64;
         let mut mcp_specs = Vec::new();
         let mut proxied = Vec::new();
+        let mut keep = prepared::Keep::default();
         for mut component in components {
             match crate::proxied::ProxiedComponent::of(&component) {
                 Ok(Some(server)) => {
@@ -347,12 +426,17 @@ impl Catalog {
                 listed => listed.and_then(Result::ok),
             };
             let functions = &component.code.description().functions;
-            let built = match component_tools(
+            let kept = component
+                .code
+                .prepared()
+                .and_then(|p| prepared::decode(&p, functions.len(), &component.docs));
+            let built = match kept_component_tools(
                 &component.name,
                 &component.docs,
                 functions
                     .iter()
                     .map(|f| (f.interface.as_deref(), f.name.as_str(), &f.signature)),
+                kept.as_deref(),
             ) {
                 Ok(built) => built,
                 Err(refused) => {
@@ -362,6 +446,9 @@ impl Catalog {
                 }
             };
             skipped.extend(built.skipped);
+            if built.derived {
+                keep.add(&component.code, &built.texts, &component.docs);
+            }
             skipped.extend(toolchain_skipped(
                 &component.name,
                 &component.code.description().toolchain_exports,
@@ -378,14 +465,14 @@ impl Catalog {
                     toolchain: false,
                 });
             }
-            let bytes: u64 = tools.iter().map(|t| t.listing_bytes).sum();
-            if listing_bytes.saturating_add(bytes) > MAX_LISTING_BYTES {
+            let bytes: u64 = tools.iter().map(|t| t.tool.listing_bytes()).sum();
+            if listing_bytes.saturating_add(bytes) > MAX_CATALOG_BYTES {
                 let refused = Skipped {
                     component: component.name.clone(),
                     function: String::new(),
                     reason: format!(
                         "its tools would take {bytes} bytes of the tool listing, which already \
-                         holds {listing_bytes}: over the cap of {MAX_LISTING_BYTES} bytes for all \
+                         holds {listing_bytes}: over the cap of {MAX_CATALOG_BYTES} bytes for all \
                          components together; the component is left out"
                     ),
                     toolchain: false,
@@ -425,7 +512,7 @@ impl Catalog {
                 let own: std::collections::HashSet<&str> =
                     tools.iter().map(|t| t.tool.name.as_str()).collect();
                 let plain = |name: &str| by_name.contains_key(name) || own.contains(name);
-                let room = MAX_LISTING_BYTES.saturating_sub(listing_bytes + bytes);
+                let room = MAX_CATALOG_BYTES.saturating_sub(listing_bytes + bytes);
                 match mcp.add(
                     &component,
                     listing,
@@ -492,6 +579,7 @@ impl Catalog {
             .chain(mcp_specs)
             .collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
+        keep.in_background();
         Self {
             by_name,
             listed,
@@ -580,191 +668,19 @@ impl Catalog {
     }
 }
 
-/// One tool of a component, built and measured.
-pub struct BuiltTool {
-    /// The position of its function in the list given to [`component_tools`].
-    pub function: usize,
-    /// What it is offered as.
-    pub tool: ToolSpec,
-    /// Its parameters and result, for the catalog entry that calls it.
-    pub(crate) signature: Signature,
-    /// Bytes of JSON it takes in `tools/list`.
-    pub listing_bytes: u64,
-}
-
-/// The tools of one component.
-pub struct ComponentTools {
-    /// Its tools, in the order of its functions.
-    pub tools: Vec<BuiltTool>,
-    /// Functions that are not tools, with the reason.
-    pub skipped: Vec<Skipped>,
-}
-
-impl Skipped {
-    /// A component left out whole is an operator's concern: say so in the
-    /// log, whichever path (start, reload) built the catalog.
-    fn log(&self) {
-        tracing::error!(
-            component = %self.component,
-            tool = %self.function,
-            reason = %self.reason,
-            "component not served"
-        );
-    }
-}
-
-/// Builds the tools of component `component` from its exported functions
-/// (interface, name and signature, in declaration order) and checks each
-/// against the size caps.
-///
-/// # Errors
-///
-/// When a function's schema or a tool's description exceeds a cap, the
-/// component is refused whole: the [`Skipped`] names the tool (empty when
-/// it is not about one tool) and the reason, with the size and the cap.
-pub fn component_tools<'a>(
-    component: &str,
-    docs: &weld_store::ComponentDocs,
-    functions: impl IntoIterator<Item = (Option<&'a str>, &'a str, &'a Result<Signature, TypeError>)>,
-) -> Result<ComponentTools, Skipped> {
-    let mut built = ComponentTools {
-        tools: Vec::new(),
-        skipped: Vec::new(),
-    };
-    let mut names = std::collections::HashSet::new();
-    for (position, (interface, function, signature)) in functions.into_iter().enumerate() {
-        let interface_short = interface.map(weld_runtime::short_interface_name);
-        let name = tool_name(component, interface_short, function);
-        let skip = |reason: String| Skipped {
-            component: component.to_string(),
-            function: name.clone(),
-            reason,
-            toolchain: false,
-        };
-        let refuse = |reason: String| skip(format!("{reason}; the component is refused whole"));
-        if component == weld_store::RESERVED_NAME {
-            // Only a component installed before the name was reserved gets
-            // here: its tools could shadow the built-in ones, so none is
-            // served.
-            built.skipped.push(skip(format!(
-                "the component name `{}` is reserved for weld's built-in tools; \
-                 install it under another name (`weld add PATH --name OTHER`)",
-                weld_store::RESERVED_NAME
-            )));
-            continue;
-        }
-        let signature = match signature {
-            Ok(signature) => signature,
-            Err(TypeError::TooLarge(e)) => return Err(refuse(e.to_string())),
-            Err(reason) => {
-                built.skipped.push(skip(reason.to_string()));
-                continue;
-            }
-        };
-        if name.len() > MAX_TOOL_NAME {
-            built.skipped.push(skip(format!(
-                "the tool name is longer than MCP's {MAX_TOOL_NAME} characters; \
-                 install the component under a shorter name"
-            )));
-            continue;
-        }
-        if !names.insert(name.clone()) {
-            built
-                .skipped
-                .push(skip("another export already has this tool name".into()));
-            continue;
-        }
-        let docs = docs.get(interface_short, function);
-        let tool = describe(component, interface, function, signature, docs).map_err(refuse)?;
-        let listing_bytes = json_len(&tool);
-        built.tools.push(BuiltTool {
-            function: position,
-            tool,
-            signature: signature.clone(),
-            listing_bytes,
-        });
-    }
-    let total: u64 = built.tools.iter().map(|t| t.listing_bytes).sum();
-    if total > MAX_LISTING_BYTES {
-        return Err(Skipped {
-            component: component.to_string(),
-            function: String::new(),
-            reason: format!(
-                "its tools take {total} bytes of JSON in the tool listing, over the cap of \
-                 {MAX_LISTING_BYTES} bytes; the component is refused whole"
-            ),
-            toolchain: false,
-        });
-    }
-    Ok(built)
-}
-
-/// [`component_tools`] for a component described without compiling it
-/// ([`weld_runtime::Runtime::inspect`]).
-///
-/// # Errors
-///
-/// As [`component_tools`].
-pub fn inspected_tools(
-    component: &str,
-    docs: &weld_store::ComponentDocs,
-    inspection: &weld_runtime::Inspection,
-) -> Result<ComponentTools, Skipped> {
-    let exports = inspection.functions.iter();
-    if weld_runtime::is_command(exports.map(|f| (f.interface.as_deref(), f.name.as_str()))) {
-        // An MCP server component: its tools are what it lists when it
-        // runs (see `crate::proxied`), none from its types.
-        return Ok(ComponentTools {
-            tools: Vec::new(),
-            skipped: Vec::new(),
-        });
-    }
-    let mut built = component_tools(
-        component,
-        docs,
-        inspection
-            .functions
-            .iter()
-            .map(|f| (f.interface.as_deref(), f.name.as_str(), &f.signature)),
-    )?;
-    built
-        .skipped
-        .extend(toolchain_skipped(component, &inspection.toolchain_exports));
-    Ok(built)
-}
-
-/// The exports a component's toolchain added, as functions that are not
-/// tools: named as their tool would have been (`component_exports_init`),
-/// or by the interface when the whole interface is the toolchain's.
-pub fn toolchain_skipped(
-    component: &str,
-    exports: &[weld_runtime::ToolchainExport],
-) -> impl Iterator<Item = Skipped> {
-    exports.iter().map(move |export| {
-        let interface_short = export
-            .interface
-            .as_deref()
-            .map(weld_runtime::short_interface_name);
-        let function = match (interface_short, export.name.as_str()) {
-            (Some(interface), "") => format!("{component}_{interface}"),
-            (interface, name) => tool_name(component, interface, name),
-        };
-        Skipped {
-            component: component.to_string(),
-            function,
-            reason: export.reason.to_string(),
-            toolchain: true,
-        }
-    })
-}
-
+mod component;
 mod live;
+pub(crate) mod prepared;
 mod slots;
 mod spec;
+pub(crate) use component::kept_component_tools;
+pub use component::{
+    BuiltTool, ComponentTools, component_tools, inspected_tools, keep_tool_texts, toolchain_skipped,
+};
 pub use live::LiveCatalog;
 pub(crate) use slots::{Bound, Slots};
-pub use spec::describe;
 pub(crate) use spec::json_len;
+pub use spec::{FunctionTexts, SchemaText, assemble, derive, describe};
 
 #[cfg(test)]
 mod tests {

@@ -143,6 +143,14 @@ pub fn install(host: &Host, request: Request<'_>) -> Result<Installed, InstallEr
     // digest compiled before (installed under another name, or earlier)
     // comes from the cache: no second compile.
     let loaded = runtime.load(file.digest.hex(), Metering::Off, || Ok(file.bytes.clone()))?;
+    // So a start lists it by reading its tools' definitions.
+    crate::catalog::keep_tool_texts(
+        runtime,
+        file.digest.hex(),
+        Metering::Off,
+        &loaded.description(),
+        &file.docs,
+    );
     let mut pins = Pins::default();
     if let Some((path, policy)) = request.policy {
         let refused = |cause: PolicyRefusal| InstallError::Policy {

@@ -18,12 +18,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::OnceCell;
-use weld_runtime::{Description, LoadedComponent, Metering, Runtime, Share};
+use weld_runtime::{Description, LoadedComponent, Metering, Prepared, Runtime, Share};
 use weld_store::{Digest, Store};
 
 /// A component's code: loaded, or to be loaded on first use.
 pub struct Code {
     description: Description,
+    /// Its tools' definitions as kept beside its description (see
+    /// `crate::catalog::prepared`), or as derived since.
+    prepared: Mutex<Option<Arc<Prepared>>>,
     cell: OnceCell<Result<Arc<LoadedComponent>, String>>,
     /// How to load it; `None` when it was loaded when built.
     loader: Option<Loader>,
@@ -52,15 +55,22 @@ impl Code {
     pub fn loaded(loaded: Arc<LoadedComponent>) -> Self {
         Self {
             description: loaded.description(),
+            prepared: Mutex::new(None),
             cell: OnceCell::new_with(Some(Ok(loaded))),
             loader: None,
         }
     }
 
-    /// Code described by `description`, loaded by its first call.
-    pub(crate) fn lazy(description: Description, loader: Loader) -> Self {
+    /// Code described by `description` (with the text `prepared` from
+    /// it, if kept), loaded by its first call.
+    pub(crate) fn lazy(
+        description: Description,
+        prepared: Option<Prepared>,
+        loader: Loader,
+    ) -> Self {
         Self {
             description,
+            prepared: Mutex::new(prepared.map(Arc::new)),
             cell: OnceCell::new(),
             loader: Some(loader),
         }
@@ -79,6 +89,43 @@ impl Code {
     /// What it offers and imports.
     pub fn description(&self) -> &Description {
         &self.description
+    }
+
+    /// The text prepared from its description, if any was kept or derived.
+    pub(crate) fn prepared(&self) -> Option<Arc<Prepared>> {
+        self.prepared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Holds `prepared`, derived from its description, for the catalogs
+    /// built from this code later.
+    pub(crate) fn set_prepared(&self, prepared: Prepared) {
+        *self.prepared.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(prepared));
+    }
+
+    /// Which description file it was listed from (digest and engine);
+    /// `None` for code loaded when it was built.
+    pub(crate) fn description_file(&self) -> Option<(Digest, Metering)> {
+        self.loader.as_ref().map(|l| (l.digest.clone(), l.metering))
+    }
+
+    /// Keeps `prepared` beside its description for the next start; only
+    /// logged when that fails (the next start derives it again).
+    pub(crate) fn keep_prepared(&self, prepared: &Prepared) {
+        let Some(loader) = &self.loader else {
+            return;
+        };
+        let kept = loader.runtime.keep_prepared(
+            loader.digest.hex(),
+            loader.metering,
+            &self.description,
+            prepared,
+        );
+        if let Err(error) = kept {
+            tracing::warn!(component = %loader.name, %error, "tool definitions not kept: the next start derives them again");
+        }
     }
 
     /// The loaded component, when it has been loaded.

@@ -267,52 +267,28 @@ pub fn load_all(
     let mut entries = Vec::new();
     let mut disabled = Vec::new();
     let mut pending = Vec::new();
-    for (name, installed) in &index.components {
+    let mut digests: HashMap<String, String> = index
+        .components
+        .iter()
+        .map(|(name, installed)| (name.clone(), installed.digest.to_string()))
+        .collect();
+    let installed: Vec<(&String, &weld_store::InstalledComponent)> =
+        index.components.iter().collect();
+    let ready = in_parallel(&installed, |(name, installed)| {
+        prepare_installed(
+            store,
+            runtime,
+            name,
+            &installed.digest,
+            limits,
+            compiling,
+            lazy,
+        )
+    });
+    // Moved out of the index, not copied: docs are most of it.
+    for ((name, installed), (metering, loaded)) in index.components.into_iter().zip(ready) {
         names.insert(name.clone());
         let digest = installed.digest.clone();
-        let mut metering = Metering::Off;
-        let loaded = stored_policy(store, name).and_then(|stored| {
-            metering = stored
-                .as_ref()
-                .map_or(Metering::Off, |s| sandbox::metering(&s.policy));
-            let runtime_error = |cause| LoadError::Runtime {
-                name: name.clone(),
-                path: store.blob_path(&digest).display().to_string(),
-                cause,
-            };
-            let key = LoadKey {
-                name: name.clone(),
-                digest: digest.clone(),
-                metering,
-            };
-            if let Some(code) = lazy_code(store, runtime, key, lazy)? {
-                let policy = match &stored {
-                    Some(stored) => {
-                        compile_policy(store, name, stored, &code.description().imports, limits)?
-                    }
-                    None => Enforcement::deny_all(limits),
-                };
-                code.share(policy.limits.memory).map_err(runtime_error)?;
-                return Ok(Some((code, policy)));
-            }
-            let loaded = match compiling {
-                Compiling::Now => {
-                    load_installed(store, runtime, &digest, metering).map_err(runtime_error)?
-                }
-                Compiling::Later => match runtime
-                    .load_cached(digest.hex(), metering)
-                    .map_err(runtime_error)?
-                {
-                    Some(loaded) => loaded,
-                    None => return Ok(None),
-                },
-            };
-            let policy = match &stored {
-                Some(stored) => compile_policy(store, name, stored, loaded.imports(), limits)?,
-                None => Enforcement::deny_all(limits),
-            };
-            Ok(Some((Arc::new(Code::loaded(Arc::new(loaded))), policy)))
-        });
         match loaded {
             Ok(None) => {
                 // Not compiled for the engine its policy needs yet: left out
@@ -334,7 +310,7 @@ pub fn load_all(
             Ok(Some((code, policy))) => entries.push(ComponentEntry {
                 name: name.clone(),
                 digest: digest.to_string(),
-                docs: installed.docs.clone(),
+                docs: installed.docs,
                 code,
                 policy,
                 file: None,
@@ -355,11 +331,6 @@ pub fn load_all(
             }
         }
     }
-    let mut digests: HashMap<String, String> = index
-        .components
-        .iter()
-        .map(|(name, installed)| (name.clone(), installed.digest.to_string()))
-        .collect();
     for path in extra {
         match load_file(runtime, path, limits, &mut names, &mut digests) {
             Ok(Some(entry)) => entries.push(entry),
@@ -380,6 +351,102 @@ pub fn load_all(
         disabled,
         pending,
         naming: McpNaming::default(),
+    })
+}
+
+/// What an installed component is served as: its code (to be loaded by
+/// its first call when its description was kept) and its compiled policy;
+/// `None` when it is not compiled for the engine its policy needs yet.
+type Ready = Result<Option<(Arc<Code>, Enforcement)>, LoadError>;
+
+/// Prepares installed component `name` (see [`load_all`]), with the
+/// engine its policy's metering picks.
+fn prepare_installed(
+    store: &Store,
+    runtime: &Arc<Runtime>,
+    name: &str,
+    digest: &Digest,
+    limits: CallLimits,
+    compiling: Compiling,
+    lazy: &Lazy,
+) -> (Metering, Ready) {
+    let mut metering = Metering::Off;
+    let ready = stored_policy(store, name).and_then(|stored| {
+        metering = stored
+            .as_ref()
+            .map_or(Metering::Off, |s| sandbox::metering(&s.policy));
+        let runtime_error = |cause| LoadError::Runtime {
+            name: name.to_string(),
+            path: store.blob_path(digest).display().to_string(),
+            cause,
+        };
+        let key = LoadKey {
+            name: name.to_string(),
+            digest: digest.clone(),
+            metering,
+        };
+        if let Some(code) = lazy_code(store, runtime, key, lazy)? {
+            let policy = match &stored {
+                Some(stored) => {
+                    compile_policy(store, name, stored, &code.description().imports, limits)?
+                }
+                None => Enforcement::deny_all(limits),
+            };
+            code.share(policy.limits.memory).map_err(runtime_error)?;
+            return Ok(Some((code, policy)));
+        }
+        let loaded = match compiling {
+            Compiling::Now => {
+                load_installed(store, runtime, digest, metering).map_err(runtime_error)?
+            }
+            Compiling::Later => match runtime
+                .load_cached(digest.hex(), metering)
+                .map_err(runtime_error)?
+            {
+                Some(loaded) => loaded,
+                None => return Ok(None),
+            },
+        };
+        let policy = match &stored {
+            Some(stored) => compile_policy(store, name, stored, loaded.imports(), limits)?,
+            None => Enforcement::deny_all(limits),
+        };
+        Ok(Some((Arc::new(Code::loaded(Arc::new(loaded))), policy)))
+    });
+    (metering, ready)
+}
+
+/// Components per thread below which [`in_parallel`] stays on one: a
+/// thread costs about as much as reading a few descriptions.
+const PER_THREAD: usize = 64;
+
+/// `each` of `items`, in order, on up to as many threads as there are
+/// cores: a start reads one description (and policy) per installed
+/// component, each independent of the others. A component that must be
+/// compiled first is compiled on its thread (in the runtime's bounded
+/// compiler process), so at most one compile per core runs at once.
+fn in_parallel<T: Sync, R: Send>(items: &[T], each: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let threads = cores.min(items.len() / PER_THREAD).max(1);
+    if threads == 1 {
+        return items.iter().map(each).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let each = &each;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(each).collect::<Vec<R>>()))
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|thread| match thread.join() {
+                Ok(done) => done,
+                // A panic in one is a panic of the start, as it would be on
+                // one thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
     })
 }
 
@@ -484,8 +551,8 @@ fn lazy_code(
     if let Some(code) = lazy.previous.get(&key) {
         return Ok(Some(Arc::clone(code)));
     }
-    let described = runtime.cached_description(key.digest.hex(), key.metering);
-    let Some(description) = described.map_err(|cause| LoadError::Runtime {
+    let described = runtime.cached_listing(key.digest.hex(), key.metering);
+    let Some((description, prepared)) = described.map_err(|cause| LoadError::Runtime {
         name: key.name.clone(),
         path: store.blob_path(&key.digest).display().to_string(),
         cause,
@@ -504,7 +571,7 @@ fn lazy_code(
         metering: key.metering,
         failures: Arc::clone(&lazy.failures),
     };
-    Ok(Some(Arc::new(Code::lazy(description, loader))))
+    Ok(Some(Arc::new(Code::lazy(description, prepared, loader))))
 }
 
 /// A stored policy, parsed, with the pins of its storage rules.

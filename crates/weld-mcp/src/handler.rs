@@ -27,7 +27,7 @@ use weld_host::mcp::model::{LogLevel, Notification};
 use crate::builtin::Management;
 use crate::proxy::{Proxies, SessionInstances};
 use crate::served;
-use crate::tools::{mcp_result, mcp_tool};
+use crate::tools::{called_tool, mcp_result, mcp_tool};
 use crate::trace::{self, ContinueTrace};
 
 /// Server-wide settings for the MCP surface.
@@ -66,6 +66,9 @@ pub struct WeldServer {
     continue_trace: Option<ContinueTrace>,
     /// The most tools one `tools/list` answer carries (see [`crate::pages`]).
     page_tools: usize,
+    /// Turns to make a `tools/list` page, shared by every session (see
+    /// [`crate::pages::PAGES_AT_ONCE`]).
+    page_turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl WeldServer {
@@ -80,6 +83,7 @@ impl WeldServer {
             instances: Arc::default(),
             continue_trace: None,
             page_tools: usize::try_from(crate::pages::PAGE_TOOLS).unwrap_or(usize::MAX),
+            page_turns: Arc::new(tokio::sync::Semaphore::new(crate::pages::PAGES_AT_ONCE)),
         }
     }
 
@@ -257,20 +261,40 @@ impl ServerHandler for WeldServer {
             let listed = catalog.tools();
             let len = builtin.len() + listed.len() + proxied.len();
             let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-            let (range, next) = crate::pages::page(len, cursor, self.page_tools)?;
-            // Only the page's tools are turned into wire types.
             let plain = builtin.len()..builtin.len() + listed.len();
+            let bytes = |at: usize| {
+                if at < plain.start {
+                    crate::pages::json_len(builtin[at])
+                } else if at < plain.end {
+                    listed[at - plain.start].listing_bytes()
+                } else {
+                    crate::pages::json_len(&proxied[at - plain.end])
+                }
+            };
+            let (range, next) = crate::pages::page(
+                len,
+                cursor,
+                self.page_tools,
+                crate::pages::MAX_PAGE_BYTES,
+                bytes,
+            )?;
+            // Only the page's tools are turned into wire types, a bounded
+            // number of pages at once.
+            let _turn =
+                self.page_turns.acquire().await.map_err(|_| {
+                    McpError::internal_error("weld is shutting down; list again", None)
+                })?;
             let tools = range
                 .map(|at| {
                     if at < plain.start {
-                        builtin[at].clone()
+                        Ok(builtin[at].clone())
                     } else if at < plain.end {
                         mcp_tool(&listed[at - plain.start])
                     } else {
-                        proxied[at - plain.end].clone()
+                        Ok(proxied[at - plain.end].clone())
                     }
                 })
-                .collect();
+                .collect::<Result<Vec<_>, _>>()?;
             let mut result = ListToolsResult::with_all_items(tools);
             result.next_cursor = next;
             Ok(result)
@@ -283,7 +307,12 @@ impl ServerHandler for WeldServer {
             .flat_map(|m| m.tools().iter())
             .find(|t| t.name == name)
             .cloned()
-            .or_else(|| self.live.snapshot().tool(name).map(mcp_tool))
+            .or_else(|| {
+                self.live
+                    .snapshot()
+                    .tool(name)
+                    .and_then(|t| called_tool(t).ok())
+            })
             .or_else(|| self.proxies.tool(name))
     }
 

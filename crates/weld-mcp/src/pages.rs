@@ -1,23 +1,39 @@
 //! `tools/list` in pages (MCP's cursor-based pagination).
 //!
-//! A list of at most [`PAGE_TOOLS`] tools is sent whole, without a
-//! `nextCursor`, whatever the request says, so clients that never read a
-//! cursor see every tool of every list that size or smaller. A longer list
-//! is sent in pages of [`PAGE_TOOLS`]: each but the last carries a
-//! `nextCursor`, which the client passes back to get the next. A cursor is
-//! the position of the page's first tool in the list (opaque to clients);
-//! if the list changes between two pages, the client is also told
-//! `notifications/tools/list_changed` and lists again.
+//! A page holds at most [`PAGE_TOOLS`] tools (`--tools-page-size`) and at
+//! most [`MAX_PAGE_BYTES`] bytes of tool definitions: it ends before the
+//! tool that would take it over either, and then carries a `nextCursor`,
+//! which the client passes back to get the next. A list within both is
+//! sent whole, without a `nextCursor`, whatever the request says, so
+//! clients that never read a cursor see every tool of such a list. A page
+//! always holds at least one tool (a tool alone is within the byte cap:
+//! see [`MAX_PAGE_BYTES`]), so the cursors always reach the end. A cursor
+//! is the position of the page's first tool in the list (opaque to
+//! clients); if the list changes between two pages, the client is also
+//! told `notifications/tools/list_changed` and lists again.
+//!
+//! The catalog holds tools as JSON text; a page's tools are made into
+//! JSON values only to be sent, and at most [`PAGES_AT_ONCE`] pages are
+//! made at once, so what listing takes beyond the catalog is bounded
+//! however many clients list together.
 
 use rmcp::ErrorData as McpError;
+pub use weld_host::catalog::MAX_PAGE_BYTES;
 
 /// The most tools one `tools/list` answer carries: a thousand tools of
 /// typical size (a few kilobytes each with their schemas) keep one answer
 /// to a few megabytes.
 pub const PAGE_TOOLS: u32 = 1000;
 
-/// Which part of a list of `len` items to send for `cursor`, and the
-/// cursor of the part after it (if any).
+/// The most `tools/list` pages made at once: each takes up to about 18
+/// times [`MAX_PAGE_BYTES`] as JSON values while it is made (about 75 MB),
+/// so two bound it to about 150 MB; later requests wait their turn.
+pub const PAGES_AT_ONCE: usize = 2;
+
+/// Which part of a list of `len` items to send for `cursor` — at most
+/// `size` items, and at most `max_bytes` by `bytes` (the listing bytes of
+/// the item at a position) but at least one — and the cursor of the part
+/// after it (if any).
 ///
 /// # Errors
 ///
@@ -27,6 +43,8 @@ pub(crate) fn page(
     len: usize,
     cursor: Option<&str>,
     size: usize,
+    max_bytes: u64,
+    bytes: impl Fn(usize) -> u64,
 ) -> Result<(std::ops::Range<usize>, Option<String>), McpError> {
     let start = match cursor {
         None => 0,
@@ -44,9 +62,37 @@ pub(crate) fn page(
             }
         },
     };
-    let end = start.saturating_add(size.max(1)).min(len);
+    let most = start.saturating_add(size.max(1)).min(len);
+    let mut end = start;
+    let mut taken = 0u64;
+    while end < most {
+        let next = taken.saturating_add(bytes(end));
+        if next > max_bytes && end > start {
+            break;
+        }
+        taken = next;
+        end += 1;
+    }
     let next = (end < len).then(|| end.to_string());
     Ok((start..end, next))
+}
+
+/// Bytes of `value`'s compact JSON text, without keeping the text.
+pub(crate) fn json_len(value: &impl serde::Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Serialising plain data to a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 #[cfg(test)]
@@ -55,8 +101,31 @@ mod tests {
 
     #[test]
     fn a_list_no_longer_than_a_page_is_sent_whole_without_a_cursor() {
-        let (range, next) = page(3, None, 3).expect("page");
+        let (range, next) = page(3, None, 3, 30, |_| 10).expect("page");
         assert_eq!((range, next), (0..3, None));
+    }
+
+    #[test]
+    fn a_page_ends_before_the_tool_that_would_take_it_over_the_byte_cap() {
+        let sizes = [40, 50, 20, 100, 5];
+        let bytes = |at: usize| sizes[at];
+        let (range, next) = page(5, None, 10, 100, bytes).expect("page");
+        assert_eq!((range, next.as_deref()), (0..2, Some("2")));
+        let (range, next) = page(5, Some("2"), 10, 100, bytes).expect("page");
+        assert_eq!((range, next.as_deref()), (2..3, Some("3")));
+        // A tool at the cap fills a page by itself; then the rest.
+        let (range, next) = page(5, Some("3"), 10, 100, bytes).expect("page");
+        assert_eq!((range, next.as_deref()), (3..4, Some("4")));
+        let (range, next) = page(5, Some("4"), 10, 100, bytes).expect("page");
+        assert_eq!((range, next), (4..5, None));
+    }
+
+    #[test]
+    fn a_tool_over_the_byte_cap_still_gets_a_page_so_the_cursors_reach_the_end() {
+        let (range, next) = page(2, None, 10, 100, |_| 500).expect("page");
+        assert_eq!((range, next.as_deref()), (0..1, Some("1")));
+        let (range, next) = page(2, Some("1"), 10, 100, |_| 500).expect("page");
+        assert_eq!((range, next), (1..2, None));
     }
 
     #[test]
@@ -64,7 +133,7 @@ mod tests {
         let mut cursor = None;
         let mut seen = Vec::new();
         loop {
-            let (range, next) = page(7, cursor.as_deref(), 3).expect("page");
+            let (range, next) = page(7, cursor.as_deref(), 3, u64::MAX, |_| 1).expect("page");
             seen.extend(range);
             match next {
                 Some(next) => cursor = Some(next),
@@ -77,7 +146,7 @@ mod tests {
     #[test]
     fn a_cursor_this_server_did_not_hand_out_is_invalid_params() {
         for bad in ["x", "-1", "8", ""] {
-            let error = page(7, Some(bad), 3).expect_err(bad);
+            let error = page(7, Some(bad), 3, u64::MAX, |_| 1).expect_err(bad);
             assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{bad}");
         }
     }

@@ -3,22 +3,56 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, ContentBlock, Tool};
+use rmcp::ErrorData as McpError;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use serde_json::Value;
+use weld_host::catalog::SchemaText;
 use weld_host::{ToolOutput, ToolSpec};
 
-/// A catalog tool as MCP lists it.
-pub fn mcp_tool(spec: &ToolSpec) -> Tool {
-    let mut tool = Tool::new(
-        spec.name.clone(),
-        spec.description.clone(),
-        Arc::clone(&spec.input_schema),
-    );
-    tool.output_schema = spec.output_schema.clone();
+/// A catalog tool as MCP lists it: its schemas, held as text, parsed into
+/// the values rmcp sends, and dropped with the page.
+///
+/// # Errors
+///
+/// An internal error when a schema does not parse: never for text weld
+/// built or kept (kept text is authenticated), but not assumed.
+pub fn mcp_tool(spec: &ToolSpec) -> Result<Tool, McpError> {
+    mcp_tool_with(spec, |schema| schema.to_object().map(Arc::new))
+}
+
+/// A catalog tool as a call needs it (rmcp looks up a called tool's input
+/// schema): parsed once and kept with the tool, so a call parses nothing.
+///
+/// # Errors
+///
+/// As [`mcp_tool`].
+pub fn called_tool(spec: &ToolSpec) -> Result<Tool, McpError> {
+    mcp_tool_with(spec, SchemaText::kept_object)
+}
+
+fn mcp_tool_with(
+    spec: &ToolSpec,
+    object: impl Fn(&SchemaText) -> Result<Arc<JsonObject>, serde_json::Error>,
+) -> Result<Tool, McpError> {
+    let unparsable = |error: serde_json::Error| {
+        McpError::internal_error(
+            format!(
+                "the schema of tool `{}` as weld holds it does not parse ({error}); \
+                 restart weld, which builds it again",
+                spec.name
+            ),
+            None,
+        )
+    };
+    let input = object(&spec.input_schema).map_err(unparsable)?;
+    let mut tool = Tool::new(spec.name.clone(), spec.description.clone(), input);
+    if let Some(output) = &spec.output_schema {
+        tool.output_schema = Some(object(output).map_err(unparsable)?);
+    }
     if let Some(extra) = &spec.mcp {
         crate::served::add_tool_extra(&mut tool, extra);
     }
-    tool
+    Ok(tool)
 }
 
 /// A tool's output as MCP's result.

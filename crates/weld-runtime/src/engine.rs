@@ -21,7 +21,7 @@ use crate::capacity::{Budget, Footprint, PoolShape, Share, machine_memory_budget
 use crate::compiler::{self, Compiler};
 use crate::component::{Inspection, LoadedComponent, Metering, SlotPermits};
 use crate::describe;
-use crate::description::{self, Description};
+use crate::description::{self, Description, Prepared};
 use crate::error::RuntimeError;
 use crate::footprint;
 use crate::incremental::{IncrementalStats, IncrementalStore};
@@ -410,8 +410,44 @@ impl Runtime {
         digest: &str,
         metering: Metering,
     ) -> Result<Option<Description>, RuntimeError> {
+        Ok(self
+            .cached_listing(digest, metering)?
+            .map(|(description, _)| description))
+    }
+
+    /// As [`Runtime::cached_description`], with the text a host prepared
+    /// from it and kept ([`Runtime::keep_prepared`]), if any.
+    ///
+    /// # Errors
+    ///
+    /// When the metered engine cannot be built.
+    pub fn cached_listing(
+        &self,
+        digest: &str,
+        metering: Metering,
+    ) -> Result<Option<(Description, Option<Prepared>)>, RuntimeError> {
         let bundle = self.bundle(metering)?;
         Ok(description::read(&bundle.cache, digest))
+    }
+
+    /// Keeps `prepared`, text derived from `description` (that of the
+    /// component with `digest` on the engine `metering` picks), beside it,
+    /// authenticated like it, so [`Runtime::cached_listing`] hands it back
+    /// and the host does not derive it again.
+    ///
+    /// # Errors
+    ///
+    /// When the metered engine cannot be built or the file not written
+    /// (it would be larger than is read back, or the disk refuses).
+    pub fn keep_prepared(
+        &self,
+        digest: &str,
+        metering: Metering,
+        description: &Description,
+        prepared: &Prepared,
+    ) -> Result<(), RuntimeError> {
+        let bundle = self.bundle(metering)?;
+        description::keep(&bundle.cache, digest, description, prepared)
     }
 
     /// How many calls of a component described by `description` may run

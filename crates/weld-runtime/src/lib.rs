@@ -92,7 +92,7 @@ pub use command::{
 pub use compiler::{CompileLimit, CompileLimits, Compiler, CompilerProcess};
 pub use component::{Inspection, LoadedComponent, Metering};
 pub use describe::{ExportedFunction, ExportedFunctionType, ToolchainExport, short_interface_name};
-pub use description::Description;
+pub use description::{Description, Prepared};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{Cause, RuntimeError};
 pub use incremental::{

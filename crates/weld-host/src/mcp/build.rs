@@ -18,8 +18,8 @@ use super::{
     json_object,
 };
 use crate::catalog::{
-    ComponentEntry, Disabled, MAX_DESCRIPTION_BYTES, MAX_LISTING_BYTES, MAX_TOOL_NAME, Skipped,
-    Slots, ToolSpec, json_len,
+    ComponentEntry, Disabled, MAX_CATALOG_BYTES, MAX_DESCRIPTION_BYTES, MAX_LISTING_BYTES,
+    MAX_TOOL_NAME, SchemaText, Skipped, Slots, ToolSpec,
 };
 use crate::enforce::DEFAULT_OUTPUT;
 
@@ -234,7 +234,7 @@ impl McpOffers {
         if staged.bytes > room {
             return Err(format!(
                 "what it lists would take {} bytes of the listings, which have {room} left of \
-                 their cap of {MAX_LISTING_BYTES} bytes; the component is left out",
+                 their cap of {MAX_CATALOG_BYTES} bytes; the component is left out",
                 staged.bytes
             ));
         }
@@ -283,7 +283,7 @@ impl McpOffers {
                 continue;
             }
             let spec = tool_spec(owner, &name, &def).map_err(|e| format!("tool `{name}`: {e}"))?;
-            staged.bytes += json_len(&spec) + extra_len(&def);
+            staged.bytes += spec.listing_bytes();
             let tool = Arc::new(McpTool {
                 name,
                 original: def.name,
@@ -458,27 +458,28 @@ fn tool_spec(owner: &str, name: &str, def: &ToolDef) -> Result<ToolSpec, String>
             def.name
         )
     });
-    let input_schema = schema(SchemaPart::Input, &def.input_schema)?;
+    let input_schema = SchemaText::of(&schema(SchemaPart::Input, &def.input_schema)?);
     let output_schema = match &def.output_schema {
-        Some(text) => Some(Arc::new(schema(SchemaPart::Output, text)?)),
+        Some(text) => Some(SchemaText::of(&schema(SchemaPart::Output, text)?)),
         None => None,
     };
     let meta = match def.meta.as_deref() {
         Some(text) => Some(json_object(Some(text)).ok_or("its `_meta` is not a JSON object")?),
         None => None,
     };
-    Ok(ToolSpec {
-        name: name.to_string(),
+    Ok(ToolSpec::new(
+        name.to_string(),
         description,
-        input_schema: Arc::new(input_schema),
+        input_schema,
         output_schema,
-        mcp: Some(Arc::new(McpToolExtra {
+        Some(Arc::new(McpToolExtra {
             title: def.title.clone(),
             annotations: def.annotations.clone(),
             icons: def.icons.clone(),
             meta,
         })),
-    })
+        extra_len(def),
+    ))
 }
 
 /// A schema the component gave as text: a JSON object within the caps

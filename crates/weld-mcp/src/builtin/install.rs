@@ -42,15 +42,15 @@ impl Management {
         };
         let name = arguments.get("name").and_then(Value::as_str);
         record.change = Some(format!("install {source}"));
-        let Some(installer) = &self.installer else {
-            let text = format!(
-                "Not installed: this weld serves no install requests ({}). The user can run:\n\n  \
-                 weld add {source}",
-                self.installer_unavailable
-                    .as_deref()
-                    .unwrap_or("started without a configuration for it")
-            );
-            return failed(record, Outcome::Refused, text).into();
+        let installer = match self.installer() {
+            Ok(installer) => installer,
+            Err(why) => {
+                let text = format!(
+                    "Not installed: this weld serves no install requests ({why}). The user can \
+                     run:\n\n  weld add {source}"
+                );
+                return failed(record, Outcome::Refused, text).into();
+            }
         };
         // Fetched and proven before anyone is asked: a person approves a
         // verified publisher's exact bytes, never an unchecked source.
@@ -144,7 +144,7 @@ impl Management {
                 format!("Not installed: the user declined ({}).", summary(&preview)),
             );
         }
-        let Some(installer) = self.installer.clone() else {
+        let Ok(installer) = self.installer().map(Arc::clone) else {
             return failed(record, Outcome::Refused, "no installer".into());
         };
         let done = tokio::task::spawn_blocking(move || installer.install(preview)).await;

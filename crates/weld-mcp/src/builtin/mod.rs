@@ -167,14 +167,19 @@ pub struct Management {
     options: BuiltinOptions,
     tools: Vec<Tool>,
     approvals: Approvals,
-    installer: Option<Arc<Installer>>,
-    /// Why there is no installer, for the refusal.
-    installer_unavailable: Option<String>,
+    /// Made by the first install request (building a registry client
+    /// reads the system's root certificates: not a cost every start should
+    /// pay), or why there is none, for the refusal.
+    installer: Arc<std::sync::OnceLock<Result<Arc<Installer>, String>>>,
+    make_installer: Arc<MakeInstaller>,
     /// Install requests being fetched and verified: each may hold a
     /// component of up to the download cap in memory and a registry
     /// connection, so a model asking in a loop is refused beyond these.
     fetching: Arc<tokio::sync::Semaphore>,
 }
+
+/// What makes the installer (see [`Management::with_installer_made_by`]).
+type MakeInstaller = dyn Fn() -> Result<Installer, String> + Send + Sync;
 
 /// Install requests fetched at once, across all clients.
 pub(crate) const MAX_FETCHING: usize = 2;
@@ -189,8 +194,8 @@ impl Management {
             options,
             tools: TOOLS.iter().map(Builtin::tool).collect(),
             approvals: Approvals::new()?,
-            installer: None,
-            installer_unavailable: None,
+            installer: Arc::default(),
+            make_installer: Arc::new(|| Err("started without a configuration for it".into())),
             fetching: Arc::new(tokio::sync::Semaphore::new(MAX_FETCHING)),
         })
     }
@@ -198,12 +203,30 @@ impl Management {
     /// Serves install requests through `installer` (or refuses them, saying
     /// `why` not, when it is an error).
     #[must_use]
-    pub fn with_installer(mut self, installer: Result<Installer, String>) -> Self {
-        match installer {
-            Ok(installer) => self.installer = Some(Arc::new(installer)),
-            Err(why) => self.installer_unavailable = Some(why),
-        }
+    pub fn with_installer(self, installer: Result<Installer, String>) -> Self {
+        let installer = installer.map(Arc::new);
+        self.installer.get_or_init(|| installer);
         self
+    }
+
+    /// Serves install requests through the installer `make` makes when the
+    /// first of them comes (or refuses them, saying why not, when it fails).
+    #[must_use]
+    pub fn with_installer_made_by(
+        mut self,
+        make: impl Fn() -> Result<Installer, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.make_installer = Arc::new(make);
+        self
+    }
+
+    /// The installer, made now if no request has needed it yet; why there
+    /// is none otherwise.
+    fn installer(&self) -> Result<&Arc<Installer>, &str> {
+        self.installer
+            .get_or_init(|| (self.make_installer)().map(Arc::new))
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// The built-in tools' definitions.

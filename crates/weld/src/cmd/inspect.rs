@@ -266,9 +266,9 @@ pub(super) async fn inspect(
         for line in tool.description.lines() {
             outln!("  {line}");
         }
-        outln!("  input:  {}", serde_json::to_string(&tool.input_schema)?);
+        outln!("  input:  {}", tool.input_schema.as_str());
         if let Some(output) = &tool.output_schema {
-            outln!("  output: {}", serde_json::to_string(output)?);
+            outln!("  output: {}", output.as_str());
         }
     }
     if !not_tools.is_empty() {

@@ -70,21 +70,37 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
             allow_model_grants: args.allow_model_grants,
         };
         // A weld.toml that cannot be read refuses install requests (saying
-        // why); it never stops the installed tools from being served.
-        let installer = env
-            .config()
-            .and_then(|config| {
-                Ok(weld_host::distribution::Fetcher::new(config.dist, config.trust)?)
-            })
-            .map(|fetcher| weld_host::distribution::Installer::new(host.clone(), fetcher))
-            .map_err(|error| {
-                let why = super::describe(&error);
-                tracing::error!(error = %why, "install requests are refused: the configuration could not be used");
-                why
-            });
+        // why); it never stops the installed tools from being served. Read
+        // now, so a bad one is logged at start; the registry client (root
+        // certificates and all) is built by the first install request.
+        let config = env.config().map_err(|error| {
+            let why = super::describe(&error);
+            tracing::error!(error = %why, "install requests are refused: the configuration could not be used");
+            why
+        });
+        let host = host.clone();
+        // Made once (the management tools keep what this returns).
+        let config = std::sync::Mutex::new(Some(config));
+        let make_installer = move || {
+            let config = config
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .unwrap_or_else(|| Err("the installer was made already".into()))?;
+            let fetcher = weld_host::distribution::Fetcher::new(config.dist, config.trust)
+                .map_err(|error| {
+                    let why = super::describe(&anyhow::Error::from(error));
+                    tracing::error!(error = %why, "install requests are refused: the configuration could not be used");
+                    why
+                })?;
+            Ok(weld_host::distribution::Installer::new(
+                host.clone(),
+                fetcher,
+            ))
+        };
         let management = Management::new(policies, options)
             .context("drawing a key for grant approvals")?
-            .with_installer(installer);
+            .with_installer_made_by(make_installer);
         server = server.with_management(Arc::new(management));
     }
     let idle = seconds(args.mcp_server_idle_timeout, "--mcp-server-idle-timeout")?;

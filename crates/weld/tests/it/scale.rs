@@ -203,16 +203,17 @@ async fn a_description_weld_did_not_write_is_not_trusted() {
     let [description] = descriptions.as_slice() else {
         panic!("one description: {descriptions:?}");
     };
-    // Rename a function inside the MAC'd JSON, keeping the MAC: a tool
-    // listed from it would be `t0_planted`.
+    // Rename a function inside the MAC'd description, keeping the MAC and
+    // the layout (a name of the same length): a tool listed from it would
+    // be `t0_planted`.
     let bytes = std::fs::read(description).expect("read");
-    let planted = String::from_utf8_lossy(&bytes).replace("\"slugify\"", "\"planted\"");
-    assert_ne!(
-        planted.as_bytes(),
-        bytes.as_slice(),
-        "the name is in the file"
-    );
-    std::fs::write(description, planted.as_bytes()).expect("write");
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"slugify")
+        .expect("the name is in the file");
+    let mut planted = bytes.clone();
+    planted[at..at + 7].copy_from_slice(b"planted");
+    std::fs::write(description, &planted).expect("write");
 
     let client = stdio_client(&dirs, &[], legacy()).await;
     let names = tool_names(&client).await;
