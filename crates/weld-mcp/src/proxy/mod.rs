@@ -379,8 +379,8 @@ fn check(listed: &[Tool], taken: impl Fn(&str) -> bool, listing_bytes: u64) -> R
     if listing_bytes.saturating_add(bytes) > MAX_LISTING_BYTES {
         return Err(format!(
             "its tools would take {bytes} bytes of the tool listing, over the cap of \
-             {MAX_LISTING_BYTES} bytes for all components together; the component is not \
-             served",
+             {MAX_LISTING_BYTES} bytes for all proxied MCP servers' tools together; the \
+             component is not served",
         ));
     }
     Ok(bytes)
