@@ -679,8 +679,7 @@ pub use component::{
 };
 pub use live::LiveCatalog;
 pub(crate) use slots::{Bound, Slots};
-pub(crate) use spec::json_len;
-pub use spec::{FunctionTexts, SchemaText, assemble, derive, describe};
+pub use spec::{FunctionTexts, SchemaText, assemble, derive, describe, json_len};
 
 #[cfg(test)]
 mod tests {

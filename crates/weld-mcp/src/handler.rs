@@ -264,11 +264,11 @@ impl ServerHandler for WeldServer {
             let plain = builtin.len()..builtin.len() + listed.len();
             let bytes = |at: usize| {
                 if at < plain.start {
-                    crate::pages::json_len(builtin[at])
+                    weld_host::catalog::json_len(builtin[at])
                 } else if at < plain.end {
                     listed[at - plain.start].listing_bytes()
                 } else {
-                    crate::pages::json_len(&proxied[at - plain.end])
+                    weld_host::catalog::json_len(&proxied[at - plain.end])
                 }
             };
             let (range, next) = crate::pages::page(

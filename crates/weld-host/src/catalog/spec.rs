@@ -220,8 +220,9 @@ fn checked(
     }
 }
 
-/// Bytes of `value`'s compact JSON text, without keeping the text.
-pub(crate) fn json_len(value: &(impl serde::Serialize + ?Sized)) -> u64 {
+/// Bytes of `value`'s compact JSON text, without keeping the text: what
+/// it adds to a listing.
+pub fn json_len(value: &(impl serde::Serialize + ?Sized)) -> u64 {
     struct Count(u64);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
