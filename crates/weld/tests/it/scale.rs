@@ -1,7 +1,8 @@
 //! Many installed components: listed from the descriptions kept beside
 //! their compiled artefacts without loading their code, loaded by their
 //! first call (once, however many calls arrive together), disabled with
-//! the reason when that load fails; and `tools/list` in pages.
+//! the reason when that load fails; tool definitions derived by a start
+//! kept for the next; and `tools/list` in pages.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -274,4 +275,82 @@ async fn tools_list_pages_round_trip_the_full_list() {
         .await;
     assert!(bad.is_err(), "an unknown cursor is refused: {bad:?}");
     paged.cancel().await.expect("close");
+}
+
+/// The description `text` of `tool`'s parameter `param`, as listed.
+async fn param_doc(client: &Client, tool: &str, param: &str) -> Option<String> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let tool = tools.iter().find(|t| t.name == tool)?;
+    tool.input_schema
+        .get("properties")?
+        .get(param)?
+        .get("description")?
+        .as_str()
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn definitions_a_start_had_to_derive_are_kept_for_the_next_start() {
+    let dirs = Dirs::new();
+    install_text(&dirs, &["t0"]).await;
+    let descriptions = cached(&dirs, "desc");
+    assert_eq!(descriptions.len(), 1, "{descriptions:?}");
+    let kept_at_add = std::fs::read(&descriptions[0]).expect("read description");
+
+    // Other parameter docs than `weld add` kept definitions for: a start
+    // must not use the kept ones (their key names the docs they were
+    // made from), but derive them again, and keep those.
+    let index_path = dirs.state.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).expect("read index")).expect("index");
+    let doc = &mut index["components"]["t0"]["docs"]["slugify"]["params"]["text"];
+    assert!(doc.is_string(), "slugify documents `text`: {doc}");
+    *doc = json!("Edited after the install.");
+    std::fs::write(&index_path, serde_json::to_vec(&index).expect("json")).expect("write index");
+
+    let first = stdio_client(&dirs, &[], legacy()).await;
+    assert_eq!(
+        param_doc(&first, "t0_slugify", "text").await.as_deref(),
+        Some("Edited after the install."),
+        "the listing follows the docs, not the definitions kept for others"
+    );
+    first.cancel().await.expect("close");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let kept_by_start = loop {
+        let now = std::fs::read(&descriptions[0]).expect("read description");
+        if now != kept_at_add {
+            break now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the derived definitions were never kept beside the description"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // The next start reads them, and has nothing to write: the file is
+    // replaced whole whenever it is written, so its inode would change.
+    let inode =
+        || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&descriptions[0]).expect("stat"));
+    let kept_inode = inode();
+    let second = stdio_client(&dirs, &[], legacy()).await;
+    assert_eq!(
+        param_doc(&second, "t0_slugify", "text").await.as_deref(),
+        Some("Edited after the install.")
+    );
+    let slug = call(&second, "t0_slugify", json!({"text": "Kept Texts"})).await;
+    assert_eq!(
+        slug.structured_content,
+        Some(json!({"result": "kept-texts"}))
+    );
+    second.cancel().await.expect("close");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        (
+            inode(),
+            std::fs::read(&descriptions[0]).expect("read description")
+        ),
+        (kept_inode, kept_by_start),
+        "a start whose kept definitions match wrote them again"
+    );
 }
