@@ -340,6 +340,65 @@ impl CompileCache {
     }
 }
 
+/// How long a temporary file in the compile cache must have been left
+/// untouched before it counts as what an interrupted write left: far longer
+/// than any write takes (the largest artefacts are written in seconds), so
+/// a write in progress in another weld is never removed.
+const INTERRUPTED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes what interrupted writes left in the compile cache: the
+/// temporary files (`.tmp…`, which [`CompileCache::write`] renames into
+/// place once written) in each engine's directory, when untouched for
+/// [`INTERRUPTED_AFTER`]. A process stopped mid-write (killed, or a one-shot
+/// command exiting while it keeps tool definitions in the background)
+/// leaves one; nothing reads them, so they only take space. Returns the
+/// paths removed.
+///
+/// # Errors
+///
+/// A cache directory that is not private (see [`CompileCache::open`]), or
+/// one that cannot be read.
+pub fn remove_interrupted_writes(cache_dir: &Path) -> Result<Vec<PathBuf>, RuntimeError> {
+    let compiled = cache_dir.join("compiled");
+    if !compiled.is_dir() {
+        return Ok(Vec::new());
+    }
+    let root = weld_fs::private_dir(cache_dir)?;
+    let compiled = root.join("compiled");
+    weld_fs::private_subdir(&compiled)?;
+    let unreadable = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| RuntimeError::Cache { path, cause }
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = Vec::new();
+    for engine in std::fs::read_dir(&compiled).map_err(unreadable(&compiled))? {
+        let engine = engine.map_err(unreadable(&compiled))?;
+        if !engine.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dir = engine.path();
+        weld_fs::private_subdir(&dir)?;
+        for entry in std::fs::read_dir(&dir).map_err(unreadable(&dir))? {
+            let entry = entry.map_err(unreadable(&dir))?;
+            let leftover = entry.file_name().to_string_lossy().starts_with(".tmp")
+                // The entry's own type: a link is never followed.
+                && entry.file_type().is_ok_and(|t| t.is_file())
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|at| now.duration_since(at).is_ok_and(|age| age >= INTERRUPTED_AFTER));
+            if leftover {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(unreadable(&path))?;
+                removed.push(path);
+            }
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// A path that opens the file `file` has open, whatever its name now leads
 /// to.
 fn descriptor_path(file: &std::fs::File) -> PathBuf {
@@ -495,5 +554,39 @@ mod tests {
             "{error:?}"
         );
         assert!(error.to_string().contains("chmod go-w"), "{error}");
+    }
+
+    #[test]
+    fn an_interrupted_writes_old_temporary_file_is_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine();
+        let cache = cache(dir.path(), &engine, 1);
+        cache.put(DIGEST, &artefact(&engine)).expect("put");
+        let old = cache.dir.join(".tmpOld123");
+        let fresh = cache.dir.join(".tmpNew456");
+        for file in [&old, &fresh] {
+            std::fs::write(file, b"half an artefact").expect("write");
+        }
+        let hours_ago = std::time::SystemTime::now() - 2 * INTERRUPTED_AFTER;
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .and_then(|f| f.set_modified(hours_ago))
+            .expect("age the leftover");
+        // An old temporary name that is a link is not followed or removed.
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, b"not the cache's").expect("write");
+        let link = cache.dir.join(".tmpLink789");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+
+        let removed = remove_interrupted_writes(dir.path()).expect("remove");
+        assert_eq!(removed, vec![old.clone()]);
+        assert!(!old.exists());
+        assert!(fresh.exists(), "a write that may still be running is left");
+        assert!(link.symlink_metadata().is_ok() && target.exists());
+        assert!(
+            cache.get(&engine, DIGEST).is_some(),
+            "the artefact and its MAC are left"
+        );
     }
 }

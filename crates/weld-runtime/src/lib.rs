@@ -81,7 +81,7 @@ pub mod mcp;
 mod sandbox;
 mod wasi;
 
-pub use cache::CacheKey;
+pub use cache::{CacheKey, remove_interrupted_writes};
 pub use call::TRACE_TARGET;
 pub use call::report::{CallError, CallReport, CallStats, Queue};
 pub use capacity::{Capacity, Footprint, Share, machine_memory_budget};

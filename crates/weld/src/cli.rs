@@ -576,8 +576,9 @@ pub enum CacheCommand {
     /// Re-check every stored component against its digest, and every
     /// record of the incremental compile cache against its MAC.
     Verify,
-    /// Delete the stored blobs no installed component names, and drop the
-    /// incremental compile cache's failed and superseded records.
+    /// Delete the stored blobs no installed component names and what
+    /// interrupted writes left (in the state and the compile cache), and
+    /// drop the incremental compile cache's failed and superseded records.
     Gc,
 }
 

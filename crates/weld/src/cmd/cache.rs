@@ -1,5 +1,6 @@
 //! `weld cache verify` and `weld cache gc`: the stored component blobs, and
-//! the incremental compile cache's stores in the cache directory.
+//! the compile cache in the cache directory (the incremental stores, and
+//! what interrupted writes left).
 
 use std::process::ExitCode;
 
@@ -84,12 +85,20 @@ pub(super) fn run(env: &Env, command: &CacheCommand) -> Result<ExitCode> {
             })
         }
         CacheCommand::Gc => {
-            let deleted = store.collect_garbage()?;
+            let mut deleted = store.collect_garbage()?;
+            let cache_dir = dirs::cache_dir(env.dirs.cache_dir.clone())?;
+            deleted.extend(
+                weld_runtime::remove_interrupted_writes(&cache_dir).with_context(|| {
+                    format!(
+                        "removing interrupted writes from the compile cache {}",
+                        cache_dir.display()
+                    )
+                })?,
+            );
             for path in &deleted {
                 outln!("deleted {}", path.display());
             }
             outln!("{} files deleted", deleted.len());
-            let cache_dir = dirs::cache_dir(env.dirs.cache_dir.clone())?;
             let key = CacheKey::new(store.cache_key()?);
             let compacted = weld_runtime::compact_incremental_caches(&cache_dir, &key)
                 .with_context(|| format!("compacting the compile cache {}", cache_dir.display()))?;
