@@ -183,3 +183,39 @@ async fn cache_verify_reports_a_tampered_incremental_record_and_gc_drops_it() {
         String::from_utf8_lossy(&verified.stdout)
     );
 }
+
+#[tokio::test]
+async fn cache_gc_deletes_what_an_interrupted_write_left_in_the_compile_cache() {
+    let dirs = Dirs::new();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    add(&dirs, &variant(tmp.path(), "a"), "first", &[]).await;
+    let store = store_file(&dirs).expect("the store");
+    let engine_dir = store.parent().expect("the engine's directory");
+    // What a write stopped before its rename leaves: a temporary file, here
+    // two hours old.
+    let leftover = engine_dir.join(".tmpAbC123");
+    std::fs::write(&leftover, b"half an artefact").expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .and_then(|f| {
+            f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
+        })
+        .expect("age it");
+
+    let gc = dirs.run(&["cache", "gc"]).await;
+    let text = String::from_utf8_lossy(&gc.stdout).into_owned();
+    assert!(gc.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("deleted {}", leftover.display())),
+        "{text}"
+    );
+    assert!(!leftover.exists());
+    // What was installed still runs from the cache.
+    let listed = dirs.run(&["cache", "verify"]).await;
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
+}
