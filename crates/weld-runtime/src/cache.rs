@@ -340,6 +340,33 @@ impl CompileCache {
     }
 }
 
+/// Each engine's directory under `cache_dir` (`compiled/ENGINE_KEY`), with
+/// its engine key, sorted; each checked as [`CompileCache::open`] checks
+/// them (private, this user's). Creates nothing: no cache, no directories.
+pub(crate) fn engine_dirs(cache_dir: &Path) -> Result<Vec<(PathBuf, String)>, RuntimeError> {
+    let compiled = cache_dir.join("compiled");
+    if !compiled.is_dir() {
+        return Ok(Vec::new());
+    }
+    let root = weld_fs::private_dir(cache_dir)?;
+    let compiled = root.join("compiled");
+    weld_fs::private_subdir(&compiled)?;
+    let entries = std::fs::read_dir(&compiled).map_err(|cause| RuntimeError::Cache {
+        path: compiled.clone(),
+        cause,
+    })?;
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let dir = entry.path();
+            weld_fs::private_subdir(&dir)?;
+            found.push((dir, entry.file_name().to_string_lossy().into_owned()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// How long a temporary file in the compile cache must have been left
 /// untouched before it counts as what an interrupted write left: far longer
 /// than any write takes (the largest artefacts are written in seconds), so
@@ -359,26 +386,13 @@ const INTERRUPTED_AFTER: std::time::Duration = std::time::Duration::from_secs(36
 /// A cache directory that is not private (see [`CompileCache::open`]), or
 /// one that cannot be read.
 pub fn remove_interrupted_writes(cache_dir: &Path) -> Result<Vec<PathBuf>, RuntimeError> {
-    let compiled = cache_dir.join("compiled");
-    if !compiled.is_dir() {
-        return Ok(Vec::new());
-    }
-    let root = weld_fs::private_dir(cache_dir)?;
-    let compiled = root.join("compiled");
-    weld_fs::private_subdir(&compiled)?;
     let unreadable = |path: &Path| {
         let path = path.to_path_buf();
         move |cause| RuntimeError::Cache { path, cause }
     };
     let now = std::time::SystemTime::now();
     let mut removed = Vec::new();
-    for engine in std::fs::read_dir(&compiled).map_err(unreadable(&compiled))? {
-        let engine = engine.map_err(unreadable(&compiled))?;
-        if !engine.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let dir = engine.path();
-        weld_fs::private_subdir(&dir)?;
+    for (dir, _) in engine_dirs(cache_dir)? {
         for entry in std::fs::read_dir(&dir).map_err(unreadable(&dir))? {
             let entry = entry.map_err(unreadable(&dir))?;
             let leftover = entry.file_name().to_string_lossy().starts_with(".tmp")

@@ -55,29 +55,11 @@ pub struct IncrementalCompaction {
 /// key its records are bound to (the directory's name). Checks the
 /// directories as the compile cache does; creates nothing.
 fn stores(cache_dir: &Path) -> Result<Vec<(PathBuf, String)>, RuntimeError> {
-    let compiled = cache_dir.join("compiled");
-    if !compiled.is_dir() {
-        return Ok(Vec::new());
-    }
-    let root = weld_fs::private_dir(cache_dir)?;
-    let compiled = root.join("compiled");
-    weld_fs::private_subdir(&compiled)?;
-    let entries = std::fs::read_dir(&compiled).map_err(|cause| RuntimeError::Cache {
-        path: compiled.clone(),
-        cause,
-    })?;
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let dir = entry.path();
-        let path = dir.join(FILE_NAME);
-        let engine_key = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type().is_ok_and(|t| t.is_dir()) && path.exists() {
-            weld_fs::private_subdir(&dir)?;
-            found.push((path, engine_key));
-        }
-    }
-    found.sort();
-    Ok(found)
+    Ok(crate::cache::engine_dirs(cache_dir)?
+        .into_iter()
+        .map(|(dir, engine_key)| (dir.join(FILE_NAME), engine_key))
+        .filter(|(path, _)| path.exists())
+        .collect())
 }
 
 fn store_at(path: &Path, engine_key: &str, key: &CacheKey) -> IncrementalStore {
