@@ -376,7 +376,8 @@ pub struct ServeArgs {
     pub mcp_server_idle_timeout: f64,
     /// The most tools one tools/list answer carries. A longer list is sent
     /// in pages, each but the last with a nextCursor for the next; a list
-    /// this long or shorter is sent whole.
+    /// this long or shorter is sent whole. A page also ends before 4 MiB of
+    /// tool definitions.
     #[arg(long, default_value_t = weld_mcp::pages::PAGE_TOOLS, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub tools_page_size: u32,
     /// Serve no built-in tools (weld_list_components, weld_show_policy,
