@@ -27,7 +27,8 @@ use weld_host::mcp::model::{LogLevel, Notification};
 use crate::builtin::Management;
 use crate::proxy::{Proxies, SessionInstances};
 use crate::served;
-use crate::tools::{called_tool, mcp_result, mcp_tool};
+use crate::spliced::SplicedPages;
+use crate::tools::{called_tool, mcp_result, mcp_tool, write_json, write_listed};
 use crate::trace::{self, ContinueTrace};
 
 /// Server-wide settings for the MCP surface.
@@ -69,6 +70,9 @@ pub struct WeldServer {
     /// Turns to make a `tools/list` page, shared by every session (see
     /// [`crate::pages::PAGES_AT_ONCE`]).
     page_turns: Arc<tokio::sync::Semaphore>,
+    /// Where `tools/list` pages are written as text for the transport to
+    /// send (see [`crate::spliced`]); `None` sends them typed.
+    spliced: Option<Arc<SplicedPages>>,
 }
 
 impl WeldServer {
@@ -84,6 +88,7 @@ impl WeldServer {
             continue_trace: None,
             page_tools: usize::try_from(crate::pages::PAGE_TOOLS).unwrap_or(usize::MAX),
             page_turns: Arc::new(tokio::sync::Semaphore::new(crate::pages::PAGES_AT_ONCE)),
+            spliced: None,
         }
     }
 
@@ -103,6 +108,13 @@ impl WeldServer {
             instances: Arc::default(),
             ..self.clone()
         }
+    }
+
+    /// Writes `tools/list` pages as text into `pages`, for a transport
+    /// that splices them into its answers (see [`crate::spliced`]).
+    pub(crate) fn with_spliced_pages(mut self, pages: Arc<SplicedPages>) -> Self {
+        self.spliced = Some(pages);
+        self
     }
 
     /// Stops an MCP server component after `idle` without a request.
@@ -284,6 +296,41 @@ impl ServerHandler for WeldServer {
                 self.page_turns.acquire().await.map_err(|_| {
                     McpError::internal_error("weld is shutting down; list again", None)
                 })?;
+            if let Some(pages) = &self.spliced {
+                let mut tools = Vec::with_capacity(
+                    range
+                        .clone()
+                        .map(|at| bytes(at) as usize + 1)
+                        .sum::<usize>()
+                        + 2,
+                );
+                tools.push(b'[');
+                for at in range.clone() {
+                    if at > range.start {
+                        tools.push(b',');
+                    }
+                    if at < plain.start {
+                        write_json(builtin[at], &mut tools)?;
+                    } else if at < plain.end {
+                        write_listed(&listed[at - plain.start], &mut tools)?;
+                    } else {
+                        write_json(&proxied[at - plain.end], &mut tools)?;
+                    }
+                }
+                tools.push(b']');
+                // The schemas went in as held, unparsed: the page is
+                // checked whole (a scan, no values built), and one that is
+                // not JSON goes the typed way, whose error names the tool.
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&tools).is_ok() {
+                    pages.put(context.id.clone(), tools);
+                    let mut result = ListToolsResult::with_all_items(Vec::new());
+                    result.next_cursor = next;
+                    let mut meta = rmcp::model::MetaObject::default();
+                    meta.insert(crate::spliced::MARKER.into(), Value::Bool(true));
+                    result.meta = Some(meta);
+                    return Ok(result);
+                }
+            }
             let tools = range
                 .map(|at| {
                     if at < plain.start {

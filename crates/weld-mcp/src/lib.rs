@@ -28,6 +28,7 @@ pub mod handler;
 pub mod pages;
 pub mod proxy;
 mod served;
+mod spliced;
 pub mod tools;
 pub mod trace;
 pub mod transport;

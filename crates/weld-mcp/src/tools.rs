@@ -30,6 +30,45 @@ pub fn called_tool(spec: &ToolSpec) -> Result<Tool, McpError> {
     mcp_tool_with(spec, SchemaText::kept_object)
 }
 
+/// Appends `spec` to `out` as `tools/list` carries it, as JSON text: a
+/// plain function's definition from the text the catalog holds, without
+/// parsing it (the page it goes into is checked whole: see
+/// [`crate::spliced`]); an MCP-world component's tool, which carries more,
+/// through rmcp's type.
+///
+/// # Errors
+///
+/// As [`mcp_tool`], for an MCP-world component's tool.
+pub fn write_listed(spec: &ToolSpec, out: &mut Vec<u8>) -> Result<(), McpError> {
+    if spec.mcp.is_some() {
+        return write_json(&mcp_tool(spec)?, out);
+    }
+    out.extend_from_slice(br#"{"name":"#);
+    write_json(&spec.name, out)?;
+    out.extend_from_slice(br#","description":"#);
+    write_json(&spec.description, out)?;
+    out.extend_from_slice(br#","inputSchema":"#);
+    out.extend_from_slice(spec.input_schema.as_str().as_bytes());
+    if let Some(output) = &spec.output_schema {
+        out.extend_from_slice(br#","outputSchema":"#);
+        out.extend_from_slice(output.as_str().as_bytes());
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends `value`'s compact JSON text to `out`.
+///
+/// # Errors
+///
+/// An internal error when `value` cannot be written as JSON (never for
+/// rmcp's types or strings).
+pub fn write_json(value: &impl serde::Serialize, out: &mut Vec<u8>) -> Result<(), McpError> {
+    serde_json::to_writer(out, value).map_err(|e| {
+        McpError::internal_error(format!("a tool could not be written as JSON: {e}"), None)
+    })
+}
+
 fn mcp_tool_with(
     spec: &ToolSpec,
     object: impl Fn(&SchemaText) -> Result<Arc<JsonObject>, serde_json::Error>,

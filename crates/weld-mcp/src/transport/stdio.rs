@@ -45,6 +45,7 @@ use super::TransportError;
 use super::jsonrpc::{self, Entry};
 use super::line_cap::{Line, LineReader};
 use crate::handler::{ServerOptions, WeldServer};
+use crate::spliced::SplicedPages;
 
 /// Serves one client over this process's stdin and stdout until stdin
 /// closes or `shutdown` fires.
@@ -60,6 +61,7 @@ pub async fn serve_stdio(
     let live = Arc::clone(server.live());
     let (read, write) = rmcp::transport::io::stdio_pipes();
     let transport = StdioTransport::new(read, write, options.max_request_bytes);
+    let server = server.with_spliced_pages(transport.spliced_pages());
     let started = transport.started();
     let running = tokio::select! {
         running = server.serve_with_ct(transport, shutdown.child_token()) => running,
@@ -156,6 +158,9 @@ pub(crate) struct StdioTransport<R> {
     unfinished: bool,
     ids: Arc<Mutex<Ids>>,
     started: Arc<AtomicBool>,
+    /// `tools/list` pages the handler wrote as text, spliced into their
+    /// answers here (see [`crate::spliced`]).
+    spliced: Arc<SplicedPages>,
 }
 
 impl<R: AsyncRead + Unpin> StdioTransport<R> {
@@ -178,7 +183,14 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
             unfinished: false,
             ids: Arc::default(),
             started: Arc::default(),
+            spliced: Arc::default(),
         }
+    }
+
+    /// Where the handler of this transport's session writes `tools/list`
+    /// pages as text ([`WeldServer::with_spliced_pages`]).
+    pub(crate) fn spliced_pages(&self) -> Arc<SplicedPages> {
+        Arc::clone(&self.spliced)
     }
 
     /// Set once rmcp has started the session (after `initialize`, or the
@@ -222,6 +234,7 @@ impl<R: AsyncRead + Unpin> StdioTransport<R> {
                     && let Some(id) = &cancelled.params.request_id
                 {
                     self.ids().cancelled(id);
+                    self.spliced.forget(id);
                 }
             }
             JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_) => {
@@ -267,7 +280,10 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleServer> for StdioTransport<R> {
         // writes every answer queued by then in one write, so answers that
         // are ready together (pipelined requests) cost one system call and
         // one turn of the lock, not one each.
-        let encoded = encode(&item).map(|line| queue(&self.queued, &line));
+        let encoded = self
+            .spliced
+            .encode(item)
+            .map(|line| queue(&self.queued, &line));
         let (stdout, queued) = (Arc::clone(&self.stdout), Arc::clone(&self.queued));
         async move {
             encoded?;

@@ -14,7 +14,9 @@ use rmcp::model::{CallToolRequestParams, PaginatedRequestParams};
 use rmcp::transport::TokioChildProcess;
 use serde_json::json;
 
-use crate::common::{Client, Dirs, call, component, legacy, stdio_client, text, weld_ok};
+use crate::common::{
+    Client, Dirs, call, component, http_client, http_server, legacy, stdio_client, text, weld_ok,
+};
 
 /// The tools of the `text` example, by their function names.
 const TEXT_TOOLS: [&str; 6] = [
@@ -275,6 +277,53 @@ async fn tools_list_pages_round_trip_the_full_list() {
         .await;
     assert!(bad.is_err(), "an unknown cursor is refused: {bad:?}");
     paged.cancel().await.expect("close");
+}
+
+/// Over stdio a page is written from the definitions' text as held, not
+/// through rmcp's typed values (see weld-mcp's `spliced`); over HTTP it is
+/// typed. Both carry the same tools, field for field, page by page.
+#[tokio::test]
+async fn a_page_written_from_held_text_over_stdio_equals_the_typed_page_over_http() {
+    let dirs = Dirs::new();
+    install_text(&dirs, &["t0", "t1"]).await;
+    let args = ["--tools-page-size", "5"];
+    let stdio = stdio_client(&dirs, &args, legacy()).await;
+    let (mut server, addr) = http_server(&dirs, &args).await;
+    let http = http_client(addr, legacy()).await;
+    let mut cursor = None;
+    let mut compared = 0;
+    loop {
+        let params = || Some(PaginatedRequestParams::default().with_cursor(cursor.clone()));
+        let spliced = stdio.list_tools(params()).await.expect("stdio page");
+        let typed = http.list_tools(params()).await.expect("HTTP page");
+        assert_eq!(spliced.tools, typed.tools, "the page at {cursor:?}");
+        assert_eq!(spliced.next_cursor, typed.next_cursor);
+        compared += spliced.tools.len();
+        match spliced.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    // The components' 12 tools (with output schemas, and descriptions
+    // with quotes and line breaks) and the built-in ones.
+    assert!(compared > 12, "{compared} tools");
+    let slugify = stdio
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .find(|t| t.name == "t1_slugify")
+        .expect("t1_slugify listed");
+    assert!(slugify.output_schema.is_some(), "{slugify:?}");
+    assert!(
+        slugify
+            .description
+            .as_deref()
+            .is_some_and(|d| d.contains('\n'))
+    );
+    stdio.cancel().await.expect("close");
+    http.cancel().await.expect("close");
+    server.kill().await.expect("stop weld");
 }
 
 /// The description `text` of `tool`'s parameter `param`, as listed.
