@@ -36,7 +36,7 @@ use weld_schema::Signature;
 use crate::enforce::Enforcement;
 use crate::mcp::model::Listing;
 use crate::mcp::{McpNaming, McpOffers, McpToolExtra};
-use weld_store::ComponentDocs;
+use weld_store::DocsText;
 
 /// Longest tool name MCP allows.
 pub const MAX_TOOL_NAME: usize = 128;
@@ -184,9 +184,10 @@ pub struct ComponentEntry {
     /// Its content digest (`sha256:…`), carried into every audit record of
     /// its tools.
     pub digest: String,
-    /// The descriptions from its `package-docs` section; a function without
+    /// The descriptions from its `package-docs` section, as the index holds
+    /// them (parsed only when a definition is derived); a function without
     /// one gets a description generated from its signature.
-    pub docs: ComponentDocs,
+    pub docs: DocsText,
     /// The compiled component, on the engine its policy's metering needs:
     /// loaded, or loaded by its first call (see [`crate::lazy`]).
     pub code: Arc<Code>,
@@ -432,7 +433,7 @@ impl Catalog {
                 .and_then(|p| prepared::decode(&p, functions.len(), &component.docs));
             let built = match kept_component_tools(
                 &component.name,
-                &component.docs,
+                component::Docs::Text(&component.docs),
                 functions
                     .iter()
                     .map(|f| (f.interface.as_deref(), f.name.as_str(), &f.signature)),

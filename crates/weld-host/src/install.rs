@@ -193,7 +193,7 @@ pub fn install(host: &Host, request: Request<'_>) -> Result<Installed, InstallEr
     let catalog = Catalog::build(vec![ComponentEntry {
         name: file.name.clone(),
         digest: installed.digest.to_string(),
-        docs: file.docs,
+        docs: weld_store::DocsText::of(&file.docs),
         code: Arc::new(crate::lazy::Code::loaded(Arc::new(loaded))),
         policy: Enforcement::deny_all(CallLimits::default()),
         file: None,

@@ -509,7 +509,7 @@ fn load_file(
     Ok(Some(ComponentEntry {
         name: file.name,
         digest,
-        docs: file.docs,
+        docs: weld_store::DocsText::of(&file.docs),
         code: Arc::new(Code::loaded(Arc::new(loaded))),
         // Only a person grants: a component given on the command line runs
         // deny-all, whatever lies next to it.

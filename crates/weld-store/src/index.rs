@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Store;
 use crate::digest::Digest;
-use crate::docs::ComponentDocs;
+use crate::docs::{ComponentDocs, DocsText};
 use crate::error::{StoreError, io_error};
 use crate::files::write_atomically;
 use crate::name::validate_name;
@@ -26,9 +26,9 @@ pub struct InstalledComponent {
     pub source: String,
     /// Seconds since the Unix epoch.
     pub installed_at: u64,
-    /// The component's documentation (empty when it has none).
+    /// The component's documentation (empty when it has none), as held.
     #[serde(default)]
-    pub docs: ComponentDocs,
+    pub docs: DocsText,
     /// How it was fetched and whose signature it carries; `None` for a
     /// local file, which a person chose by its path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,7 +208,7 @@ impl Store {
             size: bytes.len() as u64,
             source: source.to_string(),
             installed_at,
-            docs: new.docs.clone(),
+            docs: DocsText::of(&new.docs),
             provenance: new.provenance.clone(),
             imports: new.imports.clone(),
         };

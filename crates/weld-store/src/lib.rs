@@ -58,7 +58,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use digest::Digest;
-pub use docs::{ComponentDocs, FunctionDocs};
+pub use docs::{ComponentDocs, DocsText, FunctionDocs};
 pub use error::StoreError;
 pub use files::{create_private_dir, write_atomically};
 pub use index::{Index, InstalledComponent, NewComponent, Provenance};

@@ -8,6 +8,14 @@ use weld_schema::{Signature, TypeError};
 use super::spec::{self, FunctionTexts};
 use super::{MAX_CATALOG_BYTES, MAX_TOOL_NAME, Skipped, ToolSpec, tool_name};
 
+/// A component's docs: parsed (a file, a component being installed), or
+/// as the index holds them, parsed only if a definition must be derived.
+#[derive(Clone, Copy)]
+pub(crate) enum Docs<'a> {
+    Parsed(&'a weld_store::ComponentDocs),
+    Text(&'a weld_store::DocsText),
+}
+
 /// One tool of a component, built and measured.
 pub struct BuiltTool {
     /// The position of its function in the list given to [`component_tools`].
@@ -59,7 +67,7 @@ pub fn component_tools<'a>(
     docs: &weld_store::ComponentDocs,
     functions: impl IntoIterator<Item = (Option<&'a str>, &'a str, &'a Result<Signature, TypeError>)>,
 ) -> Result<ComponentTools, Skipped> {
-    kept_component_tools(component, docs, functions, None)
+    kept_component_tools(component, Docs::Parsed(docs), functions, None)
 }
 
 /// [`component_tools`], reading each function's definition texts from
@@ -70,10 +78,11 @@ pub fn component_tools<'a>(
 /// As [`component_tools`].
 pub(crate) fn kept_component_tools<'a>(
     component: &str,
-    docs: &weld_store::ComponentDocs,
+    docs: Docs<'_>,
     functions: impl IntoIterator<Item = (Option<&'a str>, &'a str, &'a Result<Signature, TypeError>)>,
     kept: Option<&[Option<FunctionTexts>]>,
 ) -> Result<ComponentTools, Skipped> {
+    let mut parsed: Option<std::borrow::Cow<'_, weld_store::ComponentDocs>> = None;
     let mut built = ComponentTools {
         tools: Vec::new(),
         skipped: Vec::new(),
@@ -124,21 +133,36 @@ pub(crate) fn kept_component_tools<'a>(
                 .push(skip("another export already has this tool name".into()));
             continue;
         }
-        let docs = docs.get(interface_short, function);
-        spec::check_description(docs).map_err(refuse)?;
-        let described = docs.is_some_and(|d| d.description.is_some());
         let kept = kept
             .and_then(|kept| kept.get(position))
-            .and_then(Option::as_ref)
-            .filter(|texts| texts.signature.is_some() != described);
+            .and_then(Option::as_ref);
         let texts = match kept {
             Some(texts) => texts.clone(),
             None => {
                 built.derived = true;
+                if parsed.is_none() {
+                    parsed = Some(match docs {
+                        Docs::Parsed(docs) => std::borrow::Cow::Borrowed(docs),
+                        Docs::Text(text) => {
+                            std::borrow::Cow::Owned(text.parse().map_err(|e| Skipped {
+                                component: component.to_string(),
+                                function: String::new(),
+                                reason: format!(
+                                    "its docs in the state's index do not parse ({e}); install \
+                                     it again (`weld add SOURCE --name {component} --force`)"
+                                ),
+                                toolchain: false,
+                            })?)
+                        }
+                    });
+                }
+                let docs = parsed
+                    .as_deref()
+                    .and_then(|d| d.get(interface_short, function));
                 spec::derive(function, signature, docs).map_err(refuse)?
             }
         };
-        let tool = spec::assemble(component, interface, function, docs, &texts).map_err(refuse)?;
+        let tool = spec::assemble(component, interface, function, &texts).map_err(refuse)?;
         built.texts[position] = Some(texts);
         built.tools.push(BuiltTool {
             function: position,
@@ -222,7 +246,7 @@ pub fn keep_tool_texts(
     let Ok(built) = component_tools("component", docs, functions) else {
         return;
     };
-    let prepared = super::prepared::encode(&built.texts, docs);
+    let prepared = super::prepared::encode(&built.texts, &weld_store::DocsText::of(docs));
     if let Err(error) = runtime.keep_prepared(digest, metering, description, &prepared) {
         tracing::warn!(%error, "tool definitions not kept: the next start derives them again");
     }
@@ -256,9 +280,9 @@ pub fn toolchain_skipped(
 #[cfg(test)]
 mod tests {
     use weld_schema::{Node, Signature, TypeError, TypeSource};
-    use weld_store::{ComponentDocs, FunctionDocs};
+    use weld_store::{ComponentDocs, DocsText, FunctionDocs};
 
-    use super::{component_tools, kept_component_tools, within};
+    use super::{Docs, component_tools, kept_component_tools, within};
     use crate::catalog::{json_len, prepared};
 
     /// A record of `width` `u8` fields named `f0`…
@@ -322,10 +346,11 @@ mod tests {
         let derived = component_tools("c", &docs, functions())
             .unwrap_or_else(|e| panic!("refused: {}", e.reason));
         assert!(derived.derived);
-        let kept = prepared::decode(&prepared::encode(&derived.texts, &docs), 2, &docs)
+        let text = DocsText::of(&docs);
+        let kept = prepared::decode(&prepared::encode(&derived.texts, &text), 2, &text)
             .expect("read back");
         // Under another name: what is kept does not depend on it.
-        let read = kept_component_tools("other", &docs, functions(), Some(&kept))
+        let read = kept_component_tools("other", Docs::Text(&text), functions(), Some(&kept))
             .unwrap_or_else(|e| panic!("refused: {}", e.reason));
         assert!(!read.derived, "nothing derived again");
         let renamed = component_tools("other", &docs, functions())
@@ -334,6 +359,31 @@ mod tests {
             |b: &super::ComponentTools| b.tools.iter().map(|t| t.tool.clone()).collect::<Vec<_>>();
         assert_eq!(specs(&read), specs(&renamed));
         assert!(specs(&read)[1].description.contains("component `other`"));
+    }
+
+    #[test]
+    fn kept_definitions_are_used_without_parsing_the_docs_and_unparsable_docs_refuse_a_derive() {
+        let f = signature(3, true);
+        let functions = || [(None, "f", &f)];
+        let derived = component_tools("c", &docs(), functions())
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        // JSON, but not docs: an index edited by hand.
+        let text: DocsText = serde_json::from_str(r#"{"f": 5}"#).expect("JSON object");
+        let kept = prepared::decode(&prepared::encode(&derived.texts, &text), 1, &text)
+            .expect("read back");
+        let read = kept_component_tools("c", Docs::Text(&text), functions(), Some(&kept))
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        assert_eq!(read.tools.len(), 1);
+        let Err(refused) = kept_component_tools("c", Docs::Text(&text), functions(), None) else {
+            panic!("docs that do not parse cannot derive a definition");
+        };
+        assert!(
+            refused
+                .reason
+                .starts_with("its docs in the state's index do not parse"),
+            "{}",
+            refused.reason
+        );
     }
 
     #[test]

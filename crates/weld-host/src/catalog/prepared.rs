@@ -4,45 +4,44 @@
 //! schemas was half of start-up).
 //!
 //! What is kept is each function's [`FunctionTexts`]: its schemas as
-//! compact JSON text and, when its docs give no description, its
-//! signature as the generated description writes it. They depend on the
-//! component's types (the description they are kept with), its docs (from
-//! the component's `package-docs`, read back from the index) and the
-//! rules that derive them (this crate's version and [`FORMAT`]); the
-//! [`key`] names the last two, so texts derived from other docs or by
-//! other rules are derived again, never used. The runtime authenticates
-//! them with the description (see `weld_runtime::Prepared`).
+//! compact JSON text and its description as its docs give it or, when
+//! they give none, its signature as the generated description writes it.
+//! They depend on the component's types (the description they are kept
+//! with), its docs (from the component's `package-docs`, held in the index
+//! as JSON text) and the rules that derive them (this crate's version and
+//! [`FORMAT`]); the [`key`] names the last two, by a hash of the docs'
+//! text, so texts derived from other docs or by other rules are derived
+//! again, never used, and a start whose kept texts match never parses the
+//! docs. The runtime authenticates them with the description (see
+//! `weld_runtime::Prepared`).
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use weld_runtime::Prepared;
-use weld_store::ComponentDocs;
+use weld_store::DocsText;
 
 use super::spec::{FunctionTexts, SchemaText};
 use crate::lazy::Code;
 
 /// The version of the derivation rules: bump it when a schema or the
 /// generated signature would come out differently for the same types.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
-/// How many texts one function keeps: input, output, signature.
-const PER_FUNCTION: usize = 3;
+/// How many texts one function keeps: input, output, signature,
+/// description.
+const PER_FUNCTION: usize = 4;
 
 /// The key texts derived from `docs` by these rules are kept under.
-pub(crate) fn key(docs: &ComponentDocs) -> String {
-    // Only what the texts depend on: each function's parameter docs and
-    // whether it has a description (its text is read from the docs).
-    // SipHash with fixed keys: the same in every process; a change of
-    // Rust's hasher only means deriving again.
+pub(crate) fn key(docs: &DocsText) -> String {
+    // The docs' text as the index holds it: the same docs written another
+    // way (by hand, by another program) only mean deriving again. SipHash
+    // with fixed keys: the same in every process; a change of Rust's
+    // hasher only means deriving again too.
     #[expect(deprecated, reason = "a fixed-key SipHash is what a kept key needs")]
     let mut hasher = std::hash::SipHasher::new();
-    for (function, docs) in &docs.0 {
-        function.hash(&mut hasher);
-        docs.description.is_some().hash(&mut hasher);
-        docs.params.hash(&mut hasher);
-    }
+    docs.as_str().hash(&mut hasher);
     format!(
         "weld-host {} tools {FORMAT} docs {:016x}",
         env!("CARGO_PKG_VERSION"),
@@ -56,7 +55,7 @@ pub(crate) fn key(docs: &ComponentDocs) -> String {
 pub(crate) fn decode(
     prepared: &Prepared,
     functions: usize,
-    docs: &ComponentDocs,
+    docs: &DocsText,
 ) -> Option<Vec<Option<FunctionTexts>>> {
     if prepared.texts.len() != functions.checked_mul(PER_FUNCTION)? || prepared.key != key(docs) {
         return None;
@@ -66,13 +65,14 @@ pub(crate) fn decode(
             .texts
             .chunks_exact(PER_FUNCTION)
             .map(|texts| {
-                let [input, output, signature] = texts else {
+                let [input, output, signature, description] = texts else {
                     return None;
                 };
                 Some(FunctionTexts {
                     input: SchemaText::kept(input.clone()?),
                     output: output.clone().map(SchemaText::kept),
                     signature: signature.clone(),
+                    description: description.clone(),
                 })
             })
             .collect(),
@@ -80,7 +80,7 @@ pub(crate) fn decode(
 }
 
 /// `texts` (by function position) as kept for `docs`.
-pub(crate) fn encode(texts: &[Option<FunctionTexts>], docs: &ComponentDocs) -> Prepared {
+pub(crate) fn encode(texts: &[Option<FunctionTexts>], docs: &DocsText) -> Prepared {
     let mut kept = Vec::with_capacity(texts.len() * PER_FUNCTION);
     for texts in texts {
         match texts {
@@ -88,8 +88,9 @@ pub(crate) fn encode(texts: &[Option<FunctionTexts>], docs: &ComponentDocs) -> P
                 Some(t.input.shared().clone()),
                 t.output.as_ref().map(|o| o.shared().clone()),
                 t.signature.clone(),
+                t.description.clone(),
             ]),
-            None => kept.extend([None, None, None]),
+            None => kept.extend([None, None, None, None]),
         }
     }
     Prepared {
@@ -117,7 +118,7 @@ impl Keep {
         &mut self,
         code: &Arc<Code>,
         texts: &[Option<FunctionTexts>],
-        docs: &ComponentDocs,
+        docs: &DocsText,
     ) {
         let Some(file) = code.description_file() else {
             return;
@@ -153,7 +154,7 @@ impl Keep {
 mod tests {
     use std::sync::Arc;
 
-    use weld_store::{ComponentDocs, FunctionDocs};
+    use weld_store::{ComponentDocs, DocsText, FunctionDocs};
 
     use super::{decode, encode, key};
     use crate::catalog::spec::{FunctionTexts, SchemaText};
@@ -164,24 +165,31 @@ mod tests {
                 input: SchemaText::kept(Arc::from(r#"{"type":"object"}"#)),
                 output: None,
                 signature: Some(Arc::from("f: func()")),
+                description: None,
             }),
             None,
+            Some(FunctionTexts {
+                input: SchemaText::kept(Arc::from(r#"{"type":"object"}"#)),
+                output: Some(SchemaText::kept(Arc::from(r#"{"type":"string"}"#))),
+                signature: None,
+                description: Some(Arc::from("Does g.")),
+            }),
         ]
     }
 
     #[test]
     fn kept_texts_read_back_for_the_same_docs() {
-        let docs = ComponentDocs::default();
+        let docs = DocsText::default();
         let prepared = encode(&texts(), &docs);
-        assert_eq!(decode(&prepared, 2, &docs), Some(texts()));
+        assert_eq!(decode(&prepared, 3, &docs), Some(texts()));
     }
 
     #[test]
     fn kept_texts_are_not_used_for_other_docs_or_other_functions() {
-        let docs = ComponentDocs::default();
+        let docs = DocsText::default();
         let prepared = encode(&texts(), &docs);
         assert_eq!(
-            decode(&prepared, 3, &docs),
+            decode(&prepared, 4, &docs),
             None,
             "another list of functions"
         );
@@ -193,10 +201,19 @@ mod tests {
                 params: [("x".to_string(), "the x".to_string())].into(),
             },
         );
-        assert_ne!(key(&docs), key(&other));
-        assert_eq!(decode(&prepared, 2, &other), None, "other parameter docs");
+        let other_text = DocsText::of(&other);
+        assert_ne!(key(&docs), key(&other_text));
+        assert_eq!(
+            decode(&prepared, 3, &other_text),
+            None,
+            "other parameter docs"
+        );
         let mut described = other.clone();
         described.0.get_mut("f").expect("f").description = Some("does f".into());
-        assert_ne!(key(&other), key(&described), "a description given or not");
+        assert_ne!(
+            key(&other_text),
+            key(&DocsText::of(&described)),
+            "another description"
+        );
     }
 }

@@ -110,6 +110,10 @@ pub struct FunctionTexts {
     /// The signature written out for a generated description (cut at
     /// [`GENERATED_SIGNATURE_BYTES`]); `None` when the docs give one.
     pub signature: Option<Arc<str>>,
+    /// The description the docs give (within [`MAX_DESCRIPTION_BYTES`]);
+    /// `None` when they give none. Exactly one of this and `signature` is
+    /// set.
+    pub description: Option<Arc<str>>,
 }
 
 /// The MCP tool definition of one function, checked against the caps on
@@ -125,9 +129,8 @@ pub fn describe(
     signature: &Signature,
     docs: Option<&weld_store::FunctionDocs>,
 ) -> Result<ToolSpec, String> {
-    check_description(docs)?;
     let texts = derive(function, signature, docs)?;
-    assemble(component, interface, function, docs, &texts)
+    assemble(component, interface, function, &texts)
 }
 
 /// Whether the description the docs give (if any) is within its cap.
@@ -145,8 +148,8 @@ pub(crate) fn check_description(docs: Option<&weld_store::FunctionDocs>) -> Resu
     }
 }
 
-/// The schemas of `function` as text (and its signature, when its docs
-/// give no description), checked against the caps.
+/// The schemas of `function` as text, and its description as its docs give
+/// it or else its signature, checked against the caps.
 ///
 /// # Errors
 ///
@@ -156,16 +159,19 @@ pub fn derive(
     signature: &Signature,
     docs: Option<&weld_store::FunctionDocs>,
 ) -> Result<FunctionTexts, String> {
+    check_description(docs)?;
     let param_doc = |param: &str| docs.and_then(|d| d.params.get(param).cloned());
     let input =
         checked(SchemaPart::Input, Some(signature.input_schema(&param_doc)))?.unwrap_or_default();
     let output = checked(SchemaPart::Output, signature.output_schema())?;
-    let described = docs.is_some_and(|d| d.description.is_some());
+    let description = docs.and_then(|d| d.description.as_deref()).map(Arc::from);
     Ok(FunctionTexts {
         input: SchemaText::of(&input),
         output: output.as_ref().map(SchemaText::of),
-        signature: (!described)
+        signature: description
+            .is_none()
             .then(|| Arc::from(signature.wit_within(function, GENERATED_SIGNATURE_BYTES))),
+        description,
     })
 }
 
@@ -174,22 +180,20 @@ pub fn derive(
 ///
 /// # Errors
 ///
-/// When its description is over the cap.
+/// When the texts hold neither a description nor a signature (or both):
+/// never for texts [`derive`] made.
 pub fn assemble(
     component: &str,
     interface: Option<&str>,
     function: &str,
-    docs: Option<&weld_store::FunctionDocs>,
     texts: &FunctionTexts,
 ) -> Result<ToolSpec, String> {
     let interface_short = interface.map(weld_runtime::short_interface_name);
     let name = tool_name(component, interface_short, function);
-    check_description(docs)?;
-    let description = match (docs.and_then(|d| d.description.as_ref()), &texts.signature) {
-        (Some(given), _) => given.clone(),
+    let description = match (&texts.description, &texts.signature) {
+        (Some(given), None) => given.to_string(),
         (None, Some(signature)) => generated_description(component, interface, signature),
-        // Texts derived for docs that gave a description: not these docs.
-        (None, None) => return Err("its kept definition does not match its docs".into()),
+        _ => return Err("its kept definition holds neither a description nor a signature".into()),
     };
     Ok(ToolSpec::new(
         name,
