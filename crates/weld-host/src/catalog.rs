@@ -62,11 +62,10 @@ pub const MAX_LISTING_BYTES: u64 = 4 * 1024 * 1024;
 /// in `tools/list`.
 ///
 /// The catalog holds each tool's definition as its JSON text, not as JSON
-/// values (up to 18 times the text): its schemas once (shared by the
-/// listing and the tool's call entry), its name and description twice. So
-/// what this cap bounds stays resident at most once or twice over — 64 MiB
-/// of listing is at most 128 MiB, where the old 4 MiB of values was up to
-/// 80 MB. Measured (`scripts/scale-bench.py`, 1,000 components of six
+/// values (up to 18 times the text), once: the listing and the tool's
+/// call entry share it (the name is also the entry's key). So what this
+/// cap bounds stays resident about once over — 64 MiB of listing is about
+/// 64 MiB resident, where the old 4 MiB of values was up to 80 MB. Measured (`scripts/scale-bench.py`, 1,000 components of six
 /// tools, 4.8 MB of listing): 47 MB idle RSS, against 76 MB for 881 of
 /// them with the schemas held as values; the per-tool bookkeeping beyond
 /// the text (call entry, signature) grows with the number of tools, not
@@ -215,8 +214,9 @@ pub struct ServedFile {
 
 /// One servable tool.
 pub struct ToolEntry {
-    /// What the tool is offered as: name, description, schemas.
-    pub tool: ToolSpec,
+    /// What the tool is offered as: name, description, schemas (shared
+    /// with the listing).
+    pub tool: Arc<ToolSpec>,
     /// The name of the component it runs in.
     pub component: String,
     /// The component's digest, for the audit record.
@@ -283,7 +283,7 @@ impl Disabled {
 pub struct Catalog {
     by_name: HashMap<String, Arc<ToolEntry>>,
     /// In name order, for `tools/list`.
-    listed: Vec<ToolSpec>,
+    listed: Vec<Arc<ToolSpec>>,
     skipped: Vec<Skipped>,
     disabled: Vec<Disabled>,
     files: Vec<ServedFile>,
@@ -560,7 +560,7 @@ impl Catalog {
                 by_name.insert(
                     tool.name.to_string(),
                     Arc::new(ToolEntry {
-                        tool,
+                        tool: Arc::new(tool),
                         component: component.name.clone(),
                         digest: component.digest.clone(),
                         signature,
@@ -574,10 +574,10 @@ impl Catalog {
                 );
             }
         }
-        let mut listed: Vec<ToolSpec> = by_name
+        let mut listed: Vec<Arc<ToolSpec>> = by_name
             .values()
-            .map(|e| e.tool.clone())
-            .chain(mcp_specs)
+            .map(|e| Arc::clone(&e.tool))
+            .chain(mcp_specs.into_iter().map(Arc::new))
             .collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         keep.in_background();
@@ -641,7 +641,7 @@ impl Catalog {
 
     /// All tools, in name order: plain functions and MCP-world
     /// components' tools.
-    pub fn tools(&self) -> &[ToolSpec] {
+    pub fn tools(&self) -> &[Arc<ToolSpec>] {
         &self.listed
     }
 
@@ -651,7 +651,7 @@ impl Catalog {
             .listed
             .binary_search_by(|t| t.name.as_str().cmp(name))
             .ok()?;
-        self.listed.get(at)
+        self.listed.get(at).map(|t| &**t)
     }
 
     /// The component serving the tool named `name`, of either kind.

@@ -80,6 +80,7 @@ pub(super) async fn list(host: &Host, as_json: bool) -> Result<ExitCode> {
                 .tools()
                 .iter()
                 .filter(|t| catalog.tool_component(&t.name) == Some(name.as_str()))
+                .map(|t| &**t)
                 .collect(),
             resources: catalog
                 .resources()
@@ -176,7 +177,7 @@ pub(super) fn print_tools(catalog: &Catalog) -> Result<()> {
             reason: &s.reason,
         })
         .collect();
-    print_tool_lines(catalog.tools().iter(), &not_tools)
+    print_tool_lines(catalog.tools().iter().map(|t| &**t), &not_tools)
 }
 
 /// A description's first sentence, on one line: doc comments wrap lines
