@@ -36,7 +36,6 @@ use weld_schema::Signature;
 use crate::enforce::Enforcement;
 use crate::mcp::model::Listing;
 use crate::mcp::{McpNaming, McpOffers, McpToolExtra};
-use weld_store::DocsText;
 
 /// Longest tool name MCP allows.
 pub const MAX_TOOL_NAME: usize = 128;
@@ -183,10 +182,10 @@ pub struct ComponentEntry {
     /// Its content digest (`sha256:…`), carried into every audit record of
     /// its tools.
     pub digest: String,
-    /// The descriptions from its `package-docs` section, as the index holds
-    /// them (parsed only when a definition is derived); a function without
-    /// one gets a description generated from its signature.
-    pub docs: DocsText,
+    /// Where its `package-docs` section (its functions' descriptions) is
+    /// read from, when a definition must be derived; a function without a
+    /// description gets one generated from its signature.
+    pub docs: EntryDocs,
     /// The compiled component, on the engine its policy's metering needs:
     /// loaded, or loaded by its first call (see [`crate::lazy`]).
     pub code: Arc<Code>,
@@ -430,10 +429,10 @@ impl Catalog {
             let kept = component
                 .code
                 .prepared()
-                .and_then(|p| prepared::decode(&p, functions.len(), &component.docs));
+                .and_then(|p| prepared::decode(&p, functions.len()));
             let built = match kept_component_tools(
                 &component.name,
-                component::Docs::Text(&component.docs),
+                &component.docs,
                 functions
                     .iter()
                     .map(|f| (f.interface.as_deref(), f.name.as_str(), &f.signature)),
@@ -448,7 +447,7 @@ impl Catalog {
             };
             skipped.extend(built.skipped);
             if built.derived {
-                keep.add(&component.code, &built.texts, &component.docs);
+                keep.add(&component.code, &built.texts);
             }
             skipped.extend(toolchain_skipped(
                 &component.name,
@@ -676,7 +675,8 @@ mod slots;
 mod spec;
 pub(crate) use component::kept_component_tools;
 pub use component::{
-    BuiltTool, ComponentTools, component_tools, inspected_tools, keep_tool_texts, toolchain_skipped,
+    BuiltTool, ComponentTools, EntryDocs, component_tools, inspected_tools, keep_tool_texts,
+    toolchain_skipped,
 };
 pub use live::LiveCatalog;
 pub(crate) use slots::{Bound, Slots};

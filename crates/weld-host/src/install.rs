@@ -184,7 +184,6 @@ pub fn install(host: &Host, request: Request<'_>) -> Result<Installed, InstallEr
             name: &file.name,
             bytes: &file.bytes,
             source: &request.source,
-            docs: file.docs.clone(),
             provenance: request.provenance,
             imports: imports.clone(),
         },
@@ -193,7 +192,7 @@ pub fn install(host: &Host, request: Request<'_>) -> Result<Installed, InstallEr
     let catalog = Catalog::build(vec![ComponentEntry {
         name: file.name.clone(),
         digest: installed.digest.to_string(),
-        docs: weld_store::DocsText::of(&file.docs),
+        docs: crate::catalog::EntryDocs::Read(file.docs),
         code: Arc::new(crate::lazy::Code::loaded(Arc::new(loaded))),
         policy: Enforcement::deny_all(CallLimits::default()),
         file: None,

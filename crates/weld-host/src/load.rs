@@ -310,7 +310,7 @@ pub fn load_all(
             Ok(Some((code, policy))) => entries.push(ComponentEntry {
                 name: name.clone(),
                 digest: digest.to_string(),
-                docs: installed.docs,
+                docs: crate::catalog::EntryDocs::InBlob(store.clone(), installed.digest.clone()),
                 code,
                 policy,
                 file: None,
@@ -509,7 +509,7 @@ fn load_file(
     Ok(Some(ComponentEntry {
         name: file.name,
         digest,
-        docs: weld_store::DocsText::of(&file.docs),
+        docs: crate::catalog::EntryDocs::Read(file.docs),
         code: Arc::new(Code::loaded(Arc::new(loaded))),
         // Only a person grants: a component given on the command line runs
         // deny-all, whatever lies next to it.

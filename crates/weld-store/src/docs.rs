@@ -56,68 +56,6 @@ impl ComponentDocs {
     }
 }
 
-/// A component's docs as the JSON text the index holds them in, parsed
-/// only when needed ([`DocsText::parse`]): a start lists an installed
-/// component from the tool definitions kept beside its description, keyed
-/// by this text, and never parses its docs (with a thousand components,
-/// parsing every component's docs was a fifth of start-up). The text is
-/// checked to be JSON when the index is read; what it says, when parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocsText(std::sync::Arc<str>);
-
-impl DocsText {
-    /// The text of `docs`.
-    pub fn of(docs: &ComponentDocs) -> Self {
-        // A map of strings always serialises.
-        Self(
-            serde_json::to_string(docs)
-                .unwrap_or_else(|_| "{}".into())
-                .into(),
-        )
-    }
-
-    /// The JSON text, as held.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The docs the text says.
-    ///
-    /// # Errors
-    ///
-    /// When it is not docs (the index was edited by hand, or written by
-    /// another program).
-    pub fn parse(&self) -> Result<ComponentDocs, serde_json::Error> {
-        serde_json::from_str(&self.0)
-    }
-}
-
-impl Default for DocsText {
-    fn default() -> Self {
-        Self("{}".into())
-    }
-}
-
-impl Serialize for DocsText {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw: &serde_json::value::RawValue =
-            serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
-        raw.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for DocsText {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
-        if !raw.get().starts_with('{') {
-            return Err(serde::de::Error::custom(
-                "docs must be a JSON object of functions' docs",
-            ));
-        }
-        Ok(Self(raw.get().into()))
-    }
-}
-
 /// Errors reading or writing docs.
 #[derive(Debug, thiserror::Error)]
 pub enum DocsError {
@@ -361,32 +299,6 @@ fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn docs_are_held_as_their_text_and_parsed_only_when_asked() {
-        // As an index written by hand or by another program may hold them.
-        let text = r#"{ "f": {"description": "Does f.",
-                        "params": {"x": "the x"}} }"#;
-        let held: DocsText = serde_json::from_str(text).expect("a JSON object");
-        assert_eq!(held.as_str(), text, "held as written");
-        let docs = held.parse().expect("docs");
-        assert_eq!(
-            docs.get(None, "f").and_then(|f| f.description.as_deref()),
-            Some("Does f.")
-        );
-        assert_eq!(DocsText::of(&docs).parse().expect("docs"), docs);
-        // Written back as held, inside whatever is written around it.
-        let written = serde_json::to_string_pretty(&vec![held.clone()]).expect("JSON");
-        let read: Vec<DocsText> = serde_json::from_str(&written).expect("read back");
-        assert_eq!(read, vec![held]);
-        // JSON that is not docs is held, and refused when parsed.
-        let not_docs: DocsText = serde_json::from_str(r#"{"f": 5}"#).expect("an object");
-        assert!(not_docs.parse().is_err());
-        // Not an object, or not JSON: refused when read.
-        for bad in ["[1]", "\"f\"", "{"] {
-            assert!(serde_json::from_str::<DocsText>(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn param_lines_become_parameter_docs_and_the_rest_the_description() {

@@ -1,4 +1,4 @@
-//! The index (`index.json`: names -> digest, source, docs) and the
+//! The index (`index.json`: names -> digest, source, provenance) and the
 //! content-addressed blobs it names: install, remove, read back.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::Store;
 use crate::digest::Digest;
-use crate::docs::{ComponentDocs, DocsText};
 use crate::error::{StoreError, io_error};
 use crate::files::write_atomically;
 use crate::name::validate_name;
@@ -26,9 +25,14 @@ pub struct InstalledComponent {
     pub source: String,
     /// Seconds since the Unix epoch.
     pub installed_at: u64,
-    /// The component's documentation (empty when it has none), as held.
-    #[serde(default)]
-    pub docs: DocsText,
+    /// What an index written before docs were read from the component
+    /// held here: read past, never written. A component's docs are its
+    /// `package-docs` section, so they follow from its bytes and are read
+    /// from its blob when they are needed (`crate::docs::read`); with a
+    /// thousand components, parsing them from the index was a fifth of a
+    /// start.
+    #[serde(default, rename = "docs", skip_serializing)]
+    pub legacy_docs: LegacyDocs,
     /// How it was fetched and whose signature it carries; `None` for a
     /// local file, which a person chose by its path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +40,17 @@ pub struct InstalledComponent {
     /// The interfaces it imports, as described when it was installed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<String>,
+}
+
+/// The `docs` an older index held for a component: read past, unparsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LegacyDocs;
+
+impl<'de> Deserialize<'de> for LegacyDocs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer)?;
+        Ok(Self)
+    }
 }
 
 /// What was proven about a component fetched from a registry or a URL
@@ -64,8 +79,6 @@ pub struct NewComponent<'a> {
     pub bytes: &'a [u8],
     /// Where it came from, for people.
     pub source: &'a str,
-    /// Its documentation.
-    pub docs: ComponentDocs,
     /// What was proven about where it came from.
     pub provenance: Option<Provenance>,
     /// The interfaces it imports.
@@ -158,14 +171,12 @@ impl Store {
         name: &str,
         bytes: &[u8],
         source: &str,
-        docs: ComponentDocs,
         replace: bool,
     ) -> Result<InstalledComponent, StoreError> {
         let new = NewComponent {
             name,
             bytes,
             source,
-            docs,
             provenance: None,
             imports: Vec::new(),
         };
@@ -208,7 +219,7 @@ impl Store {
             size: bytes.len() as u64,
             source: source.to_string(),
             installed_at,
-            docs: DocsText::of(&new.docs),
+            legacy_docs: LegacyDocs,
             provenance: new.provenance.clone(),
             imports: new.imports.clone(),
         };

@@ -58,10 +58,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use digest::Digest;
-pub use docs::{ComponentDocs, DocsText, FunctionDocs};
+pub use docs::{ComponentDocs, FunctionDocs};
 pub use error::StoreError;
 pub use files::{create_private_dir, write_atomically};
-pub use index::{Index, InstalledComponent, NewComponent, Provenance};
+pub use index::{Index, InstalledComponent, LegacyDocs, NewComponent, Provenance};
 pub use maintenance::BlobCheck;
 pub use name::{RESERVED_NAME, default_name, validate_name};
 pub use policy::{PolicyUpdate, StoredPolicy};

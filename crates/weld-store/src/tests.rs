@@ -12,13 +12,7 @@ fn store() -> (tempfile::TempDir, Store) {
 fn installed_components_are_listed_and_their_bytes_kept() {
     let (_dir, store) = store();
     let entry = store
-        .install(
-            "text",
-            b"bytes",
-            "file:/x.wasm",
-            ComponentDocs::default(),
-            false,
-        )
+        .install("text", b"bytes", "file:/x.wasm", false)
         .expect("install");
     let index = store.index().expect("index");
     assert_eq!(index.components["text"], entry);
@@ -26,17 +20,31 @@ fn installed_components_are_listed_and_their_bytes_kept() {
 }
 
 #[test]
+fn the_docs_an_older_index_holds_are_read_past_and_not_written_again() {
+    let (_dir, store) = store();
+    store.install("a", b"1", "s", false).expect("install");
+    let path = store.root().join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
+    index["components"]["a"]["docs"] = serde_json::json!({"f": {"description": "Does f."}});
+    std::fs::write(&path, serde_json::to_vec(&index).expect("JSON")).expect("write");
+    let read = store.index().expect("an index with docs reads");
+    assert!(read.components.contains_key("a"));
+    store.install("b", b"2", "s", false).expect("install");
+    let written = std::fs::read_to_string(&path).expect("read");
+    assert!(!written.contains("\"docs\""), "{written}");
+    assert!(store.index().expect("index").components.contains_key("a"));
+}
+
+#[test]
 fn installing_over_a_name_needs_replace() {
     let (_dir, store) = store();
-    let docs = ComponentDocs::default;
-    store.install("a", b"1", "s", docs(), false).expect("first");
+    store.install("a", b"1", "s", false).expect("first");
     assert!(matches!(
-        store.install("a", b"2", "s", docs(), false),
+        store.install("a", b"2", "s", false),
         Err(StoreError::AlreadyInstalled(_))
     ));
-    store
-        .install("a", b"2", "s", docs(), true)
-        .expect("replace");
+    store.install("a", b"2", "s", true).expect("replace");
     let digest = &store.index().expect("index").components["a"].digest;
     assert_eq!(store.read_blob(digest).expect("blob"), b"2");
 }
@@ -44,9 +52,8 @@ fn installing_over_a_name_needs_replace() {
 #[test]
 fn removing_deletes_the_unreferenced_blob_only() {
     let (_dir, store) = store();
-    let docs = ComponentDocs::default;
-    let a = store.install("a", b"same", "s", docs(), false).expect("a");
-    store.install("b", b"same", "s", docs(), false).expect("b");
+    let a = store.install("a", b"same", "s", false).expect("a");
+    store.install("b", b"same", "s", false).expect("b");
     store.remove("a").expect("remove a");
     assert!(store.blob_path(&a.digest).exists(), "b still uses it");
     store.remove("b").expect("remove b");
@@ -64,7 +71,7 @@ fn a_corrupt_index_is_an_error_naming_the_file_not_an_empty_state() {
     let error = store.index().expect_err("must fail");
     assert!(error.to_string().contains("index.json"), "{error}");
     assert!(matches!(
-        store.install("a", b"1", "s", ComponentDocs::default(), false),
+        store.install("a", b"1", "s", false),
         Err(StoreError::CorruptIndex { .. })
     ));
 }
@@ -73,7 +80,7 @@ fn a_corrupt_index_is_an_error_naming_the_file_not_an_empty_state() {
 fn a_changed_blob_is_detected() {
     let (_dir, store) = store();
     let entry = store
-        .install("a", b"original", "s", ComponentDocs::default(), false)
+        .install("a", b"original", "s", false)
         .expect("install");
     fs::write(store.blob_path(&entry.digest), b"tampered").expect("write");
     assert!(matches!(
@@ -86,9 +93,7 @@ fn a_changed_blob_is_detected() {
 fn secrets_are_kept_private_and_removed_with_their_component() {
     use std::os::unix::fs::PermissionsExt;
     let (_dir, store) = store();
-    store
-        .install("a", b"1", "s", ComponentDocs::default(), false)
-        .expect("install");
+    store.install("a", b"1", "s", false).expect("install");
     store.set_secret("a", "TOKEN", Some("s3cret")).expect("set");
     assert_eq!(store.secrets("a").expect("read")["TOKEN"], "s3cret");
     let mode = fs::metadata(store.secrets_path("a"))
@@ -130,9 +135,7 @@ fn a_state_directory_others_can_write_is_refused_not_repaired() {
 #[test]
 fn the_files_that_decide_access_are_not_read_through_symlinks() {
     let (dir, store) = store();
-    store
-        .install("a", b"1", "s", ComponentDocs::default(), false)
-        .expect("install");
+    store.install("a", b"1", "s", false).expect("install");
     let elsewhere = dir.path().join("elsewhere.yaml");
     fs::write(&elsewhere, "network:\n  allow: []\n").expect("write");
     std::os::unix::fs::symlink(&elsewhere, store.policy_path("a")).expect("symlink");
@@ -194,7 +197,7 @@ fn update(text: &str, pins: &str) -> PolicyUpdate {
 fn a_policy_update_that_fails_writes_nothing() {
     let (_tmp, store) = store();
     store
-        .install("a", b"bytes", "test", ComponentDocs::default(), false)
+        .install("a", b"bytes", "test", false)
         .expect("install");
     store
         .update_policy("a", |_, _| Ok::<_, StoreError>(update("before", "p0")))
@@ -230,7 +233,7 @@ fn a_policy_update_that_fails_writes_nothing() {
 fn removing_a_component_removes_its_policy_and_pins() {
     let (_tmp, store) = store();
     store
-        .install("a", b"bytes", "test", ComponentDocs::default(), false)
+        .install("a", b"bytes", "test", false)
         .expect("install");
     store
         .update_policy("a", |_, _| Ok::<_, StoreError>(update("p", "pins")))
@@ -269,12 +272,8 @@ proptest::proptest! {
 #[test]
 fn garbage_collection_deletes_only_unreferenced_blobs_and_temp_files() {
     let (_dir, store) = store();
-    let kept = store
-        .install("a", b"kept", "s", ComponentDocs::default(), false)
-        .expect("a");
-    let dropped = store
-        .install("b", b"dropped", "s", ComponentDocs::default(), false)
-        .expect("b");
+    let kept = store.install("a", b"kept", "s", false).expect("a");
+    let dropped = store.install("b", b"dropped", "s", false).expect("b");
     // Removing `b` deletes its blob; put one back as a crash would leave it
     // (written, never named), plus a temp file of an interrupted write.
     store.remove("b").expect("remove");
@@ -293,12 +292,8 @@ fn garbage_collection_deletes_only_unreferenced_blobs_and_temp_files() {
 #[test]
 fn verification_names_the_component_whose_blob_changed() {
     let (_dir, store) = store();
-    let good = store
-        .install("good", b"good", "s", ComponentDocs::default(), false)
-        .expect("good");
-    let bad = store
-        .install("bad", b"bad", "s", ComponentDocs::default(), false)
-        .expect("bad");
+    let good = store.install("good", b"good", "s", false).expect("good");
+    let bad = store.install("bad", b"bad", "s", false).expect("bad");
     std::fs::write(store.blob_path(&bad.digest), b"evil").expect("tamper");
 
     let checks = store.verify_blobs().expect("verify");

@@ -8,12 +8,37 @@ use weld_schema::{Signature, TypeError};
 use super::spec::{self, FunctionTexts};
 use super::{MAX_CATALOG_BYTES, MAX_TOOL_NAME, Skipped, ToolSpec, tool_name};
 
-/// A component's docs: parsed (a file, a component being installed), or
-/// as the index holds them, parsed only if a definition must be derived.
-#[derive(Clone, Copy)]
-pub(crate) enum Docs<'a> {
-    Parsed(&'a weld_store::ComponentDocs),
-    Text(&'a weld_store::DocsText),
+/// Where a component's docs (its `package-docs` section) come from.
+#[derive(Debug, Clone)]
+pub enum EntryDocs {
+    /// Read with its bytes (a `--component` file, a component being
+    /// installed).
+    Read(weld_store::ComponentDocs),
+    /// An installed component's: read from its blob, checked against its
+    /// digest, only if a definition must be derived (a start that reads
+    /// its kept definitions never reads them).
+    InBlob(weld_store::Store, weld_store::Digest),
+}
+
+/// No docs: every description is generated from its signature.
+impl Default for EntryDocs {
+    fn default() -> Self {
+        Self::Read(weld_store::ComponentDocs::default())
+    }
+}
+
+impl EntryDocs {
+    fn read(&self) -> Result<std::borrow::Cow<'_, weld_store::ComponentDocs>, String> {
+        match self {
+            Self::Read(docs) => Ok(std::borrow::Cow::Borrowed(docs)),
+            Self::InBlob(store, digest) => {
+                let bytes = store.read_blob(digest).map_err(|e| e.to_string())?;
+                weld_store::docs::read(&bytes)
+                    .map(std::borrow::Cow::Owned)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
 }
 
 /// One tool of a component, built and measured.
@@ -67,7 +92,7 @@ pub fn component_tools<'a>(
     docs: &weld_store::ComponentDocs,
     functions: impl IntoIterator<Item = (Option<&'a str>, &'a str, &'a Result<Signature, TypeError>)>,
 ) -> Result<ComponentTools, Skipped> {
-    kept_component_tools(component, Docs::Parsed(docs), functions, None)
+    kept_component_tools(component, &EntryDocs::Read(docs.clone()), functions, None)
 }
 
 /// [`component_tools`], reading each function's definition texts from
@@ -78,7 +103,7 @@ pub fn component_tools<'a>(
 /// As [`component_tools`].
 pub(crate) fn kept_component_tools<'a>(
     component: &str,
-    docs: Docs<'_>,
+    docs: &EntryDocs,
     functions: impl IntoIterator<Item = (Option<&'a str>, &'a str, &'a Result<Signature, TypeError>)>,
     kept: Option<&[Option<FunctionTexts>]>,
 ) -> Result<ComponentTools, Skipped> {
@@ -141,20 +166,15 @@ pub(crate) fn kept_component_tools<'a>(
             None => {
                 built.derived = true;
                 if parsed.is_none() {
-                    parsed = Some(match docs {
-                        Docs::Parsed(docs) => std::borrow::Cow::Borrowed(docs),
-                        Docs::Text(text) => {
-                            std::borrow::Cow::Owned(text.parse().map_err(|e| Skipped {
-                                component: component.to_string(),
-                                function: String::new(),
-                                reason: format!(
-                                    "its docs in the state's index do not parse ({e}); install \
-                                     it again (`weld add SOURCE --name {component} --force`)"
-                                ),
-                                toolchain: false,
-                            })?)
-                        }
-                    });
+                    parsed = Some(docs.read().map_err(|e| Skipped {
+                        component: component.to_string(),
+                        function: String::new(),
+                        reason: format!(
+                            "its docs could not be read from it ({e}); install it again \
+                             (`weld add SOURCE --name {component} --force`)"
+                        ),
+                        toolchain: false,
+                    })?);
                 }
                 let docs = parsed
                     .as_deref()
@@ -246,7 +266,7 @@ pub fn keep_tool_texts(
     let Ok(built) = component_tools("component", docs, functions) else {
         return;
     };
-    let prepared = super::prepared::encode(&built.texts, &weld_store::DocsText::of(docs));
+    let prepared = super::prepared::encode(&built.texts);
     if let Err(error) = runtime.keep_prepared(digest, metering, description, &prepared) {
         tracing::warn!(%error, "tool definitions not kept: the next start derives them again");
     }
@@ -280,9 +300,9 @@ pub fn toolchain_skipped(
 #[cfg(test)]
 mod tests {
     use weld_schema::{Node, Signature, TypeError, TypeSource};
-    use weld_store::{ComponentDocs, DocsText, FunctionDocs};
+    use weld_store::{ComponentDocs, Digest, FunctionDocs, Store};
 
-    use super::{Docs, component_tools, kept_component_tools, within};
+    use super::{EntryDocs, component_tools, kept_component_tools, within};
     use crate::catalog::{json_len, prepared};
 
     /// A record of `width` `u8` fields named `f0`…
@@ -346,12 +366,15 @@ mod tests {
         let derived = component_tools("c", &docs, functions())
             .unwrap_or_else(|e| panic!("refused: {}", e.reason));
         assert!(derived.derived);
-        let text = DocsText::of(&docs);
-        let kept = prepared::decode(&prepared::encode(&derived.texts, &text), 2, &text)
-            .expect("read back");
+        let kept = prepared::decode(&prepared::encode(&derived.texts), 2).expect("read back");
         // Under another name: what is kept does not depend on it.
-        let read = kept_component_tools("other", Docs::Text(&text), functions(), Some(&kept))
-            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        let read = kept_component_tools(
+            "other",
+            &EntryDocs::Read(docs.clone()),
+            functions(),
+            Some(&kept),
+        )
+        .unwrap_or_else(|e| panic!("refused: {}", e.reason));
         assert!(!read.derived, "nothing derived again");
         let renamed = component_tools("other", &docs, functions())
             .unwrap_or_else(|e| panic!("refused: {}", e.reason));
@@ -362,25 +385,28 @@ mod tests {
     }
 
     #[test]
-    fn kept_definitions_are_used_without_parsing_the_docs_and_unparsable_docs_refuse_a_derive() {
+    fn kept_definitions_are_used_without_reading_the_blob_and_an_unreadable_blob_refuses_a_derive()
+    {
         let f = signature(3, true);
         let functions = || [(None, "f", &f)];
         let derived = component_tools("c", &docs(), functions())
             .unwrap_or_else(|e| panic!("refused: {}", e.reason));
-        // JSON, but not docs: an index edited by hand.
-        let text: DocsText = serde_json::from_str(r#"{"f": 5}"#).expect("JSON object");
-        let kept = prepared::decode(&prepared::encode(&derived.texts, &text), 1, &text)
-            .expect("read back");
-        let read = kept_component_tools("c", Docs::Text(&text), functions(), Some(&kept))
+        let kept = prepared::decode(&prepared::encode(&derived.texts), 1).expect("read back");
+        // A store without the blob: its docs cannot be read.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let missing = EntryDocs::InBlob(store, Digest::of(b"not installed"));
+        let read = kept_component_tools("c", &missing, functions(), Some(&kept))
             .unwrap_or_else(|e| panic!("refused: {}", e.reason));
         assert_eq!(read.tools.len(), 1);
-        let Err(refused) = kept_component_tools("c", Docs::Text(&text), functions(), None) else {
-            panic!("docs that do not parse cannot derive a definition");
+        assert!(!read.derived);
+        let Err(refused) = kept_component_tools("c", &missing, functions(), None) else {
+            panic!("docs that cannot be read cannot derive a definition");
         };
         assert!(
             refused
                 .reason
-                .starts_with("its docs in the state's index do not parse"),
+                .starts_with("its docs could not be read from it"),
             "{}",
             refused.reason
         );

@@ -7,57 +7,43 @@
 //! compact JSON text and its description as its docs give it or, when
 //! they give none, its signature as the generated description writes it.
 //! They depend on the component's types (the description they are kept
-//! with), its docs (from the component's `package-docs`, held in the index
-//! as JSON text) and the rules that derive them (this crate's version and
-//! [`FORMAT`]); the [`key`] names the last two, by a hash of the docs'
-//! text, so texts derived from other docs or by other rules are derived
-//! again, never used, and a start whose kept texts match never parses the
-//! docs. The runtime authenticates them with the description (see
-//! `weld_runtime::Prepared`).
+//! with), its docs (its `package-docs` section: like its types, they
+//! follow from its digest) and the rules that derive them (this crate's
+//! version and [`FORMAT`], which the [`key`] names), so texts derived by
+//! other rules are derived again, never used, and a start whose kept texts
+//! match reads neither the component's docs nor its blob. The runtime
+//! authenticates them with the description (see `weld_runtime::Prepared`).
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use weld_runtime::Prepared;
-use weld_store::DocsText;
 
 use super::spec::{FunctionTexts, SchemaText};
 use crate::lazy::Code;
 
-/// The version of the derivation rules: bump it when a schema or the
-/// generated signature would come out differently for the same types.
-const FORMAT: u32 = 2;
+/// The version of the derivation rules: bump it when a schema, a
+/// description or the generated signature would come out differently for
+/// the same component (its types, or its docs as `weld_store::docs::read`
+/// reads them).
+const FORMAT: u32 = 3;
 
 /// How many texts one function keeps: input, output, signature,
 /// description.
 const PER_FUNCTION: usize = 4;
 
-/// The key texts derived from `docs` by these rules are kept under.
-pub(crate) fn key(docs: &DocsText) -> String {
-    // The docs' text as the index holds it: the same docs written another
-    // way (by hand, by another program) only mean deriving again. SipHash
-    // with fixed keys: the same in every process; a change of Rust's
-    // hasher only means deriving again too.
-    #[expect(deprecated, reason = "a fixed-key SipHash is what a kept key needs")]
-    let mut hasher = std::hash::SipHasher::new();
-    docs.as_str().hash(&mut hasher);
-    format!(
-        "weld-host {} tools {FORMAT} docs {:016x}",
-        env!("CARGO_PKG_VERSION"),
-        hasher.finish()
-    )
+/// The key texts derived by these rules are kept under.
+fn key() -> &'static str {
+    static KEY: LazyLock<String> =
+        LazyLock::new(|| format!("weld-host {} tools {FORMAT}", env!("CARGO_PKG_VERSION")));
+    &KEY
 }
 
-/// The texts kept in `prepared` for a component of `functions` functions
-/// with `docs`, by position; `None` when they were derived from other docs,
-/// by other rules, or for another list of functions.
-pub(crate) fn decode(
-    prepared: &Prepared,
-    functions: usize,
-    docs: &DocsText,
-) -> Option<Vec<Option<FunctionTexts>>> {
-    if prepared.texts.len() != functions.checked_mul(PER_FUNCTION)? || prepared.key != key(docs) {
+/// The texts kept in `prepared` for a component of `functions` functions,
+/// by position; `None` when they were derived by other rules, or for
+/// another list of functions.
+pub(crate) fn decode(prepared: &Prepared, functions: usize) -> Option<Vec<Option<FunctionTexts>>> {
+    if prepared.texts.len() != functions.checked_mul(PER_FUNCTION)? || prepared.key != key() {
         return None;
     }
     Some(
@@ -79,8 +65,8 @@ pub(crate) fn decode(
     )
 }
 
-/// `texts` (by function position) as kept for `docs`.
-pub(crate) fn encode(texts: &[Option<FunctionTexts>], docs: &DocsText) -> Prepared {
+/// `texts` (by function position) as kept.
+pub(crate) fn encode(texts: &[Option<FunctionTexts>]) -> Prepared {
     let mut kept = Vec::with_capacity(texts.len() * PER_FUNCTION);
     for texts in texts {
         match texts {
@@ -94,7 +80,7 @@ pub(crate) fn encode(texts: &[Option<FunctionTexts>], docs: &DocsText) -> Prepar
         }
     }
     Prepared {
-        key: key(docs),
+        key: key().to_string(),
         texts: kept,
     }
 }
@@ -110,20 +96,15 @@ pub(crate) struct Keep {
 }
 
 impl Keep {
-    /// Keeps `texts`, derived for `code` with `docs`: in memory at once
+    /// Keeps `texts`, derived for `code`: in memory at once
     /// (the next catalog built from the same code reads them), and beside
     /// its description for the next start, when it is an installed
     /// component's.
-    pub(crate) fn add(
-        &mut self,
-        code: &Arc<Code>,
-        texts: &[Option<FunctionTexts>],
-        docs: &DocsText,
-    ) {
+    pub(crate) fn add(&mut self, code: &Arc<Code>, texts: &[Option<FunctionTexts>]) {
         let Some(file) = code.description_file() else {
             return;
         };
-        let prepared = encode(texts, docs);
+        let prepared = encode(texts);
         code.set_prepared(prepared.clone());
         if self.files.insert(file) {
             self.pending.push((Arc::clone(code), prepared));
@@ -154,9 +135,7 @@ impl Keep {
 mod tests {
     use std::sync::Arc;
 
-    use weld_store::{ComponentDocs, DocsText, FunctionDocs};
-
-    use super::{decode, encode, key};
+    use super::{decode, encode};
     use crate::catalog::spec::{FunctionTexts, SchemaText};
 
     fn texts() -> Vec<Option<FunctionTexts>> {
@@ -178,42 +157,16 @@ mod tests {
     }
 
     #[test]
-    fn kept_texts_read_back_for_the_same_docs() {
-        let docs = DocsText::default();
-        let prepared = encode(&texts(), &docs);
-        assert_eq!(decode(&prepared, 3, &docs), Some(texts()));
+    fn kept_texts_read_back() {
+        assert_eq!(decode(&encode(&texts()), 3), Some(texts()));
     }
 
     #[test]
-    fn kept_texts_are_not_used_for_other_docs_or_other_functions() {
-        let docs = DocsText::default();
-        let prepared = encode(&texts(), &docs);
-        assert_eq!(
-            decode(&prepared, 4, &docs),
-            None,
-            "another list of functions"
-        );
-        let mut other = ComponentDocs::default();
-        other.0.insert(
-            "f".into(),
-            FunctionDocs {
-                description: None,
-                params: [("x".to_string(), "the x".to_string())].into(),
-            },
-        );
-        let other_text = DocsText::of(&other);
-        assert_ne!(key(&docs), key(&other_text));
-        assert_eq!(
-            decode(&prepared, 3, &other_text),
-            None,
-            "other parameter docs"
-        );
-        let mut described = other.clone();
-        described.0.get_mut("f").expect("f").description = Some("does f".into());
-        assert_ne!(
-            key(&other_text),
-            key(&DocsText::of(&described)),
-            "another description"
-        );
+    fn kept_texts_are_not_used_for_other_rules_or_other_functions() {
+        let prepared = encode(&texts());
+        assert_eq!(decode(&prepared, 4), None, "another list of functions");
+        let mut other_rules = prepared.clone();
+        other_rules.key = "weld-host 0.0.1 tools 1".into();
+        assert_eq!(decode(&other_rules, 3), None, "other rules");
     }
 }

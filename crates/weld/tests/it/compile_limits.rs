@@ -102,13 +102,7 @@ async fn serve_skips_an_installed_component_over_the_limit_and_serves_the_others
     let slow = slow_component(&tmp_of(&dirs));
     weld_store::Store::open(&dirs.state)
         .expect("state")
-        .install(
-            "slow",
-            &std::fs::read(&slow).expect("read"),
-            "test",
-            weld_store::ComponentDocs::default(),
-            false,
-        )
+        .install("slow", &std::fs::read(&slow).expect("read"), "test", false)
         .expect("install");
 
     let mut cmd = dirs.weld();

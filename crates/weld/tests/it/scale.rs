@@ -342,32 +342,52 @@ async fn param_doc(client: &Client, tool: &str, param: &str) -> Option<String> {
 async fn definitions_a_start_had_to_derive_are_kept_for_the_next_start() {
     let dirs = Dirs::new();
     install_text(&dirs, &["t0"]).await;
-    let descriptions = cached(&dirs, "desc");
-    assert_eq!(descriptions.len(), 1, "{descriptions:?}");
-    let kept_at_add = std::fs::read(&descriptions[0]).expect("read description");
+    let listed_at_add = {
+        let client = stdio_client(&dirs, &[], legacy()).await;
+        let doc = param_doc(&client, "t0_slugify", "text").await;
+        client.cancel().await.expect("close");
+        doc
+    };
+    assert!(listed_at_add.is_some(), "slugify documents `text`");
 
-    // Other parameter docs than `weld add` kept definitions for: a start
-    // must not use the kept ones (their key names the docs they were
-    // made from), but derive them again, and keep those.
+    // An index written before docs were read from the component holds
+    // them: read past, never used (the component's own are).
     let index_path = dirs.state.join("index.json");
     let mut index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index_path).expect("read index")).expect("index");
-    let doc = &mut index["components"]["t0"]["docs"]["slugify"]["params"]["text"];
-    assert!(doc.is_string(), "slugify documents `text`: {doc}");
-    *doc = json!("Edited after the install.");
+    index["components"]["t0"]["docs"] =
+        json!({"slugify": {"params": {"text": "Edited in the index."}}});
     std::fs::write(&index_path, serde_json::to_vec(&index).expect("json")).expect("write index");
+    // A description kept without definitions, as a start that compiles a
+    // component writes it: the artefacts and the description are gone,
+    // so this start compiles the component again.
+    remove_artefacts(&dirs);
+    for description in cached(&dirs, "desc") {
+        std::fs::remove_file(description).expect("remove description");
+    }
+    let compiling = stdio_client(&dirs, &[], legacy()).await;
+    assert_eq!(
+        param_doc(&compiling, "t0_slugify", "text").await,
+        listed_at_add
+    );
+    compiling.cancel().await.expect("close");
+    let descriptions = cached(&dirs, "desc");
+    assert_eq!(descriptions.len(), 1, "{descriptions:?}");
+    let kept_at_compile = std::fs::read(&descriptions[0]).expect("read description");
 
+    // Listed from that description: the definitions are derived, with the
+    // docs read from the component's blob, and kept beside it.
     let first = stdio_client(&dirs, &[], legacy()).await;
     assert_eq!(
-        param_doc(&first, "t0_slugify", "text").await.as_deref(),
-        Some("Edited after the install."),
-        "the listing follows the docs, not the definitions kept for others"
+        param_doc(&first, "t0_slugify", "text").await,
+        listed_at_add,
+        "the listing follows the component's docs, not the index's"
     );
     first.cancel().await.expect("close");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let kept_by_start = loop {
         let now = std::fs::read(&descriptions[0]).expect("read description");
-        if now != kept_at_add {
+        if now != kept_at_compile {
             break now;
         }
         assert!(
@@ -384,8 +404,8 @@ async fn definitions_a_start_had_to_derive_are_kept_for_the_next_start() {
     let kept_inode = inode();
     let second = stdio_client(&dirs, &[], legacy()).await;
     assert_eq!(
-        param_doc(&second, "t0_slugify", "text").await.as_deref(),
-        Some("Edited after the install.")
+        param_doc(&second, "t0_slugify", "text").await,
+        listed_at_add
     );
     let slug = call(&second, "t0_slugify", json!({"text": "Kept Texts"})).await;
     assert_eq!(
