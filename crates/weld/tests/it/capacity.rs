@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::common::*;
-use rmcp::model::{CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest};
+use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
@@ -486,15 +486,7 @@ async fn a_call_cancelled_while_it_waits_for_the_budget_leaves_none_of_it_taken(
         .await,
     );
     let held = hold(&client, &mut gate, "hostile_http-get").await;
-    let mut params = CallToolRequestParams::new("add_add");
-    params.arguments = args(json!({"a": 1, "b": 1}));
-    let waiting = client
-        .send_cancellable_request(
-            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
-            Default::default(),
-        )
-        .await
-        .expect("send");
+    let waiting = call_cancellable(&client, "add_add", json!({"a": 1, "b": 1})).await;
     waiting
         .cancel(Some("test".into()))
         .await

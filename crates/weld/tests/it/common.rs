@@ -185,6 +185,23 @@ pub async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResu
     client.call_tool(params).await.expect("tools/call")
 }
 
+/// Sends `tools/call` of `tool` with `arguments`, returning the request's
+/// handle: to cancel it, or to await its answer.
+pub async fn call_cancellable(
+    client: &Client,
+    tool: &str,
+    arguments: Value,
+) -> rmcp::service::RequestHandle<RoleClient> {
+    let mut params = CallToolRequestParams::new(tool.to_string());
+    params.arguments = args(arguments);
+    let request =
+        rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params));
+    client
+        .send_cancellable_request(request, Default::default())
+        .await
+        .expect("send tools/call")
+}
+
 /// The text of a result's first content block.
 pub fn text(result: &CallToolResult) -> String {
     result

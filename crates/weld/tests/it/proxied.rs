@@ -348,15 +348,7 @@ async fn cancelled_once(client: &Client) -> Value {
 async fn a_clients_cancellation_reaches_the_server() {
     let dirs = Dirs::new();
     let client = serve(&dirs, &["--timeout", "600"], legacy()).await;
-    let mut params = CallToolRequestParams::new("sleep");
-    params.arguments = args(json!({"ms": 600_000}));
-    let handle = client
-        .send_cancellable_request(
-            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
-            Default::default(),
-        )
-        .await
-        .expect("send sleep");
+    let handle = call_cancellable(&client, "sleep", json!({"ms": 600_000})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     handle.cancel(Some("test".into())).await.expect("cancel");
     cancelled_once(&client).await;

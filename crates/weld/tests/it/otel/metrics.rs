@@ -5,7 +5,6 @@
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{NumberDataPoint, metric, number_data_point};
-use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
 use serde_json::{Value, json};
 
 use super::{Received, attribute, call_with_meta, receiver, stop, weld_without_otel};
@@ -273,17 +272,7 @@ async fn a_proxied_servers_calls_running_and_waiting_are_exported_as_its_compone
         .env("OTEL_METRIC_EXPORT_INTERVAL", "100");
     let (weld, addr) = http_server_with(&dirs, &[], cmd).await;
     let client = http_client(addr, legacy()).await;
-    let sleep = || async {
-        let mut params = CallToolRequestParams::new("sleep");
-        params.arguments = args(json!({"ms": 600_000}));
-        client
-            .send_cancellable_request(
-                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
-                Default::default(),
-            )
-            .await
-            .expect("send sleep")
-    };
+    let sleep = || call_cancellable(&client, "sleep", json!({"ms": 600_000}));
     let first = sleep().await;
     until_gauges(&received, "mcp-stdio", 1.0, 0.0).await;
     // A reload (another component installed) keeps counting the calls of
