@@ -162,7 +162,12 @@ impl CatalogReading {
         }));
         components.sort();
         Self {
-            tools: catalog.tools().len() as u64,
+            tools: catalog.tools().len() as u64
+                + catalog
+                    .proxied()
+                    .iter()
+                    .map(|p| u64::from(p.served_tools()))
+                    .sum::<u64>(),
             disabled: (catalog.disabled().len()
                 + catalog.proxied().iter().filter(|p| p.unserved()).count())
                 as u64,

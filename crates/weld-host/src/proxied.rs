@@ -59,6 +59,8 @@ pub struct ProxiedComponent {
     /// Set while the front end cannot serve it (see
     /// [`ProxiedComponent::set_served`]).
     unserved: AtomicBool,
+    /// How many of its tools the front end serves (0 while unserved).
+    tools: AtomicU32,
 }
 
 /// Calls of an MCP server component running and waiting now, across all
@@ -180,6 +182,7 @@ impl ProxiedComponent {
             concurrency: entry.policy.concurrency,
             calls: ProxiedCalls::default(),
             unserved: AtomicBool::new(false),
+            tools: AtomicU32::new(0),
         }))
     }
 
@@ -213,12 +216,20 @@ impl ProxiedComponent {
         &self.calls
     }
 
-    /// Records whether the front end serves it: `false` when it could not
-    /// be started, did not list its tools, or they could not be served
-    /// (the log says why). The metrics count it with the components that
-    /// failed to load while it is not served.
-    pub fn set_served(&self, served: bool) {
-        self.unserved.store(!served, Ordering::Relaxed);
+    /// Records whether the front end serves it, and how many tools: `None`
+    /// when it could not be started, did not list its tools, or they could
+    /// not be served (the log says why). The metrics count it with the
+    /// components that failed to load while it is not served, and its tools
+    /// with the tools served while it is.
+    pub fn set_served(&self, tools: Option<usize>) {
+        self.unserved.store(tools.is_none(), Ordering::Relaxed);
+        let tools = tools.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+        self.tools.store(tools, Ordering::Relaxed);
+    }
+
+    /// How many of its tools the front end last served.
+    pub fn served_tools(&self) -> u32 {
+        self.tools.load(Ordering::Relaxed)
     }
 
     /// Whether the front end last found it could not serve it.

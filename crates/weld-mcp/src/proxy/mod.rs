@@ -290,7 +290,7 @@ impl Served {
         for supervisor in &supervisors {
             let component = &supervisor.component;
             let Some(Ok(listed)) = listings.get(&component.name) else {
-                component.set_served(false);
+                component.set_served(None);
                 if let Some(Err(why)) = listings.get(&component.name) {
                     tracing::error!(
                         component = %component.name,
@@ -308,7 +308,7 @@ impl Served {
             let checked = check(listed, taken, listing_bytes);
             match checked {
                 Ok(bytes) => {
-                    component.set_served(true);
+                    component.set_served(Some(listed.len()));
                     listing_bytes += bytes;
                     for tool in listed {
                         tools.insert(
@@ -318,7 +318,7 @@ impl Served {
                     }
                 }
                 Err(why) => {
-                    component.set_served(false);
+                    component.set_served(None);
                     tracing::error!(
                         component = %component.name,
                         reason = %why,

@@ -680,3 +680,45 @@ async fn inspect_says_a_command_is_an_mcp_server_component() {
         String::from_utf8_lossy(&text.stdout)
     );
 }
+
+/// `weld_tools` counts a proxied server's tools once they are listed,
+/// with the other components' (the built-in tools aside).
+#[tokio::test]
+async fn the_tools_gauge_counts_a_proxied_servers_listed_tools() {
+    let dirs = Dirs::new();
+    let server = server();
+    let (_weld, addr) = http_server(
+        &dirs,
+        &[
+            "--component",
+            server.as_str(),
+            "--component",
+            &component("add").display().to_string(),
+        ],
+    )
+    .await;
+    let client = http_client(addr, legacy()).await;
+    let listed = client.list_all_tools().await.expect("tools/list");
+    let served = listed
+        .iter()
+        .filter(|t| !t.name.starts_with("weld_"))
+        .count();
+    assert!(
+        tool_names(&listed).iter().any(|n| n == "echo"),
+        "the proxied server's tools are listed"
+    );
+    let metrics = reqwest_client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let tools = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("weld_tools "))
+        .and_then(|v| v.parse::<usize>().ok());
+    assert_eq!(tools, Some(served), "{metrics}");
+    client.cancel().await.expect("close");
+}
