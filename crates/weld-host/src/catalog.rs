@@ -284,6 +284,9 @@ pub struct Catalog {
     /// In name order, for `tools/list`.
     listed: Vec<Arc<ToolSpec>>,
     skipped: Vec<Skipped>,
+    /// How many components the caps left out whole (each with its reason
+    /// in `skipped`).
+    left_out: usize,
     disabled: Vec<Disabled>,
     files: Vec<ServedFile>,
     /// (component, what its policy grants but cannot be passed).
@@ -387,6 +390,7 @@ impl Catalog {
         let mut mcp_specs = Vec::new();
         let mut proxied = Vec::new();
         let mut keep = prepared::Keep::default();
+        let mut left_out = 0;
         for mut component in components {
             match crate::proxied::ProxiedComponent::of(&component) {
                 Ok(Some(server)) => {
@@ -442,6 +446,7 @@ impl Catalog {
                 Err(refused) => {
                     refused.log();
                     skipped.push(refused);
+                    left_out += 1;
                     continue;
                 }
             };
@@ -479,6 +484,7 @@ impl Catalog {
                 };
                 refused.log();
                 skipped.push(refused);
+                left_out += 1;
                 continue;
             }
             let share = match component.code.share(component.policy.limits.memory) {
@@ -584,6 +590,7 @@ impl Catalog {
             by_name,
             listed,
             skipped,
+            left_out,
             disabled,
             files,
             unset_env,
@@ -665,6 +672,13 @@ impl Catalog {
     /// the reason ([`Catalog::build`]).
     pub fn skipped(&self) -> &[Skipped] {
         &self.skipped
+    }
+
+    /// How many components were left out whole for the size caps (their
+    /// reasons are among [`Catalog::skipped`]): none of their tools is
+    /// served, as for [`Catalog::disabled`]'s.
+    pub fn left_out(&self) -> usize {
+        self.left_out
     }
 }
 

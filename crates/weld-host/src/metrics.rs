@@ -169,6 +169,7 @@ impl CatalogReading {
                     .map(|p| u64::from(p.served_tools()))
                     .sum::<u64>(),
             disabled: (catalog.disabled().len()
+                + catalog.left_out()
                 + catalog.proxied().iter().filter(|p| p.unserved()).count())
                 as u64,
             components,

@@ -195,6 +195,40 @@ async fn serve_leaves_out_an_oversized_component_and_serves_the_others() {
     client.cancel().await.expect("close");
 }
 
+/// A component the caps leave out whole counts in
+/// `weld_components_disabled`, as one that fails to load does.
+#[tokio::test]
+async fn an_oversized_component_counts_as_disabled_in_the_metrics() {
+    let dirs = Dirs::new();
+    let hostile = NestedRecords::HOSTILE.write(&dirs.cache.join("files"), "hostile-types");
+    let (_weld, addr) = http_server(
+        &dirs,
+        &[
+            "--component",
+            &hostile.display().to_string(),
+            "--component",
+            &component("add").display().to_string(),
+        ],
+    )
+    .await;
+    let metrics = reqwest_client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    assert_eq!(value("weld_components_disabled"), Some(1), "{metrics}");
+    assert_eq!(value("weld_tools"), Some(1), "add_add only: {metrics}");
+}
+
 #[tokio::test]
 async fn inspect_reports_an_oversized_component_as_refused_with_the_reason() {
     let dirs = Dirs::new();
