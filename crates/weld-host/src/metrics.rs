@@ -134,6 +134,9 @@ pub trait MetricSink: Send + Sync {
     fn sample(&self, sample: &Sample<'_>);
     /// Counts records the audit queue had to drop.
     fn dropped(&self, records: u64);
+    /// Times a request that is not audited (`tools/list`, which weld
+    /// answers from its catalog): `mcp.server.operation.duration` only.
+    fn operation(&self, method: &str, duration_seconds: f64, error_type: Option<&str>);
 }
 
 /// What the live catalog holds now: the gauges, read when collected.
@@ -297,6 +300,22 @@ impl Metrics {
         self.lost.inc_by(records);
         if let Some(sink) = &self.sink {
             sink.dropped(records);
+        }
+    }
+
+    /// Times a request that is not audited (`tools/list`, answered from
+    /// the catalog): only `mcp.server.operation.duration`, by method and,
+    /// when it failed, `error.type` (the JSON-RPC error code).
+    pub fn observe_operation(&self, method: &str, duration_seconds: f64, error_type: Option<&str>) {
+        let mut operation = vec![("mcp_method_name", method.to_string())];
+        if let Some(error) = error_type {
+            operation.push(("error_type", error.to_string()));
+        }
+        self.duration
+            .get_or_create(&operation)
+            .observe(duration_seconds);
+        if let Some(sink) = &self.sink {
+            sink.operation(method, duration_seconds, error_type);
         }
     }
 
@@ -480,6 +499,42 @@ mod tests {
         fn dropped(&self, records: u64) {
             self.0.lock().unwrap().1 += records;
         }
+        fn operation(&self, method: &str, duration_seconds: f64, error_type: Option<&str>) {
+            self.0
+                .lock()
+                .unwrap()
+                .0
+                .push(format!("{method} {duration_seconds} {error_type:?}"));
+        }
+    }
+
+    #[test]
+    fn an_operation_that_is_not_audited_is_timed_under_its_method() {
+        let kept = Arc::new(Kept::default());
+        let metrics = Metrics::new(None).with_sink(Some(kept.clone() as Arc<dyn MetricSink>));
+        metrics.observe_operation("tools/list", 0.002, None);
+        metrics.observe_operation("tools/list", 0.001, Some("-32602"));
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"mcp_server_operation_duration_seconds_count{mcp_method_name="tools/list"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mcp_server_operation_duration_seconds_count{mcp_method_name="tools/list",error_type="-32602"} 1"#
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            kept.0.lock().unwrap().0,
+            [
+                "tools/list 0.002 None",
+                r#"tools/list 0.001 Some("-32602")"#
+            ]
+        );
+        assert!(!text.contains("weld_tool_calls"), "not a call: {text}");
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub struct WeldServer {
     /// Where `tools/list` pages are written as text for the transport to
     /// send (see [`crate::spliced`]); `None` sends them typed.
     spliced: Option<Arc<SplicedPages>>,
+    /// Where the requests that are not audited are timed (`tools/list`).
+    metrics: Option<Arc<weld_host::metrics::Metrics>>,
 }
 
 impl WeldServer {
@@ -89,6 +91,7 @@ impl WeldServer {
             page_tools: usize::try_from(crate::pages::PAGE_TOOLS).unwrap_or(usize::MAX),
             page_turns: Arc::new(tokio::sync::Semaphore::new(crate::pages::PAGES_AT_ONCE)),
             spliced: None,
+            metrics: None,
         }
     }
 
@@ -108,6 +111,14 @@ impl WeldServer {
             instances: Arc::default(),
             ..self.clone()
         }
+    }
+
+    /// Times `tools/list` (answered from the catalog, so not audited) in
+    /// `metrics`' `mcp.server.operation.duration`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<weld_host::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Writes `tools/list` pages as text into `pages`, for a transport
@@ -261,8 +272,9 @@ impl ServerHandler for WeldServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        let started = std::time::Instant::now();
         let span = trace::request_span("tools/list", None, &context, self.continue_trace);
-        trace::traced!(span, async move {
+        let listed = trace::traced!(span, async move {
             let builtin: Vec<&Tool> = self
                 .management
                 .iter()
@@ -345,7 +357,16 @@ impl ServerHandler for WeldServer {
             let mut result = ListToolsResult::with_all_items(tools);
             result.next_cursor = next;
             Ok(result)
-        })
+        });
+        if let Some(metrics) = &self.metrics {
+            let code = listed.as_ref().err().map(|e| e.code.0.to_string());
+            metrics.observe_operation(
+                "tools/list",
+                started.elapsed().as_secs_f64(),
+                code.as_deref(),
+            );
+        }
+        listed
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

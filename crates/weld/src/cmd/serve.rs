@@ -51,7 +51,8 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
         Some(Arc::clone(&metrics)),
     )?;
     let mut server = WeldServer::new(Arc::clone(&live), audit.clone())
-        .with_trace_context(crate::telemetry::continue_trace);
+        .with_trace_context(crate::telemetry::continue_trace)
+        .with_metrics(Arc::clone(&metrics));
     if !args.no_builtin_tools {
         if args.allow_model_grants {
             tracing::warn!(

@@ -161,6 +161,15 @@ impl MetricSink for Instruments {
     fn dropped(&self, records: u64) {
         self.dropped.add(records, &[]);
     }
+
+    fn operation(&self, method: &str, duration_seconds: f64, error_type: Option<&str>) {
+        let mut operation = Vec::with_capacity(2);
+        operation.push(KeyValue::new("mcp.method.name", method.to_string()));
+        if let Some(error) = error_type {
+            operation.push(KeyValue::new("error.type", error.to_string()));
+        }
+        self.duration.record(duration_seconds, &operation);
+    }
 }
 
 /// Observes a gauge's values (with their attributes) in a reading.

@@ -155,6 +155,13 @@ async fn every_metric_of_the_metrics_endpoint_arrives_over_otlp_with_the_values_
         ],
     );
     assert_eq!((duration.unit.as_str(), duration.count), ("s", 1));
+    // `tools/list`, answered from the catalog (not audited), is timed too.
+    let listing = point(
+        &received,
+        "mcp.server.operation.duration",
+        &[("mcp.method.name", "tools/list")],
+    );
+    assert_eq!((listing.unit.as_str(), listing.count), ("s", 1));
     let fuel = point(
         &received,
         "weld.tool.fuel_used",
