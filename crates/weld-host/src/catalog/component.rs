@@ -341,6 +341,38 @@ mod tests {
         docs
     }
 
+    /// What the derivation makes of a known function, pinned with the
+    /// `FORMAT` it is kept under: a change to either schema derivation or
+    /// descriptions fails here first, and must bump `FORMAT` (kept
+    /// definitions of the old rules are then derived again) and update
+    /// this text.
+    #[test]
+    fn a_change_to_derived_definitions_comes_with_a_format_bump() {
+        let f = signature(2, true);
+        let built = component_tools("c", &docs(), [(None, "f", &f), (None, "g", &f)])
+            .unwrap_or_else(|e| panic!("refused: {}", e.reason));
+        let kept = |at: usize| {
+            let texts = built.texts[at].as_ref().expect("a tool");
+            (
+                texts.input.as_str().to_string(),
+                texts.output.as_ref().map(|o| o.as_str().to_string()),
+                texts.signature.as_deref().map(str::to_string),
+                texts.description.as_deref().map(str::to_string),
+            )
+        };
+        // SipHash with fixed keys: the same on every machine and toolchain.
+        #[expect(deprecated, reason = "a fixed-key SipHash is what a pin needs")]
+        let mut hasher = std::hash::SipHasher::new();
+        std::hash::Hash::hash(&(kept(0), kept(1)), &mut hasher);
+        let derived = (prepared::FORMAT, std::hash::Hasher::finish(&hasher));
+        assert_eq!(
+            derived,
+            (3, 0xd93f_8462_eac3_03c4),
+            "derived definitions changed: bump FORMAT in catalog/prepared.rs, then pin the \
+             new pair here"
+        );
+    }
+
     #[test]
     fn a_tool_is_measured_as_exactly_the_bytes_of_its_definition() {
         let (f, g) = (signature(3, true), signature(2, false));

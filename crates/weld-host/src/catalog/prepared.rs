@@ -26,7 +26,7 @@ use crate::lazy::Code;
 /// description or the generated signature would come out differently for
 /// the same component (its types, or its docs as `weld_store::docs::read`
 /// reads them).
-const FORMAT: u32 = 3;
+pub(crate) const FORMAT: u32 = 3;
 
 /// How many texts one function keeps: input, output, signature,
 /// description.
