@@ -25,10 +25,11 @@ use weld_host::mcp::invoke::{self as mcp, CompletionTarget, McpRequestContext, S
 use weld_host::mcp::model::{LogLevel, Notification};
 
 use crate::builtin::Management;
+use crate::pages::Listing;
 use crate::proxy::{Proxies, SessionInstances};
 use crate::served;
 use crate::spliced::SplicedPages;
-use crate::tools::{called_tool, mcp_result, mcp_tool, write_json, write_listed};
+use crate::tools::{called_tool, mcp_result};
 use crate::trace::{self, ContinueTrace};
 
 /// Server-wide settings for the MCP surface.
@@ -275,86 +276,38 @@ impl ServerHandler for WeldServer {
         let started = std::time::Instant::now();
         let span = trace::request_span("tools/list", None, &context, self.continue_trace);
         let listed = trace::traced!(span, async move {
-            let builtin: Vec<&Tool> = self
-                .management
-                .iter()
-                .flat_map(|m| m.tools().iter())
-                .collect();
             let catalog = self.live.snapshot();
             let proxied = self.proxies.tools(&catalog).await;
-            let listed = catalog.tools();
-            let len = builtin.len() + listed.len() + proxied.len();
-            let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-            let plain = builtin.len()..builtin.len() + listed.len();
-            let bytes = |at: usize| {
-                if at < plain.start {
-                    weld_host::catalog::json_len(builtin[at])
-                } else if at < plain.end {
-                    listed[at - plain.start].listing_bytes()
-                } else {
-                    weld_host::catalog::json_len(&proxied[at - plain.end])
-                }
+            let listing = Listing {
+                builtin: self
+                    .management
+                    .iter()
+                    .flat_map(|m| m.tools().iter())
+                    .collect(),
+                held: catalog.tools(),
+                proxied: &proxied,
             };
+            let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
             let (range, next) = crate::pages::page(
-                len,
+                listing.len(),
                 cursor,
                 self.page_tools,
                 crate::pages::MAX_PAGE_BYTES,
-                bytes,
+                |at| listing.bytes(at),
             )?;
-            // Only the page's tools are turned into wire types, a bounded
-            // number of pages at once.
+            // Only the page's tools are written or turned into wire types,
+            // a bounded number of pages at once.
             let _turn =
                 self.page_turns.acquire().await.map_err(|_| {
                     McpError::internal_error("weld is shutting down; list again", None)
                 })?;
-            if let Some(pages) = &self.spliced {
-                let mut tools = Vec::with_capacity(
-                    range
-                        .clone()
-                        .map(|at| bytes(at) as usize + 1)
-                        .sum::<usize>()
-                        + 2,
-                );
-                tools.push(b'[');
-                for at in range.clone() {
-                    if at > range.start {
-                        tools.push(b',');
-                    }
-                    if at < plain.start {
-                        write_json(builtin[at], &mut tools)?;
-                    } else if at < plain.end {
-                        write_listed(&listed[at - plain.start], &mut tools)?;
-                    } else {
-                        write_json(&proxied[at - plain.end], &mut tools)?;
-                    }
-                }
-                tools.push(b']');
-                // The schemas went in as held, unparsed: the page is
-                // checked whole (a scan, no values built), and one that is
-                // not JSON goes the typed way, whose error names the tool.
-                if serde_json::from_slice::<serde::de::IgnoredAny>(&tools).is_ok() {
-                    pages.put(context.id.clone(), tools);
-                    let mut result = ListToolsResult::with_all_items(Vec::new());
-                    result.next_cursor = next;
-                    let mut meta = rmcp::model::MetaObject::default();
-                    meta.insert(crate::spliced::MARKER.into(), Value::Bool(true));
-                    result.meta = Some(meta);
-                    return Ok(result);
-                }
+            if let Some(pages) = &self.spliced
+                && let Some(text) = listing.text(range.clone())?
+            {
+                pages.put(context.id.clone(), text);
+                return Ok(crate::spliced::marked(next));
             }
-            let tools = range
-                .map(|at| {
-                    if at < plain.start {
-                        Ok(builtin[at].clone())
-                    } else if at < plain.end {
-                        mcp_tool(&listed[at - plain.start])
-                    } else {
-                        Ok(proxied[at - plain.end].clone())
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut result = ListToolsResult::with_all_items(tools);
+            let mut result = ListToolsResult::with_all_items(listing.typed(range)?);
             result.next_cursor = next;
             Ok(result)
         });

@@ -17,8 +17,15 @@
 //! made at once, so what listing takes beyond the catalog is bounded
 //! however many clients list together.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use rmcp::ErrorData as McpError;
+use rmcp::model::Tool;
 pub use weld_host::catalog::MAX_PAGE_BYTES;
+use weld_host::catalog::{ToolSpec, json_len};
+
+use crate::tools::{mcp_tool, write_json, write_listed};
 
 /// The most tools one `tools/list` answer carries: a thousand tools of
 /// typical size (a few kilobytes each with their schemas) keep one answer
@@ -75,6 +82,91 @@ pub(crate) fn page(
     }
     let next = (end < len).then(|| end.to_string());
     Ok((start..end, next))
+}
+
+/// Everything `tools/list` lists, in order: the built-in tools, the
+/// catalog's (held as text), then proxied MCP servers'.
+pub(crate) struct Listing<'a> {
+    pub(crate) builtin: Vec<&'a Tool>,
+    pub(crate) held: &'a [Arc<ToolSpec>],
+    pub(crate) proxied: &'a [Tool],
+}
+
+/// Where a position of a [`Listing`] is.
+enum At<'a> {
+    Builtin(&'a Tool),
+    Held(&'a ToolSpec),
+    Proxied(&'a Tool),
+}
+
+impl Listing<'_> {
+    pub(crate) fn len(&self) -> usize {
+        self.builtin.len() + self.held.len() + self.proxied.len()
+    }
+
+    fn at(&self, at: usize) -> At<'_> {
+        let held = self.builtin.len();
+        let proxied = held + self.held.len();
+        if at < held {
+            At::Builtin(self.builtin[at])
+        } else if at < proxied {
+            At::Held(&self.held[at - held])
+        } else {
+            At::Proxied(&self.proxied[at - proxied])
+        }
+    }
+
+    /// Bytes of the tool at `at` in a listing.
+    pub(crate) fn bytes(&self, at: usize) -> u64 {
+        match self.at(at) {
+            At::Builtin(tool) | At::Proxied(tool) => json_len(tool),
+            At::Held(spec) => spec.listing_bytes(),
+        }
+    }
+
+    /// The tools at `range` as rmcp's values.
+    ///
+    /// # Errors
+    ///
+    /// An internal error when a held schema does not parse.
+    pub(crate) fn typed(&self, range: Range<usize>) -> Result<Vec<Tool>, McpError> {
+        range
+            .map(|at| match self.at(at) {
+                At::Builtin(tool) | At::Proxied(tool) => Ok(tool.clone()),
+                At::Held(spec) => mcp_tool(spec),
+            })
+            .collect()
+    }
+
+    /// The tools at `range` as one JSON array's text, the held schemas
+    /// copied as they are (see [`crate::spliced`]); `None` when that text is
+    /// not JSON (the page is scanned whole, no values built), so the page
+    /// goes the typed way, whose error names the tool.
+    ///
+    /// # Errors
+    ///
+    /// An internal error when an MCP-world component's tool cannot be
+    /// turned into rmcp's type.
+    pub(crate) fn text(&self, range: Range<usize>) -> Result<Option<Vec<u8>>, McpError> {
+        let size = range
+            .clone()
+            .map(|at| self.bytes(at) as usize + 1)
+            .sum::<usize>();
+        let mut text = Vec::with_capacity(size + 2);
+        text.push(b'[');
+        for at in range.clone() {
+            if at > range.start {
+                text.push(b',');
+            }
+            match self.at(at) {
+                At::Builtin(tool) | At::Proxied(tool) => write_json(tool, &mut text)?,
+                At::Held(spec) => write_listed(spec, &mut text)?,
+            }
+        }
+        text.push(b']');
+        let json = serde_json::from_slice::<serde::de::IgnoredAny>(&text).is_ok();
+        Ok(json.then_some(text))
+    }
 }
 
 #[cfg(test)]

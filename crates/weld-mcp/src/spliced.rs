@@ -24,7 +24,10 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
-use rmcp::model::{ErrorData, JsonRpcMessage, RequestId, ServerJsonRpcMessage, ServerResult};
+use rmcp::model::{
+    ErrorData, JsonRpcMessage, ListToolsResult, MetaObject, RequestId, ServerJsonRpcMessage,
+    ServerResult,
+};
 
 /// The `_meta` key of an answer whose tools are spliced in by the
 /// transport; never sent.
@@ -123,6 +126,17 @@ impl SplicedPages {
     }
 }
 
+/// The answer rmcp is given for a page whose tools were put in a
+/// [`SplicedPages`]: empty, marked, with the page's `next` cursor.
+pub(crate) fn marked(next: Option<String>) -> ListToolsResult {
+    let mut result = ListToolsResult::with_all_items(Vec::new());
+    result.next_cursor = next;
+    let mut meta = MetaObject::default();
+    meta.insert(MARKER.into(), serde_json::Value::Bool(true));
+    result.meta = Some(meta);
+    result
+}
+
 fn line(message: &ServerJsonRpcMessage) -> std::io::Result<Vec<u8>> {
     let mut line = serde_json::to_vec(message)?;
     line.push(b'\n');
@@ -144,19 +158,10 @@ fn lost(id: RequestId) -> std::io::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use rmcp::model::{ListToolsResult, MetaObject, NumberOrString, ServerJsonRpcMessage};
+    use rmcp::model::{ListToolsResult, NumberOrString, ServerJsonRpcMessage};
     use serde_json::{Value, json};
 
-    use super::{MARKER, SplicedPages};
-
-    fn marked(next: Option<&str>) -> ListToolsResult {
-        let mut result = ListToolsResult::with_all_items(vec![]);
-        result.next_cursor = next.map(String::from);
-        let mut meta = MetaObject::default();
-        meta.insert(MARKER.into(), Value::Bool(true));
-        result.meta = Some(meta);
-        result
-    }
+    use super::{SplicedPages, marked};
 
     fn answer(id: i64, result: ListToolsResult) -> ServerJsonRpcMessage {
         ServerJsonRpcMessage::response(result.into(), NumberOrString::Number(id))
@@ -170,7 +175,7 @@ mod tests {
             br#"[{"name":"a","inputSchema":{"type":"object"}}]"#.to_vec(),
         );
         let line = pages
-            .encode(answer(7, marked(Some("1000"))))
+            .encode(answer(7, marked(Some("1000".into()))))
             .expect("encode");
         assert_eq!(line.last(), Some(&b'\n'));
         let sent: Value = serde_json::from_slice(&line).expect("one JSON line");

@@ -202,6 +202,25 @@ pub async fn call_cancellable(
         .expect("send tools/call")
 }
 
+/// `GET /metrics` of the weld serving HTTP on `addr`: the text format.
+pub async fn scrape_metrics(addr: SocketAddr) -> String {
+    reqwest_client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body")
+}
+
+/// The value of the unlabelled metric `name` in a scrape's `text`.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+}
+
 /// The text of a result's first content block.
 pub fn text(result: &CallToolResult) -> String {
     result

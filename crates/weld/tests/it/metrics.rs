@@ -122,14 +122,7 @@ async fn prometheus_scrapes_the_calls_outcomes_and_denials_a_test_made() {
     // are counted by the audit writer, a batch (20 ms) after the calls.
     let mut text = String::new();
     for _ in 0..100 {
-        text = http
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("body");
+        text = scrape_metrics(addr).await;
         if text.contains("hostile_http-get") {
             break;
         }
@@ -206,14 +199,7 @@ async fn metrics_show_each_components_calls_running_and_waiting() {
     };
     let mut seen = (None, None);
     for _ in 0..60 {
-        let text = http
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("body");
+        let text = scrape_metrics(addr).await;
         seen = gauges(&text);
         if seen == (Some(1), Some(1)) {
             break;
@@ -224,13 +210,6 @@ async fn metrics_show_each_components_calls_running_and_waiting() {
     for call in [first, second] {
         call.await.expect("join").expect("answer");
     }
-    let text = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
+    let text = scrape_metrics(addr).await;
     assert_eq!(gauges(&text), (Some(0), Some(0)), "{text}");
 }

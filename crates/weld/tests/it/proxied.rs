@@ -707,18 +707,8 @@ async fn the_tools_gauge_counts_a_proxied_servers_listed_tools() {
         tool_names(&listed).iter().any(|n| n == "echo"),
         "the proxied server's tools are listed"
     );
-    let metrics = reqwest_client()
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
-    let tools = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("weld_tools "))
-        .and_then(|v| v.parse::<usize>().ok());
-    assert_eq!(tools, Some(served), "{metrics}");
+    let metrics = scrape_metrics(addr).await;
+    let tools = metric_value(&metrics, "weld_tools");
+    assert_eq!(tools, Some(served as f64), "{metrics}");
     client.cancel().await.expect("close");
 }

@@ -211,22 +211,10 @@ async fn an_oversized_component_counts_as_disabled_in_the_metrics() {
         ],
     )
     .await;
-    let metrics = reqwest_client()
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    assert_eq!(value("weld_components_disabled"), Some(1), "{metrics}");
-    assert_eq!(value("weld_tools"), Some(1), "add_add only: {metrics}");
+    let metrics = scrape_metrics(addr).await;
+    let value = |name: &str| metric_value(&metrics, name);
+    assert_eq!(value("weld_components_disabled"), Some(1.0), "{metrics}");
+    assert_eq!(value("weld_tools"), Some(1.0), "add_add only: {metrics}");
 }
 
 #[tokio::test]
