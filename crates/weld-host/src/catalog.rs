@@ -693,6 +693,7 @@ pub use component::{
     toolchain_skipped,
 };
 pub use live::LiveCatalog;
+pub use prepared::finish_keeping;
 pub(crate) use slots::{Bound, Slots};
 pub use spec::{FunctionTexts, SchemaText, assemble, derive, describe, json_len};
 

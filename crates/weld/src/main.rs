@@ -48,6 +48,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     };
+    // Tool definitions a catalog derived are being kept in the background:
+    // exiting mid-write would leave the next start to derive them again.
+    weld_host::catalog::finish_keeping(std::time::Duration::from_secs(5));
     // Out of the runtime's context, while it still runs the sending.
     telemetry.shutdown();
     // A tool call abandoned at its deadline may leave a host thread blocked

@@ -15,7 +15,8 @@
 //! authenticates them with the description (see `weld_runtime::Prepared`).
 
 use std::collections::HashSet;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use weld_runtime::Prepared;
 
@@ -113,6 +114,7 @@ impl Keep {
 
     /// Writes what was added, in a thread of its own: a start serves at
     /// once, and each file is replaced atomically whenever it is written.
+    /// [`finish_keeping`] lets a process that is about to exit wait for it.
     pub(crate) fn in_background(self) {
         if self.pending.is_empty() {
             return;
@@ -125,9 +127,41 @@ impl Keep {
                     code.keep_prepared(&prepared);
                 }
             });
-        if let Err(error) = spawned {
-            tracing::warn!(%error, "tool definitions not kept: the next start derives them again");
+        match spawned {
+            Ok(thread) => KEEPING
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(thread),
+            Err(error) => {
+                tracing::warn!(%error, "tool definitions not kept: the next start derives them again");
+            }
         }
+    }
+}
+
+/// The threads writing kept definitions ([`Keep::in_background`]).
+static KEEPING: Mutex<Vec<std::thread::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Waits, up to `limit`, for the definitions being kept in the background
+/// to be written: a process that exits with a write in flight would leave
+/// the next start to derive them again (and a temporary file behind).
+/// Returns whether every write finished.
+pub fn finish_keeping(limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut keeping = KEEPING.lock().unwrap_or_else(PoisonError::into_inner);
+        keeping.retain(|thread| !thread.is_finished());
+        if keeping.is_empty() {
+            return true;
+        }
+        drop(keeping);
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                "exiting while tool definitions are still being kept: the next start derives them again"
+            );
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
