@@ -32,9 +32,11 @@ use crate::tools::{mcp_tool, write_json, write_listed};
 /// to a few megabytes.
 pub const PAGE_TOOLS: u32 = 1000;
 
-/// The most `tools/list` pages made at once: each takes up to about 18
-/// times [`MAX_PAGE_BYTES`] as JSON values while it is made (about 75 MB),
-/// so two bound it to about 150 MB; later requests wait their turn.
+/// The most `tools/list` pages made at once: a page sent typed (over HTTP)
+/// takes up to about 18 times [`MAX_PAGE_BYTES`] as JSON values while it
+/// is made (about 75 MB), so two bound it to about 150 MB; a page written
+/// as text (over stdio, see [`crate::spliced`]) takes about its own size.
+/// Later requests wait their turn.
 pub const PAGES_AT_ONCE: usize = 2;
 
 /// Which part of a list of `len` items to send for `cursor` — at most
