@@ -64,7 +64,8 @@ pub const MAX_LISTING_BYTES: u64 = 4 * 1024 * 1024;
 /// values (up to 18 times the text), once: the listing and the tool's
 /// call entry share it (the name is also the entry's key). So what this
 /// cap bounds stays resident about once over — 64 MiB of listing is about
-/// 64 MiB resident, where the old 4 MiB of values was up to 80 MB. Measured (`scripts/scale-bench.py`, 1,000 components of six
+/// 64 MiB resident, where the old 4 MiB of values was up to 80 MB.
+/// Measured (`scripts/scale-bench.py`, 1,000 components of six
 /// tools, 4.8 MB of listing): 47 MB idle RSS, against 76 MB for 881 of
 /// them with the schemas held as values; the per-tool bookkeeping beyond
 /// the text (call entry, signature) grows with the number of tools, not

@@ -18,8 +18,8 @@
 //! request's text is forgotten when the cancellation arrives, and text put
 //! for it after that is not kept: nothing is held for an answer that will
 //! not be sent. A marked answer whose text is not there (it cannot happen)
-//! is sent as an internal error, never as an empty list. The Streamable HTTP transport encodes inside rmcp, so
-//! its pages are sent typed.
+//! is sent as an internal error, never as an empty list. The Streamable
+//! HTTP transport encodes inside rmcp, so its pages are sent typed.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -137,7 +137,8 @@ pub(crate) fn marked(next: Option<String>) -> ListToolsResult {
     result
 }
 
-fn line(message: &ServerJsonRpcMessage) -> std::io::Result<Vec<u8>> {
+/// `message` as one line of JSON text, as the stdio transport writes it.
+pub(crate) fn line(message: &ServerJsonRpcMessage) -> std::io::Result<Vec<u8>> {
     let mut line = serde_json::to_vec(message)?;
     line.push(b'\n');
     Ok(line)

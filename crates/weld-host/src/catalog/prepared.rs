@@ -128,10 +128,13 @@ impl Keep {
                 }
             });
         match spawned {
-            Ok(thread) => KEEPING
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(thread),
+            Ok(thread) => {
+                // Those already written are let go: a server that reloads
+                // for weeks holds only the writes still running.
+                let mut keeping = KEEPING.lock().unwrap_or_else(PoisonError::into_inner);
+                keeping.retain(|thread| !thread.is_finished());
+                keeping.push(thread);
+            }
             Err(error) => {
                 tracing::warn!(%error, "tool definitions not kept: the next start derives them again");
             }

@@ -342,7 +342,7 @@ impl<R: AsyncRead + Unpin + Send> Transport<RoleServer> for StdioTransport<R> {
                 message = %error.message,
                 "stdio request refused"
             );
-            match encode(&ServerJsonRpcMessage::error(error, id)) {
+            match crate::spliced::line(&ServerJsonRpcMessage::error(error, id)) {
                 Ok(line) => self.pending = Some(line),
                 Err(error) => tracing::error!(%error, "could not encode an error answer"),
             }
@@ -445,12 +445,6 @@ impl Out {
 
 fn closed() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::NotConnected, "stdout is closed")
-}
-
-fn encode(message: &ServerJsonRpcMessage) -> std::io::Result<Vec<u8>> {
-    let mut line = serde_json::to_vec(message)?;
-    line.push(b'\n');
-    Ok(line)
 }
 
 #[cfg(test)]
