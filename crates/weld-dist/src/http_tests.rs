@@ -16,6 +16,10 @@ use super::*;
 
 /// A loopback HTTP server answering each request with `answer(path)` (raw
 /// bytes: status line, headers, body), then closing. Counts requests.
+///
+/// Every complete answer says `Connection: close`: without it the client
+/// keeps the connection for its next request (a redirect's target), races
+/// the close, and fails on a reset.
 struct Server {
     addr: String,
     hits: Arc<AtomicUsize>,
@@ -200,7 +204,7 @@ async fn a_redirect_to_plain_http_is_refused_and_never_requested() {
     let elsewhere = Server::start(|_| ok(b"downgraded"));
     let location = elsewhere.url("/tool.wasm");
     let server = Server::start(move |_| {
-        format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
+        format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             .into_bytes()
     });
     let dir = tempfile::tempdir().unwrap();
@@ -224,7 +228,7 @@ async fn a_redirect_to_plain_http_is_refused_and_never_requested() {
 async fn a_redirect_to_an_allowed_url_is_followed() {
     let server = Server::start(|path| {
         if path == "/start" {
-            b"HTTP/1.1 301 Moved\r\nLocation: /final\r\nContent-Length: 0\r\n\r\n".to_vec()
+            b"HTTP/1.1 301 Moved\r\nLocation: /final\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
         } else {
             ok(b"the tool")
         }
@@ -256,7 +260,7 @@ async fn statuses_become_their_errors() {
         } else {
             "401 Unauthorized"
         };
-        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").into_bytes()
+        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes()
     });
     let missing = fetch_https_small_with(&server.url("/missing"), &config(0), 10, server.allowed())
         .await
@@ -291,7 +295,7 @@ async fn a_server_error_message_is_shown_short_and_without_control_characters() 
     let body = format!("\x1b[31mdisk full{}", "x".repeat(5000));
     let server = Server::start(move |_| {
         let mut raw = format!(
-            "HTTP/1.1 500 Oops\r\nContent-Length: {}\r\n\r\n",
+            "HTTP/1.1 500 Oops\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();
