@@ -122,12 +122,23 @@ async fn run(
             return (ToolOutput::error(message.clone()), outcome, Some(message));
         }
     };
-    // An installed component is loaded by its first call (see
-    // `crate::lazy`); once loaded, this is one atomic load.
-    let loaded = match entry.code.load().await {
+    // An installed component is loaded by its first calls (see
+    // `crate::lazy`), which wait for it: that time is the load's, not the
+    // queue's. Once loaded, this is one atomic load.
+    let waited = arrived.elapsed();
+    let loaded = match entry.code.get() {
+        Some(loaded) => Ok(loaded),
+        None => {
+            let loading = Instant::now();
+            let loaded = entry.code.load().await;
+            record.loading = loading.elapsed();
+            loaded
+        }
+    };
+    let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(reason) => {
-            record.queued = arrived.elapsed();
+            record.queued = waited;
             let message = reason.to_string();
             return (
                 ToolOutput::error(message.clone()),
@@ -147,7 +158,6 @@ async fn run(
             Some(message),
         );
     };
-    let waited = arrived.elapsed();
     let report = loaded
         .call_queued(
             function,
@@ -163,7 +173,9 @@ async fn run(
     record.queued = match (&report.stats, &report.result) {
         (Some(stats), _) => waited + stats.queued,
         // It waited in the runtime until refused or out of time.
-        (None, Err(CallError::Busy { .. } | CallError::QueueTimeout { .. })) => arrived.elapsed(),
+        (None, Err(CallError::Busy { .. } | CallError::QueueTimeout { .. })) => {
+            arrived.elapsed().saturating_sub(record.loading)
+        }
         (None, _) => waited,
     };
     record.stats = report.stats;

@@ -161,9 +161,15 @@ impl Code {
             loader.metering,
         );
         tracing::info!(component = %loader.name, "loading the component for its first call");
-        let loaded = tokio::task::spawn_blocking(move || {
-            crate::load::load_installed(&store, &runtime, &digest, metering)
-        })
+        // A child of the first call's span: the time it (and any call
+        // arriving meanwhile) waited for the code.
+        let span = tracing::trace_span!(target: weld_runtime::TRACE_TARGET, "weld.load");
+        let loaded = tracing::Instrument::instrument(
+            tokio::task::spawn_blocking(move || {
+                crate::load::load_installed(&store, &runtime, &digest, metering)
+            }),
+            span,
+        )
         .await;
         let result = match loaded {
             Ok(Ok(loaded)) if loaded.description() == self.description => Ok(Arc::new(loaded)),

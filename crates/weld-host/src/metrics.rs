@@ -115,7 +115,7 @@ impl<'a> Sample<'a> {
             method,
             tool: &record.tool,
             tool_name,
-            duration_seconds: (record.duration_us + record.queued_us) as f64 / 1e6,
+            duration_seconds: (record.duration_us + record.queued_us + record.load_us) as f64 / 1e6,
             error_type: failed.then_some(record.outcome.as_str()),
             component: &record.component,
             outcome: &record.outcome,

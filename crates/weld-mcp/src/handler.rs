@@ -274,7 +274,12 @@ impl ServerHandler for WeldServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let started = std::time::Instant::now();
-        let span = trace::request_span("tools/list", None, &context, self.continue_trace);
+        let span = trace::request_span(
+            "tools/list",
+            trace::About::Nothing,
+            &context,
+            self.continue_trace,
+        );
         let listed = trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             let proxied = self.proxies.tools(&catalog).await;
@@ -385,7 +390,12 @@ impl ServerHandler for WeldServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let span = trace::request_span("resources/list", None, &context, self.continue_trace);
+        let span = trace::request_span(
+            "resources/list",
+            trace::About::Nothing,
+            &context,
+            self.continue_trace,
+        );
         trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             if !catalog.offers_resources() {
@@ -408,7 +418,7 @@ impl ServerHandler for WeldServer {
     ) -> Result<ListResourceTemplatesResult, McpError> {
         let span = trace::request_span(
             "resources/templates/list",
-            None,
+            trace::About::Nothing,
             &context,
             self.continue_trace,
         );
@@ -434,7 +444,7 @@ impl ServerHandler for WeldServer {
     ) -> Result<ReadResourceResponse, McpError> {
         let span = trace::request_span(
             "resources/read",
-            Some(request.uri.as_str()),
+            trace::About::Resource(&request.uri),
             &context,
             self.continue_trace,
         );
@@ -466,7 +476,12 @@ impl ServerHandler for WeldServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let span = trace::request_span("prompts/list", None, &context, self.continue_trace);
+        let span = trace::request_span(
+            "prompts/list",
+            trace::About::Nothing,
+            &context,
+            self.continue_trace,
+        );
         trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             if !catalog.offers_prompts() {
@@ -489,7 +504,7 @@ impl ServerHandler for WeldServer {
     ) -> Result<GetPromptResponse, McpError> {
         let span = trace::request_span(
             "prompts/get",
-            Some(request.name.as_str()),
+            trace::About::Prompt(&request.name),
             &context,
             self.continue_trace,
         );
@@ -520,7 +535,12 @@ impl ServerHandler for WeldServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        let span = trace::request_span("completion/complete", None, &context, self.continue_trace);
+        let span = trace::request_span(
+            "completion/complete",
+            trace::About::Nothing,
+            &context,
+            self.continue_trace,
+        );
         trace::traced!(span, async move {
             let catalog = self.live.snapshot();
             if !catalog.offers_completions() {
@@ -614,7 +634,7 @@ impl ServerHandler for WeldServer {
     ) -> Result<CallToolResponse, McpError> {
         let span = trace::request_span(
             "tools/call",
-            Some(&request.name),
+            trace::About::Tool(&request.name),
             &context,
             self.continue_trace,
         );

@@ -26,12 +26,24 @@ pub const TARGET: &str = weld_host::TRACE_TARGET;
 /// `traceparent` is ignored (the span starts a new trace).
 pub type ContinueTrace = fn(span: &Span, traceparent: &str, tracestate: Option<&str>);
 
-/// The span of one request of `method` (`target`: the tool, prompt or
-/// resource it is about, when there is one). Disabled, and so free, unless
-/// something exports spans.
+/// What a request is about, as the conventions name it.
+#[derive(Clone, Copy)]
+pub(crate) enum About<'a> {
+    Nothing,
+    /// `gen_ai.tool.name`, and the span's name ends with it.
+    Tool(&'a str),
+    /// `gen_ai.prompt.name`, and the span's name ends with it.
+    Prompt(&'a str),
+    /// `mcp.resource.uri`, never in the span's name: the conventions keep
+    /// names low in cardinality, and a URI can be anything.
+    Resource(&'a str),
+}
+
+/// The span of one request of `method`, about `about`. Disabled, and so
+/// free, unless something exports spans.
 pub(crate) fn request_span(
     method: &'static str,
-    target: Option<&str>,
+    about: About<'_>,
     context: &RequestContext<RoleServer>,
     continue_trace: Option<ContinueTrace>,
 ) -> Span {
@@ -44,6 +56,9 @@ pub(crate) fn request_span(
         mcp.method.name = method,
         gen_ai.tool.name = Empty,
         gen_ai.operation.name = Empty,
+        gen_ai.prompt.name = Empty,
+        mcp.resource.uri = Empty,
+        network.transport = Empty,
         mcp.session.id = Empty,
         jsonrpc.request.id = Empty,
         mcp.protocol.version = Empty,
@@ -52,15 +67,23 @@ pub(crate) fn request_span(
     if span.is_disabled() {
         return span;
     }
-    match target {
-        Some(target) => span.record("otel.name", format!("{method} {target}")),
-        None => span.record("otel.name", method),
-    };
-    if method == "tools/call"
-        && let Some(tool) = target
-    {
-        span.record("gen_ai.tool.name", tool);
-        span.record("gen_ai.operation.name", "execute_tool");
+    match about {
+        About::Tool(tool) => {
+            span.record("otel.name", format!("{method} {tool}"));
+            span.record("gen_ai.tool.name", tool);
+            span.record("gen_ai.operation.name", "execute_tool");
+        }
+        About::Prompt(prompt) => {
+            span.record("otel.name", format!("{method} {prompt}"));
+            span.record("gen_ai.prompt.name", prompt);
+        }
+        About::Resource(uri) => {
+            span.record("otel.name", method);
+            span.record("mcp.resource.uri", uri);
+        }
+        About::Nothing => {
+            span.record("otel.name", method);
+        }
     }
     span.record("jsonrpc.request.id", context.id.to_string());
     if let Some(version) = context
@@ -70,9 +93,14 @@ pub(crate) fn request_span(
     {
         span.record("mcp.protocol.version", version.as_str());
     }
-    if let Some(session) = context
-        .extensions
-        .get::<hyper::http::request::Parts>()
+    // Streamable HTTP puts the request's head in the extensions; stdio,
+    // a pipe, has none.
+    let http = context.extensions.get::<hyper::http::request::Parts>();
+    span.record(
+        "network.transport",
+        if http.is_some() { "tcp" } else { "pipe" },
+    );
+    if let Some(session) = http
         .and_then(|parts| parts.headers.get("mcp-session-id"))
         .and_then(|value| value.to_str().ok())
     {

@@ -11,7 +11,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    let serving = matches!(cli.command, cli::Command::Serve(_));
+    let (serving, replica) = match &cli.command {
+        cli::Command::Serve(args) => (true, args.replica.clone()),
+        _ => (false, None),
+    };
     if let cli::Command::CompileWorker { args } = &cli.command {
         init_logging(false, None);
         // Before any thread or runtime exists: it limits its own memory.
@@ -30,7 +33,7 @@ fn main() -> ExitCode {
     // Only a server exports (its requests are the spans); a one-shot
     // command builds no exporter whatever OTEL_* say.
     let telemetry = if serving {
-        match telemetry::Telemetry::from_env(runtime.handle()) {
+        match telemetry::Telemetry::from_env(runtime.handle(), replica.as_deref()) {
             Ok(telemetry) => telemetry,
             Err(error) => {
                 eprintln!("error: {error:#}");

@@ -20,6 +20,7 @@ impl ProxiedRecord {
             client: self.client.clone(),
             args_bytes: self.args_bytes,
             queued_us: micros(self.queued),
+            load_us: 0,
             duration_us: micros(self.duration),
             // The instance's memory and output are shared by every request
             // it serves: none of it is one call's.

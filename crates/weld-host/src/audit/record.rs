@@ -35,6 +35,11 @@ pub struct AuditRecord {
     /// Microseconds the call waited for a concurrency slot of its
     /// component and for the runtime's instances and memory.
     pub queued_us: u64,
+    /// Microseconds the call waited for its component to be loaded (read
+    /// and deserialised, or compiled when its artefact was gone): its first
+    /// calls after a start pay it. Absent when nothing had to be loaded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub load_us: u64,
     /// Microseconds from instantiating the guest to its return (or trap).
     pub duration_us: u64,
     /// The most linear memory the guest held at once, in bytes.
@@ -193,6 +198,8 @@ pub(crate) struct CallRecord {
     /// All the call waited: for its component's slot, then (in `stats`) for
     /// instance slots and memory.
     pub queued: Duration,
+    /// How long it waited for its component to be loaded.
+    pub loading: Duration,
     /// What the runtime measured, carried as it came; `None` when the guest
     /// never ran.
     pub stats: Option<CallStats>,
@@ -208,6 +215,7 @@ impl CallRecord {
             client,
             args_bytes: 0,
             queued: Duration::ZERO,
+            loading: Duration::ZERO,
             stats: None,
             // Until the call says otherwise: a record of a call that never
             // finished is a cancellation.
@@ -228,6 +236,7 @@ impl CallRecord {
             client: self.client.clone(),
             args_bytes: self.args_bytes,
             queued_us: micros(self.queued),
+            load_us: micros(self.loading),
             duration_us: stats.map_or(0, |s| micros(s.duration)),
             peak_memory: stats.map_or(0, |s| s.peak_memory),
             fuel_used: stats.and_then(|s| s.fuel_used),
@@ -311,6 +320,7 @@ impl BuiltinRecord {
             client: self.client.clone(),
             args_bytes: self.args_bytes,
             queued_us: 0,
+            load_us: 0,
             duration_us: 0,
             peak_memory: 0,
             fuel_used: None,

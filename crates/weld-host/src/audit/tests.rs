@@ -15,6 +15,7 @@ fn fuel_used_is_written_only_for_a_call_with_a_budget() {
         client: None,
         args_bytes: 2,
         queued_us: 0,
+        load_us: 0,
         duration_us: 1,
         peak_memory: 65536,
         fuel_used: None,

@@ -205,6 +205,7 @@ impl<W: Write> Writer<W> {
             client: None,
             args_bytes: 0,
             queued_us: 0,
+            load_us: 0,
             duration_us: 0,
             peak_memory: 0,
             fuel_used: None,

@@ -110,14 +110,15 @@ impl Wanted {
 
 impl Telemetry {
     /// The exporters `OTEL_*` ask for (none when nothing does), sending on
-    /// `runtime`.
-    pub fn from_env(runtime: &tokio::runtime::Handle) -> Result<Self> {
+    /// `runtime`; `replica` (`--replica`) names this process among others
+    /// exporting as the same service.
+    pub fn from_env(runtime: &tokio::runtime::Handle, replica: Option<&str>) -> Result<Self> {
         let wanted = Wanted::from(|name| std::env::var(name).ok())?;
         if wanted == Wanted::default() {
             return Ok(Self::default());
         }
         let http = OtlpHttp::new(runtime.clone())?;
-        let resource = resource();
+        let resource = resource(|name| std::env::var(name).ok(), replica);
         let mut telemetry = Self::default();
         if wanted.traces {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -187,14 +188,30 @@ impl Telemetry {
 
 /// `service.name` from `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`),
 /// else `weld`; the SDK's default would be `unknown_service`.
-fn resource() -> Resource {
+///
+/// `service.instance.id` is the replica's name (`--replica`, e.g. the
+/// pod's), unless `OTEL_RESOURCE_ATTRIBUTES` gives one: replicas export
+/// cumulative counters under one `service.name`, and without an instance
+/// a collector would merge theirs into one series that jumps between
+/// replicas' values.
+fn resource(var: impl Fn(&str) -> Option<String>, replica: Option<&str>) -> Resource {
     let builder = Resource::builder();
-    let named = std::env::var_os("OTEL_SERVICE_NAME").is_some()
-        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name="));
-    let builder = if named {
+    let attributes = var("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default();
+    let given = |key: &str| {
+        attributes
+            .split(',')
+            .any(|pair| pair.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+    };
+    let builder = if var("OTEL_SERVICE_NAME").is_some() || given("service.name") {
         builder
     } else {
         builder.with_service_name("weld")
+    };
+    let builder = match replica {
+        Some(replica) if !given("service.instance.id") => {
+            builder.with_attribute(KeyValue::new("service.instance.id", replica.to_owned()))
+        }
+        _ => builder,
     };
     builder
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
@@ -287,6 +304,55 @@ mod tests {
                 traces: false,
                 metrics: true
             }
+        );
+    }
+
+    fn resource_of(vars: &[(&str, &str)], replica: Option<&str>) -> Vec<(String, String)> {
+        let resource = resource(
+            |name| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_string())
+            },
+            replica,
+        );
+        let mut attributes: Vec<_> = resource
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .filter(|(k, _)| k.starts_with("service."))
+            .collect();
+        attributes.sort();
+        attributes
+    }
+
+    #[test]
+    fn a_replica_is_the_service_instance_unless_the_environment_names_one() {
+        let version = (
+            "service.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        );
+        assert_eq!(
+            resource_of(&[], Some("weld-0")),
+            [
+                ("service.instance.id".to_string(), "weld-0".to_string()),
+                ("service.name".to_string(), "weld".to_string()),
+                version.clone(),
+            ]
+        );
+        // The SDK reads OTEL_RESOURCE_ATTRIBUTES itself; weld only stands
+        // back from the keys it gives.
+        let given = resource_of(
+            &[(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "team=a, service.instance.id=pod-9",
+            )],
+            Some("weld-0"),
+        );
+        assert!(!given.iter().any(|(_, v)| v == "weld-0"), "{given:?}");
+        assert_eq!(
+            resource_of(&[], None).len(),
+            2,
+            "no instance without a replica"
         );
     }
 

@@ -115,7 +115,27 @@ async fn installed_components_are_listed_without_loading_their_code() {
         1,
         "the first call compiled it"
     );
+    let again = call(&client, "t1_slugify", json!({"text": "Again"})).await;
+    assert_ne!(again.is_error, Some(true), "{}", text(&again));
     client.cancel().await.expect("close");
+    // The wait for the code is the load's, apart from the queue's: only
+    // the first call had one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let loads = loop {
+        let loads: Vec<Option<u64>> = crate::common::audit_lines(&dirs)
+            .iter()
+            .filter(|r| r["tool"] == "t1_slugify")
+            .map(|r| r.get("load_us").and_then(serde_json::Value::as_u64))
+            .collect();
+        if loads.len() >= 2 || std::time::Instant::now() > deadline {
+            break loads;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        matches!(loads.as_slice(), [Some(first), None] if *first > 0),
+        "{loads:?}"
+    );
 }
 
 #[tokio::test]

@@ -174,7 +174,7 @@ async fn a_tool_call_is_exported_as_a_server_span_that_continues_the_callers_tra
     let mut cmd = weld_without_otel(&dirs);
     cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
         .env("OTEL_SERVICE_NAME", "weld-under-test");
-    let (server, addr) = http_server_with(&dirs, &[], cmd).await;
+    let (server, addr) = http_server_with(&dirs, &["--replica", "replica-7"], cmd).await;
     let client = http_client(addr, legacy()).await;
 
     let mut meta = MetaObject::new();
@@ -205,6 +205,11 @@ async fn a_tool_call_is_exported_as_a_server_span_that_continues_the_callers_tra
         attribute(resource, "service.name").as_deref(),
         Some("weld-under-test")
     );
+    assert_eq!(
+        attribute(resource, "service.instance.id").as_deref(),
+        Some("replica-7"),
+        "replicas export under one service, each as its own instance"
+    );
 
     let echo = named(&spans, "tools/call hostile_echo");
     assert_eq!(echo.kind, span::SpanKind::Server as i32);
@@ -218,6 +223,7 @@ async fn a_tool_call_is_exported_as_a_server_span_that_continues_the_callers_tra
         ("mcp.method.name", "tools/call"),
         ("gen_ai.tool.name", "hostile_echo"),
         ("gen_ai.operation.name", "execute_tool"),
+        ("network.transport", "tcp"),
     ] {
         assert_eq!(
             attribute(&echo.attributes, key).as_deref(),
@@ -322,6 +328,48 @@ async fn a_tool_call_is_exported_as_a_server_span_that_continues_the_callers_tra
         .find(|p| attribute(&p.attributes, "gen_ai.tool.name").as_deref() == Some("hostile_echo"))
         .expect("a duration for hostile_echo");
     assert_eq!(attribute(&echoed.attributes, "error.type"), None);
+}
+
+#[tokio::test]
+async fn a_prompt_is_named_in_its_span_and_a_resource_uri_only_in_an_attribute() {
+    let (otlp, received) = receiver("127.0.0.1:0").await;
+    let dirs = Dirs::new();
+    let mut cmd = weld_without_otel(&dirs);
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"));
+    let demo = component("mcpdemo").display().to_string();
+    let (server, addr) = http_server_with(&dirs, &["--component", &demo], cmd).await;
+    let client = http_client(addr, legacy()).await;
+    let mut get = rmcp::model::GetPromptRequestParams::new("greet");
+    get.arguments = args(json!({"name": "Ada", "style": "formal"}));
+    client.get_prompt(get).await.expect("prompts/get");
+    client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new("demo://static"))
+        .await
+        .expect("resources/read");
+    drop(client);
+    stop(server).await;
+
+    let spans = received.spans();
+    let prompt = named(&spans, "prompts/get greet");
+    assert_eq!(
+        attribute(&prompt.attributes, "gen_ai.prompt.name").as_deref(),
+        Some("greet")
+    );
+    // A URI can be anything: in the name it would make a span name per
+    // resource, so the conventions keep it to the attribute.
+    let read = named(&spans, "resources/read");
+    for (key, value) in [
+        ("mcp.method.name", "resources/read"),
+        ("mcp.resource.uri", "demo://static"),
+        ("network.transport", "tcp"),
+    ] {
+        assert_eq!(
+            attribute(&read.attributes, key).as_deref(),
+            Some(value),
+            "{key}"
+        );
+    }
+    assert_eq!(attribute(&read.attributes, "gen_ai.tool.name"), None);
 }
 
 #[tokio::test]
