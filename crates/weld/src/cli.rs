@@ -6,6 +6,24 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `weld serve`'s flags, for the configuration's `[serve]` table.
+fn serve_flags() -> Vec<crate::config::ServeFlag> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let Some(serve) = command.find_subcommand("serve") else {
+        return Vec::new();
+    };
+    serve
+        .get_arguments()
+        .filter_map(|arg| {
+            Some(crate::config::ServeFlag {
+                long: arg.get_long()?.to_owned(),
+                takes_value: arg.get_action().takes_values(),
+            })
+        })
+        .collect()
+}
+
 /// The command line, with `weld serve`'s flags from the configuration
 /// file's `[serve]` table under those given (which win; repeatable flags
 /// add up). Exits with a usage error (2) naming the file for a bad table.
@@ -25,7 +43,7 @@ pub fn parse() -> Cli {
         eprintln!("error: {message}");
         std::process::exit(2)
     };
-    let (file, extra) = match crate::config::serve_args(explicit.as_deref()) {
+    let (file, extra) = match crate::config::serve_args(explicit.as_deref(), &serve_flags()) {
         Ok(Some(found)) => found,
         Ok(None) => return cli,
         Err(error) => usage_error(format!("{error:#}")),

@@ -139,17 +139,33 @@ const PATH_FLAGS: &[&str] = &[
     "lock",
 ];
 
+/// One of `weld serve`'s flags, as the `[serve]` table may set it.
+pub struct ServeFlag {
+    /// Its long name (`max-instances`).
+    pub long: String,
+    /// Whether it takes a value (else it is a switch: `true` or `false`).
+    pub takes_value: bool,
+}
+
 /// The `[serve]` table of the configuration at `path` (explicit) or the
 /// default place, as command-line arguments for `weld serve` (`max_instances
 /// = 64` is `--max-instances 64`; `true` a bare flag, `false` none; an array
 /// the flag repeated), with the file they came from. `None` when there is
 /// no file or no `[serve]` table.
 ///
+/// Every key must be one of `flags`, and a switch's value a boolean: a
+/// key that sets nothing (`false`, `[]`) is checked as strictly as one that
+/// does, so a misspelt key never passes for a default.
+///
 /// # Errors
 ///
-/// The file cannot be read or parsed, or a value is not a string, number,
-/// boolean or array of them.
-pub fn serve_args(explicit: Option<&Path>) -> Result<Option<(PathBuf, Vec<std::ffi::OsString>)>> {
+/// The file cannot be read or parsed, a key is no flag of `weld serve`, or
+/// a value is not a string, number, boolean or array of them, or not what
+/// its flag takes.
+pub fn serve_args(
+    explicit: Option<&Path>,
+    flags: &[ServeFlag],
+) -> Result<Option<(PathBuf, Vec<std::ffi::OsString>)>> {
     let (path, Some(text)) = read(explicit)? else {
         return Ok(None);
     };
@@ -162,11 +178,29 @@ pub fn serve_args(explicit: Option<&Path>) -> Result<Option<(PathBuf, Vec<std::f
     let mut args = Vec::new();
     for (key, value) in table {
         let flag = key.replace('_', "-");
+        let Some(known) = flags.iter().find(|f| f.long == flag) else {
+            bail!(
+                "{}: [serve] {key}: `weld serve` has no flag --{flag} (see `weld serve --help`; \
+                 a key is a flag's long name, with `_` or `-`)",
+                path.display()
+            );
+        };
         let values = match value {
             toml::Value::Array(items) => items,
             other => vec![other],
         };
         for value in values {
+            if matches!(value, toml::Value::Boolean(_)) == known.takes_value {
+                bail!(
+                    "{}: [serve] {key}: {}",
+                    path.display(),
+                    if known.takes_value {
+                        format!("--{flag} takes a value, not true or false")
+                    } else {
+                        format!("--{flag} is a switch: give true or false")
+                    }
+                );
+            }
             let text = match value {
                 toml::Value::Boolean(true) => {
                     args.push(format!("--{flag}").into());
@@ -295,7 +329,7 @@ mod tests {
              shutdown_grace = 2.5\n",
         )
         .expect("write");
-        let (_, args) = serve_args(Some(&path))
+        let (_, args) = serve_args(Some(&path), &flags())
             .expect("read")
             .expect("a [serve] table");
         let args: Vec<String> = args
@@ -320,8 +354,50 @@ mod tests {
             ]
         );
         std::fs::write(&path, "[serve]\nhttp = { a = 1 }\n").expect("write");
-        let error = serve_args(Some(&path)).expect_err("refused");
+        let error = serve_args(Some(&path), &flags()).expect_err("refused");
         assert!(format!("{error:#}").contains("[serve] http"), "{error:#}");
+    }
+
+    /// Flags as `weld serve` has them (cli.rs's test checks the real ones
+    /// are read).
+    fn flags() -> Vec<ServeFlag> {
+        let switch = |long: &str| ServeFlag {
+            long: long.into(),
+            takes_value: false,
+        };
+        let valued = |long: &str| ServeFlag {
+            long: long.into(),
+            takes_value: true,
+        };
+        vec![
+            valued("http"),
+            valued("allow-host"),
+            valued("token-file"),
+            switch("no-builtin-tools"),
+            switch("allow-model-grants"),
+            valued("shutdown-grace"),
+        ]
+    }
+
+    #[test]
+    fn a_serve_key_that_sets_nothing_is_checked_like_one_that_does() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("weld.toml");
+        for (table, says) in [
+            ("alow_host = []", "no flag --alow-host"),
+            ("no_bultin_tools = false", "no flag --no-bultin-tools"),
+            ("shutdown_grace = false", "--shutdown-grace takes a value"),
+            (
+                "no_builtin_tools = \"yes\"",
+                "--no-builtin-tools is a switch",
+            ),
+        ] {
+            std::fs::write(&path, format!("[serve]\n{table}\n")).expect("write");
+            let error = serve_args(Some(&path), &flags()).expect_err(table);
+            let text = format!("{error:#}");
+            assert!(text.contains(says), "{table}: {text}");
+            assert!(text.contains("weld.toml: [serve]"), "{table}: {text}");
+        }
     }
 
     #[test]

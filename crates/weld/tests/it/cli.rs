@@ -697,6 +697,28 @@ async fn serve_takes_its_flags_from_the_config_files_serve_table_and_the_command
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("weld.toml: [serve]"), "{said}");
     assert!(said.contains("--max-instancez"), "{said}");
+
+    // A misspelt switch set to false, or a real one given a value, would
+    // change nothing if passed on: refused the same way, against the
+    // real flags.
+    for (table, says) in [
+        ("no_bultin_tools = false", "has no flag --no-bultin-tools"),
+        ("no_builtin_tools = 3", "--no-builtin-tools is a switch"),
+        ("max_instances = false", "--max-instances takes a value"),
+    ] {
+        std::fs::write(&config, format!("[serve]\n{table}\n")).expect("config");
+        let refused = dirs
+            .weld()
+            .env("WELD_CONFIG", &config)
+            .arg("serve")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run");
+        assert_eq!(refused.status.code(), Some(2), "{table}");
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(said.contains(says), "{table}: {said}");
+    }
 }
 
 #[tokio::test]
