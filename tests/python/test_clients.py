@@ -8,8 +8,8 @@ connection modes of `mcp.client.client.Client`:
 
 weld is started once per test module and connection (stdio: the SDK spawns it; HTTP: one
 server per module that every HTTP connection shares), with fresh temporary state and cache
-directories, and stopped at the end. All servers run with ``--timeout 1`` so that
-``hostile_spin`` is cut off quickly.
+directories, and stopped at the end. All servers run with ``--timeout 3`` so that
+``hostile_spin`` is cut off soon, while a call that only waits for a busy machine is not.
 
 Environment: ``WELD_BIN`` overrides the weld binary (default ``target/debug/weld`` under the
 repository root). The components come from ``target/components`` (scripts/build-components.sh).
@@ -25,6 +25,7 @@ import selectors
 import socket
 import subprocess
 import time
+from datetime import datetime
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WELD_BIN = Path(os.environ.get("WELD_BIN") or REPO_ROOT / "target" / "debug" / "weld")
 COMPONENTS_DIR = REPO_ROOT / "target" / "components"
 COMPONENTS = ("add", "text", "shapes", "clock", "hostile")
-CALL_TIMEOUT_SECONDS = 1  # weld serve --timeout
+CALL_TIMEOUT_SECONDS = 3  # weld serve --timeout
 READ_TIMEOUT_SECONDS = 30.0  # the SDK's per-request timeout: no test may hang
 BUILD_HINT = (
     "build them first: `cargo build` (the weld binary) and `scripts/build-components.sh` "
@@ -508,27 +509,55 @@ async def test_no_stray_transport_data(conn: Conn) -> None:
     assert conn.stray == [], f"the SDK saw malformed data from weld: {conn.stray!r}\n{log_tail(conn.log)}"
 
 
+def audit_records(weld_env: dict[str, str], offset: int) -> list[dict[str, Any]]:
+    """The complete audit records written since `offset` (every weld here shares the state)."""
+    path = Path(weld_env["WELD_STATE_DIR"]) / "audit.jsonl"
+    data = path.read_bytes()[offset:] if path.exists() else b""
+    complete = data[: data.rfind(b"\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
+def audit_size(weld_env: dict[str, str]) -> int:
+    path = Path(weld_env["WELD_STATE_DIR"]) / "audit.jsonl"
+    return path.stat().st_size if path.exists() else 0
+
+
 @pytest.mark.anyio
-async def test_concurrent_calls(conn: Conn) -> None:
-    started = time.monotonic()
+async def test_concurrent_calls(conn: Conn, weld_env: dict[str, str]) -> None:
+    offset = audit_size(weld_env)
     results: list[CallToolResult] = []
 
     async def one(i: int) -> None:
         results.append(await conn.call_ok("hostile_echo", {"text": f"n{i}"}))
 
     async def sleeper() -> None:
-        results.append(await conn.call("hostile_sleep", {"millis": 700}))
+        results.append(await conn.call("hostile_sleep", {"millis": 1000}))
 
     async with anyio.create_task_group() as tg:
         for _ in range(4):
             tg.start_soon(sleeper)
         for i in range(8):
             tg.start_soon(one, i)
-    elapsed = time.monotonic() - started
     assert len(results) == 12 and not any(r.is_error for r in results), [describe(r) for r in results if r.is_error]
     assert {r.structured_content["result"] for r in results if r.structured_content} == {f"n{i}" for i in range(8)}
-    # One after another they would take 2.8 s; side by side about 0.7 s.
-    assert elapsed < 2.0, f"4 x 700 ms sleeps took {elapsed:.2f}s: calls are not run concurrently"
+    # The sleeps ran side by side: as weld audited them, the last to start its run started
+    # before the first to finish had finished (one after another, each would start after the
+    # previous ended).
+    deadline = time.monotonic() + 30
+    while True:
+        sleeps = [r for r in audit_records(weld_env, offset) if r["tool"] == "hostile_sleep"]
+        if len(sleeps) >= 4 or time.monotonic() > deadline:
+            break
+        await anyio.sleep(0.05)
+    assert len(sleeps) == 4, sleeps
+
+    def run_start_ms(record: dict[str, Any]) -> float:
+        arrived = datetime.fromisoformat(record["time"].replace("Z", "+00:00")).timestamp() * 1000
+        return arrived + (record["queued_us"] + record.get("load_us", 0)) / 1000
+
+    starts = [run_start_ms(r) for r in sleeps]
+    ends = [start + r["duration_us"] / 1000 for start, r in zip(starts, sleeps, strict=True)]
+    assert max(starts) < min(ends), f"the sleeps ran one after another: {sleeps}"
 
 
 @pytest.mark.anyio
@@ -582,14 +611,12 @@ async def test_session_opens_and_closes_cleanly(
 ) -> None:
     """A whole SDK session (connect, call, disconnect) makes the SDK log no warning or error."""
     caplog.set_level(logging.WARNING, logger="mcp")
-    started = time.monotonic()
     async with connect(transport, mode, weld_env, http_server.url, tmp_path) as c:
         assert (await c.call_ok("add_add", {"a": 1, "b": 2})).structured_content == {"result": 3}
-    took = time.monotonic() - started
     complaints = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.name.startswith("mcp")]
     assert complaints == [], f"the SDK complained during a plain session: {complaints}"
-    # No step may stall (test_stdio_stdout_carries_only_jsonrpc checks that weld exits on stdin EOF).
-    assert took < 5, f"connect + call + close took {took:.2f}s"
+    # A stalled step fails at the SDK's read timeout (test_stdio_stdout_carries_only_jsonrpc
+    # checks that weld exits on stdin EOF).
 
 
 # --------------------------------------------------------------------------- raw stdio

@@ -356,8 +356,13 @@ async fn a_registry_answering_garbage_is_a_malformed_response() {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
-            let mut request = [0u8; 1024];
-            let _ = stream.read(&mut request);
+            // The whole head is read: closing with bytes unread would be a
+            // reset, which the client reports as unreachable instead.
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
             let _ = stream.write_all(b"\x00\x01garbage, not HTTP\r\n\r\n\xff\xfe");
         }
     });

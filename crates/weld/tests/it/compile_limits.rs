@@ -151,13 +151,22 @@ async fn serve_skips_an_installed_component_over_the_limit_and_serves_the_others
 async fn a_component_file_over_the_limit_is_disabled_with_the_reason_and_the_others_serve() {
     let dirs = Dirs::new();
     let slow = slow_component(&tmp_of(&dirs));
+    // `add` compiled first, under the default limit: one second is the
+    // slow component's limit, and a loaded machine can take that long to
+    // compile even `add`.
+    let add = component("add").display().to_string();
+    weld_ok(
+        &dirs,
+        &["call", "--component", &add, "add_add", r#"{"a":0,"b":0}"#],
+    )
+    .await;
     let client = stdio_client(
         &dirs,
         &[
             "--compile-timeout",
             "1",
             "--component",
-            &component("add").display().to_string(),
+            &add,
             "--component",
             &slow.display().to_string(),
         ],

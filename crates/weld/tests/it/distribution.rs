@@ -478,7 +478,9 @@ async fn killing_weld_mid_download_leaves_the_state_unchanged_and_readable() {
         .spawn()
         .expect("spawn");
     // Wait until the download has begun, then kill -9.
-    for _ in 0..200 {
+    // Up to 30 s: a fresh `weld add` resolves the tag and verifies its
+    // signature first, slowly on a busy machine; the loop ends at the hit.
+    for _ in 0..1200 {
         if proxy.hits() > 0 {
             break;
         }
@@ -816,7 +818,7 @@ async fn install_requests_beyond_two_being_fetched_are_refused_not_queued() {
             tokio::spawn(async move { peer.call_tool(params).await })
         })
         .collect();
-    for _ in 0..400 {
+    for _ in 0..1200 {
         if proxy.hits() >= 2 {
             break;
         }

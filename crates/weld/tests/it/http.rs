@@ -211,8 +211,11 @@ async fn closing_the_response_stream_stops_the_running_call() {
         "hostile_spin",
     )
     .send();
-    // Dropping the in-flight request closes its connection.
-    let _ = tokio::time::timeout(Duration::from_millis(500), request).await;
+    let request = tokio::spawn(request);
+    // Once the spin runs (it holds the one slot)…
+    running_on(&url, 1).await;
+    // …dropping the in-flight request closes its connection.
+    request.abort();
     let echo = modern_call(2, "hostile_echo", json!({"text": "freed"}));
     let response = tokio::time::timeout(
         Duration::from_secs(30),
@@ -437,6 +440,27 @@ async fn an_idle_session_is_closed_and_its_slot_freed() {
     open_session(&http, &url).await;
 }
 
+/// Waits until `running` calls of `hostile` run in the weld serving `url`
+/// (its `/metrics`), for up to 30 s.
+async fn running_on(url: &str, running: u32) {
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .parse()
+        .expect("address");
+    let gauge = r#"weld_component_calls_running{component="hostile"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while crate::common::metric_value(&crate::common::scrape_metrics(addr).await, gauge)
+        != Some(f64::from(running))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{running} calls never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Sends `signal` to the process `child`.
 async fn kill(child: &tokio::process::Child, signal: &str) {
     let pid = child.id().expect("pid").to_string();
@@ -456,13 +480,14 @@ async fn on_sigterm_a_call_in_progress_finishes_while_new_connections_are_refuse
         post(
             &http,
             &url,
-            &modern_call(1, "hostile_sleep", json!({"millis": 3000})),
+            &modern_call(1, "hostile_sleep", json!({"millis": 6000})),
             "hostile_sleep",
         )
         .send(),
     );
-    // The call is running…
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The call is running (weld counts it: a signal before it arrived
+    // would prove nothing)…
+    running_on(&url, 1).await;
     kill(&server, "-TERM").await;
     // …and while it runs, weld takes no new connection.
     let mut refused = false;

@@ -179,7 +179,7 @@ async fn metrics_show_each_components_calls_running_and_waiting() {
         let request = post(
             &http,
             &url,
-            &modern_call(id, "hostile_sleep", json!({"millis": 4000})),
+            &modern_call(id, "hostile_sleep", json!({"millis": 50_000})),
             "hostile_sleep",
         );
         tokio::spawn(async move { request.send().await.expect("send").text().await })
@@ -197,19 +197,31 @@ async fn metrics_show_each_components_calls_running_and_waiting() {
             value("weld_component_calls_waiting"),
         )
     };
-    let mut seen = (None, None);
-    for _ in 0..60 {
-        let text = scrape_metrics(addr).await;
-        seen = gauges(&text);
-        if seen == (Some(1), Some(1)) {
-            break;
+    // The sleeps outlast the wait for them, however slow the machine: the
+    // gauges hold still until the test ends the calls.
+    let until = |want: (Option<i64>, Option<i64>)| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen = gauges(&scrape_metrics(addr).await);
+            if seen == want || std::time::Instant::now() > deadline {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(seen, (Some(1), Some(1)), "one running, one waiting");
+    };
+    assert_eq!(
+        until((Some(1), Some(1))).await,
+        (Some(1), Some(1)),
+        "one running, one waiting"
+    );
+    // Their clients go away: the running call is cancelled and the waiting
+    // one leaves the queue.
     for call in [first, second] {
-        call.await.expect("join").expect("answer");
+        call.abort();
     }
-    let text = scrape_metrics(addr).await;
-    assert_eq!(gauges(&text), (Some(0), Some(0)), "{text}");
+    assert_eq!(
+        until((Some(0), Some(0))).await,
+        (Some(0), Some(0)),
+        "none once the calls ended"
+    );
 }

@@ -43,15 +43,19 @@ impl Haproxy {
         let servers: String = backends
             .iter()
             .enumerate()
-            .map(|(i, addr)| format!("  server r{i} {addr} check inter 200ms fall 1 rise 1\n"))
+            .map(|(i, addr)| format!("  server r{i} {addr} check inter 200ms fall 2 rise 1\n"))
             .collect();
+        // A check's own time limit is `inter` unless `timeout check` says
+        // otherwise: on a loaded machine one `/healthz` slower than 200 ms
+        // would take a live replica out. A stopped one refuses at once, so
+        // it is still seen down within two checks.
         // Retries: a refused connection (a replica that stopped accepting)
         // and an idle kept-alive connection the replica closed are tried on
         // another replica; `redispatch` lets a retry go elsewhere.
         let config = format!(
             "global\n  maxconn 512\n\
              defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  \
-             timeout server 60s\n  retries 3\n  option redispatch 1\n  \
+             timeout server 60s\n  timeout check 5s\n  retries 3\n  option redispatch 1\n  \
              retry-on conn-failure empty-response\n\
              frontend mcp\n  bind 127.0.0.1:{port}\n  default_backend weld\n\
              backend weld\n  balance roundrobin\n  option httpchk GET /healthz\n  \

@@ -69,9 +69,19 @@ impl Received {
 /// An OTLP/HTTP receiver on `addr` that keeps every request and answers
 /// each with an empty (successful) export response.
 async fn receiver(addr: &str) -> (SocketAddr, Received) {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("bind receiver");
+    // A fixed port (the SDK's default) may be held for a moment by another
+    // run of the same test: wait for it rather than fail.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let listener = loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => break listener,
+            Err(error) if std::time::Instant::now() < deadline => {
+                eprintln!("{addr} is busy ({error}); trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("bind receiver {addr}: {error}"),
+        }
+    };
     let local = listener.local_addr().expect("addr");
     let received = Received::default();
     let kept = received.clone();
