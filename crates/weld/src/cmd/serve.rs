@@ -195,12 +195,18 @@ pub(super) async fn build_catalog(host: &Host) -> Result<Catalog> {
 /// Why this replica should get no new calls: it is stopping, or every
 /// call would be refused because the audit log cannot be written
 /// (`--audit-failure refuse-calls`), which a balancer can route around.
+/// Probes need no token, so the reason names no path and no error: the log
+/// has them.
 fn readiness(stopping: CancellationToken, audit: Audit) -> weld_mcp::Readiness {
     Arc::new(move || {
         if stopping.is_cancelled() {
             return Some("shutting down".into());
         }
-        audit.refusal()
+        audit.refusal().map(|_| {
+            "refusing tool calls: the audit log cannot be written (--audit-failure \
+             refuse-calls); weld's log says why"
+                .into()
+        })
     })
 }
 

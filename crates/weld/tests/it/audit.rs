@@ -322,9 +322,11 @@ mod full_disk {
         assert_eq!(ran.status(), 200);
         let reason = probe_until(&readyz, 503).await;
         assert!(
-            reason.contains("cannot write its audit log") && reason.contains("refuse-calls"),
+            reason.contains("audit log cannot be written") && reason.contains("refuse-calls"),
             "{reason}"
         );
+        // Probes need no token: the reason names no path.
+        assert!(!reason.contains("audit.jsonl"), "{reason}");
         assert_eq!(reason.lines().count(), 1, "one reason line: {reason}");
         let alive = http.get(&healthz).send().await.expect("probe");
         assert_eq!(alive.status(), 200, "alive, only unready");
