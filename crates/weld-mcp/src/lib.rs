@@ -51,5 +51,5 @@ pub fn served_tool_result(
 }
 pub use handler::{ServerOptions, WeldServer};
 pub use transport::{
-    HttpLimits, HttpOptions, MetricsText, TransportError, serve_http, serve_stdio,
+    HttpLimits, HttpOptions, MetricsText, Readiness, TransportError, serve_http, serve_stdio,
 };

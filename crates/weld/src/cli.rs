@@ -452,11 +452,19 @@ pub struct HttpLimitArgs {
     /// (the client then gets 404 and initializes again).
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     pub session_idle_timeout: f64,
-    /// On SIGTERM or SIGINT: seconds the calls in progress may take to
-    /// finish (new connections are refused at once, /readyz answers 503)
-    /// before what still runs is cancelled and weld exits.
+    /// On SIGTERM or SIGINT, once --shutdown-delay is over: seconds the
+    /// calls in progress may take to finish (new connections are refused,
+    /// /readyz answers 503) before what still runs is cancelled and weld
+    /// exits.
     #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
     pub shutdown_grace: f64,
+    /// On SIGTERM or SIGINT: seconds weld goes on accepting and serving as
+    /// usual while /readyz answers 503, before it stops accepting (then
+    /// --shutdown-grace). Behind a balancer that learns of a stopping
+    /// replica late and does not retry (a Kubernetes Service), give it the
+    /// time that takes, e.g. 5. A second signal ends the delay at once.
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    pub shutdown_delay: f64,
     /// Seconds an HTTP request body may take to arrive after its head
     /// (408 and the connection closed beyond).
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]

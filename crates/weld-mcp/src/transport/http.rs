@@ -7,7 +7,7 @@
 //!
 //! | limit | stops | when reached |
 //! |---|---|---|
-//! | `max_connections` (512) | running out of file descriptors | the next connections are answered 503 and closed (64 at a time); beyond those weld stops accepting until one closes |
+//! | `max_connections` (512) | running out of file descriptors | the next connections are answered 503 and closed (64 at a time; a probe on one is answered as usual); beyond those weld stops accepting until one closes |
 //! | `header_timeout` (30 s) | half-sent requests and idle connections holding a slot | a connection with no request in progress for this long (before its first request, between requests, or while a request head trickles in) is closed |
 //! | `body_timeout` (60 s) | a body that never finishes | 408, and the connection is closed |
 //! | `max_request_bytes` (4 MiB) | one huge body | 413, checked on `Content-Length` and as bytes arrive; over HTTP/1 the rest (up to twice the cap) is read and discarded first, so the client gets the answer |
@@ -70,10 +70,17 @@ pub struct HttpOptions {
     /// The metrics text `GET /metrics` serves (OpenMetrics); `None`: no
     /// such endpoint.
     pub metrics: Option<MetricsText>,
+    /// Why weld is not ready now, asked at every `GET /readyz` (which then
+    /// answers 503 with the reason); `None`, or no check, is ready.
+    pub readiness: Option<Readiness>,
 }
 
 /// Renders the metrics at each scrape.
 pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Says why weld should get no new calls now (`None`: it may). Asked at
+/// each readiness probe, so it must be cheap: a flag read, not I/O.
+pub type Readiness = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// How much of weld's connections, time and memory HTTP clients may hold.
 /// The defaults are far beyond what a local client uses.
@@ -224,6 +231,7 @@ struct Shared {
     /// Fired when shutdown is asked for (not when weld stops serving).
     shutdown: CancellationToken,
     metrics: Option<MetricsText>,
+    readiness: Option<Readiness>,
     token: Option<Box<[u8]>>,
     budget: Arc<BodyBudget>,
     limits: HttpLimits,
@@ -237,7 +245,9 @@ struct Shared {
 /// are refused, so a load balancer moves on), connections finish the
 /// requests in progress and close, GET streams end, and weld returns once
 /// every connection has closed, or after `shutdown_grace`, when what is
-/// still running is cancelled.
+/// still running is cancelled. A caller that must first be taken out of a
+/// load balancer's rotation (Kubernetes: until the endpoints are updated)
+/// makes `readiness` say so and fires `shutdown` later.
 ///
 /// # Errors
 ///
@@ -270,6 +280,7 @@ pub async fn serve_http(
         shutdown: shutdown.clone(),
         token: http.bearer_token.as_deref().map(|t| t.as_bytes().into()),
         metrics: http.metrics.clone(),
+        readiness: http.readiness.clone(),
         budget: BodyBudget::new(budget),
         limits,
         max_request_bytes: options.max_request_bytes,
@@ -395,26 +406,41 @@ fn is_per_connection(error: &std::io::Error) -> bool {
 
 type Body = BoxBody<Bytes, Infallible>;
 
+/// The answer to a probe (an orchestrator's, a load balancer's), `None`
+/// for any other request. Probes need no token and accept any Host or none
+/// (HTTP/1.0 checks send none), as they say nothing but whether weld is
+/// serving; they are answered on connections over the cap too, so that a
+/// busy weld is not taken for a dead one. weld listens only once every
+/// installed tool is listed, so serving is ready, unless `readiness` says
+/// otherwise or shutdown was asked for.
+fn probe<B>(shared: &Shared, req: &Request<B>) -> Option<Response<Body>> {
+    let path @ ("/healthz" | "/readyz") = req.uri().path() else {
+        return None;
+    };
+    if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
+        return Some(plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "probes are GET requests\n",
+        ));
+    }
+    if path == "/healthz" {
+        return Some(plain(StatusCode::OK, "ok\n"));
+    }
+    if shared.shutdown.is_cancelled() {
+        return Some(plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"));
+    }
+    if let Some(reason) = shared.readiness.as_ref().and_then(|check| check()) {
+        return Some(plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", reason.trim_end()),
+        ));
+    }
+    Some(plain(StatusCode::OK, "ready\n"))
+}
+
 async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
-    // Probes (an orchestrator's, a load balancer's): no token, any Host or
-    // none (HTTP/1.0 checks send none), as they say nothing but that weld is
-    // serving. weld listens only once every installed tool is loaded, so
-    // serving is ready.
-    if let path @ ("/healthz" | "/readyz") = req.uri().path() {
-        if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
-            return plain(StatusCode::METHOD_NOT_ALLOWED, "probes are GET requests\n");
-        }
-        if path == "/readyz" && shared.shutdown.is_cancelled() {
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
-        }
-        return plain(
-            StatusCode::OK,
-            if path == "/healthz" {
-                "ok\n"
-            } else {
-                "ready\n"
-            },
-        );
+    if let Some(answer) = probe(shared, &req) {
+        return answer;
     }
     if let Err(refusal) = target::check(&req) {
         return plain(refusal.status, refusal.reason);

@@ -13,7 +13,7 @@ pub(crate) mod stdio;
 
 use std::net::SocketAddr;
 
-pub use self::http::{FdLimitError, HttpLimits, HttpOptions, MetricsText, serve_http};
+pub use self::http::{FdLimitError, HttpLimits, HttpOptions, MetricsText, Readiness, serve_http};
 pub use self::stdio::serve_stdio;
 
 /// Errors that stop a transport.

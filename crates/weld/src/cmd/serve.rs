@@ -112,8 +112,18 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
     let options = ServerOptions {
         max_request_bytes: args.max_request_bytes,
     };
+    let delay = seconds_or_none(args.http_limits.shutdown_delay, "--shutdown-delay")?;
+    // Only HTTP has a balancer to leave before it stops accepting.
+    let delay = if args.http.is_some() {
+        delay
+    } else {
+        Duration::ZERO
+    };
+    // `stopping` at the first signal (not ready), `shutdown` when weld
+    // stops accepting: `delay` later, or at the next signal.
+    let stopping = CancellationToken::new();
     let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone())?;
+    spawn_signal_handler(stopping.clone(), shutdown.clone(), delay)?;
     tokio::spawn(host.clone().watch(live, shutdown.clone()));
     match args.http {
         None => weld_mcp::serve_stdio(server, &options, shutdown).await?,
@@ -143,6 +153,7 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
                 bearer_token,
                 limits: http_limits(&args.http_limits)?,
                 metrics: Some(Arc::new(move || metrics.encode())),
+                readiness: Some(readiness(stopping, audit.clone())),
             };
             weld_mcp::serve_http(server, &options, &http, shutdown, |bound| {
                 tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over HTTP");
@@ -179,6 +190,38 @@ pub(super) async fn build_catalog(host: &Host) -> Result<Catalog> {
         );
     }
     Ok(catalog)
+}
+
+/// Why this replica should get no new calls: it is stopping, or every
+/// call would be refused because the audit log cannot be written
+/// (`--audit-failure refuse-calls`), which a balancer can route around.
+/// Probes need no token, so the reason names no path and no error: the log
+/// has them.
+fn readiness(stopping: CancellationToken, audit: Audit) -> weld_mcp::Readiness {
+    Arc::new(move || {
+        if stopping.is_cancelled() {
+            return Some("shutting down".into());
+        }
+        audit.refusal().map(|_| {
+            "refusing tool calls: the audit log cannot be written (--audit-failure \
+             refuse-calls); weld's log says why"
+                .into()
+        })
+    })
+}
+
+/// `value` seconds, given as `flag`: zero (none), or positive and at most a
+/// day.
+fn seconds_or_none(value: f64, flag: &str) -> Result<Duration> {
+    if value == 0.0 {
+        return Ok(Duration::ZERO);
+    }
+    seconds(value, flag).map_err(|_| {
+        anyhow::anyhow!(
+            "{flag} must be 0 or a positive number of seconds, at most {} (24 hours)",
+            weld_policy::MAX_TIMEOUT.as_secs_f64()
+        )
+    })
 }
 
 /// `value` seconds, given as `flag`: positive, at most a day.
@@ -238,14 +281,35 @@ fn read_token(path: &Path) -> Result<String> {
     Ok(token)
 }
 
-fn spawn_signal_handler(shutdown: CancellationToken) -> Result<()> {
+/// On the first SIGTERM or SIGINT, fires `stopping`, then `shutdown` after
+/// `delay` or at the next signal, whichever comes first.
+fn spawn_signal_handler(
+    stopping: CancellationToken,
+    shutdown: CancellationToken,
+    delay: Duration,
+) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        stopping.cancel();
+        if delay.is_zero() {
+            tracing::info!("{name}: shutting down");
+        } else {
+            tracing::info!(
+                ?delay,
+                "{name}: /readyz answers 503 from now on; serving as usual for --shutdown-delay, \
+                 then shutting down (another SIGTERM or SIGINT: at once)"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => tracing::info!("the shutdown delay is over: shutting down"),
+                _ = term.recv() => tracing::info!("SIGTERM again: shutting down now"),
+                _ = int.recv() => tracing::info!("SIGINT again: shutting down now"),
+            }
         }
         shutdown.cancel();
     });

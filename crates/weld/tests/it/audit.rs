@@ -53,6 +53,29 @@ mod full_disk {
     ) -> (Client, i32, mpsc::UnboundedReceiver<String>) {
         let mut cmd = dirs.weld();
         cmd.arg("serve").args(args);
+        limit_file_size(&mut cmd, limit);
+        let (transport, stderr) = TokioChildProcess::builder(cmd)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn weld serve");
+        let pid = transport.id().expect("pid") as i32;
+        let (tx, log) = mpsc::unbounded_channel();
+        let mut lines = BufReader::new(stderr.expect("stderr")).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{line}");
+                let _ = tx.send(line);
+            }
+        });
+        let client =
+            ().serve_with_lifecycle(transport, legacy())
+                .await
+                .expect("MCP session over stdio");
+        (client, pid, log)
+    }
+
+    /// Makes `cmd`'s writes to files stop at `limit` bytes.
+    fn limit_file_size(cmd: &mut tokio::process::Command, limit: u64) {
         let mut current = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
@@ -76,24 +99,6 @@ mod full_disk {
                 }
             });
         }
-        let (transport, stderr) = TokioChildProcess::builder(cmd)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn weld serve");
-        let pid = transport.id().expect("pid") as i32;
-        let (tx, log) = mpsc::unbounded_channel();
-        let mut lines = BufReader::new(stderr.expect("stderr")).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("{line}");
-                let _ = tx.send(line);
-            }
-        });
-        let client =
-            ().serve_with_lifecycle(transport, legacy())
-                .await
-                .expect("MCP session over stdio");
-        (client, pid, log)
     }
 
     /// Waits for a log line containing `text`.
@@ -264,5 +269,70 @@ mod full_disk {
             "{records:?}"
         );
         client.cancel().await.expect("close");
+    }
+
+    /// Asks `url` (a probe) until it answers `status`, up to a generous
+    /// deadline; returns the body.
+    async fn probe_until(url: &str, status: u16) -> String {
+        let http = reqwest_client();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let response = http.get(url).send().await.expect("probe");
+            let got = response.status().as_u16();
+            let body = response.text().await.expect("body");
+            if got == status {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{url} still answers {got}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn with_refuse_calls_a_replica_is_unready_while_records_cannot_be_written() {
+        let dirs = Dirs::new();
+        full_state(&dirs, 4096).await;
+        let mut cmd = dirs.weld();
+        limit_file_size(&mut cmd, 4096);
+        let (server, addr) =
+            http_server_with(&dirs, &["--audit-failure", "refuse-calls"], cmd).await;
+        let pid = server.id().expect("pid") as i32;
+        let (readyz, healthz) = (
+            format!("http://{addr}/readyz"),
+            format!("http://{addr}/healthz"),
+        );
+        probe_until(&readyz, 200).await;
+        // A call runs; its record cannot be written, and from then on every
+        // call would be refused: the balancer should send them elsewhere.
+        let http = reqwest_client();
+        let (args, _) = echo_args("runs; its record is lost");
+        let url = format!("http://{addr}/mcp");
+        let ran = crate::http::post(
+            &http,
+            &url,
+            &crate::http::modern_call(1, "hostile_echo", args),
+            "hostile_echo",
+        )
+        .send()
+        .await
+        .expect("send");
+        assert_eq!(ran.status(), 200);
+        let reason = probe_until(&readyz, 503).await;
+        assert!(
+            reason.contains("audit log cannot be written") && reason.contains("refuse-calls"),
+            "{reason}"
+        );
+        // Probes need no token: the reason names no path.
+        assert!(!reason.contains("audit.jsonl"), "{reason}");
+        assert_eq!(reason.lines().count(), 1, "one reason line: {reason}");
+        let alive = http.get(&healthz).send().await.expect("probe");
+        assert_eq!(alive.status(), 200, "alive, only unready");
+        // Ready again as soon as a record can be written, with no call
+        // needed to find out.
+        free_disk(pid);
+        assert_eq!(probe_until(&readyz, 200).await, "ready\n");
     }
 }

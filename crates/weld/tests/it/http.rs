@@ -550,3 +550,105 @@ async fn a_call_longer_than_the_shutdown_grace_is_cancelled_and_weld_exits() {
         assert!(!body.contains("\"isError\":false"), "{body}");
     }
 }
+
+/// A client that opens a new connection for every request, as a balancer
+/// routing new connections does.
+fn fresh_client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+}
+
+/// Waits, as long as it takes up to a generous deadline, until `ready`
+/// holds of a fresh connection's attempt at `url`.
+async fn until(
+    url: &str,
+    mut ready: impl FnMut(&Result<reqwest::Response, reqwest::Error>) -> bool,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = fresh_client().get(url).send().await;
+        if ready(&attempt) {
+            return attempt;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url}: still {attempt:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn during_the_shutdown_delay_weld_is_unready_but_serves_new_connections() {
+    // A delay no test run outlasts: the second signal ends it.
+    let (_dirs, mut server, url) = server(&["--shutdown-delay", "600"]).await;
+    let (readyz, healthz) = (
+        url.replace("/mcp", "/readyz"),
+        url.replace("/mcp", "/healthz"),
+    );
+    let before = fresh_client().get(&readyz).send().await.expect("probe");
+    assert_eq!(before.status(), 200);
+    kill(&server, "-TERM").await;
+    let unready = until(&readyz, |attempt| match attempt {
+        Ok(response) => response.status() != 200,
+        Err(error) => panic!("weld stopped accepting during its shutdown delay: {error}"),
+    })
+    .await
+    .expect("probe");
+    assert_eq!(unready.status(), 503);
+    assert_eq!(unready.text().await.expect("body"), "shutting down\n");
+    let alive = fresh_client().get(&healthz).send().await.expect("probe");
+    assert_eq!(alive.status(), 200, "liveness holds while stopping");
+    let response = post(
+        &fresh_client(),
+        &url,
+        &modern_call(1, "hostile_echo", json!({"text": "still served"})),
+        "hostile_echo",
+    )
+    .send()
+    .await
+    .expect("a new connection is served during the delay");
+    assert_eq!(response.status(), 200);
+    let reply = message(&response.text().await.expect("body"));
+    assert_eq!(
+        reply["result"]["structuredContent"],
+        json!({"result": "still served"}),
+        "{reply}"
+    );
+    // A second signal ends the delay: the listener closes, weld exits.
+    kill(&server, "-TERM").await;
+    until(&healthz, Result::is_err).await.expect_err("refused");
+    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .expect("weld exits once it stops accepting")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn after_the_shutdown_delay_weld_stops_accepting_and_exits_by_itself() {
+    let (_dirs, mut server, url) = server(&["--shutdown-delay", "0.5"]).await;
+    kill(&server, "-TERM").await;
+    until(&url.replace("/mcp", "/healthz"), Result::is_err)
+        .await
+        .expect_err("refused");
+    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .expect("weld exits after its shutdown delay and grace")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn a_shutdown_delay_that_is_negative_is_refused_at_start() {
+    let dirs = Dirs::new();
+    let output = dirs
+        .run(&["serve", "--http", "127.0.0.1:0", "--shutdown-delay=-1"])
+        .await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--shutdown-delay must be 0 or"), "{stderr}");
+}

@@ -183,6 +183,26 @@ async fn connections_over_the_cap_get_503_and_calls_are_served_again_once_they_c
 }
 
 #[tokio::test]
+async fn probes_are_answered_on_connections_over_the_cap() {
+    // The held connection must outlast the test: no idle close.
+    let (_dirs, _server, addr) =
+        server(&["--max-connections", "1", "--header-timeout", "600"]).await;
+    let _held = TcpStream::connect(addr).await.expect("connect");
+    let (status, response) = echo_over_http1(addr, "refused").await;
+    assert_eq!(status, 503, "at the cap: {response}");
+    assert!(response.contains("--max-connections"), "{response}");
+    for (path, said) in [("/healthz", "ok\n"), ("/readyz", "ready\n")] {
+        let (status, response) = exchange(
+            addr,
+            &format!("GET {path} HTTP/1.1\r\nhost: 10.1.2.3:8808\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(status, 200, "{path}: {response}");
+        assert!(response.ends_with(said), "{path}: {response}");
+    }
+}
+
+#[tokio::test]
 async fn host_origin_and_absolute_form_oddities_are_refused_with_an_explanation() {
     let (_dirs, _server, addr) = server(&[]).await;
     let host = addr.to_string();

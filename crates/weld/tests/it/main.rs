@@ -17,6 +17,7 @@ mod common;
 mod compile_limits;
 mod concurrency;
 mod conformance;
+mod deploy;
 mod distribution;
 mod foreign;
 mod fuel;

@@ -1,12 +1,13 @@
 //! Scale-out as docs/deploy.md describes it, on loopback: three `weld serve
-//! --http` replicas with the same installed tools behind Debian's haproxy
-//! (health checks on /healthz, retries of refused connections). Calls are
-//! spread over the replicas and all succeed, also while one replica is
-//! stopped with SIGTERM under load; every replica's audit records carry its
-//! name.
+//! --http` replicas started from one configuration file, with the same
+//! installed tools, behind Debian's haproxy (health checks on /healthz,
+//! retries of refused connections). Calls are spread over the replicas and
+//! all succeed, also while one replica is stopped with SIGTERM under load;
+//! a call that replica was running when the signal came finishes; every
+//! replica's audit records carry its name.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tokio::process::Child;
@@ -107,11 +108,67 @@ struct Replica {
     addr: std::net::SocketAddr,
 }
 
-async fn replica(name: &str) -> Replica {
+/// One replica named `name` (`WELD_REPLICA`, as the manifest passes the
+/// pod's name), configured by the file all share.
+async fn replica(name: &str, config: &Path) -> Replica {
     let dirs = Dirs::new();
     install_hostile(&dirs).await;
-    let (child, addr) = http_server(&dirs, &["--replica", name]).await;
+    let mut cmd = dirs.weld();
+    cmd.env("WELD_REPLICA", name);
+    let config = config.display().to_string();
+    let (child, addr) = http_server_with(&dirs, &["--config", &config], cmd).await;
     Replica { dirs, child, addr }
+}
+
+/// The configuration every replica starts from (the command line's
+/// loopback address wins over its own, as on a developer's machine).
+fn shared_config(dir: &Path) -> PathBuf {
+    let path = dir.join("weld.toml");
+    std::fs::write(
+        &path,
+        "[serve]\nhttp = \"127.0.0.1:0\"\nallow_host = [\"weld.internal\"]\n\
+         shutdown_grace = 20\nmax_instances = 32\n",
+    )
+    .expect("weld.toml");
+    path
+}
+
+/// Milliseconds since the epoch.
+fn millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
+}
+
+/// An audit record's `time` (RFC 3339, UTC, milliseconds: when the call
+/// started), in milliseconds since the epoch.
+fn record_millis(time: &str) -> u64 {
+    let number = |range: std::ops::Range<usize>| -> i64 {
+        time[range]
+            .parse()
+            .unwrap_or_else(|_| panic!("not a record time: {time}"))
+    };
+    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + number(11..13) * 3600 + number(14..16) * 60 + number(17..19);
+    (seconds * 1000 + number(20..23)) as u64
+}
+
+/// `replica`'s count of its running `hostile` calls.
+async fn running(replica: &Replica) -> Option<i64> {
+    scrape_metrics(replica.addr)
+        .await
+        .lines()
+        .find(|l| l.starts_with("weld_component_calls_running{component=\"hostile\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 async fn echo(http: &reqwest::Client, url: &str, id: u64) -> Result<Value, String> {
@@ -147,9 +204,11 @@ fn served_by(replica: &Replica) -> Vec<String> {
 
 #[tokio::test]
 async fn calls_spread_over_replicas_behind_haproxy_and_none_fails_while_one_stops() {
+    let config_dir = tempfile::tempdir().expect("dir");
+    let config = shared_config(config_dir.path());
     let mut replicas = Vec::new();
     for i in 0..3 {
-        replicas.push(replica(&format!("r{i}")).await);
+        replicas.push(replica(&format!("r{i}"), &config).await);
     }
     let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
     let balancer = Haproxy::start(&addrs).await;
@@ -176,6 +235,31 @@ async fn calls_spread_over_replicas_behind_haproxy_and_none_fails_while_one_stop
         assert!(seen.iter().all(|r| *r == name), "{name}: {seen:?}");
     }
 
+    // A long call runs on the replica that will be stopped (sent to it
+    // directly, so that it is known to be there and running: nothing else
+    // runs there yet).
+    let long = {
+        let http = http.clone();
+        let url = format!("http://{}/mcp", replicas[1].addr);
+        tokio::spawn(async move {
+            let body = modern_call(99, "hostile_sleep", json!({"millis": 4000}));
+            let response = post(&http, &url, &body, "hostile_sleep")
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let text = response.text().await.map_err(|e| e.to_string())?;
+            Ok::<Value, String>(message(&text))
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while running(&replicas[1]).await != Some(1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the long call never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // Under load, one replica is stopped with SIGTERM: no call fails.
     // Eight clients, each making twelve calls of 100 ms one after another:
     // about 1.2 s of load, with the stop 300 ms in.
@@ -195,12 +279,14 @@ async fn calls_spread_over_replicas_behind_haproxy_and_none_fails_while_one_stop
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = replicas[1].child.id().expect("pid").to_string();
+    let sent_at = millis(SystemTime::now());
     let sent = tokio::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .await
         .expect("kill");
     assert!(sent.success());
+    let delivered_by = millis(SystemTime::now());
     let mut failed = Vec::new();
     let mut running = 0;
     for task in load {
@@ -214,6 +300,24 @@ async fn calls_spread_over_replicas_behind_haproxy_and_none_fails_while_one_stop
         .expect("the stopped replica exits")
         .expect("wait");
     assert!(status.success(), "{status}");
+    let reply = long.await.expect("join").expect("the long call's answer");
+    assert_eq!(reply["result"]["isError"], json!(false), "{reply}");
+    // Its audit log says so too: a call that started before the signal
+    // was sent and ended, successfully, after it was delivered.
+    let spanned = audit_lines(&replicas[1].dirs).into_iter().any(|r| {
+        let started = record_millis(r["time"].as_str().unwrap_or_default());
+        let took =
+            (r["queued_us"].as_u64().unwrap_or(0) + r["duration_us"].as_u64().unwrap_or(0)) / 1000;
+        // `time` is cut to the millisecond: the call started before
+        // `started + 1` (so before the signal when `started < sent_at`),
+        // and ended at or after `started + took`.
+        r["outcome"] == "ok" && started < sent_at && started + took > delivered_by
+    });
+    assert!(
+        spanned,
+        "no call of r1 spans its SIGTERM: {:?}",
+        audit_lines(&replicas[1].dirs)
+    );
     // The others keep serving.
     for id in 200..206 {
         echo(&http, &balancer.url, id)

@@ -1,6 +1,7 @@
 //! One HTTP connection's lifetime: how it is served (hyper's limits, the
 //! idle timer that closes a connection with no request in progress), and
-//! how a connection over `max_connections` is answered 503 and closed.
+//! how a connection over `max_connections` is answered 503 (a probe as
+//! usual) and closed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Body, H1_MAX_BUF, H2_MAX_HEADER_LIST, H2_MAX_STREAMS, HttpLimits, REFUSAL_DRAIN_BYTES,
-    REFUSAL_DRAIN_TIME, Shared, body, plain, route,
+    REFUSAL_DRAIN_TIME, Shared, body, plain, probe, route,
 };
 
 pub(super) fn connection_builder(limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
@@ -185,13 +186,16 @@ impl Drop for Busy {
     }
 }
 
-/// The answer on a connection over the cap: 503, then close.
+/// The answer on a connection over the cap: 503, then close. A probe is
+/// answered as on any connection: a liveness probe that got 503 whenever
+/// clients fill the cap would have a busy weld restarted.
 async fn refuse_at_capacity(
     shared: &Shared,
     req: Request<Incoming>,
     close: &CancellationToken,
 ) -> Response<Body> {
     let version = req.version();
+    let probed = probe(shared, &req);
     let mut body = req.into_body();
     body::discard(
         &mut body,
@@ -200,18 +204,24 @@ async fn refuse_at_capacity(
     )
     .await;
     close.cancel();
-    let mut response = plain(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "weld is serving as many connections as it may ({}, --max-connections); retry in a \
-             moment, or close idle connections\n",
-            shared.limits.max_connections
-        ),
-    );
-    let headers = response.headers_mut();
-    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut response = probed.unwrap_or_else(|| {
+        let mut refusal = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "weld is serving as many connections as it may ({}, --max-connections); retry \
+                 in a moment, or close idle connections\n",
+                shared.limits.max_connections
+            ),
+        );
+        refusal
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        refusal
+    });
     if version < Version::HTTP_2 {
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
