@@ -6,24 +6,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// `weld serve`'s flags, for the configuration's `[serve]` table.
-fn serve_flags() -> Vec<crate::config::ServeFlag> {
-    use clap::CommandFactory;
-    let command = Cli::command();
-    let Some(serve) = command.find_subcommand("serve") else {
-        return Vec::new();
-    };
-    serve
-        .get_arguments()
-        .filter_map(|arg| {
-            Some(crate::config::ServeFlag {
-                long: arg.get_long()?.to_owned(),
-                takes_value: arg.get_action().takes_values(),
-            })
-        })
-        .collect()
-}
-
 /// The command line, with `weld serve`'s flags from the configuration
 /// file's `[serve]` table under those given (which win; repeatable flags
 /// add up). Exits with a usage error (2) naming the file for a bad table.
@@ -43,11 +25,12 @@ pub fn parse() -> Cli {
         eprintln!("error: {message}");
         std::process::exit(2)
     };
-    let (file, extra) = match crate::config::serve_args(explicit.as_deref(), &serve_flags()) {
-        Ok(Some(found)) => found,
-        Ok(None) => return cli,
-        Err(error) => usage_error(format!("{error:#}")),
-    };
+    let (file, extra) =
+        match crate::config::serve_args(explicit.as_deref(), &crate::config::serve_flags()) {
+            Ok(Some(found)) => found,
+            Ok(None) => return cli,
+            Err(error) => usage_error(format!("{error:#}")),
+        };
     // The file's flags alone first, so that an error names the file.
     let alone = [OsString::from("weld"), OsString::from("serve")]
         .into_iter()
@@ -414,6 +397,12 @@ pub struct ServeArgs {
     /// refuse every tool call until a record can be written again.
     #[arg(long, value_enum, default_value_t = AuditFailure::KeepServing, value_name = "WHAT")]
     pub audit_failure: AuditFailure,
+    /// Where this server's audit records go: file (STATE/audit.jsonl, which
+    /// `weld audit` reads) or stdout (one JSON record per line, for a
+    /// container's log collector; only with --http: over stdio, stdout is
+    /// the MCP channel).
+    #[arg(long, value_enum, default_value_t = AuditTo::File, value_name = "WHERE")]
+    pub audit_to: AuditTo,
     /// This weld's name among replicas serving the same tools: every audit
     /// record it writes carries it (e.g. the pod's name).
     #[arg(long, env = "WELD_REPLICA", value_name = "NAME")]
@@ -474,6 +463,13 @@ pub struct HttpLimitArgs {
     /// (retry). Default: 16 times --max-request-bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_buffered_request_bytes: Option<usize>,
+}
+
+/// `--audit-to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditTo {
+    File,
+    Stdout,
 }
 
 /// `--audit-failure`.

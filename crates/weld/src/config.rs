@@ -147,6 +147,24 @@ pub struct ServeFlag {
     pub takes_value: bool,
 }
 
+/// `weld serve`'s flags, for the configuration's `[serve]` table.
+pub fn serve_flags() -> Vec<ServeFlag> {
+    use clap::CommandFactory;
+    let command = crate::cli::Cli::command();
+    let Some(serve) = command.find_subcommand("serve") else {
+        return Vec::new();
+    };
+    serve
+        .get_arguments()
+        .filter_map(|arg| {
+            Some(ServeFlag {
+                long: arg.get_long()?.to_owned(),
+                takes_value: arg.get_action().takes_values(),
+            })
+        })
+        .collect()
+}
+
 /// The `[serve]` table of the configuration at `path` (explicit) or the
 /// default place, as command-line arguments for `weld serve` (`max_instances
 /// = 64` is `--max-instances 64`; `true` a bare flag, `false` none; an array

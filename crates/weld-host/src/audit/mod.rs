@@ -208,6 +208,35 @@ impl Audit {
         Self::start(file, path.to_path_buf(), failure, replica, metrics).map_err(AuditError::Spawn)
     }
 
+    /// Like [`Audit::to_file_as`], writing to this process's standard output
+    /// instead, one JSON record per line, for a container's log collector.
+    /// Only for a server whose stdout is not its MCP channel (HTTP).
+    ///
+    /// # Errors
+    ///
+    /// Standard output cannot be duplicated, or the writer thread cannot be
+    /// started.
+    pub fn to_stdout_as(
+        failure: AuditFailure,
+        replica: Option<String>,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
+    ) -> Result<Self, AuditError> {
+        use std::os::fd::AsFd as _;
+        let path = PathBuf::from("(standard output)");
+        // The descriptor itself, not `std::io::Stdout`: records are written
+        // whole, straight to the kernel, as to a file, with no buffer in
+        // between to lose at exit.
+        let out = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| AuditError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        Self::start(std::fs::File::from(out), path, failure, replica, metrics)
+            .map_err(AuditError::Spawn)
+    }
+
     /// Writes records to `out`, named `path` in messages.
     fn start<W: Write + Send + 'static>(
         out: W,

@@ -16,6 +16,12 @@ use crate::cli;
 
 /// `weld serve`.
 pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
+    if args.audit_to == cli::AuditTo::Stdout && args.http.is_none() {
+        bail!(
+            "--audit-to stdout needs --http: over stdio, standard output is the MCP channel \
+             (use the default, --audit-to file)"
+        );
+    }
     let base = base_dir(env.dirs.base_dir.clone(), false)?;
     let limits = limits(&args.limits)?;
     let host = env
@@ -44,12 +50,19 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
         weld_host::metrics::Metrics::new(Some(Arc::clone(&live)))
             .with_sink(crate::telemetry::metric_sink(&live)),
     );
-    let audit = open_audit_as(
-        store,
-        args.audit_failure.into(),
-        args.replica.clone(),
-        Some(Arc::clone(&metrics)),
-    )?;
+    let audit = match args.audit_to {
+        cli::AuditTo::File => open_audit_as(
+            store,
+            args.audit_failure.into(),
+            args.replica.clone(),
+            Some(Arc::clone(&metrics)),
+        )?,
+        cli::AuditTo::Stdout => Audit::to_stdout_as(
+            args.audit_failure.into(),
+            args.replica.clone(),
+            Some(Arc::clone(&metrics)),
+        )?,
+    };
     let mut server = WeldServer::new(Arc::clone(&live), audit.clone())
         .with_trace_context(crate::telemetry::continue_trace)
         .with_metrics(Arc::clone(&metrics));

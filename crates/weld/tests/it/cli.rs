@@ -2,6 +2,8 @@
 //! survives restarts and failures.
 
 use crate::common::*;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 fn stdout_json(output: &std::process::Output) -> Value {
@@ -735,4 +737,74 @@ async fn a_replicas_audit_records_carry_its_name() {
     assert!(plain.status.success());
     let last = audit_lines(&dirs).pop().expect("a record");
     assert!(last.get("replica").is_none(), "{last}");
+}
+
+#[tokio::test]
+async fn audit_records_go_to_stdout_as_json_lines_when_asked_and_no_file_is_written() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dirs = Dirs::new();
+    install_hostile(&dirs).await;
+    let mut weld = dirs
+        .weld()
+        .env("WELD_LOG", "info")
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--audit-to",
+            "stdout",
+            "--replica",
+            "pod-3",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn weld serve");
+    let mut log = tokio::io::BufReader::new(weld.stderr.take().expect("stderr")).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = log.next_line().await.expect("log") {
+            if let Some(rest) = line.split("url=http://").nth(1) {
+                return rest.split('/').next().expect("address").to_string();
+            }
+        }
+        panic!("weld exited before serving HTTP");
+    })
+    .await
+    .expect("serving within 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let client = http_client(addr.parse().expect("address"), legacy()).await;
+    call(&client, "hostile_echo", json!({"text": "hi"})).await;
+    let mut out = tokio::io::BufReader::new(weld.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), out.next_line())
+        .await
+        .expect("a record within 30 s")
+        .expect("read stdout")
+        .expect("a line");
+    let record: Value = serde_json::from_str(&line).expect("one JSON record per line");
+    assert_eq!(
+        (&record["tool"], &record["outcome"], &record["replica"]),
+        (&json!("hostile_echo"), &json!("ok"), &json!("pod-3")),
+        "{record}"
+    );
+    drop(client);
+    weld.start_kill().expect("kill");
+    let in_file: Vec<Value> = audit_lines(&dirs)
+        .into_iter()
+        .filter(|r| r["tool"] == "hostile_echo")
+        .collect();
+    assert!(
+        in_file.is_empty(),
+        "the call's record went to the state's audit.jsonl too: {in_file:?}"
+    );
+
+    // Over stdio, stdout is the MCP channel: refused before serving.
+    let refused = dirs.run(&["serve", "--audit-to", "stdout"]).await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--audit-to stdout needs --http"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
