@@ -25,25 +25,30 @@ pub fn parse() -> Cli {
         eprintln!("error: {message}");
         std::process::exit(2)
     };
-    let (file, extra) =
-        match crate::config::serve_args(explicit.as_deref(), &crate::config::serve_flags()) {
-            Ok(Some(found)) => found,
-            Ok(None) => return cli,
-            Err(error) => usage_error(format!("{error:#}")),
-        };
-    // The file's flags alone first, so that an error names the file.
-    let alone = [OsString::from("weld"), OsString::from("serve")]
-        .into_iter()
-        .chain(extra.iter().cloned());
-    if let Err(error) = Cli::try_parse_from(alone) {
+    let table = match crate::config::serve_args(explicit.as_deref(), &crate::config::serve_flags())
+    {
+        Ok(Some(found)) => found,
+        Ok(None) => return cli,
+        Err(error) => usage_error(format!("{error:#}")),
+    };
+    // Each key's flags alone first, so that an error says where it is; then
+    // the file's together (flags that conflict), naming the file.
+    let first_error = |args: &mut dyn Iterator<Item = &OsString>| {
+        let alone = ["weld", "serve"].map(OsString::from).into_iter();
+        let error = Cli::try_parse_from(alone.chain(args.cloned())).err()?;
         let text = error.to_string();
         let first = text.lines().next().unwrap_or_default();
-        usage_error(format!(
-            "{}: [serve]: {}",
-            file.display(),
-            first.trim_start_matches("error: ")
-        ));
+        Some(first.trim_start_matches("error: ").to_owned())
+    };
+    for (at, args) in &table.keys {
+        if let Some(error) = first_error(&mut args.iter()) {
+            usage_error(format!("{at}: {error}"));
+        }
     }
+    if let Some(error) = first_error(&mut table.args()) {
+        usage_error(format!("{}: [serve]: {error}", table.path.display()));
+    }
+    let extra: Vec<OsString> = table.args().cloned().collect();
     let Some(at) = subcommand_index(&argv) else {
         return cli;
     };

@@ -48,10 +48,11 @@ struct File {
     trust: Vec<TrustRule>,
     #[serde(default)]
     unsigned: Vec<UnsignedRule>,
-    /// `weld serve`'s flags by their long names; checked by the command
-    /// line parser itself ([`serve_args`]).
+    /// `weld serve`'s flags by their long names, with where each is
+    /// written (for errors); checked against the command line's flags
+    /// ([`serve_args`]).
     #[serde(default)]
-    serve: Option<toml::Table>,
+    serve: Option<std::collections::BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,6 +166,23 @@ pub fn serve_flags() -> Vec<ServeFlag> {
         .collect()
 }
 
+/// A configuration's `[serve]` table as `weld serve` arguments.
+#[derive(Debug)]
+pub struct ServeTable {
+    /// The file it is in.
+    pub path: PathBuf,
+    /// Each key's arguments, after where it is written (`FILE: [serve]
+    /// KEY (line L, column C)`), so that an error in them can say where.
+    pub keys: Vec<(String, Vec<std::ffi::OsString>)>,
+}
+
+impl ServeTable {
+    /// Every key's arguments, in the table's order.
+    pub fn args(&self) -> impl Iterator<Item = &std::ffi::OsString> {
+        self.keys.iter().flat_map(|(_, args)| args)
+    }
+}
+
 /// The `[serve]` table of the configuration at `path` (explicit) or the
 /// default place, as command-line arguments for `weld serve` (`max_instances
 /// = 64` is `--max-instances 64`; `true` a bare flag, `false` none; an array
@@ -180,10 +198,7 @@ pub fn serve_flags() -> Vec<ServeFlag> {
 /// The file cannot be read or parsed, a key is no flag of `weld serve`, or
 /// a value is not a string, number, boolean or array of them, or not what
 /// its flag takes.
-pub fn serve_args(
-    explicit: Option<&Path>,
-    flags: &[ServeFlag],
-) -> Result<Option<(PathBuf, Vec<std::ffi::OsString>)>> {
+pub fn serve_args(explicit: Option<&Path>, flags: &[ServeFlag]) -> Result<Option<ServeTable>> {
     let (path, Some(text)) = read(explicit)? else {
         return Ok(None);
     };
@@ -193,25 +208,37 @@ pub fn serve_args(
         return Ok(None);
     };
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut args = Vec::new();
+    let mut keys = Vec::new();
     for (key, value) in table {
-        let flag = key.replace('_', "-");
+        // `FILE: [serve] KEY (line L, column C)`, at the key or its value.
+        let at = |span: std::ops::Range<usize>| {
+            let before = text.get(..span.start).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(
+                "{}: [serve] {} (line {line}, column {column})",
+                path.display(),
+                key.get_ref()
+            )
+        };
+        let flag = key.get_ref().replace('_', "-");
         let Some(known) = flags.iter().find(|f| f.long == flag) else {
             bail!(
-                "{}: [serve] {key}: `weld serve` has no flag --{flag} (see `weld serve --help`; \
-                 a key is a flag's long name, with `_` or `-`)",
-                path.display()
+                "{}: `weld serve` has no flag --{flag} (see `weld serve --help`; a key is a \
+                 flag's long name, with `_` or `-`)",
+                at(key.span())
             );
         };
-        let values = match value {
+        let where_value = at(value.span());
+        let mut args = Vec::new();
+        let values = match value.into_inner() {
             toml::Value::Array(items) => items,
             other => vec![other],
         };
         for value in values {
             if matches!(value, toml::Value::Boolean(_)) == known.takes_value {
                 bail!(
-                    "{}: [serve] {key}: {}",
-                    path.display(),
+                    "{where_value}: {}",
                     if known.takes_value {
                         format!("--{flag} takes a value, not true or false")
                     } else {
@@ -232,17 +259,17 @@ pub fn serve_args(
                 toml::Value::Integer(n) => n.to_string().into(),
                 toml::Value::Float(x) => x.to_string().into(),
                 other => bail!(
-                    "{}: [serve] {key}: a {} is not a flag's value; give a string, a number, \
-                     true or a list of them",
-                    path.display(),
+                    "{where_value}: a {} is not a flag's value; give a string, a number, true \
+                     or a list of them",
                     other.type_str()
                 ),
             };
             args.push(format!("--{flag}").into());
             args.push(text);
         }
+        keys.push((where_value, args));
     }
-    Ok(Some((path, args)))
+    Ok(Some(ServeTable { path, keys }))
 }
 
 fn parse(text: &str, path: &Path) -> Result<Config> {
@@ -347,11 +374,11 @@ mod tests {
              shutdown_grace = 2.5\n",
         )
         .expect("write");
-        let (_, args) = serve_args(Some(&path), &flags())
+        let table = serve_args(Some(&path), &flags())
             .expect("read")
             .expect("a [serve] table");
-        let args: Vec<String> = args
-            .iter()
+        let args: Vec<String> = table
+            .args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let token = dir.path().join("token").display().to_string();
@@ -401,20 +428,36 @@ mod tests {
     fn a_serve_key_that_sets_nothing_is_checked_like_one_that_does() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("weld.toml");
-        for (table, says) in [
-            ("alow_host = []", "no flag --alow-host"),
-            ("no_bultin_tools = false", "no flag --no-bultin-tools"),
-            ("shutdown_grace = false", "--shutdown-grace takes a value"),
+        // Where: the key when it is no flag, the value when it does not fit.
+        for (table, says, at) in [
+            (
+                "alow_host = []",
+                "no flag --alow-host",
+                "(line 3, column 1)",
+            ),
+            (
+                "no_bultin_tools = false",
+                "no flag --no-bultin-tools",
+                "(line 3, column 1)",
+            ),
+            (
+                "shutdown_grace = false",
+                "--shutdown-grace takes a value",
+                "(line 3, column 18)",
+            ),
             (
                 "no_builtin_tools = \"yes\"",
                 "--no-builtin-tools is a switch",
+                "(line 3, column 20)",
             ),
         ] {
-            std::fs::write(&path, format!("[serve]\n{table}\n")).expect("write");
+            std::fs::write(&path, format!("[serve]\nhttp = \"127.0.0.1:0\"\n{table}\n"))
+                .expect("write");
             let error = serve_args(Some(&path), &flags()).expect_err(table);
             let text = format!("{error:#}");
             assert!(text.contains(says), "{table}: {text}");
             assert!(text.contains("weld.toml: [serve]"), "{table}: {text}");
+            assert!(text.contains(at), "{table}: {text}");
         }
     }
 

@@ -707,6 +707,10 @@ async fn serve_takes_its_flags_from_the_config_files_serve_table_and_the_command
         ("no_bultin_tools = false", "has no flag --no-bultin-tools"),
         ("no_builtin_tools = 3", "--no-builtin-tools is a switch"),
         ("max_instances = false", "--max-instances takes a value"),
+        (
+            "max_instances = \"lots\"",
+            "weld.toml: [serve] max_instances (line 2, column 17): invalid value 'lots'",
+        ),
     ] {
         std::fs::write(&config, format!("[serve]\n{table}\n")).expect("config");
         let refused = dirs
