@@ -15,7 +15,8 @@ With DISTINCT=1, each of the N is a distinct component instead: the file
 with a custom section of its own appended (a different digest, so its own
 blob, description and compiled artefact, as N different tools would have),
 each installed with `weld add` (the incremental compile cache makes the
-compiles after the first quick, but installing 1,000 still takes minutes).
+compiles after the first quick: 1,000 in 46-49 s on the 2-core machine of
+docs/PERFORMANCE.md).
 
 Usage: scripts/scale-bench.py WELD_BIN COMPONENT.wasm TOOL N [N ...]
   e.g. scripts/scale-bench.py target/release/weld target/components/text.wasm slugify 10 100 1000

@@ -73,6 +73,7 @@ pub async fn invoke(
         }
         () = cancelled => {
             // Dropping `run` drops the call, which stops the guest.
+            record.end_waits();
             record.outcome = Outcome::Cancelled;
             Invoked::Cancelled
         }
@@ -104,6 +105,7 @@ async fn run(
     // when the client cancels it or closes its connection: the caller drops
     // this future, and with it the place in each queue.
     let arrived = Instant::now();
+    record.waiting_from = Some(arrived);
     let queue = match entry.slots.excess {
         Excess::Wait => Queue::Until(arrived + entry.limits.timeout.min(weld_policy::MAX_TIMEOUT)),
         Excess::Refuse => Queue::Refuse,
@@ -118,27 +120,27 @@ async fn run(
     let _permit = match component_slot(&slot, queue).instrument(waiting).await {
         Ok(permit) => permit,
         Err((outcome, message)) => {
-            record.queued = arrived.elapsed();
+            record.end_waits();
             return (ToolOutput::error(message.clone()), outcome, Some(message));
         }
     };
     // An installed component is loaded by its first calls (see
     // `crate::lazy`), which wait for it: that time is the load's, not the
     // queue's. Once loaded, this is one atomic load.
-    let waited = arrived.elapsed();
+    record.end_waits();
+    let waited = record.queued;
     let loaded = match entry.code.get() {
         Some(loaded) => Ok(loaded),
         None => {
-            let loading = Instant::now();
+            record.loading_from = Some(Instant::now());
             let loaded = entry.code.load().await;
-            record.loading = loading.elapsed();
+            record.end_waits();
             loaded
         }
     };
     let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(reason) => {
-            record.queued = waited;
             let message = reason.to_string();
             return (
                 ToolOutput::error(message.clone()),

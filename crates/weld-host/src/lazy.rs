@@ -161,8 +161,8 @@ impl Code {
             loader.metering,
         );
         tracing::info!(component = %loader.name, "loading the component for its first call");
-        // A child of the first call's span: the time it (and any call
-        // arriving meanwhile) waited for the code.
+        // A child of the span of the call that started the load; calls
+        // waiting for the same load meanwhile count it only in `load_us`.
         let span = tracing::trace_span!(target: weld_runtime::TRACE_TARGET, "weld.load");
         let loaded = tracing::Instrument::instrument(
             tokio::task::spawn_blocking(move || {

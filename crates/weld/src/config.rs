@@ -155,8 +155,13 @@ pub fn serve_flags() -> Vec<ServeFlag> {
     let Some(serve) = command.find_subcommand("serve") else {
         return Vec::new();
     };
+    // Global flags (`--state-dir`, `--compile-timeout`, …) are `weld
+    // serve`'s too, but are only copied into it when clap builds the
+    // command, which would also add `help` and `version`.
+    let global = command.get_arguments().filter(|arg| arg.is_global_set());
     serve
         .get_arguments()
+        .chain(global)
         .filter_map(|arg| {
             Some(ServeFlag {
                 long: arg.get_long()?.to_owned(),

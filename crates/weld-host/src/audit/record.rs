@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -200,6 +200,10 @@ pub(crate) struct CallRecord {
     pub queued: Duration,
     /// How long it waited for its component to be loaded.
     pub loading: Duration,
+    /// When the wait for a slot of its component began, while it lasts.
+    pub waiting_from: Option<Instant>,
+    /// When the wait for its component's code began, while it lasts.
+    pub loading_from: Option<Instant>,
     /// What the runtime measured, carried as it came; `None` when the guest
     /// never ran.
     pub stats: Option<CallStats>,
@@ -216,11 +220,24 @@ impl CallRecord {
             args_bytes: 0,
             queued: Duration::ZERO,
             loading: Duration::ZERO,
+            waiting_from: None,
+            loading_from: None,
             stats: None,
             // Until the call says otherwise: a record of a call that never
             // finished is a cancellation.
             outcome: Outcome::Cancelled,
             error: None,
+        }
+    }
+
+    /// Ends the waits still in progress, counting them: the call has its
+    /// slot or its code, or it ends here (refused, cancelled).
+    pub fn end_waits(&mut self) {
+        if let Some(from) = self.waiting_from.take() {
+            self.queued = from.elapsed();
+        }
+        if let Some(from) = self.loading_from.take() {
+            self.loading = from.elapsed();
         }
     }
 

@@ -57,11 +57,15 @@ pub(super) async fn serve(env: &Env, args: cli::ServeArgs) -> Result<ExitCode> {
             args.replica.clone(),
             Some(Arc::clone(&metrics)),
         )?,
-        cli::AuditTo::Stdout => Audit::to_stdout_as(
-            args.audit_failure.into(),
-            args.replica.clone(),
-            Some(Arc::clone(&metrics)),
-        )?,
+        cli::AuditTo::Stdout => {
+            // Standard output may be a file with a size limit, too.
+            weld_host::audit::survive_file_size_limit();
+            Audit::to_stdout_as(
+                args.audit_failure.into(),
+                args.replica.clone(),
+                Some(Arc::clone(&metrics)),
+            )?
+        }
     };
     let mut server = WeldServer::new(Arc::clone(&live), audit.clone())
         .with_trace_context(crate::telemetry::continue_trace)

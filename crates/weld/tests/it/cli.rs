@@ -651,7 +651,10 @@ async fn serve_takes_its_flags_from_the_config_files_serve_table_and_the_command
     let config = dir.path().join("weld.toml");
     std::fs::write(
         &config,
-        "[serve]\nhttp = \"127.0.0.1:0\"\nmax_instances = 7\ncomponent = [\"add.wasm\"]\n",
+        // `state_dir` and `compile_timeout` are global flags: `weld serve`
+        // takes them as its own.
+        "[serve]\nhttp = \"127.0.0.1:0\"\nmax_instances = 7\ncomponent = [\"add.wasm\"]\n\
+         state_dir = \"st\"\ncompile_timeout = 300\n",
     )
     .expect("config");
     let mut child = dirs
@@ -680,6 +683,11 @@ async fn serve_takes_its_flags_from_the_config_files_serve_table_and_the_command
     .expect("weld did not start");
     assert!(served, "weld exited: {log}");
     assert!(log.contains("max_instances=9"), "{log}");
+    let state = dir.path().join("st");
+    assert!(
+        log.contains(&format!("state={}", state.display())),
+        "the state directory is not the one beside the file: {log}"
+    );
     assert!(
         log.contains("tools=1"),
         "the file's component is not served: {log}"

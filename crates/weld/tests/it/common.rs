@@ -215,6 +215,13 @@ pub async fn scrape_metrics(addr: SocketAddr) -> String {
 }
 
 /// The value of the unlabelled metric `name` in a scrape's `text`.
+/// How many calls of `component` the weld serving `addr` runs now (its
+/// `weld_component_calls_running` gauge).
+pub async fn calls_running(addr: SocketAddr, component: &str) -> Option<f64> {
+    let gauge = format!("weld_component_calls_running{{component=\"{component}\"}}");
+    metric_value(&scrape_metrics(addr).await, &gauge)
+}
+
 pub fn metric_value(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))

@@ -448,11 +448,8 @@ async fn running_on(url: &str, running: u32) {
         .trim_end_matches("/mcp")
         .parse()
         .expect("address");
-    let gauge = r#"weld_component_calls_running{component="hostile"}"#;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while crate::common::metric_value(&crate::common::scrape_metrics(addr).await, gauge)
-        != Some(f64::from(running))
-    {
+    while crate::common::calls_running(addr, "hostile").await != Some(f64::from(running)) {
         assert!(
             std::time::Instant::now() < deadline,
             "{running} calls never ran"

@@ -161,16 +161,6 @@ fn record_millis(time: &str) -> u64 {
     (seconds * 1000 + number(20..23)) as u64
 }
 
-/// `replica`'s count of its running `hostile` calls.
-async fn running(replica: &Replica) -> Option<i64> {
-    scrape_metrics(replica.addr)
-        .await
-        .lines()
-        .find(|l| l.starts_with("weld_component_calls_running{component=\"hostile\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 async fn echo(http: &reqwest::Client, url: &str, id: u64) -> Result<Value, String> {
     let response = post(
         http,
@@ -252,7 +242,7 @@ async fn calls_spread_over_replicas_behind_haproxy_and_none_fails_while_one_stop
         })
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while running(&replicas[1]).await != Some(1) {
+    while calls_running(replicas[1].addr, "hostile").await != Some(1.0) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the long call never ran"

@@ -253,17 +253,27 @@ async fn a_tool_call_is_exported_as_a_server_span_that_continues_the_callers_tra
         );
     }
     assert_eq!(attribute(&echo.attributes, "error.type"), None);
-    // Its children: waiting for capacity, instantiation, the guest's run.
-    for child in ["weld.queue", "weld.instantiate", "weld.guest.run"] {
-        assert!(
-            spans.iter().any(|(_, s)| s.name == child
-                && s.parent_span_id == echo.span_id
-                && s.trace_id == echo.trace_id),
-            "no `{child}` span under the call"
-        );
+    // Its children: waiting for capacity, loading the installed component
+    // (the first call), instantiation, the guest's run.
+    let under = |call: &Span, child: &str| {
+        spans.iter().any(|(_, s)| {
+            s.name == child && s.parent_span_id == call.span_id && s.trace_id == call.trace_id
+        })
+    };
+    for child in [
+        "weld.queue",
+        "weld.load",
+        "weld.instantiate",
+        "weld.guest.run",
+    ] {
+        assert!(under(echo, child), "no `{child}` span under the call");
     }
 
     let read = named(&spans, "tools/call hostile_read-file");
+    assert!(
+        !under(read, "weld.load"),
+        "a later call loaded the component again"
+    );
     assert_eq!(
         attribute(&read.attributes, "error.type").as_deref(),
         Some("tool_error")
