@@ -341,9 +341,11 @@ impl Audit {
                 inner.shared.lost.fetch_add(1, Ordering::Relaxed);
                 inner.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 if inner.shared.failure == AuditFailure::RefuseCalls {
-                    inner
-                        .shared
-                        .fail("its writer has fallen behind; is the disk stalled?".into());
+                    inner.shared.fail(
+                        "its writer has fallen behind; is the disk (or the reader of \
+                         standard output) stalled?"
+                            .into(),
+                    );
                 }
             }
             Err(TrySendError::Disconnected(_)) => {
