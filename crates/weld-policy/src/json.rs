@@ -227,6 +227,16 @@ impl Reader<'_> {
         }
         // Only ASCII was consumed, so the slice is valid UTF-8.
         let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        // A number no 64-bit float holds (`1e310`) is refused, as
+        // serde_json refuses it: RFC 8259 lets a reader limit the range, and
+        // "JSON accepted" should mean the same here as everywhere else.
+        if text.parse::<f64>().map_or(true, f64::is_infinite) {
+            return Err(PolicyError::at(
+                ErrorKind::Syntax,
+                at,
+                format!("invalid JSON: the number {text} is out of range (beyond a 64-bit float)"),
+            ));
+        }
         let value = if integral {
             Value::Int(text)
         } else {
@@ -400,6 +410,10 @@ mod tests {
             (
                 "1.",
                 "1:3: invalid JSON: expected a digit after the decimal point",
+            ),
+            (
+                "[1, 1e310]",
+                "1:5: invalid JSON: the number 1e310 is out of range (beyond a 64-bit float)",
             ),
             (
                 "\"\\ud800\"",
