@@ -274,21 +274,16 @@ mod full_disk {
     /// Asks `url` (a probe) until it answers `status`, up to a generous
     /// deadline; returns the body.
     async fn probe_until(url: &str, status: u16) -> String {
-        let http = reqwest_client();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let response = http.get(url).send().await.expect("probe");
-            let got = response.status().as_u16();
-            let body = response.text().await.expect("body");
-            if got == status {
-                return body;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{url} still answers {got}: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        poll_url(url, |attempt| {
+            attempt
+                .as_ref()
+                .is_ok_and(|response| response.status().as_u16() == status)
+        })
+        .await
+        .expect("probe")
+        .text()
+        .await
+        .expect("body")
     }
 
     #[tokio::test]

@@ -215,6 +215,36 @@ pub async fn scrape_metrics(addr: SocketAddr) -> String {
 }
 
 /// The value of the unlabelled metric `name` in a scrape's `text`.
+/// A client that opens a new connection for every request (none kept
+/// idle), so each attempt sees whether weld still accepts.
+pub fn fresh_client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+}
+
+/// Asks `url` on a fresh connection, every 50 ms up to a generous
+/// deadline, until `ready` holds of the attempt; returns that attempt.
+pub async fn poll_url(
+    url: &str,
+    mut ready: impl FnMut(&Result<reqwest::Response, reqwest::Error>) -> bool,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = fresh_client().get(url).send().await;
+        if ready(&attempt) {
+            return attempt;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url}: still {attempt:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// How many calls of `component` the weld serving `addr` runs now (its
 /// `weld_component_calls_running` gauge).
 pub async fn calls_running(addr: SocketAddr, component: &str) -> Option<f64> {

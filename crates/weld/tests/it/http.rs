@@ -458,6 +458,16 @@ async fn running_on(url: &str, running: u32) {
     }
 }
 
+/// Waits up to `seconds` for `server` to exit, which it must do with
+/// success; `because` says why it should have.
+async fn exits_cleanly(server: &mut tokio::process::Child, seconds: u64, because: &str) {
+    let status = tokio::time::timeout(Duration::from_secs(seconds), server.wait())
+        .await
+        .expect(because)
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}
+
 /// Sends `signal` to the process `child`.
 async fn kill(child: &tokio::process::Child, signal: &str) {
     let pid = child.id().expect("pid").to_string();
@@ -513,11 +523,7 @@ async fn on_sigterm_a_call_in_progress_finishes_while_new_connections_are_refuse
     assert_eq!(response.status(), 200);
     let reply = message(&response.text().await.expect("body"));
     assert_eq!(reply["result"]["isError"], json!(false), "{reply}");
-    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
-        .await
-        .expect("weld exits once its calls are done")
-        .expect("wait");
-    assert!(status.success(), "{status}");
+    exits_cleanly(&mut server, 30, "weld exits once its calls are done").await;
 }
 
 #[tokio::test]
@@ -535,11 +541,12 @@ async fn a_call_longer_than_the_shutdown_grace_is_cancelled_and_weld_exits() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     kill(&server, "-TERM").await;
-    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
-        .await
-        .expect("weld waited for a call past its grace period")
-        .expect("wait");
-    assert!(status.success(), "{status}");
+    exits_cleanly(
+        &mut server,
+        20,
+        "weld waited for a call past its grace period",
+    )
+    .await;
     let answered = call.await.expect("join");
     if let Ok(response) = answered {
         // Whatever arrived is not the call's success.
@@ -550,34 +557,6 @@ async fn a_call_longer_than_the_shutdown_grace_is_cancelled_and_weld_exits() {
 
 /// A client that opens a new connection for every request, as a balancer
 /// routing new connections does.
-fn fresh_client() -> reqwest::Client {
-    install_crypto();
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("client")
-}
-
-/// Waits, as long as it takes up to a generous deadline, until `ready`
-/// holds of a fresh connection's attempt at `url`.
-async fn until(
-    url: &str,
-    mut ready: impl FnMut(&Result<reqwest::Response, reqwest::Error>) -> bool,
-) -> Result<reqwest::Response, reqwest::Error> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = fresh_client().get(url).send().await;
-        if ready(&attempt) {
-            return attempt;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{url}: still {attempt:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn during_the_shutdown_delay_weld_is_unready_but_serves_new_connections() {
     // A delay no test run outlasts: the second signal ends it.
@@ -589,7 +568,7 @@ async fn during_the_shutdown_delay_weld_is_unready_but_serves_new_connections() 
     let before = fresh_client().get(&readyz).send().await.expect("probe");
     assert_eq!(before.status(), 200);
     kill(&server, "-TERM").await;
-    let unready = until(&readyz, |attempt| match attempt {
+    let unready = poll_url(&readyz, |attempt| match attempt {
         Ok(response) => response.status() != 200,
         Err(error) => panic!("weld stopped accepting during its shutdown delay: {error}"),
     })
@@ -617,26 +596,25 @@ async fn during_the_shutdown_delay_weld_is_unready_but_serves_new_connections() 
     );
     // A second signal ends the delay: the listener closes, weld exits.
     kill(&server, "-TERM").await;
-    until(&healthz, Result::is_err).await.expect_err("refused");
-    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+    poll_url(&healthz, Result::is_err)
         .await
-        .expect("weld exits once it stops accepting")
-        .expect("wait");
-    assert!(status.success(), "{status}");
+        .expect_err("refused");
+    exits_cleanly(&mut server, 30, "weld exits once it stops accepting").await;
 }
 
 #[tokio::test]
 async fn after_the_shutdown_delay_weld_stops_accepting_and_exits_by_itself() {
     let (_dirs, mut server, url) = server(&["--shutdown-delay", "0.5"]).await;
     kill(&server, "-TERM").await;
-    until(&url.replace("/mcp", "/healthz"), Result::is_err)
+    poll_url(&url.replace("/mcp", "/healthz"), Result::is_err)
         .await
         .expect_err("refused");
-    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
-        .await
-        .expect("weld exits after its shutdown delay and grace")
-        .expect("wait");
-    assert!(status.success(), "{status}");
+    exits_cleanly(
+        &mut server,
+        30,
+        "weld exits after its shutdown delay and grace",
+    )
+    .await;
 }
 
 #[tokio::test]
